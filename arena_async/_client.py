@@ -1,0 +1,152 @@
+"""What both clients share: argument checks, lifecycle, bulk, quota and stats."""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+import time
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
+from types import TracebackType
+from typing import Self, TypeVar
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from ._pool import SessionPool
+from .bulk import BulkRun
+from .models.common import Quota, Stats
+from .policies import RetryPolicy
+
+__all__ = ["BaseClient", "check_base_url", "check_positive_int", "check_timeout"]
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def check_base_url(base_url: object, *, allow_insecure: bool) -> str:
+    """An http(s) URL with a host; plain http only to loopback unless ``allow_insecure``."""
+    if not isinstance(base_url, str):
+        raise ValueError(f"base_url must be a string, got {type(base_url).__name__}")
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"base_url must be an http(s) URL with a host, got {base_url!r}")
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise ValueError("base_url must not carry a query, a fragment or credentials")
+    if parts.scheme == "http" and not allow_insecure and not _is_loopback(parts.hostname):
+        raise ValueError(
+            f"base_url {base_url!r} is plain http to a non-loopback host: credentials would "
+            "travel unencrypted; use https, or pass allow_insecure=True"
+        )
+    return base_url.rstrip("/")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_positive_int(name: str, value: object) -> int:
+    """An int >= 1 (bools refused)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    return value
+
+
+def check_timeout(value: object) -> float:
+    """A finite number of seconds > 0."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < float("inf"):
+        raise ValueError(f"timeout must be a number of seconds > 0, got {value!r}")
+    return float(value)
+
+
+def check_retry(value: object) -> RetryPolicy:
+    """None → the default policy; otherwise it must be a RetryPolicy."""
+    if value is None:
+        return RetryPolicy()
+    if not isinstance(value, RetryPolicy):
+        raise ValueError(f"retry must be a RetryPolicy or None, got {type(value).__name__}")
+    return value
+
+
+def check_session(value: object) -> aiohttp.ClientSession | None:
+    """None or a caller-owned aiohttp session."""
+    if value is not None and not isinstance(value, aiohttp.ClientSession):
+        raise ValueError(f"session must be an aiohttp.ClientSession or None, got "
+                         f"{type(value).__name__}")
+    return value
+
+
+def check_rate(value: object) -> float | None:
+    """None or a positive number of requests per second."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ValueError(f"requests_per_second must be a number > 0 or None, got {value!r}")
+    return float(value)
+
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class BaseClient:
+    """Lifecycle and the shared surface of :class:`ArenaClient` and :class:`AkanaClient`."""
+
+    _pool: SessionPool
+    max_concurrency: int
+
+    async def open(self) -> Self:
+        """Open the client (create the aiohttp session). ``async with`` does this for you."""
+        await self._pool.open()
+        return self
+
+    async def close(self) -> None:
+        """End the server session if we opened it and close our aiohttp session.
+
+        Idempotent; a caller-owned ``session`` is left open.
+        """
+        await self._pool.close()
+
+    async def __aenter__(self) -> Self:
+        return await self.open()
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        await self.close()
+
+    @property
+    def stats(self) -> Stats:
+        """Counters of what this client has done (requests, retries, 429s, waits, logins)."""
+        return self._pool.stats
+
+    @property
+    def quota(self) -> Quota | None:
+        """The latest quota the server announced, or None before the first answer."""
+        return self._pool.quota
+
+    def bulk(self, fn: Callable[[K], Awaitable[V]], keys: Iterable[K] | AsyncIterable[K], *,
+             ordered: bool = False, concurrency: int | None = None) -> BulkRun[K, V]:
+        """Call ``fn(key)`` for every key, at most ``concurrency`` (default
+        ``max_concurrency``) at once, streaming an :class:`Outcome` per key.
+
+        Example::
+
+            async for outcome in arena.bulk(arena.items.tickets.list, item_guids):
+                print(outcome.key, outcome.value if outcome.ok else outcome.error)
+        """
+        return BulkRun(fn, keys, concurrency=concurrency or self.max_concurrency,
+                       ordered=ordered)
+
+
+def default_clock() -> float:
+    """Wall-clock seconds (the quota reset header is a wall-clock time)."""
+    return time.time()
+
+
+def make_rng(seed: int | None) -> random.Random:
+    """The jitter source (seedable for tests)."""
+    return random.Random(seed)

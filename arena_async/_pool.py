@@ -1,0 +1,330 @@
+"""The session pool: the one place where bytes move.
+
+One aiohttp session (ours, created on entry, or the caller's, never closed by us), every
+request admitted through the :class:`~arena_async._limiter.Limiter`, answers classified by
+:mod:`arena_async._protocol`, retries per :class:`~arena_async.RetryPolicy`, and auth that
+re-logs in once, single-flight, on 401.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+from typing import Protocol
+
+import aiohttp
+import attrs
+
+from ._limiter import Limiter
+from ._protocol import Request, Verdict, VerdictKind, classify, parse_quota, with_attempts
+from ._retry import backoff_delay, is_retryable_exception, may_retry, was_sent
+from .errors import (
+    APIError,
+    ArenaAsyncError,
+    QuotaExhaustedError,
+    TransportError,
+)
+from .models.common import Quota, Stats
+from .policies import QuotaPolicy, RetryPolicy
+
+__all__ = ["Auth", "Response", "SessionPool"]
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
+
+
+@attrs.frozen(slots=True)
+class Response:
+    """A complete answer: status, headers and the whole body."""
+
+    status: int
+    headers: Mapping[str, str] = attrs.field(repr=False)
+    body: bytes = attrs.field(repr=False)
+    attempts: int = 1
+
+
+class Auth(Protocol):
+    """How a client authenticates; the pool calls it, it calls back ``pool.send_once``."""
+
+    async def headers(self, pool: SessionPool) -> tuple[Mapping[str, str], int]:
+        """Headers proving the session (logging in first if needed) and their generation."""
+        ...
+
+    async def refresh(self, pool: SessionPool, generation: int, error: APIError) -> None:
+        """Replace the session that got ``error`` (401), once for all concurrent callers."""
+        ...
+
+    async def close(self, pool: SessionPool) -> None:
+        """End the session if this client opened it."""
+        ...
+
+
+@attrs.define(slots=True)
+class _Counters:
+    requests: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    server_errors: int = 0
+    transport_errors: int = 0
+    waits: int = 0
+    wait_seconds: float = 0.0
+    logins: int = 0
+
+
+class SessionPool:
+    """Sends :class:`Request` objects with admission, auth, retries and quota tracking."""
+
+    def __init__(
+        self,
+        *,
+        auth: Auth,
+        limiter: Limiter,
+        retry: RetryPolicy,
+        timeout: float,
+        session: aiohttp.ClientSession | None = None,
+        headers: Mapping[str, str] | None = None,
+        connector_limit: int = 100,
+        clock: Clock = time.time,
+        sleep: Sleep = asyncio.sleep,
+        rng: random.Random | None = None,
+        quota: QuotaPolicy | None = None,
+        quota_waits: int = 2,
+    ) -> None:
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
+            raise ValueError(f"timeout must be a number of seconds > 0, got {timeout!r}")
+        self.auth = auth
+        self.limiter = limiter
+        self.retry = retry
+        self.timeout = float(timeout)
+        self._given_session = session
+        self._session: aiohttp.ClientSession | None = session
+        self._headers = dict(headers or {})
+        self._connector_limit = connector_limit
+        self._clock = clock
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._quota_policy = quota
+        self._quota_waits = quota_waits
+        #: The workspace's 24-hour request limit, when login told us.
+        self.quota_limit: int | None = None
+        self._counters = _Counters()
+        self._closed = False
+
+    # -- lifecycle -------------------------------------------------------------------
+    async def open(self) -> None:
+        """Create our aiohttp session (needs a running loop) unless the caller gave one."""
+        if self._closed:
+            raise RuntimeError("this client is closed; create a new one")
+        if self._session is None:
+            connector = aiohttp.TCPConnector(limit=self._connector_limit, limit_per_host=0)
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                # The per-attempt limit is enforced around each attempt (asyncio.timeout), so
+                # waiting for a pooled connection is not charged to aiohttp's total timeout.
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=self.timeout,
+                                              sock_read=self.timeout),
+                cookie_jar=aiohttp.DummyCookieJar(),
+                raise_for_status=False,
+            )
+
+    async def close(self) -> None:
+        """End the auth session (if ours), then close our aiohttp session. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if self._session is not None and not self._session.closed:
+                try:
+                    await self.auth.close(self)
+                except ArenaAsyncError as exc:
+                    log.warning("ending the session failed: %s", exc)
+        finally:
+            if self._session is not None and self._session is not self._given_session:
+                await self._session.close()
+            self._session = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        """The aiohttp session in use."""
+        if self._session is None:
+            raise RuntimeError(
+                "the client is not open: use 'async with ArenaClient(...) as client:'"
+                if not self._closed else "this client is closed; create a new one"
+            )
+        return self._session
+
+    @property
+    def quota(self) -> Quota | None:
+        """The latest quota the server announced."""
+        return self.limiter.quota
+
+    @property
+    def stats(self) -> Stats:
+        """A snapshot of what this pool has done."""
+        c = self._counters
+        limiter = self.limiter.stats
+        return Stats(
+            requests=c.requests,
+            retries=c.retries,
+            rate_limited=c.rate_limited,
+            server_errors=c.server_errors,
+            transport_errors=c.transport_errors,
+            quota_rejections=limiter.quota_rejections,
+            waits=c.waits + limiter.waits,
+            wait_seconds=c.wait_seconds + limiter.wait_seconds,
+            logins=c.logins,
+        )
+
+    def count_login(self) -> None:
+        """Called by auth implementations for each login they perform."""
+        self._counters.logins += 1
+
+    def now(self) -> datetime:
+        """The injected wall clock as an aware datetime."""
+        return datetime.fromtimestamp(self._clock(), UTC)
+
+    # -- one attempt ----------------------------------------------------------------
+    async def send_once(self, request: Request, headers: Mapping[str, str] | None = None) -> Response:
+        """One attempt, no admission, no retry: used for login and logout."""
+        async with asyncio.timeout(self.timeout):
+            return await self._transmit(request, headers or {})
+
+    async def _transmit(self, request: Request, auth_headers: Mapping[str, str]) -> Response:
+        headers = {**self._headers, **(request.headers or {}), **auth_headers}
+        data: bytes | None = request.data
+        if request.json is not None:
+            data = json.dumps(request.json, separators=(",", ":")).encode()
+            headers.setdefault("Content-Type", "application/json")
+        self._counters.requests += 1
+        started = time.perf_counter()
+        async with self.session.request(
+            request.method, request.url, params=request.params, data=data, headers=headers,
+            allow_redirects=False,
+        ) as resp:
+            body = await resp.read()
+        log.debug("%s %s -> %d (%.0f ms)", request.method, request.display, resp.status,
+                  (time.perf_counter() - started) * 1000)
+        return Response(resp.status, resp.headers, body)
+
+    # -- the full exchange ------------------------------------------------------------
+    async def send(self, request: Request, *, deadline: float | None = None) -> Response:
+        """Send with admission, auth, re-login once, and retries; return a 2xx response.
+
+        ``deadline`` bounds the whole exchange (all attempts and waits) in seconds.
+        """
+        if deadline is None:
+            return await self._exchange(request, None)
+        if isinstance(deadline, bool) or not isinstance(deadline, int | float) or deadline <= 0:
+            raise ValueError(f"deadline must be a number of seconds > 0, got {deadline!r}")
+        return await self._exchange(request, self._clock() + float(deadline))
+
+    async def _exchange(self, request: Request, deadline_at: float | None) -> Response:
+        attempt = 0
+        reauthed = False
+        quota_waits = 0
+        while True:
+            attempt += 1
+            if attempt > 1:
+                self._counters.retries += 1
+            auth_headers: Mapping[str, str] = {}
+            generation = 0
+            if request.auth:
+                auth_headers, generation = await self.auth.headers(self)
+            verdict: Verdict
+            failure: BaseException | None = None
+            response: Response | None = None
+            async with self.limiter.slot() as permit:
+                budget = self.timeout
+                if deadline_at is not None:
+                    budget = min(budget, deadline_at - self._clock())
+                    if budget <= 0:
+                        permit.unsent()
+                        raise TransportError("deadline passed before the request could be sent",
+                                             method=request.method, url=request.display,
+                                             attempts=attempt - 1)
+                try:
+                    async with asyncio.timeout(budget):
+                        response = await self._transmit(request, auth_headers)
+                except (aiohttp.ClientError, TimeoutError, ConnectionError) as exc:
+                    if not was_sent(exc):
+                        permit.unsent()
+                    else:
+                        permit.observe(None)
+                    failure = exc
+                else:
+                    quota = parse_quota(response.headers, self.quota_limit)
+                    verdict = classify(response.status, response.headers, response.body, request,
+                                       now=self.now(), retry_statuses=self.retry.retry_statuses,
+                                       quota=quota)
+                    permit.observe(quota, exhausted=verdict.kind is VerdictKind.QUOTA)
+
+            if failure is not None:
+                self._counters.transport_errors += 1
+                sent = was_sent(failure)
+                if (is_retryable_exception(failure) and attempt < self.retry.max_attempts
+                        and may_retry(self.retry, request, sent=sent)):
+                    await self._backoff(request, attempt, None, deadline_at, failure)
+                    continue
+                kind = "timed out" if isinstance(failure, TimeoutError) else "failed"
+                detail = str(failure) or type(failure).__name__
+                raise TransportError(f"request {kind}: {type(failure).__name__}: {detail}",
+                                     method=request.method, url=request.display,
+                                     attempts=attempt) from failure
+
+            assert response is not None
+            if response.status == 429:
+                self._counters.rate_limited += 1
+            elif response.status >= 500:
+                self._counters.server_errors += 1
+            if verdict.kind is VerdictKind.OK:
+                return attrs.evolve(response, attempts=attempt)
+            error = verdict.error
+            assert error is not None
+            if verdict.kind is VerdictKind.REAUTH:
+                assert isinstance(error, APIError)
+                if reauthed:
+                    raise with_attempts(error, attempt) from None
+                reauthed = True
+                await self.auth.refresh(self, generation, error)
+                attempt -= 1  # the replay after a re-login is not a retry
+                continue
+            if verdict.kind is VerdictKind.QUOTA:
+                assert isinstance(error, QuotaExhaustedError)
+                waits = self._quota_policy is not None and self._quota_policy.on_exhausted == "wait"
+                if waits and quota_waits < self._quota_waits:
+                    quota_waits += 1  # the limiter now holds requests until the reset
+                    attempt -= 1
+                    continue
+                raise error
+            if verdict.kind is VerdictKind.RETRY and attempt < self.retry.max_attempts \
+                    and may_retry(self.retry, request, sent=True):
+                retry_after = verdict.retry_after
+                if retry_after is not None and retry_after > self.retry.max_backoff:
+                    raise with_attempts(error, attempt) from None
+                await self._backoff(request, attempt, retry_after, deadline_at, error)
+                continue
+            raise with_attempts(error, attempt) from None
+
+    async def _backoff(self, request: Request, attempt: int, retry_after: float | None,
+                       deadline_at: float | None, cause: BaseException) -> None:
+        delay = retry_after if retry_after is not None else backoff_delay(self.retry, attempt,
+                                                                          self._rng)
+        if deadline_at is not None and self._clock() + delay >= deadline_at:
+            if isinstance(cause, APIError):
+                raise with_attempts(cause, attempt) from None
+            raise TransportError(f"request failed and the deadline leaves no time to retry: "
+                                 f"{type(cause).__name__}: {cause}", method=request.method,
+                                 url=request.display, attempts=attempt) from cause
+        log.debug("retrying %s %s after %.2f s (attempt %d failed: %s)", request.method,
+                  request.display, delay, attempt, type(cause).__name__)
+        self._counters.waits += 1
+        self._counters.wait_seconds += delay
+        await self._sleep(delay)
+

@@ -1,0 +1,328 @@
+"""Sans-I/O protocol logic: what a request looks like and what a response means.
+
+Nothing here touches a socket: the pool hands in ``(status, headers, body)`` and gets back
+a :class:`Verdict`. Every rule about the two servers' answers lives here, so it is tested
+without I/O.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import enum
+import json
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+from urllib.parse import quote
+
+import attrs
+
+from .errors import (
+    APIError,
+    ErrorDetail,
+    QuotaExhaustedError,
+    error_for_status,
+    excerpt,
+)
+from .models.common import Quota
+
+__all__ = [
+    "QUOTA_CODES",
+    "Request",
+    "Verdict",
+    "VerdictKind",
+    "build_url",
+    "classify",
+    "parse_error_body",
+    "parse_quota",
+    "parse_reset_date",
+    "parse_retry_after",
+    "validate_id",
+    "validate_offset",
+    "validate_page_size",
+]
+
+#: Arena error codes that mean "the daily request quota is spent" (4014 on older servers).
+QUOTA_CODES = frozenset({4084, 4014})
+REMAINING_HEADER = "X-Arena-Requests-Remaining"
+RESET_HEADER = "X-Arena-Next-Request-Limit-Reset"
+IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+
+_FORBIDDEN = re.compile(r"[/?#%\\\s\x00-\x1f\x7f]")
+
+
+def validate_id(name: str, value: object) -> str:
+    """Refuse an id that is not a non-empty string or could change the URL path.
+
+    GUIDs are usually 20 characters of ``[A-Z0-9]`` but the length is not enforced; ``/``,
+    ``?``, ``#``, ``%``, backslashes, whitespace, control characters and ``..`` are
+    refused, as are ``.`` alone (a dot segment).
+
+    >>> validate_id("item_guid", "AB/../logout")
+    Traceback (most recent call last):
+    ValueError: item_guid must not contain '/', '?', '#', '%', '\\', whitespace or '..': 'AB/../logout'
+    """
+    if not isinstance(value, str):
+        raise ValueError(f"{name} must be a string, got {type(value).__name__}")
+    if not value:
+        raise ValueError(f"{name} must not be empty")
+    if _FORBIDDEN.search(value) or ".." in value or value == ".":
+        shown = value if len(value) <= 60 else value[:59] + "…"
+        raise ValueError(
+            f"{name} must not contain '/', '?', '#', '%', '\\', whitespace or '..': {shown!r}"
+        )
+    return value
+
+
+def validate_page_size(value: object, *, maximum: int | None) -> int:
+    """``page_size`` must be an int in 1..maximum (Arena: 400; Akana: no maximum)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"page_size must be an integer, got {value!r}")
+    if value < 1 or (maximum is not None and value > maximum):
+        bound = f"1..{maximum}" if maximum is not None else ">= 1"
+        raise ValueError(f"page_size must be {bound}, got {value}")
+    return value
+
+
+def validate_offset(name: str, value: object) -> int:
+    """``offset`` / ``start`` must be an int >= 0."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0, got {value}")
+    return value
+
+
+def validate_max_items(value: object) -> int | None:
+    """``max_items`` must be None or an int >= 0."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"max_items must be None or an integer >= 0, got {value!r}")
+    return value
+
+
+def build_url(base_url: str, *segments: str) -> str:
+    """Join path segments onto a base URL, percent-encoding each segment whole.
+
+    Segments are appended (never replacing the base path, unlike a leading ``/``).
+    """
+    tail = "/".join(quote(segment, safe="") for segment in segments)
+    return f"{base_url.rstrip('/')}/{tail}"
+
+
+@attrs.frozen(slots=True)
+class Request:
+    """A request description: what to send, independent of how it is sent.
+
+    ``path`` is the display path used in errors and logs (no host, no secrets);
+    ``url`` the full URL; ``counts`` whether it spends Arena quota.
+    """
+
+    method: str
+    url: str
+    path: str
+    params: Mapping[str, str] | None = None
+    json: Any = None
+    data: bytes | None = None
+    headers: Mapping[str, str] | None = None
+    counts: bool = True
+    auth: bool = True
+
+    @property
+    def idempotent(self) -> bool:
+        """True for methods that can be sent twice with the same effect."""
+        return self.method in IDEMPOTENT
+
+    @property
+    def display(self) -> str:
+        """``path?query`` for messages: what was asked, never credentials."""
+        if not self.params:
+            return self.path
+        query = "&".join(f"{k}={v}" for k, v in self.params.items())
+        return f"{self.path}?{query}"
+
+
+class VerdictKind(enum.Enum):
+    """What the pool should do with a response."""
+
+    OK = "ok"
+    RETRY = "retry"
+    REAUTH = "reauth"
+    QUOTA = "quota"
+    FAIL = "fail"
+
+
+@attrs.frozen(slots=True)
+class Verdict:
+    """The meaning of one response: its kind, the error to raise, a server-given wait."""
+
+    kind: VerdictKind
+    error: BaseException | None = None
+    retry_after: float | None = None
+
+
+_ARENA_DATE = re.compile(
+    r"^\s*(?:[A-Za-z]{3},\s*)?(\d{1,2})[- ]([A-Za-z]{3})[- ](\d{4})\s+(\d{1,2}):(\d{2}):(\d{2})"
+    r"\s*(?:GMT|UTC)?\s*([+-]\d{2}:?\d{2})?\s*(?:\([^)]*\))?\s*$"
+)
+_MONTHS = {m: i for i, m in enumerate(
+    ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1)}
+
+
+def parse_reset_date(value: str | None) -> datetime | None:
+    """Parse ``X-Arena-Next-Request-Limit-Reset`` into an aware UTC datetime, or None.
+
+    Accepts the documented form ``Fri, 02-May-2014 14:22:13 GMT-0700 (PDT)``,
+    RFC 1123 (``Fri, 02 May 2014 21:22:13 GMT``) and ISO 8601. Anything else → None.
+    """
+    if not value:
+        return None
+    text = value.strip()
+    match = _ARENA_DATE.match(text)
+    if match:
+        day, mon, year, hh, mm, ss, offset = match.groups()
+        month = _MONTHS.get(mon.lower())
+        if month is None:
+            return None
+        tz = UTC
+        if offset:
+            digits = offset.replace(":", "")
+            minutes = int(digits[1:3]) * 60 + int(digits[3:5])
+            tz = timezone(timedelta(minutes=-minutes if digits[0] == "-" else minutes))
+        try:
+            return datetime(int(year), month, int(day), int(hh), int(mm), int(ss),
+                            tzinfo=tz).astimezone(UTC)
+        except ValueError:
+            return None
+    try:
+        parsed = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        parsed = None
+    if parsed is None:
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def parse_quota(headers: Mapping[str, str], limit: int | None = None) -> Quota | None:
+    """The quota announced by a response's headers, or None when it carries none.
+
+    An unparsable reset date keeps the count (``resets_at=None``).
+    """
+    raw = headers.get(REMAINING_HEADER)
+    if raw is None:
+        return None
+    try:
+        remaining = int(raw.strip())
+    except ValueError:
+        return None
+    return Quota(remaining=max(0, remaining), resets_at=parse_reset_date(headers.get(RESET_HEADER)),
+                 limit=limit)
+
+
+def parse_retry_after(value: str | None, now: datetime) -> float | None:
+    """``Retry-After`` as seconds from ``now``: delta-seconds or an HTTP date."""
+    if value is None:
+        return None
+    text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        return max(0.0, (when - now).total_seconds())
+    if seconds != seconds or seconds < 0:  # NaN or negative
+        return None
+    return seconds
+
+
+def parse_error_body(body: bytes) -> list[ErrorDetail]:
+    """Error details from a body, tolerating every shape seen; [] when there are none.
+
+    Arena: ``{"status", "errors": [{"code", "message"}]}``. Akana's is undocumented: try
+    ``errors`` / ``Errors``, ``{"code", "message"}``, ``{"Error": ...}``; else nothing
+    (the caller keeps a raw excerpt).
+    """
+    try:
+        data = json.loads(body) if body else None
+    except (ValueError, UnicodeDecodeError):
+        return []
+    return _details(data)
+
+
+def _details(data: Any) -> list[ErrorDetail]:
+    if isinstance(data, list):
+        return [d for item in data for d in _details(item)]
+    if not isinstance(data, dict):
+        return []
+    lowered = {str(k).lower(): v for k, v in data.items()}
+    for key in ("errors", "error", "fault"):
+        if key in lowered and isinstance(lowered[key], list | dict):
+            found = _details(lowered[key])
+            if found:
+                return found
+    message = None
+    for key in ("message", "errormessage", "description", "detail", "reason"):
+        if isinstance(lowered.get(key), str):
+            message = lowered[key]
+            break
+    if message is None:
+        return []
+    code = lowered.get("code", lowered.get("errorcode"))
+    if isinstance(code, str) and code.isdigit():
+        code = int(code)
+    return [ErrorDetail(code=code if isinstance(code, int) and not isinstance(code, bool)
+                        else None, message=message)]
+
+
+def classify(
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    request: Request,
+    *,
+    now: datetime,
+    retry_statuses: frozenset[int],
+    quota: Quota | None = None,
+) -> Verdict:
+    """What a response means for the pool: data, retry, re-login, quota, or failure."""
+    if 200 <= status < 300:
+        return Verdict(VerdictKind.OK)
+    details = parse_error_body(body)
+    codes = {d.code for d in details}
+    if status == 429 and codes & QUOTA_CODES:
+        message = details[0].message if details else None
+        resets = quota.resets_at if quota else None
+        return Verdict(VerdictKind.QUOTA, QuotaExhaustedError(
+            0, resets,
+            message=f"Arena request quota exhausted (HTTP 429 from {request.method} "
+                    f"{request.display}): {message}" if message else None,
+            status=429, errors=details))
+    retry_after = parse_retry_after(headers.get("Retry-After"), now)
+    error_cls = error_for_status(status)
+    error = error_cls(status, details, method=request.method, url=request.display,
+                      body_excerpt="" if details else excerpt(body), retry_after=retry_after)
+    if status == 401 and request.auth:
+        return Verdict(VerdictKind.REAUTH, error)
+    if status in retry_statuses:
+        return Verdict(VerdictKind.RETRY, error, retry_after)
+    return Verdict(VerdictKind.FAIL, error)
+
+
+def with_attempts(error: BaseException, attempts: int) -> BaseException:
+    """Return ``error`` re-stated with the number of attempts made (APIError only)."""
+    if isinstance(error, APIError) and attempts != error.attempts:
+        return type(error)(error.status, error.errors, method=error.method, url=error.url,
+                           body_excerpt=error.body_excerpt, attempts=attempts,
+                           retry_after=error.retry_after)
+    return error

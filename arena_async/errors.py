@@ -1,0 +1,274 @@
+"""The exception hierarchy of arena_async.
+
+Every exception the client raises on purpose derives from :class:`ArenaAsyncError`.
+HTTP answers that mean failure become an :class:`APIError` subclass chosen by status
+first (the servers reuse error codes), then by code (a quota 429 is a
+:class:`QuotaExhaustedError`, not a :class:`RateLimitError`).
+
+No message or ``repr`` holds a password, session id, token or cookie: the URL kept on an
+error is the path and query the client built, never headers.
+
+Example::
+
+    try:
+        await arena.items.tickets.list(item_guid)
+    except arena_async.NotFoundError as exc:
+        print(exc.status, exc.code, exc.errors)
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+__all__ = [
+    "APIError",
+    "ArenaAsyncError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConflictError",
+    "ErrorDetail",
+    "LoginError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "QuotaExhaustedError",
+    "RateLimitError",
+    "ResponseFormatError",
+    "ServerError",
+    "TransportError",
+    "error_for_status",
+]
+
+#: Longest excerpt of a response body kept on an error.
+EXCERPT_LIMIT = 200
+
+
+def excerpt(body: bytes | str | None, limit: int = EXCERPT_LIMIT) -> str:
+    """A short, printable excerpt of a response body for error messages."""
+    if body is None:
+        return ""
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@attrs.frozen(slots=True)
+class ErrorDetail:
+    """One entry of a server's ``errors`` list: a numeric ``code`` and its ``message``.
+
+    Example: ``ErrorDetail(code=3011, message='The guid "X" is not valid.')``
+    """
+
+    code: int | None
+    message: str
+
+
+class ArenaAsyncError(Exception):
+    """Base class of every error arena_async raises on purpose.
+
+    ``resume_from`` is set when the error stopped a paginated listing: the ``offset``
+    (Arena) or ``start`` (Akana) to pass to resume it without losing or repeating a
+    record. It is None otherwise.
+    """
+
+    resume_from: int | None = None
+
+
+class APIError(ArenaAsyncError):
+    """The server answered with an error status.
+
+    Attributes: ``status`` (HTTP status), ``errors`` (the body's ``errors`` list as
+    :class:`ErrorDetail`), ``code`` (the first error's code, or None), ``method`` and
+    ``url`` (path and query only), ``body_excerpt`` (a short excerpt of the raw body),
+    ``attempts`` (how many times the request was sent).
+    """
+
+    def __init__(
+        self,
+        status: int,
+        errors: list[ErrorDetail] | None = None,
+        *,
+        method: str = "",
+        url: str = "",
+        body_excerpt: str = "",
+        attempts: int = 1,
+        retry_after: float | None = None,
+    ) -> None:
+        self.status = status
+        self.errors = list(errors or [])
+        self.method = method
+        self.url = url
+        self.body_excerpt = body_excerpt
+        self.attempts = attempts
+        self.retry_after = retry_after
+        super().__init__(self._message())
+
+    @property
+    def code(self) -> int | None:
+        """The first error's code, or None when the body had none."""
+        return self.errors[0].code if self.errors else None
+
+    def _message(self) -> str:
+        where = f"{self.method} {self.url}".strip()
+        parts = [f"HTTP {self.status}"]
+        if where:
+            parts.append(f"from {where}")
+        if self.errors:
+            detail = "; ".join(
+                f"{e.code}: {e.message}" if e.code is not None else e.message for e in self.errors
+            )
+            parts.append(f"- {detail}")
+        elif self.body_excerpt:
+            parts.append(f"- body: {self.body_excerpt!r}")
+        if self.attempts > 1:
+            parts.append(f"(after {self.attempts} attempts)")
+        return " ".join(parts)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (
+            _rebuild_api_error,
+            (type(self), self.status, self.errors, self.method, self.url, self.body_excerpt,
+             self.attempts, self.retry_after),
+        )
+
+
+def _rebuild_api_error(
+    cls: type[APIError],
+    status: int,
+    errors: list[ErrorDetail],
+    method: str,
+    url: str,
+    body_excerpt: str,
+    attempts: int,
+    retry_after: float | None,
+) -> APIError:
+    return cls(status, errors, method=method, url=url, body_excerpt=body_excerpt,
+               attempts=attempts, retry_after=retry_after)
+
+
+class BadRequestError(APIError):
+    """HTTP 400: the request was refused as malformed or invalid (e.g. code 3011, bad GUID)."""
+
+
+class AuthenticationError(APIError):
+    """HTTP 401: no session, an expired one, or (Akana) a missing CSRF header."""
+
+
+class LoginError(AuthenticationError):
+    """Logging in failed: credentials refused, account locked, password expired, pending tasks.
+
+    Arena answers bad credentials with HTTP 400 and code 4001; the status is kept as sent.
+    """
+
+
+class PermissionDeniedError(APIError):
+    """HTTP 403: the session lacks the privilege."""
+
+
+class NotFoundError(APIError):
+    """HTTP 404: no such resource or endpoint (Akana also answers 404 to a wrong Accept)."""
+
+
+class ConflictError(APIError):
+    """HTTP 409: a duplicate, e.g. an item number already in use."""
+
+
+class RateLimitError(APIError):
+    """HTTP 429 that is not the Arena daily quota (that is :class:`QuotaExhaustedError`)."""
+
+
+class ServerError(APIError):
+    """HTTP 5xx after the retries the policy allows."""
+
+
+class QuotaExhaustedError(ArenaAsyncError):
+    """The Arena daily request quota is spent (or down to the reserve).
+
+    Raised before sending when the limiter knows the budget is gone, or from a 429 with
+    code 4084/4014. ``remaining`` is the last known count, ``resets_at`` the reset time
+    (aware UTC) if known, ``status`` 429 when the server said so, else None.
+    """
+
+    def __init__(
+        self,
+        remaining: int,
+        resets_at: datetime | None,
+        *,
+        message: str | None = None,
+        status: int | None = None,
+        errors: list[ErrorDetail] | None = None,
+    ) -> None:
+        self.remaining = remaining
+        self.resets_at = resets_at
+        self.status = status
+        self.errors = list(errors or [])
+        if message is None:
+            when = resets_at.isoformat() if resets_at else "an unknown time"
+            message = f"Arena request quota exhausted ({remaining} left); it resets at {when}"
+        super().__init__(message)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_quota_error, (self.remaining, self.resets_at, str(self), self.status,
+                                       self.errors))
+
+
+def _rebuild_quota_error(
+    remaining: int,
+    resets_at: datetime | None,
+    message: str,
+    status: int | None,
+    errors: list[ErrorDetail],
+) -> QuotaExhaustedError:
+    return QuotaExhaustedError(remaining, resets_at, message=message, status=status, errors=errors)
+
+
+class TransportError(ArenaAsyncError):
+    """The connection failed or an attempt timed out, after the retries the policy allows.
+
+    ``method``, ``url`` (path and query only) and ``attempts`` say what was tried.
+    """
+
+    def __init__(self, message: str, *, method: str = "", url: str = "", attempts: int = 1) -> None:
+        self.method = method
+        self.url = url
+        self.attempts = attempts
+        where = f" ({method} {url}, {attempts} attempt{'s' if attempts != 1 else ''})" if url else ""
+        super().__init__(f"{message}{where}")
+
+
+class ResponseFormatError(ArenaAsyncError):
+    """The body was not JSON, or JSON of the wrong shape.
+
+    ``path`` names the wire path of the bad value (e.g. ``$.results[3].trainingplan.guid``),
+    ``excerpt`` is a short excerpt of the body.
+    """
+
+    def __init__(self, message: str, *, path: str = "$", excerpt: str = "", url: str = "") -> None:
+        self.path = path
+        self.excerpt = excerpt
+        self.url = url
+        text = f"{message} at {path}"
+        if url:
+            text += f" (from {url})"
+        if excerpt:
+            text += f"; body begins {excerpt!r}"
+        super().__init__(text)
+
+
+_BY_STATUS: dict[int, type[APIError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    429: RateLimitError,
+}
+
+
+def error_for_status(status: int) -> type[APIError]:
+    """The :class:`APIError` subclass for an HTTP status (5xx → :class:`ServerError`)."""
+    if status >= 500:
+        return ServerError
+    return _BY_STATUS.get(status, APIError)

@@ -1,0 +1,79 @@
+"""User-facing policies: how to retry, and how to spend the Arena request quota."""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import attrs
+
+__all__ = ["QuotaPolicy", "RetryPolicy"]
+
+
+def _positive_int(_: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{attribute.name} must be an integer >= 1, got {value!r}")
+
+
+def _non_negative(_: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) \
+            or value < 0:
+        raise ValueError(f"{attribute.name} must be a finite number >= 0, got {value!r}")
+
+
+@attrs.frozen(slots=True)
+class RetryPolicy:
+    """When and how often a failed request is sent again.
+
+    Idempotent requests (GET, PUT, DELETE) are retried on connection errors, timeouts and
+    HTTP 408/425/429 (not a quota 429)/500/502/503/504, up to ``max_attempts`` attempts in
+    all. The wait before attempt *n+1* is full jitter: uniform in
+    ``[0, min(max_backoff, backoff * 2**(n-1))]``, unless the server sent ``Retry-After``
+    (seconds or an HTTP date), which is honoured as given. A ``Retry-After`` longer than
+    ``max_backoff`` is not waited out: the error is raised with ``retry_after`` set.
+    POST is retried only when the request was never sent (the connection failed before
+    it), or always with ``retry_post=True``.
+
+    Example: ``RetryPolicy(max_attempts=6, backoff=1.0)``; ``RetryPolicy(max_attempts=1)``
+    turns retries off.
+    """
+
+    max_attempts: int = attrs.field(default=4, validator=_positive_int)
+    backoff: float = attrs.field(default=0.5, validator=_non_negative)
+    max_backoff: float = attrs.field(default=30.0, validator=_non_negative)
+    retry_post: bool = False
+    retry_statuses: frozenset[int] = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+    def backoff_ceiling(self, attempt: int) -> float:
+        """The upper bound of the jittered wait after failed attempt number ``attempt``."""
+        return float(min(self.max_backoff, self.backoff * (2 ** max(0, attempt - 1))))
+
+
+def _on_exhausted(_: object, attribute: attrs.Attribute[str], value: str) -> None:
+    if value not in ("raise", "wait"):
+        raise ValueError(f"on_exhausted must be 'raise' or 'wait', got {value!r}")
+
+
+def _reserve(_: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"reserve must be an integer >= 0, got {value!r}")
+
+
+@attrs.frozen(slots=True)
+class QuotaPolicy:
+    """How the Arena daily request quota is spent.
+
+    - ``reserve``: never spend the last ``reserve`` requests (leave them for people).
+    - ``on_exhausted``: ``"raise"`` fails a request at once with
+      :class:`~arena_async.QuotaExhaustedError` when the budget is spent (nothing is sent);
+      ``"wait"`` waits for the reset, up to ``max_wait`` seconds, then goes on.
+    - ``pace``: spread what is left evenly over the time until the reset, for services that
+      share a workspace with batch jobs.
+
+    Example: ``QuotaPolicy(reserve=50, on_exhausted="wait", max_wait=600)``.
+    """
+
+    reserve: int = attrs.field(default=0, validator=_reserve)
+    on_exhausted: Literal["raise", "wait"] = attrs.field(default="raise", validator=_on_exhausted)
+    max_wait: float = attrs.field(default=3600.0, validator=_non_negative)
+    pace: bool = False

@@ -1,0 +1,44 @@
+"""Test kit: fake Arena and Akana servers on real loopback HTTP, with fault injection.
+
+The fakes are products, not test glue: users run their own tests against them. The
+pytest plugin (``arena_async.testing.plugin``, auto-registered) gives the fixtures
+``fake_arena``, ``fake_arena_factory`` and ``fake_akana``.
+
+Example::
+
+    from arena_async.testing import FakeArena, Fault
+
+    async with FakeArena.seeded(items=100, seed=1) as fake:
+        fake.faults.add(Fault("status", status=503, times=1))
+        ...  # point a client at fake.url with fake.email / fake.password
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._fake_arena import FakeArena, FakeArenaStats, RecordedRequest, format_reset
+from ._faults import FAULT_KINDS, Fault, FaultKind, FaultPlan, arena_error_body, faults_middleware
+
+__all__ = [
+    "FAULT_KINDS",
+    "FakeAkana",
+    "FakeArena",
+    "FakeArenaStats",
+    "Fault",
+    "FaultKind",
+    "FaultPlan",
+    "RecordedRequest",
+    "arena_error_body",
+    "faults_middleware",
+    "format_reset",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # FakeAkana is imported on first use so this package works without it loaded.
+    if name == "FakeAkana":
+        from ._fake_akana import FakeAkana
+
+        return FakeAkana
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,81 @@
+"""Run a fake server until SIGTERM / SIGINT: ``python -m arena_async.testing arena ...``.
+
+Prints exactly one line, ``READY <base_url>``, to stdout once listening. Example::
+
+    python -m arena_async.testing arena --port 0 --items 5000 --seed 1 \\
+        --latency 0.02 --quota 500 --quota-window 2.0
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from ._fake_arena import FakeArena
+
+
+def _add_arena(subparsers: Any) -> None:
+    arena = subparsers.add_parser("arena", help="run FakeArena")
+    arena.add_argument("--host", default="127.0.0.1")
+    arena.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    arena.add_argument("--items", type=int, default=2000)
+    arena.add_argument("--seed", type=int, default=1)
+    arena.add_argument("--latency", type=float, default=0.0, help="seconds per request")
+    arena.add_argument("--quota", type=int, default=None, help="requests per window")
+    arena.add_argument("--quota-window", type=float, default=86400.0, help="seconds")
+    arena.add_argument("--reset-format", choices=("arena", "rfc1123", "iso"), default="arena")
+    arena.add_argument(
+        "--multi-session",
+        action="store_true",
+        help="a new login does not end the same user's earlier sessions",
+    )
+    arena.set_defaults(make=_make_arena)
+
+
+def _make_arena(args: argparse.Namespace) -> FakeArena:
+    return FakeArena.seeded(
+        items=args.items,
+        seed=args.seed,
+        host=args.host,
+        port=args.port,
+        latency=args.latency,
+        quota_limit=args.quota,
+        quota_window=args.quota_window,
+        reset_header_format=args.reset_format,
+        single_session=not args.multi_session,
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line: one subcommand per fake server."""
+    parser = argparse.ArgumentParser(
+        prog="python -m arena_async.testing", description="Run a fake server for tests."
+    )
+    subparsers = parser.add_subparsers(dest="server", required=True)
+    _add_arena(subparsers)
+    return parser
+
+
+async def _serve(fake: FakeArena) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    async with fake:
+        print(f"READY {fake.url}", flush=True)
+        await stop.wait()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    asyncio.run(_serve(args.make(args)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

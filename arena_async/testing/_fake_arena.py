@@ -1,0 +1,1046 @@
+"""FakeArena: an in-memory Arena PLM REST server on a real loopback port.
+
+It speaks the endpoints arena_async uses (login/logout, an item's ticket references,
+item-to-item references, training records), keeps the workspace request quota with its
+headers, expires sessions the way the real server does, records every request, and
+injects faults from a :class:`~arena_async.testing.FaultPlan`.
+
+Example::
+
+    async with FakeArena.seeded(items=200, seed=1, quota_limit=1000) as fake:
+        async with ArenaClient(email=fake.email, password=fake.password,
+                               workspace_id=fake.workspace_id, base_url=fake.url) as arena:
+            guid = fake.item_guids[0]
+            refs = await arena.items.tickets.list(guid)
+            assert [r.guid for r in refs] == [t["guid"] for t in fake.ticket_refs(guid)]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import logging
+import math
+import random
+import re
+import secrets
+import string
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime, timedelta, timezone
+from itertools import islice
+from types import TracebackType
+from typing import Any, Final, Literal, Self, TypeVar
+
+import attrs
+from aiohttp import web
+from aiohttp.typedefs import Handler
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from ._faults import FAULT_KEY, FaultPlan, faults_middleware
+
+__all__ = [
+    "FakeArena",
+    "FakeArenaStats",
+    "RecordedRequest",
+    "format_reset",
+]
+
+logger = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+
+ResetFormat = Literal["arena", "rfc1123", "iso"]
+
+#: Remaining requests announced when the fake has no quota limit.
+UNLIMITED_QUOTA: Final = 1_000_000_000
+#: Largest ``limit`` the list endpoints accept.
+MAX_LIMIT: Final = 400
+#: Default ``limit`` of the training-records list.
+DEFAULT_LIMIT: Final = 20
+
+SESSION_HEADER: Final = "arena_session_id"
+REMAINING_HEADER: Final = "X-Arena-Requests-Remaining"
+RESET_HEADER: Final = "X-Arena-Next-Request-Limit-Reset"
+
+CODE_BAD_FORMAT: Final = 400
+CODE_UNAUTHORIZED: Final = 401
+CODE_INVALID_GUID: Final = 3011
+CODE_BAD_OFFSET: Final = 3041
+CODE_BAD_LIMIT: Final = 3220
+#: The fake's choice inside the documented 3276-3280 "reference rules" range.
+CODE_SELF_REFERENCE: Final = 3276
+CODE_DUPLICATE_REFERENCE: Final = 3277
+CODE_BAD_LOGIN: Final = 4001
+
+_GUID_ALPHABET: Final = string.ascii_uppercase + string.digits
+_DAYS: Final = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS: Final = (
+    "Jan",
+    "Feb",
+    "Mar",
+    "Apr",
+    "May",
+    "Jun",
+    "Jul",
+    "Aug",
+    "Sep",
+    "Oct",
+    "Nov",
+    "Dec",
+)
+_PDT: Final = timezone(timedelta(hours=-7))
+_INT_RE: Final = re.compile(r"[+-]?\d+")
+_DATE_BASE: Final = datetime(2022, 1, 1, tzinfo=UTC)
+_BAD_FORMAT_MESSAGE: Final = "The format of the request is not valid. Please check the syntax."
+_STATS_PATH: Final = "/_fake/stats"
+
+
+def format_reset(moment: datetime, style: ResetFormat = "arena") -> str:
+    """Format a quota reset time as the fake sends it in ``X-Arena-Next-Request-Limit-Reset``.
+
+    ``"arena"`` is the documented odd form, always in a fixed -0700 offset:
+    ``Fri, 02-May-2014 14:22:13 GMT-0700 (PDT)``; ``"rfc1123"`` is
+    ``Fri, 02 May 2014 21:22:13 GMT``; ``"iso"`` is ``2014-05-02T21:22:13Z``.
+
+    Example: ``format_reset(datetime(2014, 5, 2, 21, 22, 13, tzinfo=UTC))``
+    → ``"Fri, 02-May-2014 14:22:13 GMT-0700 (PDT)"``.
+    """
+    utc = moment.astimezone(UTC).replace(microsecond=0)
+    if style == "rfc1123":
+        return email.utils.format_datetime(utc, usegmt=True)
+    if style == "iso":
+        return utc.strftime("%Y-%m-%dT%H:%M:%SZ")
+    local = utc.astimezone(_PDT)
+    return (
+        f"{_DAYS[local.weekday()]}, {local.day:02d}-{_MONTHS[local.month - 1]}-{local.year}"
+        f" {local:%H:%M:%S} GMT-0700 (PDT)"
+    )
+
+
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@attrs.frozen(slots=True)
+class RecordedRequest:
+    """One request as the fake received it.
+
+    ``path`` is the raw path (percent-encoding kept, no query); ``query`` the query
+    parameters (last value wins; ``query_string`` is the raw text); ``body`` the parsed
+    JSON body or None; ``route`` the matched route like ``"GET /items/{item}/tickets"``
+    (None when no route matched); ``status`` the status answered (None while in flight
+    or when the connection was dropped); ``fault`` the kind of fault that fired, if any.
+    ``body`` and ``headers`` hold secrets (password, session id) and stay out of ``repr``.
+
+    Example: ``[r.query.get("offset") for r in fake.requests if r.route == TRAINING]``
+    """
+
+    method: str
+    path: str
+    query: dict[str, str]
+    query_string: str
+    body: Any = attrs.field(repr=False)
+    headers: CIMultiDictProxy[str] = attrs.field(repr=False)
+    route: str | None
+    received_at: float
+    status: int | None = None
+    fault: str | None = None
+
+    @property
+    def has_session(self) -> bool:
+        """True when the request carried an ``arena_session_id`` header."""
+        return SESSION_HEADER in self.headers
+
+
+@attrs.define(slots=True)
+class FakeArenaStats:
+    """Counters of what the fake served; ``reset()`` zeroes them (not the gauge).
+
+    ``by_route`` counts requests per route key (``"GET /items/{item}/tickets"``,
+    ``"unmatched"``); ``statuses`` counts answers per status; ``unauthorized`` the 401s
+    served; ``quota_exhausted`` the quota 429s; ``sessions_expired`` sessions ended by
+    idle timeout, ``expire_sessions_every``, a newer login or an ``expire_session``
+    fault; ``in_flight`` / ``max_in_flight`` the requests being handled now / at most
+    at once (latency included).
+
+    Example: ``assert fake.stats.max_in_flight <= 8``
+    """
+
+    requests: int = 0
+    by_route: Counter[str] = attrs.field(factory=Counter)
+    statuses: Counter[int] = attrs.field(factory=Counter)
+    logins: int = 0
+    failed_logins: int = 0
+    logouts: int = 0
+    unauthorized: int = 0
+    quota_exhausted: int = 0
+    sessions_expired: int = 0
+    faults_fired: int = 0
+    in_flight: int = 0
+    max_in_flight: int = 0
+
+    def reset(self) -> None:
+        """Zero every counter; ``max_in_flight`` restarts from the current ``in_flight``."""
+        in_flight = self.in_flight
+        for field in attrs.fields(FakeArenaStats):
+            value = getattr(self, field.name)
+            setattr(self, field.name, Counter() if isinstance(value, Counter) else 0)
+        self.in_flight = in_flight
+        self.max_in_flight = in_flight
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-able copy."""
+        data = attrs.asdict(self)
+        data["by_route"] = dict(self.by_route)
+        data["statuses"] = {str(k): v for k, v in self.statuses.items()}
+        return data
+
+
+class _ApiError(Exception):
+    """An Arena error answer, raised by handlers and turned into JSON by a middleware."""
+
+    def __init__(self, status: int, code: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def _invalid_guid(guid: str) -> _ApiError:
+    return _ApiError(400, CODE_INVALID_GUID, f'The guid "{guid}" is not valid.')
+
+
+def _error_response(status: int, code: int, message: str) -> web.Response:
+    return web.json_response(
+        {"status": status, "errors": [{"code": code, "message": message}]}, status=status
+    )
+
+
+@attrs.define(slots=True)
+class _Ticket:
+    guid: str
+    number: str
+
+
+@attrs.define(slots=True)
+class _TicketRef:
+    guid: str
+    ticket: _Ticket
+
+
+@attrs.define(slots=True)
+class _Reference:
+    guid: str
+    a: str
+    b: str
+    note: str | None
+
+
+@attrs.define(slots=True)
+class _TrainingRecord:
+    guid: str
+    plan_guid: str
+    plan_number: str
+    due_date: str | None
+    signed_date_time: str | None
+
+
+@attrs.define(slots=True)
+class _Item:
+    guid: str
+    tickets: dict[str, _TicketRef] = attrs.field(factory=dict)
+    references: dict[str, _Reference] = attrs.field(factory=dict)
+    records: dict[str, _TrainingRecord] = attrs.field(factory=dict)
+
+
+@attrs.define(slots=True)
+class _Session:
+    email: str
+    last_used: float
+
+
+_SESSION_KEY: Final = web.RequestKey("arena_session", str)
+_QUOTA_KEY: Final = web.RequestKey[tuple[int, str]]("arena_quota")
+
+
+class FakeArena:
+    """An in-memory Arena REST server on ``127.0.0.1`` (a real port), for tests.
+
+    Start it with ``async with`` (or ``await start()`` / ``await close()``); point the
+    client at :attr:`url` with :attr:`email`, :attr:`password`, :attr:`workspace_id`.
+    :meth:`seeded` builds a deterministic workspace; :meth:`add_item` and friends add
+    exact data; :meth:`ticket_refs`, :meth:`references`, :meth:`training_records` read
+    the truth back in server order.
+
+    Keyword arguments (all optional):
+
+    - ``email``, ``password``, ``workspace_id``, ``workspace_name``: the one account and
+      workspace (login with a ``workspaceId`` other than ``workspace_id`` is refused).
+    - ``host``, ``port``: where to listen (default ``127.0.0.1``, a free port).
+    - ``quota_limit``: requests per window (None: unlimited, headers announce
+      ``UNLIMITED_QUOTA`` and count down from it). ``quota_window``: window length in
+      seconds (default 86400); when it passes, the count refills and the reset time moves
+      on by one window. ``quota_error_code``: code of the quota 429 (4084; older 4014).
+    - ``reset_header_format``: ``"arena"`` (``Fri, 02-May-2014 14:22:13 GMT-0700 (PDT)``),
+      ``"rfc1123"`` or ``"iso"``.
+    - ``latency``: seconds added to every request (real sleep).
+    - ``expire_sessions_every``: every Nth request that brings a valid session finds it
+      expired (401). ``session_idle_timeout``: seconds without a request before a session
+      dies (default 5400, the real 90 minutes; None: never). ``single_session``: a new
+      login of the same user ends the earlier session (default True, as the real server).
+    - ``login_session_key``: ``"arenaSessionId"`` (spec, default) or ``"arena_session_id"``
+      (doc sample). ``note_key``: ``"note"`` (docs, default) or ``"notes"`` (spec).
+      ``trainingplan_key``: ``"trainingplan"`` (docs, default) or ``"traningplan"``
+      (spec, sic). ``item_url``: add ``"url": {"api", "app"}`` to referenced items.
+    - ``faults``: a :class:`FaultPlan` (a fresh one by default); see :attr:`faults`.
+    - ``clock``: ``() -> epoch seconds`` for quota windows, idle timeouts and the reset
+      header (default ``time.time``).
+    - ``seed``: seeds the GUIDs and data of later ``add_*`` calls.
+
+    Quota rules: one budget for the whole fake, shared by every session; every request
+    but login counts, failed ones too; at 0 a request gets 429 and is not processed.
+    ``GET /_fake/stats`` (outside ``/v1``, not counted or recorded) returns :attr:`stats`
+    as JSON for tests that run the fake in another process.
+
+    Example::
+
+        async with FakeArena(quota_limit=3, quota_window=0.3) as fake:
+            guid = fake.add_item()
+            fake.add_training_records(guid, 45)
+            ...
+            assert fake.stats.quota_exhausted == 0
+    """
+
+    def __init__(
+        self,
+        *,
+        email: str = "user@example.com",
+        password: str = "fake-password",
+        workspace_id: int = 123456789,
+        workspace_name: str = "Fake Workspace",
+        host: str = "127.0.0.1",
+        port: int = 0,
+        quota_limit: int | None = None,
+        quota_window: float = 86400.0,
+        reset_header_format: ResetFormat = "arena",
+        quota_error_code: int = 4084,
+        latency: float = 0.0,
+        expire_sessions_every: int | None = None,
+        session_idle_timeout: float | None = 5400.0,
+        single_session: bool = True,
+        login_session_key: Literal["arenaSessionId", "arena_session_id"] = "arenaSessionId",
+        note_key: Literal["note", "notes"] = "note",
+        trainingplan_key: Literal["trainingplan", "traningplan"] = "trainingplan",
+        item_url: bool = False,
+        faults: FaultPlan | None = None,
+        clock: Callable[[], float] = time.time,
+        seed: int = 0,
+    ) -> None:
+        if quota_limit is not None and quota_limit < 0:
+            raise ValueError("quota_limit must be >= 0 or None")
+        if quota_window <= 0:
+            raise ValueError("quota_window must be > 0")
+        if reset_header_format not in ("arena", "rfc1123", "iso"):
+            raise ValueError(f"unknown reset_header_format {reset_header_format!r}")
+        if expire_sessions_every is not None and expire_sessions_every < 1:
+            raise ValueError("expire_sessions_every must be >= 1 or None")
+        if latency < 0:
+            raise ValueError("latency must be >= 0")
+        self.email = email
+        self.password = password
+        self.workspace_id = workspace_id
+        self.workspace_name = workspace_name
+        self.quota_limit = quota_limit
+        self.quota_window = quota_window
+        self.reset_header_format: ResetFormat = reset_header_format
+        self.quota_error_code = quota_error_code
+        self.latency = latency
+        self.expire_sessions_every = expire_sessions_every
+        self.session_idle_timeout = session_idle_timeout
+        self.single_session = single_session
+        self.login_session_key = login_session_key
+        self.note_key = note_key
+        self.trainingplan_key = trainingplan_key
+        self.item_url = item_url
+        self._faults = faults if faults is not None else FaultPlan()
+        self._clock = clock
+        self._host = host
+        self._port = port
+        self._rng = random.Random(seed)
+        self._guids: set[str] = set()
+        self._items: dict[str, _Item] = {}
+        self._tickets: list[_Ticket] = []
+        self._ticket_numbers: Counter[str] = Counter()
+        self._plans: list[tuple[str, str]] = []
+        self._sessions: dict[str, _Session] = {}
+        self._authenticated = 0
+        self._remaining = self._limit
+        self._reset_at = clock() + quota_window
+        self._requests: list[RecordedRequest] = []
+        self.stats = FakeArenaStats()
+        self._runner: web.AppRunner | None = None
+        self._url: str | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @classmethod
+    def seeded(
+        cls,
+        items: int = 2000,
+        seed: int = 1,
+        *,
+        max_ticket_refs: int = 4,
+        max_item_refs: int = 3,
+        max_training_records: int = 12,
+        **kwargs: Any,
+    ) -> Self:
+        """A fake whose workspace holds ``items`` items made from ``random.Random(seed)``.
+
+        Each item gets 0..``max_ticket_refs`` ticket references, 0..``max_item_refs``
+        references to other items (bidirectional, so an item may show more) and
+        0..``max_training_records`` training records. Other keywords go to the constructor.
+        The same ``items`` and ``seed`` always give the same GUIDs and data.
+
+        Example: ``async with FakeArena.seeded(items=50, seed=1) as fake: ...``
+        """
+        fake = cls(seed=seed, **kwargs)
+        rng = fake._rng
+        guids = [fake.add_item() for _ in range(items)]
+        for _ in range(max(1, items // 2)):
+            fake._new_ticket(rng.choice(("REQ", "DEF", "CHG")))
+        for _ in range(max(1, items // 20)):
+            fake._new_plan()
+        for guid in guids:
+            item = fake._items[guid]
+            picks = min(rng.randint(0, max_ticket_refs), len(fake._tickets))
+            for ticket in rng.sample(fake._tickets, picks):
+                ref = _TicketRef(fake._new_guid(), ticket)
+                item.tickets[ref.guid] = ref
+            fake._add_records(item, rng.randint(0, max_training_records))
+        if items > 1:
+            for guid in guids:
+                for _ in range(rng.randint(0, max_item_refs)):
+                    other = rng.choice(guids)
+                    if other != guid and not fake._linked(guid, other):
+                        fake.add_reference(guid, other, note=rng.choice((None, f"seeded {other}")))
+        return fake
+
+    async def start(self) -> Self:
+        """Listen on the configured host and port; :attr:`url` is valid afterwards."""
+        if self._runner is not None:
+            raise RuntimeError("FakeArena is already started")
+        runner = web.AppRunner(
+            self._build_app(), access_log=None, handler_cancellation=True, shutdown_timeout=1.0
+        )
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, self._host, self._port)
+            await site.start()
+            port = runner.addresses[0][1]
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        self._url = f"http://{self._host}:{port}/v1"
+        logger.debug("FakeArena listening on %s", self._url)
+        return self
+
+    async def close(self) -> None:
+        """Stop listening and drop open connections. Safe to call twice."""
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+            logger.debug("FakeArena on %s closed", self._url)
+
+    async def __aenter__(self) -> Self:
+        return await self.start()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        return f"FakeArena(url={self._url!r}, items={len(self._items)})"
+
+    @property
+    def url(self) -> str:
+        """The base URL, ``http://127.0.0.1:<port>/v1``; only once started."""
+        if self._url is None:
+            raise RuntimeError("FakeArena is not started")
+        return self._url
+
+    @property
+    def faults(self) -> FaultPlan:
+        """The fault plan applied to every request: ``fake.faults.add(Fault(...))``."""
+        return self._faults
+
+    # ------------------------------------------------------------------ recording
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """Every request received (login included), in arrival order (a copy)."""
+        return list(self._requests)
+
+    @property
+    def paths(self) -> list[str]:
+        """The raw path of every request received, in arrival order."""
+        return [r.path for r in self._requests]
+
+    def requests_to(self, route: str) -> list[RecordedRequest]:
+        """The requests that matched ``route``, e.g. ``"GET /items/{item}/trainingrecords"``."""
+        return [r for r in self._requests if r.route == route]
+
+    def clear_requests(self) -> None:
+        """Forget the recorded requests and zero :attr:`stats` (data and quota are kept)."""
+        self._requests.clear()
+        self.stats.reset()
+
+    # ------------------------------------------------------------------ quota
+
+    @property
+    def _limit(self) -> int:
+        return UNLIMITED_QUOTA if self.quota_limit is None else self.quota_limit
+
+    def _roll_window(self, now: float) -> None:
+        if now >= self._reset_at:
+            windows = math.floor((now - self._reset_at) / self.quota_window) + 1
+            self._reset_at += windows * self.quota_window
+            self._remaining = self._limit
+
+    @property
+    def quota_remaining(self) -> int:
+        """Requests left in the current window (as the next response will count down from)."""
+        self._roll_window(self._clock())
+        return self._remaining
+
+    @property
+    def quota_resets_at(self) -> datetime:
+        """When the current window ends, in whole seconds (rounded up), aware UTC."""
+        self._roll_window(self._clock())
+        return datetime.fromtimestamp(math.ceil(self._reset_at), UTC)
+
+    def set_quota(self, *, remaining: int | None = None, resets_in: float | None = None) -> None:
+        """Set the requests left now and/or the seconds until the window resets.
+
+        Example: ``fake.set_quota(remaining=0, resets_in=0.3)``
+        """
+        if resets_in is not None:
+            self._reset_at = self._clock() + resets_in
+        if remaining is not None:
+            if remaining < 0:
+                raise ValueError("remaining must be >= 0")
+            self._remaining = remaining
+
+    def _reset_header(self) -> str:
+        return format_reset(self.quota_resets_at, self.reset_header_format)
+
+    # ------------------------------------------------------------------ sessions
+
+    @property
+    def active_sessions(self) -> int:
+        """How many sessions are currently live."""
+        return len(self._sessions)
+
+    def expire_sessions(self) -> int:
+        """End every live session (their next request gets 401); returns how many."""
+        count = len(self._sessions)
+        self._sessions.clear()
+        self.stats.sessions_expired += count
+        return count
+
+    def _expire_request_session(self, request: web.Request) -> None:
+        session_id = request.headers.get(SESSION_HEADER)
+        if session_id is not None and self._sessions.pop(session_id, None) is not None:
+            self.stats.sessions_expired += 1
+
+    def _authenticate(self, request: web.Request) -> str:
+        session_id = request.headers.get(SESSION_HEADER)
+        if not session_id:
+            raise _ApiError(401, CODE_UNAUTHORIZED, "No session: log in and send arena_session_id.")
+        session = self._sessions.get(session_id)
+        expired_message = "The session is not valid or has expired. Please log in again."
+        if session is None:
+            raise _ApiError(401, CODE_UNAUTHORIZED, expired_message)
+        now = self._clock()
+        idle = self.session_idle_timeout
+        self._authenticated += 1
+        every = self.expire_sessions_every
+        if (idle is not None and now - session.last_used > idle) or (
+            every is not None and self._authenticated % every == 0
+        ):
+            del self._sessions[session_id]
+            self.stats.sessions_expired += 1
+            raise _ApiError(401, CODE_UNAUTHORIZED, expired_message)
+        session.last_used = now
+        return session_id
+
+    # ------------------------------------------------------------------ data: write
+
+    def _new_guid(self) -> str:
+        while True:
+            guid = "".join(self._rng.choices(_GUID_ALPHABET, k=20))
+            if guid not in self._guids:
+                self._guids.add(guid)
+                return guid
+
+    def _new_ticket(self, prefix: str) -> _Ticket:
+        self._ticket_numbers[prefix] += 1
+        ticket = _Ticket(self._new_guid(), f"{prefix}-{self._ticket_numbers[prefix]:06d}")
+        self._tickets.append(ticket)
+        return ticket
+
+    def _new_plan(self) -> tuple[str, str]:
+        plan = (self._new_guid(), f"TRP-{len(self._plans) + 1:06d}")
+        self._plans.append(plan)
+        return plan
+
+    def _random_date(self, chance: float) -> str | None:
+        if self._rng.random() >= chance:
+            return None
+        return _iso(_DATE_BASE + timedelta(seconds=self._rng.randrange(4 * 365 * 86400)))
+
+    def _add_records(self, item: _Item, n: int) -> list[str]:
+        if not self._plans:
+            self._new_plan()
+        added = []
+        for _ in range(n):
+            plan_guid, plan_number = self._rng.choice(self._plans)
+            record = _TrainingRecord(
+                self._new_guid(),
+                plan_guid,
+                plan_number,
+                due_date=self._random_date(0.85),
+                signed_date_time=self._random_date(0.7),
+            )
+            item.records[record.guid] = record
+            added.append(record.guid)
+        return added
+
+    def _linked(self, a: str, b: str) -> bool:
+        return any(b in (ref.a, ref.b) for ref in self._items[a].references.values())
+
+    def add_item(self, guid: str | None = None) -> str:
+        """Add an item with no references or records; returns its GUID.
+
+        Example: ``guid = fake.add_item()``
+        """
+        if guid is None:
+            guid = self._new_guid()
+        elif guid in self._items:
+            raise ValueError(f"item {guid} exists")
+        else:
+            self._guids.add(guid)
+        self._items[guid] = _Item(guid)
+        return guid
+
+    def add_ticket_refs(self, item_guid: str, n: int, *, prefix: str = "REQ") -> list[str]:
+        """Reference ``n`` new tickets (numbered ``<prefix>-000001``...) from an item.
+
+        Returns the new association GUIDs, in server order.
+        """
+        item = self._items[item_guid]
+        added = []
+        for _ in range(n):
+            ref = _TicketRef(self._new_guid(), self._new_ticket(prefix))
+            item.tickets[ref.guid] = ref
+            added.append(ref.guid)
+        return added
+
+    def add_reference(self, item_guid: str, other_guid: str, note: str | None = None) -> str:
+        """Reference ``other_guid`` from ``item_guid`` (and back); returns the reference GUID.
+
+        Raises ``ValueError`` for a reference to itself or a duplicate, ``KeyError`` for an
+        unknown item.
+        """
+        item, other = self._items[item_guid], self._items[other_guid]
+        if item_guid == other_guid:
+            raise ValueError("an item cannot reference itself")
+        if self._linked(item_guid, other_guid):
+            raise ValueError(f"{item_guid} and {other_guid} are already referenced")
+        ref = _Reference(self._new_guid(), item_guid, other_guid, note)
+        item.references[ref.guid] = ref
+        other.references[ref.guid] = ref
+        return ref.guid
+
+    def add_training_records(self, item_guid: str, n: int) -> list[str]:
+        """Add ``n`` training records to an item; returns their GUIDs in server order.
+
+        Dates are random and sometimes absent, as in seeded data.
+        """
+        return self._add_records(self._items[item_guid], n)
+
+    # ------------------------------------------------------------------ data: read
+
+    @property
+    def item_guids(self) -> list[str]:
+        """Every item GUID, in creation order."""
+        return list(self._items)
+
+    def ticket_refs(self, item_guid: str) -> list[dict[str, Any]]:
+        """An item's ticket references as the server sends them, in server order."""
+        return [self._render_ticket_ref(r) for r in self._items[item_guid].tickets.values()]
+
+    def references(self, item_guid: str) -> list[dict[str, Any]]:
+        """An item's references (seen from this item) as sent, in server order."""
+        return [
+            self._render_reference(item_guid, r) for r in self._items[item_guid].references.values()
+        ]
+
+    def training_records(self, item_guid: str, *, detail: bool = False) -> list[dict[str, Any]]:
+        """An item's training records in server order: the list form, or with ``detail``
+        the single-record form (with ``dueDate`` / ``signedDateTime`` when present)."""
+        return [
+            self._render_record(r, detail=detail) for r in self._items[item_guid].records.values()
+        ]
+
+    def training_record(self, item_guid: str, record_guid: str) -> dict[str, Any]:
+        """One training record in its single-record form."""
+        return self._render_record(self._items[item_guid].records[record_guid], detail=True)
+
+    # ------------------------------------------------------------------ rendering
+
+    def _render_ticket_ref(self, ref: _TicketRef) -> dict[str, Any]:
+        return {"guid": ref.guid, "ticket": {"guid": ref.ticket.guid, "number": ref.ticket.number}}
+
+    def _render_reference(self, item_guid: str, ref: _Reference) -> dict[str, Any]:
+        other = ref.b if ref.a == item_guid else ref.a
+        item: dict[str, Any] = {"guid": other}
+        if self.item_url:
+            base = self._url or "http://127.0.0.1/v1"
+            item["url"] = {
+                "api": f"{base}/items/{other}",
+                "app": f"https://app.arenasolutions.com/items/detail-spec?item_id={other}",
+            }
+        return {"guid": ref.guid, "item": item, self.note_key: ref.note}
+
+    def _render_record(self, record: _TrainingRecord, *, detail: bool) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "guid": record.guid,
+            self.trainingplan_key: {"guid": record.plan_guid, "number": record.plan_number},
+        }
+        if detail:
+            if record.due_date is not None:
+                data["dueDate"] = record.due_date
+            if record.signed_date_time is not None:
+                data["signedDateTime"] = record.signed_date_time
+        return data
+
+    # ------------------------------------------------------------------ the app
+
+    def _build_app(self) -> web.Application:
+        app = web.Application(
+            middlewares=[
+                self._record_middleware,
+                self._quota_middleware,
+                faults_middleware(self._faults, expire=self._expire_request_session),
+                self._api_middleware,
+            ]
+        )
+        app.on_response_prepare.append(self._add_quota_headers)
+        route = app.router
+        route.add_post("/v1/login", self._login)
+        route.add_put("/v1/logout", self._logout)
+        route.add_get("/v1/items/{item}/tickets", self._list_ticket_refs)
+        route.add_get("/v1/items/{item}/tickets/{ref}", self._get_ticket_ref)
+        route.add_get("/v1/items/{item}/items", self._list_references)
+        route.add_post("/v1/items/{item}/items", self._create_reference)
+        route.add_get("/v1/items/{item}/items/{ref}", self._get_reference)
+        route.add_put("/v1/items/{item}/items/{ref}", self._update_reference)
+        route.add_delete("/v1/items/{item}/items/{ref}", self._delete_reference)
+        route.add_get("/v1/items/{item}/trainingrecords", self._list_records)
+        route.add_get("/v1/items/{item}/trainingrecords/{ref}", self._get_record)
+        return app
+
+    @staticmethod
+    def _route_key(request: web.Request) -> str | None:
+        if request.match_info.http_exception is not None:
+            return None
+        resource = request.match_info.route.resource
+        if resource is None:  # pragma: no cover - every route has a resource
+            return None
+        return f"{request.method} {resource.canonical.removeprefix('/v1')}"
+
+    @staticmethod
+    def _is_login(request: web.Request) -> bool:
+        return request.method == "POST" and request.path == "/v1/login"
+
+    @web.middleware
+    async def _record_middleware(
+        self, request: web.Request, handler: Handler
+    ) -> web.StreamResponse:
+        if request.path == _STATS_PATH:  # test plumbing: bypass faults, quota, recording
+            return web.json_response(self.stats.as_dict())
+        raw = await request.read()
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = None
+        route = self._route_key(request)
+        record = RecordedRequest(
+            method=request.method,
+            path=request.raw_path.partition("?")[0],
+            query=dict(request.query),
+            query_string=request.query_string,
+            body=body,
+            headers=CIMultiDictProxy(CIMultiDict(request.headers)),
+            route=route,
+            received_at=self._clock(),
+        )
+        self._requests.append(record)
+        stats = self.stats
+        stats.requests += 1
+        stats.by_route[route or "unmatched"] += 1
+        stats.in_flight += 1
+        stats.max_in_flight = max(stats.max_in_flight, stats.in_flight)
+        status: int | None = None
+        try:
+            if self.latency:
+                await asyncio.sleep(self.latency)
+            response = await handler(request)
+            status = response.status
+            return response
+        except web.HTTPException as exc:
+            status = exc.status
+            raise
+        finally:
+            stats.in_flight -= 1
+            fault = request.get(FAULT_KEY)
+            if fault is not None:
+                stats.faults_fired += 1
+                if fault.kind == "reset_before_headers":
+                    status = None
+            if status is not None:
+                stats.statuses[status] += 1
+                if status == 401:
+                    stats.unauthorized += 1
+            self._complete(record, status, None if fault is None else fault.kind)
+
+    def _complete(self, record: RecordedRequest, status: int | None, fault: str | None) -> None:
+        # Scan from the end: the record is almost always among the last few.
+        for index in range(len(self._requests) - 1, -1, -1):
+            if self._requests[index] is record:
+                self._requests[index] = attrs.evolve(record, status=status, fault=fault)
+                return
+
+    @web.middleware
+    async def _quota_middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if self._is_login(request):
+            return await handler(request)
+        self._roll_window(self._clock())
+        if self._remaining <= 0:
+            self.stats.quota_exhausted += 1
+            request[_QUOTA_KEY] = (0, self._reset_header())
+            return _error_response(
+                429,
+                self.quota_error_code,
+                "The API request limit for this workspace has been reached."
+                f" It will be reset at {self._reset_header()}.",
+            )
+        self._remaining -= 1
+        request[_QUOTA_KEY] = (self._remaining, self._reset_header())
+        return await handler(request)
+
+    async def _add_quota_headers(self, request: web.Request, response: web.StreamResponse) -> None:
+        quota = request.get(_QUOTA_KEY)
+        if quota is not None:
+            response.headers[REMAINING_HEADER] = str(quota[0])
+            response.headers[RESET_HEADER] = quota[1]
+
+    @web.middleware
+    async def _api_middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Innermost: JSON errors for unknown routes, session check, ``_ApiError`` → JSON."""
+        http_exception = request.match_info.http_exception
+        if http_exception is not None:
+            response = _error_response(
+                http_exception.status, http_exception.status, http_exception.reason
+            )
+            if "Allow" in http_exception.headers:
+                response.headers["Allow"] = http_exception.headers["Allow"]
+            return response
+        try:
+            if not self._is_login(request):
+                request[_SESSION_KEY] = self._authenticate(request)
+            return await handler(request)
+        except _ApiError as exc:
+            return _error_response(exc.status, exc.code, exc.message)
+
+    # ------------------------------------------------------------------ handlers
+
+    async def _json_body(self, request: web.Request) -> Any:
+        raw = await request.read()
+        if raw and request.content_type != "application/json":
+            raise _ApiError(415, 415, "The content type must be application/json.")
+        try:
+            return json.loads(raw)
+        except ValueError:
+            raise _ApiError(400, CODE_BAD_FORMAT, _BAD_FORMAT_MESSAGE) from None
+
+    async def _login(self, request: web.Request) -> web.StreamResponse:
+        body = await self._json_body(request)
+        if not isinstance(body, dict):
+            raise _ApiError(400, CODE_BAD_FORMAT, _BAD_FORMAT_MESSAGE)
+        workspace = body.get("workspaceId")
+        if (
+            body.get("email") != self.email
+            or body.get("password") != self.password
+            or (workspace is not None and workspace != self.workspace_id)
+        ):
+            self.stats.failed_logins += 1
+            logger.debug("FakeArena refused a login")
+            raise _ApiError(
+                400,
+                CODE_BAD_LOGIN,
+                "The username, password or workspace ID is not valid or you are not allowed"
+                " to log in due to IP restriction.",
+            )
+        if self.single_session:
+            ended = [k for k, s in self._sessions.items() if s.email == self.email]
+            for key in ended:
+                del self._sessions[key]
+            self.stats.sessions_expired += len(ended)
+        session_id = f"FAKE-{secrets.token_urlsafe(24)}|"
+        self._sessions[session_id] = _Session(self.email, self._clock())
+        self.stats.logins += 1
+        logger.debug("FakeArena login: %d live sessions", len(self._sessions))
+        return web.json_response(
+            {
+                self.login_session_key: session_id,
+                "workspaceId": self.workspace_id,
+                "workspaceName": self.workspace_name,
+                "workspaceRequestLimit": self._limit,
+            }
+        )
+
+    async def _logout(self, request: web.Request) -> web.StreamResponse:
+        self._sessions.pop(request[_SESSION_KEY], None)
+        self.stats.logouts += 1
+        return web.Response(status=200)
+
+    def _item(self, request: web.Request) -> _Item:
+        guid = request.match_info["item"]
+        item = self._items.get(guid)
+        if item is None:
+            raise _invalid_guid(guid)
+        return item
+
+    @staticmethod
+    def _paginate(
+        request: web.Request, values: Iterable[_T], default_limit: int | None
+    ) -> list[_T]:
+        query = request.query
+        offset = 0
+        if "offset" in query:
+            text = query["offset"]
+            if not _INT_RE.fullmatch(text) or int(text) < 0:
+                raise _ApiError(
+                    400, CODE_BAD_OFFSET, f'The offset "{text}" is not valid: use an integer >= 0.'
+                )
+            offset = int(text)
+        limit = default_limit
+        if "limit" in query:
+            text = query["limit"]
+            if not _INT_RE.fullmatch(text) or not 1 <= int(text) <= MAX_LIMIT:
+                raise _ApiError(
+                    400,
+                    CODE_BAD_LIMIT,
+                    f'The limit "{text}" is not valid: use an integer from 1 to {MAX_LIMIT}.',
+                )
+            limit = int(text)
+        return list(islice(values, offset, None if limit is None else offset + limit))
+
+    @staticmethod
+    def _page(results: list[dict[str, Any]]) -> web.Response:
+        return web.json_response({"count": len(results), "results": results})
+
+    async def _list_ticket_refs(self, request: web.Request) -> web.StreamResponse:
+        refs = self._paginate(request, self._item(request).tickets.values(), None)
+        return self._page([self._render_ticket_ref(r) for r in refs])
+
+    async def _get_ticket_ref(self, request: web.Request) -> web.StreamResponse:
+        guid = request.match_info["ref"]
+        ref = self._item(request).tickets.get(guid)
+        if ref is None:
+            raise _invalid_guid(guid)
+        return web.json_response(self._render_ticket_ref(ref))
+
+    async def _list_references(self, request: web.Request) -> web.StreamResponse:
+        item = self._item(request)
+        refs = self._paginate(request, item.references.values(), None)
+        return self._page([self._render_reference(item.guid, r) for r in refs])
+
+    def _reference(self, request: web.Request) -> tuple[_Item, _Reference]:
+        item = self._item(request)
+        guid = request.match_info["ref"]
+        ref = item.references.get(guid)
+        if ref is None:
+            raise _invalid_guid(guid)
+        return item, ref
+
+    @staticmethod
+    def _note_in(body: Mapping[str, Any]) -> tuple[bool, Any]:
+        for key in ("note", "notes"):
+            if key in body:
+                value = body[key]
+                if value is not None and not isinstance(value, str):
+                    raise _ApiError(400, CODE_BAD_FORMAT, _BAD_FORMAT_MESSAGE)
+                return True, value
+        return False, None
+
+    async def _create_reference(self, request: web.Request) -> web.StreamResponse:
+        body = await self._json_body(request)
+        item = self._item(request)
+        target = body.get("item") if isinstance(body, dict) else None
+        other_guid = target.get("guid") if isinstance(target, dict) else None
+        if not isinstance(other_guid, str):
+            raise _ApiError(400, CODE_BAD_FORMAT, _BAD_FORMAT_MESSAGE)
+        _, note = self._note_in(body)
+        if other_guid not in self._items:
+            raise _invalid_guid(other_guid)
+        if other_guid == item.guid:
+            raise _ApiError(400, CODE_SELF_REFERENCE, "An item cannot reference itself.")
+        if self._linked(item.guid, other_guid):
+            raise _ApiError(
+                400, CODE_DUPLICATE_REFERENCE, f'The item "{other_guid}" is already referenced.'
+            )
+        ref_guid = self.add_reference(item.guid, other_guid, note)
+        return web.json_response(
+            self._render_reference(item.guid, item.references[ref_guid]), status=201
+        )
+
+    async def _get_reference(self, request: web.Request) -> web.StreamResponse:
+        item, ref = self._reference(request)
+        return web.json_response(self._render_reference(item.guid, ref))
+
+    async def _update_reference(self, request: web.Request) -> web.StreamResponse:
+        body = await self._json_body(request)
+        item, ref = self._reference(request)
+        if not isinstance(body, dict):
+            raise _ApiError(400, CODE_BAD_FORMAT, _BAD_FORMAT_MESSAGE)
+        present, note = self._note_in(body)
+        if present and (note is not None or request.query.get("setnull", "").lower() == "true"):
+            ref.note = note
+        return web.json_response(self._render_reference(item.guid, ref))
+
+    async def _delete_reference(self, request: web.Request) -> web.StreamResponse:
+        _, ref = self._reference(request)
+        del self._items[ref.a].references[ref.guid]
+        del self._items[ref.b].references[ref.guid]
+        return web.Response(status=204)
+
+    async def _list_records(self, request: web.Request) -> web.StreamResponse:
+        records = self._paginate(request, self._item(request).records.values(), DEFAULT_LIMIT)
+        return self._page([self._render_record(r, detail=False) for r in records])
+
+    async def _get_record(self, request: web.Request) -> web.StreamResponse:
+        guid = request.match_info["ref"]
+        record = self._item(request).records.get(guid)
+        if record is None:
+            raise _invalid_guid(guid)
+        return web.json_response(self._render_record(record, detail=True))

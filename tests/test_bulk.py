@@ -1,0 +1,137 @@
+"""bulk(): bounded, streaming, per-key errors, ordered mode, clean cancellation."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from arena_async.bulk import BulkRun, bulk
+
+
+class Gauge:
+    def __init__(self) -> None:
+        self.now = 0
+        self.peak = 0
+        self.calls = 0
+
+    async def work(self, key: int) -> int:
+        self.calls += 1
+        self.now += 1
+        self.peak = max(self.peak, self.now)
+        try:
+            await asyncio.sleep(0 if key % 3 else 0.0005)
+            if key % 97 == 0:
+                raise ValueError(f"bad key {key}")
+            return key * 2
+        finally:
+            self.now -= 1
+
+
+async def test_ten_thousand_keys_stay_bounded() -> None:
+    gauge = Gauge()
+    tasks_seen = 0
+
+    def keys():  # a generator: drawn lazily, never materialised
+        yield from range(10_000)
+
+    run = bulk(gauge.work, keys(), concurrency=16)
+    got: dict[int, int | None] = {}
+    errors = {}
+    async for outcome in run:
+        tasks_seen = max(tasks_seen, len(asyncio.all_tasks()))
+        if outcome.ok:
+            got[outcome.key] = outcome.value
+        else:
+            errors[outcome.key] = outcome.error
+    assert run.max_tasks == 16
+    assert gauge.peak == 16
+    assert tasks_seen <= 16 + 1  # the bulk tasks plus the test's own task
+    assert len(got) + len(errors) == 10_000
+    assert set(errors) == {k for k in range(10_000) if k % 97 == 0}
+    assert all(isinstance(e, ValueError) and str(e) == f"bad key {k}" for k, e in errors.items())
+    assert all(v == k * 2 for k, v in got.items())
+
+
+async def test_ordered_yields_in_key_order() -> None:
+    async def slow_head(key: int) -> int:
+        await asyncio.sleep(0.01 if key == 0 else 0)
+        return key
+
+    keys = list(range(200))
+    out = [o.key async for o in bulk(slow_head, keys, concurrency=8, ordered=True)]
+    assert out == keys
+
+
+async def test_async_iterable_keys() -> None:
+    async def agen() -> AsyncIterator[str]:
+        for k in "abcde":
+            yield k
+
+    async def upper(key: str) -> str:
+        return key.upper()
+
+    result = {o.key: o.value async for o in bulk(upper, agen(), concurrency=2)}
+    assert result == {"a": "A", "b": "B", "c": "C", "d": "D", "e": "E"}
+
+
+async def test_breaking_out_cancels_running_calls() -> None:
+    started: list[int] = []
+    cancelled: list[int] = []
+
+    async def hang(key: int) -> int:
+        started.append(key)
+        if key == 0:
+            return 0
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            cancelled.append(key)
+            raise
+        return key
+
+    async with bulk(hang, range(100), concurrency=5) as run:
+        async for outcome in run:
+            assert outcome.key == 0
+            break
+    assert sorted(cancelled) == sorted(k for k in started if k != 0)
+    assert run.max_tasks == 5
+    assert set(started) <= set(range(6))  # five slots, one refilled after key 0 finished
+    await asyncio.sleep(0)
+    assert [t for t in asyncio.all_tasks() if t is not asyncio.current_task()] == []
+
+
+async def test_cancelling_the_consumer_cancels_the_calls() -> None:
+    async def hang(key: int) -> int:
+        await asyncio.sleep(3600)
+        return key
+
+    async def consume() -> None:
+        async with bulk(hang, range(50), concurrency=4) as run:
+            async for _ in run:
+                pass
+
+    task = asyncio.create_task(consume())
+    await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert [t for t in asyncio.all_tasks() if t is not asyncio.current_task()] == []
+
+
+@pytest.mark.parametrize("bad", [0, -1, True, 2.5])
+def test_bad_concurrency(bad: object) -> None:
+    async def fn(key: int) -> int:
+        return key
+
+    with pytest.raises(ValueError, match="concurrency"):
+        BulkRun(fn, [1], concurrency=bad)  # type: ignore[arg-type]
+
+
+def test_string_keys_refused() -> None:
+    async def fn(key: str) -> str:
+        return key
+
+    with pytest.raises(ValueError, match="keys must be an iterable"):
+        bulk(fn, "ABC", concurrency=2)
