@@ -58,7 +58,8 @@ def check_positive_int(name: str, value: object) -> int:
 
 def check_timeout(value: object) -> float:
     """A finite number of seconds > 0."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < float("inf"):
+    if isinstance(value, bool) or not isinstance(value, int | float) \
+            or not 0 < value < float("inf"):
         raise ValueError(f"timeout must be a number of seconds > 0, got {value!r}")
     return float(value)
 

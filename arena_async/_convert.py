@@ -15,6 +15,7 @@ from typing import Any, TypeVar, cast
 
 import attrs
 import cattrs
+from cattrs.cols import is_sequence, list_structure_factory
 from cattrs.errors import (
     AttributeValidationNote,
     ClassValidationError,
@@ -81,7 +82,7 @@ def _attrs_factory(detailed: bool) -> Callable[[type[Any], cattrs.Converter], An
             converter,
             _cattrs_forbid_extra_keys=False,
             _cattrs_detailed_validation=detailed,
-            **overrides,
+            **overrides,  # type: ignore[arg-type]
         )
         aliases = [
             (wire_name(f), f.metadata[ALIASES]) for f in fields if ALIASES in f.metadata
@@ -122,6 +123,18 @@ def _require_mapping(inner: Callable[[Any, Any], Any]) -> Callable[[Any, Any], A
     return structure
 
 
+def _list_factory(target: Any, converter: cattrs.Converter) -> Callable[[Any, Any], Any]:
+    inner = list_structure_factory(target, converter)
+
+    def structure(value: Any, cl: Any) -> Any:
+        # cattrs would split "bug" into ['b', 'u', 'g'] or iterate a dict's keys.
+        if not isinstance(value, list):
+            raise TypeError(f"expected a list, got {_describe(value)}")
+        return inner(value, cl)
+
+    return structure
+
+
 def _make(detailed: bool) -> cattrs.Converter:
     conv = cattrs.Converter(detailed_validation=detailed, forbid_extra_keys=False)
     # Primitive and datetime hooks first: the class hooks built later look them up.
@@ -130,6 +143,7 @@ def _make(detailed: bool) -> cattrs.Converter:
     conv.register_structure_hook(bool, _strict(bool, "a boolean"))
     conv.register_structure_hook(float, _float)
     conv.register_structure_hook(datetime, _datetime)
+    conv.register_structure_hook_factory(is_sequence, _list_factory)
     conv.register_structure_hook_factory(attrs.has, _attrs_factory(detailed))
     return conv
 
@@ -156,7 +170,8 @@ def _leaf(exc: BaseException, cl: Any) -> tuple[str, BaseException]:
         for note in getattr(sub, "__notes__", []):
             if isinstance(note, AttributeValidationNote):
                 target = exc.cl if attrs.has(exc.cl) else cl
-                name = _wire_names(target).get(note.name, note.name) if attrs.has(target) else note.name
+                name = (_wire_names(target).get(note.name, note.name) if attrs.has(target)
+                        else note.name)
                 if isinstance(sub, KeyError):
                     return f".{name}", KeyError("required key is missing")
                 rest, leaf = _leaf(sub, note.type)
@@ -180,11 +195,11 @@ def structure(value: Any, cl: type[T] | Any, *, path: str = "$", url: str = "",
     naming the wire path (``path`` is the prefix, e.g. ``$.results``)."""
     try:
         return cast(T, _FAST.structure(value, cl))
-    except Exception:  # noqa: BLE001 - every failure is re-diagnosed below
+    except Exception:
         pass
     try:
         result = _DETAILED.structure(value, cl)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         rest, leaf = _leaf(exc, cl)
         reason = str(leaf) or type(leaf).__name__
         if isinstance(leaf, KeyError):
@@ -213,4 +228,5 @@ def loads(body: bytes, *, url: str = "") -> Any:
 
 def structure_json(body: bytes, cl: type[T] | Any, *, url: str = "") -> T:
     """Decode and structure a JSON body in one step."""
-    return structure(loads(body, url=url), cl, url=url, body=body)
+    result: T = structure(loads(body, url=url), cl, url=url, body=body)
+    return result

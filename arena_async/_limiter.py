@@ -456,6 +456,7 @@ class Limiter:
             elif permit._seq > self._window_mark:  # a fresh probe hit the limit
                 self._adopt(permit, 0, None, now, None)
         self._settle(permit, spent=quota is None and not exhausted)
+        self._wake()  # even when already settled: the reading may have changed the budget
 
     def _reading(self, permit: Permit, quota: Quota, exhausted: bool, now: float) -> None:
         remaining = quota.remaining
@@ -498,8 +499,9 @@ class Limiter:
             self._known = 0
 
     def _cover(self, permit: Permit) -> None:
-        """A reading of ``permit`` is now the lowest (or a new window's first): it includes
-        every lost attempt that ended before ``permit`` was admitted."""
+        """A reading from ``permit`` was taken into account: the window's lowest reading now
+        includes every lost attempt that ended before ``permit`` was admitted (the counter
+        only goes down, so the lowest reading is from a request processed no earlier)."""
         lost = self._lost
         while lost and lost[0] < permit._seq:
             lost.popleft()
@@ -513,6 +515,10 @@ class Limiter:
             self._probe_out = False
         if spent:  # maybe sent, never heard of: assume spent
             self._lost.append(self._admissions)
+        self._wake()
+
+    def _wake(self) -> None:
+        """Let the head waiter look at the budget again."""
         answer = self._answer
         if answer is not None and not answer.done():
             answer.set_result(None)

@@ -7,7 +7,7 @@ last request so no record is fetched only to be dropped.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 from typing import TypeVar
 
@@ -24,7 +24,7 @@ Fetch = Callable[[int, int], Awaitable[list[T]]]
 async def paginate(
     fetch: Fetch[T], *, page_size: int, offset: int, max_items: int | None,
     position: str = "offset",
-) -> AsyncIterator[Page[T]]:
+) -> AsyncGenerator[Page[T], None]:
     """Yield pages from ``fetch(offset, limit)`` until a short page or ``max_items``.
 
     A failure is re-raised with ``resume_from`` set to the offset of the page that failed
@@ -52,7 +52,7 @@ async def paginate(
         offset += len(items)
 
 
-async def records(pages: AsyncIterator[Page[T]]) -> AsyncIterator[T]:
+async def records(pages: AsyncGenerator[Page[T], None]) -> AsyncIterator[T]:
     """Flatten pages into their records."""
     async with aclosing(pages):
         async for page in pages:

@@ -191,7 +191,8 @@ class SessionPool:
         return datetime.fromtimestamp(self._clock(), UTC)
 
     # -- one attempt ----------------------------------------------------------------
-    async def send_once(self, request: Request, headers: Mapping[str, str] | None = None) -> Response:
+    async def send_once(self, request: Request,
+                        headers: Mapping[str, str] | None = None) -> Response:
         """One attempt, no admission, no retry: used for login and logout."""
         async with asyncio.timeout(self.timeout):
             return await self._transmit(request, headers or {})

@@ -10,6 +10,7 @@ from __future__ import annotations
 import email.utils
 import enum
 import json
+import math
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta, timezone
@@ -59,9 +60,7 @@ def validate_id(name: str, value: object) -> str:
     ``?``, ``#``, ``%``, backslashes, whitespace, control characters and ``..`` are
     refused, as are ``.`` alone (a dot segment).
 
-    >>> validate_id("item_guid", "AB/../logout")
-    Traceback (most recent call last):
-    ValueError: item_guid must not contain '/', '?', '#', '%', '\\', whitespace or '..': 'AB/../logout'
+    Example: ``validate_id("item_guid", "AB/../logout")`` raises ValueError.
     """
     if not isinstance(value, str):
         raise ValueError(f"{name} must be a string, got {type(value).__name__}")
@@ -241,7 +240,7 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
         if when.tzinfo is None:
             when = when.replace(tzinfo=UTC)
         return max(0.0, (when - now).total_seconds())
-    if seconds != seconds or seconds < 0:  # NaN or negative
+    if not math.isfinite(seconds) or seconds < 0:
         return None
     return seconds
 

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+)
 from types import TracebackType
 from typing import Generic, TypeVar
 
@@ -68,10 +75,10 @@ class BulkRun(Generic[K, V]):
     async def _call(self, key: K) -> Outcome[K, V]:
         try:
             return Outcome(key, await self._fn(key), None)
-        except Exception as exc:  # noqa: BLE001 - one key's failure is that key's outcome
+        except Exception as exc:
             return Outcome(key, None, exc)
 
-    async def _run(self) -> AsyncIterator[Outcome[K, V]]:
+    async def _run(self) -> AsyncGenerator[Outcome[K, V], None]:
         keys = self._keys
         sync_keys = iter(keys) if isinstance(keys, Iterable) else None
         async_keys = aiter(keys) if sync_keys is None and isinstance(keys, AsyncIterable) \

@@ -134,7 +134,7 @@ class APIError(ArenaAsyncError):
         )
 
 
-def _rebuild_api_error(
+def _rebuild_api_error(  # noqa: PLR0917 - pickle passes these positionally
     cls: type[APIError],
     status: int,
     errors: list[ErrorDetail],
@@ -234,7 +234,8 @@ class TransportError(ArenaAsyncError):
         self.method = method
         self.url = url
         self.attempts = attempts
-        where = f" ({method} {url}, {attempts} attempt{'s' if attempts != 1 else ''})" if url else ""
+        plural = "s" if attempts != 1 else ""
+        where = f" ({method} {url}, {attempts} attempt{plural})" if url else ""
         super().__init__(f"{message}{where}")
 
 

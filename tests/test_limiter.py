@@ -266,6 +266,7 @@ async def test_wait_spends_every_window_and_never_more(fake_clock: FakeClock) ->
     assert server.window_index == 4  # five windows
     assert 1000 / elapsed >= 0.95 * 200
     assert limiter.stats.waits > 0
+    assert limiter.stats.wait_seconds > 4.0
     # Slept exactly until each reset plus the margin.
     assert fake_clock.sleeps == pytest.approx([1.0 + Limiter.RESET_MARGIN] + [1.0] * 3)
 
@@ -408,17 +409,33 @@ async def test_unsent_gives_the_budget_back(fake_clock: FakeClock) -> None:
 async def test_unsent_lets_a_waiting_request_in(fake_clock: FakeClock) -> None:
     limiter = make(fake_clock)
     await learn(limiter, 1, at(fake_clock.now + 60))
+    second_cm = limiter.slot()
     async with limiter.slot() as first:
-        waiter = asyncio.create_task(limiter.slot().__aenter__())
+        waiter = asyncio.create_task(second_cm.__aenter__())
         await yields(3)
         assert not waiter.done()  # the estimate is 0 while the first is in flight
         first.unsent()
         second = await waiter
     assert isinstance(second, Permit)
     second.observe(Quota(0, at(fake_clock.now + 60)))
+    await second_cm.__aexit__(None, None, None)
     assert limiter.estimated_remaining == 0
-    # (the slot of `second` is held on purpose: entered by hand, never exited)
-    assert limiter.stats.in_flight == 1
+    assert limiter.stats.in_flight == 0
+
+
+async def test_a_lost_attempt_counts_until_a_later_reading_includes_it(
+        fake_clock: FakeClock) -> None:
+    limiter = make(fake_clock)
+    reset = at(fake_clock.now + 60)
+    await learn(limiter, 10, reset)
+    async with limiter.slot() as early, limiter.slot() as lost:
+        lost.observe(None)  # sent, answer lost: the server may have counted it
+        assert limiter.estimated_remaining == 8
+        early.observe(Quota(9, reset))  # processed before `lost`: does not include it
+        assert limiter.estimated_remaining == 8
+    async with limiter.slot() as later:  # sent after `lost` ended: its reading includes it
+        later.observe(Quota(7, reset))
+    assert limiter.estimated_remaining == 7
 
 
 # -- the estimate ---------------------------------------------------------------------
@@ -475,15 +492,18 @@ async def test_reset_recognised_when_the_clock_passes_it(fake_clock: FakeClock) 
     await learn(limiter, 50, at(reset))
     fake_clock.now = reset
     assert limiter.estimated_remaining is None
+    second_cm = limiter.slot()
     async with limiter.slot() as probe:
         assert probe.probe
-        second = asyncio.create_task(limiter.slot().__aenter__())
+        second = asyncio.create_task(second_cm.__aenter__())
         await yields(5)
         assert not second.done()  # one probe at a time
         probe.observe(Quota(3, at(reset)))  # the old window's answer from the probe itself:
     permit = await second                   # the server's truth, fresh
     assert not permit.probe
     assert limiter.estimated_remaining == 2
+    await second_cm.__aexit__(None, None, None)
+    assert limiter.stats.in_flight == 0
 
 
 async def test_old_answers_after_the_reset_time_are_ignored(fake_clock: FakeClock) -> None:

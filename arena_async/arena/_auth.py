@@ -115,7 +115,7 @@ class ArenaAuth:
             raise LoginError(response.status, details, method="POST", url="/login",
                              body_excerpt="" if details else excerpt(response.body))
         try:
-            login = structure_json(response.body, ArenaLogin, url="/login")
+            login: ArenaLogin = structure_json(response.body, ArenaLogin, url="/login")
         except ResponseFormatError:
             # Never echo the body: it holds the session id.
             raise ResponseFormatError("login answer has no arenaSessionId",

@@ -6,7 +6,7 @@ The surface mirrors the URL paths: ``client.items.tickets`` is ``/items/{item}/t
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any, TypeVar
 
 from .._convert import loads, structure, structure_json
@@ -61,8 +61,9 @@ class _Resource:
         if not isinstance(results, list):
             raise ResponseFormatError("expected a list", path="$.results",
                                       excerpt=excerpt(response.body), url=request.display)
-        return structure(results, list[cl], path="$.results", url=request.display,
-                         body=response.body)
+        items: list[T] = structure(results, list[cl], path="$.results",  # type: ignore[valid-type]
+                                   url=request.display, body=response.body)
+        return items
 
 
 class ItemTickets(_Resource):
@@ -153,7 +154,7 @@ class ItemTrainingRecords(_Resource):
 
     def pages(self, item_guid: str, page_size: int = MAX_PAGE_SIZE, offset: int = 0, *,
               max_items: int | None = None, deadline: float | None = None,
-              ) -> AsyncIterator[Page[TrainingRecord]]:
+              ) -> AsyncGenerator[Page[TrainingRecord], None]:
         """Stream pages from ``offset``; ``page.next_offset`` is None on the last page.
 
         Arguments are checked now, before anything is sent. ``deadline`` bounds each page

@@ -318,10 +318,6 @@ def test_wrong_types_raise_response_format_error_naming_the_wire_path(
     assert f"at {path}" in str(info.value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="converter bug: a string where list[str] is expected is split into characters",
-)
 def test_a_string_where_a_list_is_expected_is_refused() -> None:
     with pytest.raises(ResponseFormatError):
         structure({"TicketID": "x", "Label": "com.soa.ticket.label.priority.high"}, Ticket)

@@ -104,7 +104,8 @@ def test_training_record_fields_exactly() -> None:
         due_date=datetime(2022, 7, 7, 6, 59, 59, tzinfo=UTC),
         signed_date_time=datetime(2022, 4, 29, 6, 42, 37, tzinfo=UTC),
     )
-    assert rec.due_date is not None and rec.due_date.tzinfo is UTC
+    assert rec.due_date is not None
+    assert rec.due_date.tzinfo is UTC
 
 
 def test_variants_are_accepted() -> None:

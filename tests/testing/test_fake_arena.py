@@ -807,6 +807,11 @@ def test_plugin_fixtures(pytester: pytest.Pytester, mode: str) -> None:
             fake = await fake_arena_factory(items=3, quota_limit=7)
             assert len(fake.item_guids) == 3
             assert fake.quota_remaining == 7
+
+        @pytest.mark.asyncio
+        async def test_akana(fake_akana):
+            assert len(fake_akana.tickets) == 120
+            assert fake_akana.url.startswith("http://127.0.0.1:")
         """
     )
     result = pytester.runpytest_inprocess(
@@ -816,7 +821,7 @@ def test_plugin_fixtures(pytester: pytest.Pytester, mode: str) -> None:
         "-o",
         "asyncio_default_fixture_loop_scope=function",
     )
-    result.assert_outcomes(passed=2)
+    result.assert_outcomes(passed=3)
 
 
 def test_cli_ready_line_and_sigterm() -> None:

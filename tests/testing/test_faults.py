@@ -154,7 +154,7 @@ def test_invalid_faults(kwargs: dict[str, Any]) -> None:
 def test_bad_regex_and_conversions() -> None:
     with pytest.raises(re.error):
         Fault("status", path="(")
-    fault = Fault("status", retry_after=3, headers={"X-A": "1"})  # type: ignore[arg-type]
+    fault = Fault("status", retry_after=3, headers={"X-A": "1"})
     assert fault.retry_after == "3"
     assert fault.headers == (("X-A", "1"),)
 
@@ -404,7 +404,7 @@ async def test_no_server_errors_logged(
     caplog.set_level(logging.WARNING)
     headers = await session_for(http, fake)
     for kind in ("reset_before_headers", "reset_after_headers", "truncate"):
-        fake.faults.add(Fault(kind, times=2))  # type: ignore[arg-type]
+        fake.faults.add(Fault(kind, times=2))
         with pytest.raises(aiohttp.ClientError):
             async with http.get(tickets_url(fake), headers=headers) as resp:
                 await resp.read()
