@@ -325,7 +325,8 @@ async def _send_partial(
     response.headers["Content-Type"] = headers.get("Content-Type", _JSON)
     response.content_length = len(body)
     await response.prepare(request)
-    await response.write(body[: len(body) // 2])
+    if request.method != "HEAD":  # a HEAD answer has no body on the wire
+        await response.write(body[: len(body) // 2])
     _reset(request, hard=hard)
     return response
 
@@ -390,7 +391,8 @@ def faults_middleware(
             response.content_length = len(raw)
             await response.prepare(request)
             await asyncio.sleep(fault.delay)
-            await response.write(raw)
+            if request.method != "HEAD":
+                await response.write(raw)
             await response.write_eof()
             return response
         if len(raw) < 2:  # nothing to cut in half (204, empty 200): send a filler body

@@ -111,6 +111,16 @@ async def test_url_port_and_close(http: aiohttp.ClientSession) -> None:
         await http.post(f"{url}/login", json={})
 
 
+def test_package_exports() -> None:
+    import arena_async.testing as kit
+
+    assert kit.FakeArena is FakeArena
+    assert kit.FakeAkana.__name__ == "FakeAkana"  # imported lazily on first access
+    assert set(kit.__all__) >= {"FakeArena", "FakeAkana", "Fault", "FaultPlan"}
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        _ = kit.Nope
+
+
 def test_default_credentials() -> None:
     server = FakeArena()
     assert (server.email, server.password, server.workspace_id) == (

@@ -453,3 +453,17 @@ async def test_middleware_standalone_with_custom_error_body_and_expire() -> None
         await runner.cleanup()
     assert expired == ["/api/hello"]
     assert plan.fired == {"status": 1, "expire_session": 1}
+
+
+async def test_slow_body_on_head_keeps_the_connection_usable(
+    http: aiohttp.ClientSession, fake: FakeArena
+) -> None:
+    headers = await session_for(http, fake)
+    fake.faults.add(Fault("slow_body", delay=0.01, method="HEAD"))
+    async with http.head(tickets_url(fake), headers=headers) as resp:
+        assert resp.status == 200
+        assert await resp.read() == b""
+    async with http.get(tickets_url(fake), headers=headers) as resp:  # same keep-alive socket
+        assert resp.status == 200
+        assert (await resp.json())["results"] == fake.ticket_refs(fake.item_guids[0])
+    assert fake.faults.fired == {"slow_body": 1}
