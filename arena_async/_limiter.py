@@ -25,8 +25,8 @@ late, higher reading is ignored), and every unanswered attempt is subtracted eve
 server has already counted it in ``known`` (it is then subtracted twice until its answer
 arrives, which only delays admissions). Another process's spending shows up as a lower
 reading and lowers the estimate at once. So one process never sends a request the server
-would refuse; several processes sharing a quota overshoot by at most the requests each had
-in flight on stale readings.
+would refuse (apart from a probe of an unknown state, below); several processes sharing a
+quota overshoot by at most the requests each had in flight on stale readings.
 
 A new window is recognised when a response's reset time moves forward; when a request
 *sent after* the lowest reading was received reports more than that reading (the counter
@@ -40,11 +40,12 @@ keeps many waiters (or several processes) from storming the server right after a
 When the budget is spent: ``on_exhausted="raise"`` raises :class:`QuotaExhaustedError` at
 once (waiting only for in-flight answers when the estimate, not the server, says "spent");
 ``"wait"`` sleeps until the reset time plus :attr:`Limiter.RESET_MARGIN` (0.05 s, for
-one-second header resolution and small clock skews), then probes, or raises at once when
-the reset is unknown or further away than ``max_wait``. A quota 429 sets the estimate to 0
-until the reset. If the server's reset time is already past by our clock (clock skew), the
-gate re-probes after a backoff that doubles from 1 s to 60 s, so a lagging server clock
-costs a handful of 429s, not a storm.
+small clock differences), then probes, or raises at once when the reset is unknown or
+further away than ``max_wait``. A quota 429 sets the estimate to 0 until the reset. If the
+server still answers with a reset time our clock has passed (its clock lags, or it resets
+late), the gate re-probes after a backoff that doubles from 1 s to 60 s, so that costs a
+handful of 429s, not a storm; the same backoff paces re-probes of a spent budget whose
+reset time could not be parsed.
 
 With ``pace=True`` the gate spreads what is left: admission ``n+1`` waits until
 ``last_admission + (reset - last_admission) / (estimate - reserve)``.

@@ -349,6 +349,13 @@ class FakeArena:
             raise ValueError("expire_sessions_every must be >= 1 or None")
         if latency < 0:
             raise ValueError("latency must be >= 0")
+        for name, value, allowed in (
+            ("login_session_key", login_session_key, ("arenaSessionId", "arena_session_id")),
+            ("note_key", note_key, ("note", "notes")),
+            ("trainingplan_key", trainingplan_key, ("trainingplan", "traningplan")),
+        ):
+            if value not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, not {value!r}")
         self.email = email
         self.password = password
         self.workspace_id = workspace_id
@@ -425,7 +432,7 @@ class FakeArena:
                 for _ in range(rng.randint(0, max_item_refs)):
                     other = rng.choice(guids)
                     if other != guid and not fake._linked(guid, other):
-                        fake.add_reference(guid, other, note=rng.choice((None, f"seeded {other}")))
+                        fake.add_reference(guid, other, note=rng.choice((None, "seeded note")))
         return fake
 
     async def start(self) -> Self:

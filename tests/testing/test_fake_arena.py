@@ -121,6 +121,24 @@ def test_package_exports() -> None:
         _ = kit.Nope
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"quota_limit": -1}, "quota_limit"),
+        ({"quota_window": 0}, "quota_window"),
+        ({"reset_header_format": "http"}, "reset_header_format"),
+        ({"expire_sessions_every": 0}, "expire_sessions_every"),
+        ({"latency": -1}, "latency"),
+        ({"note_key": "comment"}, "note_key"),
+        ({"trainingplan_key": "plan"}, "trainingplan_key"),
+        ({"login_session_key": "sid"}, "login_session_key"),
+    ],
+)
+def test_constructor_validation(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        FakeArena(**kwargs)
+
+
 def test_default_credentials() -> None:
     server = FakeArena()
     assert (server.email, server.password, server.workspace_id) == (
