@@ -8,6 +8,7 @@ Example::
         refs = await arena.items.tickets.list(item_guid)
 """
 
+from .akana import AkanaClient
 from .arena import ArenaClient
 from .bulk import BulkRun
 from .errors import (
@@ -27,6 +28,11 @@ from .errors import (
     TransportError,
 )
 from .models import (
+    Action,
+    AuthoringUser,
+    Comment,
+    CommentsPreview,
+    Image,
     ItemReference,
     ItemSummary,
     ItemTicketReference,
@@ -34,6 +40,8 @@ from .models import (
     Page,
     Quota,
     Stats,
+    TargetResource,
+    Ticket,
     TicketSummary,
     TrainingPlanSummary,
     TrainingRecord,
@@ -45,13 +53,19 @@ __version__ = "0.1.0"
 
 __all__ = [
     "APIError",
+    "Action",
+    "AkanaClient",
     "ArenaAsyncError",
     "ArenaClient",
     "AuthenticationError",
+    "AuthoringUser",
     "BadRequestError",
     "BulkRun",
+    "Comment",
+    "CommentsPreview",
     "ConflictError",
     "ErrorDetail",
+    "Image",
     "ItemReference",
     "ItemSummary",
     "ItemTicketReference",
@@ -68,6 +82,8 @@ __all__ = [
     "RetryPolicy",
     "ServerError",
     "Stats",
+    "TargetResource",
+    "Ticket",
     "TicketSummary",
     "TrainingPlanSummary",
     "TrainingRecord",

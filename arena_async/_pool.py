@@ -15,7 +15,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import aiohttp
 import attrs
@@ -32,7 +32,7 @@ from .errors import (
 from .models.common import Quota, Stats
 from .policies import QuotaPolicy, RetryPolicy
 
-__all__ = ["Auth", "Response", "SessionPool"]
+__all__ = ["Auth", "Response", "SessionPool", "describe_failure"]
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +133,13 @@ class SessionPool:
                 cookie_jar=aiohttp.DummyCookieJar(),
                 raise_for_status=False,
             )
+            # aiohttp sends an idempotent request a second time, unseen, when the
+            # connection drops before any answer (any connection, not only a reused
+            # keep-alive one). Every send must be an attempt that the RetryPolicy bounds and
+            # the quota estimate counts, so our session leaves that to the retry loop.
+            # (A caller's session is left as it is: there one attempt may be two sends.)
+            if hasattr(self._session, "_retry_connection"):
+                self._session._retry_connection = False
 
     async def close(self) -> None:
         """End the auth session (if ours), then close our aiohttp session. Idempotent."""
@@ -207,7 +214,7 @@ class SessionPool:
         started = time.perf_counter()
         async with self.session.request(
             request.method, request.url, params=request.params, data=data, headers=headers,
-            allow_redirects=False,
+            allow_redirects=False, raise_for_status=False,  # a caller's session may say True
         ) as resp:
             body = await resp.read()
         log.debug("%s %s -> %d (%.0f ms)", request.method, request.display, resp.status,
@@ -216,40 +223,66 @@ class SessionPool:
 
     # -- the full exchange ------------------------------------------------------------
     async def send(self, request: Request, *, deadline: float | None = None) -> Response:
-        """Send with admission, auth, re-login once, and retries; return a 2xx response.
+        """Send with admission, auth, re-login, and retries; return a 2xx response.
 
-        ``deadline`` bounds the whole exchange (all attempts and waits) in seconds.
+        ``deadline`` bounds the whole exchange in seconds: admission, login, every attempt
+        and every wait. When it passes, :class:`TransportError` is raised at once (or the
+        last :class:`APIError`, when the wait before a retry would not fit).
         """
+        trail = _Trail()
         if deadline is None:
-            return await self._exchange(request, None)
-        if isinstance(deadline, bool) or not isinstance(deadline, int | float) or deadline <= 0:
+            return await self._exchange(request, None, trail)
+        if isinstance(deadline, bool) or not isinstance(deadline, int | float) \
+                or not 0 < deadline < float("inf"):
             raise ValueError(f"deadline must be a number of seconds > 0, got {deadline!r}")
-        return await self._exchange(request, self._clock() + float(deadline))
+        seconds = float(deadline)
+        # The checks in _exchange run on the injected clock; this backstop, on the loop's
+        # clock, also cuts what they cannot: a wait for admission, a slow login.
+        backstop = asyncio.timeout(seconds)
+        try:
+            async with backstop:
+                return await self._exchange(request, self._clock() + seconds, trail)
+        except TimeoutError:
+            if not backstop.expired():
+                raise
+            error = TransportError(f"the deadline of {seconds:g} s passed while {trail.phase}",
+                                   method=request.method, url=request.display,
+                                   attempts=trail.attempts)
+            trail.annotate(error)
+            raise error from trail.last
 
-    async def _exchange(self, request: Request, deadline_at: float | None) -> Response:
+    async def _exchange(self, request: Request, deadline_at: float | None,
+                        trail: _Trail) -> Response:
+        retry = self.retry
         attempt = 0
-        reauthed = False
+        reauths = 0
         quota_waits = 0
         while True:
             attempt += 1
-            if attempt > 1:
-                self._counters.retries += 1
+            trail.attempts = attempt
             auth_headers: Mapping[str, str] = {}
             generation = 0
             if request.auth:
-                auth_headers, generation = await self.auth.headers(self)
+                trail.phase = "logging in"
+                try:
+                    auth_headers, generation = await self.auth.headers(self)
+                except ArenaAsyncError as exc:
+                    await self._after_auth_failure(request, attempt, exc, deadline_at, trail)
+                    continue
             verdict: Verdict
             failure: BaseException | None = None
             response: Response | None = None
+            trail.phase = "waiting for admission"
             async with self.limiter.slot() as permit:
                 budget = self.timeout
                 if deadline_at is not None:
                     budget = min(budget, deadline_at - self._clock())
                     if budget <= 0:
                         permit.unsent()
-                        raise TransportError("deadline passed before the request could be sent",
-                                             method=request.method, url=request.display,
-                                             attempts=attempt - 1)
+                        raise trail.annotate(TransportError(
+                            "the deadline passed before the request could be sent",
+                            method=request.method, url=request.display, attempts=attempt - 1))
+                trail.phase = f"attempt {attempt} was in flight"
                 try:
                     async with asyncio.timeout(budget):
                         response = await self._transmit(request, auth_headers)
@@ -262,22 +295,22 @@ class SessionPool:
                 else:
                     quota = parse_quota(response.headers, self.quota_limit)
                     verdict = classify(response.status, response.headers, response.body, request,
-                                       now=self.now(), retry_statuses=self.retry.retry_statuses,
+                                       now=self.now(), retry_statuses=retry.retry_statuses,
                                        quota=quota)
                     permit.observe(quota, exhausted=verdict.kind is VerdictKind.QUOTA)
 
             if failure is not None:
                 self._counters.transport_errors += 1
+                trail.failed(attempt, failure)
                 sent = was_sent(failure)
-                if (is_retryable_exception(failure) and attempt < self.retry.max_attempts
-                        and may_retry(self.retry, request, sent=sent)):
-                    await self._backoff(request, attempt, None, deadline_at, failure)
+                if (is_retryable_exception(failure) and attempt < retry.max_attempts
+                        and may_retry(retry, request, sent=sent)):
+                    await self._backoff(request, attempt, failure, retry_after=None,
+                                        deadline_at=deadline_at, trail=trail)
                     continue
-                kind = "timed out" if isinstance(failure, TimeoutError) else "failed"
-                detail = str(failure) or type(failure).__name__
-                raise TransportError(f"request {kind}: {type(failure).__name__}: {detail}",
-                                     method=request.method, url=request.display,
-                                     attempts=attempt) from failure
+                raise trail.annotate(TransportError(
+                    f"request {describe_failure(failure)}", method=request.method,
+                    url=request.display, attempts=attempt)) from failure
 
             assert response is not None
             if response.status == 429:
@@ -288,13 +321,23 @@ class SessionPool:
                 return attrs.evolve(response, attempts=attempt)
             error = verdict.error
             assert error is not None
+            trail.failed(attempt, error)
             if verdict.kind is VerdictKind.REAUTH:
                 assert isinstance(error, APIError)
-                if reauthed:
-                    raise with_attempts(error, attempt) from None
-                reauthed = True
-                await self.auth.refresh(self, generation, error)
-                attempt -= 1  # the replay after a re-login is not a retry
+                # The first re-login of a request is free: its replay is not a retry. A
+                # later 401 (the new session expired too, or the server refuses every
+                # session) costs an attempt, so re-logins stay bounded by max_attempts.
+                if reauths and attempt >= retry.max_attempts:
+                    raise trail.annotate(with_attempts(error, attempt)) from None
+                trail.phase = "logging in again"
+                try:
+                    await self.auth.refresh(self, generation, error)
+                except ArenaAsyncError as exc:
+                    await self._after_auth_failure(request, attempt, exc, deadline_at, trail)
+                    continue
+                reauths += 1
+                if reauths == 1:
+                    attempt -= 1
                 continue
             if verdict.kind is VerdictKind.QUOTA:
                 assert isinstance(error, QuotaExhaustedError)
@@ -304,28 +347,82 @@ class SessionPool:
                     attempt -= 1
                     continue
                 raise error
-            if verdict.kind is VerdictKind.RETRY and attempt < self.retry.max_attempts \
-                    and may_retry(self.retry, request, sent=True):
+            if verdict.kind is VerdictKind.RETRY and attempt < retry.max_attempts \
+                    and may_retry(retry, request, sent=True):
                 retry_after = verdict.retry_after
-                if retry_after is not None and retry_after > self.retry.max_backoff:
-                    raise with_attempts(error, attempt) from None
-                await self._backoff(request, attempt, retry_after, deadline_at, error)
+                if retry_after is not None and retry_after > retry.max_backoff:
+                    raise trail.annotate(with_attempts(error, attempt)) from None
+                await self._backoff(request, attempt, error, retry_after=retry_after,
+                                    deadline_at=deadline_at, trail=trail)
                 continue
-            raise with_attempts(error, attempt) from None
+            raise trail.annotate(with_attempts(error, attempt)) from None
 
-    async def _backoff(self, request: Request, attempt: int, retry_after: float | None,
-                       deadline_at: float | None, cause: BaseException) -> None:
+    async def _after_auth_failure(self, request: Request, attempt: int, exc: ArenaAsyncError,
+                                  deadline_at: float | None, trail: _Trail) -> None:
+        """A login failed: wait and go on if it was transient and attempts are left, else
+        raise it. Login is not counted against the quota and replaces the session, so
+        trying it again is safe; the failed try costs this request an attempt."""
+        transient = isinstance(exc, TransportError) or (
+            isinstance(exc, APIError) and exc.status in self.retry.retry_statuses)
+        trail.failed(attempt, exc, login=True)
+        if not transient or attempt >= self.retry.max_attempts:
+            raise trail.annotate(exc)
+        await self._backoff(request, attempt, exc, retry_after=None, deadline_at=deadline_at,
+                            trail=trail)
+
+    async def _backoff(self, request: Request, attempt: int, cause: BaseException, *,
+                       retry_after: float | None, deadline_at: float | None,
+                       trail: _Trail) -> None:
         delay = retry_after if retry_after is not None else backoff_delay(self.retry, attempt,
                                                                           self._rng)
         if deadline_at is not None and self._clock() + delay >= deadline_at:
             if isinstance(cause, APIError):
-                raise with_attempts(cause, attempt) from None
-            raise TransportError(f"request failed and the deadline leaves no time to retry: "
-                                 f"{type(cause).__name__}: {cause}", method=request.method,
-                                 url=request.display, attempts=attempt) from cause
+                raise trail.annotate(with_attempts(cause, attempt)) from None
+            raise trail.annotate(TransportError(
+                f"the deadline leaves no time to retry; last {describe_failure(cause)}",
+                method=request.method, url=request.display, attempts=attempt)) from cause
         log.debug("retrying %s %s after %.2f s (attempt %d failed: %s)", request.method,
                   request.display, delay, attempt, type(cause).__name__)
+        trail.phase = f"waiting {delay:.2f} s to retry"
+        self._counters.retries += 1  # a replay after a re-login is not a retry: no wait
         self._counters.waits += 1
         self._counters.wait_seconds += delay
         await self._sleep(delay)
 
+
+def describe_failure(exc: BaseException) -> str:
+    """A short account of one failed attempt, for messages: never headers or bodies."""
+    if isinstance(exc, APIError):
+        return f"HTTP {exc.status}" + (f" (code {exc.code})" if exc.code is not None else "")
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    if isinstance(exc, ArenaAsyncError):
+        return f"{type(exc).__name__}: {exc}"
+    detail = str(exc)
+    return f"failed: {type(exc).__name__}" + (f": {detail}" if detail else "")
+
+
+_E = TypeVar("_E", bound=BaseException)
+
+
+@attrs.define(slots=True)
+class _Trail:
+    """What one exchange has tried so far, for the error that ends it."""
+
+    attempts: int = 0
+    phase: str = "waiting for admission"
+    failures: list[str] = attrs.field(factory=list)
+    last: BaseException | None = None
+
+    def failed(self, attempt: int, exc: BaseException, *, login: bool = False) -> None:
+        self.last = exc
+        what = describe_failure(exc)
+        self.failures.append(f"{attempt}: {'login ' if login else ''}{what}")
+
+    def annotate(self, error: _E) -> _E:
+        """Add a note listing every failed attempt (when there was more than one)."""
+        if len(self.failures) > 1:
+            shown = self.failures if len(self.failures) <= 12 else (
+                [*self.failures[:6], "...", *self.failures[-5:]])
+            error.add_note("attempts: " + "; ".join(shown))
+        return error

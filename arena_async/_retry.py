@@ -10,7 +10,10 @@ import aiohttp
 from ._protocol import Request
 from .policies import RetryPolicy
 
-__all__ = ["backoff_delay", "is_retryable_exception", "was_sent"]
+__all__ = ["backoff_delay", "is_retryable_exception", "may_retry", "was_sent"]
+
+#: Client errors that another try cannot cure: a malformed URL, a certificate refused.
+_PERMANENT = (aiohttp.InvalidURL, aiohttp.ClientConnectorCertificateError)
 
 
 def backoff_delay(policy: RetryPolicy, attempt: int, rng: random.Random) -> float:
@@ -24,7 +27,10 @@ def was_sent(exc: BaseException) -> bool:
 
 
 def is_retryable_exception(exc: BaseException) -> bool:
-    """Connection errors, broken or truncated bodies and timeouts are worth another try."""
+    """Connection errors, broken or truncated bodies and timeouts are worth another try;
+    an invalid URL or a refused certificate is not."""
+    if isinstance(exc, _PERMANENT):
+        return False
     return isinstance(exc, aiohttp.ClientError | asyncio.TimeoutError | ConnectionError)
 
 

@@ -1,5 +1,14 @@
 """The data models of arena_async (attrs, frozen, slotted)."""
 
+from .akana import (
+    Action,
+    AuthoringUser,
+    Comment,
+    CommentsPreview,
+    Image,
+    TargetResource,
+    Ticket,
+)
 from .arena import (
     ArenaLogin,
     ItemReference,
@@ -13,7 +22,12 @@ from .arena import (
 from .common import Outcome, Page, Quota, Stats
 
 __all__ = [
+    "Action",
     "ArenaLogin",
+    "AuthoringUser",
+    "Comment",
+    "CommentsPreview",
+    "Image",
     "ItemReference",
     "ItemSummary",
     "ItemTicketReference",
@@ -21,6 +35,8 @@ __all__ = [
     "Page",
     "Quota",
     "Stats",
+    "TargetResource",
+    "Ticket",
     "TicketSummary",
     "TrainingPlanSummary",
     "TrainingRecord",

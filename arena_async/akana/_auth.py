@@ -1,0 +1,480 @@
+"""Akana cookie auth: login, a host-scoped cookie jar, CSRF, renewal before lapse, endsession.
+
+Since 8.0 the platform hands its token out only as cookies: ``AtmoAuthToken_{tenant}``
+and, with CSRF prevention on, ``Csrf-Token_{tenant}``. The pool's aiohttp session stores
+no cookies (a ``DummyCookieJar``; aiohttp's default jar would drop cookies of IP hosts
+such as 127.0.0.1, and a caller-owned session's jar is not relied on), so this module
+keeps its own jar: it reads the ``Set-Cookie`` headers of the login and renewal answers,
+keeps only those two cookies, and sends them back as a ``Cookie`` header. The jar is
+scoped to the client's own host by construction: the client only ever talks to
+``base_url``'s host, so neither ``Domain`` nor ``Path`` attributes are consulted.
+
+Every request carries ``X-Csrf-Token_{tenant}`` with the CSRF cookie's value copied as is
+(it is URL-encoded and must not be decoded) whenever a CSRF token is known, reads too.
+
+Renewal: a token lives 30 minutes by default. The login (and renewal) answer's
+``authTokenValidUntil`` says when it lapses (30 minutes from the answer is assumed when it
+is missing or already past on our clock). When less than :data:`RENEW_MARGIN` (5 minutes)
+remain — or half the lifetime, for tokens that live under 10 minutes — the next request
+first renews it with ``POST /api/login/renewToken``, single-flight. A 401 triggers one
+re-login (with credentials) or one renewal (with a given ``auth_token``), single-flight
+and generation-based: concurrent 401s cause one exchange; the pool replays each request
+once.
+
+Nothing secret (password, token, CSRF value) is logged, shown in ``repr`` or put in an
+error message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email.utils
+import json
+import logging
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+import aiohttp
+from multidict import MultiMapping
+
+from .._convert import loads
+from .._protocol import Request, build_url, parse_error_body
+from ..errors import (
+    APIError,
+    ArenaAsyncError,
+    AuthenticationError,
+    ErrorDetail,
+    LoginError,
+    ResponseFormatError,
+    TransportError,
+    excerpt,
+)
+from ..models.akana import AkanaLogin, parse_login
+
+if TYPE_CHECKING:
+    from .._pool import Response, SessionPool
+
+__all__ = [
+    "AUTH_COOKIE_PREFIX",
+    "CSRF_COOKIE_PREFIX",
+    "CSRF_HEADER_PREFIX",
+    "DEFAULT_TOKEN_LIFETIME",
+    "RENEW_MARGIN",
+    "AkanaAuth",
+    "parse_set_cookie",
+]
+
+log = logging.getLogger(__name__)
+
+AUTH_COOKIE_PREFIX = "AtmoAuthToken_"
+CSRF_COOKIE_PREFIX = "Csrf-Token_"
+CSRF_HEADER_PREFIX = "X-Csrf-Token_"
+#: Seconds a token lives when the server does not say (the platform's default).
+DEFAULT_TOKEN_LIFETIME = 1800.0
+#: Renew when less than this many seconds of the token's life remain (at most half of it).
+RENEW_MARGIN = 300.0
+#: After a renewal failed for a transient reason, wait this long before trying again.
+RENEW_RETRY_DELAY = 30.0
+
+LOGIN_PATH = "/api/login"
+RENEW_PATH = "/api/login/renewToken"
+END_PATH = "/api/login/endsession"
+
+_CREDENTIAL_REFUSALS = frozenset({400, 401, 403})
+
+
+def parse_set_cookie(header: str, now: datetime) -> tuple[str, str, bool] | None:
+    """``(name, value, deleted)`` of one ``Set-Cookie`` header, or None if unreadable.
+
+    The value is kept exactly as sent (URL-encoded, quotes included if any): it goes back
+    unchanged in the ``Cookie`` header and, for the CSRF cookie, in the CSRF header.
+    ``deleted`` is True for an empty value, ``Max-Age<=0`` or an ``Expires`` before ``now``.
+    """
+    first, _, rest = header.partition(";")
+    name, eq, value = first.partition("=")
+    name, value = name.strip(), value.strip()
+    if not eq or not name:
+        return None
+    deleted = value == ""
+    for attribute in rest.split(";"):
+        key, _, arg = attribute.partition("=")
+        key, arg = key.strip().lower(), arg.strip()
+        if key == "max-age":
+            with contextlib.suppress(ValueError):
+                deleted = deleted or int(arg) <= 0
+        elif key == "expires":
+            try:
+                expires = email.utils.parsedate_to_datetime(arg)
+            except (TypeError, ValueError, IndexError):
+                continue
+            if expires.tzinfo is None:
+                expires = expires.replace(tzinfo=now.tzinfo)
+            deleted = deleted or expires <= now
+    return name, value, deleted
+
+
+def _set_cookie_headers(response: Response) -> list[str]:
+    headers = response.headers
+    if isinstance(headers, MultiMapping):
+        return [str(h) for h in headers.getall("Set-Cookie", [])]
+    one = headers.get("Set-Cookie")
+    return [one] if one else []
+
+
+def _headers_for(jar: Mapping[str, str], tenant: str | None) -> dict[str, str]:
+    """The ``Cookie`` header of ``jar`` and, when a CSRF cookie is held, the CSRF header."""
+    headers = {"Cookie": "; ".join(f"{name}={value}" for name, value in jar.items())}
+    csrf = jar.get(CSRF_COOKIE_PREFIX + tenant) if tenant else None
+    if csrf is not None and tenant is not None:
+        headers[CSRF_HEADER_PREFIX + tenant] = csrf
+    return headers
+
+
+def _copy_error(error: APIError) -> APIError:
+    """A fresh instance of a remembered error (one instance is never raised twice)."""
+    return type(error)(error.status, error.errors, method=error.method, url=error.url,
+                       body_excerpt=error.body_excerpt, attempts=error.attempts)
+
+
+class AkanaAuth:
+    """Implements the pool's ``Auth`` protocol for Akana; holds the cookies, never shows them.
+
+    Give ``email`` + ``password`` (login on first use, re-login on 401, endsession on
+    close), or ``auth_token`` + ``tenant`` (+ ``csrf_token``) from an existing session
+    (used as is; renewed once on 401; never ended by us). Both may be given: the token is
+    used first and the credentials replace it when it is refused.
+    """
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        email: str | None,
+        password: str | None,
+        auth_token: str | None = None,
+        tenant: str | None = None,
+        csrf_token: str | None = None,
+    ) -> None:
+        self._base_url = base_url
+        self._email = email
+        self._password = password
+        self._tenant = tenant
+        self._jar: dict[str, str] = {}
+        if auth_token is not None:
+            assert tenant is not None
+            self._jar[AUTH_COOKIE_PREFIX + tenant] = auth_token
+            if csrf_token is not None:
+                self._jar[CSRF_COOKIE_PREFIX + tenant] = csrf_token
+        self._owns_session = False
+        self._generation = 0
+        self._lock = asyncio.Lock()
+        self._fatal: APIError | None = None
+        #: When the next request renews the token first (None: not known / not planned).
+        self.renew_at: datetime | None = None
+        #: When the token lapses, as the server said (or assumed); None when unknown.
+        self.valid_until: datetime | None = None
+        #: The latest LoginResponse (from login or renewal).
+        self.login: AkanaLogin | None = None
+        #: Renewals performed (proactive and after a 401).
+        self.renewals = 0
+
+    def __repr__(self) -> str:
+        who = self._email or "given token"
+        state = "token" if self.has_token else "no token"
+        return f"<AkanaAuth {who} tenant={self._tenant or '?'} ({state})>"
+
+    # -- state ----------------------------------------------------------------------
+    @property
+    def tenant(self) -> str | None:
+        """The tenant (fedmemberid): given, or learned at login."""
+        return self._tenant
+
+    @property
+    def can_login(self) -> bool:
+        """True when credentials were given (so a refused token can be replaced)."""
+        return bool(self._email) and bool(self._password)
+
+    @property
+    def has_token(self) -> bool:
+        """True while a token cookie is held."""
+        return self._tenant is not None and AUTH_COOKIE_PREFIX + self._tenant in self._jar
+
+    @property
+    def owns_session(self) -> bool:
+        """True when we logged in (so close ends the session)."""
+        return self._owns_session
+
+    def _auth_headers(self) -> dict[str, str]:
+        return _headers_for(self._jar, self._tenant)
+
+    def _renew_due(self, pool: SessionPool) -> bool:
+        return self.renew_at is not None and pool.now() >= self.renew_at
+
+    # -- the Auth protocol ------------------------------------------------------------
+    async def headers(self, pool: SessionPool) -> tuple[Mapping[str, str], int]:
+        if self._fatal is not None:
+            raise _copy_error(self._fatal)
+        if not self.has_token:
+            async with self._lock:  # single-flight: concurrent first requests share one login
+                if self._fatal is not None:
+                    raise _copy_error(self._fatal)
+                if not self.has_token:
+                    await self._login(pool)
+        elif self._renew_due(pool):
+            async with self._lock:  # single-flight: one renewal for every waiting request
+                if self._fatal is not None:
+                    raise _copy_error(self._fatal)
+                if self._renew_due(pool):
+                    await self._renew_ahead(pool)
+        return self._auth_headers(), self._generation
+
+    async def refresh(self, pool: SessionPool, generation: int, error: APIError) -> None:
+        async with self._lock:
+            if self._fatal is not None:
+                raise _copy_error(self._fatal)
+            if self._generation != generation:
+                return  # another task already replaced the token this request used
+            if self.can_login:
+                log.info("Akana token refused (HTTP %d); logging in again", error.status)
+                await self._login(pool)
+                return
+            log.info("Akana token refused (HTTP %d); renewing it", error.status)
+            response = await self._renew(pool)
+            if response is None:
+                raise TransportError("renewing the refused Akana token failed", method="POST",
+                                     url=RENEW_PATH)
+            if 200 <= response.status < 300:
+                return
+            hint = ErrorDetail(None, (
+                f"the given auth_token was refused and renewToken answered HTTP "
+                f"{response.status}: pass a fresh auth_token (and csrf_token), or email and "
+                "password so the client can log in"))
+            fatal = AuthenticationError(error.status, [*error.errors, hint], method=error.method,
+                                        url=error.url, body_excerpt=error.body_excerpt)
+            self._fatal = fatal
+            raise _copy_error(fatal)
+
+    async def close(self, pool: SessionPool) -> None:
+        if not self._owns_session or not self.has_token:
+            return
+        headers = self._auth_headers()
+        self._jar.clear()
+        self._owns_session = False
+        self.renew_at = None
+        await self._end(pool, headers)
+
+    # -- exchanges ---------------------------------------------------------------------
+    async def _login(self, pool: SessionPool) -> None:
+        if not self.can_login:
+            raise AuthenticationError(401, method="POST", url=LOGIN_PATH,
+                                      body_excerpt="no auth token and no credentials")
+        request = Request("POST", build_url(self._base_url, "api", "login"), LOGIN_PATH,
+                          json={"email": self._email, "password": self._password},
+                          headers={"Accept": "application/json"}, counts=False, auth=False)
+        # Login is not counted and a repeated one only opens another session, so a bounded
+        # retry on transport errors and 5xx is safe.
+        attempts = max(1, min(pool.retry.max_attempts, 3))
+        response = None
+        for attempt in range(1, attempts + 1):
+            try:
+                response = await pool.send_once(request)
+            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                if attempt == attempts:
+                    raise TransportError(f"login failed: {type(exc).__name__}", method="POST",
+                                         url=LOGIN_PATH, attempts=attempt) from None
+                continue
+            if response.status < 500 or attempt == attempts:
+                break
+        assert response is not None
+        pool.count_login()
+        if not 200 <= response.status < 300:
+            details = [ErrorDetail(d.code, self._scrub(d.message))
+                       for d in parse_error_body(response.body)]
+            error = LoginError(response.status, details, method="POST", url=LOGIN_PATH,
+                               body_excerpt="" if details else excerpt(self._scrub(
+                                   response.body.decode("utf-8", "replace"))))
+            if response.status in _CREDENTIAL_REFUSALS:
+                # Do not try again on every request: repeated refusals can lock the account.
+                self._fatal = error
+            raise _copy_error(error)
+        data = loads(response.body, url=LOGIN_PATH)
+        login = parse_login(data, url=LOGIN_PATH, body=response.body)
+        jar = self._cookies_from_login(response, login, pool)
+        assert self._tenant is not None
+        if login.has_pending_tasks:
+            tasks = ", ".join(login.pending_tasks)
+            # The token is useless until the tasks are done: end it rather than leak it.
+            await self._end(pool, _headers_for(jar, self._tenant))
+            error = LoginError(response.status, [ErrorDetail(None, (
+                f"the account has pending tasks ({tasks}) and cannot use the API until they "
+                "are completed in the developer portal"))], method="POST", url=LOGIN_PATH)
+            self._fatal = error
+            raise _copy_error(error)
+        if AUTH_COOKIE_PREFIX + self._tenant not in jar:
+            raise LoginError(response.status, [ErrorDetail(None, (
+                f"the login was accepted but set no {AUTH_COOKIE_PREFIX}{self._tenant} cookie "
+                "(is base_url the root of an Akana 8+ portal?)"))], method="POST",
+                url=LOGIN_PATH)
+        self._jar = jar
+        self._owns_session = True
+        self._generation += 1
+        self.login = login
+        self._schedule(pool, login.auth_token_valid_until)
+        log.info("logged in to Akana tenant %s as %s", self._tenant,
+                 login.user_name or self._email)
+
+    def _cookies_from_login(self, response: Response, login: AkanaLogin,
+                            pool: SessionPool) -> dict[str, str]:
+        """The token and CSRF cookies a login set, learning the tenant when not given."""
+        tokens: dict[str, tuple[str, str]] = {}  # tenant -> (cookie name, value)
+        csrfs: dict[str, tuple[str, str]] = {}
+        now = pool.now()
+        for header in _set_cookie_headers(response):
+            parsed = parse_set_cookie(header, now)
+            if parsed is None:
+                continue
+            name, value, deleted = parsed
+            for prefix, bucket in ((AUTH_COOKIE_PREFIX, tokens), (CSRF_COOKIE_PREFIX, csrfs)):
+                if len(name) > len(prefix) and name[:len(prefix)].lower() == prefix.lower():
+                    suffix = name[len(prefix):]
+                    if deleted:
+                        bucket.pop(suffix, None)
+                    else:
+                        bucket[suffix] = (name, value)
+        if self._tenant is None:
+            self._tenant = self._learn_tenant(tokens, login)
+        elif tokens and self._tenant not in tokens:
+            raise LoginError(response.status, [ErrorDetail(None, (
+                f"the login set token cookies for tenant {', '.join(sorted(tokens))}, not "
+                f"for tenant={self._tenant!r}"))], method="POST", url=LOGIN_PATH)
+        jar: dict[str, str] = {}
+        for bucket, prefix in ((tokens, AUTH_COOKIE_PREFIX), (csrfs, CSRF_COOKIE_PREFIX)):
+            if self._tenant in bucket:
+                _, value = bucket[self._tenant]
+                jar[prefix + self._tenant] = value
+        return jar
+
+    def _learn_tenant(self, tokens: Mapping[str, tuple[str, str]], login: AkanaLogin) -> str:
+        domain = login.login_domain_id or ""
+        hint = domain.rsplit(".", 1)[-1] if "." in domain else None
+        if hint and (hint in tokens or not tokens):
+            return hint
+        if len(tokens) == 1:
+            return next(iter(tokens))
+        if not tokens:
+            raise LoginError(200, [ErrorDetail(None, (
+                f"the login was accepted but set no {AUTH_COOKIE_PREFIX}<tenant> cookie (is "
+                "base_url the root of an Akana 8+ portal?)"))], method="POST", url=LOGIN_PATH)
+        raise LoginError(200, [ErrorDetail(None, (
+            f"the login set token cookies for several tenants ({', '.join(sorted(tokens))}): "
+            "pass tenant= to choose"))], method="POST", url=LOGIN_PATH)
+
+    async def _renew_ahead(self, pool: SessionPool) -> None:
+        """Renew a token about to lapse; fall back to a login when it is refused."""
+        log.debug("Akana token lapses soon; renewing it")
+        response = await self._renew(pool)
+        if response is not None and 200 <= response.status < 300:
+            return
+        if response is None or response.status >= 500 or response.status == 429:
+            # Transient: the token still has a few minutes; try again a little later.
+            later = pool.now() + timedelta(seconds=RENEW_RETRY_DELAY)
+            self.renew_at = later if self.valid_until is None else min(later, self.valid_until)
+            if self.valid_until is not None and self.renew_at <= pool.now():
+                self.renew_at = None  # lapsed: the next 401 decides
+            return
+        if self.can_login:
+            log.info("renewing the Akana token was refused (HTTP %d); logging in again",
+                     response.status)
+            await self._login(pool)
+            return
+        # A given token that cannot be renewed: stop planning; the next 401 decides.
+        log.warning("renewing the Akana token was refused (HTTP %d)", response.status)
+        self.renew_at = None
+
+    async def _renew(self, pool: SessionPool) -> Response | None:
+        """``POST /api/login/renewToken``; the answer (any status), None on transport failure.
+
+        A 2xx answer's cookies replace ours and its ``authTokenValidUntil`` re-plans the
+        next renewal (30 minutes assumed when absent).
+        """
+        request = Request("POST", build_url(self._base_url, "api", "login", "renewToken"),
+                          RENEW_PATH, data=b"",
+                          headers={"Accept": "application/json",
+                                   "Content-Type": "application/x-www-form-urlencoded"},
+                          counts=False, auth=False)
+        try:
+            response = await pool.send_once(request, self._auth_headers())
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            log.warning("renewing the Akana token failed: %s", type(exc).__name__)
+            return None
+        if not 200 <= response.status < 300:
+            log.debug("renewToken answered HTTP %d", response.status)
+            return response
+        self._update_cookies(response, pool)
+        login: AkanaLogin | None = None
+        try:
+            login = parse_login(json.loads(response.body), url=RENEW_PATH) \
+                if response.body.strip() else None
+        except (ValueError, UnicodeDecodeError, ResponseFormatError):
+            log.debug("renewToken answer is not a LoginResponse; assuming the default lifetime")
+        if login is not None:
+            self.login = login
+        self._generation += 1
+        self.renewals += 1
+        self._schedule(pool, login.auth_token_valid_until if login is not None else None)
+        log.info("renewed the Akana token")
+        return response
+
+    def _update_cookies(self, response: Response, pool: SessionPool) -> None:
+        if self._tenant is None:
+            return
+        wanted = {(AUTH_COOKIE_PREFIX + self._tenant).lower(): AUTH_COOKIE_PREFIX + self._tenant,
+                  (CSRF_COOKIE_PREFIX + self._tenant).lower(): CSRF_COOKIE_PREFIX + self._tenant}
+        now = pool.now()
+        for header in _set_cookie_headers(response):
+            parsed = parse_set_cookie(header, now)
+            if parsed is None:
+                continue
+            name, value, deleted = parsed
+            key = wanted.get(name.lower())
+            if key is None:
+                continue
+            if deleted:
+                if key.startswith(CSRF_COOKIE_PREFIX):
+                    self._jar.pop(key, None)  # never drop the token on a renewal's say-so
+            else:
+                self._jar[key] = value
+
+    def _schedule(self, pool: SessionPool, valid_until: datetime | None) -> None:
+        now = pool.now()
+        if valid_until is None or valid_until <= now:
+            if valid_until is not None:
+                log.debug("authTokenValidUntil is already past on our clock; assuming %.0f s",
+                          DEFAULT_TOKEN_LIFETIME)
+            valid_until = now + timedelta(seconds=DEFAULT_TOKEN_LIFETIME)
+        lifetime = (valid_until - now).total_seconds()
+        self.valid_until = valid_until
+        self.renew_at = valid_until - timedelta(seconds=min(RENEW_MARGIN, lifetime / 2))
+
+    async def _end(self, pool: SessionPool, headers: Mapping[str, str]) -> None:
+        """``GET /api/login/endsession`` with the given cookies; failures are only logged."""
+        request = Request("GET", build_url(self._base_url, "api", "login", "endsession"),
+                          END_PATH, headers={"Accept": "*/*"}, counts=False, auth=False)
+        try:
+            response = await pool.send_once(request, headers)
+        except (aiohttp.ClientError, TimeoutError, OSError, ArenaAsyncError) as exc:
+            log.warning("ending the Akana session failed: %s", type(exc).__name__)
+            return
+        if not 200 <= response.status < 300:
+            log.warning("ending the Akana session answered HTTP %d", response.status)
+
+    def _scrub(self, text: str) -> str:
+        """``text`` with the password (raw or JSON-escaped) masked."""
+        if not self._password:
+            return text
+        for form in {self._password, json.dumps(self._password)[1:-1]}:
+            if form:
+                text = text.replace(form, "***")
+        return text

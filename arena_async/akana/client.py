@@ -1,0 +1,168 @@
+"""AkanaClient: the facade over the session pool, the cookie auth and the tickets resource."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+import time
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from .._client import (
+    BaseClient,
+    Clock,
+    Sleep,
+    check_base_url,
+    check_positive_int,
+    check_rate,
+    check_retry,
+    check_session,
+    check_timeout,
+)
+from .._limiter import Limiter
+from .._pool import SessionPool
+from ..policies import RetryPolicy
+from ._auth import AkanaAuth
+from .tickets import KNOWN_API_VERSIONS, Tickets
+
+__all__ = ["KNOWN_API_VERSIONS", "AkanaClient"]
+
+_API_VERSION = re.compile(r"v[0-9]{1,4}")
+# A tenant is a cookie-name suffix and the part after the last "." of resource ids.
+_TENANT = re.compile(r"[A-Za-z0-9_\-]+")
+# Cookie values travel in a Cookie header: no separators, whitespace or control characters.
+_COOKIE_VALUE = re.compile(r"[!#-+\--:<-\[\]-~]+")
+
+
+def _check_cookie_value(name: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{name} must be a string, got {type(value).__name__}")
+    if not value:
+        raise ValueError(f"{name} must not be empty")
+    if not _COOKIE_VALUE.fullmatch(value):
+        # The value is secret: say what is wrong, never show it.
+        raise ValueError(f"{name} must be a cookie value as the portal set it (no spaces, "
+                         "';', ',', '\"' or control characters)")
+    return value
+
+
+class AkanaClient(BaseClient):
+    """An asyncio client for the Akana API Platform (Community Manager) REST API.
+
+    Log in with ``email`` + ``password`` on first use (``POST /api/login``; the session
+    is ended with ``GET /api/login/endsession`` on close), or reuse an existing session's
+    ``auth_token`` (the ``AtmoAuthToken_{tenant}`` cookie value) with its ``tenant`` and,
+    when CSRF prevention is on, ``csrf_token`` (the ``Csrf-Token_{tenant}`` cookie value,
+    as is). A given token is neither logged out nor replaced, only renewed once when it is
+    refused; with credentials too, a refused token is replaced by a login.
+
+    ``base_url`` is the portal root (``https://portal.example.com``; the client adds
+    ``/api/...``). ``tenant`` (the fedmemberid) is learned from the login cookies when not
+    given. ``api_version`` picks ``Accept: application/vnd.soa.{api_version}+json``:
+    ``v72``, ``v80`` and ``v81`` are documented; any ``v<digits>`` is accepted for newer
+    platforms, and a version the server does not serve shows up as a
+    :class:`~arena_async.NotFoundError` that names it. Tokens are renewed before they
+    lapse (see :mod:`arena_async.akana._auth`). Akana has no quota: requests are bounded
+    by ``max_concurrency`` and the optional ``requests_per_second`` only.
+
+    Example::
+
+        async with AkanaClient(base_url="https://portal.example.com",
+                               email=e, password=p) as akana:
+            async for ticket in akana.tickets.iter(state="OPEN"):
+                print(ticket.ticket_id, ticket.title)
+
+    ``clock`` (wall-clock seconds), ``sleep`` and ``seed`` exist for tests: waits and
+    token lifetimes can be driven by a fake clock instead of real time.
+    """
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        email: str | None = None,
+        password: str | None = None,
+        auth_token: str | None = None,
+        tenant: str | None = None,
+        csrf_token: str | None = None,
+        api_version: str = "v81",
+        max_concurrency: int = 8,
+        timeout: float = 30.0,
+        retry: RetryPolicy | None = None,
+        requests_per_second: float | None = None,
+        session: aiohttp.ClientSession | None = None,
+        allow_insecure: bool = False,
+        clock: Clock | None = None,
+        sleep: Sleep | None = None,
+        seed: int | None = None,
+    ) -> None:
+        if not isinstance(allow_insecure, bool):
+            raise ValueError(f"allow_insecure must be True or False, got {allow_insecure!r}")
+        self.base_url = check_base_url(base_url, allow_insecure=allow_insecure)
+        if urlsplit(self.base_url).path.rstrip("/").lower().endswith("/api"):
+            raise ValueError(f"base_url must be the portal root, without '/api' (the client "
+                             f"adds it), got {base_url!r}")
+        if email is not None or password is not None:
+            if not isinstance(email, str) or not email.strip():
+                raise ValueError("email must be a non-empty string when a password is given")
+            if not isinstance(password, str) or not password:
+                raise ValueError("password must be a non-empty string when an email is given")
+        if tenant is not None and (not isinstance(tenant, str) or not _TENANT.fullmatch(tenant)):
+            raise ValueError(f"tenant must be the tenant name (letters, digits, '-', '_'; no "
+                             f"dots), got {tenant!r}")
+        if auth_token is not None:
+            _check_cookie_value("auth_token", auth_token)
+            if tenant is None:
+                raise ValueError("auth_token needs tenant= (the cookie is "
+                                 "AtmoAuthToken_{tenant})")
+        if csrf_token is not None:
+            _check_cookie_value("csrf_token", csrf_token)
+            if auth_token is None:
+                raise ValueError("csrf_token goes with auth_token (a login brings its own)")
+        if auth_token is None and email is None:
+            raise ValueError("give email and password (to log in) or auth_token and tenant")
+        if not isinstance(api_version, str) or not _API_VERSION.fullmatch(api_version):
+            raise ValueError(f"api_version must be like 'v81' (documented: "
+                             f"{', '.join(KNOWN_API_VERSIONS)}), got {api_version!r}")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise ValueError(f"seed must be an integer or None, got {seed!r}")
+        if clock is not None and not callable(clock):
+            raise ValueError("clock must be a callable returning epoch seconds")
+        if sleep is not None and not callable(sleep):
+            raise ValueError("sleep must be a coroutine function taking seconds")
+        self.api_version = api_version
+        self.max_concurrency = check_positive_int("max_concurrency", max_concurrency)
+        rate = check_rate(requests_per_second)
+        retry_policy = check_retry(retry)
+        seconds = check_timeout(timeout)
+        given_session = check_session(session)
+        clock = clock or time.time
+        sleep = sleep or asyncio.sleep
+        self._auth = AkanaAuth(base_url=self.base_url, email=email, password=password,
+                               auth_token=auth_token, tenant=tenant, csrf_token=csrf_token)
+        limiter = Limiter(max_concurrency=self.max_concurrency, requests_per_second=rate,
+                          quota=None, clock=clock, sleep=sleep)
+        self._pool = SessionPool(
+            auth=self._auth, limiter=limiter, retry=retry_policy, timeout=seconds,
+            session=given_session, headers={"Accept": self.media_type},
+            connector_limit=max(100, self.max_concurrency), clock=clock, sleep=sleep,
+            rng=random.Random(seed), quota=None,
+        )
+        self.tickets = Tickets(self._pool, self.base_url, api_version)
+        self._email = email
+
+    @property
+    def media_type(self) -> str:
+        """The ``Accept`` of every API call: ``application/vnd.soa.{api_version}+json``."""
+        return f"application/vnd.soa.{self.api_version}+json"
+
+    @property
+    def tenant(self) -> str | None:
+        """The tenant (fedmemberid): as given, or learned at login (None before it)."""
+        return self._auth.tenant
+
+    def __repr__(self) -> str:
+        who = self._email or "given token"
+        return f"<AkanaClient {self.base_url} {who} {self.api_version}>"

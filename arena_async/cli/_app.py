@@ -1,0 +1,352 @@
+"""The ``arena-async`` command line (typer). Credentials come only from the environment."""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import sys
+from collections.abc import Coroutine, Sequence
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from .. import __version__
+from ..errors import ArenaAsyncError
+from . import _records
+from ._common import (
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    CliError,
+    akana_settings,
+    arena_settings,
+    exit_code_for,
+    one_line,
+)
+from ._demo import run_demo
+from ._export import TICKET_FILTERS, ExportOptions, export_items, export_tickets, format_for
+from ._export import read_items as _read_items
+from ._fakes import akana_kwargs_for, arena_kwargs_for, start_fake_akana, start_fake_arena
+from ._serve import serve
+from ._ui import Reporter
+
+__all__ = ["app", "run"]
+
+PROG = "arena-async"
+
+app = typer.Typer(
+    name=PROG,
+    help="Bulk-fetch and export Arena PLM and Akana data, with progress, exact resume "
+         "and built-in fake servers. Credentials come from environment variables only "
+         "(ARENA_EMAIL, ARENA_PASSWORD, ARENA_WORKSPACE_ID or ARENA_SESSION_ID, "
+         "ARENA_BASE_URL; AKANA_BASE_URL, AKANA_EMAIL, AKANA_PASSWORD or AKANA_AUTH_TOKEN "
+         "+ AKANA_TENANT). Exit status: 0 done, 1 error, 2 bad usage, 3 Arena quota "
+         "exhausted (resumable), 130 interrupted (resumable).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,  # a traceback with locals could show credentials
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+export_app = typer.Typer(
+    help="Stream records to .jsonl or .csv with a checkpoint: an interrupted export "
+         "(Ctrl-C, quota exhausted) resumes where it stopped when run again.",
+    no_args_is_help=True,
+)
+app.add_typer(export_app, name="export")
+
+
+def _fail(message: str, code: int) -> typer.Exit:
+    print(f"{PROG}: error: {message}", file=sys.stderr, flush=True)
+    return typer.Exit(code)
+
+
+def _execute(coro: Coroutine[Any, Any, Any]) -> Any:
+    """Run a command's coroutine; expected errors become one line on stderr and an exit
+    status, never a traceback."""
+    try:
+        return asyncio.run(coro)
+    except CliError as exc:
+        raise _fail(exc.message, exc.exit_code) from None
+    except ArenaAsyncError as exc:
+        raise _fail(one_line(exc), exit_code_for(exc)) from None
+    except KeyboardInterrupt:
+        raise _fail("interrupted", EXIT_INTERRUPTED) from None
+    except OSError as exc:
+        raise _fail(one_line(exc), 1) from None
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"{PROG} {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """Root options."""
+
+
+# ---------------------------------------------------------------------------- demo
+
+
+@app.command()
+def demo(
+    *,
+    items: Annotated[int, typer.Option(min=1, help="Items in the fake workspace.")] = 5000,
+    seed: Annotated[int, typer.Option(help="Seed of the fake data.")] = 1,
+    concurrency: Annotated[int, typer.Option(min=1, max=512,
+                                             help="Requests in flight.")] = 32,
+    latency: Annotated[float, typer.Option(min=0.0, help="Fake server latency (s).")] = 0.0,
+    fault_rate: Annotated[float, typer.Option(
+        min=0.0, max=1.0, help="Share of requests that fail once with 503.")] = 0.002,
+    quota: Annotated[int, typer.Option(min=1, help="Fake daily request quota.")] = 100_000,
+    tickets: Annotated[int, typer.Option(min=0, help="Akana tickets (0: skip Akana).")] = 1001,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+) -> None:
+    """Bulk-fetch ticket references, item references and training records of every item
+    of a built-in fake Arena workspace (and the tickets of a fake Akana): no credentials,
+    no network."""
+    code = _execute(run_demo(items=items, seed=seed, concurrency=concurrency,
+                             latency=latency, fault_rate=fault_rate, quota=quota,
+                             tickets=tickets, ui=Reporter(quiet=quiet)))
+    if code:
+        raise typer.Exit(code)
+
+
+# ---------------------------------------------------------------------------- export
+
+
+class OutputFormat(enum.StrEnum):
+    """--format values."""
+
+    jsonl = "jsonl"
+    csv = "csv"
+
+
+Out = Annotated[Path, typer.Option("--out", "-o", help="Output file (.jsonl or .csv).",
+                                   dir_okay=False)]
+FormatOpt = Annotated[OutputFormat | None, typer.Option(
+    "--format", help="Output format (default: from the --out suffix).")]
+Concurrency = Annotated[int, typer.Option(min=1, max=256, help="Requests in flight.")]
+Restart = Annotated[bool, typer.Option(
+    "--restart", help="Discard the checkpoint and start over.")]
+Overwrite = Annotated[bool, typer.Option(
+    "--overwrite", help="Replace an existing output that has no checkpoint.")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+Interval = Annotated[float, typer.Option(
+    "--checkpoint-interval", min=0.0, help="Seconds between checkpoints.")]
+Fake = Annotated[bool, typer.Option(
+    "--fake", help="Export from a built-in fake server (no credentials needed).")]
+FakeSeed = Annotated[int, typer.Option("--fake-seed", help="With --fake: data seed.")]
+FakeLatency = Annotated[float, typer.Option(
+    "--fake-latency", min=0.0, help="With --fake: server latency (s).")]
+ItemsOpt = Annotated[str | None, typer.Option(
+    "--items", "-i", metavar="FILE|-",
+    help="Item GUIDs, one a line ('-': stdin). With --fake: default every fake item.")]
+FakeItems = Annotated[int, typer.Option("--fake-items", min=1,
+                                        help="With --fake: items in the workspace.")]
+FakeQuota = Annotated[int | None, typer.Option(
+    "--fake-quota", min=0, help="With --fake: the daily quota (default unlimited).")]
+Reserve = Annotated[int, typer.Option(
+    "--quota-reserve", min=0, help="Leave this many requests of the Arena quota unspent.")]
+WaitQuota = Annotated[bool, typer.Option(
+    "--wait-for-quota", help="When the quota is spent, wait for its reset (up to "
+                             "--max-wait) instead of stopping with exit 3.")]
+MaxWait = Annotated[float, typer.Option("--max-wait", min=0.0,
+                                        help="Longest quota wait (s).")]
+
+
+def _item_export(kind_name: str, *, items: str | None, out: Path,
+                 fmt: OutputFormat | None, concurrency: int, page_size: int, restart: bool,
+                 overwrite: bool, quiet: bool, interval: float, fake: bool, fake_items: int,
+                 fake_seed: int, fake_quota: int | None, fake_latency: float, reserve: int,
+                 wait_for_quota: bool, max_wait: float) -> None:
+    kind = _records.ITEM_KINDS[kind_name]
+    try:
+        opts = ExportOptions(out=out, format=format_for(out, fmt.value if fmt else None),
+                             concurrency=concurrency, page_size=page_size, restart=restart,
+                             overwrite=overwrite, checkpoint_interval=interval,
+                             quota_reserve=reserve, wait_for_quota=wait_for_quota,
+                             max_wait=max_wait)
+        if items is None and not fake:
+            raise CliError("--items FILE (or - for stdin) is required, unless --fake",
+                           EXIT_USAGE)
+        guids = _read_items(items) if items is not None else None
+        client = None if fake else arena_settings()
+    except CliError as exc:
+        raise _fail(exc.message, exc.exit_code) from None
+    ui = Reporter(quiet=quiet)
+
+    async def main() -> None:
+        if client is not None:
+            assert guids is not None
+            await export_items(kind, guids, client, opts, ui)
+            return
+        async with start_fake_arena(items=fake_items, seed=fake_seed, quota=fake_quota,
+                                    latency=fake_latency) as fake_server:
+            await export_items(kind, guids or fake_server.item_guids,
+                               arena_kwargs_for(fake_server), opts, ui)
+
+    _execute(main())
+
+
+@export_app.command("ticket-refs")
+def export_ticket_refs(*, out: Out, items: ItemsOpt = None, fmt: FormatOpt = None,
+                       concurrency: Concurrency = 16, restart: Restart = False,
+                       overwrite: Overwrite = False, quiet: Quiet = False,
+                       interval: Interval = 1.0, fake: Fake = False,
+                       fake_items: FakeItems = 200, fake_seed: FakeSeed = 1,
+                       fake_quota: FakeQuota = None, fake_latency: FakeLatency = 0.0,
+                       reserve: Reserve = 0, wait_for_quota: WaitQuota = False,
+                       max_wait: MaxWait = 3600.0) -> None:
+    """Every item's ticket references (one request per item)."""
+    _item_export("ticket-refs", items=items, out=out, fmt=fmt, concurrency=concurrency,
+                 page_size=400, restart=restart, overwrite=overwrite, quiet=quiet,
+                 interval=interval, fake=fake, fake_items=fake_items, fake_seed=fake_seed,
+                 fake_quota=fake_quota, fake_latency=fake_latency, reserve=reserve,
+                 wait_for_quota=wait_for_quota, max_wait=max_wait)
+
+
+@export_app.command("references")
+def export_references(*, out: Out, items: ItemsOpt = None, fmt: FormatOpt = None,
+                      concurrency: Concurrency = 16, restart: Restart = False,
+                      overwrite: Overwrite = False, quiet: Quiet = False,
+                      interval: Interval = 1.0, fake: Fake = False,
+                      fake_items: FakeItems = 200, fake_seed: FakeSeed = 1,
+                      fake_quota: FakeQuota = None, fake_latency: FakeLatency = 0.0,
+                      reserve: Reserve = 0, wait_for_quota: WaitQuota = False,
+                      max_wait: MaxWait = 3600.0) -> None:
+    """Every item's item-to-item references (one request per item)."""
+    _item_export("references", items=items, out=out, fmt=fmt, concurrency=concurrency,
+                 page_size=400, restart=restart, overwrite=overwrite, quiet=quiet,
+                 interval=interval, fake=fake, fake_items=fake_items, fake_seed=fake_seed,
+                 fake_quota=fake_quota, fake_latency=fake_latency, reserve=reserve,
+                 wait_for_quota=wait_for_quota, max_wait=max_wait)
+
+
+@export_app.command("training-records")
+def export_training_records(
+    *, out: Out, items: ItemsOpt = None, fmt: FormatOpt = None,
+    concurrency: Concurrency = 16,
+    page_size: Annotated[int, typer.Option(min=1, max=400,
+                                           help="Records per request (1..400).")] = 400,
+    restart: Restart = False, overwrite: Overwrite = False, quiet: Quiet = False,
+    interval: Interval = 1.0, fake: Fake = False, fake_items: FakeItems = 200,
+    fake_seed: FakeSeed = 1, fake_quota: FakeQuota = None, fake_latency: FakeLatency = 0.0,
+    reserve: Reserve = 0, wait_for_quota: WaitQuota = False, max_wait: MaxWait = 3600.0,
+) -> None:
+    """Every item's training records, page by page (resumes mid-item)."""
+    _item_export("training-records", items=items, out=out, fmt=fmt, concurrency=concurrency,
+                 page_size=page_size, restart=restart, overwrite=overwrite, quiet=quiet,
+                 interval=interval, fake=fake, fake_items=fake_items, fake_seed=fake_seed,
+                 fake_quota=fake_quota, fake_latency=fake_latency, reserve=reserve,
+                 wait_for_quota=wait_for_quota, max_wait=max_wait)
+
+
+def _opt(name: str, helptext: str) -> Any:
+    return typer.Option(f"--{name}", help=helptext)
+
+
+@export_app.command("akana-tickets")
+def export_akana_tickets(
+    *, out: Out, fmt: FormatOpt = None,
+    api_id: Annotated[str | None, _opt("api-id", "Filter: APIID.")] = None,
+    app_id: Annotated[str | None, _opt("app-id", "Filter: AppID.")] = None,
+    retrieving_user_id: Annotated[str | None, _opt("retrieving-user-id",
+                                                   "Filter: RetrievingUserID.")] = None,
+    author_id: Annotated[str | None, _opt("author-id", "Filter: AuthorID.")] = None,
+    item_id: Annotated[str | None, _opt("item-id", "Filter: ItemID.")] = None,
+    tag: Annotated[str | None, _opt("tag", "Filter: Tag.")] = None,
+    label: Annotated[str | None, _opt(
+        "label", "Filter: Label, e.g. com.soa.ticket.label.priority.high.")] = None,
+    state: Annotated[str | None, _opt("state", "Filter: State (OPEN, RESOLVED, CLOSED, "
+                                               "REOPEN).")] = None,
+    sort_by: Annotated[str | None, _opt("sort-by", "SortBy, e.g. "
+                                                   "com.soa.sort.order.updated.")] = None,
+    include_comments: Annotated[bool | None, typer.Option(
+        "--comments/--no-comments", help="Include the comments preview.")] = None,
+    number_of_comments: Annotated[int | None, typer.Option(
+        "--number-of-comments", min=0, help="Comments per preview.")] = None,
+    include_actions: Annotated[bool | None, typer.Option(
+        "--actions/--no-actions", help="Include the valid actions.")] = None,
+    page_size: Annotated[int, typer.Option(min=1, help="Tickets per request.")] = 100,
+    restart: Restart = False, overwrite: Overwrite = False, quiet: Quiet = False,
+    interval: Interval = 1.0, fake: Fake = False,
+    fake_tickets: Annotated[int, typer.Option("--fake-tickets", min=0,
+                                              help="With --fake: tickets.")] = 1001,
+    fake_seed: FakeSeed = 1, fake_latency: FakeLatency = 0.0,
+) -> None:
+    """Akana tickets matching the filters (start/count pages)."""
+    try:
+        opts = ExportOptions(out=out, format=format_for(out, fmt.value if fmt else None),
+                             page_size=page_size, restart=restart, overwrite=overwrite,
+                             checkpoint_interval=interval)
+        client = None if fake else akana_settings()
+    except CliError as exc:
+        raise _fail(exc.message, exc.exit_code) from None
+    values = (api_id, app_id, retrieving_user_id, author_id, item_id, tag, label, state,
+              include_comments, number_of_comments, include_actions, sort_by)
+    filters = dict(zip(TICKET_FILTERS, values, strict=True))
+    ui = Reporter(quiet=quiet)
+
+    async def main() -> None:
+        if client is not None:
+            await export_tickets(filters, client, opts, ui)
+            return
+        async with start_fake_akana(tickets=fake_tickets, seed=fake_seed,
+                                    latency=fake_latency) as fake_server:
+            await export_tickets(filters, akana_kwargs_for(fake_server), opts, ui)
+
+    _execute(main())
+
+
+# ---------------------------------------------------------------------------- fake-server
+
+
+@app.command("fake-server")
+def fake_server(
+    *,
+    arena: Annotated[bool, typer.Option("--arena/--no-arena", help="Run FakeArena.")] = True,
+    akana: Annotated[bool, typer.Option("--akana/--no-akana", help="Run FakeAkana.")] = True,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    arena_port: Annotated[int, typer.Option(min=0, max=65535,
+                                            help="FakeArena port (0: any free).")] = 0,
+    akana_port: Annotated[int, typer.Option(min=0, max=65535,
+                                            help="FakeAkana port (0: any free).")] = 0,
+    items: Annotated[int, typer.Option(min=0, help="Arena items.")] = 5000,
+    tickets: Annotated[int, typer.Option(min=0, help="Akana tickets.")] = 1001,
+    seed: Annotated[int, typer.Option(help="Seed of the fake data.")] = 1,
+    quota: Annotated[int | None, typer.Option(
+        min=0, help="Arena daily request quota (default unlimited).")] = None,
+    latency: Annotated[float, typer.Option(min=0.0, help="Seconds per request.")] = 0.0,
+    write_items: Annotated[Path | None, typer.Option(
+        "--write-items", dir_okay=False,
+        help="Write the fake's item GUIDs to this file (for export --items).")] = None,
+) -> None:
+    """Run the fake Arena and/or Akana servers on loopback until Ctrl-C or SIGTERM, and
+    print their URLs and credentials (as environment variables for export)."""
+    if not arena and not akana:
+        raise _fail("nothing to serve: --no-arena and --no-akana", EXIT_USAGE)
+    _execute(serve(arena=arena, akana=akana, host=host, arena_port=arena_port,
+                   akana_port=akana_port, items=items, tickets=tickets, seed=seed,
+                   quota=quota, latency=latency, write_items=write_items))
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` (default ``sys.argv[1:]``), run the command, return the exit status."""
+    command = typer.main.get_command(app)
+    try:
+        command.main(args=None if argv is None else list(argv), prog_name=PROG,
+                     standalone_mode=True)
+    except SystemExit as exc:
+        code = exc.code
+        if code is None:
+            return 0
+        if isinstance(code, int):
+            return code
+        print(code, file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,301 @@
+"""The export's output file and its checkpoint, for exports that resume exactly.
+
+The output is append-only. Records are written a batch at a time (one item's list, or one
+page) with no ``await`` between writing a batch and recording what it covers in the
+in-memory :class:`Checkpoint`, so that state always describes the file's first
+``Checkpoint.bytes`` bytes exactly. Every ``interval`` seconds (and when the run ends, for
+any reason) the output is flushed and fsynced, then the state is written to
+``<out>.checkpoint.json`` atomically (a temporary file, fsync, ``os.replace``).
+
+Resuming truncates the output to the checkpointed size, which drops whatever was written
+after the last checkpoint (complete lines of work the checkpoint does not cover, or half a
+line from a crash), and continues with the work the checkpoint says is left: no record is
+written twice, none is missed. A finished export removes its checkpoint.
+
+What the state records:
+
+- Arena item exports: the items (as a SHA-256 of the list, which must be the same on
+  resume) and which are complete, compactly: every index below ``done_below`` plus the
+  set ``done`` above it (items finish out of order); for paged training records, the next
+  offset of each item begun but not finished (``partial``).
+- Akana ticket exports: the ``next_start`` of the listing (None when finished) and the
+  ids of the last page written (``tail``): a ticket created meanwhile shifts the newest-first
+  listing down, so the first tickets of the next page may repeat the last ones written;
+  those are skipped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import attrs
+
+from ._common import EXIT_ERROR, EXIT_USAGE, CliError
+
+__all__ = ["CHECKPOINT_SUFFIX", "Checkpoint", "Output", "checkpoint_path", "fingerprint"]
+
+CHECKPOINT_SUFFIX = ".checkpoint.json"
+CHECKPOINT_VERSION = 1
+
+
+def checkpoint_path(out: Path) -> Path:
+    """``<out>.checkpoint.json``, beside the output."""
+    return out.with_name(out.name + CHECKPOINT_SUFFIX)
+
+
+def fingerprint(parts: Iterable[str]) -> str:
+    """A SHA-256 over the parts (newline-separated): what the export is of."""
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part.encode())
+        digest.update(b"\n")
+    return digest.hexdigest()
+
+
+@attrs.define
+class Checkpoint:
+    """What the first :attr:`bytes` bytes of the output hold; see the module doc."""
+
+    kind: str
+    format: str
+    fingerprint: str
+    items: int = 0
+    bytes: int = 0
+    records: int = 0
+    done_below: int = 0
+    done: set[int] = attrs.field(factory=set)
+    partial: dict[int, int] = attrs.field(factory=dict)
+    next_start: int | None = 0
+    tail: list[str] = attrs.field(factory=list)
+
+    # -- item bookkeeping -------------------------------------------------------------
+
+    @property
+    def items_done(self) -> int:
+        """How many items are complete."""
+        return self.done_below + len(self.done)
+
+    def pending(self) -> list[tuple[int, int]]:
+        """``(index, offset)`` of every item not complete, in order; ``offset`` is where
+        its listing resumes (0 unless begun)."""
+        return [(i, self.partial.get(i, 0)) for i in range(self.done_below, self.items)
+                if i not in self.done]
+
+    def complete(self, index: int) -> None:
+        """Item ``index`` is fully written."""
+        self.partial.pop(index, None)
+        self.done.add(index)
+        while self.done_below in self.done:
+            self.done.remove(self.done_below)
+            self.done_below += 1
+
+    def advance(self, index: int, next_offset: int) -> None:
+        """Item ``index`` is written up to (not including) ``next_offset``."""
+        self.partial[index] = next_offset
+
+    # -- JSON -------------------------------------------------------------------------
+
+    def to_json(self) -> dict[str, Any]:
+        """The file's content."""
+        return {
+            "version": CHECKPOINT_VERSION,
+            "kind": self.kind,
+            "format": self.format,
+            "fingerprint": self.fingerprint,
+            "items": self.items,
+            "bytes": self.bytes,
+            "records": self.records,
+            "done_below": self.done_below,
+            "done": sorted(self.done),
+            "partial": {str(k): v for k, v in sorted(self.partial.items())},
+            "next_start": self.next_start,
+            "tail": self.tail,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> Checkpoint:
+        """Parse a checkpoint file's content; ``ValueError`` when it is not one."""
+        if not isinstance(data, dict) or data.get("version") != CHECKPOINT_VERSION:
+            raise ValueError("not a version 1 checkpoint")
+        try:
+            state = cls(
+                kind=_typed(data["kind"], str), format=_typed(data["format"], str),
+                fingerprint=_typed(data["fingerprint"], str), items=_count(data["items"]),
+                bytes=_count(data["bytes"]), records=_count(data["records"]),
+                done_below=_count(data["done_below"]),
+                done={_count(i) for i in _typed(data["done"], list)},
+                partial={_count(int(k)): _count(v)
+                         for k, v in _typed(data["partial"], dict).items()},
+                next_start=None if data["next_start"] is None else _count(data["next_start"]),
+                tail=[_typed(t, str) for t in _typed(data["tail"], list)],
+            )
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"malformed checkpoint ({exc})") from None
+        return state
+
+
+def _typed(value: Any, cl: type[Any]) -> Any:
+    if not isinstance(value, cl) or isinstance(value, bool):
+        raise TypeError(f"expected {cl.__name__}, got {type(value).__name__}")
+    return value
+
+
+def _count(value: Any) -> int:
+    number: int = _typed(value, int)
+    if number < 0:
+        raise TypeError("negative count")
+    return number
+
+
+def _fsync_dir(directory: Path) -> None:
+    with contextlib.suppress(OSError):  # not every platform can open a directory
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+class Output:
+    """The output file of an export with its checkpoint. Every method is synchronous.
+
+    Example::
+
+        out = Output.open(path, Checkpoint("ticket-refs", "jsonl", fp, items=n),
+                          header=b"", restart=False, overwrite=False)
+        out.write(encode_jsonl(objs), len(objs)); out.state.complete(i); out.maybe_checkpoint()
+        out.finish()   # removes the checkpoint
+    """
+
+    def __init__(self, path: Path, file: BinaryIO, state: Checkpoint, *, resumed: bool,
+                 interval: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.path = path
+        self.checkpoint_path = checkpoint_path(path)
+        self.state = state
+        #: True when this run continues an interrupted one.
+        self.resumed = resumed
+        #: Records and bytes the checkpoint already covered when this run began.
+        self.start_records = state.records
+        self._file = file
+        self._interval = interval
+        self._clock = clock
+        self._last = clock()
+
+    @classmethod
+    def open(cls, path: Path, fresh: Checkpoint, *, header: bytes = b"", restart: bool = False,
+             overwrite: bool = False, interval: float = 1.0) -> Output:
+        """Resume from ``<path>.checkpoint.json`` when it exists (it must match ``fresh``'s
+        kind, format and fingerprint), else start ``path`` afresh with ``header``.
+
+        Raises :class:`CliError`: exit 2 when the checkpoint belongs to another export or
+        ``path`` exists without one (and not ``overwrite``); exit 1 when the output is
+        shorter than its checkpoint says (it was changed since).
+        """
+        cp_path = checkpoint_path(path)
+        if restart:
+            cp_path.unlink(missing_ok=True)
+            overwrite = True
+        if cp_path.exists():
+            state = _load(cp_path)
+            _check_same(state, fresh, cp_path)
+            try:
+                file: BinaryIO = path.open("r+b")
+            except FileNotFoundError:
+                raise CliError(f"{path} is gone but its checkpoint {cp_path} is there; "
+                               "start over with --restart", EXIT_ERROR) from None
+            size = os.fstat(file.fileno()).st_size
+            if size < state.bytes:
+                file.close()
+                raise CliError(f"{path} holds {size} bytes but its checkpoint says "
+                               f"{state.bytes}: the file was changed; start over with "
+                               "--restart", EXIT_ERROR)
+            file.truncate(state.bytes)
+            file.seek(state.bytes)
+            return cls(path, file, state, resumed=True, interval=interval)
+        if path.exists() and path.stat().st_size > 0 and not overwrite:
+            raise CliError(f"{path} exists (and has no checkpoint to resume from); pass "
+                           "--overwrite to replace it", EXIT_USAGE)
+        if path.parent != Path() and not path.parent.is_dir():
+            raise CliError(f"directory {path.parent} does not exist", EXIT_USAGE)
+        file = path.open("wb")
+        output = cls(path, file, fresh, resumed=False, interval=interval)
+        if header:
+            output.write(header, 0)
+        output.checkpoint()
+        return output
+
+    @property
+    def records_written(self) -> int:
+        """Records written by this run."""
+        return self.state.records - self.start_records
+
+    def write(self, data: bytes, records: int) -> None:
+        """Append ``data`` (``records`` whole records) and flush it to the OS.
+
+        The caller records what the batch covers in :attr:`state` right after, with no
+        ``await`` in between.
+        """
+        self._file.write(data)
+        self._file.flush()
+        self.state.bytes += len(data)
+        self.state.records += records
+
+    def checkpoint(self) -> None:
+        """fsync the output, then atomically replace the checkpoint with :attr:`state`."""
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        tmp = self.checkpoint_path.with_name(self.checkpoint_path.name + ".tmp")
+        with tmp.open("w", encoding="utf-8") as f:
+            json.dump(self.state.to_json(), f, separators=(",", ":"))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.checkpoint_path)
+        _fsync_dir(self.checkpoint_path.parent)
+        self._last = self._clock()
+
+    def maybe_checkpoint(self) -> None:
+        """:meth:`checkpoint` if ``interval`` seconds passed since the last one."""
+        if self._clock() - self._last >= self._interval:
+            self.checkpoint()
+
+    def close(self, *, finished: bool) -> None:
+        """Checkpoint and close; a finished export's checkpoint is removed instead."""
+        if self._file.closed:
+            return
+        try:
+            self.checkpoint()
+        finally:
+            self._file.close()
+        if finished:
+            self.checkpoint_path.unlink(missing_ok=True)
+
+    @property
+    def size(self) -> int:
+        """Bytes in the output."""
+        return self.state.bytes
+
+
+def _load(cp_path: Path) -> Checkpoint:
+    try:
+        return Checkpoint.from_json(json.loads(cp_path.read_text(encoding="utf-8")))
+    except (OSError, ValueError) as exc:
+        raise CliError(f"cannot read checkpoint {cp_path} ({exc}); start over with "
+                       "--restart", EXIT_ERROR) from None
+
+
+def _check_same(state: Checkpoint, fresh: Checkpoint, cp_path: Path) -> None:
+    if (state.kind, state.format) != (fresh.kind, fresh.format):
+        raise CliError(f"{cp_path} is a checkpoint of a {state.kind} export as "
+                       f"{state.format}, not {fresh.kind} as {fresh.format}; use another "
+                       "--out or --restart", EXIT_USAGE)
+    if state.fingerprint != fresh.fingerprint or state.items != fresh.items:
+        what = "items" if fresh.items else "filters"
+        raise CliError(f"{cp_path} was made for different {what}; give the same {what} "
+                       "to resume, or --restart", EXIT_USAGE)

@@ -1,0 +1,141 @@
+"""What every command shares: exit codes, the expected-error type, credentials from the
+environment, and the optional Akana client."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from ..errors import (
+    ArenaAsyncError,
+    AuthenticationError,
+    QuotaExhaustedError,
+    TransportError,
+)
+
+__all__ = [
+    "EXIT_ERROR",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_QUOTA",
+    "EXIT_TERMINATED",
+    "EXIT_USAGE",
+    "CliError",
+    "akana_settings",
+    "arena_settings",
+    "exit_code_for",
+    "is_fatal",
+    "one_line",
+]
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+#: The Arena request quota is spent: the export is resumable after the reset.
+EXIT_QUOTA = 3
+#: Ctrl-C (128 + SIGINT), also resumable.
+EXIT_INTERRUPTED = 130
+#: SIGTERM (128 + 15), also resumable.
+EXIT_TERMINATED = 143
+
+
+class CliError(Exception):
+    """An expected failure: the command prints ``arena-async: error: <message>`` on stderr
+    (one line, no traceback) and exits with ``exit_code``."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_ERROR) -> None:
+        super().__init__(message)
+        self.message = message
+        self.exit_code = exit_code
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as one line: its message, newlines folded (library messages never
+    hold secrets)."""
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
+
+
+def exit_code_for(exc: BaseException) -> int:
+    """3 for a spent quota (resumable), 1 for any other error."""
+    return EXIT_QUOTA if isinstance(exc, QuotaExhaustedError) else EXIT_ERROR
+
+
+def is_fatal(exc: BaseException) -> bool:
+    """Errors that would fail every other item too, so the run stops (resumably): a spent
+    quota, refused credentials, an unreachable server, or anything not from the API
+    (a full disk, a bug). Other API errors (404 for an unknown item...) fail one item."""
+    if isinstance(exc, QuotaExhaustedError | AuthenticationError | TransportError):
+        return True
+    return not isinstance(exc, ArenaAsyncError)
+
+
+def _env(environ: Mapping[str, str], name: str) -> str | None:
+    value = environ.get(name, "").strip()
+    return value or None
+
+
+def arena_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """ArenaClient keyword arguments from ``ARENA_*`` environment variables.
+
+    ``ARENA_EMAIL`` + ``ARENA_PASSWORD`` (+ ``ARENA_WORKSPACE_ID``), or
+    ``ARENA_SESSION_ID``; optional ``ARENA_BASE_URL`` and ``ARENA_USAGE_REASON``.
+    Raises :class:`CliError` (exit 2) naming what is missing, never a value.
+    """
+    env = os.environ if environ is None else environ
+    settings: dict[str, Any] = {}
+    session_id = _env(env, "ARENA_SESSION_ID")
+    email, password = _env(env, "ARENA_EMAIL"), _env(env, "ARENA_PASSWORD")
+    if session_id is not None:
+        settings["session_id"] = session_id
+    elif email is not None and password is not None:
+        settings["email"] = email
+        settings["password"] = password
+    else:
+        raise CliError("Arena credentials missing: set ARENA_EMAIL and ARENA_PASSWORD "
+                       "(and ARENA_WORKSPACE_ID), or ARENA_SESSION_ID; or use --fake",
+                       EXIT_USAGE)
+    workspace = _env(env, "ARENA_WORKSPACE_ID")
+    if workspace is not None:
+        if not workspace.isdigit():
+            raise CliError("ARENA_WORKSPACE_ID must be an integer", EXIT_USAGE)
+        settings["workspace_id"] = int(workspace)
+    for name, key in (("ARENA_BASE_URL", "base_url"), ("ARENA_USAGE_REASON", "usage_reason")):
+        value = _env(env, name)
+        if value is not None:
+            settings[key] = value
+    return settings
+
+
+def akana_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """AkanaClient keyword arguments from ``AKANA_*`` environment variables.
+
+    ``AKANA_BASE_URL`` (required) and ``AKANA_EMAIL`` + ``AKANA_PASSWORD``, or
+    ``AKANA_AUTH_TOKEN`` + ``AKANA_TENANT`` (+ ``AKANA_CSRF_TOKEN``); optional
+    ``AKANA_API_VERSION``.
+    """
+    env = os.environ if environ is None else environ
+    base_url = _env(env, "AKANA_BASE_URL")
+    if base_url is None:
+        raise CliError("AKANA_BASE_URL is not set (e.g. https://portal.example.com); "
+                       "or use --fake", EXIT_USAGE)
+    settings: dict[str, Any] = {"base_url": base_url}
+    token, tenant = _env(env, "AKANA_AUTH_TOKEN"), _env(env, "AKANA_TENANT")
+    email, password = _env(env, "AKANA_EMAIL"), _env(env, "AKANA_PASSWORD")
+    if token is not None:
+        if tenant is None:
+            raise CliError("AKANA_AUTH_TOKEN needs AKANA_TENANT (the fedmemberid)", EXIT_USAGE)
+        settings.update(auth_token=token, tenant=tenant)
+        csrf = _env(env, "AKANA_CSRF_TOKEN")
+        if csrf is not None:
+            settings["csrf_token"] = csrf
+    elif email is not None and password is not None:
+        settings.update(email=email, password=password)
+    else:
+        raise CliError("Akana credentials missing: set AKANA_EMAIL and AKANA_PASSWORD, or "
+                       "AKANA_AUTH_TOKEN and AKANA_TENANT; or use --fake", EXIT_USAGE)
+    version = _env(env, "AKANA_API_VERSION")
+    if version is not None:
+        settings["api_version"] = version
+    return settings

@@ -1,0 +1,153 @@
+"""deadline=: one bound on a whole call (admission, login, attempts, waits)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+
+from arena_async import ArenaClient, RetryPolicy, ServerError, TransportError
+from arena_async.testing import FakeArena, Fault
+from tests.conftest import FakeClock
+
+TICKETS = "/tickets$"
+
+
+def client_for(fake: FakeArena, **kw: Any) -> ArenaClient:
+    return ArenaClient(email=fake.email, password=fake.password, base_url=fake.url, **kw)
+
+
+def hits(fake: FakeArena) -> int:
+    return sum(1 for r in fake.requests if r.path.endswith("/tickets"))
+
+
+# -- on the fake clock: waits cost no real time -----------------------------------------
+
+async def test_backoff_never_sleeps_past_the_deadline() -> None:
+    clock = FakeClock(start=time.time())
+    async with FakeArena.seeded(items=1, seed=1) as fake, \
+            client_for(fake, clock=clock, sleep=clock.sleep, seed=3,
+                       retry=RetryPolicy(max_attempts=1000, backoff=1.0, max_backoff=1.0)) \
+            as arena:
+        fake.faults.add(Fault("status", status=503, path=TICKETS))
+        start = clock.now
+        with pytest.raises(ServerError) as info:
+            await arena.items.tickets.list(fake.item_guids[0], deadline=10.0)
+        # The last APIError, raised before a wait that would end past the deadline.
+        assert info.value.status == 503
+        assert clock.now - start < 10.0
+        assert clock.now - start + 1.0 >= 10.0 - 1.0  # it did use the time it had
+        assert info.value.attempts == hits(fake) == len(clock.sleeps) + 1
+        assert "attempts: 1: HTTP 503" in info.value.__notes__[0]
+
+
+async def test_a_retry_after_that_would_pass_the_deadline_is_not_waited() -> None:
+    clock = FakeClock(start=time.time())
+    async with FakeArena.seeded(items=1, seed=1) as fake, \
+            client_for(fake, clock=clock, sleep=clock.sleep) as arena:
+        fake.faults.add(Fault("status", status=503, retry_after="2", path=TICKETS))
+        with pytest.raises(ServerError) as info:
+            await arena.items.tickets.list(fake.item_guids[0], deadline=3.0)
+        assert clock.sleeps == [2.0]  # the first wait fit; the second would not
+        assert info.value.attempts == 2 == hits(fake)
+
+
+async def test_a_deadline_that_is_met_changes_nothing() -> None:
+    clock = FakeClock(start=time.time())
+    async with FakeArena.seeded(items=1, seed=1) as fake, \
+            client_for(fake, clock=clock, sleep=clock.sleep) as arena:
+        guid = fake.item_guids[0]
+        fake.faults.add(Fault("status", status=502, path=TICKETS, times=2))
+        refs = await arena.items.tickets.list(guid, deadline=30.0)
+        assert [r.guid for r in refs] == [t["guid"] for t in fake.ticket_refs(guid)]
+        assert hits(fake) == 3
+
+
+# -- in real time: a short deadline is kept to within one timeout --------------------------
+
+async def test_a_real_deadline_cuts_slow_attempts() -> None:
+    async with FakeArena.seeded(items=1, seed=1) as fake, \
+            client_for(fake, timeout=0.2, retry=RetryPolicy(max_attempts=50, backoff=0.01)) \
+            as arena:
+        await arena.items.tickets.list(fake.item_guids[0])  # logged in
+        fake.faults.add(Fault("slow_headers", delay=0.5, path=TICKETS))
+        started = time.perf_counter()
+        with pytest.raises(TransportError) as info:
+            await arena.items.tickets.list(fake.item_guids[0], deadline=0.3)
+        elapsed = time.perf_counter() - started
+        assert 0.29 <= elapsed < 0.3 + 0.2  # never later than deadline + one timeout
+        assert elapsed < 0.4  # in fact at the deadline
+        assert info.value.attempts == 2  # 0.2 s, then what was left of the 0.3 s
+        assert "deadline" in str(info.value)
+        assert "attempts: 1: timed out" in info.value.__notes__[0]
+
+
+async def test_a_real_deadline_over_repeated_5xx_raises_the_last_error_promptly() -> None:
+    async with FakeArena.seeded(items=1, seed=1) as fake, \
+            client_for(fake, timeout=0.2, retry=RetryPolicy(max_attempts=1000, backoff=0.02,
+                                                            max_backoff=0.05)) as arena:
+        fake.faults.add(Fault("status", status=500, path=TICKETS))
+        fake.faults.add(Fault("slow_headers", delay=0.5, path=TICKETS, every=3))
+        started = time.perf_counter()
+        with pytest.raises((TransportError, ServerError)) as info:
+            await arena.items.tickets.list(fake.item_guids[0], deadline=0.3)
+        elapsed = time.perf_counter() - started
+        assert elapsed < 0.3 + 0.2
+        assert info.value.attempts >= 2
+
+
+async def test_the_deadline_covers_waiting_for_a_slot() -> None:
+    async with FakeArena.seeded(items=2, seed=1) as fake, \
+            client_for(fake, max_concurrency=1, timeout=5.0) as arena:
+        a, b = fake.item_guids
+        await arena.items.tickets.list(a)
+        fake.faults.add(Fault("slow_headers", delay=0.5, path=f"{a}/tickets$"))
+        hog = asyncio.create_task(arena.items.tickets.list(a))
+        while fake.stats.in_flight == 0:
+            await asyncio.sleep(0.005)
+        started = time.perf_counter()
+        with pytest.raises(TransportError, match="waiting for admission") as info:
+            await arena.items.tickets.list(b, deadline=0.1)
+        assert time.perf_counter() - started < 0.1 + 0.1
+        assert info.value.attempts == 1
+        await hog  # the slot holder is unharmed
+        assert arena._pool.limiter.stats.in_flight == 0
+
+
+async def test_the_deadline_covers_a_slow_login() -> None:
+    async with FakeArena.seeded(items=1, seed=1) as fake, \
+            client_for(fake, timeout=5.0) as arena:
+        fake.faults.add(Fault("slow_headers", delay=0.5, path="/login$", times=1))
+        started = time.perf_counter()
+        with pytest.raises(TransportError, match="logging in"):
+            await arena.items.tickets.list(fake.item_guids[0], deadline=0.1)
+        assert time.perf_counter() - started < 0.1 + 0.1
+        assert not arena._auth._lock.locked()
+        await arena.items.tickets.list(fake.item_guids[0])  # the next call logs in
+
+
+async def test_a_listing_deadline_bounds_each_page_and_says_where_to_resume() -> None:
+    async with FakeArena(seed=1) as fake, \
+            client_for(fake, timeout=0.2, retry=RetryPolicy(max_attempts=100, backoff=0.01)) \
+            as arena:
+        guid = fake.add_item()
+        fake.add_training_records(guid, 30)
+        fake.faults.add(Fault("status", status=503, path="/trainingrecords$", after=2))
+        got: list[str] = []
+        started = time.perf_counter()
+        with pytest.raises(ServerError) as info:
+            async for rec in arena.items.training_records.iter(guid, page_size=10,
+                                                               deadline=0.15):
+                got.append(rec.guid)
+        assert time.perf_counter() - started < 0.15 + 0.2 + 0.1
+        assert info.value.resume_from == 20 == len(got)
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, float("nan"), float("inf"), True, "1"])
+async def test_bad_deadlines_are_refused_before_sending(bad: Any) -> None:
+    async with FakeArena.seeded(items=1, seed=1) as fake, client_for(fake) as arena:
+        with pytest.raises(ValueError, match="deadline"):
+            await arena.items.tickets.list(fake.item_guids[0], deadline=bad)
+        assert fake.requests == []
