@@ -3,7 +3,18 @@
 One aiohttp session (ours, created on entry, or the caller's, never closed by us), every
 request admitted through the :class:`~arena_async._limiter.Limiter`, answers classified by
 :mod:`arena_async._protocol`, retries per :class:`~arena_async.RetryPolicy`, and auth that
-re-logs in once, single-flight, on 401.
+logs in again on 401, single-flight.
+
+What an exchange promises:
+
+- Every attempt is one send on the wire (our session does not let aiohttp re-send
+  unseen), and a request is attempted at most ``max_attempts`` times. The first replay
+  after a re-login is free; a further 401 costs an attempt, so re-logins stay bounded.
+- A login that fails for a transient reason (connection, timeout, 5xx) costs the request
+  an attempt and a backoff, like any other transient failure, instead of failing it.
+- ``deadline`` bounds everything: admission, login, attempts and waits.
+- The error that ends an exchange names method, path and query (never headers), the
+  attempts made, and carries a note listing what each attempt met.
 """
 
 from __future__ import annotations
@@ -12,13 +23,15 @@ import asyncio
 import json
 import logging
 import random
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
-from typing import Protocol, TypeVar
+from typing import NoReturn, Protocol, TypeVar
 
 import aiohttp
 import attrs
+import yarl
 
 from ._limiter import Limiter
 from ._protocol import Request, Verdict, VerdictKind, classify, parse_quota, with_attempts
@@ -38,6 +51,20 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
+
+#: A URL made only of RFC 3986 characters, every '%' starting an escape: already encoded.
+_ENCODED_URL = re.compile(r"(?:[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=]|%[0-9A-Fa-f]{2})+")
+
+
+def wire_url(url: str) -> str | yarl.URL:
+    """The URL to hand to aiohttp, its percent-encoding kept exactly as built.
+
+    Given a ``str``, yarl re-quotes the path and decodes escapes of characters a path
+    may hold, so an id's ``%3B`` would go out as ``;``, which servlet containers read as
+    the start of a path parameter (``/items/ABC;x/tickets`` means item ``ABC`` there).
+    An already encoded URL is marked so; anything else is left to yarl.
+    """
+    return yarl.URL(url, encoded=True) if _ENCODED_URL.fullmatch(url) else url
 
 
 @attrs.frozen(slots=True)
@@ -213,8 +240,9 @@ class SessionPool:
         self._counters.requests += 1
         started = time.perf_counter()
         async with self.session.request(
-            request.method, request.url, params=request.params, data=data, headers=headers,
-            allow_redirects=False, raise_for_status=False,  # a caller's session may say True
+            request.method, wire_url(request.url), params=request.params, data=data,
+            headers=headers, allow_redirects=False,
+            raise_for_status=False,  # a caller's session may say True
         ) as resp:
             body = await resp.read()
         log.debug("%s %s -> %d (%.0f ms)", request.method, request.display, resp.status,
@@ -245,11 +273,8 @@ class SessionPool:
         except TimeoutError:
             if not backstop.expired():
                 raise
-            error = TransportError(f"the deadline of {seconds:g} s passed while {trail.phase}",
-                                   method=request.method, url=request.display,
-                                   attempts=trail.attempts)
-            trail.annotate(error)
-            raise error from trail.last
+            self._out_of_time(request, trail, f"the deadline of {seconds:g} s passed while "
+                                              f"{trail.phase}")
 
     async def _exchange(self, request: Request, deadline_at: float | None,
                         trail: _Trail) -> Response:
@@ -259,7 +284,6 @@ class SessionPool:
         quota_waits = 0
         while True:
             attempt += 1
-            trail.attempts = attempt
             auth_headers: Mapping[str, str] = {}
             generation = 0
             if request.auth:
@@ -279,10 +303,9 @@ class SessionPool:
                     budget = min(budget, deadline_at - self._clock())
                     if budget <= 0:
                         permit.unsent()
-                        raise trail.annotate(TransportError(
-                            "the deadline passed before the request could be sent",
-                            method=request.method, url=request.display, attempts=attempt - 1))
-                trail.phase = f"attempt {attempt} was in flight"
+                        self._out_of_time(request, trail, "the deadline passed before the "
+                                                          "request could be sent")
+                trail.sending(attempt)
                 try:
                     async with asyncio.timeout(budget):
                         response = await self._transmit(request, auth_headers)
@@ -293,6 +316,7 @@ class SessionPool:
                         permit.observe(None)
                     failure = exc
                 else:
+                    trail.in_flight = False
                     quota = parse_quota(response.headers, self.quota_limit)
                     verdict = classify(response.status, response.headers, response.body, request,
                                        now=self.now(), retry_statuses=retry.retry_statuses,
@@ -357,6 +381,21 @@ class SessionPool:
                 continue
             raise trail.annotate(with_attempts(error, attempt)) from None
 
+    @staticmethod
+    def _out_of_time(request: Request, trail: _Trail, message: str) -> NoReturn:
+        """Raise for a deadline that passed: between attempts, what the last attempt met
+        when that was an answer from the server; else a TransportError."""
+        last = trail.last
+        if not trail.in_flight:
+            if isinstance(last, QuotaExhaustedError):  # QuotaPolicy "wait" was waiting
+                last.add_note(f"{message} (waiting for the quota to reset)")
+                raise last from None
+            if isinstance(last, APIError):
+                raise trail.annotate(with_attempts(last, trail.attempts)) from None
+        error = TransportError(message, method=request.method, url=request.display,
+                               attempts=trail.attempts)
+        raise trail.annotate(error, minimum=1) from last  # the message names the last step
+
     async def _after_auth_failure(self, request: Request, attempt: int, exc: ArenaAsyncError,
                                   deadline_at: float | None, trail: _Trail) -> None:
         """A login failed: wait and go on if it was transient and attempts are left, else
@@ -409,19 +448,27 @@ _E = TypeVar("_E", bound=BaseException)
 class _Trail:
     """What one exchange has tried so far, for the error that ends it."""
 
-    attempts: int = 0
+    attempts: int = 0  # attempts made (sent, or failed at their login)
     phase: str = "waiting for admission"
+    in_flight: bool = False
     failures: list[str] = attrs.field(factory=list)
     last: BaseException | None = None
 
+    def sending(self, attempt: int) -> None:
+        self.attempts = attempt
+        self.in_flight = True
+        self.phase = f"attempt {attempt} was in flight"
+
     def failed(self, attempt: int, exc: BaseException, *, login: bool = False) -> None:
+        self.attempts = max(self.attempts, attempt)
+        self.in_flight = False
         self.last = exc
         what = describe_failure(exc)
         self.failures.append(f"{attempt}: {'login ' if login else ''}{what}")
 
-    def annotate(self, error: _E) -> _E:
-        """Add a note listing every failed attempt (when there was more than one)."""
-        if len(self.failures) > 1:
+    def annotate(self, error: _E, *, minimum: int = 2) -> _E:
+        """Add a note listing every failed attempt (when there were ``minimum`` or more)."""
+        if len(self.failures) >= minimum:
             shown = self.failures if len(self.failures) <= 12 else (
                 [*self.failures[:6], "...", *self.failures[-5:]])
             error.add_note("attempts: " + "; ".join(shown))

@@ -31,6 +31,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 RESULTS = HERE / "RESULTS.md"
+ANALYSIS = HERE / "analysis.md"  # hand-written; copied to the end of RESULTS.md
 LOAD_SERVER = HERE / "load_server.py"
 LOOPBACK = "127.0.0.1"  # every server binds here and only here
 
@@ -39,7 +40,7 @@ SERVER_CPU = 1
 CLIENT_CPU = 0
 
 #: The order of sections in RESULTS.md.
-SECTIONS = ("overhead", "latency", "streaming", "structuring", "quota")
+SECTIONS = ("overhead", "breakdown", "latency", "streaming", "structuring", "quota")
 
 EMAIL = "bench@example.com"
 PASSWORD = "bench-password"
@@ -136,7 +137,8 @@ class Server:
         return self
 
     def _readline(self) -> str:
-        assert self.proc is not None and self.proc.stdout is not None
+        assert self.proc is not None
+        assert self.proc.stdout is not None
         return self.proc.stdout.readline()
 
     @property
@@ -148,6 +150,16 @@ class Server:
         """FakeArena's (or the load server's) ``GET /_fake/stats``."""
         with urllib.request.urlopen(f"{self.root}/_fake/stats", timeout=10) as resp:
             return json.loads(resp.read())  # type: ignore[no-any-return]
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU the server process has used so far (0.0 when unknown)."""
+        if self.proc is None:
+            return 0.0
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
         proc, self.proc = self.proc, None
@@ -282,18 +294,23 @@ def _marker(name: str) -> tuple[str, str]:
 
 
 def reset_results(path: Path = RESULTS) -> None:
-    """Start RESULTS.md afresh: the header and an empty slot per section."""
+    """Start RESULTS.md afresh: the header, an empty slot per section, the analysis."""
     parts = [HEADER.rstrip() + "\n"]
     for name in SECTIONS:
         start, end = _marker(name)
         parts.append(f"{start}\n_({name}: not run yet)_\n{end}\n")
     path.write_text("\n".join(parts))
+    _replace(path, "analysis", _analysis())
 
 
-def write_section(name: str, markdown: str, path: Path = RESULTS) -> None:
-    """Replace (or add) the section ``name`` of RESULTS.md."""
-    if not path.exists() or "<!-- bench:" not in path.read_text():
-        reset_results(path)
+def _analysis() -> str:
+    try:
+        return ANALYSIS.read_text()
+    except OSError:
+        return "_(benchmarks/analysis.md is missing)_"
+
+
+def _replace(path: Path, name: str, markdown: str) -> None:
     text = path.read_text()
     start, end = _marker(name)
     block = f"{start}\n{markdown.strip()}\n{end}"
@@ -303,6 +320,14 @@ def write_section(name: str, markdown: str, path: Path = RESULTS) -> None:
     else:
         text = text.rstrip() + "\n\n" + block + "\n"
     path.write_text(text)
+
+
+def write_section(name: str, markdown: str, path: Path = RESULTS) -> None:
+    """Replace (or add) the section ``name`` of RESULTS.md, and refresh the analysis."""
+    if not path.exists() or "<!-- bench:" not in path.read_text():
+        reset_results(path)
+    _replace(path, name, markdown)
+    _replace(path, "analysis", _analysis())
 
 
 def report(args: argparse.Namespace, name: str, title: str, text_table: str,

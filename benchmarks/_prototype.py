@@ -14,13 +14,15 @@ the library's.
 3. ``_pool.SessionPool._exchange``: a 2xx answer skips ``classify`` / ``self.now()``, and
    the response is returned without ``attrs.evolve`` on the first attempt.
 4. ``_protocol.build_url`` (as used by ``arena/items.py``): segments made only of
-   unreserved characters are not run through ``urllib.parse.quote`` (same result).
+   unreserved characters are not run through ``urllib.parse.quote`` (same result);
 5. ``bulk.BulkRun._run``: completions reported by a done-callback into a deque, O(1) per
    completion, instead of ``asyncio.wait(pending, FIRST_COMPLETED)``, which adds and
    removes a callback on every pending task at every wake-up (O(concurrency)).
 6. ``_convert._FAST``: the same converter plus a hook factory for ``X | None`` that
    resolves ``X``'s hook once (cattrs' default dispatches on every call), and an exact
    ``type(value) is dict`` fast path before ``isinstance(value, Mapping)``.
+6b. (``"codegen"``, not applied by default) ``_convert._FAST`` replaced by generated
+   per-model functions with the strict checks inlined (``benchmarks/_codegen.py``).
 """
 
 from __future__ import annotations
@@ -90,6 +92,8 @@ def _parse_quota(headers: Mapping[str, str], limit: int | None = None) -> Any:
 
 # -- 3. _exchange: 2xx fast path, no evolve on the first attempt -----------------------------
 _original_exchange = pool.SessionPool._exchange
+#: The per-attempt timeout of the fast path; ``breakdown.py`` swaps it to price it.
+TIMEOUT: Any = asyncio.timeout
 
 
 async def _exchange(self: pool.SessionPool, request: proto.Request,
@@ -104,7 +108,7 @@ async def _exchange(self: pool.SessionPool, request: proto.Request,
         auth_headers, _ = await self.auth.headers(self)
     async with self.limiter.slot() as permit:
         try:
-            async with asyncio.timeout(self.timeout):
+            async with TIMEOUT(self.timeout):
                 response = await self._transmit(request, auth_headers)
         except BaseException:
             permit.unsent()  # prototype: give the slot back and let the library retry
@@ -258,6 +262,8 @@ def fast_converter() -> cattrs.Converter:
 
 # -- applying ---------------------------------------------------------------------------
 PATCHES = ("slot", "quota", "exchange", "build_url", "bulk", "converter")
+#: Not in PATCHES (the default set): the generated structuring fast path of fix 6b.
+CODEGEN = "codegen"
 
 
 @contextlib.contextmanager
@@ -280,8 +286,12 @@ def applied(which: Iterable[str] = PATCHES) -> Iterator[None]:
         patch(items, "build_url", _build_url)
     if "bulk" in which:
         patch(bulk.BulkRun, "_run", _bulk_run)
-    if "converter" in which:
+    if "converter" in which and CODEGEN not in which:
         patch(conv, "_FAST", fast_converter())
+    if CODEGEN in which:
+        from _codegen import FastStructurer
+
+        patch(conv, "_FAST", FastStructurer(fast_converter()))
     try:
         yield
     finally:

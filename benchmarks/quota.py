@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import subprocess
 import sys
@@ -35,10 +36,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import _common as c  # noqa: E402
+import _common as c
 
-from arena_async import ArenaClient, QuotaExhaustedError, QuotaPolicy  # noqa: E402
-from arena_async.testing import FakeArena  # noqa: E402
+from arena_async import ArenaClient, QuotaExhaustedError, QuotaPolicy
+from arena_async.testing import FakeArena
 
 ITEMS = 50
 ROUTE = "GET /items/{item}/tickets"
@@ -248,7 +249,7 @@ def scenario_e(quick: bool) -> list[tuple[str, float, float, Callable[[float], b
         _, s429 = served(fake.stats())
     done = sorted(r["done"])
     observed, expected = [], []
-    for (t0, rem0, reset0), (t1, _, _) in zip(done, done[1:], strict=False):
+    for (t0, rem0, reset0), (t1, _, _) in itertools.pairwise(done):
         if rem0 and reset0:
             observed.append(t1 - t0)
             expected.append((reset0 - t0) / rem0)

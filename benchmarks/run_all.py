@@ -16,10 +16,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import _common as c  # noqa: E402
+import _common as c
 
 SCRIPTS = {
     "overhead": "overhead.py",
+    "breakdown": "breakdown.py",
     "latency": "latency.py",
     "streaming": "streaming.py",
     "structuring": "structuring.py",

@@ -48,8 +48,9 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 export_app = typer.Typer(
-    help="Stream records to .jsonl or .csv with a checkpoint: an interrupted export "
-         "(Ctrl-C, quota exhausted) resumes where it stopped when run again.",
+    help="Stream records to .jsonl or .csv, resumably.\n\nA checkpoint beside the output "
+         "lets an interrupted export (Ctrl-C, quota exhausted) resume where it stopped "
+         "when the same command is run again.",
     no_args_is_help=True,
 )
 app.add_typer(export_app, name="export")
@@ -106,9 +107,12 @@ def demo(
     tickets: Annotated[int, typer.Option(min=0, help="Akana tickets (0: skip Akana).")] = 1001,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
-    """Bulk-fetch ticket references, item references and training records of every item
-    of a built-in fake Arena workspace (and the tickets of a fake Akana): no credentials,
-    no network."""
+    """Bulk-fetch a built-in fake workspace, with progress bars and a summary.
+
+    Starts a fake Arena (and Akana) in-process and fetches every item's ticket references,
+    item references and training records (and every Akana ticket): no credentials, no
+    network.
+    """
     code = _execute(run_demo(items=items, seed=seed, concurrency=concurrency,
                              latency=latency, fault_rate=fault_rate, quota=quota,
                              tickets=tickets, ui=Reporter(quiet=quiet)))
@@ -326,8 +330,10 @@ def fake_server(
         "--write-items", dir_okay=False,
         help="Write the fake's item GUIDs to this file (for export --items).")] = None,
 ) -> None:
-    """Run the fake Arena and/or Akana servers on loopback until Ctrl-C or SIGTERM, and
-    print their URLs and credentials (as environment variables for export)."""
+    """Run the fake Arena and Akana servers until Ctrl-C or SIGTERM.
+
+    Prints their URLs and credentials, as the environment variables that export reads.
+    """
     if not arena and not akana:
         raise _fail("nothing to serve: --no-arena and --no-akana", EXIT_USAGE)
     _execute(serve(arena=arena, akana=akana, host=host, arena_port=arena_port,

@@ -31,7 +31,7 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -82,11 +82,17 @@ class Checkpoint:
         """How many items are complete."""
         return self.done_below + len(self.done)
 
-    def pending(self) -> list[tuple[int, int]]:
-        """``(index, offset)`` of every item not complete, in order; ``offset`` is where
-        its listing resumes (0 unless begun)."""
-        return [(i, self.partial.get(i, 0)) for i in range(self.done_below, self.items)
-                if i not in self.done]
+    def is_done(self, index: int) -> bool:
+        """True when item ``index`` is complete."""
+        return index < self.done_below or index in self.done
+
+    def pending(self) -> Iterator[tuple[int, int]]:
+        """``(index, offset)`` of every item not complete, in order, drawn lazily (items
+        may complete while this runs); ``offset`` is where its listing resumes (0 unless
+        begun)."""
+        for index in range(self.done_below, self.items):
+            if not self.is_done(index):
+                yield index, self.partial.get(index, 0)
 
     def complete(self, index: int) -> None:
         """Item ``index`` is fully written."""

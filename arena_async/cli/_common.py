@@ -1,5 +1,5 @@
-"""What every command shares: exit codes, the expected-error type, credentials from the
-environment, and the optional Akana client."""
+"""What every command shares: exit codes, the expected-error type, and credentials from
+the environment."""
 
 from __future__ import annotations
 
@@ -52,9 +52,11 @@ class CliError(Exception):
 
 def one_line(exc: BaseException) -> str:
     """An exception as one line: its message, newlines folded (library messages never
-    hold secrets)."""
+    hold secrets), prefixed with its type unless it is one of arena_async's."""
     text = " ".join(str(exc).split())
-    return text or type(exc).__name__
+    if isinstance(exc, ArenaAsyncError) and text:
+        return text
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def exit_code_for(exc: BaseException) -> int:

@@ -54,8 +54,9 @@ async def run_demo(*, items: int, seed: int, concurrency: int, latency: float,
             fake_akana = await stack.enter_async_context(
                 start_fake_akana(tickets=tickets, seed=seed, latency=latency))
         guids = fake.item_guids
-        ui.note(f"FakeArena on {fake.url}: {items:,} items (seed {seed}), quota "
-                f"{quota:,} requests/day, {fault_rate:.1%} of requests fail once with 503")
+        ui.note(f"Fake servers on loopback: Arena with {items:,} items (seed {seed}, quota "
+                f"{quota:,}/day, {fault_rate:.1%} of requests fail once with 503)"
+                + (f", Akana with {tickets:,} tickets" if tickets else ""))
         arena = await stack.enter_async_context(
             ArenaClient(**arena_kwargs_for(fake), max_concurrency=concurrency))
         jobs: list[tuple[str, Callable[[str], Awaitable[Sequence[Any]]]]] = [
@@ -64,8 +65,8 @@ async def run_demo(*, items: int, seed: int, concurrency: int, latency: float,
             ("training records", arena.items.training_records.list),
         ]
         with ui:
-            bars = [ui.add(title, total=len(guids)) for title, _ in jobs]
-            akana_bar = ui.add("Akana tickets", total=None, unit="") \
+            bars = [ui.add(title, total=len(guids), start=False) for title, _ in jobs]
+            akana_bar = ui.add("Akana tickets", total=None, unit="", start=False) \
                 if fake_akana is not None else None
             for (title, fn), bar in zip(jobs, bars, strict=True):
                 phases.append(await _arena_phase(arena, title, fn=fn, guids=guids,
@@ -83,6 +84,7 @@ async def _arena_phase(arena: ArenaClient, title: str, *,
                        fn: Callable[[str], Awaitable[Sequence[Any]]], guids: Sequence[str],
                        concurrency: int, ui: Reporter, bar: TaskID) -> _Phase:
     phase = _Phase(title, items=len(guids))
+    ui.start(bar)
     before, t0 = arena.stats, time.perf_counter()
     async for outcome in arena.bulk(fn, guids, concurrency=concurrency):
         if outcome.ok and outcome.value is not None:
@@ -101,6 +103,7 @@ async def _arena_phase(arena: ArenaClient, title: str, *,
 
 async def _akana_phase(fake: FakeAkana, ui: Reporter, bar: TaskID) -> _Phase:
     phase = _Phase("Akana tickets")
+    ui.start(bar)
     t0 = time.perf_counter()
     async with AkanaClient(**akana_kwargs_for(fake)) as akana:
         before = akana.stats

@@ -27,7 +27,7 @@ import attrs
 
 from ..akana import AkanaClient
 from ..arena import ArenaClient
-from ..errors import ArenaAsyncError, QuotaExhaustedError
+from ..errors import ArenaAsyncError, AuthenticationError, QuotaExhaustedError
 from ..models.akana import Ticket
 from ..models.common import Quota, Stats
 from ..policies import QuotaPolicy
@@ -170,6 +170,13 @@ async def export_items(kind: ItemKind, guids: Sequence[str], client: Mapping[str
                        opts: ExportOptions, ui: Reporter) -> None:
     """Export ``kind`` records of every item in ``guids``; raises :class:`CliError` unless
     the export is complete."""
+    quota = QuotaPolicy(reserve=opts.quota_reserve,
+                        on_exhausted="wait" if opts.wait_for_quota else "raise",
+                        max_wait=opts.max_wait)
+    try:
+        arena = ArenaClient(**client, max_concurrency=opts.concurrency, quota=quota)
+    except ValueError as exc:
+        raise CliError(f"Arena settings: {exc}", EXIT_USAGE) from None
     fresh = Checkpoint(kind.name, opts.format, fingerprint(guids), items=len(guids))
     out = _open_output(opts, fresh, kind.columns)
     state = out.state
@@ -183,10 +190,6 @@ async def export_items(kind: ItemKind, guids: Sequence[str], client: Mapping[str
         def encode(guid: str, records: Sequence[Any]) -> bytes:
             return encode_jsonl(kind.objects(guid, records))
 
-    quota = QuotaPolicy(reserve=opts.quota_reserve,
-                        on_exhausted="wait" if opts.wait_for_quota else "raise",
-                        max_wait=opts.max_wait)
-    arena = ArenaClient(**client, max_concurrency=opts.concurrency, quota=quota)
     run = _Run()
     task = ui.add(kind.title, total=state.items, completed=state.items_done,
                   records=state.records)
@@ -273,6 +276,8 @@ def _conclude(run: _Run, progress: str) -> None:
         if isinstance(run.stop, QuotaExhaustedError):
             raise CliError(f"{one_line(run.stop)}; {progress}: {resume} after the reset",
                            EXIT_QUOTA)
+        if isinstance(run.stop, AuthenticationError):
+            resume = "check the credentials in the environment, then " + resume
         raise CliError(f"{one_line(run.stop)}; {progress}: {resume}", EXIT_ERROR)
     if run.failures:
         for guid, exc in list(run.failures.items())[:SHOWN_FAILURES]:
@@ -280,8 +285,9 @@ def _conclude(run: _Run, progress: str) -> None:
         more = len(run.failures) - SHOWN_FAILURES
         if more > 0:
             print(f"  ... and {more:,} more", file=sys.stderr)
-        raise CliError(f"{len(run.failures):,} items failed; {progress}: run the same "
-                       "command again to retry them", EXIT_ERROR)
+        count = len(run.failures)
+        raise CliError(f"{count:,} item{'s' if count != 1 else ''} failed; {progress}: run "
+                       "the same command again to retry them", EXIT_ERROR)
 
 
 TICKET_FILTERS = ("api_id", "app_id", "retrieving_user_id", "author_id", "item_id", "tag",
@@ -293,6 +299,10 @@ async def export_tickets(filters: Mapping[str, Any], client: Mapping[str, Any],
                          opts: ExportOptions, ui: Reporter) -> None:
     """Export the Akana tickets matching ``filters`` (``AkanaClient.tickets`` keywords)."""
     chosen = {k: v for k, v in filters.items() if v is not None}
+    try:
+        akana = AkanaClient(**client)
+    except ValueError as exc:
+        raise CliError(f"Akana settings: {exc}", EXIT_USAGE) from None
     fresh = Checkpoint("akana-tickets", opts.format,
                        fingerprint(f"{k}={chosen[k]!r}" for k in sorted(chosen)))
     out = _open_output(opts, fresh, AKANA_TICKET_COLUMNS)
@@ -301,7 +311,6 @@ async def export_tickets(filters: Mapping[str, Any], client: Mapping[str, Any],
         ui.note(f"resuming {out.path}: {state.records:,} tickets were written already")
     run = _Run()
     task = ui.add("Akana tickets", total=None, records=state.records, unit="")
-    akana = AkanaClient(**client)
 
     def encode(tickets: Sequence[Ticket]) -> bytes:
         if opts.format == "csv":

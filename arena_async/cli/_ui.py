@@ -7,6 +7,7 @@ the work runs and the summary is plain text without control codes.
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from types import TracebackType
@@ -41,19 +42,23 @@ class Reporter:
         ui.table("summary", ["what", "records"], [["tickets", "3"]])
     """
 
+    #: Seconds between bar updates.
+    UPDATE_EVERY = 0.05
+
     def __init__(self, *, quiet: bool = False) -> None:
         self.out = Console(highlight=False, soft_wrap=False)
         self.err = Console(stderr=True, highlight=False)
         self.live = self.err.is_terminal and not quiet
         self._records: dict[TaskID, int] = {}
+        self._pending: dict[TaskID, int] = {}
+        self._flushed = 0.0
         self._progress: Progress | None = None
         if self.live:
             self._progress = Progress(
                 SpinnerColumn(finished_text="[green]✓[/]"),
-                TextColumn("{task.description:<19}"),
-                BarColumn(bar_width=28),
+                TextColumn("{task.description:<16}"),
+                BarColumn(bar_width=None),
                 MofNCompleteColumn(),
-                TextColumn("{task.fields[unit]}"),
                 TextColumn("[cyan]{task.fields[records]:>9,}[/] records"),
                 TimeElapsedColumn(),
                 TimeRemainingColumn(),
@@ -73,29 +78,49 @@ class Reporter:
     def stop(self) -> None:
         """Stop drawing (idempotent); what was drawn stays on screen."""
         if self._progress is not None:
+            self._flush()
             self._progress.stop()
 
     def add(self, description: str, total: int | None, *, completed: int = 0,
-            records: int = 0, unit: str = "items") -> TaskID:
-        """A new bar; ``total=None`` for a listing of unknown length."""
+            records: int = 0, unit: str = "items", start: bool = True) -> TaskID:
+        """A new bar; ``total=None`` for a listing of unknown length; ``start=False`` for
+        one that waits (its clock starts with :meth:`start`)."""
         if self._progress is None:
             return TaskID(len(self._records))
         task = self._progress.add_task(description, total=total, completed=completed,
-                                       records=records, unit=unit)
+                                       records=records, unit=unit, start=start)
         self._records[task] = records
         return task
 
+    def start(self, task: TaskID) -> None:
+        """Start a bar added with ``start=False``."""
+        if self._progress is not None:
+            self._progress.start_task(task)
+
     def advance(self, task: TaskID, *, items: int = 0, records: int = 0) -> None:
-        """Count finished items and written records."""
+        """Count finished items and written records (shown at most every
+        :attr:`UPDATE_EVERY` seconds: updating a bar costs more than fetching a record)."""
         if self._progress is None:
             return
-        self._records[task] = count = self._records.get(task, 0) + records
-        self._progress.update(task, advance=items, records=count)
+        self._records[task] = self._records.get(task, 0) + records
+        self._pending[task] = self._pending.get(task, 0) + items
+        now = time.monotonic()
+        if now - self._flushed >= self.UPDATE_EVERY:
+            self._flush()
+            self._flushed = now
+
+    def _flush(self) -> None:
+        if self._progress is None:
+            return
+        for task, items in self._pending.items():
+            self._progress.update(task, advance=items, records=self._records[task])
+        self._pending.clear()
 
     def finish(self, task: TaskID, *, total: int | None = None) -> None:
         """Mark a bar complete (a listing of unknown length gets its final total)."""
         if self._progress is None:
             return
+        self._flush()
         if total is not None:
             self._progress.update(task, total=total, completed=total)
         self._progress.stop_task(task)
@@ -110,25 +135,25 @@ class Reporter:
     def table(self, title: str, columns: Sequence[str], rows: Sequence[Sequence[str]],
               *, right: Sequence[int] = (), footer: Sequence[str] = ()) -> None:
         """A summary table on stdout, then ``footer`` lines."""
-        table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD,
-                      show_edge=False, pad_edge=False)
+        table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
         for index, name in enumerate(columns):
             table.add_column(name, justify="right" if index in right else "left",
                              no_wrap=index in right)
         for row in rows:
             table.add_row(*row)
+        self.out.print(title, markup=False, highlight=False)
         self.out.print(table, markup=False)
         for line in footer:
             self.out.print(line, markup=False, highlight=False)
 
     def pairs(self, title: str, rows: Sequence[tuple[str, str]]) -> None:
         """A two-column (name, value) summary on stdout."""
-        table = Table(title=title, title_justify="left", box=None, show_header=False,
-                      pad_edge=False, padding=(0, 2, 0, 0))
-        table.add_column(style="bold")
-        table.add_column()
+        table = Table(box=None, show_header=False, pad_edge=False, padding=(0, 2, 0, 0))
+        table.add_column(style="bold", no_wrap=True)
+        table.add_column(overflow="fold")
         for name, value in rows:
             table.add_row(name, value)
+        self.out.print(title, markup=False, highlight=False)
         self.out.print(table, markup=False)
 
 

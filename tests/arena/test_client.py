@@ -389,5 +389,8 @@ def test_constructor_checks() -> None:
         ArenaClient(session_id="s", timeout=0)
     with pytest.raises(ValueError, match="retry"):
         ArenaClient(session_id="s", retry=3)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="credentials") as info:
+        ArenaClient(session_id="s", base_url="ftp://user:pa55word@arena.example.com/v1")
+    assert "pa55word" not in str(info.value)
     client = ArenaClient(email="me@example.com", password="hunter2-secret")
     assert "hunter2" not in repr(client)

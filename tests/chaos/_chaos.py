@@ -78,9 +78,9 @@ def chaos_plan(seed: int, *, mix: Iterable[tuple[dict[str, Any], float]] = MIX,
     plan = KeyedPlan(seed=seed)
     left = 1.0
     for kwargs, p in mix:
-        p *= scale
-        plan.add(Fault(**kwargs, rate=min(1.0, p / left), **scope))
-        left -= p
+        share = p * scale
+        plan.add(Fault(**kwargs, rate=min(1.0, share / left), **scope))
+        left -= share
     return plan
 
 

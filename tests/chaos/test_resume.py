@@ -48,14 +48,15 @@ async def test_a_job_resumes_from_resume_from_and_gets_every_record_once() -> No
                 except ArenaAsyncError as exc:
                     errors.append(exc)
                     # Whole pages were yielded before the failure: resume right after them.
-                    assert exc.resume_from == len(got)
+                    assert exc.resume_from == len(got)  # noqa: PT017 - the job resumes
                     offset = exc.resume_from
                     assert len(errors) < 200
         session_ids = {r.headers["arena_session_id"] for r in fake.requests if r.has_session}
     assert got == truth  # every record exactly once, in order
     assert len(errors) >= 5
     kinds = {type(e) for e in errors}
-    assert ServerError in kinds and TransportError in kinds
+    assert ServerError in kinds
+    assert TransportError in kinds
     for exc in errors:
         text = "".join(traceback.format_exception(exc))
         assert isinstance(exc, APIError | TransportError)
@@ -84,10 +85,14 @@ async def test_pages_carry_resume_from_and_max_items_still_holds(fake_clock: Any
         async with ArenaClient(email=fake.email, password=fake.password, base_url=fake.url,
                                sleep=fake_clock.sleep, retry=RetryPolicy(max_attempts=2)) as arena:
             seen: list[str] = []
-            with pytest.raises(ServerError) as info:
+
+            async def read() -> None:
                 async for page in arena.items.training_records.pages(guid, page_size=10,
                                                                      max_items=35):
-                    seen += [r.guid for r in page.items]
+                    seen.extend(r.guid for r in page.items)
+
+            with pytest.raises(ServerError) as info:
+                await read()
             assert info.value.resume_from == 20 == len(seen)
             rest = await arena.items.training_records.list(guid, page_size=10, offset=20,
                                                            max_items=35 - len(seen))

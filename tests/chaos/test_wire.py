@@ -58,5 +58,6 @@ async def test_the_pools_session_sends_each_attempt_once() -> None:
         async with client_for(fake, retry=RetryPolicy(max_attempts=2), sleep=sleep) as arena:
             fake.faults.add(Fault("reset_before_headers", path="/tickets$", times=1))
             await arena.items.tickets.list(guid)
-            assert arena.stats.retries == 1 and len(sleep.delays) == 1
+            assert arena.stats.retries == 1
+            assert len(sleep.delays) == 1
         assert tickets_hits(fake) == ["reset_before_headers", None]  # two attempts, two sends

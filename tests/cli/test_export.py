@@ -93,7 +93,8 @@ def test_many_interruptions_still_give_every_record_once(tmp_path: Path, fmt: st
         if codes[-1] == 0:
             break
     assert codes[-1] == 0
-    assert set(codes[:-1]) == {3} and len(codes) > 5
+    assert set(codes[:-1]) == {3}
+    assert len(codes) > 5
     expected = truth("training-records", items=ITEMS)
     if fmt == "jsonl":
         assert canonical(read_jsonl(out)) == canonical(expected)
@@ -132,10 +133,11 @@ def test_an_unknown_item_fails_alone_and_is_retried_next_run(
     assert export("ticket-refs", out, "--items", str(items)) == 1
     err = capsys.readouterr().err
     assert "NOSUCHITEM0000000000" in err
-    assert "1 items failed" in err
+    assert "1 item failed" in err
     assert checkpoint_path(out).exists()
     state = json.loads(checkpoint_path(out).read_text())
-    assert state["done_below"] == 5 and state["done"] == []
+    assert state["done_below"] == 5
+    assert state["done"] == []
     before = out.read_bytes()
     assert export("ticket-refs", out, "--items", str(items)) == 1  # retried, fails again
     assert out.read_bytes() == before
@@ -248,3 +250,15 @@ def test_workspace_id_must_be_a_number(tmp_path: Path, monkeypatch: pytest.Monke
     assert main(["export", "ticket-refs", "--items", str(items), "--out",
                  str(tmp_path / "o.jsonl")]) == 2
     assert "ARENA_WORKSPACE_ID" in capsys.readouterr().err
+
+
+def test_an_unreadable_checkpoint_is_reported(tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "x.jsonl"
+    assert export("training-records", out, "--fake-quota", "10") == 3
+    checkpoint_path(out).write_text('{"version": 1, "kind": "training-records"')
+    capsys.readouterr()
+    assert export("training-records", out) == 1
+    err = capsys.readouterr().err
+    assert "cannot read checkpoint" in err
+    assert "--restart" in err

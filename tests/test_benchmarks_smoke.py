@@ -1,0 +1,86 @@
+"""The benchmark scripts still import and run (tiny sizes; figures are not checked here)."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.fixture(scope="module")
+def bench() -> object:
+    sys.path.insert(0, str(BENCH))
+    try:
+        yield
+    finally:
+        sys.path.remove(str(BENCH))
+
+
+@pytest.mark.parametrize("name", ["_common", "_prototype", "_codegen", "load_server", "overhead",
+                                  "latency", "streaming", "structuring", "quota", "run_all",
+                                  "breakdown"])
+def test_imports(bench: object, name: str) -> None:
+    module = importlib.import_module(name)
+    assert module.__doc__
+
+
+def test_structuring_tiny(bench: object) -> None:
+    structuring = importlib.import_module("structuring")
+    results = structuring.measure(quick=True, rounds=1)  # also checks the prototypes agree
+    assert {r["name"] for r in results} == {name for name, *_ in structuring.CASES}
+    for r in results:
+        assert r["parse"] > 0
+        assert r["structure"] > 0
+        assert r["ratio"] > 0
+
+
+def test_results_sections(bench: object, tmp_path: Path) -> None:
+    common = importlib.import_module("_common")
+    path = tmp_path / "RESULTS.md"
+    common.reset_results(path)
+    common.write_section("quota", "## quota\nfirst", path)
+    common.write_section("quota", "## quota\nsecond", path)
+    text = path.read_text()
+    assert "second" in text
+    assert "first" not in text
+    assert text.index("bench:overhead") < text.index("bench:quota")
+    _, md = common.table(["a", "b"], [[1, "x|y"]])
+    assert md.splitlines()[2] == "| 1 | x\\|y |"
+
+
+def test_load_server_pages(bench: object) -> None:
+    load_server = importlib.import_module("load_server")
+    page = json.loads(load_server.records_page(1000, 900, 400))
+    assert page["count"] == 100
+    assert len(page["results"]) == 100
+    assert page["results"][0]["guid"] == "TR000000000000000900"
+
+
+def test_overhead_quick(bench: object, tmp_path: Path) -> None:
+    overhead = importlib.import_module("overhead")
+    results = tmp_path / "RESULTS.md"
+    assert overhead.main(["--quick", "--requests", "40", "--no-pin", "--write",
+                          "--results", str(results)]) == 0
+    assert "Per-request overhead" in results.read_text()
+
+
+def test_latency_quick(bench: object, tmp_path: Path) -> None:
+    latency = importlib.import_module("latency")
+    assert latency.main(["--quick", "--requests", "100", "--no-pin", "--no-write"]) == 0
+
+
+def test_streaming_quick(bench: object) -> None:
+    streaming = importlib.import_module("streaming")
+    assert streaming.main(["--quick", "--sizes", "500", "1200", "--no-pin", "--no-write"]) == 0
+
+
+def test_quota_scenario_runs(bench: object) -> None:
+    quota = importlib.import_module("quota")
+    rows = quota.scenario_a(quick=True)
+    assert rows[0][0] == "(a) raise: requests sent"
+    assert all(isinstance(value, float | int) for _, value, *_ in rows)
