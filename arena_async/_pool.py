@@ -34,13 +34,23 @@ import attrs
 import yarl
 
 from ._limiter import Limiter
-from ._protocol import Request, Verdict, VerdictKind, classify, parse_quota, with_attempts
+from ._protocol import (
+    Request,
+    Verdict,
+    VerdictKind,
+    classify,
+    parse_error_body,
+    parse_quota,
+    with_attempts,
+)
 from ._retry import backoff_delay, is_retryable_exception, may_retry, was_sent
 from .errors import (
     APIError,
     ArenaAsyncError,
     QuotaExhaustedError,
     TransportError,
+    error_for_status,
+    excerpt,
 )
 from .models.common import Quota, Stats
 from .policies import QuotaPolicy, RetryPolicy
@@ -230,6 +240,28 @@ class SessionPool:
         """One attempt, no admission, no retry: used for login and logout."""
         async with asyncio.timeout(self.timeout):
             return await self._transmit(request, headers or {})
+
+    async def login_once(self, request: Request) -> Response:
+        """Send one login attempt (not admitted: login spends no quota) and count it.
+
+        A connection failure raises :class:`TransportError` and a 5xx (or another status the
+        retry policy retries) the matching :class:`APIError`: both are transient, and the
+        request that needed the login retries it within its own attempts. Any other answer
+        is returned for the auth to judge (2xx: a session; 4xx: refused credentials).
+        """
+        try:
+            response = await self.send_once(request)
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise TransportError(f"login failed: {describe_failure(exc)}", method=request.method,
+                                 url=request.display) from None
+        if 200 <= response.status < 300:
+            self.count_login()
+        if response.status in self.retry.retry_statuses or response.status >= 500:
+            details = parse_error_body(response.body)
+            raise error_for_status(response.status)(
+                response.status, details, method=request.method, url=request.display,
+                body_excerpt="" if details else excerpt(response.body))
+        return response
 
     async def _transmit(self, request: Request, auth_headers: Mapping[str, str]) -> Response:
         headers = {**self._headers, **(request.headers or {}), **auth_headers}

@@ -123,9 +123,10 @@ class Request:
     url: str
     path: str
     params: Mapping[str, str] | None = None
-    json: Any = None
-    data: bytes | None = None
-    headers: Mapping[str, str] | None = None
+    # Bodies and headers may hold a password or a token: never in repr.
+    json: Any = attrs.field(default=None, repr=False)
+    data: bytes | None = attrs.field(default=None, repr=False)
+    headers: Mapping[str, str] | None = attrs.field(default=None, repr=False)
     counts: bool = True
     auth: bool = True
 

@@ -146,15 +146,23 @@ def measure(server: c.Server, n: int, rounds: int) -> dict[str, dict[str, list[f
     url = server.url
     keys = guids(n)
     out: dict[str, dict[str, list[float]]] = {
-        name: {"rps": [], "cpu_us": [], "rps_ratio": [], "cpu_ratio": [], "server_us": []}
+        name: {"rps": [], "cpu_us": [], "rps_ratio": [], "cpu_ratio": [], "server_us": [],
+               "capacity": []}
         for name in CLIENTS
     }
-    for name, runner in CLIENTS.items():  # warm-up: imports, first connections, hooks
-        asyncio.run(runner(url, keys[: min(500, n)]))
-        del name
+    clients = dict(CLIENTS)
+    for name, runner in list(clients.items()):  # warm-up: imports, first connections, hooks
+        try:
+            asyncio.run(runner(url, keys[: min(500, n)]))
+        except Exception as exc:
+            if name != PROTOTYPE:
+                raise
+            # The prototype patches library internals; if they changed, say so, go on.
+            print(f"prototype row dropped: {type(exc).__name__}: {exc}", file=sys.stderr)
+            del clients[name], out[name]
     for _ in range(rounds):
         base: dict[str, float] = {}
-        for name, runner in CLIENTS.items():
+        for name, runner in clients.items():
             gc.collect()
             server_cpu = server.cpu_seconds()
             r = asyncio.run(runner(url, keys))
@@ -166,6 +174,7 @@ def measure(server: c.Server, n: int, rounds: int) -> dict[str, dict[str, list[f
             out[name]["cpu_us"].append(cpu_us)
             out[name]["rps_ratio"].append(rps / base["rps"])
             out[name]["cpu_ratio"].append(cpu_us / base["cpu_us"])
+            out[name]["capacity"].append(base["cpu_us"] / cpu_us)
     return out
 
 
@@ -186,32 +195,41 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             c.unpin_self()
     med = {name: {k: c.median(v) for k, v in figs.items()} for name, figs in results.items()}
-    httpx_rps = med["httpx.AsyncClient"]["rps"]
+    httpx = med["httpx.AsyncClient"]
     rows = []
     for name, figs in results.items():
         m = med[name]
-        target = ""
-        if name == PROTOTYPE:
-            target = "(not the library: benchmarks/_prototype.py)"
-        elif name.startswith("arena_async"):
-            ok = m["rps_ratio"] >= TARGET_VS_RAW and m["rps"] > httpx_rps
-            target = (f"{c.verdict(ok)} (>= {TARGET_VS_RAW}x raw: {m['rps_ratio']:.2f}x; "
-                      f"vs httpx {m['rps'] / httpx_rps:.2f}x)")
+        wall = cap = ""
+        if name.startswith("arena_async"):
+            ahead = m["rps"] > httpx["rps"] and m["cpu_us"] < httpx["cpu_us"]
+            wall = (f"{c.verdict(m['rps_ratio'] >= TARGET_VS_RAW and ahead)} "
+                    f"({m['rps_ratio']:.2f}x)")
+            cap = (f"{c.verdict(m['capacity'] >= TARGET_VS_RAW and ahead)} "
+                   f"({m['capacity']:.2f}x)")
+            if name == PROTOTYPE:
+                wall, cap = f"({wall})", f"({cap}; not the library)"
         rows.append([name, c.fmt(m["rps"]), f"{m['rps_ratio']:.2f}x", spread(figs["rps_ratio"]),
-                     c.fmt(m["cpu_us"]), f"{m['cpu_ratio']:.2f}x", c.fmt(m["server_us"]),
-                     target])
-    header = ["client", "req/s", "vs raw", "vs raw (min..max)", "client CPU us/req",
-              "CPU vs raw", "server CPU us/req", "target"]
+                     c.fmt(m["cpu_us"]), f"{m['capacity']:.2f}x", spread(figs["capacity"]),
+                     c.fmt(m["server_us"]), wall, cap])
+    header = ["client", "req/s (wall)", "vs raw", "vs raw (min..max)", "client CPU us/req",
+              "capacity vs raw", "capacity (min..max)", "server CPU us/req",
+              f"target >= {TARGET_VS_RAW}x (wall)", f"target >= {TARGET_VS_RAW}x (capacity)"]
     text, md = c.table(header, rows)
     title = (f"Per-request overhead: GET /items/{{guid}}/tickets x {n:,}, concurrency "
              f"{CONCURRENCY}, median of {rounds} rounds")
     markdown = "\n".join([
         f"## 1. {title}", "", c.env_line(env), "",
         f"Load server: `benchmarks/load_server.py` (canned JSON, quota headers), "
-        f"{c.pin_note(pinned)}. The client is the bottleneck in every row (it saturates "
-        f"its core; the server has the other one), so req/s is about 1 / CPU per request. "
-        f"The prototype row is the library with the fixes proposed below applied at run "
-        f"time (`benchmarks/_prototype.py`, measurement only).", "", md,
+        f"{c.pin_note(pinned)}. On a quiet box the client is the bottleneck in every row (it "
+        "saturates its core; the server needs 35-50 us per request on the other), so "
+        "req/s = 1 / client CPU per request. When other work lands on either core (this box "
+        "is shared) the wall-clock figures swing by 2x from round to round and stop "
+        "measuring the client: `capacity vs raw` (raw aiohttp's client CPU per request "
+        "divided by this client's, per round) is the client-bound throughput ratio and "
+        "stays steady, so it is the figure to judge by; both verdicts are shown. Both "
+        "also require beating httpx (req/s and CPU). The prototype row is the library with "
+        "the fixes proposed below applied at run time (`benchmarks/_prototype.py`, "
+        "measurement only).", "", md,
     ])
     c.report(args, "overhead", title, text, markdown)
     return 0

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import json
 import subprocess
@@ -213,7 +214,10 @@ async def shared_child(url: str, n: int, concurrency: int, start_at: float) -> d
     kinds: Counter[str] = Counter()
     async with asyncio.timeout(TIMEOUT), client(url, QuotaPolicy(on_exhausted="raise"),
                                                 concurrency) as arena:
-        await arena._pool.auth.headers(arena._pool)  # log in now: no request counted
+        # Log in now (a login is not counted), so that the three start spending together;
+        # private API: if it changes, the login just happens with the first request.
+        with contextlib.suppress(AttributeError, TypeError):
+            await arena._pool.auth.headers(arena._pool)
         await asyncio.sleep(max(0.0, start_at - time.time()))
         started = time.time()
         async for outcome in arena.bulk(arena.items.tickets.list, keys(n)):
@@ -257,8 +261,9 @@ def scenario_e(quick: bool) -> list[tuple[str, float, float, Callable[[float], b
     return [
         ("(e) pace: median gap / (time-to-reset / remaining)", ratio, 1.0,
          lambda v: 0.9 <= v <= 1.1, "1.0 +- 10 %"),
-        ("(e) pace: median gap s (expected)", c.median(observed) if observed else float("nan"),
-         c.median(expected) if expected else float("nan"), lambda v: True, "info"),
+        ("(e) pace: median gap, s", c.median(observed) if observed else float("nan"),
+         0.0, lambda v: True,
+         f"info (expected {c.median(expected) if expected else float('nan'):.3f})"),
         ("(e) pace: 429s served", s429, 0, lambda v: v == 0, "== 0"),
     ]
 
@@ -296,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
         med = c.median(values)
         passes = sum(bool(check(v)) for v in values)
         rows.append([name, c.fmt(med), " ".join(c.fmt(v) for v in values), target,
-                     "info" if target == "info" else
+                     "info" if target.startswith("info") else
                      f"{c.verdict(bool(check(med)))} ({passes}/{len(values)} rounds)"])
         del expect
     header = ["figure", "median", "rounds", "target", "verdict"]

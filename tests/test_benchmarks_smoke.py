@@ -43,11 +43,11 @@ def test_results_sections(bench: object, tmp_path: Path) -> None:
     common = importlib.import_module("_common")
     path = tmp_path / "RESULTS.md"
     common.reset_results(path)
-    common.write_section("quota", "## quota\nfirst", path)
-    common.write_section("quota", "## quota\nsecond", path)
+    common.write_section("quota", "## quota\nTOKEN-ONE", path)
+    common.write_section("quota", "## quota\nTOKEN-TWO", path)
     text = path.read_text()
-    assert "second" in text
-    assert "first" not in text
+    assert "TOKEN-TWO" in text
+    assert "TOKEN-ONE" not in text
     assert text.index("bench:overhead") < text.index("bench:quota")
     _, md = common.table(["a", "b"], [[1, "x|y"]])
     assert md.splitlines()[2] == "| 1 | x\\|y |"

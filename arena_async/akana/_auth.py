@@ -273,22 +273,8 @@ class AkanaAuth:
         request = Request("POST", build_url(self._base_url, "api", "login"), LOGIN_PATH,
                           json={"email": self._email, "password": self._password},
                           headers={"Accept": "application/json"}, counts=False, auth=False)
-        # Login is not counted and a repeated one only opens another session, so a bounded
-        # retry on transport errors and 5xx is safe.
-        attempts = max(1, min(pool.retry.max_attempts, 3))
-        response = None
-        for attempt in range(1, attempts + 1):
-            try:
-                response = await pool.send_once(request)
-            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-                if attempt == attempts:
-                    raise TransportError(f"login failed: {type(exc).__name__}", method="POST",
-                                         url=LOGIN_PATH, attempts=attempt) from None
-                continue
-            if response.status < 500 or attempt == attempts:
-                break
-        assert response is not None
-        pool.count_login()
+        # Transient failures raise TransportError / ServerError; the pool retries them.
+        response = await pool.login_once(request)
         if not 200 <= response.status < 300:
             details = [ErrorDetail(d.code, self._scrub(d.message))
                        for d in parse_error_body(response.body)]

@@ -16,7 +16,6 @@ from ..errors import (
     AuthenticationError,
     LoginError,
     ResponseFormatError,
-    TransportError,
     excerpt,
 )
 from ..models.arena import ArenaLogin
@@ -94,22 +93,8 @@ class ArenaAuth:
         headers = {"Arena-Usage-Reason": self._usage_reason} if self._usage_reason else None
         request = Request("POST", build_url(self._base_url, "login"), "/login", json=body,
                           headers=headers, counts=False, auth=False)
-        # Login is not counted against the quota and replaces any earlier session, so a
-        # bounded retry on transport errors and 5xx is safe.
-        attempts = max(1, min(pool.retry.max_attempts, 3))
-        response = None
-        for attempt in range(1, attempts + 1):
-            try:
-                response = await pool.send_once(request)
-            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-                if attempt == attempts:
-                    raise TransportError(f"login failed: {type(exc).__name__}", method="POST",
-                                         url="/login", attempts=attempt) from exc
-                continue
-            if response.status < 500 or attempt == attempts:
-                break
-        assert response is not None
-        pool.count_login()
+        # Transient failures raise TransportError / ServerError; the pool retries them.
+        response = await pool.login_once(request)
         if not 200 <= response.status < 300:
             details = parse_error_body(response.body)
             raise LoginError(response.status, details, method="POST", url="/login",

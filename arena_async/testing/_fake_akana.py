@@ -540,7 +540,7 @@ class FakeAkana:
         body = await request.read()
         record = RecordedRequest(
             method=request.method,
-            path=request.path,
+            path=request.raw_path.split("?", 1)[0],  # as sent: percent-encoding kept
             query=MultiDictProxy(MultiDict(request.query)),
             headers=CIMultiDictProxy(CIMultiDict(request.headers)),
             body=body,

@@ -451,7 +451,8 @@ class FakeArena:
             await runner.cleanup()
             raise
         self._runner = runner
-        self._url = f"http://{self._host}:{port}/v1"
+        host = f"[{self._host}]" if ":" in self._host else self._host  # IPv6 literal
+        self._url = f"http://{host}:{port}/v1"
         logger.debug("FakeArena listening on %s", self._url)
         return self
 
@@ -754,15 +755,15 @@ class FakeArena:
         route = app.router
         route.add_post("/v1/login", self._login)
         route.add_put("/v1/logout", self._logout)
-        route.add_get("/v1/items/{item}/tickets", self._list_ticket_refs)
-        route.add_get("/v1/items/{item}/tickets/{ref}", self._get_ticket_ref)
-        route.add_get("/v1/items/{item}/items", self._list_references)
-        route.add_post("/v1/items/{item}/items", self._create_reference)
-        route.add_get("/v1/items/{item}/items/{ref}", self._get_reference)
-        route.add_put("/v1/items/{item}/items/{ref}", self._update_reference)
-        route.add_delete("/v1/items/{item}/items/{ref}", self._delete_reference)
-        route.add_get("/v1/items/{item}/trainingrecords", self._list_records)
-        route.add_get("/v1/items/{item}/trainingrecords/{ref}", self._get_record)
+        route.add_get("/v1/items/{item:[^/]+}/tickets", self._list_ticket_refs)
+        route.add_get("/v1/items/{item:[^/]+}/tickets/{ref:[^/]+}", self._get_ticket_ref)
+        route.add_get("/v1/items/{item:[^/]+}/items", self._list_references)
+        route.add_post("/v1/items/{item:[^/]+}/items", self._create_reference)
+        route.add_get("/v1/items/{item:[^/]+}/items/{ref:[^/]+}", self._get_reference)
+        route.add_put("/v1/items/{item:[^/]+}/items/{ref:[^/]+}", self._update_reference)
+        route.add_delete("/v1/items/{item:[^/]+}/items/{ref:[^/]+}", self._delete_reference)
+        route.add_get("/v1/items/{item:[^/]+}/trainingrecords", self._list_records)
+        route.add_get("/v1/items/{item:[^/]+}/trainingrecords/{ref:[^/]+}", self._get_record)
         return app
 
     @staticmethod

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
+from arena_async._pool import Response, SessionPool
+from arena_async._protocol import Request
 from arena_async.testing import Fault, FaultPlan, RecordedRequest
 
 #: Per-attempt timeout of the chaos clients, and the delay of a ``slow_headers`` fault.
@@ -114,3 +116,64 @@ def hits_by_key(requests: Iterable[RecordedRequest], route: str,
         if r.route == route:
             grouped[(r.path, *(r.query.get(k, "") for k in key))].append(r)
     return grouped
+
+
+class Tally:
+    """Wraps a pool: what it sent per request, how each send ended, what it reported.
+
+    ``transmits`` counts sends per ``key(request)``; ``failed`` those that raised,
+    ``cut`` those the per-attempt timeout cancelled; ``attempts`` the attempts the pool
+    reported with each success; ``logins_ok`` the login answers (2xx) that reached the
+    client.
+    """
+
+    def __init__(self, pool: SessionPool, key: Callable[[Request], Any],
+                 login_path: str) -> None:
+        self.transmits: Counter[Any] = Counter()
+        self.failed: Counter[Any] = Counter()
+        self.cut: Counter[Any] = Counter()
+        self.attempts: dict[Any, int] = {}
+        self.logins_ok = 0
+        transmit, send = pool._transmit, pool.send
+
+        async def counting_transmit(request: Request, auth: Any) -> Response:
+            k = key(request)
+            self.transmits[k] += 1
+            try:
+                response = await transmit(request, auth)
+            except asyncio.CancelledError:
+                self.cut[k] += 1
+                raise
+            except Exception:
+                self.failed[k] += 1
+                raise
+            if request.path == login_path and 200 <= response.status < 300:
+                self.logins_ok += 1
+            return response
+
+        async def reporting_send(request: Request, *, deadline: float | None = None) -> Response:
+            response = await send(request, deadline=deadline)
+            assert key(request) not in self.attempts  # each page / item is asked once
+            self.attempts[key(request)] = response.attempts
+            return response
+
+        pool._transmit = counting_transmit  # type: ignore[method-assign]
+        pool.send = reporting_send  # type: ignore[method-assign]
+
+    def check_sends(self, k: Any, hits: list[Any], schedule: list[str | None]) -> int:
+        """Check one request's sends against the server's record; return the number of
+        clean sends the client gave up on (its timeout, under CPU load)."""
+        sent = self.transmits[k]
+        # No send the client did not make (aiohttp's silent re-send is off) ...
+        assert len(hits) <= sent, k
+        # ... and a send the server never recorded failed on the client (a dead connection,
+        # or the client's timeout ending it before the server read it).
+        assert sent - len(hits) <= self.failed[k] + self.cut[k], k
+        # Each send met the fault the seed gave it, and the last one succeeded.
+        assert [h.fault for h in hits] == schedule, k
+        assert hits[-1].fault is None, k
+        assert hits[-1].status == 200, k
+        # It was sent again only after a fault, a 401, or a send its timeout cut.
+        clean = [h for h in hits[:-1] if h.fault is None and h.status != 401]
+        assert len(clean) <= self.cut[k], k
+        return len(clean)

@@ -25,13 +25,13 @@ async def test_a_transient_login_failure_costs_an_attempt_not_the_request() -> N
     clock = FakeClock()
     async with FakeArena.seeded(items=1, seed=1) as fake, client_for(fake, clock) as arena:
         guid = fake.item_guids[0]
-        # The auth tries the login 3 times at once; all fail; the pool waits and retries.
+        # Each failed login costs the request one attempt and one backoff (max_attempts=4).
         fake.faults.add(Fault("status", status=503, path="/login$", times=3))
         refs = await arena.items.tickets.list(guid)
         assert [r.guid for r in refs] == [t["guid"] for t in fake.ticket_refs(guid)]
         assert len(sent(fake, "/login")) == 4
         assert fake.stats.logins == 1
-        assert len(clock.sleeps) == 1
+        assert len(clock.sleeps) == 3
         assert len(sent(fake, "/tickets")) == 1
 
 
