@@ -1,0 +1,20 @@
+"""The README's Guarantees name tests that exist: a renamed test cannot leave a stale claim."""
+
+from __future__ import annotations
+
+import re
+
+from tests.conftest import REPO
+
+
+def test_every_named_test_exists() -> None:
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("## Guarantees"):]
+    named = re.findall(r"`(tests/[\w/]+\.py)::(\w+)`", section)
+    assert len(named) >= 30
+    missing = []
+    for path, name in named:
+        source = (REPO / path).read_text()
+        if not re.search(rf"^(async )?def {name}\(", source, re.MULTILINE):
+            missing.append(f"{path}::{name}")
+    assert missing == []
