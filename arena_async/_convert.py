@@ -11,7 +11,8 @@ import json
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from functools import cache
-from typing import Any, TypeVar, cast
+from types import NoneType, UnionType
+from typing import Any, TypeVar, Union, cast, get_args, get_origin
 
 import attrs
 import cattrs
@@ -92,7 +93,7 @@ def _attrs_factory(detailed: bool) -> Callable[[type[Any], cattrs.Converter], An
             return _require_mapping(inner)
 
         def structure(value: Any, target: Any) -> Any:
-            if not isinstance(value, Mapping):
+            if type(value) is not dict and not isinstance(value, Mapping):
                 raise TypeError(f"expected an object, got {_describe(value)}")
             copied: dict[str, Any] | None = None
             for key, alternatives in aliases:
@@ -116,7 +117,7 @@ def _attrs_factory(detailed: bool) -> Callable[[type[Any], cattrs.Converter], An
 
 def _require_mapping(inner: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
     def structure(value: Any, target: Any) -> Any:
-        if not isinstance(value, Mapping):
+        if type(value) is not dict and not isinstance(value, Mapping):
             raise TypeError(f"expected an object, got {_describe(value)}")
         return inner(value, target)
 
@@ -135,6 +136,24 @@ def _list_factory(target: Any, converter: cattrs.Converter) -> Callable[[Any, An
     return structure
 
 
+def _is_optional(target: Any) -> bool:
+    if get_origin(target) not in (Union, UnionType):
+        return False
+    args = get_args(target)
+    return len(args) == 2 and NoneType in args
+
+
+def _optional_factory(target: Any, converter: cattrs.Converter) -> Callable[[Any, Any], Any]:
+    # cattrs dispatches on the inner type at every call; resolve it once.
+    inner_type = next(a for a in get_args(target) if a is not NoneType)
+    inner = converter.get_structure_hook(inner_type)
+
+    def structure(value: Any, _: Any) -> Any:
+        return None if value is None else inner(value, inner_type)
+
+    return structure
+
+
 def _make(detailed: bool) -> cattrs.Converter:
     conv = cattrs.Converter(detailed_validation=detailed, forbid_extra_keys=False)
     # Primitive and datetime hooks first: the class hooks built later look them up.
@@ -144,6 +163,8 @@ def _make(detailed: bool) -> cattrs.Converter:
     conv.register_structure_hook(float, _float)
     conv.register_structure_hook(datetime, _datetime)
     conv.register_structure_hook_factory(is_sequence, _list_factory)
+    if not detailed:  # the detailed converter keeps cattrs' own path for error notes
+        conv.register_structure_hook_factory(_is_optional, _optional_factory)
     conv.register_structure_hook_factory(attrs.has, _attrs_factory(detailed))
     return conv
 

@@ -62,8 +62,8 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 
 import attrs
@@ -171,6 +171,26 @@ def _check_rate(value: object) -> float | None:
     return float(value)
 
 
+class _Slot:
+    """``async with limiter.slot()``: a plain class, not an async generator, because it
+    runs for every request (an @asynccontextmanager costs a generator per use)."""
+
+    __slots__ = ("_limiter", "_permit")
+
+    def __init__(self, limiter: Limiter) -> None:
+        self._limiter = limiter
+        self._permit: Permit | None = None
+
+    async def __aenter__(self) -> Permit:
+        self._permit = await self._limiter._acquire()
+        return self._permit
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        permit, self._permit = self._permit, None
+        if permit is not None:
+            self._limiter._release(permit)
+
+
 class Limiter:
     """Admits every request: at most ``max_concurrency`` at once, an optional fixed rate, and
     (with a :class:`QuotaPolicy`) the adaptive Arena quota gate described in the module doc.
@@ -256,7 +276,7 @@ class Limiter:
         ``max_wait`` or with an unknown reset) without anything being sent. Cancellation at
         any point gives everything back.
         """
-        return self._slot()
+        return _Slot(self)
 
     @property
     def quota(self) -> Quota | None:
@@ -299,15 +319,10 @@ class Limiter:
                 f" estimate={self.estimated_remaining}>")
 
     # -- admission -------------------------------------------------------------------
-    @asynccontextmanager
-    async def _slot(self) -> AsyncIterator[Permit]:
-        permit = await self._acquire()
-        try:
-            yield permit
-        finally:
-            self._settle(permit, spent=True)  # no-op when already observed or unsent
-            self._in_flight -= 1
-            self._slots.release()
+    def _release(self, permit: Permit) -> None:
+        self._settle(permit, spent=True)  # no-op when already observed or unsent
+        self._in_flight -= 1
+        self._slots.release()
 
     async def _acquire(self) -> Permit:
         started = self._clock()

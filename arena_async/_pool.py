@@ -87,6 +87,9 @@ class Response:
     attempts: int = 1
 
 
+_OK = Verdict(VerdictKind.OK)
+
+
 class Auth(Protocol):
     """How a client authenticates; the pool calls it, it calls back ``pool.send_once``."""
 
@@ -350,10 +353,14 @@ class SessionPool:
                 else:
                     trail.in_flight = False
                     quota = parse_quota(response.headers, self.quota_limit)
-                    verdict = classify(response.status, response.headers, response.body, request,
-                                       now=self.now(), retry_statuses=retry.retry_statuses,
-                                       quota=quota)
-                    permit.observe(quota, exhausted=verdict.kind is VerdictKind.QUOTA)
+                    if 200 <= response.status < 300:  # the hot path: nothing to classify
+                        verdict = _OK
+                        permit.observe(quota)
+                    else:
+                        verdict = classify(response.status, response.headers, response.body,
+                                           request, now=self.now(),
+                                           retry_statuses=retry.retry_statuses, quota=quota)
+                        permit.observe(quota, exhausted=verdict.kind is VerdictKind.QUOTA)
 
             if failure is not None:
                 self._counters.transport_errors += 1
@@ -374,7 +381,7 @@ class SessionPool:
             elif response.status >= 500:
                 self._counters.server_errors += 1
             if verdict.kind is VerdictKind.OK:
-                return attrs.evolve(response, attempts=attempt)
+                return response if attempt == 1 else attrs.evolve(response, attempts=attempt)
             error = verdict.error
             assert error is not None
             trail.failed(attempt, error)

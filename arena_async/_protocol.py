@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import email.utils
 import enum
+import functools
 import json
 import math
 import re
@@ -50,6 +51,7 @@ REMAINING_HEADER = "X-Arena-Requests-Remaining"
 RESET_HEADER = "X-Arena-Next-Request-Limit-Reset"
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]+")  # needs no percent-encoding
 _FORBIDDEN = re.compile(r"[/?#%\\\s\x00-\x1f\x7f]")
 
 
@@ -107,7 +109,8 @@ def build_url(base_url: str, *segments: str) -> str:
 
     Segments are appended (never replacing the base path, unlike a leading ``/``).
     """
-    tail = "/".join(quote(segment, safe="") for segment in segments)
+    tail = "/".join(segment if _UNRESERVED.fullmatch(segment) else quote(segment, safe="")
+                    for segment in segments)
     return f"{base_url.rstrip('/')}/{tail}"
 
 
@@ -222,8 +225,13 @@ def parse_quota(headers: Mapping[str, str], limit: int | None = None) -> Quota |
         remaining = int(raw.strip())
     except ValueError:
         return None
-    return Quota(remaining=max(0, remaining), resets_at=parse_reset_date(headers.get(RESET_HEADER)),
-                 limit=limit)
+    reset = headers.get(RESET_HEADER)
+    return Quota(remaining=max(0, remaining),
+                 resets_at=_cached_reset_date(reset) if reset is not None else None, limit=limit)
+
+
+# The reset header changes once per quota window: parse each distinct value once.
+_cached_reset_date = functools.lru_cache(maxsize=64)(parse_reset_date)
 
 
 def parse_retry_after(value: str | None, now: datetime) -> float | None:

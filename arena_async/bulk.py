@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
@@ -89,6 +90,16 @@ class BulkRun(Generic[K, V]):
         next_out = 0  # ordered: index to yield next
         exhausted = False
         window = self._concurrency * 4  # ordered: bound on results held for a slow head
+        # Completions arrive through a done-callback: O(1) each, where asyncio.wait() would
+        # add and remove a callback on every pending task at every wake-up.
+        completed: deque[asyncio.Task[Outcome[K, V]]] = deque()
+        wakeup: list[asyncio.Future[None]] = []
+        loop = asyncio.get_running_loop()
+
+        def on_done(task: asyncio.Task[Outcome[K, V]]) -> None:
+            completed.append(task)
+            if wakeup and not wakeup[0].done():
+                wakeup[0].set_result(None)
 
         async def draw() -> tuple[bool, K | None]:
             if sync_keys is not None:
@@ -110,6 +121,7 @@ class BulkRun(Generic[K, V]):
                     exhausted = True
                     return
                 task = asyncio.create_task(self._call(key))  # type: ignore[arg-type]
+                task.add_done_callback(on_done)
                 pending[task] = next_index
                 next_index += 1
                 self.max_tasks = max(self.max_tasks, len(pending))
@@ -117,9 +129,15 @@ class BulkRun(Generic[K, V]):
         try:
             await refill()
             while pending:
-                done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                if not completed:
+                    wakeup.append(loop.create_future())
+                    try:
+                        await wakeup[0]
+                    finally:
+                        wakeup.clear()
                 finished: list[Outcome[K, V]] = []
-                for task in done:
+                while completed:
+                    task = completed.popleft()
                     index = pending.pop(task)
                     outcome = task.result()  # _call never raises but for cancellation
                     if self._ordered:

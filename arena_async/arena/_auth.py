@@ -118,6 +118,14 @@ class ArenaAuth:
             return
         session_id, self._session_id = self._session_id, None
         self._owns_session = False
+        # Logout counts against the quota: never spend the reserve (or a spent budget) on it.
+        limiter = pool.limiter
+        left = limiter.estimated_remaining
+        reserve = limiter.policy.reserve if limiter.policy is not None else 0
+        if left is not None and left <= reserve:
+            log.info("not logging out of Arena: the request budget is spent; the session "
+                     "ends by itself after 90 idle minutes")
+            return
         request = Request("PUT", build_url(self._base_url, "logout"), "/logout", auth=False)
         try:
             await pool.send_once(request, {SESSION_HEADER: session_id})

@@ -15,6 +15,7 @@ from arena_async import (
     ItemReference,
     LoginError,
     QuotaExhaustedError,
+    QuotaPolicy,
     RateLimitError,
     ResponseFormatError,
     RetryPolicy,
@@ -394,3 +395,25 @@ def test_constructor_checks() -> None:
     assert "pa55word" not in str(info.value)
     client = ArenaClient(email="me@example.com", password="hunter2-secret")
     assert "hunter2" not in repr(client)
+
+
+async def test_logout_never_spends_a_spent_budget() -> None:
+    async with FakeArena.seeded(items=3, seed=1, quota_limit=3) as fake:
+        async with client_for(fake) as arena:
+            for guid in fake.item_guids:
+                await arena.items.tickets.list(guid)
+            with pytest.raises(QuotaExhaustedError):
+                await arena.items.tickets.list(fake.item_guids[0])
+        assert fake.stats.logouts == 0
+        assert fake.stats.quota_exhausted == 0  # nothing was sent past the budget
+
+
+async def test_logout_leaves_the_reserve_alone() -> None:
+    async with FakeArena.seeded(items=4, seed=1, quota_limit=5) as fake:
+        async with client_for(fake, quota=QuotaPolicy(reserve=2)) as arena:
+            for guid in fake.item_guids[:3]:
+                await arena.items.tickets.list(guid)
+            with pytest.raises(QuotaExhaustedError):
+                await arena.items.tickets.list(fake.item_guids[3])
+        assert fake.quota_remaining == 2
+        assert fake.stats.logouts == 0
