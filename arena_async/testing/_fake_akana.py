@@ -39,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import copy
+import functools
 import json
 import logging
 import random
@@ -1015,17 +1016,21 @@ def _iso(epoch: float) -> str:
 
 def _created_ts(ticket: Mapping[str, Any]) -> float:
     created = ticket.get("Created")
-    if isinstance(created, str):
-        try:
-            parsed = datetime.fromisoformat(created)
-        except ValueError:
-            return float("-inf")
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=UTC)
-        return parsed.timestamp()
-    return float("-inf")
+    return _timestamp(created) if isinstance(created, str) else float("-inf")
 
 
+@functools.lru_cache(maxsize=65536)  # every listing sorts by it: parse each date once
+def _timestamp(created: str) -> float:
+    try:
+        parsed = datetime.fromisoformat(created)
+    except ValueError:
+        return float("-inf")
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.timestamp()
+
+
+@functools.lru_cache(maxsize=65536)
 def _ticket_number(ticket_id: str) -> int | None:
     head = ticket_id.split(".", 1)[0]
     digits = head.removeprefix("ticket")
