@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import random
-import time
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
 from types import TracebackType
 from typing import Self, TypeVar
@@ -142,15 +140,23 @@ class BaseClient:
             async for outcome in arena.bulk(arena.items.tickets.list, item_guids):
                 print(outcome.key, outcome.value if outcome.ok else outcome.error)
         """
-        return BulkRun(fn, keys, concurrency=concurrency or self.max_concurrency,
+        return BulkRun(fn, keys,
+                       concurrency=self.max_concurrency if concurrency is None else concurrency,
                        ordered=ordered)
 
 
-def default_clock() -> float:
-    """Wall-clock seconds (the quota reset header is a wall-clock time)."""
-    return time.time()
+def check_test_hooks(clock: object, sleep: object, seed: object) -> None:
+    """The injectable clock and sleep must be callables; the jitter seed an int or None."""
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise ValueError(f"seed must be an integer or None, got {seed!r}")
+    if clock is not None and not callable(clock):
+        raise ValueError("clock must be a callable returning epoch seconds")
+    if sleep is not None and not callable(sleep):
+        raise ValueError("sleep must be a coroutine function taking seconds")
 
 
-def make_rng(seed: int | None) -> random.Random:
-    """The jitter source (seedable for tests)."""
-    return random.Random(seed)
+def check_flag(name: str, value: object) -> bool:
+    """A real bool (not a truthy string)."""
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return value

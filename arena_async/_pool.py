@@ -38,6 +38,7 @@ from ._protocol import (
     Request,
     Verdict,
     VerdictKind,
+    check_deadline,
     classify,
     parse_error_body,
     parse_quota,
@@ -95,6 +96,12 @@ class Auth(Protocol):
 
     async def headers(self, pool: SessionPool) -> tuple[Mapping[str, str], int]:
         """Headers proving the session (logging in first if needed) and their generation."""
+        ...
+
+    async def current(self) -> tuple[Mapping[str, str], int]:
+        """The session's headers and generation, read just before sending (after waiting
+        for a re-login under way, never sending a request itself), so a request that waited
+        for admission never sends a session another task has replaced or is replacing."""
         ...
 
     async def refresh(self, pool: SessionPool, generation: int, error: APIError) -> None:
@@ -295,10 +302,8 @@ class SessionPool:
         trail = _Trail()
         if deadline is None:
             return await self._exchange(request, None, trail)
-        if isinstance(deadline, bool) or not isinstance(deadline, int | float) \
-                or not 0 < deadline < float("inf"):
-            raise ValueError(f"deadline must be a number of seconds > 0, got {deadline!r}")
-        seconds = float(deadline)
+        seconds = check_deadline(deadline)
+        assert seconds is not None
         # The checks in _exchange run on the injected clock; this backstop, on the loop's
         # clock, also cuts what they cannot: a wait for admission, a slow login.
         backstop = asyncio.timeout(seconds)
@@ -324,7 +329,7 @@ class SessionPool:
             if request.auth:
                 trail.phase = "logging in"
                 try:
-                    auth_headers, generation = await self.auth.headers(self)
+                    await self.auth.headers(self)  # logs in (or renews) first when needed
                 except ArenaAsyncError as exc:
                     await self._after_auth_failure(request, attempt, exc, deadline_at, trail)
                     continue
@@ -333,6 +338,8 @@ class SessionPool:
             response: Response | None = None
             trail.phase = "waiting for admission"
             async with self.limiter.slot() as permit:
+                if request.auth:
+                    auth_headers, generation = await self.auth.current()
                 budget = self.timeout
                 if deadline_at is not None:
                     budget = min(budget, deadline_at - self._clock())

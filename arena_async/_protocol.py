@@ -95,6 +95,16 @@ def validate_offset(name: str, value: object) -> int:
     return value
 
 
+def check_deadline(value: object) -> float | None:
+    """None, or a finite number of seconds > 0 (checked before anything is sent)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) \
+            or not 0 < value < float("inf"):
+        raise ValueError(f"deadline must be a number of seconds > 0, got {value!r}")
+    return float(value)
+
+
 def validate_max_items(value: object) -> int | None:
     """``max_items`` must be None or an int >= 0."""
     if value is None:

@@ -38,6 +38,7 @@ __all__ = [
     "ResponseFormatError",
     "ServerError",
     "TransportError",
+    "copy_error",
     "error_for_status",
 ]
 
@@ -256,6 +257,14 @@ class ResponseFormatError(ArenaAsyncError):
         if excerpt:
             text += f"; body begins {excerpt!r}"
         super().__init__(text)
+
+
+def copy_error(error: APIError) -> APIError:
+    """A fresh instance of a remembered error: one instance is never raised twice (each
+    raise would add to its traceback)."""
+    return type(error)(error.status, error.errors, method=error.method, url=error.url,
+                       body_excerpt=error.body_excerpt, attempts=error.attempts,
+                       retry_after=error.retry_after)
 
 
 _BY_STATUS: dict[int, type[APIError]] = {

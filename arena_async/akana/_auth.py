@@ -49,6 +49,8 @@ from ..errors import (
     LoginError,
     ResponseFormatError,
     TransportError,
+    copy_error,
+    error_for_status,
     excerpt,
 )
 from ..models.akana import AkanaLogin, parse_login
@@ -132,12 +134,6 @@ def _headers_for(jar: Mapping[str, str], tenant: str | None) -> dict[str, str]:
     return headers
 
 
-def _copy_error(error: APIError) -> APIError:
-    """A fresh instance of a remembered error (one instance is never raised twice)."""
-    return type(error)(error.status, error.errors, method=error.method, url=error.url,
-                       body_excerpt=error.body_excerpt, attempts=error.attempts)
-
-
 class AkanaAuth:
     """Implements the pool's ``Auth`` protocol for Akana; holds the cookies, never shows them.
 
@@ -215,25 +211,31 @@ class AkanaAuth:
     # -- the Auth protocol ------------------------------------------------------------
     async def headers(self, pool: SessionPool) -> tuple[Mapping[str, str], int]:
         if self._fatal is not None:
-            raise _copy_error(self._fatal)
+            raise copy_error(self._fatal)
         if not self.has_token:
             async with self._lock:  # single-flight: concurrent first requests share one login
                 if self._fatal is not None:
-                    raise _copy_error(self._fatal)
+                    raise copy_error(self._fatal)
                 if not self.has_token:
                     await self._login(pool)
         elif self._renew_due(pool):
             async with self._lock:  # single-flight: one renewal for every waiting request
                 if self._fatal is not None:
-                    raise _copy_error(self._fatal)
+                    raise copy_error(self._fatal)
                 if self._renew_due(pool):
                     await self._renew_ahead(pool)
+        return self._auth_headers(), self._generation
+
+    async def current(self) -> tuple[Mapping[str, str], int]:
+        if self._lock.locked():  # a login or renewal is under way: send its token
+            async with self._lock:
+                pass
         return self._auth_headers(), self._generation
 
     async def refresh(self, pool: SessionPool, generation: int, error: APIError) -> None:
         async with self._lock:
             if self._fatal is not None:
-                raise _copy_error(self._fatal)
+                raise copy_error(self._fatal)
             if self._generation != generation:
                 return  # another task already replaced the token this request used
             if self.can_login:
@@ -247,6 +249,12 @@ class AkanaAuth:
                                      url=RENEW_PATH)
             if 200 <= response.status < 300:
                 return
+            if response.status >= 500 or response.status in pool.retry.retry_statuses:
+                # Transient: the pool retries (with backoff) within the request's attempts.
+                details = parse_error_body(response.body)
+                raise error_for_status(response.status)(
+                    response.status, details, method="POST", url=RENEW_PATH,
+                    body_excerpt="" if details else excerpt(response.body))
             hint = ErrorDetail(None, (
                 f"the given auth_token was refused and renewToken answered HTTP "
                 f"{response.status}: pass a fresh auth_token (and csrf_token), or email and "
@@ -254,7 +262,7 @@ class AkanaAuth:
             fatal = AuthenticationError(error.status, [*error.errors, hint], method=error.method,
                                         url=error.url, body_excerpt=error.body_excerpt)
             self._fatal = fatal
-            raise _copy_error(fatal)
+            raise copy_error(fatal)
 
     async def close(self, pool: SessionPool) -> None:
         if not self._owns_session or not self.has_token:
@@ -284,7 +292,7 @@ class AkanaAuth:
             if response.status in _CREDENTIAL_REFUSALS:
                 # Do not try again on every request: repeated refusals can lock the account.
                 self._fatal = error
-            raise _copy_error(error)
+            raise copy_error(error)
         data = loads(response.body, url=LOGIN_PATH)
         login = parse_login(data, url=LOGIN_PATH, body=response.body)
         jar = self._cookies_from_login(response, login, pool)
@@ -297,7 +305,7 @@ class AkanaAuth:
                 f"the account has pending tasks ({tasks}) and cannot use the API until they "
                 "are completed in the developer portal"))], method="POST", url=LOGIN_PATH)
             self._fatal = error
-            raise _copy_error(error)
+            raise copy_error(error)
         if AUTH_COOKIE_PREFIX + self._tenant not in jar:
             raise LoginError(response.status, [ErrorDetail(None, (
                 f"the login was accepted but set no {AUTH_COOKIE_PREFIX}{self._tenant} cookie "

@@ -15,10 +15,12 @@ from .._client import (
     Clock,
     Sleep,
     check_base_url,
+    check_flag,
     check_positive_int,
     check_rate,
     check_retry,
     check_session,
+    check_test_hooks,
     check_timeout,
 )
 from .._limiter import Limiter
@@ -98,9 +100,8 @@ class AkanaClient(BaseClient):
         sleep: Sleep | None = None,
         seed: int | None = None,
     ) -> None:
-        if not isinstance(allow_insecure, bool):
-            raise ValueError(f"allow_insecure must be True or False, got {allow_insecure!r}")
-        self.base_url = check_base_url(base_url, allow_insecure=allow_insecure)
+        self.base_url = check_base_url(base_url,
+                                       allow_insecure=check_flag("allow_insecure", allow_insecure))
         if urlsplit(self.base_url).path.rstrip("/").lower().endswith("/api"):
             raise ValueError(f"base_url must be the portal root, without '/api' (the client "
                              f"adds it), got {base_url!r}")
@@ -126,12 +127,7 @@ class AkanaClient(BaseClient):
         if not isinstance(api_version, str) or not _API_VERSION.fullmatch(api_version):
             raise ValueError(f"api_version must be like 'v81' (documented: "
                              f"{', '.join(KNOWN_API_VERSIONS)}), got {api_version!r}")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise ValueError(f"seed must be an integer or None, got {seed!r}")
-        if clock is not None and not callable(clock):
-            raise ValueError("clock must be a callable returning epoch seconds")
-        if sleep is not None and not callable(sleep):
-            raise ValueError("sleep must be a coroutine function taking seconds")
+        check_test_hooks(clock, sleep, seed)
         self.api_version = api_version
         self.max_concurrency = check_positive_int("max_concurrency", max_concurrency)
         rate = check_rate(requests_per_second)

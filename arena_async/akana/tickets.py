@@ -19,6 +19,7 @@ from .._pool import SessionPool
 from .._protocol import (
     Request,
     build_url,
+    check_deadline,
     validate_id,
     validate_max_items,
     validate_offset,
@@ -172,6 +173,7 @@ class Tickets:
         validate_page_size(page_size, maximum=None)
         validate_offset("start", start)
         validate_max_items(max_items)
+        check_deadline(deadline)
 
         async def fetch(at: int, count: int) -> list[Ticket]:
             query = {**params, "start": str(at), "count": str(count)}

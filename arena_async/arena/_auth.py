@@ -16,6 +16,7 @@ from ..errors import (
     AuthenticationError,
     LoginError,
     ResponseFormatError,
+    copy_error,
     excerpt,
 )
 from ..models.arena import ArenaLogin
@@ -52,6 +53,9 @@ class ArenaAuth:
         self._owns_session = False
         self._generation = 0
         self._lock = asyncio.Lock()
+        # Refused credentials, remembered: logging in again on every waiting request would
+        # only lock the account (Arena locks it for 5 minutes after repeated failures).
+        self._fatal: APIError | None = None
         self.login: ArenaLogin | None = None
 
     def __repr__(self) -> str:
@@ -66,10 +70,21 @@ class ArenaAuth:
     async def headers(self, pool: SessionPool) -> tuple[Mapping[str, str], int]:
         if self._session_id is None:
             async with self._lock:  # single-flight: concurrent first requests share one login
+                if self._fatal is not None:
+                    raise copy_error(self._fatal)
                 if self._session_id is None:
                     await self._login(pool)
-        assert self._session_id is not None
-        return {SESSION_HEADER: self._session_id}, self._generation
+        return self._now()
+
+    async def current(self) -> tuple[Mapping[str, str], int]:
+        if self._lock.locked():  # a re-login is under way: send its session, not the dead one
+            async with self._lock:
+                pass
+        return self._now()
+
+    def _now(self) -> tuple[Mapping[str, str], int]:
+        session_id = self._session_id
+        return ({SESSION_HEADER: session_id} if session_id else {}), self._generation
 
     async def refresh(self, pool: SessionPool, generation: int, error: APIError) -> None:
         if not self.can_login:
@@ -78,6 +93,8 @@ class ArenaAuth:
                 body_excerpt=error.body_excerpt,
             ) from None
         async with self._lock:
+            if self._fatal is not None:
+                raise copy_error(self._fatal)
             if self._generation != generation:
                 return  # another task already replaced the session this request used
             log.info("Arena session rejected (HTTP %d); logging in again", error.status)
@@ -97,8 +114,11 @@ class ArenaAuth:
         response = await pool.login_once(request)
         if not 200 <= response.status < 300:
             details = parse_error_body(response.body)
-            raise LoginError(response.status, details, method="POST", url="/login",
-                             body_excerpt="" if details else excerpt(response.body))
+            error = LoginError(response.status, details, method="POST", url="/login",
+                               body_excerpt="" if details else excerpt(response.body))
+            if response.status in (400, 401, 403):
+                self._fatal = error
+            raise copy_error(error)
         try:
             login: ArenaLogin = structure_json(response.body, ArenaLogin, url="/login")
         except ResponseFormatError:

@@ -13,10 +13,12 @@ from .._client import (
     Clock,
     Sleep,
     check_base_url,
+    check_flag,
     check_positive_int,
     check_rate,
     check_retry,
     check_session,
+    check_test_hooks,
     check_timeout,
 )
 from .._limiter import Limiter
@@ -36,9 +38,11 @@ class ArenaClient(BaseClient):
     """An asyncio client for the Arena PLM REST API.
 
     Log in with ``email`` + ``password`` (+ ``workspace_id``) on first use, or reuse an
-    existing ``session_id`` (then the client neither logs in nor out, and cannot replace
-    an expired session). Requests from every task share ``max_concurrency`` slots, the
-    :class:`QuotaPolicy` budget and the optional ``requests_per_second`` cap.
+    existing ``session_id``. With a ``session_id`` alone the client neither logs in nor
+    out, and an expired session raises :class:`AuthenticationError`; given credentials as
+    well, it starts with the session and logs in (and, at close, out) when it dies.
+    Requests from every task share ``max_concurrency`` slots, the :class:`QuotaPolicy`
+    budget and the optional ``requests_per_second`` cap.
 
     Example::
 
@@ -81,7 +85,13 @@ class ArenaClient(BaseClient):
             raise ValueError(f"workspace_id must be an integer, got {type(workspace_id).__name__}")
         if quota is not None and not isinstance(quota, QuotaPolicy):
             raise ValueError(f"quota must be a QuotaPolicy or None, got {type(quota).__name__}")
-        self.base_url = check_base_url(base_url, allow_insecure=allow_insecure)
+        if usage_reason is not None and (not isinstance(usage_reason, str) or not usage_reason
+                                         or any(c in usage_reason for c in "\r\n\0")):
+            raise ValueError("usage_reason must be a non-empty one-line string (it is sent as "
+                             "the Arena-Usage-Reason header)")
+        check_test_hooks(clock, sleep, seed)
+        self.base_url = check_base_url(base_url,
+                                       allow_insecure=check_flag("allow_insecure", allow_insecure))
         self.max_concurrency = check_positive_int("max_concurrency", max_concurrency)
         self.quota_policy = quota or QuotaPolicy()
         clock = clock or time.time

@@ -15,6 +15,7 @@ from .._pool import SessionPool
 from .._protocol import (
     Request,
     build_url,
+    check_deadline,
     validate_id,
     validate_max_items,
     validate_offset,
@@ -167,6 +168,7 @@ class ItemTrainingRecords(_Resource):
         validate_page_size(page_size, maximum=MAX_PAGE_SIZE)
         validate_offset("offset", offset)
         validate_max_items(max_items)
+        check_deadline(deadline)
 
         async def fetch(at: int, limit: int) -> list[TrainingRecord]:
             params = {"offset": str(at), "limit": str(limit)}

@@ -477,3 +477,17 @@ def test_valid_until_in_the_past_on_our_clock_assumes_the_default(
     auth._schedule(pool, pool.now() - timedelta(hours=1))  # skewed server clock
     assert auth.valid_until == pool.now() + timedelta(minutes=30)
     assert auth.renew_at == pool.now() + timedelta(minutes=25)
+
+
+async def test_a_transient_renewal_failure_does_not_kill_a_given_token(
+        fake: FakeAkana, fake_clock: FakeClock) -> None:
+    token, csrf = await existing_session(fake)
+    ids = [t["TicketID"] for t in fake.tickets[:3]]
+    fake.faults.add(Fault("status", status=401, path=r"^/api/tickets/", times=1))
+    fake.faults.add(Fault("status", status=503, path=r"renewToken$", times=1))
+    async with client_for(fake, fake_clock, email=None, password=None, auth_token=token,
+                          tenant=fake.tenant, csrf_token=csrf) as akana:
+        got = [(await akana.tickets.get(i)).ticket_id for i in ids]
+    assert got == ids
+    assert len(fake_clock.sleeps) == 1  # the 503 cost one backoff, not the client
+    assert fake.stats.renewals == 0  # the retry found the token good again: nothing to renew

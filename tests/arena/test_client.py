@@ -417,3 +417,46 @@ async def test_logout_leaves_the_reserve_alone() -> None:
                 await arena.items.tickets.list(fake.item_guids[3])
         assert fake.quota_remaining == 2
         assert fake.stats.logouts == 0
+
+
+async def test_requests_that_waited_for_a_slot_send_the_new_session() -> None:
+    async with FakeArena.seeded(items=100, seed=4) as fake, \
+            client_for(fake, max_concurrency=4) as arena:
+        await arena.items.tickets.list(fake.item_guids[0])
+        fake.expire_sessions()
+        fake.clear_requests()
+        await asyncio.gather(*(arena.items.tickets.list(g) for g in fake.item_guids))
+        statuses = [r.status for r in fake.requests if r.path.endswith("/tickets")]
+        # Only the requests already holding a slot met the dead session.
+        assert statuses.count(401) <= 4
+        assert statuses.count(200) == 100
+        assert arena.stats.logins == 2
+
+
+async def test_refused_credentials_are_tried_once_for_a_whole_bulk_run() -> None:
+    async with FakeArena.seeded(items=40, seed=1) as fake, \
+            ArenaClient(email=fake.email, password="wrong-password", base_url=fake.url) as arena:
+        outcomes = [o async for o in arena.bulk(arena.items.tickets.list, fake.item_guids)]
+        assert len(outcomes) == 40
+        assert all(isinstance(o.error, LoginError) and o.error.code == 4001 for o in outcomes)
+        assert len({id(o.error) for o in outcomes}) == 40  # a fresh error each
+        assert fake.stats.failed_logins == 1
+
+
+async def test_late_checks_happen_before_sending() -> None:
+    async with FakeArena.seeded(items=1, seed=1) as fake, client_for(fake) as arena:
+        with pytest.raises(ValueError, match="deadline"):
+            arena.items.training_records.pages(fake.item_guids[0], deadline=-1)
+
+        async def fn(key: str) -> str:
+            return key
+
+        with pytest.raises(ValueError, match="concurrency"):
+            arena.bulk(fn, ["a"], concurrency=0)
+        assert fake.requests == []
+    with pytest.raises(ValueError, match="usage_reason"):
+        ArenaClient(session_id="s", usage_reason="line\nbreak")
+    with pytest.raises(ValueError, match="allow_insecure"):
+        ArenaClient(session_id="s", allow_insecure="yes")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="clock"):
+        ArenaClient(session_id="s", clock=5)  # type: ignore[arg-type]
