@@ -255,6 +255,7 @@ class Limiter:
         self._probe_out = False
         self._backoff = self.MIN_BACKOFF
         self._last_admit_at: float | None = None
+        self._hold_until = 0.0  # no admission before this (a server's Retry-After)
         self._admissions = 0  # serial number of the last admission
         self._quota: Quota | None = None
         self._limit: int | None = None
@@ -324,9 +325,27 @@ class Limiter:
         self._in_flight -= 1
         self._slots.release()
 
+    def hold_until(self, when: float) -> None:
+        """Admit nothing before ``when`` (epoch seconds on the injected clock).
+
+        The pool calls it when the server answers 429 or 503 with ``Retry-After``: the
+        server asked the client to slow down, so every task waits, not only the request
+        that was told (otherwise the others keep meeting 429s: a storm)."""
+        self._hold_until = max(self._hold_until, when)
+
     async def _acquire(self) -> Permit:
         started = self._clock()
         waited = self._slots.locked()
+        # Before taking a slot: a held request must not keep one from the others.
+        # One sleep, not a loop: a sleep that does not move the clock must not spin.
+        if (hold := self._hold_until - self._clock()) > 0:
+            waited = True
+            try:
+                await self._sleep(hold)
+            except BaseException:
+                self._waits += 1
+                self._wait_seconds += max(0.0, self._clock() - started)
+                raise
         try:
             await self._slots.acquire()
             try:

@@ -417,6 +417,11 @@ class SessionPool:
                     attempt -= 1
                     continue
                 raise error
+            if verdict.kind is VerdictKind.RETRY and verdict.retry_after is not None \
+                    and response.status in (429, 503) \
+                    and verdict.retry_after <= retry.max_backoff:
+                # The server asked this client to slow down: every task waits, not just this.
+                self.limiter.hold_until(self._clock() + verdict.retry_after)
             if verdict.kind is VerdictKind.RETRY and attempt < retry.max_attempts \
                     and may_retry(retry, request, sent=True):
                 retry_after = verdict.retry_after

@@ -29,8 +29,9 @@ class RetryPolicy:
     HTTP 408/425/429 (not a quota 429)/500/502/503/504, up to ``max_attempts`` attempts in
     all. The wait before attempt *n+1* is full jitter: uniform in
     ``[0, min(max_backoff, backoff * 2**(n-1))]``, unless the server sent ``Retry-After``
-    (seconds or an HTTP date), which is honoured as given. A ``Retry-After`` longer than
-    ``max_backoff`` is not waited out: the error is raised with ``retry_after`` set.
+    (seconds or an HTTP date), which is honoured as given — and, on a 429 or 503, by every
+    request of the client, not only the one told (no 429 storm). A ``Retry-After`` longer
+    than ``max_backoff`` is not waited out: the error is raised with ``retry_after`` set.
     POST is retried only when the request was never sent (the connection failed before
     it), or always with ``retry_post=True``.
 

@@ -56,8 +56,8 @@ async def test_cancelled_requests_give_their_slots_back() -> None:
 
 async def test_cancelling_a_retry_wait_and_a_login_holds_nothing() -> None:
     async with FakeArena.seeded(items=2, seed=1) as fake, \
-            client_for(fake, max_concurrency=1, timeout=5.0,
-                       retry=RetryPolicy(max_backoff=60)) as arena:
+            client_for(fake, max_concurrency=1, timeout=5.0, seed=1,
+                       retry=RetryPolicy(backoff=30, max_backoff=60)) as arena:
         a, b = fake.item_guids
         # A login that hangs, cancelled while the auth lock is held.
         fake.faults.add(Fault("slow_headers", delay=0.5, path="/login$", times=1))
@@ -67,9 +67,9 @@ async def test_cancelling_a_retry_wait_and_a_login_holds_nothing() -> None:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         assert not arena._auth._lock.locked()
-        # A retry wait of 30 s, cancelled while sleeping.
-        fake.faults.add(Fault("status", status=503, retry_after="30", path="/tickets$",
-                              times=1))
+        # A retry wait (backoff of some seconds with this seed), cancelled while sleeping.
+        # (No Retry-After: that would rightly hold every request of the client.)
+        fake.faults.add(Fault("status", status=503, path="/tickets$", times=1))
         task = asyncio.create_task(arena.items.tickets.list(a))
         await until(lambda: arena._pool.stats.waits >= 1)
         assert arena._pool.limiter.stats.in_flight == 0  # the slot is not held while waiting
@@ -177,7 +177,8 @@ async def cancel(task):
 
 async def main(fake, loop):
     arena = ArenaClient(email=fake.email, password=fake.password, base_url=fake.url,
-                        max_concurrency=8, timeout=5.0, retry=RetryPolicy(max_backoff=60))
+                        max_concurrency=8, timeout=5.0, seed=1,
+                        retry=RetryPolicy(backoff=30, max_backoff=60))
     async with arena:
         guid = fake.item_guids[0]
         big = fake.item_guids[-1]
@@ -219,9 +220,10 @@ async def main(fake, loop):
             check(arena, f"bulk scoped={scoped}")
             await until(lambda: fake.stats.in_flight == 0)
         on(loop, lambda: fake.faults.remove(slow))
-        # 4. a retry wait of 30 s
-        on(loop, lambda: fake.faults.add(Fault("status", status=503, retry_after="30",
-                                               path="/tickets$", times=1)))
+        # 4. a retry wait of some seconds (seeded backoff; no Retry-After, which would
+        # rightly hold every later request of the client too)
+        on(loop, lambda: fake.faults.add(Fault("status", status=503, path="/tickets$",
+                                               times=1)))
         task = asyncio.create_task(arena.items.tickets.list(guid))
         await until(lambda: arena._pool.stats.waits >= 1)
         await cancel(task)

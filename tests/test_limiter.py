@@ -691,3 +691,26 @@ async def test_processes_waiting_through_resets_share_the_quota() -> None:
     assert server.served == 600
     assert set(server.per_window.values()) == {100}  # every window spent, six windows
     assert server.refused <= 3 * concurrency * len(server.per_window)
+
+
+async def test_hold_until_delays_every_admission_and_cancels_cleanly(
+        fake_clock: FakeClock) -> None:
+    limiter = Limiter(max_concurrency=2, clock=fake_clock, sleep=fake_clock.sleep)
+    start = fake_clock()
+    limiter.hold_until(start + 3.0)
+    limiter.hold_until(start + 1.0)  # an earlier ask never shortens a hold
+    async with limiter.slot():
+        assert fake_clock() == pytest.approx(start + 3.0)
+    assert limiter.stats.waits == 1
+    limiter.hold_until(fake_clock() + 3600)
+
+    async def admit() -> None:
+        async with limiter.slot():
+            pass
+
+    task = asyncio.create_task(admit())
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert limiter.stats.in_flight == 0

@@ -167,7 +167,7 @@ async def test_retries_are_bounded(fake_clock: FakeClock) -> None:
 
 async def test_retry_after_is_honoured(fake_clock: FakeClock) -> None:
     async with FakeArena.seeded(items=2, seed=1) as fake, \
-            client_for(fake, sleep=fake_clock.sleep) as arena:
+            client_for(fake, sleep=fake_clock.sleep, clock=fake_clock) as arena:
         fake.faults.add(Fault("status", status=429, retry_after="7", path="/tickets", times=1,
                               body={"status": 429, "errors": [{"code": 9, "message": "slow"}]}))
         await arena.items.tickets.list(fake.item_guids[0])
@@ -460,3 +460,20 @@ async def test_late_checks_happen_before_sending() -> None:
         ArenaClient(session_id="s", allow_insecure="yes")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="clock"):
         ArenaClient(session_id="s", clock=5)  # type: ignore[arg-type]
+
+
+async def test_retry_after_holds_every_request_not_just_the_one_told(
+        fake_clock: FakeClock) -> None:
+    async with FakeArena.seeded(items=3, seed=1) as fake, \
+            client_for(fake, sleep=fake_clock.sleep, clock=fake_clock,
+                       retry=RetryPolicy(max_attempts=1)) as arena:
+        a, b = fake.item_guids[:2]
+        fake.faults.add(Fault("status", status=503, retry_after="5", path=f"{a}/tickets$",
+                              times=1))
+        with pytest.raises(ServerError):
+            await arena.items.tickets.list(a)
+        assert fake_clock.sleeps == []
+        await arena.items.tickets.list(b)  # another request: it waits out the server's ask
+        assert fake_clock.sleeps == [5.0]
+        await arena.items.tickets.list(b)  # the hold is over
+        assert fake_clock.sleeps == [5.0]
