@@ -27,7 +27,7 @@ from cattrs.errors import (
 from cattrs.gen import make_dict_structure_fn, override
 
 from .errors import ResponseFormatError, excerpt
-from .models._wire import ALIASES, UNWRAP, WIRE
+from .models._wire import ALIASES, LONE, UNWRAP, WIRE
 
 __all__ = ["loads", "structure", "structure_json", "wire_name"]
 
@@ -89,7 +89,8 @@ def _attrs_factory(detailed: bool) -> Callable[[type[Any], cattrs.Converter], An
             (wire_name(f), f.metadata[ALIASES]) for f in fields if ALIASES in f.metadata
         ]
         unwraps = [(wire_name(f), f.metadata[UNWRAP]) for f in fields if UNWRAP in f.metadata]
-        if not aliases and not unwraps:
+        lones = [wire_name(f) for f in fields if f.metadata.get(LONE)]
+        if not aliases and not unwraps and not lones:
             return _require_mapping(inner)
 
         def structure(value: Any, target: Any) -> Any:
@@ -108,6 +109,11 @@ def _attrs_factory(detailed: bool) -> Callable[[type[Any], cattrs.Converter], An
                 if isinstance(wrapped, Mapping):
                     copied = dict(value) if copied is None else copied
                     copied[key] = wrapped.get(inner_key, [])
+            for key in lones:
+                item = (copied or value).get(key)
+                if item is not None and type(item) is not list:
+                    copied = dict(value) if copied is None else copied
+                    copied[key] = [item]
             return inner(copied if copied is not None else value, target)
 
         return structure

@@ -128,7 +128,7 @@ class CommentsPreview:
     """
 
     count: int | None = attrs.field(default=None, metadata=wire("Count"))
-    comments: list[Comment] = attrs.field(factory=list, metadata=wire("Comment"))
+    comments: list[Comment] = attrs.field(factory=list, metadata=wire("Comment", lone=True))
 
 
 @attrs.frozen(slots=True)
@@ -163,16 +163,16 @@ class Ticket:
     user_id: str | None = attrs.field(default=None, metadata=wire("UserID"))
     user_name: str | None = attrs.field(default=None, metadata=wire("UserName"))
     created: datetime | None = attrs.field(default=None, metadata=wire("Created"))
-    labels: list[str] = attrs.field(factory=list, metadata=wire("Label"))
-    tags: list[str] = attrs.field(factory=list, metadata=wire("Tag"))
+    labels: list[str] = attrs.field(factory=list, metadata=wire("Label", lone=True))
+    tags: list[str] = attrs.field(factory=list, metadata=wire("Tag", lone=True))
     comment_count: int = attrs.field(default=0, metadata=wire("Comments"))
     marks: int = attrs.field(default=0, metadata=wire("Marks"))
     is_marked: bool = attrs.field(default=False, metadata=wire("IsMarked"))
     visibility: str | None = attrs.field(default=None, metadata=wire("Visibility"))
     pub_date: datetime | None = attrs.field(default=None, metadata=wire("PubDate"))
-    actions: list[Action] = attrs.field(factory=list, metadata=wire("Action"))
+    actions: list[Action] = attrs.field(factory=list, metadata=wire("Action", lone=True))
     target_resources: list[TargetResource] = attrs.field(
-        factory=list, metadata=wire("TargetResources", unwrap="TargetResource")
+        factory=list, metadata=wire("TargetResources", unwrap="TargetResource", lone=True)
     )
     image: Image | None = attrs.field(default=None, metadata=wire("Image"))
     comments_preview: CommentsPreview | None = attrs.field(
@@ -186,7 +186,7 @@ class Ticket:
         default=None, metadata=wire("DescriptionMediaType")
     )
     board_item_artifacts: list[dict[str, Any]] = attrs.field(
-        factory=list, metadata=wire("BoardItemArtifacts", unwrap="BoardItemArtifact")
+        factory=list, metadata=wire("BoardItemArtifacts", unwrap="BoardItemArtifact", lone=True)
     )
 
 

@@ -318,9 +318,33 @@ def test_wrong_types_raise_response_format_error_naming_the_wire_path(
     assert f"at {path}" in str(info.value)
 
 
-def test_a_string_where_a_list_is_expected_is_refused() -> None:
-    with pytest.raises(ResponseFormatError):
-        structure({"TicketID": "x", "Label": "com.soa.ticket.label.priority.high"}, Ticket)
+def test_a_lone_item_where_a_list_is_expected_is_a_one_item_list() -> None:
+    # XML-to-JSON mappers write one-element lists as the element itself.
+    ticket = structure({
+        "TicketID": "x", "Label": "com.soa.ticket.label.priority.high", "Tag": "bug",
+        "Action": {"value": "v", "label": "l"},
+        "TargetResources": {"TargetResource": {"Name": "API", "ID": "i", "Type": "api"}},
+        "CommentsPreview": {"Count": 1, "Comment": {"CommentID": "c1"}},
+    }, Ticket)
+    assert ticket.labels == ["com.soa.ticket.label.priority.high"]
+    assert ticket.tags == ["bug"]
+    assert ticket.actions == [Action("v", "l")]
+    assert [r.name for r in ticket.target_resources] == ["API"]
+    assert ticket.comments_preview is not None
+    assert [c.comment_id for c in ticket.comments_preview.comments] == ["c1"]
+
+
+def test_a_wrong_lone_item_is_still_refused() -> None:
+    with pytest.raises(ResponseFormatError) as info:
+        structure({"TicketID": "x", "Action": "delete"}, Ticket)
+    assert info.value.path == "$.Action[0]"
+
+
+def test_arena_lists_stay_strict() -> None:
+    from arena_async.models.arena import ItemReference
+
+    with pytest.raises(ResponseFormatError, match="expected a list"):
+        structure({"guid": "g", "item": {"guid": "i"}}, list[ItemReference])
 
 
 # ---------------------------------------------------------------------- login
