@@ -129,7 +129,8 @@ class Request:
     """A request description: what to send, independent of how it is sent.
 
     ``path`` is the display path used in errors and logs (no host, no secrets);
-    ``url`` the full URL; ``counts`` whether it spends Arena quota.
+    ``url`` the full URL; ``auth`` whether it needs the session (login and logout do not:
+    they are sent with :meth:`SessionPool.send_once`, outside admission).
     """
 
     method: str
@@ -140,7 +141,6 @@ class Request:
     json: Any = attrs.field(default=None, repr=False)
     data: bytes | None = attrs.field(default=None, repr=False)
     headers: Mapping[str, str] | None = attrs.field(default=None, repr=False)
-    counts: bool = True
     auth: bool = True
 
     @property

@@ -280,7 +280,7 @@ class AkanaAuth:
                                       body_excerpt="no auth token and no credentials")
         request = Request("POST", build_url(self._base_url, "api", "login"), LOGIN_PATH,
                           json={"email": self._email, "password": self._password},
-                          headers={"Accept": "application/json"}, counts=False, auth=False)
+                          headers={"Accept": "application/json"}, auth=False)
         # Transient failures raise TransportError / ServerError; the pool retries them.
         response = await pool.login_once(request)
         if not 200 <= response.status < 300:
@@ -397,7 +397,7 @@ class AkanaAuth:
                           RENEW_PATH, data=b"",
                           headers={"Accept": "application/json",
                                    "Content-Type": "application/x-www-form-urlencoded"},
-                          counts=False, auth=False)
+                          auth=False)
         try:
             response = await pool.send_once(request, self._auth_headers())
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
@@ -455,7 +455,7 @@ class AkanaAuth:
     async def _end(self, pool: SessionPool, headers: Mapping[str, str]) -> None:
         """``GET /api/login/endsession`` with the given cookies; failures are only logged."""
         request = Request("GET", build_url(self._base_url, "api", "login", "endsession"),
-                          END_PATH, headers={"Accept": "*/*"}, counts=False, auth=False)
+                          END_PATH, headers={"Accept": "*/*"}, auth=False)
         try:
             response = await pool.send_once(request, headers)
         except (aiohttp.ClientError, TimeoutError, OSError, ArenaAsyncError) as exc:

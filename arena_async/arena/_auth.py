@@ -109,7 +109,7 @@ class ArenaAuth:
             body["workspaceId"] = self._workspace_id
         headers = {"Arena-Usage-Reason": self._usage_reason} if self._usage_reason else None
         request = Request("POST", build_url(self._base_url, "login"), "/login", json=body,
-                          headers=headers, counts=False, auth=False)
+                          headers=headers, auth=False)
         # Transient failures raise TransportError / ServerError; the pool retries them.
         response = await pool.login_once(request)
         if not 200 <= response.status < 300:
