@@ -182,7 +182,9 @@ class _Slot:
         self._permit: Permit | None = None
 
     async def __aenter__(self) -> Permit:
-        self._permit = await self._limiter._acquire()
+        limiter = self._limiter
+        permit = limiter._admit_at_once()
+        self._permit = permit if permit is not None else await limiter._acquire()
         return self._permit
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -332,6 +334,38 @@ class Limiter:
         server asked the client to slow down, so every task waits, not only the request
         that was told (otherwise the others keep meeting 429s: a storm)."""
         self._hold_until = max(self._hold_until, when)
+
+    def _admit_at_once(self) -> Permit | None:
+        """The common case without a suspension point: a slot is free, nothing holds
+        admissions, no fixed rate, and the quota gate (when there is one) is free and would
+        admit now: no probe, no pacing, and the estimate above the reserve. Exactly what
+        :meth:`_acquire` would do then; None (nothing taken) in every other case."""
+        if self._rate is not None or self._slots.locked():
+            return None
+        now = self._clock()
+        if self._hold_until > now:
+            return None
+        policy = self.policy
+        if policy is not None:
+            known = self._known
+            if known is None or policy.pace or self._gate.locked() \
+                    or (self._expires_at is not None and now >= self._expires_at) \
+                    or known - len(self._lost) - policy.reserve - self._outstanding <= 0:
+                return None
+        # Semaphore.acquire() takes a free slot without suspending: run it to completion.
+        acquire = self._slots.acquire()
+        try:
+            acquire.send(None)
+        except StopIteration:
+            pass
+        else:  # pragma: no cover - it never suspends while not locked()
+            acquire.close()
+            raise RuntimeError("Semaphore.acquire suspended although a slot was free")
+        permit = self._admit(now, probe=False)
+        self._admitted += 1
+        self._in_flight += 1
+        self._max_in_flight = max(self._max_in_flight, self._in_flight)
+        return permit
 
     async def _acquire(self) -> Permit:
         started = self._clock()

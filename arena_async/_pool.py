@@ -25,6 +25,7 @@ import logging
 import random
 import re
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import NoReturn, Protocol, TypeVar
@@ -163,6 +164,7 @@ class SessionPool:
         self.quota_limit: int | None = None
         self._counters = _Counters()
         self._closed = False
+        self._deadlines = _Deadlines()
 
     # -- lifecycle -------------------------------------------------------------------
     async def open(self) -> None:
@@ -173,10 +175,12 @@ class SessionPool:
             connector = aiohttp.TCPConnector(limit=self._connector_limit, limit_per_host=0)
             self._session = aiohttp.ClientSession(
                 connector=connector,
-                # The per-attempt limit is enforced around each attempt (asyncio.timeout), so
-                # waiting for a pooled connection is not charged to aiohttp's total timeout.
+                # The per-attempt limit is enforced around each attempt (asyncio.timeout, which
+                # covers the wait for a pooled connection, the send and the whole body read).
+                # No sock_read: it could only fire after that limit, and aiohttp re-arms its
+                # timer on every chunk received (two timers per request for nothing).
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=self.timeout,
-                                              sock_read=self.timeout),
+                                              sock_read=None),
                 cookie_jar=aiohttp.DummyCookieJar(),
                 raise_for_status=False,
             )
@@ -280,16 +284,37 @@ class SessionPool:
             data = json.dumps(request.json, separators=(",", ":")).encode()
             headers.setdefault("Content-Type", "application/json")
         self._counters.requests += 1
-        started = time.perf_counter()
+        debug = log.isEnabledFor(logging.DEBUG)
+        started = time.perf_counter() if debug else 0.0
         async with self.session.request(
             request.method, wire_url(request.url), params=request.params, data=data,
             headers=headers, allow_redirects=False,
             raise_for_status=False,  # a caller's session may say True
         ) as resp:
             body = await resp.read()
-        log.debug("%s %s -> %d (%.0f ms)", request.method, request.display, resp.status,
-                  (time.perf_counter() - started) * 1000)
+        if debug:
+            log.debug("%s %s -> %d (%.0f ms)", request.method, request.display, resp.status,
+                      (time.perf_counter() - started) * 1000)
         return Response(resp.status, resp.headers, body)
+
+    async def _timed_transmit(self, request: Request,
+                              auth_headers: Mapping[str, str]) -> Response:
+        """``_transmit`` within the pool's ``timeout``, as ``asyncio.timeout(self.timeout)``
+        would bound it (the task is cancelled from outside; the cancellation becomes
+        TimeoutError), on the pool's one shared timer instead of a timer per attempt."""
+        attempt = self._deadlines.start(self.timeout)
+        try:
+            response = await self._transmit(request, auth_headers)
+        except BaseException as exc:
+            self._deadlines.end(attempt)
+            if attempt.expired and attempt.task.uncancel() <= attempt.cancelling \
+                    and isinstance(exc, asyncio.CancelledError):
+                raise TimeoutError from exc
+            raise
+        self._deadlines.end(attempt)
+        if attempt.expired:
+            attempt.task.uncancel()
+        return response
 
     # -- the full exchange ------------------------------------------------------------
     async def send(self, request: Request, *, deadline: float | None = None) -> Response:
@@ -314,7 +339,7 @@ class SessionPool:
             if not backstop.expired():
                 raise
             self._out_of_time(request, trail, f"the deadline of {seconds:g} s passed while "
-                                              f"{trail.phase}")
+                                              f"{trail.doing()}")
 
     async def _exchange(self, request: Request, deadline_at: float | None,
                         trail: _Trail) -> Response:
@@ -349,8 +374,11 @@ class SessionPool:
                                                           "request could be sent")
                 trail.sending(attempt)
                 try:
-                    async with asyncio.timeout(budget):
-                        response = await self._transmit(request, auth_headers)
+                    if budget == self.timeout:  # the common case: the pool's shared timer
+                        response = await self._timed_transmit(request, auth_headers)
+                    else:  # a deadline shortens this attempt
+                        async with asyncio.timeout(budget):
+                            response = await self._transmit(request, auth_headers)
                 except (aiohttp.ClientError, TimeoutError, ConnectionError) as exc:
                     if not was_sent(exc):
                         permit.unsent()
@@ -495,20 +523,109 @@ def describe_failure(exc: BaseException) -> str:
 _E = TypeVar("_E", bound=BaseException)
 
 
-@attrs.define(slots=True)
-class _Trail:
-    """What one exchange has tried so far, for the error that ends it."""
+class _Attempt:
+    __slots__ = ("cancelling", "done", "expired", "task", "when")
 
-    attempts: int = 0  # attempts made (sent, or failed at their login)
-    phase: str = "waiting for admission"
-    in_flight: bool = False
-    failures: list[str] = attrs.field(factory=list)
-    last: BaseException | None = None
+    def __init__(self, task: asyncio.Task[object], when: float) -> None:
+        self.task = task
+        self.when = when
+        self.cancelling = task.cancelling()
+        self.done = False
+        self.expired = False
+
+
+class _Deadlines:
+    """One timer for every attempt bounded by the pool's ``timeout``.
+
+    Those attempts all get the same budget, so their deadlines (loop clock) come in order:
+    a deque holds them, and one ``TimerHandle``, armed for the oldest attempt not yet ended,
+    cancels each attempt whose time is up (what ``asyncio.timeout`` does, with a timer per
+    attempt). An attempt that ends is only marked; marked ones are dropped from the front,
+    or all at once when they outnumber the live ones (a slow attempt at the front)."""
+
+    __slots__ = ("_live", "_loop", "_queue", "_timer")
+
+    def __init__(self) -> None:
+        self._queue: deque[_Attempt] = deque()
+        self._timer: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._live = 0
+
+    def start(self, budget: float) -> _Attempt:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task(loop)
+        assert task is not None
+        if loop is not self._loop:  # (a pool lives on one loop; be safe anyway)
+            self._reset(loop)
+        attempt = _Attempt(task, loop.time() + budget)
+        queue = self._queue
+        queue.append(attempt)
+        self._live += 1
+        if self._timer is None:
+            self._timer = loop.call_at(queue[0].when, self._fire)
+        return attempt
+
+    def end(self, attempt: _Attempt) -> None:
+        if attempt.done:
+            return
+        attempt.done = True
+        self._live -= 1
+        queue = self._queue
+        while queue and queue[0].done:
+            queue.popleft()
+        if len(queue) > 2 * self._live + 64:
+            self._queue = deque(a for a in queue if not a.done)
+
+    def _reset(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = None
+        self._loop = loop
+        self._queue = deque(a for a in self._queue if not a.done)
+
+    def _fire(self) -> None:
+        self._timer = None
+        loop = self._loop
+        assert loop is not None
+        now = loop.time()
+        queue = self._queue
+        while queue:
+            head = queue[0]
+            if head.done:
+                queue.popleft()
+            elif head.when <= now:
+                queue.popleft()
+                head.expired = True
+                head.task.cancel()
+            else:
+                self._timer = loop.call_at(head.when, self._fire)
+                break
+
+
+class _Trail:
+    """What one exchange has tried so far, for the error that ends it.
+
+    A plain slotted class, built once per request: the phase of an attempt in flight is
+    only put into words when an error needs it."""
+
+    __slots__ = ("attempts", "failures", "in_flight", "last", "phase")
+
+    def __init__(self) -> None:
+        self.attempts = 0  # attempts made (sent, or failed at their login)
+        self.phase: str | None = "waiting for admission"  # None: attempt `attempts` in flight
+        self.in_flight = False
+        self.failures: list[str] = []
+        self.last: BaseException | None = None
+
+    def doing(self) -> str:
+        """What the exchange was doing, for a message."""
+        phase = self.phase
+        return f"attempt {self.attempts} was in flight" if phase is None else phase
 
     def sending(self, attempt: int) -> None:
         self.attempts = attempt
         self.in_flight = True
-        self.phase = f"attempt {attempt} was in flight"
+        self.phase = None
 
     def failed(self, attempt: int, exc: BaseException, *, login: bool = False) -> None:
         self.attempts = max(self.attempts, attempt)

@@ -3,13 +3,15 @@
 Same load server and workload as ``overhead.py`` (``GET /items/{guid}/tickets`` at
 concurrency 32, client pinned to one core; 2,000 requests per run, 9 rounds: many
 short interleaved rounds resist this box's bursts of noise better), client CPU per
-request (``process_time``) of each variant, median of the rounds. Each step adds one proposed
-fix (``_prototype.py``, applied at run time, measurement only) or removes one piece of
-work the library does, to price it:
+request (``process_time``) of each variant, median of the rounds. The first rows take the
+library's latest fixes back out (``_prototype.BEFORE``, applied at run time, measurement
+only) and put them back one at a time; then one change the library does not make is added
+(aiohttp's per-request timeout) and pieces of the library's work are removed to price them:
 
-  library as is -> + fix 1 ... + fix 6 (the prototype row of overhead.py) -> no per-attempt
-  asyncio.timeout -> no quota gate (QuotaPolicy off) -> no structuring (dicts) ->
-  ``pool.send`` directly (no items layer, no bulk: prebuilt requests, gather + semaphore)
+  library before fixes 7, 8, 10 -> + fix 7 -> + fix 8 -> + fix 10 (= the library) ->
+  aiohttp's per-request timeout instead (prototype) -> no per-attempt timeout at all -> no
+  quota gate (QuotaPolicy off) -> no structuring (dicts) -> ``pool.send`` directly (no
+  items layer, no bulk: prebuilt requests, gather + semaphore)
 
 and raw aiohttp as the floor. The differences between consecutive rows are the prices.
 """
@@ -35,32 +37,18 @@ from arena_async._convert import loads
 from arena_async._protocol import Request
 
 FIXES = [
-    ("slot", "fix 1: Limiter.slot as a class, not @asynccontextmanager"),
-    ("quota", "fix 2: reset header parsed once per distinct value"),
-    ("exchange", "fix 3: 2xx fast path in _exchange (no classify/now/evolve)"),
-    ("build_url", "fix 4: build_url skips quote() for plain segments"),
-    ("bulk", "fix 5: BulkRun completions O(1) (no asyncio.wait)"),
-    ("converter", "fix 6: converter: Optional resolved once, dict fast path"),
+    ("cattrs", "fix 7: generated structuring (per-model functions)"),
+    ("gated", "fix 8: synchronous admission fast path in the limiter"),
+    ("timer", "fix 10: one shared attempt timer, not asyncio.timeout per attempt"),
 ]
-
-
-class _NoTimeout:
-    def __init__(self, *_: object) -> None:
-        pass
-
-    async def __aenter__(self) -> None:
-        return None
-
-    async def __aexit__(self, *_: object) -> None:
-        return None
 
 
 @contextlib.contextmanager
 def _stripped(level: int) -> Iterator[None]:
-    """Level 1: no per-attempt timeout; 3: no structuring (on top of every fix)."""
+    """Level 1: no per-attempt timeout; 3: no structuring (on top of the prototype)."""
     saved_timeout, saved_structure = _prototype.TIMEOUT, items.structure
     if level >= 1:
-        _prototype.TIMEOUT = _NoTimeout
+        _prototype.TIMEOUT = None
     if level >= 3:
         items.structure = lambda value, cl, **_: value
     try:
@@ -96,17 +84,24 @@ async def _run_stripped(url: str, keys: list[str], level: int) -> dict[str, floa
 
 
 def variants() -> list[tuple[str, Any]]:
-    out: list[tuple[str, Any]] = [("raw aiohttp (floor)", overhead.run_raw_aiohttp),
-                                  ("arena_async bulk, library as is", overhead.run_arena_bulk)]
-    for i in range(1, len(FIXES) + 1):
-        which = [name for name, _ in FIXES[:i]]
+    out: list[tuple[str, Any]] = [("raw aiohttp (floor)", overhead.run_raw_aiohttp)]
+    for i in range(len(FIXES) + 1):
+        taken_out = [name for name, _ in FIXES[i:]]
 
-        async def run(u: str, k: list[str], which: list[str] = which) -> dict[str, float]:
+        async def run(u: str, k: list[str], which: list[str] = taken_out) -> dict[str, float]:
             with _prototype.applied(which):
                 return await overhead.run_arena_bulk(u, k)
 
-        out.append((f"+ {FIXES[i - 1][1]}", run))
-    for level, label in ((1, "- per-attempt asyncio.timeout"), (2, "- quota gate (no policy)"),
+        label = ("arena_async bulk, library before fixes 7, 8, 10" if i == 0 else
+                 f"+ {FIXES[i - 1][1]}" + (" (= the library)" if i == len(FIXES) else ""))
+        out.append((label, run))
+
+    async def prototype(u: str, k: list[str]) -> dict[str, float]:
+        with _prototype.applied():
+            return await overhead.run_arena_bulk(u, k)
+
+    out.append(("+ prototype: aiohttp per-request timeout, not asyncio.timeout", prototype))
+    for level, label in ((1, "- per-attempt timeout"), (2, "- quota gate (no policy)"),
                          (3, "- structuring (dicts returned)"),
                          (4, "- items layer and bulk (pool.send, gather+sem)")):
 
@@ -157,10 +152,12 @@ def main(argv: list[str] | None = None) -> int:
              f"{overhead.CONCURRENCY}, median of {rounds} rounds")
     markdown = "\n".join([
         f"## 1b. {title}", "", c.env_line(env), "",
-        "Each row below the library row adds one proposed fix (`benchmarks/_prototype.py`, "
-        "measurement only) or, after the fixes, removes one piece of the library's work to "
-        f"price it; `step` is the change from the row above. {c.pin_note(pinned)}. Steps of "
-        "a few us are within the noise of this shared box; read the larger ones.", "", md,
+        "The first arena_async row is the library with fixes 7, 8 and 10 taken back out "
+        "(`benchmarks/_prototype.py`, measurement only); each row below it puts one back, "
+        "then adds the aiohttp-timeout prototype, then removes one piece of the library's "
+        f"work to price it; `step` is the change from the row above. {c.pin_note(pinned)}. "
+        "Steps of a few us are within the noise of this shared box; read the larger ones.",
+        "", md,
     ])
     c.report(args, "breakdown", title, text, markdown)
     return 0
