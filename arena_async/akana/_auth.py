@@ -32,7 +32,7 @@ import contextlib
 import email.utils
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -117,12 +117,18 @@ def parse_set_cookie(header: str, now: datetime) -> tuple[str, str, bool] | None
     return name, value, deleted
 
 
-def _set_cookie_headers(response: Response) -> list[str]:
+def _set_cookies(response: Response, now: datetime) -> Iterator[tuple[str, str, bool]]:
+    """``(name, value, deleted)`` of every well-formed ``Set-Cookie`` of a response."""
     headers = response.headers
     if isinstance(headers, MultiMapping):
-        return [str(h) for h in headers.getall("Set-Cookie", [])]
-    one = headers.get("Set-Cookie")
-    return [one] if one else []
+        raw = [str(h) for h in headers.getall("Set-Cookie", [])]
+    else:
+        one = headers.get("Set-Cookie")
+        raw = [one] if one else []
+    for header in raw:
+        parsed = parse_set_cookie(header, now)
+        if parsed is not None:
+            yield parsed
 
 
 def _headers_for(jar: Mapping[str, str], tenant: str | None) -> dict[str, str]:
@@ -324,12 +330,7 @@ class AkanaAuth:
         """The token and CSRF cookies a login set, learning the tenant when not given."""
         tokens: dict[str, tuple[str, str]] = {}  # tenant -> (cookie name, value)
         csrfs: dict[str, tuple[str, str]] = {}
-        now = pool.now()
-        for header in _set_cookie_headers(response):
-            parsed = parse_set_cookie(header, now)
-            if parsed is None:
-                continue
-            name, value, deleted = parsed
+        for name, value, deleted in _set_cookies(response, pool.now()):
             for prefix, bucket in ((AUTH_COOKIE_PREFIX, tokens), (CSRF_COOKIE_PREFIX, csrfs)):
                 if len(name) > len(prefix) and name[:len(prefix)].lower() == prefix.lower():
                     suffix = name[len(prefix):]
@@ -426,12 +427,7 @@ class AkanaAuth:
             return
         wanted = {(AUTH_COOKIE_PREFIX + self._tenant).lower(): AUTH_COOKIE_PREFIX + self._tenant,
                   (CSRF_COOKIE_PREFIX + self._tenant).lower(): CSRF_COOKIE_PREFIX + self._tenant}
-        now = pool.now()
-        for header in _set_cookie_headers(response):
-            parsed = parse_set_cookie(header, now)
-            if parsed is None:
-                continue
-            name, value, deleted = parsed
+        for name, value, deleted in _set_cookies(response, pool.now()):
             key = wanted.get(name.lower())
             if key is None:
                 continue
