@@ -57,6 +57,7 @@ are no background tasks and no polling.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import logging
 import math
@@ -138,6 +139,13 @@ class Permit:
         ``exhausted=True`` when the response was a quota 429 (code 4084/4014).
         """
         self._limiter._observe(self, quota, exhausted)
+
+    def observe_reading(self, remaining: int, resets_at: datetime | None,
+                        reset_ts: float | None) -> None:
+        """:meth:`observe` for a 2xx answer's quota headers, given as the remaining count and
+        the reset time (as a datetime and as epoch seconds): no :class:`Quota` is built
+        unless someone reads :attr:`Limiter.quota`."""
+        self._limiter._observe_reading(self, remaining, resets_at, reset_ts)
 
     def unsent(self) -> None:
         """The request never reached the server: give its budget back."""
@@ -235,7 +243,10 @@ class Limiter:
         self.policy = quota
         self._clock = clock
         self._sleep = sleep
-        self._slots = asyncio.Semaphore(max_concurrency)
+        # Concurrency slots: a count and a FIFO of waiters (an asyncio.Semaphore, minus the
+        # cost of its locked() scan and of a coroutine per acquire on the hot path).
+        self._free = max_concurrency
+        self._slot_waiters: deque[asyncio.Future[None]] = deque()
         # Capacity one: evenly spaced, no burst. aiolimiter runs on the loop clock.
         self._rate = AsyncLimiter(1, 1.0 / rate) if rate is not None else None
         self._gate = asyncio.Lock()  # FIFO: only its holder (the head waiter) decides
@@ -259,7 +270,9 @@ class Limiter:
         self._last_admit_at: float | None = None
         self._hold_until = 0.0  # no admission before this (a server's Retry-After)
         self._admissions = 0  # serial number of the last admission
-        self._quota: Quota | None = None
+        # The latest quota the server announced: a Quota, or (remaining, resets_at) from
+        # observe_reading, made into a Quota only when read.
+        self._quota: Quota | tuple[int, datetime | None] | None = None
         self._limit: int | None = None
 
         # stats
@@ -285,6 +298,8 @@ class Limiter:
     def quota(self) -> Quota | None:
         """The latest quota the server announced (its word, not the estimate)."""
         q = self._quota
+        if isinstance(q, tuple):
+            q = self._quota = Quota(remaining=q[0], resets_at=q[1], limit=self._limit)
         if q is not None and q.limit is None and self._limit is not None:
             q = attrs.evolve(q, limit=self._limit)
         return q
@@ -322,10 +337,49 @@ class Limiter:
                 f" estimate={self.estimated_remaining}>")
 
     # -- admission -------------------------------------------------------------------
+    def admit_now(self) -> Permit | None:
+        """A permit at once, when :meth:`slot` would admit without waiting; else None (and
+        nothing taken). Hand it back with :meth:`release` once its attempt is reported."""
+        return self._admit_at_once()
+
+    def release(self, permit: Permit) -> None:
+        """End a permit from :meth:`admit_now` (what leaving ``slot()`` does): a permit not
+        reported by then counts as spent; its concurrency slot goes to the next waiter."""
+        self._release(permit)
+
     def _release(self, permit: Permit) -> None:
-        self._settle(permit, spent=True)  # no-op when already observed or unsent
+        if not permit._settled:
+            self._settle(permit, spent=True)
         self._in_flight -= 1
-        self._slots.release()
+        self._give_slot()
+
+    def _slots_locked(self) -> bool:
+        return self._free <= 0 or bool(self._slot_waiters)
+
+    async def _take_slot(self) -> None:
+        if self._free > 0 and not self._slot_waiters:
+            self._free -= 1
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._slot_waiters.append(fut)
+        try:
+            await fut
+        except BaseException:
+            if fut.done() and not fut.cancelled():
+                self._give_slot()  # handed a slot, then cancelled: pass it on
+            else:
+                with contextlib.suppress(ValueError):
+                    self._slot_waiters.remove(fut)
+            raise
+
+    def _give_slot(self) -> None:
+        waiters = self._slot_waiters
+        while waiters:
+            fut = waiters.popleft()
+            if not fut.done():
+                fut.set_result(None)  # the slot passes straight to the head waiter (FIFO)
+                return
+        self._free += 1
 
     def hold_until(self, when: float) -> None:
         """Admit nothing before ``when`` (epoch seconds on the injected clock).
@@ -340,7 +394,7 @@ class Limiter:
         admissions, no fixed rate, and the quota gate (when there is one) is free and would
         admit now: no probe, no pacing, and the estimate above the reserve. Exactly what
         :meth:`_acquire` would do then; None (nothing taken) in every other case."""
-        if self._rate is not None or self._slots.locked():
+        if self._free <= 0 or self._slot_waiters or self._rate is not None:
             return None
         now = self._clock()
         if self._hold_until > now:
@@ -352,24 +406,18 @@ class Limiter:
                     or (self._expires_at is not None and now >= self._expires_at) \
                     or known - len(self._lost) - policy.reserve - self._outstanding <= 0:
                 return None
-        # Semaphore.acquire() takes a free slot without suspending: run it to completion.
-        acquire = self._slots.acquire()
-        try:
-            acquire.send(None)
-        except StopIteration:
-            pass
-        else:  # pragma: no cover - it never suspends while not locked()
-            acquire.close()
-            raise RuntimeError("Semaphore.acquire suspended although a slot was free")
-        permit = self._admit(now, probe=False)
+        self._free -= 1
+        self._admissions += 1
+        self._outstanding += 1
+        self._last_admit_at = now
         self._admitted += 1
         self._in_flight += 1
         self._max_in_flight = max(self._max_in_flight, self._in_flight)
-        return permit
+        return Permit(self, self._admissions, False)
 
     async def _acquire(self) -> Permit:
         started = self._clock()
-        waited = self._slots.locked()
+        waited = self._slots_locked()
         # Before taking a slot: a held request must not keep one from the others.
         # One sleep, not a loop: a sleep that does not move the clock must not spin.
         if (hold := self._hold_until - self._clock()) > 0:
@@ -381,7 +429,7 @@ class Limiter:
                 self._wait_seconds += max(0.0, self._clock() - started)
                 raise
         try:
-            await self._slots.acquire()
+            await self._take_slot()
             try:
                 if self.policy is not None:
                     permit, gate_waited = await self._pass_gate(self.policy)
@@ -397,7 +445,7 @@ class Limiter:
                         self._settle(permit, spent=False)  # admitted by the gate, never sent
                         raise
             except BaseException:
-                self._slots.release()
+                self._give_slot()
                 raise
         finally:
             if waited:
@@ -493,7 +541,7 @@ class Limiter:
         return backoff
 
     def _adopt(self, permit: Permit, remaining: int, reset_at: float | None, now: float,
-               quota: Quota | None) -> None:
+               quota: Quota | tuple[int, datetime | None] | None) -> None:
         """Start a new window from a reading the server just gave."""
         self._cover(permit)
         self._known = max(0, remaining)
@@ -513,23 +561,64 @@ class Limiter:
             self._quota = quota
         log.debug("quota window: %d remaining, reset at %s", remaining, reset_at)
 
-    def _observe(self, permit: Permit, quota: Quota | None, exhausted: bool) -> None:
+    def _observe_reading(self, permit: Permit, remaining: int, resets_at: datetime | None,
+                         reset_ts: float | None) -> None:
         now = self._clock()
+        known = self._known
+        server_min = self._server_min
+        if known is not None and server_min is not None and remaining <= server_min \
+                and reset_ts is not None and reset_ts == self._reset_at \
+                and (self._expires_at is None or now < self._expires_at) \
+                and not permit._settled:
+            # The hot path (what _observe does for this case): the same window, and a
+            # reading no higher than the lowest so far, from an attempt that was open.
+            if remaining < server_min:
+                self._server_min = remaining
+                self._min_mark = self._admissions
+            self._quota = (remaining, resets_at)
+            if remaining < known:
+                self._known = max(0, remaining)
+            if self._lost:
+                self._cover(permit)
+            self._read_at = now
+            permit._settled = True
+            self._outstanding -= 1
+            if permit._probe:
+                self._probe_out = False
+            self._wake()
+            return
+        self._observe_at(permit, remaining, reset_ts, quota=(remaining, resets_at),
+                         exhausted=False, now=now)
+
+    def _observe(self, permit: Permit, quota: Quota | None, exhausted: bool) -> None:
+        if quota is None:
+            self._observe_at(permit, None, None, quota=None, exhausted=exhausted,
+                             now=self._clock())
+            return
+        resets_at = quota.resets_at
+        self._observe_at(permit, quota.remaining,
+                         resets_at.timestamp() if resets_at is not None else None,
+                         quota=quota, exhausted=exhausted, now=self._clock())
+
+    def _observe_at(self, permit: Permit, remaining: int | None, reset_ts: float | None, *,
+                    quota: Quota | tuple[int, datetime | None] | None, exhausted: bool,
+                    now: float) -> None:
         self._maybe_expire(now)
-        if quota is not None:
-            self._reading(permit, quota, exhausted, now)
+        if remaining is not None:
+            self._reading(permit, remaining, reset_ts, quota=quota, exhausted=exhausted,
+                          now=now)
         elif exhausted:
             if self._known is not None:
                 self._known = 0
                 self._read_at = now
             elif permit._seq > self._window_mark:  # a fresh probe hit the limit
                 self._adopt(permit, 0, None, now, None)
-        self._settle(permit, spent=quota is None and not exhausted)
+        self._settle(permit, spent=remaining is None and not exhausted)
         self._wake()  # even when already settled: the reading may have changed the budget
 
-    def _reading(self, permit: Permit, quota: Quota, exhausted: bool, now: float) -> None:
-        remaining = quota.remaining
-        reset_at = quota.resets_at.timestamp() if quota.resets_at is not None else None
+    def _reading(self, permit: Permit, remaining: int, reset_at: float | None, *,
+                 quota: Quota | tuple[int, datetime | None] | None, exhausted: bool,
+                 now: float) -> None:
         fresh = permit._seq > self._window_mark  # sent after this window (or probing) began
         if self._known is None:
             newer = reset_at is not None and (self._expired_reset is None

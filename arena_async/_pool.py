@@ -43,6 +43,7 @@ from ._protocol import (
     classify,
     parse_error_body,
     parse_quota,
+    read_quota,
     with_attempts,
 )
 from ._retry import backoff_delay, is_retryable_exception, may_retry, was_sent
@@ -64,8 +65,10 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 
-#: A URL made only of RFC 3986 characters, every '%' starting an escape: already encoded.
-_ENCODED_URL = re.compile(r"(?:[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=]|%[0-9A-Fa-f]{2})+")
+#: A URL made only of RFC 3986 characters ('%' included; see _BAD_ESCAPE).
+_URL_CHARS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
+#: A '%' that does not start an escape.
+_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 
 def wire_url(url: str) -> str | yarl.URL:
@@ -76,7 +79,41 @@ def wire_url(url: str) -> str | yarl.URL:
     the start of a path parameter (``/items/ABC;x/tickets`` means item ``ABC`` there).
     An already encoded URL is marked so; anything else is left to yarl.
     """
-    return yarl.URL(url, encoded=True) if _ENCODED_URL.fullmatch(url) else url
+    if _URL_CHARS.fullmatch(url) and ("%" not in url or _BAD_ESCAPE.search(url) is None):
+        return yarl.URL(url, encoded=True)
+    return url
+
+
+#: A path (no query, no fragment) made only of RFC 3986 characters.
+_PATH_CHARS = re.compile(r"/[A-Za-z0-9\-._~:/@!$&'()*+,;=%]*")
+
+
+class _WireURLs:
+    """:func:`wire_url`, with each origin (``scheme://authority``) parsed once: an encoded
+    path is set on the cached origin (``with_path(encoded=True)``, the same URL), which
+    costs yarl a third of parsing the whole URL again. At most 16 origins are kept."""
+
+    __slots__ = ("_origins",)
+
+    def __init__(self) -> None:
+        self._origins: dict[str, yarl.URL] = {}
+
+    def __call__(self, url: str) -> str | yarl.URL:
+        scheme_end = url.find("://")
+        cut = url.find("/", scheme_end + 3) if scheme_end > 0 else -1
+        if cut > 0:
+            path = url[cut:]
+            if _PATH_CHARS.fullmatch(path) and ("%" not in path
+                                                 or _BAD_ESCAPE.search(path) is None):
+                origin_text = url[:cut]
+                origin = self._origins.get(origin_text)
+                if origin is None and len(self._origins) < 16 \
+                        and _URL_CHARS.fullmatch(origin_text) and "?" not in origin_text \
+                        and "#" not in origin_text:
+                    origin = self._origins[origin_text] = yarl.URL(origin_text, encoded=True)
+                if origin is not None:
+                    return origin.with_path(path, encoded=True)
+        return wire_url(url)
 
 
 @attrs.frozen(slots=True)
@@ -90,10 +127,17 @@ class Response:
 
 
 _OK = Verdict(VerdictKind.OK)
+_NO_AUTH: tuple[Mapping[str, str], int] = ({}, 0)
 
 
 class Auth(Protocol):
     """How a client authenticates; the pool calls it, it calls back ``pool.send_once``."""
+
+    def ready(self, pool: SessionPool) -> tuple[Mapping[str, str], int] | None:
+        """The session's headers and generation when a request can be sent with them at
+        once: a session is held, and no login, renewal or re-login is due or under way.
+        None otherwise: the pool then goes through :meth:`headers` and :meth:`current`."""
+        ...
 
     async def headers(self, pool: SessionPool) -> tuple[Mapping[str, str], int]:
         """Headers proving the session (logging in first if needed) and their generation."""
@@ -160,11 +204,21 @@ class SessionPool:
         self._rng = rng or random.Random()
         self._quota_policy = quota
         self._quota_waits = quota_waits
-        #: The workspace's 24-hour request limit, when login told us.
-        self.quota_limit: int | None = None
+        self._quota_limit: int | None = None
         self._counters = _Counters()
         self._closed = False
         self._deadlines = _Deadlines()
+        self._wire_url = _WireURLs()
+
+    @property
+    def quota_limit(self) -> int | None:
+        """The workspace's 24-hour request limit, when login told us."""
+        return self._quota_limit
+
+    @quota_limit.setter
+    def quota_limit(self, value: int | None) -> None:
+        self._quota_limit = value
+        self.limiter.set_limit(value)
 
     # -- lifecycle -------------------------------------------------------------------
     async def open(self) -> None:
@@ -283,11 +337,14 @@ class SessionPool:
         if request.json is not None:
             data = json.dumps(request.json, separators=(",", ":")).encode()
             headers.setdefault("Content-Type", "application/json")
+        session = self._session
+        if session is None:
+            session = self.session  # raises: not open, or closed
         self._counters.requests += 1
         debug = log.isEnabledFor(logging.DEBUG)
         started = time.perf_counter() if debug else 0.0
-        async with self.session.request(
-            request.method, wire_url(request.url), params=request.params, data=data,
+        async with session.request(
+            request.method, self._wire_url(request.url), params=request.params, data=data,
             headers=headers, allow_redirects=False,
             raise_for_status=False,  # a caller's session may say True
         ) as resp:
@@ -324,9 +381,51 @@ class SessionPool:
         and every wait. When it passes, :class:`TransportError` is raised at once (or the
         last :class:`APIError`, when the wait before a retry would not fit).
         """
+        if deadline is not None:
+            return await self._send_within(request, deadline)
+        ready = self.auth.ready(self) if request.auth else _NO_AUTH
+        limiter = self.limiter
+        permit = limiter.admit_now() if ready is not None else None
+        if ready is None or permit is None:
+            return await self._exchange(request, None, _Trail())
+        # The common case, with no suspension before sending: a session at hand and a slot
+        # free. The first attempt runs here; whatever it meets but a 2xx answer goes on in
+        # _exchange as attempt 1 (the same steps the loop there would take).
+        auth_headers, generation = ready
+        try:
+            response = await self._timed_transmit(request, auth_headers)
+        except (aiohttp.ClientError, TimeoutError, ConnectionError) as exc:
+            if was_sent(exc):
+                permit.observe(None)
+            else:
+                permit.unsent()
+            limiter.release(permit)
+            return await self._exchange(request, None, _Trail(),
+                                        first=(exc, None, _OK, generation))
+        except BaseException:
+            limiter.release(permit)
+            raise
+        if 200 <= response.status < 300:
+            reading = read_quota(response.headers)
+            if reading is None:
+                permit.observe(None)
+            else:
+                permit.observe_reading(*reading)
+            limiter.release(permit)
+            return response
+        try:
+            quota = parse_quota(response.headers, self.quota_limit)
+            verdict = classify(response.status, response.headers, response.body, request,
+                               now=self.now(), retry_statuses=self.retry.retry_statuses,
+                               quota=quota)
+            permit.observe(quota, exhausted=verdict.kind is VerdictKind.QUOTA)
+        finally:
+            limiter.release(permit)
+        return await self._exchange(request, None, _Trail(),
+                                    first=(None, response, verdict, generation))
+
+    async def _send_within(self, request: Request, deadline: float) -> Response:
         trail = _Trail()
-        if deadline is None:
-            return await self._exchange(request, None, trail)
         seconds = check_deadline(deadline)
         assert seconds is not None
         # The checks in _exchange run on the injected clock; this backstop, on the loop's
@@ -341,61 +440,33 @@ class SessionPool:
             self._out_of_time(request, trail, f"the deadline of {seconds:g} s passed while "
                                               f"{trail.doing()}")
 
-    async def _exchange(self, request: Request, deadline_at: float | None,
-                        trail: _Trail) -> Response:
+    async def _exchange(
+        self, request: Request, deadline_at: float | None, trail: _Trail,
+        first: tuple[BaseException | None, Response | None, Verdict, int] | None = None,
+    ) -> Response:
+        """The exchange, attempt by attempt. ``first``: attempt 1 was already made (by
+        :meth:`send`), with this outcome: ``(failure, response, verdict, generation)``."""
         retry = self.retry
         attempt = 0
         reauths = 0
         quota_waits = 0
         while True:
             attempt += 1
-            auth_headers: Mapping[str, str] = {}
-            generation = 0
-            if request.auth:
-                trail.phase = "logging in"
-                try:
-                    await self.auth.headers(self)  # logs in (or renews) first when needed
-                except ArenaAsyncError as exc:
-                    await self._after_auth_failure(request, attempt, exc, deadline_at, trail)
-                    continue
-            verdict: Verdict
+            verdict: Verdict = _OK
             failure: BaseException | None = None
             response: Response | None = None
-            trail.phase = "waiting for admission"
-            async with self.limiter.slot() as permit:
-                if request.auth:
-                    auth_headers, generation = await self.auth.current()
-                budget = self.timeout
-                if deadline_at is not None:
-                    budget = min(budget, deadline_at - self._clock())
-                    if budget <= 0:
-                        permit.unsent()
-                        self._out_of_time(request, trail, "the deadline passed before the "
-                                                          "request could be sent")
+            generation = 0
+            if first is not None:
+                failure, response, verdict, generation = first
+                first = None
                 trail.sending(attempt)
-                try:
-                    if budget == self.timeout:  # the common case: the pool's shared timer
-                        response = await self._timed_transmit(request, auth_headers)
-                    else:  # a deadline shortens this attempt
-                        async with asyncio.timeout(budget):
-                            response = await self._transmit(request, auth_headers)
-                except (aiohttp.ClientError, TimeoutError, ConnectionError) as exc:
-                    if not was_sent(exc):
-                        permit.unsent()
-                    else:
-                        permit.observe(None)
-                    failure = exc
-                else:
+                if response is not None:
                     trail.in_flight = False
-                    quota = parse_quota(response.headers, self.quota_limit)
-                    if 200 <= response.status < 300:  # the hot path: nothing to classify
-                        verdict = _OK
-                        permit.observe(quota)
-                    else:
-                        verdict = classify(response.status, response.headers, response.body,
-                                           request, now=self.now(),
-                                           retry_statuses=retry.retry_statuses, quota=quota)
-                        permit.observe(quota, exhausted=verdict.kind is VerdictKind.QUOTA)
+            else:
+                made = await self._attempt(request, attempt, deadline_at, trail)
+                if made is None:  # the login failed; _after_auth_failure waited
+                    continue
+                failure, response, verdict, generation = made
 
             if failure is not None:
                 self._counters.transport_errors += 1
@@ -459,6 +530,60 @@ class SessionPool:
                                     deadline_at=deadline_at, trail=trail)
                 continue
             raise trail.annotate(with_attempts(error, attempt)) from None
+
+    async def _attempt(
+        self, request: Request, attempt: int, deadline_at: float | None, trail: _Trail,
+    ) -> tuple[BaseException | None, Response | None, Verdict, int] | None:
+        """One attempt: log in if needed, wait for admission, send, report to the limiter.
+        Returns ``(failure, response, verdict, generation)``, or None when the login
+        failed and may be tried again (``_after_auth_failure`` has waited)."""
+        auth_headers: Mapping[str, str] = {}
+        generation = 0
+        if request.auth:
+            trail.phase = "logging in"
+            try:
+                await self.auth.headers(self)  # logs in (or renews) first when needed
+            except ArenaAsyncError as exc:
+                await self._after_auth_failure(request, attempt, exc, deadline_at, trail)
+                return None
+        verdict: Verdict = _OK
+        failure: BaseException | None = None
+        response: Response | None = None
+        trail.phase = "waiting for admission"
+        async with self.limiter.slot() as permit:
+            if request.auth:
+                auth_headers, generation = await self.auth.current()
+            budget = self.timeout
+            if deadline_at is not None:
+                budget = min(budget, deadline_at - self._clock())
+                if budget <= 0:
+                    permit.unsent()
+                    self._out_of_time(request, trail, "the deadline passed before the "
+                                                      "request could be sent")
+            trail.sending(attempt)
+            try:
+                if budget == self.timeout:  # the common case: the pool's shared timer
+                    response = await self._timed_transmit(request, auth_headers)
+                else:  # a deadline shortens this attempt
+                    async with asyncio.timeout(budget):
+                        response = await self._transmit(request, auth_headers)
+            except (aiohttp.ClientError, TimeoutError, ConnectionError) as exc:
+                if not was_sent(exc):
+                    permit.unsent()
+                else:
+                    permit.observe(None)
+                failure = exc
+            else:
+                trail.in_flight = False
+                quota = parse_quota(response.headers, self.quota_limit)
+                if 200 <= response.status < 300:  # nothing to classify
+                    permit.observe(quota)
+                else:
+                    verdict = classify(response.status, response.headers, response.body,
+                                       request, now=self.now(),
+                                       retry_statuses=self.retry.retry_statuses, quota=quota)
+                    permit.observe(quota, exhausted=verdict.kind is VerdictKind.QUOTA)
+        return failure, response, verdict, generation
 
     @staticmethod
     def _out_of_time(request: Request, trail: _Trail, message: str) -> NoReturn:
@@ -552,11 +677,17 @@ class _Deadlines:
         self._live = 0
 
     def start(self, budget: float) -> _Attempt:
-        loop = asyncio.get_running_loop()
-        task = asyncio.current_task(loop)
-        assert task is not None
-        if loop is not self._loop:  # (a pool lives on one loop; be safe anyway)
-            self._reset(loop)
+        loop = self._loop
+        # The task running on the pool's loop (no get_running_loop(): on Python 3.11 it
+        # costs a getpid() system call); any other loop starts afresh.
+        task = asyncio.current_task(loop) if loop is not None else None
+        if task is None:
+            loop = asyncio.get_running_loop()
+            task = asyncio.current_task(loop)
+            assert task is not None
+            if loop is not self._loop:  # (a pool lives on one loop; be safe anyway)
+                self._reset(loop)
+        assert loop is not None
         attempt = _Attempt(task, loop.time() + budget)
         queue = self._queue
         queue.append(attempt)

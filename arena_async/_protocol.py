@@ -40,6 +40,7 @@ __all__ = [
     "parse_quota",
     "parse_reset_date",
     "parse_retry_after",
+    "read_quota",
     "validate_id",
     "validate_offset",
     "validate_page_size",
@@ -52,6 +53,7 @@ RESET_HEADER = "X-Arena-Next-Request-Limit-Reset"
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 
 _UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]+")  # needs no percent-encoding
+_UNRESERVED_PATH = re.compile(r"[A-Za-z0-9_.~/-]+")
 _FORBIDDEN = re.compile(r"[/?#%\\\s\x00-\x1f\x7f]")
 
 
@@ -119,8 +121,11 @@ def build_url(base_url: str, *segments: str) -> str:
 
     Segments are appended (never replacing the base path, unlike a leading ``/``).
     """
-    tail = "/".join(segment if _UNRESERVED.fullmatch(segment) else quote(segment, safe="")
-                    for segment in segments)
+    tail = "/".join(segments)
+    # The common case in one look: every segment unreserved (and none holding a '/').
+    if not _UNRESERVED_PATH.fullmatch(tail) or tail.count("/") != len(segments) - 1:
+        tail = "/".join(segment if _UNRESERVED.fullmatch(segment) else quote(segment, safe="")
+                        for segment in segments)
     return f"{base_url.rstrip('/')}/{tail}"
 
 
@@ -228,20 +233,35 @@ def parse_quota(headers: Mapping[str, str], limit: int | None = None) -> Quota |
 
     An unparsable reset date keeps the count (``resets_at=None``).
     """
+    reading = read_quota(headers)
+    if reading is None:
+        return None
+    return Quota(remaining=reading[0], resets_at=reading[1], limit=limit)
+
+
+# The reset header changes once per quota window: parse each distinct value once.
+@functools.lru_cache(maxsize=64)
+def _cached_reset(value: str) -> tuple[datetime | None, float | None]:
+    when = parse_reset_date(value)
+    return when, (when.timestamp() if when is not None else None)
+
+
+def read_quota(headers: Mapping[str, str],
+               ) -> tuple[int, datetime | None, float | None] | None:
+    """:func:`parse_quota` without building a :class:`Quota`: ``(remaining, resets_at,
+    resets_at as epoch seconds)``, or None when the headers carry no (readable) count."""
     raw = headers.get(REMAINING_HEADER)
     if raw is None:
         return None
     try:
-        remaining = int(raw.strip())
+        remaining = int(raw)  # int() ignores surrounding whitespace itself
     except ValueError:
         return None
     reset = headers.get(RESET_HEADER)
-    return Quota(remaining=max(0, remaining),
-                 resets_at=_cached_reset_date(reset) if reset is not None else None, limit=limit)
-
-
-# The reset header changes once per quota window: parse each distinct value once.
-_cached_reset_date = functools.lru_cache(maxsize=64)(parse_reset_date)
+    if reset is None:
+        return max(0, remaining), None, None
+    when, ts = _cached_reset(reset)
+    return max(0, remaining), when, ts
 
 
 def parse_retry_after(value: str | None, now: datetime) -> float | None:

@@ -2,90 +2,34 @@
 
 Nothing here is imported by the library, and no library file is changed: ``applied()``
 patches classes and module globals of ``arena_async`` for the duration of a ``with``
-block, so that a benchmark can show a change next to the library as it is. Fixes 1-6 of
-the first analysis and 7-10 of the second are in the library; the patches here either take
-one of them back out (to price it) or try a change the library does not make:
+block, so that a benchmark can show the library with one piece of its work taken out or
+done the way it was before a fix (``breakdown.py`` prices each that way):
 
-- ``"cattrs"`` (takes fix 7 out): ``_convert.structure`` through the cattrs fast converter
-  instead of the generated per-model functions (``_codegen.cattrs_only``).
-- ``"gated"`` (takes fix 8 out): every admission through ``Limiter._acquire`` (the
-  quota gate's ``asyncio.Lock``), no synchronous fast path.
+- ``"cattrs"`` (takes fix 7 out): structuring through the cattrs fast converter instead of
+  the generated per-model functions (``_codegen.cattrs_only``).
 - ``"timer"`` (takes fix 10 out): an ``asyncio.timeout`` per attempt instead of the pool's
   shared attempt timer (``SessionPool._timed_transmit``).
-- ``"timeout"`` (not in the library): the first attempt of a request bounded by aiohttp's
-  per-request ``timeout=ClientTimeout(total=...)`` instead of a nested ``asyncio.timeout``.
-  The library keeps ``asyncio.timeout``: the chaos tests' spec counts a send that its
-  timeout ended as one cancelled from outside ``SessionPool._transmit``
-  (``tests/chaos/_chaos.py``, ``Tally.cut``), and aiohttp's timer raises inside it.
+- ``"general"`` (takes fix 11 out): no inline first attempt; every request goes through the
+  general exchange loop (``SessionPool._exchange``: ``auth.headers()``, ``limiter.slot()``,
+  ``auth.current()``, a ``_Trail``), as before fix 11.
+- ``"no_timeout"``: no per-attempt timeout at all (what it costs).
+- ``"dicts"``: the list structuring returns the decoded dicts (what structuring costs).
+
+The library's other fixes of the third round (the bulk run's workers, the wire URL on a
+cached origin, the reading without a ``Quota``) are not reproduced here: they were priced by
+interleaved A/B runs against the previous commit (see the analysis).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
-import aiohttp
-
-import arena_async._limiter as lim
 import arena_async._pool as pool
 import arena_async._protocol as proto
-
-#: The per-request timeout the ``"timeout"`` patch hands aiohttp (None: none at all, which
-#: ``breakdown.py`` uses to price the timeout).
-TIMEOUT: aiohttp.ClientTimeout | None = aiohttp.ClientTimeout(total=30.0,
-                                                              ceil_threshold=float("inf"))
-
-_original_exchange = pool.SessionPool._exchange
-
-
-async def _transmit(self: pool.SessionPool, request: proto.Request,
-                    auth_headers: Mapping[str, str]) -> pool.Response:
-    headers = {**self._headers, **(request.headers or {}), **auth_headers}
-    data: bytes | None = request.data
-    if request.json is not None:
-        data = json.dumps(request.json, separators=(",", ":")).encode()
-        headers.setdefault("Content-Type", "application/json")
-    self._counters.requests += 1
-    kw: dict[str, Any] = {} if TIMEOUT is None else {"timeout": TIMEOUT}
-    async with self.session.request(
-        request.method, pool.wire_url(request.url), params=request.params, data=data,
-        headers=headers, allow_redirects=False, **kw,
-    ) as resp:
-        body = await resp.read()
-    return pool.Response(resp.status, resp.headers, body)
-
-
-async def _exchange(self: pool.SessionPool, request: proto.Request,
-                    deadline_at: float | None, *rest: Any) -> pool.Response:
-    # The common case, one attempt that succeeds, with the library's bookkeeping; anything
-    # else (a deadline, a failure, a non-2xx) goes to the library's loop, from scratch
-    # (the prototype only measures the fast path).
-    if deadline_at is not None:
-        return await _original_exchange(self, request, deadline_at, *rest)
-    auth_headers: Mapping[str, str] = {}
-    if request.auth:
-        await self.auth.headers(self)
-    async with self.limiter.slot() as permit:
-        if request.auth:
-            auth_headers, _ = await self.auth.current()
-        try:
-            response = await _transmit(self, request, auth_headers)
-        except BaseException:
-            permit.unsent()  # prototype: give the slot back and let the library retry
-            raise
-        quota = pool.parse_quota(response.headers, self.quota_limit)
-        if 200 <= response.status < 300:
-            permit.observe(quota)
-            return response
-        permit.unsent()
-    return await _original_exchange(self, request, deadline_at, *rest)
-
-
-def _no_fast_admission(self: lim.Limiter) -> None:
-    return None
+import arena_async.arena.items as items
 
 
 async def _timer_per_attempt(self: pool.SessionPool, request: proto.Request,
@@ -94,16 +38,30 @@ async def _timer_per_attempt(self: pool.SessionPool, request: proto.Request,
         return await self._transmit(request, auth_headers)
 
 
-#: Patches taking a library fix back out (the library as it was before fixes 7, 8 and 10).
-BEFORE = ("cattrs", "gated", "timer")
-#: Patches the library does not have.
-PATCHES = ("timeout",)
+async def _no_timeout(self: pool.SessionPool, request: proto.Request,
+                      auth_headers: Mapping[str, str]) -> pool.Response:
+    return await self._transmit(request, auth_headers)
+
+
+def _never_ready(self: Any, pool_: pool.SessionPool) -> None:
+    return None
+
+
+def _as_is(cl: Any) -> Callable[[Any], Any]:
+    return lambda value: value
+
+
+#: Every patch ``applied()`` knows.
+PATCHES = ("cattrs", "timer", "general", "no_timeout", "dicts")
 
 
 @contextlib.contextmanager
-def applied(which: Iterable[str] = PATCHES) -> Iterator[None]:
+def applied(which: Iterable[str]) -> Iterator[None]:
     """Apply the named patches for the duration of the block (this process only)."""
     which = set(which)
+    unknown = which - set(PATCHES)
+    if unknown:
+        raise ValueError(f"unknown patches: {sorted(unknown)}")
     saved: list[tuple[Any, str, Any]] = []
     stack = contextlib.ExitStack()
 
@@ -115,17 +73,21 @@ def applied(which: Iterable[str] = PATCHES) -> Iterator[None]:
         from _codegen import cattrs_only
 
         stack.enter_context(cattrs_only())
-    if "gated" in which:
-        patch(lim.Limiter, "_admit_at_once", _no_fast_admission)
     if "timer" in which:
         patch(pool.SessionPool, "_timed_transmit", _timer_per_attempt)
-    if "timeout" in which:
-        patch(pool.SessionPool, "_exchange", _exchange)
+    if "no_timeout" in which:
+        patch(pool.SessionPool, "_timed_transmit", _no_timeout)
+    if "general" in which:
+        from arena_async.akana._auth import AkanaAuth
+        from arena_async.arena._auth import ArenaAuth
+
+        patch(ArenaAuth, "ready", _never_ready)
+        patch(AkanaAuth, "ready", _never_ready)
+    if "dicts" in which:
+        patch(items, "fast_structurer", _as_is)
     try:
         yield
     finally:
         for target, name, value in reversed(saved):
             setattr(target, name, value)
         stack.close()
-
-

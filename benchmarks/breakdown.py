@@ -3,15 +3,14 @@
 Same load server and workload as ``overhead.py`` (``GET /items/{guid}/tickets`` at
 concurrency 32, client pinned to one core; 2,000 requests per run, 9 rounds: many
 short interleaved rounds resist this box's bursts of noise better), client CPU per
-request (``process_time``) of each variant, median of the rounds. The first rows take the
-library's latest fixes back out (``_prototype.BEFORE``, applied at run time, measurement
-only) and put them back one at a time; then one change the library does not make is added
-(aiohttp's per-request timeout) and pieces of the library's work are removed to price them:
+request (``process_time``) of each variant, median of the rounds. The first rows take three
+of the library's fixes back out (``_prototype``, applied at run time, measurement only) and
+put them back one at a time; then pieces of the library's work are removed to price them:
 
-  library before fixes 7, 8, 10 -> + fix 7 -> + fix 8 -> + fix 10 (= the library) ->
-  aiohttp's per-request timeout instead (prototype) -> no per-attempt timeout at all -> no
-  quota gate (QuotaPolicy off) -> no structuring (dicts) -> ``pool.send`` directly (no
-  items layer, no bulk: prebuilt requests, gather + semaphore)
+  library without fixes 7, 10, 11 -> + fix 11 (inline first attempt) -> + fix 10 (shared
+  attempt timer) -> + fix 7 (generated structuring) = the library -> no per-attempt
+  timeout -> no quota gate (QuotaPolicy off) -> no structuring (dicts) -> ``pool.send``
+  directly (no items layer, no bulk: prebuilt requests, gather + semaphore)
 
 and raw aiohttp as the floor. The differences between consecutive rows are the prices.
 """
@@ -19,10 +18,8 @@ and raw aiohttp as the floor. The differences between consecutive rows are the p
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,33 +29,22 @@ import _common as c
 import _prototype
 import overhead
 
-import arena_async.arena.items as items
 from arena_async._convert import loads
 from arena_async._protocol import Request
 
 FIXES = [
-    ("cattrs", "fix 7: generated structuring (per-model functions)"),
-    ("gated", "fix 8: synchronous admission fast path in the limiter"),
+    ("general", "fix 11: the first attempt inline in send (no general loop)"),
     ("timer", "fix 10: one shared attempt timer, not asyncio.timeout per attempt"),
+    ("cattrs", "fix 7: generated structuring (per-model functions)"),
 ]
-
-
-@contextlib.contextmanager
-def _stripped(level: int) -> Iterator[None]:
-    """Level 1: no per-attempt timeout; 3: no structuring (on top of the prototype)."""
-    saved_timeout, saved_structure = _prototype.TIMEOUT, items.structure
-    if level >= 1:
-        _prototype.TIMEOUT = None
-    if level >= 3:
-        items.structure = lambda value, cl, **_: value
-    try:
-        yield
-    finally:
-        _prototype.TIMEOUT, items.structure = saved_timeout, saved_structure
+LIBRARY = "arena_async bulk (= the library)"
 
 
 async def _run_stripped(url: str, keys: list[str], level: int) -> dict[str, float]:
-    with _stripped(level):
+    """Level 1: no per-attempt timeout; 2: no quota gate; 3: no structuring; 4: pool.send
+    with prebuilt requests (no items layer, no bulk)."""
+    patches = ["no_timeout"] + (["dicts"] if level >= 3 else [])
+    with _prototype.applied(patches):
         async with overhead._client(url) as arena:
             if level >= 2:
                 arena._pool.limiter.policy = None  # no quota gate
@@ -92,22 +78,15 @@ def variants() -> list[tuple[str, Any]]:
             with _prototype.applied(which):
                 return await overhead.run_arena_bulk(u, k)
 
-        label = ("arena_async bulk, library before fixes 7, 8, 10" if i == 0 else
-                 f"+ {FIXES[i - 1][1]}" + (" (= the library)" if i == len(FIXES) else ""))
+        label = ("arena_async bulk, without fixes 7, 10, 11" if i == 0 else
+                 LIBRARY if i == len(FIXES) else f"+ {FIXES[i - 1][1]}")
         out.append((label, run))
-
-    async def prototype(u: str, k: list[str]) -> dict[str, float]:
-        with _prototype.applied():
-            return await overhead.run_arena_bulk(u, k)
-
-    out.append(("+ prototype: aiohttp per-request timeout, not asyncio.timeout", prototype))
     for level, label in ((1, "- per-attempt timeout"), (2, "- quota gate (no policy)"),
                          (3, "- structuring (dicts returned)"),
                          (4, "- items layer and bulk (pool.send, gather+sem)")):
 
         async def run(u: str, k: list[str], level: int = level) -> dict[str, float]:
-            with _prototype.applied():
-                return await _run_stripped(u, k, level)
+            return await _run_stripped(u, k, level)
 
         out.append((label, run))
     return out
@@ -142,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     floor = c.median(next(iter(cpu.values())))
     for name, values in cpu.items():
         m = c.median(values)
-        step = "" if previous is None or name.startswith("arena_async bulk, library") \
+        step = "" if previous is None or name.startswith("arena_async bulk, without") \
             else f"{m - previous:+.1f}"
         rows.append([name, f"{m:.1f}", step, f"{m / floor:.2f}x"])
         previous = m
@@ -152,10 +131,10 @@ def main(argv: list[str] | None = None) -> int:
              f"{overhead.CONCURRENCY}, median of {rounds} rounds")
     markdown = "\n".join([
         f"## 1b. {title}", "", c.env_line(env), "",
-        "The first arena_async row is the library with fixes 7, 8 and 10 taken back out "
-        "(`benchmarks/_prototype.py`, measurement only); each row below it puts one back, "
-        "then adds the aiohttp-timeout prototype, then removes one piece of the library's "
-        f"work to price it; `step` is the change from the row above. {c.pin_note(pinned)}. "
+        "The first arena_async row is the library with fixes 7, 10 and 11 taken back out "
+        "(`benchmarks/_prototype.py`, measurement only); each row below it puts one back; "
+        "the rows after the library remove one piece of its work each to price it; `step` "
+        f"is the change from the row above. {c.pin_note(pinned)}. "
         "Steps of a few us are within the noise of this shared box; read the larger ones.",
         "", md,
     ])

@@ -36,7 +36,7 @@ async def run_raw(url: str, keys: list[str]) -> dict[str, float]:
     connector = aiohttp.TCPConnector(limit=100, limit_per_host=0)
     async with aiohttp.ClientSession(
         connector=connector, cookie_jar=aiohttp.DummyCookieJar(),
-        timeout=aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=30),
+        timeout=aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=None),
     ) as session:
         headers = {"arena_session_id": "BENCH-SESSION|"}
         sem = asyncio.Semaphore(CONCURRENCY)

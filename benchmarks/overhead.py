@@ -4,7 +4,8 @@
 (``load_server.py``, a separate process on 127.0.0.1), four ways, interleaved per round:
 
 - ``aiohttp raw`` (the baseline): one ClientSession with the settings the library uses
-  (TCPConnector(limit=100, limit_per_host=0), DummyCookieJar, sock timeouts), a
+  (TCPConnector(limit=100, limit_per_host=0), DummyCookieJar, sock_connect=30 and no
+  sock_read, exactly as the library sets its own session), a
   Semaphore(32) and ``asyncio.gather``, ``json.loads`` of the body only;
 - ``httpx``: ``httpx.AsyncClient`` (100 connections), the same semaphore and gather;
 - ``arena_async bulk``: ``arena.bulk(arena.items.tickets.list, guids)`` with
@@ -32,7 +33,6 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _common as c
-import _prototype
 
 from arena_async import ArenaClient
 
@@ -60,7 +60,7 @@ async def run_raw_aiohttp(url: str, keys: list[str]) -> dict[str, float]:
     connector = aiohttp.TCPConnector(limit=100, limit_per_host=0)
     async with aiohttp.ClientSession(
         connector=connector,
-        timeout=aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=30),
+        timeout=aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=None),
         cookie_jar=aiohttp.DummyCookieJar(), raise_for_status=False,
     ) as session:
         headers = {"arena_session_id": "BENCH-SESSION|"}
@@ -125,18 +125,11 @@ async def run_arena_gather(url: str, keys: list[str]) -> dict[str, float]:
     return {"wall": t["wall"], "cpu": t["cpu"], "refs": refs}
 
 
-async def run_arena_bulk_prototype(url: str, keys: list[str]) -> dict[str, float]:
-    with _prototype.applied():
-        return await run_arena_bulk(url, keys)
-
-
-PROTOTYPE = "arena_async bulk, + aiohttp per-request timeout (prototype)"
 CLIENTS: dict[str, Runner] = {
     "aiohttp raw (baseline)": run_raw_aiohttp,
     "httpx.AsyncClient": run_httpx,
     "arena_async bulk": run_arena_bulk,
     "arena_async gather+sem": run_arena_gather,
-    PROTOTYPE: run_arena_bulk_prototype,
 }
 BASELINE = "aiohttp raw (baseline)"
 
@@ -151,15 +144,8 @@ def measure(server: c.Server, n: int, rounds: int) -> dict[str, dict[str, list[f
         for name in CLIENTS
     }
     clients = dict(CLIENTS)
-    for name, runner in list(clients.items()):  # warm-up: imports, first connections, hooks
-        try:
-            asyncio.run(runner(url, keys[: min(500, n)]))
-        except Exception as exc:
-            if name != PROTOTYPE:
-                raise
-            # The prototype patches library internals; if they changed, say so, go on.
-            print(f"prototype row dropped: {type(exc).__name__}: {exc}", file=sys.stderr)
-            del clients[name], out[name]
+    for runner in clients.values():  # warm-up: imports, first connections, hooks
+        asyncio.run(runner(url, keys[: min(500, n)]))
     for _ in range(rounds):
         base: dict[str, float] = {}
         for name, runner in clients.items():
@@ -206,8 +192,6 @@ def main(argv: list[str] | None = None) -> int:
                     f"({m['rps_ratio']:.2f}x)")
             cap = (f"{c.verdict(m['capacity'] >= TARGET_VS_RAW and ahead)} "
                    f"({m['capacity']:.2f}x)")
-            if name == PROTOTYPE:
-                wall, cap = f"({wall})", f"({cap}; not the library)"
         rows.append([name, c.fmt(m["rps"]), f"{m['rps_ratio']:.2f}x", spread(figs["rps_ratio"]),
                      c.fmt(m["cpu_us"]), f"{m['capacity']:.2f}x", spread(figs["capacity"]),
                      c.fmt(m["server_us"]), wall, cap])
@@ -227,10 +211,11 @@ def main(argv: list[str] | None = None) -> int:
         "measuring the client: `capacity vs raw` (raw aiohttp's client CPU per request "
         "divided by this client's, per round) is the client-bound throughput ratio and "
         "stays steady, so it is the figure to judge by; both verdicts are shown. Both "
-        "also require beating httpx (req/s and CPU). The prototype row is the library with "
-        "aiohttp's per-request `timeout=` in place of the per-attempt `asyncio.timeout`, "
-        "applied at run time (`benchmarks/_prototype.py`, measurement only; not in the "
-        "library, see the analysis).", "", md,
+        "also require beating httpx (req/s and CPU). The raw aiohttp baseline uses the "
+        "library's session settings exactly (TCPConnector(limit=100, limit_per_host=0), "
+        "ClientTimeout(total=None, sock_connect=30, sock_read=None), DummyCookieJar), with "
+        "no per-request timeout at all; the library bounds every attempt by its `timeout` "
+        "(30 s) besides.", "", md,
     ])
     c.report(args, "overhead", title, text, markdown)
     return 0

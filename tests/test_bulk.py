@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator
 
 import pytest
@@ -135,3 +136,126 @@ def test_string_keys_refused() -> None:
 
     with pytest.raises(ValueError, match="keys must be an iterable"):
         bulk(fn, "ABC", concurrency=2)
+
+
+async def test_few_keys_start_few_tasks() -> None:
+    async def double(key: int) -> int:
+        await asyncio.sleep(0)
+        return key * 2
+
+    run = bulk(double, [1, 2, 3], concurrency=16)
+    assert sorted(o.value for o in [o async for o in run]) == [2, 4, 6]  # type: ignore[type-var]
+    assert run.max_tasks == 3
+
+
+async def test_a_slow_consumer_holds_back_the_calls() -> None:
+    drawn = 0
+
+    def keys():  # counts what bulk draws
+        nonlocal drawn
+        for k in range(1000):
+            drawn += 1
+            yield k
+
+    async def quick(key: int) -> int:
+        await asyncio.sleep(0)
+        return key
+
+    seen = 0
+    async for _ in bulk(quick, keys(), concurrency=4):
+        seen += 1
+        for _ in range(20):  # the consumer is slow: the calls must not run far ahead
+            await asyncio.sleep(0)
+        assert drawn - seen <= 2 * 4, (drawn, seen)
+    assert seen == 1000
+
+
+async def test_ordered_with_an_async_source_and_a_slow_head() -> None:
+    async def source() -> AsyncIterator[int]:
+        for k in range(100):
+            await asyncio.sleep(0)
+            yield k
+
+    async def slow_head(key: int) -> int:
+        await asyncio.sleep(0.005 if key % 25 == 0 else 0)
+        return -key
+
+    run = bulk(slow_head, source(), concurrency=6, ordered=True)
+    out = [(o.key, o.value) async for o in run]
+    assert out == [(k, -k) for k in range(100)]
+    assert run.max_tasks == 6
+
+
+async def test_a_failing_key_source_ends_the_run_after_what_finished() -> None:
+    def keys():
+        yield from range(10)
+        raise OSError("the key file went away")
+
+    async def work(key: int) -> int:
+        await asyncio.sleep(0)
+        return key
+
+    got: list[int] = []
+
+    async def consume() -> None:
+        async for outcome in bulk(work, keys(), concurrency=3):
+            got.append(outcome.key)
+
+    with pytest.raises(OSError, match="went away"):
+        await consume()
+    assert sorted(got) == list(range(10))  # nothing that finished is lost
+    await asyncio.sleep(0)
+    assert [t for t in asyncio.all_tasks() if t is not asyncio.current_task()] == []
+
+
+class Stop(BaseException):
+    """Not an Exception: like KeyboardInterrupt, it must end the run, not an outcome."""
+
+
+async def test_a_base_exception_in_a_call_ends_the_run() -> None:
+    async def work(key: int) -> int:
+        await asyncio.sleep(0)
+        if key == 5:
+            raise Stop
+        return key
+
+    with pytest.raises(Stop):
+        async for _ in bulk(work, range(50), concurrency=4):
+            pass
+    await asyncio.sleep(0)
+    assert [t for t in asyncio.all_tasks() if t is not asyncio.current_task()] == []
+
+
+async def test_a_call_cancelled_from_inside_cancels_the_run() -> None:
+    async def work(key: int) -> int:
+        await asyncio.sleep(0)
+        if key == 3:
+            raise asyncio.CancelledError  # e.g. a library that cancels its own work
+        return key
+
+    with pytest.raises(asyncio.CancelledError):
+        async for _ in bulk(work, range(20), concurrency=2):
+            pass
+
+
+async def test_a_run_dropped_without_closing_cancels_its_workers() -> None:
+    started: list[int] = []
+
+    async def hang(key: int) -> int:
+        started.append(key)
+        if key:
+            await asyncio.sleep(3600)
+        return key
+
+    async def consume_and_fail() -> None:
+        async for _ in bulk(hang, range(100), concurrency=4):  # no async with, no aclose
+            raise ValueError("the consumer fails while the run is suspended at a yield")
+
+    task = asyncio.create_task(consume_and_fail())
+    with pytest.raises(ValueError, match="consumer fails"):
+        await task
+    assert len(asyncio.all_tasks()) > 1  # the workers are still there ...
+    gc.collect()  # ... until the abandoned run is collected: asyncio's hook closes it
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert [t for t in asyncio.all_tasks() if t is not asyncio.current_task()] == []

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from arena_async import ArenaClient, RetryPolicy
+from arena_async.bulk import _worker as bulk_worker
 from arena_async.testing import FakeArena, Fault
 
 REPO = Path(__file__).resolve().parents[1]
@@ -109,11 +110,16 @@ async def test_cancelling_iter_and_bulk_leaves_no_task_and_no_slot() -> None:
         task = asyncio.create_task(fan_out())
         await until(lambda: fake.stats.in_flight == 8)
         assert run.max_tasks == 8
+
+        def workers() -> list[asyncio.Task[Any]]:
+            return [t for t in asyncio.all_tasks()
+                    if getattr(t.get_coro(), "cr_code", None) is bulk_worker.__code__]
+
+        assert len(workers()) == 8
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         assert arena._pool.limiter.stats.in_flight == 0
-        mine = [t for t in asyncio.all_tasks() if "BulkRun" in repr(t.get_coro())]
-        assert mine == []
+        assert workers() == []
 
 
 SCRIPT = r'''

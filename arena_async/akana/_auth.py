@@ -232,6 +232,12 @@ class AkanaAuth:
                     await self._renew_ahead(pool)
         return self._auth_headers(), self._generation
 
+    def ready(self, pool: SessionPool) -> tuple[Mapping[str, str], int] | None:
+        if self._fatal is not None or not self.has_token or self._lock.locked() \
+                or self._renew_due(pool):
+            return None  # headers() has something to do (or to raise) first
+        return self._auth_headers(), self._generation
+
     async def current(self) -> tuple[Mapping[str, str], int]:
         if self._lock.locked():  # a login or renewal is under way: send its token
             async with self._lock:

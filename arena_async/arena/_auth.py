@@ -48,10 +48,12 @@ class ArenaAuth:
         self._email = email
         self._password = password
         self._workspace_id = workspace_id
-        self._session_id = session_id
+        self._session_id: str | None = None
         self._usage_reason = usage_reason
         self._owns_session = False
         self._generation = 0
+        self._ready: tuple[Mapping[str, str], int] | None = None
+        self._set_session(session_id)
         self._lock = asyncio.Lock()
         # Refused credentials, remembered: logging in again on every waiting request would
         # only lock the account (Arena locks it for 5 minutes after repeated failures).
@@ -75,6 +77,16 @@ class ArenaAuth:
                 if self._session_id is None:
                     await self._login(pool)
         return self._now()
+
+    def _set_session(self, session_id: str | None) -> None:
+        """Hold ``session_id`` (None: none), and the headers every request sends with it."""
+        self._session_id = session_id
+        self._ready = ({SESSION_HEADER: session_id}, self._generation) if session_id else None
+
+    def ready(self, pool: SessionPool) -> tuple[Mapping[str, str], int] | None:
+        if self._lock.locked():  # a login or re-login is under way
+            return None
+        return self._ready
 
     async def current(self) -> tuple[Mapping[str, str], int]:
         if self._lock.locked():  # a re-login is under way: send its session, not the dead one
@@ -126,9 +138,9 @@ class ArenaAuth:
             raise ResponseFormatError("login answer has no arenaSessionId",
                                       path="$.arenaSessionId", url="/login") from None
         self.login = login
-        self._session_id = login.session_id
         self._owns_session = True
         self._generation += 1
+        self._set_session(login.session_id)
         if login.workspace_request_limit is not None:
             pool.quota_limit = login.workspace_request_limit
         log.info("logged in to Arena workspace %s", login.workspace_id)
@@ -136,7 +148,8 @@ class ArenaAuth:
     async def close(self, pool: SessionPool) -> None:
         if not self._owns_session or self._session_id is None:
             return
-        session_id, self._session_id = self._session_id, None
+        session_id = self._session_id
+        self._set_session(None)
         self._owns_session = False
         # Logout counts against the quota: never spend the reserve (or a spent budget) on it.
         limiter = pool.limiter

@@ -6,10 +6,11 @@ The surface mirrors the URL paths: ``client.items.tickets`` is ``/items/{item}/t
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from json import loads as json_loads
 from typing import Any, TypeVar
 
-from .._convert import loads, structure, structure_json
+from .._convert import fast_structurer, loads, structure, structure_json
 from .._pagination import paginate, records
 from .._pool import SessionPool
 from .._protocol import (
@@ -39,6 +40,7 @@ class _Resource:
     def __init__(self, pool: SessionPool, base_url: str) -> None:
         self._pool = pool
         self._base_url = base_url
+        self._lists: dict[type[Any], Callable[[Any], Any]] = {}
 
     def _request(self, method: str, *segments: str, params: dict[str, str] | None = None,
                  json: Any = None) -> Request:
@@ -52,19 +54,35 @@ class _Resource:
 
     async def _results(self, cl: type[T], request: Request, deadline: float | None) -> list[T]:
         response = await self._pool.send(request, deadline=deadline)
-        data = loads(response.body, url=request.display)
+        body = response.body
+        # The common case first: a JSON object whose "results" the generated structuring
+        # accepts. Anything else takes the checked path below, which names what is wrong.
+        try:
+            data = json_loads(body)
+            if type(data) is dict:
+                results = data.get("results")
+                if type(results) is list:
+                    fast = self._lists.get(cl)
+                    if fast is None:
+                        fast = self._lists[cl] = fast_structurer(list[cl])  # type: ignore[valid-type]
+                    items: list[T] = fast(results)
+                    return items
+        except Exception:
+            pass
+        url = request.display
+        data = loads(body, url=url)
         if not isinstance(data, dict):
             raise ResponseFormatError("expected an object with 'results'", path="$",
-                                      excerpt=excerpt(response.body), url=request.display)
+                                      excerpt=excerpt(body), url=url)
         results = data.get("results")
         if results is None and data.get("count") == 0:
             return []
         if not isinstance(results, list):
             raise ResponseFormatError("expected a list", path="$.results",
-                                      excerpt=excerpt(response.body), url=request.display)
-        items: list[T] = structure(results, list[cl], path="$.results",  # type: ignore[valid-type]
-                                   url=request.display, body=response.body)
-        return items
+                                      excerpt=excerpt(body), url=url)
+        checked: list[T] = structure(results, list[cl], path="$.results",  # type: ignore[valid-type]
+                                     url=url, body=body)
+        return checked
 
 
 class ItemTickets(_Resource):

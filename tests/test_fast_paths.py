@@ -1,0 +1,202 @@
+"""The hot path's shortcuts answer exactly as the general code they stand in for.
+
+- ``Permit.observe_reading`` (the pool's 2xx path) leaves the limiter in the same state as
+  ``Permit.observe(Quota(...))``, whatever the sequence of readings, resets, lost and unsent
+  attempts and clock moves;
+- ``read_quota`` reads what ``parse_quota`` reads;
+- ``_WireURLs`` hands aiohttp the same URL as ``wire_url``;
+- the limiter's own slot count keeps FIFO order and passes on a slot handed to a waiter
+  that was cancelled before it could use it;
+- ``SessionPool.send``'s inline first attempt and the general loop agree on what a
+  failed first attempt costs (attempts, retries, stats).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import string
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+import yarl
+
+from arena_async import ArenaClient, RetryPolicy
+from arena_async._limiter import Limiter, Permit
+from arena_async._pool import _WireURLs, wire_url
+from arena_async._protocol import parse_quota, read_quota
+from arena_async.errors import QuotaExhaustedError
+from arena_async.models.common import Quota
+from arena_async.policies import QuotaPolicy
+from arena_async.testing import FakeArena, Fault
+
+from .test_limiter import ManualClock
+
+START = 1_800_000_000.0
+
+
+def _state(limiter: Limiter) -> tuple[Any, ...]:
+    return (limiter._known, limiter._server_min, limiter._min_mark, limiter._window_mark,
+            limiter._reset_at, limiter._expires_at, limiter._expired_reset, list(limiter._lost),
+            limiter._outstanding, limiter._probe_out, limiter._read_at, limiter._backoff,
+            limiter.quota, limiter.estimated_remaining, limiter.stats)
+
+
+async def _admit(limiter: Limiter) -> Permit | str:
+    permit = limiter.admit_now()
+    if permit is not None:
+        return permit
+    try:  # the general path: a probe is admitted at once; anything else would wait
+        async with asyncio.timeout(0.001):
+            return await limiter._acquire()
+    except TimeoutError:
+        return "waits"
+    except QuotaExhaustedError:
+        return "refused"
+
+
+@pytest.mark.parametrize("seed", range(40))
+async def test_observe_reading_equals_observe(seed: int) -> None:
+    rng = random.Random(seed)
+    clock = ManualClock(START)
+    policy = QuotaPolicy(reserve=rng.choice([0, 2, 5]))
+    general = Limiter(max_concurrency=8, quota=policy, clock=clock, sleep=clock.sleep)
+    fast = Limiter(max_concurrency=8, quota=policy, clock=clock, sleep=clock.sleep)
+    general.set_limit(1000)
+    fast.set_limit(1000)
+    open_permits: list[tuple[Permit, Permit]] = []
+    remaining = rng.randrange(20, 200)
+    reset = START + rng.choice([5.0, 60.0, 3600.0])
+    for _ in range(300):
+        op = rng.random()
+        if op < 0.4 and len(open_permits) < 8:
+            a, b = await _admit(general), await _admit(fast)
+            if isinstance(a, str) or isinstance(b, str):
+                assert a == b
+            else:
+                assert (a.probe, a._seq) == (b.probe, b._seq)
+                open_permits.append((a, b))
+        elif op < 0.8 and open_permits:
+            a, b = open_permits.pop(rng.randrange(len(open_permits)))
+            fate = rng.random()
+            if fate < 0.75:  # a 2xx answer with headers
+                shift = rng.random()
+                if shift < 0.05:
+                    reset += rng.choice([60.0, 3600.0])  # a new window
+                    remaining = rng.randrange(20, 200)
+                elif shift < 0.08:
+                    remaining += rng.randrange(1, 30)  # the counter went up: a reset
+                remaining = max(0, remaining - rng.randrange(0, 3))
+                told = reset - rng.choice([0.0, 0.0, 0.0, 60.0])  # sometimes an older window
+                when = datetime.fromtimestamp(told, UTC) if rng.random() > 0.05 else None
+                a.observe(Quota(remaining, when))
+                b.observe_reading(remaining, when,
+                                  when.timestamp() if when is not None else None)
+            elif fate < 0.9:
+                a.observe(None)
+                b.observe(None)
+            else:
+                a.unsent()
+                b.unsent()
+            general.release(a)
+            fast.release(b)
+        else:
+            clock.advance(rng.choice([0.5, 2.0, 30.0]))
+        assert _state(general) == _state(fast)
+
+
+def test_read_quota_reads_what_parse_quota_reads() -> None:
+    reset = "Fri, 02-May-2099 14:22:13 GMT-0700 (PDT)"
+    cases: list[dict[str, str]] = [
+        {},
+        {"X-Arena-Requests-Remaining": "17"},
+        {"X-Arena-Requests-Remaining": " 17 ", "X-Arena-Next-Request-Limit-Reset": reset},
+        {"X-Arena-Requests-Remaining": "-3", "X-Arena-Next-Request-Limit-Reset": "soon"},
+        {"X-Arena-Requests-Remaining": "many", "X-Arena-Next-Request-Limit-Reset": reset},
+        {"X-Arena-Requests-Remaining": "0", "X-Arena-Next-Request-Limit-Reset":
+            "Fri, 02 May 2099 21:22:13 GMT"},
+    ]
+    for headers in cases:
+        quota = parse_quota(headers)
+        reading = read_quota(headers)
+        if quota is None:
+            assert reading is None, headers
+            continue
+        assert reading is not None
+        remaining, when, ts = reading
+        assert (remaining, when) == (quota.remaining, quota.resets_at), headers
+        assert ts == (when.timestamp() if when is not None else None)
+
+
+def test_wire_urls_equal_wire_url() -> None:
+    rng = random.Random(7)
+    chars = string.ascii_letters + string.digits + "-._~:/?#[]@!$&'()*+,;=% \u00e9"
+    bases = ["http://127.0.0.1:45678", "https://user:pw@[::1]:8443", "http://h",
+             "https://a.b.c/v1", "http://x:1?q", "https://h%20x:1", "nonsense"]
+    wire = _WireURLs()
+    reused = 0
+    for _ in range(20_000):
+        url = rng.choice(bases) + "/" + "".join(
+            rng.choice(chars) for _ in range(rng.randrange(13)))
+        got, expected = wire(url), wire_url(url)
+        assert type(got) is type(expected), url
+        assert str(got) == str(expected), url
+        if isinstance(got, yarl.URL):
+            assert isinstance(expected, yarl.URL)
+            assert (got.raw_path, got.raw_query_string, got.raw_fragment, got.raw_authority) \
+                == (expected.raw_path, expected.raw_query_string, expected.raw_fragment,
+                    expected.raw_authority), url
+            reused += 1
+    assert reused > 10_000  # most of them took the cached-origin path
+    assert len(wire._origins) <= 16
+
+
+async def test_a_slot_handed_to_a_cancelled_waiter_goes_to_the_next() -> None:
+    limiter = Limiter(max_concurrency=1)
+    order: list[int] = []
+    holder = limiter.admit_now()
+    assert holder is not None
+
+    async def wait(i: int) -> None:
+        async with limiter.slot():
+            order.append(i)
+
+    first = asyncio.create_task(wait(1))
+    second = asyncio.create_task(wait(2))
+    await asyncio.sleep(0)
+    assert limiter.admit_now() is None  # waiters queued: no jumping ahead of them
+    limiter.release(holder)  # handed to the first waiter ...
+    first.cancel()  # ... which is cancelled before it runs
+    await asyncio.gather(first, second, return_exceptions=True)
+    assert first.cancelled()
+    assert order == [2]
+    assert limiter.stats.in_flight == 0
+    assert limiter._free == 1
+    again = limiter.admit_now()
+    assert again is not None
+    limiter.release(again)
+
+
+async def test_a_failed_first_attempt_goes_on_in_the_general_loop() -> None:
+    """A first attempt made inline by ``send`` (the fast path) and one made by the loop
+    (a deadline given: the general path) cost the same attempts and stats."""
+    results = []
+    for deadline in (None, 30.0):
+        async with FakeArena.seeded(items=2, seed=1) as fake, ArenaClient(
+                email=fake.email, password=fake.password, base_url=fake.url,
+                retry=RetryPolicy(max_attempts=4, backoff=0.001, max_backoff=0.001),
+        ) as arena:
+            guid = fake.item_guids[0]
+            await arena.items.tickets.list(guid)  # logged in, the quota known: fast path
+            fake.faults.add(Fault("status", status=503, times=1, path="/tickets$"))
+            fake.faults.add(Fault("reset_before_headers", times=1, path="/tickets$"))
+            before = arena.stats
+            refs = await arena.items.tickets.list(guid, deadline=deadline)
+            after = arena.stats
+            results.append((len(refs), after.requests - before.requests,
+                            after.retries - before.retries,
+                            after.server_errors - before.server_errors,
+                            after.transport_errors - before.transport_errors,
+                            arena._pool.limiter.stats.in_flight))
+    assert results[0] == results[1] == (results[0][0], 3, 2, 1, 1, 0)
