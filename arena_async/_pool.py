@@ -109,7 +109,7 @@ class _WireURLs:
                 origin = self._origins.get(origin_text)
                 if origin is None and len(self._origins) < 16 \
                         and _URL_CHARS.fullmatch(origin_text) and "?" not in origin_text \
-                        and "#" not in origin_text:
+                        and "#" not in origin_text and _BAD_ESCAPE.search(origin_text) is None:
                     origin = self._origins[origin_text] = yarl.URL(origin_text, encoded=True)
                 if origin is not None:
                     return origin.with_path(path, encoded=True)
@@ -218,7 +218,9 @@ class SessionPool:
     @quota_limit.setter
     def quota_limit(self, value: int | None) -> None:
         self._quota_limit = value
-        self.limiter.set_limit(value)
+        # The limiter keeps only a usable limit (a server may send -1 for "none").
+        usable = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+        self.limiter.set_limit(value if usable else None)
 
     # -- lifecycle -------------------------------------------------------------------
     async def open(self) -> None:
@@ -392,6 +394,7 @@ class SessionPool:
         # free. The first attempt runs here; whatever it meets but a 2xx answer goes on in
         # _exchange as attempt 1 (the same steps the loop there would take).
         auth_headers, generation = ready
+        failure: BaseException | None = None
         try:
             response = await self._timed_transmit(request, auth_headers)
         except (aiohttp.ClientError, TimeoutError, ConnectionError) as exc:
@@ -399,21 +402,22 @@ class SessionPool:
                 permit.observe(None)
             else:
                 permit.unsent()
-            limiter.release(permit)
-            return await self._exchange(request, None, _Trail(),
-                                        first=(exc, None, _OK, generation))
+            failure = exc
         except BaseException:
             limiter.release(permit)
             raise
-        if 200 <= response.status < 300:
-            reading = read_quota(response.headers)
-            if reading is None:
-                permit.observe(None)
-            else:
-                permit.observe_reading(*reading)
+        if failure is not None:  # (outside the except clause: no implicit __context__)
             limiter.release(permit)
-            return response
+            return await self._exchange(request, None, _Trail(),
+                                        first=(failure, None, _OK, generation))
         try:
+            if 200 <= response.status < 300:
+                reading = read_quota(response.headers)
+                if reading is None:
+                    permit.observe(None)
+                else:
+                    permit.observe_reading(*reading)
+                return response
             quota = parse_quota(response.headers, self.quota_limit)
             verdict = classify(response.status, response.headers, response.body, request,
                                now=self.now(), retry_statuses=self.retry.retry_statuses,

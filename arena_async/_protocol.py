@@ -212,11 +212,11 @@ def parse_reset_date(value: str | None) -> datetime | None:
         try:
             return datetime(int(year), month, int(day), int(hh), int(mm), int(ss),
                             tzinfo=tz).astimezone(UTC)
-        except ValueError:
+        except (ValueError, OverflowError):
             return None
     try:
         parsed = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         parsed = None
     if parsed is None:
         try:
@@ -225,7 +225,10 @@ def parse_reset_date(value: str | None) -> datetime | None:
             return None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:59:59-01:00: past datetime's range in UTC
+        return None
 
 
 def parse_quota(headers: Mapping[str, str], limit: int | None = None) -> Quota | None:
@@ -254,7 +257,7 @@ def read_quota(headers: Mapping[str, str],
     if raw is None:
         return None
     try:
-        remaining = int(raw)  # int() ignores surrounding whitespace itself
+        remaining = int(raw.strip())
     except ValueError:
         return None
     reset = headers.get(RESET_HEADER)

@@ -109,6 +109,9 @@ async def _run(fn: Callable[[K], Awaitable[V]], keys: Iterable[K] | AsyncIterabl
     closing = False
     failure: BaseException | None = None
 
+    def stopped() -> bool:
+        return exhausted or closing or failure is not None
+
     def wake() -> None:
         if wakeup and not wakeup[0].done():
             wakeup[0].set_result(None)
@@ -118,12 +121,12 @@ async def _run(fn: Callable[[K], Awaitable[V]], keys: Iterable[K] | AsyncIterabl
         ``wait=False``, no room for one now)."""
         nonlocal drawn, exhausted
         while drawn - handed >= window:
-            if not wait or exhausted or closing:
+            if not wait or stopped():
                 return None
             fut: asyncio.Future[None] = loop.create_future()
             space.append(fut)
             await fut
-        if exhausted:
+        if stopped():  # no new call once the run is closing or has failed
             return None
         if sync_keys is not None:
             got = next(sync_keys, _END)
@@ -135,7 +138,7 @@ async def _run(fn: Callable[[K], Awaitable[V]], keys: Iterable[K] | AsyncIterabl
             assert async_keys is not None
             assert draw_lock is not None
             async with draw_lock:  # one anext() at a time
-                if exhausted:
+                if stopped():
                     return None
                 try:
                     key = await anext(async_keys)
@@ -165,7 +168,7 @@ async def _run(fn: Callable[[K], Awaitable[V]], keys: Iterable[K] | AsyncIterabl
         try:
             # Start the next worker with a key of its own; with a plain iterable
             # (drawing cannot wait), every worker at once.
-            while len(workers) + starting < concurrency and not exhausted:
+            while len(workers) + starting < concurrency and not stopped():
                 starting += 1
                 try:
                     more = await draw(wait=False)

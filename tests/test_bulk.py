@@ -259,3 +259,27 @@ async def test_a_run_dropped_without_closing_cancels_its_workers() -> None:
     for _ in range(5):
         await asyncio.sleep(0)
     assert [t for t in asyncio.all_tasks() if t is not asyncio.current_task()] == []
+
+
+async def test_no_new_call_starts_once_the_run_is_closing() -> None:
+    called: list[int] = []
+
+    async def stubborn(key: int) -> int:
+        called.append(key)
+        if key == 0:
+            return 0
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            return key  # swallows the cancellation: its worker must still stop
+        return key
+
+    run = bulk(stubborn, range(1000), concurrency=3)
+    async for outcome in run:
+        assert outcome.key == 0
+        break
+    before = set(called)
+    async with asyncio.timeout(5):  # (before the fix this drew key after key: a hang)
+        await run.aclose()
+    assert set(called) == before  # aclose() started nothing new
+    assert [t for t in asyncio.all_tasks() if t is not asyncio.current_task()] == []

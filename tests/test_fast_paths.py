@@ -133,7 +133,8 @@ def test_wire_urls_equal_wire_url() -> None:
     rng = random.Random(7)
     chars = string.ascii_letters + string.digits + "-._~:/?#[]@!$&'()*+,;=% \u00e9"
     bases = ["http://127.0.0.1:45678", "https://user:pw@[::1]:8443", "http://h",
-             "https://a.b.c/v1", "http://x:1?q", "https://h%20x:1", "nonsense"]
+             "https://a.b.c/v1", "http://x:1?q", "https://h%20x:1", "http://u%zz@h:1",
+             "nonsense"]
     wire = _WireURLs()
     reused = 0
     for _ in range(20_000):
@@ -200,3 +201,48 @@ async def test_a_failed_first_attempt_goes_on_in_the_general_loop() -> None:
                             after.transport_errors - before.transport_errors,
                             arena._pool.limiter.stats.in_flight))
     assert results[0] == results[1] == (results[0][0], 3, 2, 1, 1, 0)
+
+
+async def test_a_2xx_with_an_unreadable_reset_date_keeps_the_count_and_the_slot() -> None:
+    """The fast path's 2xx branch: a reset header out of datetime's range (an
+    OverflowError in astimezone) is read as no date, and the slot always comes back."""
+    async with FakeArena.seeded(items=1, seed=1) as fake, ArenaClient(
+            email=fake.email, password=fake.password, base_url=fake.url,
+            max_concurrency=1) as arena:
+        guid = fake.item_guids[0]
+        await arena.items.tickets.list(guid)
+        fake.faults.add(Fault("status", status=200, body={"count": 0, "results": []},
+                              headers={"X-Arena-Requests-Remaining": "5",
+                                       "X-Arena-Next-Request-Limit-Reset":
+                                           "9999-12-31T23:59:59-01:00"},
+                              times=1, path="/tickets$"))
+        assert await arena.items.tickets.list(guid) == []
+        assert arena._pool.limiter.stats.in_flight == 0
+        async with asyncio.timeout(5):  # the one slot is free again
+            assert len(await arena.items.tickets.list(guid)) > 0
+
+
+async def test_an_error_after_a_failed_first_attempt_has_no_stray_context() -> None:
+    """A first attempt that failed on the connection is not the implicit context of the
+    error that ends the request later (the retries run outside its except clause)."""
+    async with FakeArena.seeded(items=1, seed=1) as fake, ArenaClient(
+            email=fake.email, password=fake.password, base_url=fake.url,
+            retry=RetryPolicy(max_attempts=3, backoff=0.001, max_backoff=0.001)) as arena:
+        guid = fake.item_guids[0]
+        await arena.items.tickets.list(guid)
+        fake.faults.add(Fault("reset_before_headers", times=1, path="/tickets$"))
+        fake.faults.add(Fault("status", status=429, times=1, path="/tickets$", body={
+            "status": 429, "errors": [{"code": 4084, "message": "quota spent"}]}))
+        with pytest.raises(QuotaExhaustedError) as caught:
+            await arena.items.tickets.list(guid)
+        assert caught.value.__context__ is None
+
+
+def test_an_unusable_workspace_limit_is_not_the_limiters() -> None:
+    arena = ArenaClient(session_id="S", base_url="https://example.invalid/v1")
+    pool = arena._pool
+    pool.quota_limit = -1  # a login answer may say -1 for "no limit"
+    assert pool.quota_limit == -1
+    assert pool.limiter.quota is None
+    pool.quota_limit = 1000
+    assert pool.limiter._limit == 1000
