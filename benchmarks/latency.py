@@ -13,6 +13,7 @@ import asyncio
 import gc
 import json
 import sys
+import time
 from pathlib import Path
 
 import aiohttp
@@ -67,6 +68,18 @@ async def run_arena(url: str, keys: list[str]) -> dict[str, float]:
     return {"wall": t["wall"], "cpu": t["cpu"], "in_flight": in_flight}
 
 
+async def lone_answer(url: str, n: int = 50) -> float:
+    """The median time of one request at a time (raw aiohttp): the server's own latency."""
+    times = []
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as session:
+        for i in range(n):
+            start = time.perf_counter()
+            async with session.get(f"{url}/items/LONE{i:016d}/tickets") as resp:
+                await resp.read()
+            times.append(time.perf_counter() - start)
+    return c.median(times)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = c.parser(__doc__.splitlines()[0])
     p.add_argument("--requests", type=int, default=None)
@@ -84,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
         if pinned:
             c.pin(0, c.CLIENT_CPU)
         try:
+            lone = asyncio.run(lone_answer(server.url))
+            lateness = server.stats().get("sleep_lateness", 0.0)
             asyncio.run(run_arena(server.url, keys[: min(n, 500)]))  # warm-up
             for _ in range(rounds):
                 for name, runner in (("raw", run_raw), ("arena", run_arena)):
@@ -114,8 +129,12 @@ def main(argv: list[str] | None = None) -> int:
              f"max_concurrency={CONCURRENCY}, ideal {ideal:.2f} s, median of {rounds} rounds")
     markdown = "\n".join([
         f"## 2. {title}", "", c.env_line(env), "",
-        f"Load server with `--latency {LATENCY}`; {c.pin_note(pinned)}. The limiter held at "
-        f"most {in_flight:.0f} requests in flight (max_in_flight).", "", md, "",
+        f"Load server with `--latency {LATENCY}`; {c.pin_note(pinned)}. The server measured "
+        f"`asyncio.sleep({LATENCY})` waking {lateness * 1000:.2f} ms late at start and sleeps "
+        "that much less; a lone request (raw aiohttp, one at a time, median of 50) took "
+        f"{lone * 1000:.2f} ms from send to body read, i.e. {lone / LATENCY:.3f}x the "
+        f"latency before any concurrency. The limiter held at most {in_flight:.0f} requests "
+        "in flight (max_in_flight).", "", md, "",
         f"Raw aiohttp itself needed {c.median(ratio_raw):.3f}x the ideal in the same rounds "
         "(the server's timer, the loopback, and the other work on this shared box); the "
         "client's own share of the arena_async figure is the `vs raw` column.",

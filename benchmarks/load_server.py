@@ -13,7 +13,11 @@ router, no middlewares), so that it costs the server as little CPU as possible:
 - ``GET /_fake/stats``: ``{"requests": n, "statuses": {...}}``.
 
 Every answer carries the quota headers (a counter from 10**9 down, a reset 24 h on), and
-``--latency`` delays every answer by that many seconds (``asyncio.sleep``).
+``--latency`` delays every answer by that many seconds. ``asyncio.sleep`` wakes late (the
+loop's epoll timeout is rounded up to whole milliseconds: about 1 ms late for 20 ms on this
+box), so the server measures that lateness at start (the median of 20 sleeps) and sleeps
+that much less: a lone request is answered ``latency`` after it arrived, not 1-2 ms later.
+``GET /_fake/stats`` reports the measured lateness (``sleep_lateness``).
 """
 
 from __future__ import annotations
@@ -58,8 +62,9 @@ def records_page(total: int, offset: int, limit: int) -> bytes:
 
 
 class LoadServer:
-    def __init__(self, latency: float) -> None:
+    def __init__(self, latency: float, sleep_for: float) -> None:
         self.latency = latency
+        self.sleep_for = sleep_for  # latency minus asyncio.sleep's measured lateness
         self.remaining = 10**9
         self.reset = format_reset(datetime.now(UTC) + timedelta(days=1))
         self.requests = 0
@@ -77,10 +82,11 @@ class LoadServer:
         path = request.path
         if path == "/_fake/stats":
             return web.json_response({"requests": self.requests,
-                                      "statuses": {str(k): v for k, v in self.statuses.items()}})
+                                      "statuses": {str(k): v for k, v in self.statuses.items()},
+                                      "sleep_lateness": self.latency - self.sleep_for})
         self.requests += 1
         if self.latency:
-            await asyncio.sleep(self.latency)  # epoll wakes ~0.3 ms late for 20 ms
+            await asyncio.sleep(self.sleep_for)
         if path.endswith("/tickets"):
             return self._answer(TICKETS)
         if path.endswith("/trainingrecords"):
@@ -101,8 +107,22 @@ class LoadServer:
                             404)
 
 
+async def calibrate(latency: float, samples: int = 20) -> float:
+    """How long to ``asyncio.sleep`` so that ``latency`` seconds have passed on waking."""
+    if latency <= 0:
+        return 0.0
+    loop = asyncio.get_running_loop()
+    late = []
+    for _ in range(samples):
+        start = loop.time()
+        await asyncio.sleep(latency)
+        late.append(loop.time() - start - latency)
+    late.sort()
+    return max(0.0, latency - max(0.0, late[len(late) // 2]))
+
+
 async def serve(port: int, latency: float) -> None:
-    app = LoadServer(latency)
+    app = LoadServer(latency, await calibrate(latency))
     server = web.Server(app.handle, access_log=None)
     runner = web.ServerRunner(server, access_log=None, shutdown_timeout=0.5)
     await runner.setup()
