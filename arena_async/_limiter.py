@@ -145,7 +145,7 @@ class Permit:
         """:meth:`observe` for a 2xx answer's quota headers, given as the remaining count and
         the reset time (as a datetime and as epoch seconds): no :class:`Quota` is built
         unless someone reads :attr:`Limiter.quota`."""
-        self._limiter._observe_reading(self, remaining, resets_at, reset_ts)
+        self._limiter.observe_reading(self, remaining, resets_at, reset_ts)
 
     def unsent(self) -> None:
         """The request never reached the server: give its budget back."""
@@ -191,7 +191,7 @@ class _Slot:
 
     async def __aenter__(self) -> Permit:
         limiter = self._limiter
-        permit = limiter._admit_at_once()
+        permit = limiter.admit_now()
         self._permit = permit if permit is not None else await limiter._acquire()
         return self._permit
 
@@ -337,21 +337,18 @@ class Limiter:
                 f" estimate={self.estimated_remaining}>")
 
     # -- admission -------------------------------------------------------------------
-    def admit_now(self) -> Permit | None:
-        """A permit at once, when :meth:`slot` would admit without waiting; else None (and
-        nothing taken). Hand it back with :meth:`release` once its attempt is reported."""
-        return self._admit_at_once()
-
     def release(self, permit: Permit) -> None:
         """End a permit from :meth:`admit_now` (what leaving ``slot()`` does): a permit not
         reported by then counts as spent; its concurrency slot goes to the next waiter."""
-        self._release(permit)
-
-    def _release(self, permit: Permit) -> None:
         if not permit._settled:
             self._settle(permit, spent=True)
         self._in_flight -= 1
-        self._give_slot()
+        if self._slot_waiters:
+            self._give_slot()
+        else:
+            self._free += 1
+
+    _release = release
 
     def _slots_locked(self) -> bool:
         return self._free <= 0 or bool(self._slot_waiters)
@@ -389,8 +386,11 @@ class Limiter:
         that was told (otherwise the others keep meeting 429s: a storm)."""
         self._hold_until = max(self._hold_until, when)
 
-    def _admit_at_once(self) -> Permit | None:
-        """The common case without a suspension point: a slot is free, nothing holds
+    def admit_now(self) -> Permit | None:
+        """A permit at once, when :meth:`slot` would admit without waiting; else None (and
+        nothing taken). Hand it back with :meth:`release` once its attempt is reported.
+
+        The common case without a suspension point: a slot is free, nothing holds
         admissions, no fixed rate, and the quota gate (when there is one) is free and would
         admit now: no probe, no pacing, and the estimate above the reserve. Exactly what
         :meth:`_acquire` would do then; None (nothing taken) in every other case."""
@@ -561,8 +561,9 @@ class Limiter:
             self._quota = quota
         log.debug("quota window: %d remaining, reset at %s", remaining, reset_at)
 
-    def _observe_reading(self, permit: Permit, remaining: int, resets_at: datetime | None,
-                         reset_ts: float | None) -> None:
+    def observe_reading(self, permit: Permit, remaining: int, resets_at: datetime | None,
+                        reset_ts: float | None) -> None:
+        """:meth:`Permit.observe_reading` (the pool's 2xx path calls it here directly)."""
         now = self._clock()
         known = self._known
         server_min = self._server_min

@@ -416,7 +416,7 @@ class SessionPool:
                 if reading is None:
                     permit.observe(None)
                 else:
-                    permit.observe_reading(*reading)
+                    limiter.observe_reading(permit, reading[0], reading[1], reading[2])
                 return response
             quota = parse_quota(response.headers, self.quota_limit)
             verdict = classify(response.status, response.headers, response.body, request,
