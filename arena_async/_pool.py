@@ -168,6 +168,7 @@ class _Counters:
     waits: int = 0
     wait_seconds: float = 0.0
     logins: int = 0
+    renewals: int = 0
 
 
 class SessionPool:
@@ -294,11 +295,16 @@ class SessionPool:
             waits=c.waits + limiter.waits,
             wait_seconds=c.wait_seconds + limiter.wait_seconds,
             logins=c.logins,
+            renewals=c.renewals,
         )
 
     def count_login(self) -> None:
         """Called by auth implementations for each login they perform."""
         self._counters.logins += 1
+
+    def count_renewal(self) -> None:
+        """Called by auth implementations for each session renewal they perform."""
+        self._counters.renewals += 1
 
     def now(self) -> datetime:
         """The injected wall clock as an aware datetime."""

@@ -424,6 +424,7 @@ class AkanaAuth:
             self.login = login
         self._generation += 1
         self.renewals += 1
+        pool.count_renewal()
         self._schedule(pool, login.auth_token_valid_until if login is not None else None)
         log.info("renewed the Akana token")
         return response

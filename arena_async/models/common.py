@@ -89,7 +89,9 @@ class Stats:
     (quota or not); ``server_errors``: 5xx answers seen; ``transport_errors``: attempts
     that failed on the connection or timed out; ``quota_rejections``: requests refused
     locally because the budget was spent; ``waits`` / ``wait_seconds``: how often and how
-    long the limiter and retries waited; ``logins``: logins performed (first and re-logins).
+    long the limiter and retries waited; ``logins``: logins performed (first and re-logins);
+    ``renewals``: session tokens renewed (Akana's ``renewToken``, ahead of the lapse or
+    after a 401; always 0 for Arena).
     """
 
     requests: int = 0
@@ -101,3 +103,4 @@ class Stats:
     waits: int = 0
     wait_seconds: float = 0.0
     logins: int = 0
+    renewals: int = 0

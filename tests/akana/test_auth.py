@@ -152,6 +152,8 @@ async def test_proactive_renewal_with_the_fake_clock(fake: FakeAkana,
         fake_clock.now += 1800 - 299  # the renewed token's own margin
         await akana.tickets.list(max_items=1)
         assert fake.stats.renewals == 2
+        assert akana.stats.renewals == 2
+        assert akana.stats.logins == 1
     assert fake.stats.unauthorized == 0
     assert fake.stats.logins == 1
 

@@ -262,3 +262,38 @@ def test_an_unreadable_checkpoint_is_reported(tmp_path: Path,
     err = capsys.readouterr().err
     assert "cannot read checkpoint" in err
     assert "--restart" in err
+
+
+def test_wait_for_quota_waits_for_the_reset_instead_of_exiting(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """``--wait-for-quota``: a spent quota is waited out (a sub-second window here) and the
+    export completes; with a reset further away than ``--max-wait`` it exits 3 at once."""
+    fake = FakeArena.seeded(items=6, seed=2, quota_limit=4, quota_window=0.6)
+    items = tmp_path / "items.txt"
+    items.write_text("\n".join(fake.item_guids))
+    argv = ["export", "ticket-refs", "--items", str(items), "--concurrency", "2", "-q"]
+    with served(fake):
+        monkeypatch.setenv("ARENA_BASE_URL", fake.url)
+        monkeypatch.setenv("ARENA_EMAIL", fake.email)
+        monkeypatch.setenv("ARENA_PASSWORD", fake.password)
+        monkeypatch.delenv("ARENA_SESSION_ID", raising=False)
+        monkeypatch.delenv("ARENA_WORKSPACE_ID", raising=False)
+
+        out = tmp_path / "refs.jsonl"
+        assert main([*argv, "--out", str(out), "--wait-for-quota", "--max-wait", "30"]) == 0
+        expected = [{"item_guid": g, **t} for g in fake.item_guids
+                    for t in fake.ticket_refs(g)]
+        assert canonical(read_jsonl(out)) == canonical(expected)
+        assert fake.stats.quota_exhausted == 0  # waited for the reset: no 429 was met
+        assert fake.stats.requests >= 7  # 6 items + logout: more than one window of 4
+
+        slow = FakeArena.seeded(items=6, seed=2, quota_limit=4, quota_window=3600)
+        with served(slow):
+            monkeypatch.setenv("ARENA_BASE_URL", slow.url)
+            other = tmp_path / "other.jsonl"
+            assert main([*argv, "--out", str(other), "--wait-for-quota",
+                         "--max-wait", "5"]) == 3
+            err = capsys.readouterr().err
+            assert "quota exhausted" in err
+            assert err.count("\n") == 1
