@@ -246,3 +246,44 @@ def test_an_unusable_workspace_limit_is_not_the_limiters() -> None:
     assert pool.limiter.quota is None
     pool.quota_limit = 1000
     assert pool.limiter._limit == 1000
+
+
+ODD_BODIES = [
+    # orjson refuses these; json accepts them: the checked path must answer
+    b'{"count": 1, "results": [{"guid": "A", "ticket": {"guid": "T", "number": "N"}}], '
+    b'"x": NaN}',
+    b'{"count": 1, "results": [{"guid": "A\\ud800", "ticket": {"guid": "T"}}]}',
+    '{"count": 1, "results": [{"guid": "A", "ticket": {"guid": "T"}}]}'.encode("utf-16"),
+    # orjson reads this integer as a float; it sits in an unknown key, ignored by both
+    b'{"count": 123456789012345678901234567890, "results": [{"guid": "A", '
+    b'"ticket": {"guid": "T", "big": 99999999999999999999999}}]}',
+    # plain, and wrong in ways the checked path names
+    b'{"count": 1, "results": [{"guid": "A", "ticket": {"guid": "T", "number": "N"}}]}',
+    b'{"count": 0}',
+    b'{"count": 1, "results": [{"guid": 5, "ticket": {"guid": "T"}}]}',
+    b'{"count": 1, "resu',
+]
+
+
+@pytest.mark.parametrize("body", ODD_BODIES)
+async def test_listing_answers_as_the_json_path_would(body: bytes) -> None:
+    from arena_async._convert import loads, structure
+    from arena_async.errors import ResponseFormatError
+    from arena_async.models.arena import ItemTicketReference
+
+    expected: Any
+    try:
+        data = loads(body)
+        results = data.get("results")
+        expected = [] if results is None else structure(
+            results, list[ItemTicketReference], path="$.results")
+    except ResponseFormatError as exc:
+        expected = (ResponseFormatError, exc.path)
+    async with FakeArena.seeded(items=1, seed=1) as fake, ArenaClient(
+            email=fake.email, password=fake.password, base_url=fake.url) as arena:
+        fake.faults.add(Fault("status", status=200, body=body, times=1, path="/tickets$"))
+        try:
+            got: Any = await arena.items.tickets.list(fake.item_guids[0])
+        except ResponseFormatError as exc:
+            got = (ResponseFormatError, exc.path)
+    assert got == expected

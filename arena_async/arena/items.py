@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
-from json import loads as json_loads
 from typing import Any, TypeVar
+
+from orjson import loads as orjson_loads
 
 from .._convert import fast_structurer, loads, structure, structure_json
 from .._pagination import paginate, records
@@ -55,10 +56,14 @@ class _Resource:
     async def _results(self, cl: type[T], request: Request, deadline: float | None) -> list[T]:
         response = await self._pool.send(request, deadline=deadline)
         body = response.body
-        # The common case first: a JSON object whose "results" the generated structuring
-        # accepts. Anything else takes the checked path below, which names what is wrong.
+        # The common case first: orjson (2-4x faster than json) decodes a JSON object whose
+        # "results" the generated structuring accepts. Anything else takes the checked path
+        # below (json, cattrs), which decides and names what is wrong. Where orjson and json
+        # differ (orjson refuses NaN, lone surrogates and non-UTF-8 bodies, and reads
+        # integers beyond 64 bits as floats, which the strict structuring of these models
+        # refuses), the checked path is the one that answers: the result is json's.
         try:
-            data = json_loads(body)
+            data = orjson_loads(body)
             if type(data) is dict:
                 results = data.get("results")
                 if type(results) is list:
