@@ -471,7 +471,7 @@ def loads(body: bytes, *, url: str = "") -> Any:
     """Decode a JSON body; anything undecodable raises :class:`ResponseFormatError`."""
     try:
         return json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise ResponseFormatError(
             f"response is not valid JSON ({type(exc).__name__})",
             path="$",

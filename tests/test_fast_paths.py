@@ -260,6 +260,8 @@ ODD_BODIES = [
     # plain, and wrong in ways the checked path names
     b'{"count": 1, "results": [{"guid": "A", "ticket": {"guid": "T", "number": "N"}}]}',
     b'{"count": 0}',
+    b'{"count": 1}',
+    b'{"count": 1, "results": {"guid": "A"}}',
     b'{"count": 1, "results": [{"guid": 5, "ticket": {"guid": "T"}}]}',
     b'{"count": 1, "resu',
 ]
@@ -272,11 +274,16 @@ async def test_listing_answers_as_the_json_path_would(body: bytes) -> None:
     from arena_async.models.arena import ItemTicketReference
 
     expected: Any
-    try:
+    try:  # what the checked path decides, written out independently of _results
         data = loads(body)
+        assert isinstance(data, dict)
         results = data.get("results")
-        expected = [] if results is None else structure(
-            results, list[ItemTicketReference], path="$.results")
+        if results is None and data.get("count") == 0:
+            expected = []
+        elif not isinstance(results, list):
+            expected = (ResponseFormatError, "$.results")
+        else:
+            expected = structure(results, list[ItemTicketReference], path="$.results")
     except ResponseFormatError as exc:
         expected = (ResponseFormatError, exc.path)
     async with FakeArena.seeded(items=1, seed=1) as fake, ArenaClient(
@@ -287,3 +294,12 @@ async def test_listing_answers_as_the_json_path_would(body: bytes) -> None:
         except ResponseFormatError as exc:
             got = (ResponseFormatError, exc.path)
     assert got == expected
+
+
+def test_a_body_nested_past_the_recursion_limit_is_a_format_error() -> None:
+    from arena_async._convert import loads
+    from arena_async.errors import ResponseFormatError
+
+    body = b'{"results": [], "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    with pytest.raises(ResponseFormatError, match="not valid JSON"):
+        loads(body)
