@@ -252,7 +252,7 @@ def _cpu_model() -> str:
 
 def environment() -> dict[str, str]:
     libs = ("arena_async", "aiohttp", "httpx", "cattrs", "attrs", "multidict", "yarl",
-            "aiolimiter", "psutil")
+            "aiolimiter", "orjson", "psutil")
     load = os.getloadavg() if hasattr(os, "getloadavg") else (0.0, 0.0, 0.0)
     return {
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
