@@ -78,10 +78,10 @@ async def test_akana_loses_nothing_under_chaos() -> None:
     auth_cookie = fake.auth_cookie
     refused = {r.cookies[auth_cookie] for r in fake.requests
                if r.status == 401 and auth_cookie in r.cookies}
-    # One short is tolerated: in one full-suite run of 20 or so (a clean clone's CI run on a
-    # loaded box) the client received 10 logins for 10 refused tokens. Every record still
-    # came back once, and every send matched its fault schedule. The cause is not pinned
-    # down (see the closing note of the third session). The upper bound is what guards
-    # against a login storm.
+    # One short is tolerated: in one full-suite run of 30 or so (a clean clone's CI run)
+    # the client received 10 logins for 10 refused tokens. Every record still came back
+    # once, and every send matched its fault schedule. The cause is not pinned down (see
+    # the closing note of the third session). The upper bound is what guards against a
+    # login storm.
     assert len(refused) <= tally.logins_ok <= 1 + len(refused)
     assert logins >= tally.logins_ok
