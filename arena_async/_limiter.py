@@ -198,7 +198,7 @@ class _Slot:
     async def __aexit__(self, *exc_info: object) -> None:
         permit, self._permit = self._permit, None
         if permit is not None:
-            self._limiter._release(permit)
+            self._limiter.release(permit)
 
 
 class Limiter:
@@ -347,8 +347,6 @@ class Limiter:
             self._give_slot()
         else:
             self._free += 1
-
-    _release = release
 
     def _slots_locked(self) -> bool:
         return self._free <= 0 or bool(self._slot_waiters)

@@ -34,7 +34,7 @@ import aiohttp
 import attrs
 import yarl
 
-from ._limiter import Limiter
+from ._limiter import Limiter, Permit
 from ._protocol import (
     Request,
     Verdict,
@@ -404,10 +404,7 @@ class SessionPool:
         try:
             response = await self._timed_transmit(request, auth_headers)
         except (aiohttp.ClientError, TimeoutError, ConnectionError) as exc:
-            if was_sent(exc):
-                permit.observe(None)
-            else:
-                permit.unsent()
+            _report_failure(permit, exc)
             failure = exc
         except BaseException:
             limiter.release(permit)
@@ -417,22 +414,29 @@ class SessionPool:
             return await self._exchange(request, None, _Trail(),
                                         first=(failure, None, _OK, generation))
         try:
-            if 200 <= response.status < 300:
-                reading = read_quota(response.headers)
-                if reading is None:
-                    permit.observe(None)
-                else:
-                    limiter.observe_reading(permit, reading[0], reading[1], reading[2])
-                return response
-            quota = parse_quota(response.headers, self.quota_limit)
-            verdict = classify(response.status, response.headers, response.body, request,
-                               now=self.now(), retry_statuses=self.retry.retry_statuses,
-                               quota=quota)
-            permit.observe(quota, exhausted=verdict.kind is VerdictKind.QUOTA)
+            verdict = self._report(permit, request, response)
         finally:
             limiter.release(permit)
+        if verdict.kind is VerdictKind.OK:
+            return response
         return await self._exchange(request, None, _Trail(),
                                     first=(None, response, verdict, generation))
+
+    def _report(self, permit: Permit, request: Request, response: Response) -> Verdict:
+        """Tell the limiter what an answer said of the quota; return what the answer means."""
+        if 200 <= response.status < 300:  # nothing to classify; no Quota built
+            reading = read_quota(response.headers)
+            if reading is None:
+                permit.observe(None)
+            else:
+                self.limiter.observe_reading(permit, reading[0], reading[1], reading[2])
+            return _OK
+        quota = parse_quota(response.headers, self.quota_limit)
+        verdict = classify(response.status, response.headers, response.body, request,
+                           now=self.now(), retry_statuses=self.retry.retry_statuses,
+                           quota=quota)
+        permit.observe(quota, exhausted=verdict.kind is VerdictKind.QUOTA)
+        return verdict
 
     async def _send_within(self, request: Request, deadline: float) -> Response:
         trail = _Trail()
@@ -578,21 +582,11 @@ class SessionPool:
                     async with asyncio.timeout(budget):
                         response = await self._transmit(request, auth_headers)
             except (aiohttp.ClientError, TimeoutError, ConnectionError) as exc:
-                if not was_sent(exc):
-                    permit.unsent()
-                else:
-                    permit.observe(None)
+                _report_failure(permit, exc)
                 failure = exc
             else:
                 trail.in_flight = False
-                quota = parse_quota(response.headers, self.quota_limit)
-                if 200 <= response.status < 300:  # nothing to classify
-                    permit.observe(quota)
-                else:
-                    verdict = classify(response.status, response.headers, response.body,
-                                       request, now=self.now(),
-                                       retry_statuses=self.retry.retry_statuses, quota=quota)
-                    permit.observe(quota, exhausted=verdict.kind is VerdictKind.QUOTA)
+                verdict = self._report(permit, request, response)
         return failure, response, verdict, generation
 
     @staticmethod
@@ -641,6 +635,14 @@ class SessionPool:
         self._counters.waits += 1
         self._counters.wait_seconds += delay
         await self._sleep(delay)
+
+
+def _report_failure(permit: Permit, exc: BaseException) -> None:
+    """Tell the limiter of an attempt that got no answer: maybe sent (spent), or not."""
+    if was_sent(exc):
+        permit.observe(None)
+    else:
+        permit.unsent()
 
 
 def describe_failure(exc: BaseException) -> str:

@@ -31,7 +31,6 @@ from .models.common import Quota
 
 __all__ = [
     "QUOTA_CODES",
-    "UNRESERVED",
     "Request",
     "Verdict",
     "VerdictKind",
@@ -53,8 +52,7 @@ REMAINING_HEADER = "X-Arena-Requests-Remaining"
 RESET_HEADER = "X-Arena-Next-Request-Limit-Reset"
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 
-#: A string of RFC 3986 unreserved characters: a path segment that needs no encoding.
-UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]+")
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]+")  # needs no percent-encoding
 _UNRESERVED_PATH = re.compile(r"[A-Za-z0-9_.~/-]+")
 _FORBIDDEN = re.compile(r"[/?#%\\\s\x00-\x1f\x7f]")
 
@@ -126,7 +124,7 @@ def build_url(base_url: str, *segments: str) -> str:
     tail = "/".join(segments)
     # The common case in one look: every segment unreserved (and none holding a '/').
     if not _UNRESERVED_PATH.fullmatch(tail) or tail.count("/") != len(segments) - 1:
-        tail = "/".join(segment if UNRESERVED.fullmatch(segment) else quote(segment, safe="")
+        tail = "/".join(segment if _UNRESERVED.fullmatch(segment) else quote(segment, safe="")
                         for segment in segments)
     return f"{base_url.rstrip('/')}/{tail}"
 

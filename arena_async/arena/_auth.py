@@ -95,8 +95,7 @@ class ArenaAuth:
         return self._now()
 
     def _now(self) -> tuple[Mapping[str, str], int]:
-        session_id = self._session_id
-        return ({SESSION_HEADER: session_id} if session_id else {}), self._generation
+        return self._ready or ({}, self._generation)
 
     async def refresh(self, pool: SessionPool, generation: int, error: APIError) -> None:
         if not self.can_login:

@@ -15,7 +15,6 @@ from .._convert import fast_structurer, loads, structure, structure_json
 from .._pagination import paginate, records
 from .._pool import SessionPool
 from .._protocol import (
-    UNRESERVED,
     Request,
     build_url,
     check_deadline,
@@ -42,19 +41,7 @@ class _Resource:
     def __init__(self, pool: SessionPool, base_url: str) -> None:
         self._pool = pool
         self._base_url = base_url
-        self._items_url = base_url.rstrip("/") + "/items/"
         self._lists: dict[type[Any], Callable[[Any], Any]] = {}
-
-    def _listing(self, item_guid: str, what: str) -> Request:
-        """``GET /items/{item_guid}/{what}``, the id checked as :func:`validate_id` checks it:
-        a plain id (unreserved characters, not a dot segment) in one look, the URL as
-        :func:`build_url` makes it; any other id through both."""
-        if type(item_guid) is str and UNRESERVED.fullmatch(item_guid) \
-                and ".." not in item_guid and item_guid != ".":
-            return Request("GET", f"{self._items_url}{item_guid}/{what}",
-                           f"/items/{item_guid}/{what}")
-        validate_id("item_guid", item_guid)
-        return self._request("GET", "items", item_guid, what)
 
     def _request(self, method: str, *segments: str, params: dict[str, str] | None = None,
                  json: Any = None) -> Request:
@@ -114,8 +101,9 @@ class ItemTickets(_Resource):
 
         Example: ``refs = await arena.items.tickets.list("0I2L4H2TGJ0UDWFXCXR5")``
         """
-        return await self._results(ItemTicketReference, self._listing(item_guid, "tickets"),
-                                   deadline)
+        validate_id("item_guid", item_guid)
+        return await self._results(ItemTicketReference,
+                                   self._request("GET", "items", item_guid, "tickets"), deadline)
 
     async def get(self, item_guid: str, assoc_guid: str, *, deadline: float | None = None,
                   ) -> ItemTicketReference:
@@ -132,7 +120,9 @@ class ItemReferences(_Resource):
 
     async def list(self, item_guid: str, *, deadline: float | None = None) -> list[ItemReference]:
         """All item references of an item (one request)."""
-        return await self._results(ItemReference, self._listing(item_guid, "items"), deadline)
+        validate_id("item_guid", item_guid)
+        return await self._results(ItemReference,
+                                   self._request("GET", "items", item_guid, "items"), deadline)
 
     async def get(self, item_guid: str, ref_guid: str, *, deadline: float | None = None,
                   ) -> ItemReference:
