@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint typecheck unit bench clean redis-server
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +20,15 @@ lint: $(VENV)/.installed
 typecheck: $(VENV)/.installed
 	$(VENV)/bin/mypy --strict arena_async
 
-unit: $(VENV)/.installed
+# The share tests need a real redis-server: installed here when missing and we are root.
+redis-server:
+	@command -v redis-server >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server) >/dev/null \
+	      || echo "could not install redis-server; the Redis tests will skip (fail under CI)"; \
+	  else echo "redis-server missing: apt-get install redis-server (Redis tests skip)"; fi; }
+
+unit: $(VENV)/.installed redis-server
 	$(VENV)/bin/pytest -q
 
 test: lint typecheck unit
