@@ -18,6 +18,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import base64
 import email.utils
 import json
 import logging
@@ -27,6 +28,7 @@ import re
 import secrets
 import string
 import time
+import urllib.parse
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta, timezone
@@ -62,6 +64,8 @@ MAX_LIMIT: Final = 400
 DEFAULT_LIMIT: Final = 20
 
 SESSION_HEADER: Final = "arena_session_id"
+#: Path of the OAuth 2.0 token endpoint (outside ``/v1``, like a separate auth server).
+TOKEN_PATH: Final = "/oauth/token"
 REMAINING_HEADER: Final = "X-Arena-Requests-Remaining"
 RESET_HEADER: Final = "X-Arena-Next-Request-Limit-Reset"
 
@@ -154,17 +158,29 @@ class RecordedRequest:
         """True when the request carried an ``arena_session_id`` header."""
         return SESSION_HEADER in self.headers
 
+    @property
+    def has_bearer(self) -> bool:
+        """True when the request carried an ``Authorization: Bearer ...`` header."""
+        return _bearer(self.headers) is not None
+
 
 @attrs.define(slots=True)
 class FakeArenaStats:
     """Counters of what the fake served; ``reset()`` zeroes them (not the gauge).
 
+    ``requests`` counts every request received (login and token requests included);
     ``by_route`` counts requests per route key (``"GET /items/{item}/tickets"``,
-    ``"unmatched"``); ``statuses`` counts answers per status; ``unauthorized`` the 401s
-    served; ``quota_exhausted`` the quota 429s; ``sessions_expired`` sessions ended by
+    ``"POST /oauth/token"``, ``"unmatched"``); ``statuses`` counts answers per status;
+    ``unauthorized`` the 401s served (refused token requests included);
+    ``quota_exhausted`` the quota 429s; ``sessions_expired`` sessions ended by
     idle timeout, ``expire_sessions_every``, a newer login or an ``expire_session``
-    fault; ``in_flight`` / ``max_in_flight`` the requests being handled now / at most
-    at once (latency included).
+    fault; ``token_requests`` every request to the OAuth token endpoint,
+    ``tokens_issued`` the access tokens granted, ``failed_token_requests`` the refused
+    ones (bad client, bad grant, bad form); ``tokens_expired`` bearer tokens ended by
+    their lifetime (seen on use), :meth:`FakeArena.expire_tokens`,
+    ``expire_sessions_every`` or an ``expire_session`` fault; ``bearer_requests`` API
+    requests that came with a valid bearer token; ``in_flight`` / ``max_in_flight`` the
+    requests being handled now / at most at once (latency included).
 
     Example: ``assert fake.stats.max_in_flight <= 8``
     """
@@ -178,6 +194,11 @@ class FakeArenaStats:
     unauthorized: int = 0
     quota_exhausted: int = 0
     sessions_expired: int = 0
+    token_requests: int = 0
+    tokens_issued: int = 0
+    failed_token_requests: int = 0
+    tokens_expired: int = 0
+    bearer_requests: int = 0
     faults_fired: int = 0
     in_flight: int = 0
     max_in_flight: int = 0
@@ -262,6 +283,44 @@ class _Session:
     last_used: float
 
 
+@attrs.define(slots=True)
+class _Token:
+    client_id: str
+    expires_at: float | None
+
+
+class _OAuthError(Exception):
+    """An RFC 6749 section 5.2 error answer of the token endpoint."""
+
+    def __init__(self, status: int, error: str, description: str, *, basic: bool = False) -> None:
+        super().__init__(description)
+        self.status = status
+        self.error = error
+        self.description = description
+        self.basic = basic
+
+    def response(self) -> web.Response:
+        headers = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+        if self.basic:  # RFC 6749 5.2: answer the scheme the client tried
+            headers["WWW-Authenticate"] = 'Basic realm="fake-arena"'
+        return web.json_response(
+            {"error": self.error, "error_description": self.description},
+            status=self.status,
+            headers=headers,
+        )
+
+
+def _bearer(headers: Mapping[str, str]) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header, or None."""
+    value = headers.get("Authorization")
+    if value is None:
+        return None
+    scheme, _, token = value.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip()
+
+
 _SESSION_KEY: Final = web.RequestKey("arena_session", str)
 _QUOTA_KEY: Final = web.RequestKey[tuple[int, str]]("arena_quota")
 
@@ -295,13 +354,27 @@ class FakeArena:
       (doc sample). ``note_key``: ``"note"`` (docs, default) or ``"notes"`` (spec).
       ``trainingplan_key``: ``"trainingplan"`` (docs, default) or ``"traningplan"``
       (spec, sic). ``item_url``: add ``"url": {"api", "app"}`` to referenced items.
+    - ``client_id``, ``client_secret``: an OAuth 2.0 client registered from the start
+      (:meth:`add_oauth_client` adds more). ``token_lifetime``: seconds an access token
+      from :attr:`token_url` lives (default 3600; None: forever); the answer's
+      ``expires_in`` says the same (an integer when the lifetime is whole).
     - ``faults``: a :class:`FaultPlan` (a fresh one by default); see :attr:`faults`.
-    - ``clock``: ``() -> epoch seconds`` for quota windows, idle timeouts and the reset
-      header (default ``time.time``).
+    - ``clock``: ``() -> epoch seconds`` for quota windows, idle timeouts, token expiry
+      and the reset header (default ``time.time``).
     - ``seed``: seeds the GUIDs and data of later ``add_*`` calls.
 
-    Quota rules: one budget for the whole fake, shared by every session; every request
-    but login counts, failed ones too; at 0 a request gets 429 and is not processed.
+    Quota rules: one budget for the whole fake, shared by every session and token; every
+    request but login and token requests counts, failed ones too; at 0 a request gets 429
+    and is not processed.
+
+    OAuth 2.0 (client credentials, RFC 6749 4.4): ``POST`` :attr:`token_url` with the form
+    ``grant_type=client_credentials`` and the client authenticated by HTTP Basic *or* the
+    ``client_id`` / ``client_secret`` form fields answers ``{"access_token", "token_type":
+    "bearer", "expires_in"}``; a bad client gets 401 ``{"error": "invalid_client",
+    "error_description"}`` (RFC 6749 5.2; ``invalid_request`` / ``unsupported_grant_type``
+    are 400). Every API endpoint then accepts ``Authorization: Bearer <token>`` instead
+    of ``arena_session_id`` (when both are sent the bearer token decides); an unknown or
+    expired token gets the same 401 as an expired session.
     ``GET /_fake/stats`` (outside ``/v1``, not counted or recorded) returns :attr:`stats`
     as JSON for tests that run the fake in another process.
 
@@ -335,6 +408,9 @@ class FakeArena:
         note_key: Literal["note", "notes"] = "note",
         trainingplan_key: Literal["trainingplan", "traningplan"] = "trainingplan",
         item_url: bool = False,
+        client_id: str = "fake-client-id",
+        client_secret: str = "fake-client-secret",
+        token_lifetime: float | None = 3600.0,
         faults: FaultPlan | None = None,
         clock: Callable[[], float] = time.time,
         seed: int = 0,
@@ -349,6 +425,8 @@ class FakeArena:
             raise ValueError("expire_sessions_every must be >= 1 or None")
         if latency < 0:
             raise ValueError("latency must be >= 0")
+        if token_lifetime is not None and not token_lifetime > 0:
+            raise ValueError("token_lifetime must be > 0 or None")
         for name, value, allowed in (
             ("login_session_key", login_session_key, ("arenaSessionId", "arena_session_id")),
             ("note_key", note_key, ("note", "notes")),
@@ -383,6 +461,12 @@ class FakeArena:
         self._ticket_numbers: Counter[str] = Counter()
         self._plans: list[tuple[str, str]] = []
         self._sessions: dict[str, _Session] = {}
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.token_lifetime = token_lifetime
+        self._oauth_clients: dict[str, str] = {}
+        self._tokens: dict[str, _Token] = {}
+        self.add_oauth_client(client_id, client_secret)
         self._authenticated = 0
         self._remaining = self._limit
         self._reset_at = clock() + quota_window
@@ -485,6 +569,16 @@ class FakeArena:
         return self._url
 
     @property
+    def token_url(self) -> str:
+        """The OAuth 2.0 token endpoint, ``http://127.0.0.1:<port>/oauth/token``; only once
+        started.
+
+        Example: ``ArenaClient(client_id=fake.client_id, client_secret=fake.client_secret,
+        token_url=fake.token_url, base_url=fake.url)``
+        """
+        return self.url.removesuffix("/v1") + TOKEN_PATH
+
+    @property
     def faults(self) -> FaultPlan:
         """The fault plan applied to every request: ``fake.faults.add(Fault(...))``."""
         return self._faults
@@ -564,11 +658,132 @@ class FakeArena:
         return count
 
     def _expire_request_session(self, request: web.Request) -> None:
+        token = _bearer(request.headers)
+        if token is not None:
+            if self._tokens.pop(token, None) is not None:
+                self.stats.tokens_expired += 1
+            return
         session_id = request.headers.get(SESSION_HEADER)
         if session_id is not None and self._sessions.pop(session_id, None) is not None:
             self.stats.sessions_expired += 1
 
+    # ------------------------------------------------------------------ OAuth
+
+    def add_oauth_client(self, client_id: str, client_secret: str) -> None:
+        """Register (or re-key) an OAuth 2.0 client that may ask :attr:`token_url` for tokens.
+
+        Example: ``fake.add_oauth_client("etl-machine", "s3cret")``
+        """
+        if not client_id or not client_secret:
+            raise ValueError("client_id and client_secret must be non-empty strings")
+        self._oauth_clients[client_id] = client_secret
+
+    @property
+    def active_tokens(self) -> int:
+        """How many access tokens are live (issued and not yet expired or ended)."""
+        now = self._clock()
+        return sum(1 for t in self._tokens.values() if t.expires_at is None or now < t.expires_at)
+
+    def expire_tokens(self) -> int:
+        """End every access token (their next request gets 401); returns how many were live.
+
+        Example: ``fake.expire_tokens()`` before a request tests the client's refresh.
+        """
+        count = self.active_tokens
+        self._tokens.clear()
+        self.stats.tokens_expired += count
+        return count
+
+    @staticmethod
+    def _basic_credentials(request: web.Request) -> tuple[str, str] | None:
+        value = request.headers.get("Authorization")
+        if value is None:
+            return None
+        scheme, _, encoded = value.strip().partition(" ")
+        if scheme.lower() != "basic":
+            raise _OAuthError(400, "invalid_request", "Unsupported Authorization scheme.")
+        try:
+            decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+        except (ValueError, UnicodeDecodeError):
+            raise _OAuthError(
+                401, "invalid_client", "Client authentication failed.", basic=True
+            ) from None
+        client_id, sep, secret = decoded.partition(":")
+        if not sep:
+            raise _OAuthError(401, "invalid_client", "Client authentication failed.", basic=True)
+        # RFC 6749 2.3.1: both parts are form-urlencoded before base64.
+        return urllib.parse.unquote_plus(client_id), urllib.parse.unquote_plus(secret)
+
+    async def _token(self, request: web.Request) -> web.StreamResponse:
+        self.stats.token_requests += 1
+        try:
+            return await self._grant(request)
+        except _OAuthError as exc:
+            self.stats.failed_token_requests += 1
+            logger.debug("FakeArena refused a token request: %s", exc.error)
+            return exc.response()
+
+    async def _grant(self, request: web.Request) -> web.StreamResponse:
+        if request.content_type != "application/x-www-form-urlencoded":
+            raise _OAuthError(
+                400, "invalid_request", "The body must be application/x-www-form-urlencoded."
+            )
+        form = await request.post()
+        basic = self._basic_credentials(request)
+        form_id, form_secret = form.get("client_id"), form.get("client_secret")
+        if basic is not None and (form_id is not None or form_secret is not None):
+            raise _OAuthError(
+                400, "invalid_request", "Use one client authentication method, not two."
+            )
+        grant = form.get("grant_type")
+        if grant is None:
+            raise _OAuthError(400, "invalid_request", "grant_type is missing.")
+        if grant != "client_credentials":
+            raise _OAuthError(
+                400, "unsupported_grant_type", "Only client_credentials is supported."
+            )
+        client_id, secret = basic if basic is not None else (form_id, form_secret)
+        if (
+            not isinstance(client_id, str)
+            or not isinstance(secret, str)
+            or self._oauth_clients.get(client_id) != secret
+        ):
+            raise _OAuthError(
+                401, "invalid_client", "Client authentication failed.", basic=basic is not None
+            )
+        token = f"FAKE-TOKEN-{secrets.token_urlsafe(24)}"
+        lifetime = self.token_lifetime
+        self._tokens[token] = _Token(
+            client_id, None if lifetime is None else self._clock() + lifetime
+        )
+        self.stats.tokens_issued += 1
+        logger.debug("FakeArena issued an access token (%d live)", len(self._tokens))
+        answer: dict[str, Any] = {"access_token": token, "token_type": "bearer"}
+        if lifetime is not None:
+            answer["expires_in"] = int(lifetime) if lifetime == int(lifetime) else lifetime
+        return web.json_response(
+            answer, headers={"Cache-Control": "no-store", "Pragma": "no-cache"}
+        )
+
+    def _authenticate_bearer(self, token: str) -> str:
+        known = self._tokens.get(token)
+        if known is None:
+            raise _ApiError(401, CODE_UNAUTHORIZED, "The access token is not valid or has expired.")
+        self._authenticated += 1
+        every = self.expire_sessions_every
+        if (known.expires_at is not None and self._clock() >= known.expires_at) or (
+            every is not None and self._authenticated % every == 0
+        ):
+            del self._tokens[token]
+            self.stats.tokens_expired += 1
+            raise _ApiError(401, CODE_UNAUTHORIZED, "The access token is not valid or has expired.")
+        self.stats.bearer_requests += 1
+        return token
+
     def _authenticate(self, request: web.Request) -> str:
+        token = _bearer(request.headers)
+        if token is not None:
+            return self._authenticate_bearer(token)
         session_id = request.headers.get(SESSION_HEADER)
         if not session_id:
             raise _ApiError(401, CODE_UNAUTHORIZED, "No session: log in and send arena_session_id.")
@@ -755,6 +970,7 @@ class FakeArena:
         route = app.router
         route.add_post("/v1/login", self._login)
         route.add_put("/v1/logout", self._logout)
+        route.add_post(TOKEN_PATH, self._token)
         route.add_get("/v1/items/{item:[^/]+}/tickets", self._list_ticket_refs)
         route.add_get("/v1/items/{item:[^/]+}/tickets/{ref:[^/]+}", self._get_ticket_ref)
         route.add_get("/v1/items/{item:[^/]+}/items", self._list_references)
@@ -778,6 +994,10 @@ class FakeArena:
     @staticmethod
     def _is_login(request: web.Request) -> bool:
         return request.method == "POST" and request.path == "/v1/login"
+
+    @staticmethod
+    def _is_token(request: web.Request) -> bool:
+        return request.path == TOKEN_PATH
 
     @web.middleware
     async def _record_middleware(
@@ -839,7 +1059,7 @@ class FakeArena:
 
     @web.middleware
     async def _quota_middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        if self._is_login(request):
+        if self._is_login(request) or self._is_token(request):
             return await handler(request)
         self._roll_window(self._clock())
         if self._remaining <= 0:
@@ -873,7 +1093,7 @@ class FakeArena:
                 response.headers["Allow"] = http_exception.headers["Allow"]
             return response
         try:
-            if not self._is_login(request):
+            if not (self._is_login(request) or self._is_token(request)):
                 request[_SESSION_KEY] = self._authenticate(request)
             return await handler(request)
         except _ApiError as exc:
