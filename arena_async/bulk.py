@@ -15,7 +15,7 @@ from collections.abc import (
 from types import TracebackType
 from typing import Generic, TypeVar, cast
 
-from .models.common import Outcome
+from .models.common import Failure, Success
 
 __all__ = ["BulkRun", "bulk"]
 
@@ -61,10 +61,10 @@ class BulkRun(Generic[K, V]):
         """The largest number of tasks alive at once so far (for tests and tuning)."""
         return self._peak[0]
 
-    def __aiter__(self) -> AsyncIterator[Outcome[K, V]]:
+    def __aiter__(self) -> AsyncIterator[Success[K, V] | Failure[K]]:
         return self
 
-    def __anext__(self) -> Awaitable[Outcome[K, V]]:
+    def __anext__(self) -> Awaitable[Success[K, V] | Failure[K]]:
         return self._gen.__anext__()
 
     async def aclose(self) -> None:
@@ -81,7 +81,7 @@ class BulkRun(Generic[K, V]):
 
 async def _run(fn: Callable[[K], Awaitable[V]], keys: Iterable[K] | AsyncIterable[K],
                concurrency: int, ordered: bool, peak: list[int],
-               ) -> AsyncGenerator[Outcome[K, V], None]:
+               ) -> AsyncGenerator[Success[K, V] | Failure[K], None]:
     # Workers, not a task per key: each of at most `concurrency` tasks draws a key,
     # runs `fn`, hands the outcome over and draws the next, so a finished call's slot
     # is refilled at once (no round trip through the consumer) and a million keys cost
@@ -96,8 +96,8 @@ async def _run(fn: Callable[[K], Awaitable[V]], keys: Iterable[K] | AsyncIterabl
     # of the order).
     window = concurrency * (4 if ordered else 2)
     loop = asyncio.get_running_loop()
-    done: deque[Outcome[K, V]] = deque()  # unordered: outcomes not yet yielded
-    ready: dict[int, Outcome[K, V]] = {}  # ordered: outcomes by key index
+    done: deque[Success[K, V] | Failure[K]] = deque()  # unordered: outcomes not yet yielded
+    ready: dict[int, Success[K, V] | Failure[K]] = {}  # ordered: outcomes by key index
     workers: set[asyncio.Task[None]] = set()
     space: list[asyncio.Future[None]] = []  # workers waiting for room in the window
     wakeup: list[asyncio.Future[None]] = []  # the consumer, waiting for news
@@ -180,9 +180,9 @@ async def _run(fn: Callable[[K], Awaitable[V]], keys: Iterable[K] | AsyncIterabl
                 if async_keys is not None:
                     break  # the new worker starts the one after it
             try:
-                outcome = Outcome(key, await fn(key), None)
+                outcome: Success[K, V] | Failure[K] = Success(key, await fn(key))
             except Exception as exc:
-                outcome = Outcome(key, None, exc)
+                outcome = Failure(key, error=exc)
             if ordered:
                 ready[index] = outcome
             else:
@@ -208,7 +208,7 @@ async def _run(fn: Callable[[K], Awaitable[V]], keys: Iterable[K] | AsyncIterabl
         if first is not None:
             start(first)
         while True:
-            batch: list[Outcome[K, V]] = []
+            batch: list[Success[K, V] | Failure[K]] = []
             if ordered:
                 while next_out in ready:
                     batch.append(ready.pop(next_out))

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from arena_async.bulk import BulkRun, bulk
+from arena_async.models.common import Failure, Outcome, Success
 
 
 class Gauge:
@@ -283,3 +284,70 @@ async def test_no_new_call_starts_once_the_run_is_closing() -> None:
         await run.aclose()
     assert set(called) == before  # aclose() started nothing new
     assert [t for t in asyncio.all_tasks() if t is not asyncio.current_task()] == []
+
+
+# ---------------------------------------------------------------- Outcome: Success | Failure
+
+
+async def test_outcomes_are_success_or_failure() -> None:
+    async def half(key: int) -> int:
+        if key % 2:
+            raise LookupError(f"odd {key}")
+        return key * 10
+
+    seen = {}
+    async for outcome in bulk(half, range(6), concurrency=3):
+        seen[outcome.key] = outcome
+    for key, outcome in seen.items():
+        if key % 2:
+            assert isinstance(outcome, Failure)
+            assert outcome.ok is False
+            assert outcome.value is None
+            assert isinstance(outcome.error, LookupError)
+            assert str(outcome.error) == f"odd {key}"
+        else:
+            assert isinstance(outcome, Success)
+            assert outcome.ok is True
+            assert outcome.error is None
+            assert outcome.value == key * 10
+        assert isinstance(outcome, Outcome)
+
+
+def test_outcome_constructor_builds_the_fitting_kind() -> None:
+    good = Outcome("k", [1], None)
+    assert type(good) is Success
+    assert (good.key, good.value, good.error, good.ok) == ("k", [1], None, True)
+    assert Outcome("k") == Success("k", None)
+    exc = KeyError("x")
+    bad = Outcome("k", None, exc)
+    assert type(bad) is Failure
+    assert (bad.key, bad.value, bad.error, bad.ok) == ("k", None, exc, False)
+    assert bad == Failure("k", error=exc)
+    assert bad != Success("k", None)
+    assert repr(bad) == "Failure(key='k', error=KeyError('x'))"
+    assert repr(good) == "Success(key='k', value=[1])"
+    match bad:
+        case Failure(key, error):
+            assert (key, error) == ("k", exc)
+        case _:
+            pytest.fail("Failure did not match its own pattern")
+
+
+def test_outcome_refuses_both_or_a_non_exception() -> None:
+    with pytest.raises(ValueError, match="value or an error, not both"):
+        Outcome("k", 1, ValueError())
+    with pytest.raises(ValueError, match="must be an Exception, got KeyboardInterrupt"):
+        Outcome("k", None, KeyboardInterrupt())
+    with pytest.raises(ValueError, match="needs error=<an Exception instance>"):
+        Failure("k")
+    with pytest.raises(ValueError, match="not both"):
+        Success("k", 1, ValueError())  # type: ignore[arg-type]
+
+
+def test_outcomes_are_immutable() -> None:
+    outcome = Success("k", 1)
+    with pytest.raises(AttributeError, match="immutable"):
+        outcome.value = 2  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        outcome.other = 2  # type: ignore[attr-defined]
+    assert hash(Success("k", 1)) == hash(Success("k", 1))

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Generic, Literal, NoReturn, TypeVar, cast
 
 import attrs
 
-__all__ = ["Outcome", "Page", "Quota", "Stats"]
+__all__ = ["Failure", "Outcome", "Page", "Quota", "Stats", "Success"]
 
 T = TypeVar("T")
 K = TypeVar("K")
 V = TypeVar("V")
+K_co = TypeVar("K_co", covariant=True)
+V_co = TypeVar("V_co", covariant=True)
 
 
 @attrs.frozen(slots=True)
@@ -59,25 +61,177 @@ class Quota:
     limit: int | None = None
 
 
-@attrs.frozen(slots=True)
-class Outcome(Generic[K, V]):
+class Outcome(Generic[K_co, V_co]):
     """The result of one key of a bulk run: a ``value`` or an ``error``, never both.
+
+    Every outcome is a :class:`Success` (``ok`` is ``True``, ``value`` holds the call's
+    result, ``error`` is ``None``) or a :class:`Failure` (``ok`` is ``False``, ``error``
+    holds the exception, ``value`` is ``None``); outcomes are immutable. A bulk run yields
+    ``Success[K, V] | Failure[K]``, so a check narrows ``outcome.value`` to ``V`` and
+    ``outcome.error`` to ``Exception``: ``if outcome.ok`` under mypy;
+    ``isinstance(outcome, Failure)``, ``outcome.ok is False`` or a ``match`` under both
+    mypy and pyright (pyright does not narrow on an attribute's truthiness).
+    ``Outcome(key, value, error)`` builds whichever of the two fits (``ValueError`` when
+    both are given, or an error that is not an ``Exception``).
 
     Example::
 
         async for outcome in arena.bulk(arena.items.tickets.list, guids):
-            if outcome.ok: use(outcome.key, outcome.value)
-            else: log(outcome.key, outcome.error)
+            if isinstance(outcome, Failure):
+                log(outcome.key, outcome.error)   # error: Exception
+            else:
+                use(outcome.key, outcome.value)   # value: list[ItemTicketReference]
     """
 
-    key: K
-    value: V | None = None
-    error: BaseException | None = None
+    __slots__ = ()
+
+    def __new__(cls, key: K_co, value: V_co | None = None,
+                error: BaseException | None = None) -> Outcome[K_co, V_co]:
+        if cls is not Outcome:
+            return super().__new__(cls)
+        if error is None:
+            return Success(key, cast(V_co, value))  # Outcome(key) is Success(key, None)
+        if not isinstance(error, Exception):
+            raise ValueError("an Outcome's error must be an Exception, got "
+                             f"{type(error).__name__}")
+        return Failure(key, value, error)  # type: ignore[arg-type]  # checked there
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable")
+
+    @property
+    def key(self) -> K_co:
+        """The key the call was made for."""
+        raise NotImplementedError
+
+    @property
+    def value(self) -> V_co | None:
+        """The call's result (``None`` for a failure)."""
+        raise NotImplementedError
+
+    @property
+    def error(self) -> Exception | None:
+        """The exception the call raised (``None`` for a success)."""
+        raise NotImplementedError
 
     @property
     def ok(self) -> bool:
         """True when the call succeeded."""
-        return self.error is None
+        raise NotImplementedError
+
+
+class Success(Outcome[K_co, V_co]):
+    """A key whose call returned: ``ok`` is ``True``, ``value`` is the result.
+
+    Example::
+
+        done = Success("GUID1", [ref])   # done.value == [ref]; done.error is None
+    """
+
+    __slots__ = ("_key", "_value")
+    __match_args__ = ("key", "value")
+    _key: K_co
+    _value: V_co
+
+    # value defaults to None only so that Outcome(key) keeps working (Success(key, None)).
+    def __init__(self, key: K_co, value: V_co = None,  # type: ignore[assignment]
+                 error: None = None) -> None:
+        if error is not None:
+            raise ValueError("an Outcome holds a value or an error, not both")
+        object.__setattr__(self, "_key", key)
+        object.__setattr__(self, "_value", value)
+
+    @property
+    def key(self) -> K_co:
+        """The key the call was made for."""
+        return self._key
+
+    @property
+    def value(self) -> V_co:
+        """The call's result."""
+        return self._value
+
+    @property
+    def error(self) -> None:
+        """Always ``None``."""
+        return None
+
+    @property
+    def ok(self) -> Literal[True]:
+        """Always ``True``."""
+        return True
+
+    def __repr__(self) -> str:
+        return f"Success(key={self._key!r}, value={self._value!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not Success:
+            return NotImplemented
+        return bool(self._key == other._key and self._value == other._value)
+
+    def __hash__(self) -> int:
+        return hash((Success, self._key, self._value))
+
+
+class Failure(Outcome[K_co, NoReturn]):
+    """A key whose call raised: ``ok`` is ``False``, ``error`` is the exception.
+
+    Only ``Exception`` is caught into an outcome (cancellation and ``KeyboardInterrupt``
+    propagate), so ``error`` is typed ``Exception``.
+
+    Example::
+
+        failed = Failure("GUID1", error=TimeoutError())   # failed.ok is False
+    """
+
+    __slots__ = ("_error", "_key")
+    __match_args__ = ("key", "error")
+    _key: K_co
+    _error: Exception
+
+    def __init__(self, key: K_co, value: None = None,
+                 error: Exception | None = None) -> None:
+        if value is not None:
+            raise ValueError("an Outcome holds a value or an error, not both")
+        if not isinstance(error, Exception):
+            raise ValueError("a Failure needs error=<an Exception instance>, got "
+                             f"{type(error).__name__}")
+        object.__setattr__(self, "_key", key)
+        object.__setattr__(self, "_error", error)
+
+    @property
+    def key(self) -> K_co:
+        """The key the call was made for."""
+        return self._key
+
+    @property
+    def value(self) -> None:
+        """Always ``None``."""
+        return None
+
+    @property
+    def error(self) -> Exception:
+        """The exception the call raised."""
+        return self._error
+
+    @property
+    def ok(self) -> Literal[False]:
+        """Always ``False``."""
+        return False
+
+    def __repr__(self) -> str:
+        return f"Failure(key={self._key!r}, error={self._error!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not Failure:
+            return NotImplemented
+        return bool(self._key == other._key and self._error == other._error)
+
+    def __hash__(self) -> int:
+        return hash((Failure, self._key, self._error))
 
 
 @attrs.frozen(slots=True)

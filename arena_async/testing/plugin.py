@@ -1,73 +1,187 @@
 """pytest plugin of arena_async: fixtures that start fake servers on loopback.
 
 Registered through the ``pytest11`` entry point; without installation use
-``pytest -p arena_async.testing.plugin``. The fixtures are ``pytest_asyncio`` fixtures of
-function scope, so they work in both ``auto`` and ``strict`` asyncio mode.
+``pytest -p arena_async.testing.plugin``. The fixtures are ``fake_arena`` (a started
+``FakeArena.seeded(items=50, seed=1)``), ``fake_arena_factory`` (fakes with your settings)
+and ``fake_akana`` (a started ``FakeAkana.seeded(tickets=120, seed=1)``), each closed after
+its test.
 
-Example::
+With pytest-asyncio installed (``pip install 'arena_async[testing]'``) they are
+``pytest_asyncio`` fixtures of function scope: the fake serves from the test's own event
+loop, in ``auto`` and ``strict`` mode alike, and ``await fake_arena_factory(...)`` starts
+one more. Without pytest-asyncio, installing arena_async leaves pytest working: the
+fixtures are then plain fixtures whose fake serves from an event loop on a background
+thread, for synchronous tests that call ``asyncio.run(...)`` themselves (or any other
+async test runner), and ``fake_arena_factory(...)`` returns the started fake directly.
+Read the fake's data freely from the test; mutate it (faults, quota) before the requests
+that should see the change.
+
+Example (with pytest-asyncio)::
 
     async def test_tickets(fake_arena):
         guid = fake_arena.item_guids[0]
         async with ArenaClient(email=fake_arena.email, password=fake_arena.password,
                                base_url=fake_arena.url) as arena:
             assert len(await arena.items.tickets.list(guid)) == len(fake_arena.ticket_refs(guid))
+
+Example (without it)::
+
+    def test_tickets(fake_arena):
+        async def fetch():
+            async with ArenaClient(email=fake_arena.email, password=fake_arena.password,
+                                   base_url=fake_arena.url) as arena:
+                return await arena.items.tickets.list(fake_arena.item_guids[0])
+        assert len(asyncio.run(fetch())) == len(fake_arena.ticket_refs(fake_arena.item_guids[0]))
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+import asyncio
+import importlib.util
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import pytest_asyncio
+import pytest
 
 from ._fake_arena import FakeArena
 
 if TYPE_CHECKING:
     from ._fake_akana import FakeAkana
 
-__all__ = ["fake_akana", "fake_arena", "fake_arena_factory"]
+__all__ = ["FIXTURE_ITEMS", "FIXTURE_TICKETS", "HAS_PYTEST_ASYNCIO"]
 
 #: Items in the ``fake_arena`` fixture's workspace.
 FIXTURE_ITEMS = 50
 #: Tickets in the ``fake_akana`` fixture.
 FIXTURE_TICKETS = 120
+#: Whether pytest-asyncio is importable, which decides the kind of fixtures (see above).
+HAS_PYTEST_ASYNCIO = importlib.util.find_spec("pytest_asyncio") is not None
+
+T = TypeVar("T")
+
+#: Seconds a background-thread fake gets to start or close.
+_THREAD_TIMEOUT = 30.0
 
 
-@pytest_asyncio.fixture
-async def fake_arena() -> AsyncIterator[FakeArena]:
-    """A started ``FakeArena.seeded(items=50, seed=1)``, closed after the test."""
-    async with FakeArena.seeded(items=FIXTURE_ITEMS, seed=1) as fake:
-        yield fake
+class _LoopThread:
+    """An event loop running on a daemon thread, for fakes served to synchronous tests."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever,
+                                        name="arena_async fake server", daemon=True)
+        self._thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run ``coro`` on the thread's loop and return its result."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(_THREAD_TIMEOUT)
+
+    def close(self) -> None:
+        """Stop the loop, join the thread and close the loop."""
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(_THREAD_TIMEOUT)
+        if not self._thread.is_alive():
+            self.loop.close()
 
 
-@pytest_asyncio.fixture
-async def fake_arena_factory() -> AsyncIterator[Callable[..., Awaitable[FakeArena]]]:
-    """Start fakes with custom settings; every one is closed after the test.
+if HAS_PYTEST_ASYNCIO:
+    import pytest_asyncio
 
-    Example::
+    @pytest_asyncio.fixture(name="fake_arena")
+    async def _fake_arena_async() -> AsyncIterator[FakeArena]:
+        """A started ``FakeArena.seeded(items=50, seed=1)``, closed after the test."""
+        async with FakeArena.seeded(items=FIXTURE_ITEMS, seed=1) as fake:
+            yield fake
 
-        async def test_quota(fake_arena_factory):
-            fake = await fake_arena_factory(items=5, quota_limit=3, quota_window=0.3)
-    """
-    started: list[FakeArena] = []
+    @pytest_asyncio.fixture(name="fake_arena_factory")
+    async def _fake_arena_factory_async(
+    ) -> AsyncIterator[Callable[..., Awaitable[FakeArena]]]:
+        """Start fakes with custom settings; every one is closed after the test.
 
-    async def make(items: int = FIXTURE_ITEMS, seed: int = 1, **kwargs: Any) -> FakeArena:
-        fake = FakeArena.seeded(items=items, seed=seed, **kwargs)
-        await fake.start()
-        started.append(fake)
-        return fake
+        Example::
 
-    try:
-        yield make
-    finally:
-        for fake in reversed(started):
-            await fake.close()
+            async def test_quota(fake_arena_factory):
+                fake = await fake_arena_factory(items=5, quota_limit=3, quota_window=0.3)
+        """
+        started: list[FakeArena] = []
 
+        async def make(items: int = FIXTURE_ITEMS, seed: int = 1, **kwargs: Any) -> FakeArena:
+            fake = FakeArena.seeded(items=items, seed=seed, **kwargs)
+            await fake.start()
+            started.append(fake)
+            return fake
 
-@pytest_asyncio.fixture
-async def fake_akana() -> AsyncIterator[FakeAkana]:
-    """A started ``FakeAkana.seeded(tickets=120, seed=1)``, closed after the test."""
-    from ._fake_akana import FakeAkana
+        try:
+            yield make
+        finally:
+            for fake in reversed(started):
+                await fake.close()
 
-    async with FakeAkana.seeded(tickets=FIXTURE_TICKETS, seed=1) as fake:
-        yield fake
+    @pytest_asyncio.fixture(name="fake_akana")
+    async def _fake_akana_async() -> AsyncIterator[FakeAkana]:
+        """A started ``FakeAkana.seeded(tickets=120, seed=1)``, closed after the test."""
+        from ._fake_akana import FakeAkana
+
+        async with FakeAkana.seeded(tickets=FIXTURE_TICKETS, seed=1) as fake:
+            yield fake
+
+else:
+
+    @pytest.fixture(name="fake_arena")
+    def _fake_arena_threaded() -> Iterator[FakeArena]:
+        """A ``FakeArena.seeded(items=50, seed=1)`` serving from a background thread."""
+        thread = _LoopThread()
+        fake = FakeArena.seeded(items=FIXTURE_ITEMS, seed=1)
+        try:
+            thread.run(fake.start())
+            yield fake
+        finally:
+            try:
+                thread.run(fake.close())
+            finally:
+                thread.close()
+
+    @pytest.fixture(name="fake_arena_factory")
+    def _fake_arena_factory_threaded() -> Iterator[Callable[..., FakeArena]]:
+        """Start fakes with custom settings (each serving from a background thread);
+        every one is closed after the test.
+
+        Example::
+
+            def test_quota(fake_arena_factory):
+                fake = fake_arena_factory(items=5, quota_limit=3, quota_window=0.3)
+        """
+        thread = _LoopThread()
+        started: list[FakeArena] = []
+
+        def make(items: int = FIXTURE_ITEMS, seed: int = 1, **kwargs: Any) -> FakeArena:
+            fake = FakeArena.seeded(items=items, seed=seed, **kwargs)
+            thread.run(fake.start())
+            started.append(fake)
+            return fake
+
+        try:
+            yield make
+        finally:
+            try:
+                for fake in reversed(started):
+                    thread.run(fake.close())
+            finally:
+                thread.close()
+
+    @pytest.fixture(name="fake_akana")
+    def _fake_akana_threaded() -> Iterator[FakeAkana]:
+        """A ``FakeAkana.seeded(tickets=120, seed=1)`` serving from a background thread."""
+        from ._fake_akana import FakeAkana
+
+        thread = _LoopThread()
+        fake = FakeAkana.seeded(tickets=FIXTURE_TICKETS, seed=1)
+        try:
+            thread.run(fake.start())
+            yield fake
+        finally:
+            try:
+                thread.run(fake.close())
+            finally:
+                thread.close()
