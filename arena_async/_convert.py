@@ -332,9 +332,12 @@ class _Generator:
                     lines.append(f"{indent}    {v} = {self.constant(default, 'default')}")
                 lines.append(f"{indent}else:")
                 sub_indent = indent + "    "
+            emitted = len(lines)
             result = self.expr(f.type, v, lines, sub_indent)
             if result != v:
                 lines.append(f"{sub_indent}{v} = {result}")
+            elif len(lines) == emitted and not required:  # e.g. ``Any``: nothing to check
+                lines.append(f"{sub_indent}pass")
             values.append(v)
         out = self.fresh("m")
         cls = self.constant(cl, "cls")

@@ -10,27 +10,38 @@ from .akana import (
     Ticket,
 )
 from .arena import (
+    AdditionalAttribute,
     ArenaLogin,
+    CategorySummary,
+    Item,
     ItemReference,
     ItemSummary,
     ItemTicketReference,
+    LifecyclePhaseSummary,
+    OnShape,
     TicketSummary,
     TrainingPlanSummary,
     TrainingRecord,
     Url,
+    UserSummary,
 )
 from .common import Outcome, Page, Quota, Stats
 
 __all__ = [
     "Action",
+    "AdditionalAttribute",
     "ArenaLogin",
     "AuthoringUser",
     "Comment",
     "CommentsPreview",
+    "CategorySummary",
     "Image",
+    "Item",
     "ItemReference",
     "ItemSummary",
     "ItemTicketReference",
+    "LifecyclePhaseSummary",
+    "OnShape",
     "Outcome",
     "Page",
     "Quota",
@@ -41,4 +52,5 @@ __all__ = [
     "TrainingPlanSummary",
     "TrainingRecord",
     "Url",
+    "UserSummary",
 ]

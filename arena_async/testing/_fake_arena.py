@@ -1,7 +1,8 @@
 """FakeArena: an in-memory Arena PLM REST server on a real loopback port.
 
-It speaks the endpoints arena_async uses (login/logout, an item's ticket references,
-item-to-item references, training records), keeps the workspace request quota with its
+It speaks the endpoints arena_async uses (login/logout, item search ``GET /items`` and
+``GET /items/{guid}``, an item's ticket references, item-to-item references, training
+records, and an OAuth 2.0 token endpoint), keeps the workspace request quota with its
 headers, expires sessions the way the real server does, records every request, and
 injects faults from a :class:`~arena_async.testing.FaultPlan`.
 
@@ -32,6 +33,7 @@ import urllib.parse
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta, timezone
+from functools import partial
 from itertools import islice
 from types import TracebackType
 from typing import Any, Final, Literal, Self, TypeVar
@@ -272,9 +274,119 @@ class _TrainingRecord:
 @attrs.define(slots=True)
 class _Item:
     guid: str
+    #: The item's own wire fields (``ItemFullVo`` without ``guid`` and ``url``), in order.
+    data: dict[str, Any] = attrs.field(factory=dict)
     tickets: dict[str, _TicketRef] = attrs.field(factory=dict)
     references: dict[str, _Reference] = attrs.field(factory=dict)
     records: dict[str, _TrainingRecord] = attrs.field(factory=dict)
+
+
+@attrs.define(slots=True)
+class _Category:
+    guid: str
+    name: str
+    parent: str | None  # the parent category's GUID
+
+
+@attrs.define(slots=True)
+class _Phase:
+    guid: str
+    name: str
+    stage: str
+
+
+#: What ``add_item()`` picks from, by the item's sequence number, when not told.
+_AUTO_CATEGORIES: Final = (
+    ("Resistors", "Electrical"),
+    ("Capacitors", "Electrical"),
+    ("Fasteners", "Mechanical"),
+    ("Assemblies", None),
+)
+_AUTO_PHASES: Final = (
+    ("In Design", "IN_DESIGN"),
+    ("In Production", "IN_PRODUCTION"),
+    ("Obsolete", "OBSOLETE"),
+)
+_AUTO_USERS: Final = ("Ann Lee", "Bob Roe", "Chen Wu")
+ASSEMBLY_TYPES: Final = ("TOP_LEVEL_ASSEMBLY", "SUB_ASSEMBLY", "NOT_AN_ASSEMBLY")
+#: ``GET /items`` query fields holding text: a value matches exactly (case-insensitively)
+#: unless it ends with ``*`` (prefix match).
+_TEXT_FILTERS: Final = (
+    "number",
+    "name",
+    "description",
+    "revisionNumber",
+    "category.guid",
+    "category.name",
+    "lifecyclePhase.guid",
+    "lifecyclePhase.stage",
+    "owner.fullName",
+    "creator.email",
+    "creator.guid",
+    "creator.fullName",
+)
+_BOOL_FILTERS: Final = (
+    "inAssembly",
+    "modifiedBom",
+    "modifiedFiles",
+    "modifiedSourcing",
+    "modifiedSpecs",
+)
+_ITEM_FILTERS: Final = frozenset(
+    (*_TEXT_FILTERS, *_BOOL_FILTERS, "assemblyType", "effectiveDateTime", "includeChildCategories")
+)
+
+
+def _text_match(pattern: str, value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    if pattern.endswith("*"):
+        return value.casefold().startswith(pattern[:-1].casefold())
+    return value.casefold() == pattern.casefold()
+
+
+def _dig(data: Mapping[str, Any], dotted: str) -> Any:
+    value: Any = data
+    for key in dotted.split("."):
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(key)
+    return value
+
+
+def _parse_moment(text: str) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _text_test(key: str, pattern: str) -> Callable[[dict[str, Any]], bool]:
+    def test(data: dict[str, Any]) -> bool:
+        return _text_match(pattern, _dig(data, key))
+
+    return test
+
+
+def _flag_test(key: str, flag: bool) -> Callable[[dict[str, Any]], bool]:
+    def test(data: dict[str, Any]) -> bool:
+        return data.get(key) is flag
+
+    return test
+
+
+def _in_categories(guids: set[str]) -> Callable[[dict[str, Any]], bool]:
+    def test(data: dict[str, Any]) -> bool:
+        return _dig(data, "category.guid") in guids
+
+    return test
+
+
+def _bad_query(name: str, value: str, expected: str) -> _ApiError:
+    return _ApiError(
+        400, CODE_BAD_FORMAT, f'The value "{value}" of {name} is not valid: {expected}.'
+    )
 
 
 @attrs.define(slots=True)
@@ -460,6 +572,12 @@ class FakeArena:
         self._tickets: list[_Ticket] = []
         self._ticket_numbers: Counter[str] = Counter()
         self._plans: list[tuple[str, str]] = []
+        # Item metadata (categories, phases, users) draws from its own generator, so the
+        # GUIDs and data made from ``seed`` stay what they were before items had any.
+        self._meta_rng = random.Random(f"{seed}:items")
+        self._categories: dict[str, _Category] = {}
+        self._phases: dict[str, _Phase] = {}
+        self._users: dict[str, dict[str, str]] = {}
         self._sessions: dict[str, _Session] = {}
         self.client_id = client_id
         self.client_secret = client_secret
@@ -849,10 +967,92 @@ class FakeArena:
     def _linked(self, a: str, b: str) -> bool:
         return any(b in (ref.a, ref.b) for ref in self._items[a].references.values())
 
-    def add_item(self, guid: str | None = None) -> str:
+    def _new_meta_guid(self) -> str:
+        while True:
+            guid = "".join(self._meta_rng.choices(_GUID_ALPHABET, k=20))
+            if guid not in self._guids:
+                self._guids.add(guid)
+                return guid
+
+    def _find_category(self, name_or_guid: str) -> _Category | None:
+        found = self._categories.get(name_or_guid)
+        if found is None:
+            found = next((c for c in self._categories.values() if c.name == name_or_guid), None)
+        return found
+
+    def add_category(self, name: str, parent: str | None = None) -> str:
+        """Add an item category under ``parent`` (a category name or GUID, created at the top
+        when unknown); returns its GUID. An existing name returns the existing GUID.
+
+        Example: ``fake.add_category("Thin film", parent="Resistors")``
+        """
+        found = self._find_category(name)
+        if found is not None:
+            return found.guid
+        parent_guid = None if parent is None else self.add_category(parent)
+        category = _Category(self._new_meta_guid(), name, parent_guid)
+        self._categories[category.guid] = category
+        return category.guid
+
+    def add_lifecycle_phase(self, name: str, stage: str) -> str:
+        """Add a lifecycle phase (``stage`` such as ``"IN_PRODUCTION"``); returns its GUID.
+        An existing name returns the existing GUID (its stage unchanged).
+
+        Example: ``fake.add_lifecycle_phase("Prototype", "IN_DESIGN")``
+        """
+        for phase in self._phases.values():
+            if phase.name == name:
+                return phase.guid
+        phase = _Phase(self._new_meta_guid(), name, stage)
+        self._phases[phase.guid] = phase
+        return phase.guid
+
+    def _user(self, full_name: str) -> dict[str, str]:
+        user = self._users.get(full_name)
+        if user is None:
+            local = ".".join(full_name.lower().split()) or "user"
+            user = {
+                "email": f"{local}@example.com",
+                "fullName": full_name,
+                "guid": self._new_meta_guid(),
+            }
+            self._users[full_name] = user
+        return user
+
+    def add_item(
+        self,
+        guid: str | None = None,
+        *,
+        number: str | None = None,
+        name: str | None = None,
+        description: str | None = None,
+        revision_number: str | None = None,
+        category: str | None = None,
+        lifecycle_phase: str | None = None,
+        lifecycle_stage: str | None = None,
+        owner: str | None = None,
+        creator: str | None = None,
+        assembly_type: str | None = None,
+        in_assembly: bool | None = None,
+        effective_date_time: str | datetime | None = None,
+        fields: Mapping[str, Any] | None = None,
+    ) -> str:
         """Add an item with no references or records; returns its GUID.
 
-        Example: ``guid = fake.add_item()``
+        What is not given is made up from the item's sequence number ``n`` (the same for
+        the same calls): number ``PN-{n:06d}``, name ``Part {n}``, revision ``A``, a
+        category among Resistors and Capacitors (under Electrical), Fasteners (under
+        Mechanical) and Assemblies, a lifecycle phase among In Design (``IN_DESIGN``), In
+        Production (``IN_PRODUCTION``) and Obsolete (``OBSOLETE``), owner and creator among
+        three users, dates, costs. ``category`` is a category name or GUID (an unknown
+        name is created at the top: see :meth:`add_category`); ``lifecycle_phase`` a phase
+        name or GUID (an unknown name is created with ``lifecycle_stage``, default
+        ``IN_DESIGN``; with only ``lifecycle_stage``, the auto phase of that stage);
+        ``owner`` and ``creator`` full names (a user is made up for each: GUID, email).
+        ``fields`` sets wire fields as given, last (``{"modifiedBom": True,
+        "additionalAttributes": [...]}``); several items may share a number (revisions).
+
+        Example: ``guid = fake.add_item(number="PN-100200", category="Resistors")``
         """
         if guid is None:
             guid = self._new_guid()
@@ -860,7 +1060,74 @@ class FakeArena:
             raise ValueError(f"item {guid} exists")
         else:
             self._guids.add(guid)
-        self._items[guid] = _Item(guid)
+        if assembly_type is not None and assembly_type not in ASSEMBLY_TYPES:
+            raise ValueError(f"assembly_type must be one of {ASSEMBLY_TYPES}")
+        n = len(self._items) + 1
+        if category is None:
+            auto_name, auto_parent = _AUTO_CATEGORIES[n % len(_AUTO_CATEGORIES)]
+            cat = self._categories[self.add_category(auto_name, auto_parent)]
+        else:
+            found = self._find_category(category)
+            cat = found if found is not None else self._categories[self.add_category(category)]
+        phase = self._phases.get(lifecycle_phase or "") or next(
+            (p for p in self._phases.values() if p.name == lifecycle_phase), None
+        )
+        if phase is None:
+            if lifecycle_phase is not None:
+                made = self.add_lifecycle_phase(lifecycle_phase, lifecycle_stage or "IN_DESIGN")
+            elif lifecycle_stage is not None:
+                auto = next((a for a in _AUTO_PHASES if a[1] == lifecycle_stage), None)
+                phase_name, stage = auto if auto else (lifecycle_stage.title(), lifecycle_stage)
+                made = self.add_lifecycle_phase(phase_name, stage)
+            else:
+                made = self.add_lifecycle_phase(*_AUTO_PHASES[(n // 4) % len(_AUTO_PHASES)])
+            phase = self._phases[made]
+        if assembly_type is None:
+            assembly_type = "TOP_LEVEL_ASSEMBLY" if cat.name == "Assemblies" else "NOT_AN_ASSEMBLY"
+        created = _DATE_BASE + timedelta(hours=n)
+        if isinstance(effective_date_time, datetime):
+            effective: str | None = _iso(effective_date_time.astimezone(UTC))
+        elif effective_date_time is not None:
+            effective = effective_date_time
+        else:
+            effective = None if phase.stage == "IN_DESIGN" else _iso(created + timedelta(days=1))
+        data: dict[str, Any] = {
+            "number": f"PN-{n:06d}" if number is None else number,
+            "name": f"Part {n}" if name is None else name,
+            "description": f"Made-up part number {n}." if description is None else description,
+            "revisionNumber": "A" if revision_number is None else revision_number,
+            "revisionStatus": "WORKING" if effective is None else "EFFECTIVE",
+            "status": 0 if effective is None else 1,
+            "category": {"guid": cat.guid, "name": cat.name},
+            "lifecyclePhase": {"guid": phase.guid, "name": phase.name, "stage": phase.stage},
+            "owner": {"fullName": owner or _AUTO_USERS[n % len(_AUTO_USERS)]},
+            "creator": dict(self._user(creator or _AUTO_USERS[(n + 1) % len(_AUTO_USERS)])),
+            "assemblyType": assembly_type,
+            "isAssembly": assembly_type != "NOT_AN_ASSEMBLY",
+            "inAssembly": (assembly_type == "SUB_ASSEMBLY" or n % 2 == 0)
+            if in_assembly is None
+            else in_assembly,
+            "creationDateTime": _iso(created),
+            "effectiveDateTime": effective,
+            "uom": "each",
+            "procurementType": "OTS",
+            "offTheShelf": True,
+            "standardCost": round(0.05 * n, 2),
+            "targetCost": round(0.04 * n, 2),
+            "modifiedBom": False,
+            "modifiedFiles": False,
+            "modifiedSourcing": False,
+            "modifiedSpecs": False,
+            "deviated": False,
+            "shared": False,
+            "isLocked": False,
+            "additionalAttributes": [],
+        }
+        if effective is None:
+            del data["effectiveDateTime"]
+        if fields:
+            data.update(fields)
+        self._items[guid] = _Item(guid, data)
         return guid
 
     def add_ticket_refs(self, item_guid: str, n: int, *, prefix: str = "REQ") -> list[str]:
@@ -906,6 +1173,13 @@ class FakeArena:
         """Every item GUID, in creation order."""
         return list(self._items)
 
+    def item(self, item_guid: str, *, view: Literal["full", "minimum"] = "full") -> dict[str, Any]:
+        """An item as ``GET /items/{guid}`` sends it (``view="minimum"``: guid, number, url).
+
+        Example: ``fake.item(guid)["number"]``
+        """
+        return self._render_item(self._items[item_guid], minimum=view == "minimum")
+
     def ticket_refs(self, item_guid: str) -> list[dict[str, Any]]:
         """An item's ticket references as the server sends them, in server order."""
         return [self._render_ticket_ref(r) for r in self._items[item_guid].tickets.values()]
@@ -929,6 +1203,22 @@ class FakeArena:
 
     # ------------------------------------------------------------------ rendering
 
+    def _item_url(self, guid: str) -> dict[str, str]:
+        base = self._url or "http://127.0.0.1/v1"
+        return {
+            "api": f"{base}/items/{guid}",
+            "app": f"https://app.arenasolutions.com/items/detail-spec?item_id={guid}",
+        }
+
+    def _render_item(self, item: _Item, *, minimum: bool) -> dict[str, Any]:
+        if minimum:
+            return {
+                "guid": item.guid,
+                "number": item.data.get("number"),
+                "url": self._item_url(item.guid),
+            }
+        return {"guid": item.guid, **item.data, "url": self._item_url(item.guid)}
+
     def _render_ticket_ref(self, ref: _TicketRef) -> dict[str, Any]:
         return {"guid": ref.guid, "ticket": {"guid": ref.ticket.guid, "number": ref.ticket.number}}
 
@@ -936,11 +1226,7 @@ class FakeArena:
         other = ref.b if ref.a == item_guid else ref.a
         item: dict[str, Any] = {"guid": other}
         if self.item_url:
-            base = self._url or "http://127.0.0.1/v1"
-            item["url"] = {
-                "api": f"{base}/items/{other}",
-                "app": f"https://app.arenasolutions.com/items/detail-spec?item_id={other}",
-            }
+            item["url"] = self._item_url(other)
         return {"guid": ref.guid, "item": item, self.note_key: ref.note}
 
     def _render_record(self, record: _TrainingRecord, *, detail: bool) -> dict[str, Any]:
@@ -971,6 +1257,8 @@ class FakeArena:
         route.add_post("/v1/login", self._login)
         route.add_put("/v1/logout", self._logout)
         route.add_post(TOKEN_PATH, self._token)
+        route.add_get("/v1/items", self._list_items)
+        route.add_get("/v1/items/{item:[^/]+}", self._get_item)
         route.add_get("/v1/items/{item:[^/]+}/tickets", self._list_ticket_refs)
         route.add_get("/v1/items/{item:[^/]+}/tickets/{ref:[^/]+}", self._get_ticket_ref)
         route.add_get("/v1/items/{item:[^/]+}/items", self._list_references)
@@ -1186,6 +1474,110 @@ class FakeArena:
     @staticmethod
     def _page(results: list[dict[str, Any]]) -> web.Response:
         return web.json_response({"count": len(results), "results": results})
+
+    @staticmethod
+    def _view(request: web.Request) -> bool:
+        """True for ``responseview=minimum``; ``full`` or none is the full view."""
+        view = request.query.get("responseview")
+        if view is None or view.lower() == "full":
+            return False
+        if view.lower() == "minimum":
+            return True
+        raise _bad_query("responseview", view, "use minimum or full")
+
+    def _item_filter(self, query: Mapping[str, str]) -> Callable[[dict[str, Any]], bool]:
+        """One predicate over an item's wire fields for every filter in ``query``."""
+        tests: list[Callable[[dict[str, Any]], bool]] = []
+        children = query.get("includeChildCategories")
+        if children is not None and children.lower() not in ("true", "false"):
+            raise _bad_query("includeChildCategories", children, "use true or false")
+        with_children = children is not None and children.lower() == "true"
+        for key, value in query.items():
+            if key in ("category.guid", "category.name") and with_children:
+                field = key.partition(".")[2]
+                roots = {
+                    c.guid
+                    for c in self._categories.values()
+                    if _text_match(value, getattr(c, field))
+                }
+                tests.append(_in_categories(self._with_descendants(roots)))
+            elif key in _TEXT_FILTERS:
+                tests.append(_text_test(key, value))
+            elif key in _BOOL_FILTERS:
+                if value.lower() not in ("true", "false"):
+                    raise _bad_query(key, value, "use true or false")
+                tests.append(_flag_test(key, value.lower() == "true"))
+            elif key == "assemblyType":
+                if value not in ASSEMBLY_TYPES:
+                    raise _bad_query(key, value, f"use one of {', '.join(ASSEMBLY_TYPES)}")
+                tests.append(_text_test(key, value))
+            elif key == "effectiveDateTime":
+                moment = _parse_moment(value)
+                if moment is None:
+                    raise _bad_query(key, value, "use YYYY-MM-DDTHH:MM:SSZ")
+                tests.append(partial(self._effective_at, moment=moment))
+
+        def matches(data: dict[str, Any]) -> bool:
+            return all(test(data) for test in tests)
+
+        return matches
+
+    def _with_descendants(self, roots: set[str]) -> set[str]:
+        tree = set(roots)
+        grew = True
+        while grew:
+            grew = False
+            for category in self._categories.values():
+                if category.parent in tree and category.guid not in tree:
+                    tree.add(category.guid)
+                    grew = True
+        return tree
+
+    @staticmethod
+    def _effective_at(data: Mapping[str, Any], *, moment: datetime) -> bool:
+        start = data.get("effectiveDateTime")
+        begun = _parse_moment(start) if isinstance(start, str) else None
+        if begun is None or begun > moment:
+            return False
+        end = data.get("supersededDateTime")
+        ended = _parse_moment(end) if isinstance(end, str) else None
+        return ended is None or moment < ended
+
+    def _criteria(self, text: str) -> dict[str, str]:
+        """``criteria``: URL-encoded JSON. The fake reads an object of query fields to
+        values (``{"category.name": "Resistors", "inAssembly": true}``), ANDed with the rest."""
+        try:
+            criteria = json.loads(text)
+        except ValueError:
+            raise _bad_query("criteria", text[:60], "use URL-encoded JSON") from None
+        if not isinstance(criteria, dict):
+            raise _bad_query("criteria", text[:60], "use a JSON object")
+        converted: dict[str, str] = {}
+        for key, value in criteria.items():
+            if key not in _ITEM_FILTERS:
+                raise _bad_query("criteria", text[:60], f"unknown field {key!r}")
+            if isinstance(value, bool):
+                converted[key] = "true" if value else "false"
+            elif isinstance(value, str):
+                converted[key] = value
+            else:
+                raise _bad_query("criteria", text[:60], f"{key!r} must be text or a boolean")
+        return converted
+
+    async def _list_items(self, request: web.Request) -> web.StreamResponse:
+        minimum = self._view(request)
+        query = dict(request.query)
+        criteria = query.pop("criteria", None)
+        tests = [self._item_filter(query)]
+        if criteria is not None:
+            tests.append(self._item_filter(self._criteria(criteria)))
+        found = (item for item in self._items.values() if all(t(item.data) for t in tests))
+        page = self._paginate(request, found, DEFAULT_LIMIT)
+        return self._page([self._render_item(item, minimum=minimum) for item in page])
+
+    async def _get_item(self, request: web.Request) -> web.StreamResponse:
+        minimum = self._view(request)
+        return web.json_response(self._render_item(self._item(request), minimum=minimum))
 
     async def _list_ticket_refs(self, request: web.Request) -> web.StreamResponse:
         refs = self._paginate(request, self._item(request).tickets.values(), None)
