@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
 from typing import Any
+
+import attrs
+
+__all__ = ["to_dict", "to_json", "wire"]
 
 WIRE = "arena_async.wire"
 ALIASES = "arena_async.aliases"
@@ -25,3 +31,64 @@ def wire(name: str, *aliases: str, unwrap: str | None = None, lone: bool = False
     if lone:
         meta[LONE] = True
     return meta
+
+
+def to_dict(model: Any, *, wire: bool = False) -> dict[str, Any]:
+    """A model as a JSON-ready dict: nested models as dicts, lists as lists, datetimes as
+    ISO 8601 UTC strings (``"2026-03-01T12:00:00Z"``).
+
+    ``wire=False`` (default) keys fields by their snake_case Python names, as the CLI's
+    JSONL exports do; ``wire=True`` by the server's names (the first one where the
+    documentation and the servers disagree, e.g. ``note``, ``trainingplan``), with Akana's
+    wrapper objects put back, so the client reads the result back into an equal model.
+    Fields hidden from ``repr`` (a login's session id) are left out. Works for every model,
+    ``Page``, ``Quota`` and ``Stats``; anything else raises ``ValueError``.
+
+    Example::
+
+        from arena_async import to_dict
+        to_dict(ref)             # {"guid": "...", "ticket": {"guid": "...", "number": "..."}}
+        to_dict(ref, wire=True)  # the same here; Akana tickets: {"TicketID": ..., ...}
+    """
+    if not attrs.has(type(model)):
+        raise ValueError("to_dict takes a model instance (an attrs class of arena_async), "
+                         f"got {type(model).__name__}")
+    result: dict[str, Any] = _value(model, wire)
+    return result
+
+
+def to_json(model: Any, *, wire: bool = False, indent: int | None = None) -> str:
+    """:func:`to_dict` as a JSON string (UTF-8 text, non-ASCII kept).
+
+    Example::
+
+        from arena_async import to_json
+        line = to_json(record)   # '{"guid":"...","training_plan":{...},"due_date":null,...}'
+    """
+    separators = (",", ":") if indent is None else None
+    return json.dumps(to_dict(model, wire=wire), ensure_ascii=False, indent=indent,
+                      separators=separators)
+
+
+def _value(value: Any, wire: bool) -> Any:
+    if attrs.has(type(value)):
+        out: dict[str, Any] = {}
+        for field in attrs.fields(type(value)):
+            if not field.repr:
+                continue  # a secret: never exported
+            item = _value(getattr(value, field.name), wire)
+            if not wire:
+                out[field.name] = item
+                continue
+            name = field.metadata.get(WIRE, field.name)
+            inner = field.metadata.get(UNWRAP)
+            out[name] = item if inner is None or item is None else {inner: item}
+        return out
+    if isinstance(value, datetime):
+        text = value.astimezone(UTC).isoformat() if value.tzinfo else value.isoformat()
+        return text.removesuffix("+00:00") + ("Z" if value.tzinfo else "")
+    if isinstance(value, list | tuple):
+        return [_value(v, wire) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _value(v, wire) for k, v in value.items()}
+    return value
