@@ -29,13 +29,18 @@ from .errors import (
 )
 from .models import (
     Action,
+    AdditionalAttribute,
     AuthoringUser,
+    CategorySummary,
     Comment,
     CommentsPreview,
     Image,
+    Item,
     ItemReference,
     ItemSummary,
     ItemTicketReference,
+    LifecyclePhaseSummary,
+    OnShape,
     Outcome,
     Page,
     Quota,
@@ -46,6 +51,7 @@ from .models import (
     TrainingPlanSummary,
     TrainingRecord,
     Url,
+    UserSummary,
 )
 from .policies import QuotaPolicy, RetryPolicy
 
@@ -54,6 +60,7 @@ __version__ = "0.1.0"
 __all__ = [
     "APIError",
     "Action",
+    "AdditionalAttribute",
     "AkanaClient",
     "ArenaAsyncError",
     "ArenaClient",
@@ -61,16 +68,20 @@ __all__ = [
     "AuthoringUser",
     "BadRequestError",
     "BulkRun",
+    "CategorySummary",
     "Comment",
     "CommentsPreview",
     "ConflictError",
     "ErrorDetail",
     "Image",
+    "Item",
     "ItemReference",
     "ItemSummary",
     "ItemTicketReference",
+    "LifecyclePhaseSummary",
     "LoginError",
     "NotFoundError",
+    "OnShape",
     "Outcome",
     "Page",
     "PermissionDeniedError",
@@ -89,5 +100,6 @@ __all__ = [
     "TrainingRecord",
     "TransportError",
     "Url",
+    "UserSummary",
     "__version__",
 ]

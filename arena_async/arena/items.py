@@ -1,13 +1,27 @@
-"""Arena item resources: ticket references, item references, training records.
+"""Arena item resources: item search, number lookups, ticket references, item references,
+training records.
 
-The surface mirrors the URL paths: ``client.items.tickets`` is ``/items/{item}/tickets``.
+The surface mirrors the URL paths: ``client.items`` is ``/items``, ``client.items.tickets``
+is ``/items/{item}/tickets``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import inspect
+import json
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
-from typing import Any, TypeVar
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
+from datetime import UTC, datetime
+from typing import Any, Final, Literal, ParamSpec, TypeVar
 
 from orjson import loads as orjson_loads
 
@@ -24,17 +38,59 @@ from .._protocol import (
     validate_page_size,
 )
 from ..errors import ResponseFormatError, excerpt
-from ..models.arena import ItemReference, ItemTicketReference, TrainingRecord
+from ..models.arena import Item, ItemReference, ItemTicketReference, TrainingRecord
 from ..models.common import Page
 
-__all__ = ["ItemReferences", "ItemTickets", "ItemTrainingRecords", "Items"]
+__all__ = ["ASSEMBLY_TYPES", "ItemReferences", "ItemTickets", "ItemTrainingRecords", "Items"]
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _arguments_of(source: Callable[P, Any]) -> Callable[[Callable[..., R]], Callable[P, R]]:
+    """Give the decorated function ``source``'s parameters: for type checkers, and for
+    ``help()`` / ``inspect.signature`` (the return annotation stays its own)."""
+
+    def decorate(func: Callable[..., R]) -> Callable[P, R]:
+        own = inspect.signature(func)
+        func.__signature__ = inspect.signature(source).replace(  # type: ignore[attr-defined]
+            return_annotation=own.return_annotation)
+        return func
+
+    return decorate
 
 #: Arena's largest page; also our default, so a listing costs as few requests as possible.
 MAX_PAGE_SIZE = 400
+#: The values ``GET /items`` accepts for ``assemblyType``.
+ASSEMBLY_TYPES: Final = ("TOP_LEVEL_ASSEMBLY", "SUB_ASSEMBLY", "NOT_AN_ASSEMBLY")
+_VIEWS: Final = ("full", "minimum")
+#: ``GET /items`` text filters: keyword argument -> wire query field.
+_TEXT_FILTERS: Final = {
+    "number": "number",
+    "name": "name",
+    "description": "description",
+    "revision_number": "revisionNumber",
+    "category_guid": "category.guid",
+    "category_name": "category.name",
+    "lifecycle_phase_guid": "lifecyclePhase.guid",
+    "lifecycle_phase_stage": "lifecyclePhase.stage",
+    "owner_full_name": "owner.fullName",
+    "creator_email": "creator.email",
+    "creator_guid": "creator.guid",
+    "creator_full_name": "creator.fullName",
+}
+#: ``GET /items`` boolean filters (sent as ``true`` / ``false``).
+_FLAG_FILTERS: Final = {
+    "include_child_categories": "includeChildCategories",
+    "in_assembly": "inAssembly",
+    "modified_bom": "modifiedBom",
+    "modified_files": "modifiedFiles",
+    "modified_sourcing": "modifiedSourcing",
+    "modified_specs": "modifiedSpecs",
+}
 
 
 class _Resource:
@@ -229,10 +285,289 @@ class ItemTrainingRecords(_Resource):
             self._request("GET", "items", item_guid, "trainingrecords", record_guid), deadline)
 
 
-class Items:
-    """``client.items``: the item sub-resources."""
+def _search_params(
+    filters: Mapping[str, object],
+    assembly_type: object,
+    effective_date_time: object,
+    criteria: object,
+    view: object,
+) -> dict[str, str]:
+    """The ``GET /items`` query for the given filters, every argument checked first.
+
+    None is not sent; text goes as given (aiohttp/yarl percent-encode it, so ``%`` and
+    ``+`` reach the server as ``%25`` and ``%2B``); booleans as ``true`` / ``false``.
+    """
+    params: dict[str, str] = {}
+    for name, value in filters.items():
+        if value is None:
+            continue
+        if name in _TEXT_FILTERS:
+            if not isinstance(value, str):
+                raise ValueError(f"{name} must be a string or None, got {type(value).__name__}")
+            if not value:
+                raise ValueError(f"{name} must not be empty (None leaves the filter out)")
+            params[_TEXT_FILTERS[name]] = value
+        else:
+            if not isinstance(value, bool):
+                raise ValueError(f"{name} must be True, False or None, got {value!r}")
+            params[_FLAG_FILTERS[name]] = "true" if value else "false"
+    if assembly_type is not None:
+        if assembly_type not in ASSEMBLY_TYPES:
+            raise ValueError(
+                f"assembly_type must be one of {', '.join(ASSEMBLY_TYPES)} or None,"
+                f" got {assembly_type!r}"
+            )
+        params["assemblyType"] = str(assembly_type)
+    if effective_date_time is not None:
+        params["effectiveDateTime"] = _wire_moment(effective_date_time)
+    if criteria is not None:
+        if not isinstance(criteria, Mapping):
+            raise ValueError(
+                f"criteria must be a dict (sent as JSON) or None, got {type(criteria).__name__}"
+            )
+        try:
+            params["criteria"] = json.dumps(criteria, separators=(",", ":"), allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"criteria must be JSON-serializable: {exc}") from None
+    if view not in _VIEWS:
+        raise ValueError(f"view must be 'full' or 'minimum', got {view!r}")
+    if view == "minimum":
+        params["responseview"] = "minimum"
+    return params
+
+
+def _wire_moment(value: object) -> str:
+    """``effective_date_time``: an aware datetime (sent as UTC ``YYYY-MM-DDTHH:MM:SSZ``) or
+    a string sent as given."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError("effective_date_time must be timezone-aware (UTC is what Arena uses)")
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if isinstance(value, str) and value:
+        return value
+    raise ValueError(
+        f"effective_date_time must be an aware datetime, a string or None, got {value!r}"
+    )
+
+
+def _check_number(number: object) -> str:
+    if not isinstance(number, str):
+        raise ValueError(f"every item number must be a string, got {type(number).__name__}")
+    if not number:
+        raise ValueError("an item number must not be empty")
+    if number != number.strip():
+        raise ValueError(f"item number {number!r} has leading or trailing whitespace")
+    if number.endswith("*"):
+        raise ValueError(
+            f"item number {number!r} ends with '*', a prefix search, not one number:"
+            " use arena.items.iter(number=...) for prefixes"
+        )
+    return number
+
+
+class Items(_Resource):
+    """``client.items``: item search (``GET /items``), one item, number lookups, and the
+    item sub-resources.
+
+    Methods:
+
+    - :meth:`iter` / :meth:`pages` / :meth:`list`: items matching filters (keyword
+      arguments, snake_case of the wire names), ``view="full"`` or ``"minimum"``.
+    - :meth:`get`: one :class:`Item` by GUID.
+    - :meth:`guids_for`: item numbers to GUIDs (one request per new number, cached).
+
+    Resources:
+
+    - ``tickets`` (:class:`ItemTickets`): ``/items/{item}/tickets``
+    - ``references`` (:class:`ItemReferences`): ``/items/{item}/items``
+    - ``training_records`` (:class:`ItemTrainingRecords`): ``/items/{item}/trainingrecords``
+
+    Example::
+
+        async for item in arena.items.iter(number="PN-10*", view="minimum"):
+            print(item.number, item.guid)
+        guids = await arena.items.guids_for(["PN-000123", "PN-000124"])
+    """
 
     def __init__(self, pool: SessionPool, base_url: str) -> None:
+        super().__init__(pool, base_url)
         self.tickets = ItemTickets(pool, base_url)
         self.references = ItemReferences(pool, base_url)
         self.training_records = ItemTrainingRecords(pool, base_url)
+        self._guids: dict[str, str | None] = {}
+
+    def pages(
+        self,
+        *,
+        number: str | None = None,
+        name: str | None = None,
+        description: str | None = None,
+        revision_number: str | None = None,
+        category_guid: str | None = None,
+        category_name: str | None = None,
+        include_child_categories: bool | None = None,
+        lifecycle_phase_guid: str | None = None,
+        lifecycle_phase_stage: str | None = None,
+        owner_full_name: str | None = None,
+        creator_email: str | None = None,
+        creator_guid: str | None = None,
+        creator_full_name: str | None = None,
+        in_assembly: bool | None = None,
+        assembly_type: Literal["TOP_LEVEL_ASSEMBLY", "SUB_ASSEMBLY", "NOT_AN_ASSEMBLY"]
+        | None = None,
+        modified_bom: bool | None = None,
+        modified_files: bool | None = None,
+        modified_sourcing: bool | None = None,
+        modified_specs: bool | None = None,
+        effective_date_time: datetime | str | None = None,
+        criteria: Mapping[str, Any] | None = None,
+        view: Literal["full", "minimum"] = "full",
+        page_size: int = MAX_PAGE_SIZE,
+        offset: int = 0,
+        max_items: int | None = None,
+        deadline: float | None = None,
+    ) -> AsyncGenerator[Page[Item], None]:
+        """Stream pages of the items matching every filter given (``GET /items``).
+
+        A text filter matches exactly unless it ends with ``*`` (a prefix); None leaves a
+        filter out; ``criteria`` is sent as URL-encoded JSON (Arena's export-criteria
+        format); ``view="minimum"`` asks only ``guid``, ``number`` and ``url`` of each item
+        (``responseview=minimum``). ``page.next_offset`` is None on the last page; a failed
+        page raises with ``resume_from`` set to its offset. Arguments are checked now,
+        before anything is sent; ``deadline`` bounds each page request (all its retries).
+
+        Example::
+
+            async for page in arena.items.pages(category_name="Resistors", page_size=400):
+                save(page.items); checkpoint = page.next_offset
+        """
+        filters = {
+            "number": number,
+            "name": name,
+            "description": description,
+            "revision_number": revision_number,
+            "category_guid": category_guid,
+            "category_name": category_name,
+            "include_child_categories": include_child_categories,
+            "lifecycle_phase_guid": lifecycle_phase_guid,
+            "lifecycle_phase_stage": lifecycle_phase_stage,
+            "owner_full_name": owner_full_name,
+            "creator_email": creator_email,
+            "creator_guid": creator_guid,
+            "creator_full_name": creator_full_name,
+            "in_assembly": in_assembly,
+            "modified_bom": modified_bom,
+            "modified_files": modified_files,
+            "modified_sourcing": modified_sourcing,
+            "modified_specs": modified_specs,
+        }
+        query = _search_params(filters, assembly_type, effective_date_time, criteria, view)
+        validate_page_size(page_size, maximum=MAX_PAGE_SIZE)
+        validate_offset("offset", offset)
+        validate_max_items(max_items)
+        check_deadline(deadline)
+
+        async def fetch(at: int, limit: int) -> list[Item]:
+            params = {**query, "offset": str(at), "limit": str(limit)}
+            return await self._results(Item, self._request("GET", "items", params=params),
+                                       deadline)
+
+        return paginate(fetch, page_size=page_size, offset=offset, max_items=max_items)
+
+    @_arguments_of(pages)
+    def iter(self, **kwargs: Any) -> AsyncIterator[Item]:
+        """Stream the matching items; the same keyword arguments as :meth:`pages`
+        (``max_items`` caps how many, and no record is fetched only to be dropped).
+
+        Example: ``async for item in arena.items.iter(number="PN-10*"): ...``
+        """
+        return records(self.pages(**kwargs))
+
+    @_arguments_of(pages)
+    async def list(self, **kwargs: Any) -> list[Item]:
+        """Every matching item (from ``offset``, up to ``max_items``) as one list; the same
+        keyword arguments as :meth:`pages`.
+
+        Example: ``items = await arena.items.list(lifecycle_phase_stage="IN_PRODUCTION")``
+        """
+        return [item async for item in self.iter(**kwargs)]
+
+    async def get(self, item_guid: str, *, view: Literal["full", "minimum"] = "full",
+                  deadline: float | None = None) -> Item:
+        """One item by GUID (``GET /items/{guid}``); ``view="minimum"``: guid, number, url.
+
+        Example: ``item = await arena.items.get("0I2L4H2TGJ0UDWFXCXR5")``
+        """
+        validate_id("item_guid", item_guid)
+        if view not in _VIEWS:
+            raise ValueError(f"view must be 'full' or 'minimum', got {view!r}")
+        check_deadline(deadline)
+        params = {"responseview": "minimum"} if view == "minimum" else None
+        return await self._one(Item, self._request("GET", "items", item_guid, params=params),
+                               deadline)
+
+    async def guids_for(self, numbers: Iterable[str], *, deadline: float | None = None,
+                        ) -> dict[str, str | None]:
+        """Item numbers to GUIDs: ``{number: guid}``, None for a number no item has.
+
+        One ``GET /items?number=<n>&responseview=minimum`` (exact match) per distinct
+        number not asked before: duplicates are asked once, and every answer (None
+        included) is kept for the client's life, so asking again spends nothing. At most
+        the client's ``max_concurrency`` lookups run at once. The keys are the distinct
+        numbers in the order given. Every number is checked before anything is sent: a
+        number ending in ``*`` is a prefix search, not one item, and is refused
+        (ValueError), as are empty numbers and numbers with surrounding whitespace.
+
+        When the server lists several items for one number (revisions of one item), the
+        GUID is that of the first item listed whose number is exactly the one asked
+        (else the first that matches ignoring case), and a warning is logged. On a
+        failure the error is raised, the lookups still running are cancelled, and the
+        answers already received stay cached.
+
+        Example::
+
+            guids = await arena.items.guids_for(["PN-000123", "PN-000124"])
+            missing = [n for n, g in guids.items() if g is None]
+        """
+        if isinstance(numbers, str | bytes) or not isinstance(numbers, Iterable):
+            raise ValueError("numbers must be an iterable of item numbers (not one string)")
+        wanted = list(dict.fromkeys(_check_number(n) for n in numbers))
+        check_deadline(deadline)
+        todo = [n for n in wanted if n not in self._guids]
+        if todo:
+            await self._lookup_all(todo, deadline)
+        return {n: self._guids[n] for n in wanted}
+
+    async def _lookup_all(self, todo: Sequence[str], deadline: float | None) -> None:
+        pending: Iterator[str] = iter(todo)
+
+        async def worker() -> None:
+            for number in pending:  # one shared iterator: each number taken once
+                self._guids[number] = await self._lookup(number, deadline)
+
+        workers = min(len(todo), self._pool.limiter.max_concurrency)
+        tasks = [asyncio.ensure_future(worker()) for _ in range(workers)]
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.wait(tasks)
+        for task in tasks:  # the first failure, in worker order
+            if task in done and not task.cancelled() and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+
+    async def _lookup(self, number: str, deadline: float | None) -> str | None:
+        params = {"number": number, "responseview": "minimum", "offset": "0",
+                  "limit": str(MAX_PAGE_SIZE)}
+        found = await self._results(Item, self._request("GET", "items", params=params),
+                                    deadline)
+        exact = [item for item in found if item.number == number]
+        if not exact:
+            folded = number.casefold()
+            exact = [item for item in found
+                     if item.number is not None and item.number.casefold() == folded]
+        if len(exact) > 1:
+            log.warning("%d items have number %r; using the first listed (%s)", len(exact),
+                        number, exact[0].guid)
+        return exact[0].guid if exact else None
