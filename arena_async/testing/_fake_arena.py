@@ -1303,7 +1303,7 @@ class FakeArena:
             method=request.method,
             path=request.raw_path.partition("?")[0],
             query=dict(request.query),
-            query_string=request.query_string,
+            query_string=request.raw_path.partition("?")[2],
             body=body,
             headers=CIMultiDictProxy(CIMultiDict(request.headers)),
             route=route,

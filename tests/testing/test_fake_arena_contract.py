@@ -274,6 +274,90 @@ async def test_fake_answers_validate_against_the_spec(
         validate("/logout", "put", status, body)
 
 
+def item_validator(spec: dict[str, Any]) -> Validate:
+    """The tightened spec for item search: every item names ``guid``, ``number`` and
+    ``url`` (all a minimum view has); ``lifecyclePhase.stage`` is allowed besides the
+    spec's ``guid`` and ``name`` (PROTOCOL.md: ``stage?``; ``lifecyclePhase.stage`` is a
+    query field of ``GET /items``)."""
+    strict = tighten(spec)
+    schemas = strict["components"]["schemas"]
+    schemas["ItemFullVoResultRep"]["required"] = ["count", "results"]
+    schemas["ItemFullVo"]["required"] = ["guid", "number", "url"]
+    schemas["CategoryMinimalVo"]["required"] = ["guid", "name"]
+    schemas["UserMinimalVo"]["required"] = ["fullName"]
+    schemas["UserCompactVo"]["required"] = ["email", "fullName", "guid"]
+    phase = schemas["LifecyclePhaseMinimalVo"]
+    phase["properties"]["stage"] = {"type": "string"}
+    phase["required"] = ["guid", "name"]
+    return make_validator(strict)
+
+
+async def test_item_search_answers_validate_against_the_spec(
+    http: aiohttp.ClientSession, spec: dict[str, Any]
+) -> None:
+    validate = item_validator(spec)
+    assert {"get"} <= set(spec["paths"]["/items"])
+    assert {"get"} <= set(spec["paths"]["/items/{itemGuid}"])
+    item_fields = set(spec["components"]["schemas"]["ItemFullVo"]["properties"])
+    async with FakeArena.seeded(items=12, seed=1) as fake:
+        fake.add_item(
+            fields={
+                "supersededDateTime": "2024-01-01T00:00:00Z",
+                "additionalAttributes": [
+                    {
+                        "guid": "A" * 20,
+                        "name": "Tolerance",
+                        "apiName": "tolerance",
+                        "fieldType": "SINGLE_LINE_TEXT",
+                        "multiSelect": False,
+                        "value": {"text": "5%"},
+                    }
+                ],
+            }
+        )
+        sid = await login(http, fake)
+        base = fake.url
+        for params in (
+            {"limit": "400"},
+            {"limit": "400", "responseview": "minimum"},
+            {"number": "PN-0000*", "category.name": "Electrical", "includeChildCategories": "true"},
+        ):
+            status, body = await exchange(http, "GET", f"{base}/items", sid, params=params)
+            assert status == 200
+            validate("/items", "get", status, body)
+            assert body["count"] == len(body["results"]) > 0
+        status, body = await exchange(http, "GET", f"{base}/items", sid, params={"limit": "400"})
+        for item in body["results"]:
+            # The full view sends every ItemFullVo field but the optional ones of the spec.
+            missing = item_fields - set(item)
+            assert missing <= {
+                "effectiveDateTime",
+                "supersededDateTime",
+                "materialEffectivityDateTime",
+                "targetPrice",
+                "productionCost",
+                "prototypeCost",
+                "onShape",
+            }, missing
+            status, one = await exchange(http, "GET", f"{base}/items/{item['guid']}", sid)
+            validate("/items/{itemGuid}", "get", status, one)
+            assert one == item
+            status, one = await exchange(
+                http, "GET", f"{base}/items/{item['guid']}", sid, params={"responseview": "minimum"}
+            )
+            validate("/items/{itemGuid}", "get", status, one)
+            assert set(one) == {"guid", "number", "url"}
+        for url, params in (
+            (f"{base}/items", {"limit": "0"}),
+            (f"{base}/items", {"assemblyType": "BIG"}),
+            (f"{base}/items", {"criteria": "{not json"}),
+            (f"{base}/items/NOPE", None),
+        ):
+            status, body = await exchange(http, "GET", url, sid, params=params)
+            assert status == 400
+            validate("/items/{itemGuid}" if url.endswith("NOPE") else "/items", "get", 400, body)
+
+
 def test_fake_accepts_spec_request_bodies(spec: dict[str, Any]) -> None:
     """The request bodies the contract test sends are valid per the spec's request schemas."""
     registry = Registry().with_resource(
