@@ -298,3 +298,134 @@ async def test_bearer_decides_over_session_and_token_faults(http: aiohttp.Client
         )
         assert status == 503
         assert (await get_token(http, fake)).startswith("FAKE-TOKEN-")
+
+
+# ---------------------------------------------------------------------------- GET /items
+
+
+async def login(http: aiohttp.ClientSession, fake: FakeArena) -> dict[str, str]:
+    async with http.post(
+        f"{fake.url}/login", json={"email": fake.email, "password": fake.password}
+    ) as resp:
+        return {"arena_session_id": (await resp.json())["arenaSessionId"]}
+
+
+async def search(
+    http: aiohttp.ClientSession, fake: FakeArena, auth: dict[str, str], **params: str
+) -> tuple[int, Any]:
+    async with http.get(f"{fake.url}/items", params=params, headers=auth) as resp:
+        return resp.status, await resp.json()
+
+
+def numbers(body: Any) -> list[str]:
+    return [item["number"] for item in body["results"]]
+
+
+async def test_seeded_guids_are_unchanged_by_item_data() -> None:
+    # Item metadata draws from its own generator: the n-th seeded GUID is still the n-th
+    # draw of random.Random(seed), as before items had numbers and categories.
+    import random
+    import string
+
+    rng = random.Random(1)
+    alphabet = string.ascii_uppercase + string.digits
+    expected = ["".join(rng.choices(alphabet, k=20)) for _ in range(5)]
+    async with FakeArena.seeded(items=5, seed=1) as fake:
+        assert fake.item_guids == expected
+        assert [fake.item(g)["number"] for g in expected] == [f"PN-{n:06d}" for n in range(1, 6)]
+
+
+async def test_search_paging_rules_and_errors(http: aiohttp.ClientSession) -> None:
+    async with FakeArena(quota_limit=100) as fake:
+        guids = [fake.add_item() for _ in range(25)]
+        auth = await login(http, fake)
+        status, body = await search(http, fake, auth)
+        assert status == 200
+        assert body["count"] == 20  # the documented default limit
+        assert [i["guid"] for i in body["results"]] == guids[:20]
+        status, body = await search(http, fake, auth, offset="20", limit="400")
+        assert [i["guid"] for i in body["results"]] == guids[20:]
+        status, body = await search(http, fake, auth, offset="25", limit="5")
+        assert (status, body) == (200, {"count": 0, "results": []})
+        for params, code in (
+            ({"limit": "0"}, 3220),
+            ({"limit": "401"}, 3220),
+            ({"limit": "x"}, 3220),
+            ({"offset": "-1"}, 3041),
+            ({"responseview": "compact"}, 400),
+            ({"inAssembly": "yes"}, 400),
+            ({"includeChildCategories": "1"}, 400),
+            ({"assemblyType": "BIG"}, 400),
+            ({"effectiveDateTime": "yesterday"}, 400),
+            ({"criteria": "{bad"}, 400),
+            ({"criteria": "[1]"}, 400),
+            ({"criteria": '{"color": "red"}'}, 400),
+            ({"criteria": '{"number": 5}'}, 400),
+        ):
+            status, body = await search(http, fake, auth, **params)
+            assert status == 400, params
+            assert body["errors"][0]["code"] == code, params
+        # Every search counted against the quota, errors too.
+        assert fake.quota_remaining == 100 - 3 - 13
+        async with http.get(f"{fake.url}/items/NOPE", headers=auth) as resp:
+            assert resp.status == 400
+            assert (await resp.json())["errors"][0]["code"] == 3011
+
+
+async def test_search_filters_wildcards_and_views(http: aiohttp.ClientSession) -> None:
+    async with FakeArena() as fake:
+        resistors = fake.add_category("Resistors", parent="Electrical")
+        fake.add_category("Thin film", parent="Resistors")
+        assert fake.add_category("Resistors") == resistors  # exists: the same category
+        a = fake.add_item(number="PN-1", category="Thin film", lifecycle_stage="IN_PRODUCTION")
+        b = fake.add_item(number="PN-12", category="Resistors", lifecycle_phase="Prototype")
+        c = fake.add_item(
+            number="XX-1", category="Electrical", owner="Dee Fox", lifecycle_stage="OBSOLETE"
+        )
+        auth = await login(http, fake)
+        cases: list[tuple[dict[str, str], list[str]]] = [
+            ({"number": "PN-1"}, ["PN-1"]),
+            ({"number": "PN-1*"}, ["PN-1", "PN-12"]),
+            ({"number": "pn-1*"}, ["PN-1", "PN-12"]),
+            ({"number": "*"}, ["PN-1", "PN-12", "XX-1"]),
+            ({"number": "PN*1"}, []),  # only a trailing * is a wildcard
+            ({"category.name": "Resistors"}, ["PN-12"]),
+            ({"category.name": "Electrical", "includeChildCategories": "true"},
+             ["PN-1", "PN-12", "XX-1"]),
+            ({"category.name": "Resistors", "includeChildCategories": "TRUE"}, ["PN-1", "PN-12"]),
+            ({"category.name": "Res*", "includeChildCategories": "true"}, ["PN-1", "PN-12"]),
+            ({"lifecyclePhase.stage": "IN_PRODUCTION"}, ["PN-1"]),
+            ({"lifecyclePhase.stage": "IN_DESIGN"}, ["PN-12"]),  # a new phase's default stage
+            ({"owner.fullName": "Dee*"}, ["XX-1"]),
+            ({"criteria": json.dumps({"number": "PN-1*", "inAssembly": False})}, []),
+            ({"criteria": json.dumps({"category.name": "Resistors"}), "number": "PN-12"},
+             ["PN-12"]),
+        ]
+        for params, expected in cases:
+            status, body = await search(http, fake, auth, **params)
+            assert status == 200, (params, body)
+            assert numbers(body) == expected, params
+        status, body = await search(http, fake, auth, responseview="minimum", number="PN-1")
+        assert body["results"] == [fake.item(a, view="minimum")]
+        assert set(body["results"][0]) == {"guid", "number", "url"}
+        status, body = await search(http, fake, auth, responseview="full", number="XX-1")
+        assert body["results"] == [fake.item(c)]
+        async with http.get(f"{fake.url}/items/{b}", headers=auth) as resp:
+            assert await resp.json() == fake.item(b)
+        assert fake.item(b)["lifecyclePhase"]["name"] == "Prototype"
+
+
+async def test_add_item_checks_and_bearer_search(http: aiohttp.ClientSession) -> None:
+    async with FakeArena() as fake:
+        with pytest.raises(ValueError, match="assembly_type"):
+            fake.add_item(assembly_type="BIG")
+        guid = fake.add_item("G" * 20, number="N-1", in_assembly=True, fields={"uom": "kg"})
+        with pytest.raises(ValueError, match="exists"):
+            fake.add_item("G" * 20)
+        assert fake.item(guid)["uom"] == "kg"
+        token = await get_token(http, fake)
+        status, body = await search(
+            http, fake, {"Authorization": f"Bearer {token}"}, inAssembly="true"
+        )
+        assert status == 200
+        assert numbers(body) == ["N-1"]
