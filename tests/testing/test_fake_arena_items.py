@@ -397,7 +397,7 @@ async def test_search_filters_wildcards_and_views(http: aiohttp.ClientSession) -
             ({"lifecyclePhase.stage": "IN_PRODUCTION"}, ["PN-1"]),
             ({"lifecyclePhase.stage": "IN_DESIGN"}, ["PN-12"]),  # a new phase's default stage
             ({"owner.fullName": "Dee*"}, ["XX-1"]),
-            ({"criteria": json.dumps({"number": "PN-1*", "inAssembly": False})}, []),
+            ({"criteria": json.dumps({"number": "PN-1*", "inAssembly": False})}, ["PN-1"]),
             ({"criteria": json.dumps({"category.name": "Resistors"}), "number": "PN-12"},
              ["PN-12"]),
         ]
