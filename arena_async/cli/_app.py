@@ -22,11 +22,19 @@ from ._common import (
     arena_settings,
     exit_code_for,
     one_line,
+    share_settings,
 )
 from ._demo import run_demo
-from ._export import TICKET_FILTERS, ExportOptions, export_items, export_tickets, format_for
-from ._export import read_items as _read_items
+from ._export import (
+    TICKET_FILTERS,
+    ExportOptions,
+    Selection,
+    export_items,
+    export_tickets,
+    format_for,
+)
 from ._fakes import akana_kwargs_for, arena_kwargs_for, start_fake_akana, start_fake_arena
+from ._select import Query, read_entries
 from ._serve import serve
 from ._ui import Reporter
 
@@ -38,12 +46,17 @@ app = typer.Typer(
     name=PROG,
     help="Bulk-fetch and export Arena PLM and Akana data, with progress, exact resume "
          "and built-in fake servers. Credentials come from environment variables only "
-         "(ARENA_EMAIL, ARENA_PASSWORD, ARENA_WORKSPACE_ID or ARENA_SESSION_ID, "
-         "ARENA_BASE_URL; AKANA_BASE_URL, AKANA_EMAIL, AKANA_PASSWORD or AKANA_AUTH_TOKEN "
-         "+ AKANA_TENANT). Exit status: 0 done, 1 error, 2 bad usage, 3 Arena quota "
-         "exhausted (resumable), 130 interrupted (resumable).",
+         "(ARENA_EMAIL, ARENA_PASSWORD, ARENA_WORKSPACE_ID or ARENA_SESSION_ID, or "
+         "ARENA_CLIENT_ID, ARENA_CLIENT_SECRET and ARENA_TOKEN_URL for an OAuth machine "
+         "user; ARENA_BASE_URL; ARENA_SHARE; AKANA_BASE_URL, AKANA_EMAIL, AKANA_PASSWORD "
+         "or AKANA_AUTH_TOKEN + AKANA_TENANT).\n\nExit status: 0 done, 1 error, 2 bad "
+         "usage, 3 Arena quota exhausted (resumable after the reset), 4 finished but some "
+         "items failed for good (listed in <out>.failed.jsonl), 130 interrupted by Ctrl-C "
+         "and 143 by SIGTERM (both resumable).",
     no_args_is_help=True,
     add_completion=False,
+    # Plain help: no '<bool>' placeholder after flags, option names never cut short.
+    rich_markup_mode=None,
     pretty_exceptions_enable=False,  # a traceback with locals could show credentials
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -52,6 +65,7 @@ export_app = typer.Typer(
          "lets an interrupted export (Ctrl-C, quota exhausted) resume where it stopped "
          "when the same command is run again.",
     no_args_is_help=True,
+    rich_markup_mode=None,
 )
 app.add_typer(export_app, name="export")
 
@@ -106,6 +120,9 @@ def demo(
     quota: Annotated[int, typer.Option(min=1, help="Fake daily request quota.")] = 100_000,
     tickets: Annotated[int, typer.Option(min=0, help="Akana tickets (0: skip Akana).")] = 1001,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    share: Annotated[str | None, typer.Option(
+        "--share", metavar="URL", help="Share the session and quota (sqlite:///path.db, "
+                                       "redis://...; default: $ARENA_SHARE).")] = None,
 ) -> None:
     """Bulk-fetch a built-in fake workspace, with progress bars and a summary.
 
@@ -115,7 +132,8 @@ def demo(
     """
     code = _execute(run_demo(items=items, seed=seed, concurrency=concurrency,
                              latency=latency, fault_rate=fault_rate, quota=quota,
-                             tickets=tickets, ui=Reporter(quiet=quiet)))
+                             tickets=tickets, ui=Reporter(quiet=quiet),
+                             arena_extra=share_settings(share=share)))
     if code:
         raise typer.Exit(code)
 
@@ -149,7 +167,19 @@ FakeLatency = Annotated[float, typer.Option(
     "--fake-latency", min=0.0, help="With --fake: server latency (s).")]
 ItemsOpt = Annotated[str | None, typer.Option(
     "--items", "-i", metavar="FILE|-",
-    help="Item GUIDs, one a line ('-': stdin). With --fake: default every fake item.")]
+    help="Item GUIDs and/or item numbers, one a line ('-': stdin). A line of 16 or 20 "
+         "upper-case letters and digits is a GUID, anything else an item number (looked "
+         "up, one request each; unknown numbers are listed in <out>.failed.jsonl); "
+         "prefix a line with 'guid:' or 'number:' to say which. With --fake: default "
+         "every fake item.")]
+NumberOpt = Annotated[str | None, typer.Option(
+    "--number", metavar="NUMBER", help="Select the items with this number; a trailing '*' "
+                                       "matches a prefix ('PN-10*'). Instead of --items.")]
+CategoryOpt = Annotated[str | None, typer.Option(
+    "--category", metavar="NAME", help="Select the items of this category (by name).")]
+StageOpt = Annotated[str | None, typer.Option(
+    "--lifecycle-stage", metavar="STAGE",
+    help="Select the items in this lifecycle stage (e.g. IN_PRODUCTION).")]
 FakeItems = Annotated[int, typer.Option("--fake-items", min=1,
                                         help="With --fake: items in the workspace.")]
 FakeQuota = Annotated[int | None, typer.Option(
@@ -161,93 +191,138 @@ WaitQuota = Annotated[bool, typer.Option(
                              "--max-wait) instead of stopping with exit 3.")]
 MaxWait = Annotated[float, typer.Option("--max-wait", min=0.0,
                                         help="Longest quota wait (s).")]
+PlanOpt = Annotated[bool, typer.Option(
+    "--plan", help="Print the requests the export would spend against the quota left, "
+                   "and exit 0 without writing anything (may spend a request to read the "
+                   "quota, and those needed to list the items of a query).")]
+Share = Annotated[str | None, typer.Option(
+    "--share", metavar="URL",
+    help="Share the session and the quota with the other processes of this Arena user: "
+         "sqlite:///path.db or redis://host:6379/0 (default: $ARENA_SHARE).")]
 
 
-def _item_export(kind_name: str, *, items: str | None, out: Path,
+def _item_export(kind_name: str, *, items: str | None, number: str | None,
+                 category: str | None, stage: str | None, out: Path,
                  fmt: OutputFormat | None, concurrency: int, page_size: int, restart: bool,
                  overwrite: bool, quiet: bool, interval: float, fake: bool, fake_items: int,
                  fake_seed: int, fake_quota: int | None, fake_latency: float, reserve: int,
-                 wait_for_quota: bool, max_wait: float) -> None:
+                 wait_for_quota: bool, max_wait: float, plan: bool,
+                 share: str | None) -> None:
     kind = _records.ITEM_KINDS[kind_name]
+    query = Query(number=number, category_name=category, lifecycle_phase_stage=stage)
     try:
         opts = ExportOptions(out=out, format=format_for(out, fmt.value if fmt else None),
                              concurrency=concurrency, page_size=page_size, restart=restart,
                              overwrite=overwrite, checkpoint_interval=interval,
                              quota_reserve=reserve, wait_for_quota=wait_for_quota,
-                             max_wait=max_wait)
-        if items is None and not fake:
-            raise CliError("--items FILE (or - for stdin) is required, unless --fake",
-                           EXIT_USAGE)
-        guids = _read_items(items) if items is not None else None
-        client = None if fake else arena_settings()
+                             max_wait=max_wait, plan=plan)
+        if query.filters and items is not None:
+            raise CliError("give --items FILE or a query (--number, --category, "
+                           "--lifecycle-stage), not both", EXIT_USAGE)
+        if items is None and not query.filters and not fake:
+            raise CliError("select the items: --items FILE (or - for stdin), or --number, "
+                           "--category, --lifecycle-stage; or use --fake", EXIT_USAGE)
+        query.check()
+        selection = (Selection(query=query) if query.filters
+                     else Selection(entries=read_entries(items)) if items is not None
+                     else None)
+        client = share_settings(share=share) if fake else arena_settings(share=share)
     except CliError as exc:
         raise _fail(exc.message, exc.exit_code) from None
     ui = Reporter(quiet=quiet)
 
     async def main() -> None:
-        if client is not None:
-            assert guids is not None
-            await export_items(kind, guids, client, opts, ui)
+        if not fake:
+            assert selection is not None
+            await export_items(kind, selection, client, opts, ui)
             return
         async with start_fake_arena(items=fake_items, seed=fake_seed, quota=fake_quota,
                                     latency=fake_latency) as fake_server:
-            await export_items(kind, guids or fake_server.item_guids,
-                               arena_kwargs_for(fake_server), opts, ui)
+            await export_items(kind, selection or Selection.of_guids(fake_server.item_guids),
+                               {**arena_kwargs_for(fake_server), **client}, opts, ui)
 
     _execute(main())
 
 
-@export_app.command("ticket-refs")
-def export_ticket_refs(*, out: Out, items: ItemsOpt = None, fmt: FormatOpt = None,
-                       concurrency: Concurrency = 16, restart: Restart = False,
-                       overwrite: Overwrite = False, quiet: Quiet = False,
-                       interval: Interval = 1.0, fake: Fake = False,
-                       fake_items: FakeItems = 200, fake_seed: FakeSeed = 1,
-                       fake_quota: FakeQuota = None, fake_latency: FakeLatency = 0.0,
-                       reserve: Reserve = 0, wait_for_quota: WaitQuota = False,
-                       max_wait: MaxWait = 3600.0) -> None:
-    """Every item's ticket references (one request per item)."""
-    _item_export("ticket-refs", items=items, out=out, fmt=fmt, concurrency=concurrency,
-                 page_size=400, restart=restart, overwrite=overwrite, quiet=quiet,
-                 interval=interval, fake=fake, fake_items=fake_items, fake_seed=fake_seed,
-                 fake_quota=fake_quota, fake_latency=fake_latency, reserve=reserve,
-                 wait_for_quota=wait_for_quota, max_wait=max_wait)
-
-
-@export_app.command("references")
-def export_references(*, out: Out, items: ItemsOpt = None, fmt: FormatOpt = None,
-                      concurrency: Concurrency = 16, restart: Restart = False,
-                      overwrite: Overwrite = False, quiet: Quiet = False,
-                      interval: Interval = 1.0, fake: Fake = False,
-                      fake_items: FakeItems = 200, fake_seed: FakeSeed = 1,
-                      fake_quota: FakeQuota = None, fake_latency: FakeLatency = 0.0,
-                      reserve: Reserve = 0, wait_for_quota: WaitQuota = False,
-                      max_wait: MaxWait = 3600.0) -> None:
-    """Every item's item-to-item references (one request per item)."""
-    _item_export("references", items=items, out=out, fmt=fmt, concurrency=concurrency,
-                 page_size=400, restart=restart, overwrite=overwrite, quiet=quiet,
-                 interval=interval, fake=fake, fake_items=fake_items, fake_seed=fake_seed,
-                 fake_quota=fake_quota, fake_latency=fake_latency, reserve=reserve,
-                 wait_for_quota=wait_for_quota, max_wait=max_wait)
-
-
-@export_app.command("training-records")
-def export_training_records(
-    *, out: Out, items: ItemsOpt = None, fmt: FormatOpt = None,
+@export_app.command("items")
+def export_items_command(
+    *, out: Out, items: ItemsOpt = None, number: NumberOpt = None,
+    category: CategoryOpt = None, stage: StageOpt = None, fmt: FormatOpt = None,
     concurrency: Concurrency = 16,
-    page_size: Annotated[int, typer.Option(min=1, max=400,
-                                           help="Records per request (1..400).")] = 400,
+    page_size: Annotated[int, typer.Option(min=1, max=400, help="With a query: items per "
+                                                                "request (1..400).")] = 400,
+    plan: PlanOpt = False, share: Share = None, restart: Restart = False,
+    overwrite: Overwrite = False, quiet: Quiet = False, interval: Interval = 1.0,
+    fake: Fake = False, fake_items: FakeItems = 200, fake_seed: FakeSeed = 1,
+    fake_quota: FakeQuota = None, fake_latency: FakeLatency = 0.0, reserve: Reserve = 0,
+    wait_for_quota: WaitQuota = False, max_wait: MaxWait = 3600.0,
+) -> None:
+    """The items themselves: every field (JSONL) or the common ones (CSV).
+
+    By query, the search listing itself (one request per 400 items); with --items, one
+    request per item (by GUID, or by number: no lookup first).
+    """
+    _item_export("items", **_export_args(locals()))
+
+
+def _export_args(values: dict[str, Any]) -> dict[str, Any]:
+    defaults = {"items": None, "number": None, "category": None, "stage": None,
+                "page_size": 400}
+    return {**defaults, **values}
+
+
+@export_app.command("ticket-refs")
+def export_ticket_refs(
+    *, out: Out, items: ItemsOpt = None, number: NumberOpt = None,
+    category: CategoryOpt = None, stage: StageOpt = None, fmt: FormatOpt = None,
+    concurrency: Concurrency = 16, plan: PlanOpt = False, share: Share = None,
     restart: Restart = False, overwrite: Overwrite = False, quiet: Quiet = False,
     interval: Interval = 1.0, fake: Fake = False, fake_items: FakeItems = 200,
     fake_seed: FakeSeed = 1, fake_quota: FakeQuota = None, fake_latency: FakeLatency = 0.0,
     reserve: Reserve = 0, wait_for_quota: WaitQuota = False, max_wait: MaxWait = 3600.0,
 ) -> None:
-    """Every item's training records, page by page (resumes mid-item)."""
-    _item_export("training-records", items=items, out=out, fmt=fmt, concurrency=concurrency,
-                 page_size=page_size, restart=restart, overwrite=overwrite, quiet=quiet,
-                 interval=interval, fake=fake, fake_items=fake_items, fake_seed=fake_seed,
-                 fake_quota=fake_quota, fake_latency=fake_latency, reserve=reserve,
-                 wait_for_quota=wait_for_quota, max_wait=max_wait)
+    """Every item's ticket references (one request per item)."""
+    _item_export("ticket-refs", **_export_args(locals()))
+
+
+@export_app.command("references")
+def export_references(
+    *, out: Out, items: ItemsOpt = None, number: NumberOpt = None,
+    category: CategoryOpt = None, stage: StageOpt = None, fmt: FormatOpt = None,
+    concurrency: Concurrency = 16, plan: PlanOpt = False, share: Share = None,
+    restart: Restart = False, overwrite: Overwrite = False, quiet: Quiet = False,
+    interval: Interval = 1.0, fake: Fake = False, fake_items: FakeItems = 200,
+    fake_seed: FakeSeed = 1, fake_quota: FakeQuota = None, fake_latency: FakeLatency = 0.0,
+    reserve: Reserve = 0, wait_for_quota: WaitQuota = False, max_wait: MaxWait = 3600.0,
+) -> None:
+    """Every item's item-to-item references (one request per item)."""
+    _item_export("references", **_export_args(locals()))
+
+
+@export_app.command("training-records")
+def export_training_records(
+    *, out: Out, items: ItemsOpt = None, number: NumberOpt = None,
+    category: CategoryOpt = None, stage: StageOpt = None, fmt: FormatOpt = None,
+    concurrency: Concurrency = 16,
+    page_size: Annotated[int, typer.Option(min=1, max=400,
+                                           help="Records per request (1..400).")] = 400,
+    details: Annotated[bool, typer.Option(
+        "--details", help="Also fetch each record on its own for its due_date and "
+                          "signed_date_time: one more request per record. Without it the "
+                          "output has no date columns (a listing carries no dates).")] = False,
+    plan: PlanOpt = False, share: Share = None,
+    restart: Restart = False, overwrite: Overwrite = False, quiet: Quiet = False,
+    interval: Interval = 1.0, fake: Fake = False, fake_items: FakeItems = 200,
+    fake_seed: FakeSeed = 1, fake_quota: FakeQuota = None, fake_latency: FakeLatency = 0.0,
+    reserve: Reserve = 0, wait_for_quota: WaitQuota = False, max_wait: MaxWait = 3600.0,
+) -> None:
+    """Every item's training records, page by page (resumes mid-item).
+
+    A listing has no dates: --details fetches each record for them (one request each).
+    """
+    values = _export_args(locals())
+    del values["details"]
+    _item_export("training-records+details" if details else "training-records", **values)
 
 
 def _opt(name: str, helptext: str) -> Any:

@@ -12,6 +12,11 @@ after the last checkpoint (complete lines of work the checkpoint does not cover,
 line from a crash), and continues with the work the checkpoint says is left: no record is
 written twice, none is missed. A finished export removes its checkpoint.
 
+Items that failed for good (a 4xx other than 401/408/425/429, an unknown item number) are
+appended to ``<out>.failed.jsonl`` in the same synchronous step that marks them complete;
+the checkpoint records that file's size too (``failed_bytes``), so a resume truncates it
+like the output and no failure is listed twice. A finished export keeps it.
+
 What the state records:
 
 - Arena item exports: the items (as a SHA-256 of the list, which must be the same on
@@ -39,15 +44,22 @@ import attrs
 
 from ._common import EXIT_ERROR, EXIT_USAGE, CliError
 
-__all__ = ["CHECKPOINT_SUFFIX", "Checkpoint", "Output", "checkpoint_path", "fingerprint"]
+__all__ = ["CHECKPOINT_SUFFIX", "FAILED_SUFFIX", "Checkpoint", "Output", "checkpoint_path",
+           "check_resumable", "failed_path", "fingerprint", "peek"]
 
 CHECKPOINT_SUFFIX = ".checkpoint.json"
+FAILED_SUFFIX = ".failed.jsonl"
 CHECKPOINT_VERSION = 1
 
 
 def checkpoint_path(out: Path) -> Path:
     """``<out>.checkpoint.json``, beside the output."""
     return out.with_name(out.name + CHECKPOINT_SUFFIX)
+
+
+def failed_path(out: Path) -> Path:
+    """``<out>.failed.jsonl``, beside the output: the items that failed for good."""
+    return out.with_name(out.name + FAILED_SUFFIX)
 
 
 def fingerprint(parts: Iterable[str]) -> str:
@@ -74,6 +86,9 @@ class Checkpoint:
     partial: dict[int, int] = attrs.field(factory=dict)
     next_start: int | None = 0
     tail: list[str] = attrs.field(factory=list)
+    #: Entries in, and bytes of, ``<out>.failed.jsonl``.
+    failed: int = 0
+    failed_bytes: int = 0
 
     # -- item bookkeeping -------------------------------------------------------------
 
@@ -123,6 +138,8 @@ class Checkpoint:
             "partial": {str(k): v for k, v in sorted(self.partial.items())},
             "next_start": self.next_start,
             "tail": self.tail,
+            "failed": self.failed,
+            "failed_bytes": self.failed_bytes,
         }
 
     @classmethod
@@ -141,6 +158,8 @@ class Checkpoint:
                          for k, v in _typed(data["partial"], dict).items()},
                 next_start=None if data["next_start"] is None else _count(data["next_start"]),
                 tail=[_typed(t, str) for t in _typed(data["tail"], list)],
+                failed=_count(data.get("failed", 0)),
+                failed_bytes=_count(data.get("failed_bytes", 0)),
             )
         except (KeyError, TypeError) as exc:
             raise ValueError(f"malformed checkpoint ({exc})") from None
@@ -189,7 +208,9 @@ class Output:
         self.resumed = resumed
         #: Records and bytes the checkpoint already covered when this run began.
         self.start_records = state.records
+        self.failed_path = failed_path(path)
         self._file = file
+        self._failed: BinaryIO | None = None
         self._interval = interval
         self._clock = clock
         self._last = clock()
@@ -222,15 +243,19 @@ class Output:
                 raise CliError(f"{path} holds {size} bytes but its checkpoint says "
                                f"{state.bytes}: the file was changed; start over with "
                                "--restart", EXIT_ERROR)
+            failed = _reopen_failed(failed_path(path), state, file)
             file.truncate(state.bytes)
             file.seek(state.bytes)
-            return cls(path, file, state, resumed=True, interval=interval)
+            output = cls(path, file, state, resumed=True, interval=interval)
+            output._failed = failed
+            return output
         if path.exists() and path.stat().st_size > 0 and not overwrite:
             raise CliError(f"{path} exists (and has no checkpoint to resume from); pass "
                            "--overwrite to replace it", EXIT_USAGE)
         if path.parent != Path() and not path.parent.is_dir():
             raise CliError(f"directory {path.parent} does not exist", EXIT_USAGE)
         file = path.open("wb")
+        failed_path(path).unlink(missing_ok=True)  # a finished export's, replaced
         output = cls(path, file, fresh, resumed=False, interval=interval)
         if header:
             output.write(header, 0)
@@ -253,10 +278,22 @@ class Output:
         self.state.bytes += len(data)
         self.state.records += records
 
+    def write_failed(self, data: bytes, entries: int) -> None:
+        """Append ``data`` (``entries`` whole JSON lines) to ``<out>.failed.jsonl``
+        (created on first use); like :meth:`write`, record what it covers right after."""
+        if self._failed is None:
+            self._failed = self.failed_path.open("wb")
+        self._failed.write(data)
+        self._failed.flush()
+        self.state.failed_bytes += len(data)
+        self.state.failed += entries
+
     def checkpoint(self) -> None:
         """fsync the output, then atomically replace the checkpoint with :attr:`state`."""
         self._file.flush()
         os.fsync(self._file.fileno())
+        if self._failed is not None:
+            os.fsync(self._failed.fileno())
         tmp = self.checkpoint_path.with_name(self.checkpoint_path.name + ".tmp")
         with tmp.open("w", encoding="utf-8") as f:
             json.dump(self.state.to_json(), f, separators=(",", ":"))
@@ -279,6 +316,8 @@ class Output:
             self.checkpoint()
         finally:
             self._file.close()
+            if self._failed is not None:
+                self._failed.close()
         if finished:
             self.checkpoint_path.unlink(missing_ok=True)
 
@@ -286,6 +325,45 @@ class Output:
     def size(self) -> int:
         """Bytes in the output."""
         return self.state.bytes
+
+
+def _reopen_failed(path: Path, state: Checkpoint, output: BinaryIO) -> BinaryIO | None:
+    """The failed-items file of a resumed export, truncated to its checkpointed size."""
+    if state.failed_bytes == 0:
+        path.unlink(missing_ok=True)
+        return None
+    try:
+        file: BinaryIO = path.open("r+b")
+    except FileNotFoundError:
+        output.close()
+        raise CliError(f"{path} is gone but the checkpoint lists {state.failed} failed "
+                       "items in it; start over with --restart", EXIT_ERROR) from None
+    if os.fstat(file.fileno()).st_size < state.failed_bytes:
+        file.close()
+        output.close()
+        raise CliError(f"{path} is shorter than its checkpoint says: the file was changed; "
+                       "start over with --restart", EXIT_ERROR)
+    file.truncate(state.failed_bytes)
+    file.seek(state.failed_bytes)
+    return file
+
+
+def peek(out: Path) -> Checkpoint | None:
+    """The checkpoint beside ``out``, or None when there is none (exit 1 when it cannot
+    be read): to reuse a resumed export's selection without asking the server again."""
+    cp_path = checkpoint_path(out)
+    return _load(cp_path) if cp_path.exists() else None
+
+
+def check_resumable(out: Path, kind: str, format: str, fp: str) -> Checkpoint | None:
+    """The checkpoint beside ``out`` when it is one of this export (``kind``, ``format``,
+    fingerprint ``fp``), None when there is none; raises :class:`CliError` (exit 2) when
+    it belongs to another export, before anything is asked of the server."""
+    state = peek(out)
+    if state is not None:
+        _check_same(state, Checkpoint(kind, format, fp, items=state.items),
+                    checkpoint_path(out))
+    return state
 
 
 def _load(cp_path: Path) -> Checkpoint:

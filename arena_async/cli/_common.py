@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import (
+    APIError,
     ArenaAsyncError,
     AuthenticationError,
     QuotaExhaustedError,
@@ -18,15 +19,19 @@ __all__ = [
     "EXIT_ERROR",
     "EXIT_INTERRUPTED",
     "EXIT_OK",
+    "EXIT_PARTIAL",
     "EXIT_QUOTA",
     "EXIT_TERMINATED",
     "EXIT_USAGE",
     "CliError",
+    "UnknownItemNumber",
     "akana_settings",
     "arena_settings",
     "exit_code_for",
     "is_fatal",
+    "is_permanent",
     "one_line",
+    "share_settings",
 ]
 
 EXIT_OK = 0
@@ -34,10 +39,22 @@ EXIT_ERROR = 1
 EXIT_USAGE = 2
 #: The Arena request quota is spent: the export is resumable after the reset.
 EXIT_QUOTA = 3
+#: The export finished, but some items failed for good (or some item numbers are
+#: unknown): they are listed in ``<out>.failed.jsonl``; the checkpoint is removed.
+EXIT_PARTIAL = 4
 #: Ctrl-C (128 + SIGINT), also resumable.
 EXIT_INTERRUPTED = 130
 #: SIGTERM (128 + 15), also resumable.
 EXIT_TERMINATED = 143
+
+
+class UnknownItemNumber(Exception):
+    """No item has this number (``export items`` fetches by number): a permanent failure
+    of one item, listed in ``<out>.failed.jsonl``."""
+
+    def __init__(self, number: str) -> None:
+        super().__init__(f"no item has the number {number!r}")
+        self.number = number
 
 
 class CliError(Exception):
@@ -70,7 +87,22 @@ def is_fatal(exc: BaseException) -> bool:
     (a full disk, a bug). Other API errors (404 for an unknown item...) fail one item."""
     if isinstance(exc, QuotaExhaustedError | AuthenticationError | TransportError):
         return True
-    return not isinstance(exc, ArenaAsyncError)
+    return not isinstance(exc, ArenaAsyncError | UnknownItemNumber)
+
+
+#: 4xx statuses that are worth asking again: a session to renew, a timeout, too early,
+#: too many requests.
+TRANSIENT_4XX = frozenset({401, 408, 425, 429})
+
+
+def is_permanent(exc: BaseException) -> bool:
+    """An error that asking again will not change: a 4xx other than 401/408/425/429
+    (an unknown item, a malformed GUID, no privilege). Check :func:`is_fatal` first: a
+    refused login is a 400 too, but it stops the run."""
+    if isinstance(exc, UnknownItemNumber):
+        return True
+    return (isinstance(exc, APIError) and 400 <= exc.status < 500
+            and exc.status not in TRANSIENT_4XX)
 
 
 def _env(environ: Mapping[str, str], name: str) -> str | None:
@@ -78,28 +110,47 @@ def _env(environ: Mapping[str, str], name: str) -> str | None:
     return value or None
 
 
-def arena_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+def arena_settings(environ: Mapping[str, str] | None = None, *,
+                   share: str | None = None) -> dict[str, Any]:
     """ArenaClient keyword arguments from ``ARENA_*`` environment variables.
 
+    An OAuth machine user when ``ARENA_CLIENT_ID``, ``ARENA_CLIENT_SECRET`` and
+    ``ARENA_TOKEN_URL`` are set (all three; they win over the others); else
     ``ARENA_EMAIL`` + ``ARENA_PASSWORD`` (+ ``ARENA_WORKSPACE_ID``), or
-    ``ARENA_SESSION_ID``; optional ``ARENA_BASE_URL`` and ``ARENA_USAGE_REASON``.
+    ``ARENA_SESSION_ID``. Optional: ``ARENA_BASE_URL``, ``ARENA_USAGE_REASON``, and the
+    share (``share``, the ``--share`` option, else ``ARENA_SHARE``).
     Raises :class:`CliError` (exit 2) naming what is missing, never a value.
+
+    Example::
+
+        ArenaClient(**arena_settings(), max_concurrency=16)
     """
     env = os.environ if environ is None else environ
     settings: dict[str, Any] = {}
+    oauth = {name: _env(env, name)
+             for name in ("ARENA_CLIENT_ID", "ARENA_CLIENT_SECRET", "ARENA_TOKEN_URL")}
     session_id = _env(env, "ARENA_SESSION_ID")
     email, password = _env(env, "ARENA_EMAIL"), _env(env, "ARENA_PASSWORD")
-    if session_id is not None:
+    if any(oauth.values()):
+        missing = [name for name, value in oauth.items() if value is None]
+        if missing:
+            raise CliError(f"OAuth needs ARENA_CLIENT_ID, ARENA_CLIENT_SECRET and "
+                           f"ARENA_TOKEN_URL: {' and '.join(missing)} "
+                           f"{'is' if len(missing) == 1 else 'are'} not set", EXIT_USAGE)
+        settings.update(client_id=oauth["ARENA_CLIENT_ID"],
+                        client_secret=oauth["ARENA_CLIENT_SECRET"],
+                        token_url=oauth["ARENA_TOKEN_URL"])
+    elif session_id is not None:
         settings["session_id"] = session_id
     elif email is not None and password is not None:
         settings["email"] = email
         settings["password"] = password
     else:
         raise CliError("Arena credentials missing: set ARENA_EMAIL and ARENA_PASSWORD "
-                       "(and ARENA_WORKSPACE_ID), or ARENA_SESSION_ID; or use --fake",
-                       EXIT_USAGE)
+                       "(and ARENA_WORKSPACE_ID), or ARENA_SESSION_ID, or ARENA_CLIENT_ID, "
+                       "ARENA_CLIENT_SECRET and ARENA_TOKEN_URL; or use --fake", EXIT_USAGE)
     workspace = _env(env, "ARENA_WORKSPACE_ID")
-    if workspace is not None:
+    if workspace is not None and "client_id" not in settings:
         if not workspace.isdigit():
             raise CliError("ARENA_WORKSPACE_ID must be an integer", EXIT_USAGE)
         settings["workspace_id"] = int(workspace)
@@ -107,7 +158,20 @@ def arena_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         value = _env(env, name)
         if value is not None:
             settings[key] = value
+    settings.update(share_settings(env, share))
     return settings
+
+
+def share_settings(environ: Mapping[str, str] | None = None,
+                   share: str | None = None) -> dict[str, Any]:
+    """``{"share": url}`` from ``share`` (the ``--share`` option) or ``ARENA_SHARE``;
+    empty when neither is set.
+
+    Example: ``share_settings({"ARENA_SHARE": "sqlite:///arena.db"})``
+    """
+    env = os.environ if environ is None else environ
+    value = share.strip() if share is not None else _env(env, "ARENA_SHARE")
+    return {"share": value} if value else {}
 
 
 def akana_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:

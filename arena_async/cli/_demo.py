@@ -42,7 +42,8 @@ def _delta(before: Stats, after: Stats) -> tuple[int, int]:
 
 
 async def run_demo(*, items: int, seed: int, concurrency: int, latency: float,
-                   fault_rate: float, quota: int, tickets: int, ui: Reporter) -> int:
+                   fault_rate: float, quota: int, tickets: int, ui: Reporter,
+                   arena_extra: dict[str, Any] | None = None) -> int:
     """Run the demo; returns the exit status (1 when anything failed)."""
     started = time.perf_counter()
     phases: list[_Phase] = []
@@ -58,7 +59,8 @@ async def run_demo(*, items: int, seed: int, concurrency: int, latency: float,
                 f"{quota:,}/day, {fault_rate:.1%} of requests fail once with 503)"
                 + (f", Akana with {tickets:,} tickets" if tickets else ""))
         arena = await stack.enter_async_context(
-            ArenaClient(**arena_kwargs_for(fake), max_concurrency=concurrency))
+            ArenaClient(**arena_kwargs_for(fake), **(arena_extra or {}),
+                        max_concurrency=concurrency))
         jobs: list[tuple[str, Callable[[str], Awaitable[Sequence[Any]]]]] = [
             ("ticket refs", arena.items.tickets.list),
             ("item refs", arena.items.references.list),

@@ -1,20 +1,32 @@
 """``arena-async export``: stream records to JSONL or CSV with an exact resume.
 
-See :mod:`arena_async.cli._checkpoint` for the checkpoint. The Arena exports fan out over
-the items (``--concurrency`` at once, through :meth:`ArenaClient.bulk`); each item's
-records are written as they arrive (a whole list, or page by page for training records),
-and the item is marked complete in the same synchronous step as its last write.
+See :mod:`arena_async.cli._checkpoint` for the checkpoint and :mod:`._select` for the
+selection of items (GUIDs, item numbers, or a query). The Arena exports fan out over the
+items (``--concurrency`` at once, through :meth:`ArenaClient.bulk`); each item's records
+are written as they arrive (a whole list, or page by page for training records), and the
+item is marked complete in the same synchronous step as its last write.
 
-A spent quota, refused credentials or an unreachable server stop the run (exit 3 for the
-quota, else 1) with the checkpoint saved; other errors fail only their item, which the
-next run retries. Ctrl-C and SIGTERM stop it the same way (exit 130 / 143).
+Before the fan-out an export prints its plan: the requests it will spend, against the
+quota left (``--plan`` prints only that and exits 0).
+
+Failures, by kind:
+
+- fatal (a spent quota, refused credentials, an unreachable server): the run stops with
+  the checkpoint saved (exit 3 for the quota, else 1); resumable;
+- transient (5xx after the retries, 408/425/429, a malformed answer): the item fails,
+  the others go on, the checkpoint stays (exit 1); the next run retries it;
+- permanent (any other 4xx: an unknown item or GUID, no privilege; an unknown item
+  number): the item is listed in ``<out>.failed.jsonl`` and counts as done; the export
+  finishes, removes its checkpoint and exits 4.
+
+Ctrl-C and SIGTERM stop it resumably (exit 130 / 143); a second Ctrl-C while it saves
+the checkpoint is ignored.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import signal
 import sys
 import time
@@ -27,19 +39,22 @@ import attrs
 
 from ..akana import AkanaClient
 from ..arena import ArenaClient
-from ..errors import ArenaAsyncError, AuthenticationError, QuotaExhaustedError
+from ..errors import APIError, ArenaAsyncError, AuthenticationError, QuotaExhaustedError
 from ..models.akana import Ticket
 from ..models.common import Quota, Stats
 from ..policies import QuotaPolicy
-from ._checkpoint import Checkpoint, Output, fingerprint
+from ._checkpoint import Checkpoint, Output, check_resumable, fingerprint
 from ._common import (
     EXIT_ERROR,
     EXIT_INTERRUPTED,
+    EXIT_PARTIAL,
     EXIT_QUOTA,
     EXIT_TERMINATED,
     EXIT_USAGE,
     CliError,
+    UnknownItemNumber,
     is_fatal,
+    is_permanent,
     one_line,
 )
 from ._records import (
@@ -50,14 +65,23 @@ from ._records import (
     ticket_csv_row,
     to_wire,
 )
+from ._select import (
+    Entry,
+    Query,
+    Resolved,
+    load_resolved,
+    needs_resolving,
+    resolve,
+    save_resolved,
+    selection_path,
+    spec_fingerprint,
+)
 from ._ui import Reporter, format_duration, format_quota, format_requests
 
-__all__ = ["ExportOptions", "export_items", "export_tickets", "format_for", "read_items"]
+__all__ = ["ExportOptions", "Plan", "export_items", "export_tickets", "format_for"]
 
 Format = Literal["jsonl", "csv"]
 _SUFFIXES: dict[str, Format] = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}
-#: What an item GUID may hold here (URL-safe characters; Arena's are [A-Z0-9]).
-_GUID = re.compile(r"[A-Za-z0-9._~-]+")
 #: Failures listed on stderr at the end of a run.
 SHOWN_FAILURES = 5
 
@@ -76,6 +100,8 @@ class ExportOptions:
     quota_reserve: int = 0
     wait_for_quota: bool = False
     max_wait: float = 3600.0
+    #: Print the plan (requests against the quota left) and exit, writing nothing.
+    plan: bool = False
 
 
 def format_for(out: Path, explicit: str | None) -> Format:
@@ -91,53 +117,50 @@ def format_for(out: Path, explicit: str | None) -> Format:
                        ".csv, or pass --format", EXIT_USAGE) from None
 
 
-def read_items(source: str) -> list[str]:
-    """Item GUIDs, one a line, from a file or ``-`` (stdin); blank lines and ``#``
-    comments are skipped, repeats dropped. Raises :class:`CliError` (exit 2)."""
-    try:
-        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise CliError(f"cannot read items from {source}: {reason}", EXIT_USAGE) from None
-    name = "stdin" if source == "-" else source
-    guids: dict[str, None] = {}
-    for number, line in enumerate(text.splitlines(), 1):
-        guid = line.strip()
-        if not guid or guid.startswith("#"):
-            continue
-        if not _GUID.fullmatch(guid) or ".." in guid:
-            shown = guid if len(guid) <= 40 else guid[:39] + "…"
-            raise CliError(f"{name}:{number}: not an item GUID (one GUID per line, letters "
-                           f"and digits): {shown!r}", EXIT_USAGE)
-        guids[guid] = None
-    if not guids:
-        raise CliError(f"no item GUIDs in {name} (one per line)", EXIT_USAGE)
-    return list(guids)
+@attrs.define
+class _Signals:
+    """What :func:`_signals_stop` saw."""
+
+    fired: list[int] = attrs.field(factory=list)
+
+    @property
+    def terminated(self) -> bool:
+        """The first signal was SIGTERM."""
+        return bool(self.fired) and self.fired[0] == signal.SIGTERM
 
 
 @contextlib.contextmanager
-def _sigterm_cancels() -> Iterator[list[bool]]:
-    """While inside, SIGTERM cancels the current task (like Ctrl-C); yields a flag list
-    that holds True once it fired."""
-    fired: list[bool] = []
+def _signals_stop(ui: Reporter) -> Iterator[_Signals]:
+    """While inside, Ctrl-C (SIGINT) and SIGTERM cancel the current task once, after
+    stopping the progress bars (so the bars are drawn once, never redrawn over the
+    summary); a second signal while the export saves its checkpoint is noted, not
+    obeyed (a KeyboardInterrupt in the middle of the clean-up would leave the bars and
+    the exit status in a mess)."""
+    seen = _Signals()
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
 
-    def handler() -> None:
-        fired.append(True)
-        if task is not None:
-            task.cancel()
+    def handler(signum: int) -> None:
+        seen.fired.append(signum)
+        if len(seen.fired) == 1:
+            ui.stop()
+            if task is not None:
+                task.cancel()
+        elif len(seen.fired) == 2:
+            ui.note("stopping: saving the checkpoint first")
 
+    installed = []
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(signum, handler, signum)
+            installed.append(signum)
+        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread
+            pass
     try:
-        loop.add_signal_handler(signal.SIGTERM, handler)
-        installed = True
-    except (NotImplementedError, RuntimeError, ValueError):  # not the main thread / Windows
-        installed = False
-    try:
-        yield fired
+        yield seen
     finally:
-        if installed:
-            loop.remove_signal_handler(signal.SIGTERM)
+        for signum in installed:
+            loop.remove_signal_handler(signum)
 
 
 @attrs.define
@@ -148,9 +171,70 @@ class _Run:
     stop: BaseException | None = None
     interrupted: bool = False
     terminated: bool = False
+    #: Transient failures (retried by the next run), by what the user called the item.
     failures: dict[str, BaseException] = attrs.field(factory=dict)
+    #: Permanent failures written to <out>.failed.jsonl by this run.
+    failed: int = 0
     stats: Stats = attrs.field(factory=Stats)
     quota: Quota | None = None
+
+
+@attrs.frozen
+class Plan:
+    """The requests an export will spend, and the quota left to spend them from.
+
+    ``finding``: requests to turn numbers or a query into items (already spent when the
+    plan is shown before a run); ``low``..``high``: requests for the items themselves
+    (``high`` None: open-ended, see ``more``).
+    """
+
+    items: int
+    low: int
+    high: int | None
+    per_item: str
+    finding: int = 0
+    more: str = ""
+
+    @property
+    def total(self) -> str:
+        """The whole run's requests as text: ``42``, ``40 to 45``, ``at least 40``."""
+        low = self.finding + self.low
+        if self.high is None:
+            return f"at least {low:,}"
+        high = self.finding + self.high
+        return f"{low:,}" if high == low else f"{low:,} to {high:,}"
+
+    def line(self, quota: Quota | None, reserve: int) -> str:
+        """One line for stderr before a run."""
+        found = f"; {self.finding:,} spent finding the items" if self.finding else ""
+        text = (f"plan: {self.low:,}{'' if self.high == self.low else '+'} requests for "
+                f"{self.items:,} items ({self.per_item}{', ' + self.more if self.more else ''})"
+                f"{found}; quota left: {_quota_text(quota)}")
+        return text + _shortfall(self.low, quota, reserve)
+
+
+def _quota_text(quota: Quota | None) -> str:
+    if quota is None:
+        return "unknown until the first answer (Arena announces it with each answer)"
+    return format_quota(quota)
+
+
+def _shortfall(needed: int, quota: Quota | None, reserve: int) -> str:
+    if quota is None or needed <= quota.remaining - reserve:
+        return ""
+    return ("\nwarning: the quota left is less than the plan: the export will stop when it "
+            "is spent (exit 3) and resume after the reset, or pass --wait-for-quota")
+
+
+def _per_item(kind: ItemKind, page_size: int) -> tuple[str, str]:
+    if kind.own:
+        return "1 per item", ""
+    if not kind.paged:
+        return "1 per item", ""
+    more = f"+1 for each further {page_size} records of an item"
+    if kind.details:
+        more += ", +1 per record for its dates (--details)"
+    return "at least 1 per item", more
 
 
 def _open_output(opts: ExportOptions, fresh: Checkpoint, columns: Sequence[str]) -> Output:
@@ -166,29 +250,163 @@ def _close(out: Output, finished: bool, ui: Reporter) -> None:
         ui.note(f"could not write the checkpoint: {exc}")
 
 
-async def export_items(kind: ItemKind, guids: Sequence[str], client: Mapping[str, Any],
+def failed_entry(key: str, guid: str | None, exc: BaseException) -> dict[str, Any]:
+    """One line of ``<out>.failed.jsonl``: what the user called the item, its GUID when
+    known, and the error (status, code, message: the server's words, never a secret)."""
+    if isinstance(exc, APIError):
+        detail = exc.errors[0].message if exc.errors else one_line(exc)
+        return {"key": key, "item_guid": guid, "status": exc.status, "code": exc.code,
+                "message": detail}
+    return {"key": key, "item_guid": guid, "status": None, "code": None,
+            "message": one_line(exc)}
+
+
+async def _details(arena: ArenaClient, guid: str, records: Sequence[Any]) -> list[Any]:
+    """Each training record fetched on its own (one request each), for its dates."""
+    if not records:
+        return []
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(arena.items.training_records.get(guid, r.guid))
+                     for r in records]
+    except BaseExceptionGroup as failed:
+        raise _first(failed) from None
+    return [t.result() for t in tasks]
+
+
+def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            return _first(exc)
+        if not isinstance(exc, asyncio.CancelledError):
+            return exc
+    return group.exceptions[0]
+
+
+async def _fetch_item(arena: ArenaClient, key: str) -> list[Any]:
+    """``export items`` by key: ``guid:X`` (GET /items/X) or ``number:Y`` (GET /items
+    ?number=Y: one request, no GUID lookup first)."""
+    kind, _, text = key.partition(":")
+    if kind == "number":
+        found = await arena.items.list(number=text)
+        if not found:
+            raise UnknownItemNumber(text)
+        return list(found)
+    return [await arena.items.get(text)]
+
+
+@attrs.frozen
+class Selection:
+    """What an Arena export covers: entries of an ``--items`` file, or a query."""
+
+    entries: list[Entry] | None = None
+    query: Query | None = None
+
+    @classmethod
+    def of_guids(cls, guids: Sequence[str]) -> Selection:
+        """Every one of ``guids`` (``--fake`` without ``--items``)."""
+        return cls(entries=[Entry(g, is_number=False) for g in guids])
+
+
+async def export_items(kind: ItemKind, selection: Selection, client: Mapping[str, Any],
                        opts: ExportOptions, ui: Reporter) -> None:
-    """Export ``kind`` records of every item in ``guids``; raises :class:`CliError` unless
-    the export is complete."""
+    """Export ``kind`` records of every selected item; raises :class:`CliError` unless the
+    export is complete (exit 4 when it finished with permanent failures)."""
+    if kind.own and selection.query is not None:
+        await export_item_listing(selection.query, client, opts, ui)
+        return
     quota = QuotaPolicy(reserve=opts.quota_reserve,
                         on_exhausted="wait" if opts.wait_for_quota else "raise",
                         max_wait=opts.max_wait)
     try:
         arena = ArenaClient(**client, max_concurrency=opts.concurrency, quota=quota)
-    except ValueError as exc:
+    except (ValueError, TypeError) as exc:
         raise CliError(f"Arena settings: {exc}", EXIT_USAGE) from None
-    fresh = Checkpoint(kind.name, opts.format, fingerprint(guids), items=len(guids))
+    with _signals_stop(ui) as signals:
+        try:
+            async with arena:
+                await _export_items(arena, kind, selection=selection, opts=opts, ui=ui,
+                                    signals=signals)
+        except asyncio.CancelledError:
+            if not signals.fired:
+                raise
+            # Stopped while finding the items or planning: nothing written yet.
+            code = EXIT_TERMINATED if signals.terminated else EXIT_INTERRUPTED
+            raise CliError("interrupted before the export began", code) from None
+
+
+async def _select(arena: ArenaClient, kind: ItemKind, *, selection: Selection,
+                  opts: ExportOptions, spec: str, ui: Reporter) -> tuple[Resolved, bool, int]:
+    """The items; whether finding them took requests this time; and, for ``--plan``,
+    how many item numbers were left for the run to look up (one request each)."""
+    entries, query = selection.entries, selection.query
+    if kind.own:  # export items --items: fetched by GUID or by number, nothing to resolve
+        assert entries is not None
+        return Resolved([e.key for e in entries]), False, 0
+    if not needs_resolving(entries, query):
+        assert entries is not None
+        return Resolved([e.text for e in entries]), False, 0
+    if not opts.restart and check_resumable(opts.out, kind.name, opts.format, spec):
+        saved = load_resolved(opts.out, spec)
+        if saved is not None:
+            return saved, False, 0
+    if opts.plan and query is None:  # numbers: counted, not looked up, for a plan
+        assert entries is not None
+        numbers = sum(1 for e in entries if e.is_number)
+        return Resolved([e.text for e in entries if not e.is_number]), False, numbers
+    what = f"items matching {query.describe()}" if query else "item numbers"
+    ui.note(f"finding the {what} ...")
+    return await resolve(arena, entries, query), True, 0
+
+
+async def _export_items(arena: ArenaClient, kind: ItemKind, *, selection: Selection,
+                        opts: ExportOptions, ui: Reporter, signals: _Signals) -> None:
+    spec = spec_fingerprint(selection.entries, selection.query)
+    if kind.own:
+        assert selection.entries is not None
+        spec = fingerprint(e.key for e in selection.entries)
+    if not opts.restart:
+        check_resumable(opts.out, kind.name, opts.format, spec)
+    resolved, looked_up, numbers = await _select(arena, kind, selection=selection, opts=opts,
+                                                 spec=spec, ui=ui)
+    guids = resolved.guids
+    per_item, more = _per_item(kind, opts.page_size)
+    if opts.plan:
+        await _print_plan(arena, kind, selection=selection, opts=opts, spec=spec,
+                          resolved=resolved, looked_up=looked_up, numbers=numbers, ui=ui)
+        return
+
+    fresh = Checkpoint(kind.name, opts.format, spec, items=len(guids))
     out = _open_output(opts, fresh, kind.columns)
     state = out.state
     if out.resumed:
         ui.note(f"resuming {out.path}: {state.items_done:,} of {state.items:,} items "
                 f"({state.records:,} records) were written already")
+    elif looked_up:
+        if resolved.unknown:
+            out.write_failed(encode_jsonl([
+                {"key": n, "item_guid": None, "status": None, "code": None,
+                 "message": "no item has this number"} for n in resolved.unknown]),
+                len(resolved.unknown))
+            shown = ", ".join(resolved.unknown[:SHOWN_FAILURES])
+            more_unknown = len(resolved.unknown) - SHOWN_FAILURES
+            ui.note(f"{len(resolved.unknown):,} item number"
+                    f"{'s' if len(resolved.unknown) != 1 else ''} unknown ({shown}"
+                    f"{f', ... {more_unknown:,} more' if more_unknown > 0 else ''}): "
+                    f"listed in {out.failed_path}")
+        save_resolved(opts.out, spec, resolved)
+        out.checkpoint()
+    pending = sum(1 for _ in state.pending())
+    plan = Plan(pending, pending, pending if not kind.paged else None, per_item,
+                finding=resolved.spent, more=more)
+    ui.note(plan.line(arena.quota, opts.quota_reserve))
+
     if opts.format == "csv":
-        def encode(guid: str, records: Sequence[Any]) -> bytes:
-            return encode_csv(kind.rows(guid, records))
+        def encode(key: str, records: Sequence[Any]) -> bytes:
+            return encode_csv(kind.rows(key, records))
     else:
-        def encode(guid: str, records: Sequence[Any]) -> bytes:
-            return encode_jsonl(kind.objects(guid, records))
+        def encode(key: str, records: Sequence[Any]) -> bytes:
+            return encode_jsonl(kind.objects(key, records))
 
     run = _Run()
     task = ui.add(kind.title, total=state.items, completed=state.items_done,
@@ -207,47 +425,141 @@ async def export_items(kind: ItemKind, guids: Sequence[str], client: Mapping[str
                                                        offset=offset)
             async with aclosing(pages):
                 async for page in pages:
+                    records: Sequence[Any] = (await _details(arena, guid, page.items)
+                                              if kind.details else page.items)
                     # No await from here to the bookkeeping: state matches the file.
-                    write(guid, page.items)
+                    write(guid, records)
                     if page.next_offset is None:
                         state.complete(index)
                     else:
                         state.advance(index, page.next_offset)
                     out.maybe_checkpoint()
         else:
-            assert kind.fetch is not None
-            records = await kind.fetch(arena, guid)
+            records = await (_fetch_item(arena, guid) if kind.own
+                             else kind.fetch(arena, guid) if kind.fetch else _none())
             write(guid, records)
             state.complete(index)
             out.maybe_checkpoint()
 
+    def label(guid: str) -> str:
+        return guid.partition(":")[2] if kind.own else resolved.label(guid)
+
+    quota_known = arena.quota is not None
     try:
-        with _sigterm_cancels() as terminated, ui:
+        with ui:
             try:
-                async with arena, arena.bulk(one, state.pending(),
-                                             concurrency=opts.concurrency) as outcomes:
+                async with arena.bulk(one, state.pending(),
+                                      concurrency=opts.concurrency) as outcomes:
                     async for outcome in outcomes:
+                        if not quota_known and arena.quota is not None:
+                            quota_known = True
+                            ui.note(f"quota left after the first answer: "
+                                    f"{format_quota(arena.quota)}"
+                                    + _shortfall(plan.low, arena.quota,
+                                                 opts.quota_reserve))
+                        error = outcome.error
                         if outcome.ok:
                             ui.advance(task, items=1)
-                        elif outcome.error is not None and is_fatal(outcome.error):
-                            run.stop = outcome.error
+                        elif error is not None and is_fatal(error):
+                            run.stop = error
                             break
-                        elif outcome.error is not None:
-                            run.failures[guids[outcome.key[0]]] = outcome.error
+                        elif error is not None and is_permanent(error):
+                            index = outcome.key[0]
+                            guid = guids[index]
+                            item_guid = (None if kind.own and guid.startswith("number:")
+                                         else guid.partition(":")[2] if kind.own
+                                         else guid)
+                            out.write_failed(encode_jsonl([failed_entry(
+                                label(guid), item_guid, error)]), 1)
+                            state.complete(index)
+                            run.failed += 1
+                            ui.advance(task, items=1)
+                            out.maybe_checkpoint()
+                        elif error is not None:
+                            run.failures[label(guids[outcome.key[0]])] = error
             except asyncio.CancelledError:
                 run.interrupted = True
-                run.terminated = bool(terminated)
+                run.terminated = signals.terminated
             finally:
                 run.stats, run.quota = arena.stats, arena.quota
     finally:
         finished = (run.stop is None and not run.failures and not run.interrupted
                     and state.items_done == state.items)
         _close(out, finished, ui)
-    _summary(ui, f"export {kind.name}", out, run, [
-        ("items", f"{state.items_done:,} of {state.items:,} complete"
-                  + (f", {len(run.failures):,} failed" if run.failures else "")),
-    ])
-    _conclude(run, f"{state.items_done:,} of {state.items:,} items are complete")
+        if finished:
+            selection_path(opts.out).unlink(missing_ok=True)
+    rows = [("items", f"{state.items_done:,} of {state.items:,} complete"
+             + (f", {state.failed:,} failed for good" if state.failed else "")
+             + (f", {len(run.failures):,} failed" if run.failures else ""))]
+    if state.failed:
+        rows.append(("failed", f"{state.failed:,} listed in {out.failed_path}"))
+    _summary(ui, f"export {kind.name}", out, run, rows)
+    _conclude(run, f"{state.items_done:,} of {state.items:,} items are complete",
+              failed=state.failed, failed_file=out.failed_path)
+
+
+def _item_guid(kind: ItemKind, key: str) -> str | None:
+    """The GUID behind a key: ``export items`` keys are ``guid:X`` or ``number:Y``."""
+    if not kind.own:
+        return key
+    prefix, _, text = key.partition(":")
+    return text if prefix == "guid" else None
+
+
+async def _none() -> list[Any]:  # pragma: no cover - every per-item kind has a fetch
+    return []
+
+
+async def _print_plan(arena: ArenaClient, kind: ItemKind, *, selection: Selection,
+                      opts: ExportOptions, spec: str, resolved: Resolved, looked_up: bool,
+                      numbers: int, ui: Reporter) -> None:
+    """``--plan``: what the run would spend, against the quota left; writes nothing.
+
+    The run's requests: finding the items (item numbers: one each, looked up by the run,
+    not by the plan; a query: listed by the plan, and again by the run; none when a
+    resumed export reuses its saved selection) plus those for the items left to do.
+    """
+    per_item, more = _per_item(kind, opts.page_size)
+    state = None if opts.restart else check_resumable(opts.out, kind.name, opts.format,
+                                                       spec)
+    pending = len(resolved.guids)
+    if state is not None and state.items == pending:
+        pending = sum(1 for _ in state.pending())
+    finding = numbers or (resolved.spent if looked_up else 0)
+    plan = Plan(pending, pending, None if kind.paged else pending + numbers, per_item,
+                finding=finding, more=more)
+    spent_before = arena.stats.requests
+    if arena.quota is None:
+        # One cheap request to read the quota: Arena announces it with every answer.
+        pages = arena.items.pages(page_size=1, view="minimum")
+        async with aclosing(pages):
+            async for _ in pages:
+                break
+    probe = arena.stats.requests - spent_before
+    items = f"{pending:,}"
+    if numbers:
+        items += f" by GUID + up to {numbers:,} by item number"
+    if state is not None and state.items:
+        items += f" (left of {state.items:,}: resuming)"
+    if resolved.unknown:
+        items += f"; {len(resolved.unknown):,} item numbers unknown"
+    rows = [("items", items)]
+    if numbers:
+        rows.append(("finding", f"{numbers:,} requests: one per item number"))
+    elif looked_up and selection.query is not None:
+        rows.append(("finding", f"{finding:,} requests to list the items matching "
+                                f"{selection.query.describe()}"))
+    rows += [
+        ("per item", per_item + (f" ({more})" if more else "")),
+        ("requests", plan.total),
+        ("quota left", format_quota(arena.quota) if arena.quota else "unknown"),
+        ("this plan", f"spent {(resolved.spent if looked_up else 0) + probe:,} requests"
+                      + (" (one to read the quota)" if probe else "")),
+    ]
+    ui.pairs(f"plan: export {kind.name} -> {opts.out}", rows)
+    shortfall = _shortfall(plan.finding + plan.low, arena.quota, opts.quota_reserve)
+    if shortfall:
+        ui.note(shortfall.strip())
 
 
 def _summary(ui: Reporter, title: str, out: Output, run: _Run,
@@ -267,7 +579,8 @@ def _summary(ui: Reporter, title: str, out: Output, run: _Run,
     ui.pairs(title, rows)
 
 
-def _conclude(run: _Run, progress: str) -> None:
+def _conclude(run: _Run, progress: str, *, failed: int = 0,
+              failed_file: Path | None = None) -> None:
     resume = "run the same command again to resume"
     if run.interrupted:
         code = EXIT_TERMINATED if run.terminated else EXIT_INTERRUPTED
@@ -280,14 +593,100 @@ def _conclude(run: _Run, progress: str) -> None:
             resume = "check the credentials in the environment, then " + resume
         raise CliError(f"{one_line(run.stop)}; {progress}: {resume}", EXIT_ERROR)
     if run.failures:
-        for guid, exc in list(run.failures.items())[:SHOWN_FAILURES]:
-            print(f"  failed {guid}: {one_line(exc)}", file=sys.stderr)
+        for key, exc in list(run.failures.items())[:SHOWN_FAILURES]:
+            print(f"  failed {key}: {one_line(exc)}", file=sys.stderr)
         more = len(run.failures) - SHOWN_FAILURES
         if more > 0:
             print(f"  ... and {more:,} more", file=sys.stderr)
         count = len(run.failures)
         raise CliError(f"{count:,} item{'s' if count != 1 else ''} failed; {progress}: run "
                        "the same command again to retry them", EXIT_ERROR)
+    if failed:
+        raise CliError(f"finished, but {failed:,} item{'s' if failed != 1 else ''} failed "
+                       f"for good (an unknown item, number or GUID, or no privilege): see "
+                       f"{failed_file}", EXIT_PARTIAL)
+
+
+async def export_item_listing(query: Query, client: Mapping[str, Any], opts: ExportOptions,
+                              ui: Reporter) -> None:
+    """``export items`` by query: the ``GET /items`` listing itself (``view="full"``), page
+    by page, one request per ``page_size`` items; resumes at the next offset (the last
+    page's GUIDs are kept to skip repeats, like the Akana export)."""
+    quota = QuotaPolicy(reserve=opts.quota_reserve,
+                        on_exhausted="wait" if opts.wait_for_quota else "raise",
+                        max_wait=opts.max_wait)
+    try:
+        arena = ArenaClient(**client, max_concurrency=opts.concurrency, quota=quota)
+    except (ValueError, TypeError) as exc:
+        raise CliError(f"Arena settings: {exc}", EXIT_USAGE) from None
+    spec = fingerprint(["items query v1", *(f"{k}={v}" for k, v in query.filters.items())])
+    more = f"1 per {opts.page_size} items, and 1 more when the count is a multiple of it"
+    if opts.plan:
+        state = None if opts.restart else check_resumable(opts.out, "items", opts.format,
+                                                           spec)
+        async with arena:
+            pages = arena.items.pages(page_size=1, view="minimum")
+            async with aclosing(pages):
+                async for _ in pages:
+                    break
+            rows = [("items", f"matching {query.describe()} (how many is known only by "
+                              "listing them, which costs as much as the export)"),
+                    ("requests", "at least 1 (" + more + ")"),
+                    ("quota left", format_quota(arena.quota) if arena.quota else "unknown"),
+                    ("this plan", f"spent {arena.stats.requests:,} requests (one to read "
+                                  "the quota)")]
+            if state is not None and state.next_start is not None:
+                rows.insert(1, ("resuming", f"at offset {state.next_start:,}"))
+            ui.pairs(f"plan: export items -> {opts.out}", rows)
+        return
+    from ._records import ITEM_KINDS
+    kind = ITEM_KINDS["items"]
+    out = _open_output(opts, Checkpoint("items", opts.format, spec), kind.columns)
+    state = out.state
+    if out.resumed:
+        ui.note(f"resuming {out.path}: {state.records:,} items were written already")
+    run = _Run()
+    task = ui.add("items", total=None, records=state.records, unit="")
+
+    def encode(items: Sequence[Any]) -> bytes:
+        if opts.format == "csv":
+            return encode_csv(kind.rows("", items))
+        return encode_jsonl(kind.objects("", items))
+
+    with _signals_stop(ui) as signals:
+        ui.note(f"plan: at least 1 request ({more}); quota left: {_quota_text(arena.quota)}")
+        try:
+            with ui:
+                try:
+                    async with arena:
+                        if state.next_start is not None:
+                            pages = arena.items.pages(
+                                number=query.number, category_name=query.category_name,
+                                lifecycle_phase_stage=query.lifecycle_phase_stage,
+                                page_size=opts.page_size, offset=state.next_start)
+                            async with aclosing(pages):
+                                async for page in pages:
+                                    tail = set(state.tail)
+                                    new = [i for i in page.items if i.guid not in tail]
+                                    if new:
+                                        out.write(encode(new), len(new))
+                                    if page.items:
+                                        state.tail = [i.guid for i in page.items]
+                                    state.next_start = page.next_offset
+                                    ui.advance(task, items=len(new), records=len(new))
+                                    out.maybe_checkpoint()
+                except asyncio.CancelledError:
+                    run.interrupted = True
+                    run.terminated = signals.terminated
+                except ArenaAsyncError as exc:  # one listing: any error stops it
+                    run.stop = exc
+                finally:
+                    run.stats, run.quota = arena.stats, arena.quota
+        finally:
+            _close(out, not run.interrupted and run.stop is None and state.next_start is None,
+                   ui)
+        _summary(ui, "export items", out, run, [("query", query.describe())])
+    _conclude(run, f"{state.records:,} items are written")
 
 
 TICKET_FILTERS = ("api_id", "app_id", "retrieving_user_id", "author_id", "item_id", "tag",
@@ -318,7 +717,7 @@ async def export_tickets(filters: Mapping[str, Any], client: Mapping[str, Any],
         return encode_jsonl([to_wire(t) for t in tickets])
 
     try:
-        with _sigterm_cancels() as terminated, ui:
+        with _signals_stop(ui) as signals, ui:
             try:
                 async with akana:
                     if state.next_start is not None:
@@ -337,7 +736,7 @@ async def export_tickets(filters: Mapping[str, Any], client: Mapping[str, Any],
                                 out.maybe_checkpoint()
             except asyncio.CancelledError:
                 run.interrupted = True
-                run.terminated = bool(terminated)
+                run.terminated = signals.terminated
             except ArenaAsyncError as exc:  # one listing: any error stops it
                 run.stop = exc
             finally:

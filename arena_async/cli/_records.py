@@ -6,6 +6,13 @@ under their snake_case model names, nested as on the wire; datetimes as
 
 CSV: a fixed header per kind; nested objects flattened into ``<field>_<subfield>`` columns,
 lists joined with ``;``, absent values empty, booleans ``true``/``false``.
+
+Training records: a listing carries no dates, so without ``--details`` the rows have no
+``due_date`` / ``signed_date_time`` at all (not empty columns that look like data); with
+``--details`` each record is fetched (one more request per record) and both are there.
+
+Items (``export items``): the item's own fields; JSONL has every field of the model
+(``view="full"``), CSV the common ones flattened.
 """
 
 from __future__ import annotations
@@ -24,10 +31,12 @@ from ..models.arena import ItemReference, ItemTicketReference, TrainingRecord
 
 __all__ = [
     "AKANA_TICKET_COLUMNS",
+    "ITEM_COLUMNS",
     "ITEM_KINDS",
     "ItemKind",
     "encode_csv",
     "encode_jsonl",
+    "item_csv_row",
     "ticket_csv_row",
     "to_wire",
 ]
@@ -93,10 +102,22 @@ class ItemKind:
     #: One request per item (``fetch``), or paged (training records: ``pages``).
     paged: bool = False
     fetch: Fetch | None = None
+    #: Training records: each record fetched on its own for its dates (``--details``).
+    details: bool = False
+    #: JSONL fields left out (dates that a listing does not carry).
+    omit: tuple[str, ...] = ()
+    #: The records are the items themselves (``export items``): no ``item_guid`` column.
+    own: bool = False
 
     def objects(self, item_guid: str, records: Sequence[Any]) -> list[dict[str, Any]]:
         """JSONL objects: the item's GUID, then the record's fields."""
-        return [{"item_guid": item_guid, **to_wire(r)} for r in records]
+        if self.own:
+            return [to_wire(r) for r in records]
+        rows = [{"item_guid": item_guid, **to_wire(r)} for r in records]
+        for row in rows:
+            for name in self.omit:
+                row.pop(name, None)
+        return rows
 
     def rows(self, item_guid: str, records: Sequence[Any]) -> list[list[Any]]:
         """CSV rows in :attr:`columns` order."""
@@ -114,8 +135,34 @@ def _reference_row(item_guid: str, ref: ItemReference) -> list[Any]:
 
 
 def _record_row(item_guid: str, rec: TrainingRecord) -> list[Any]:
-    return [item_guid, rec.guid, rec.training_plan.guid, rec.training_plan.number,
-            rec.due_date, rec.signed_date_time]
+    return [item_guid, rec.guid, rec.training_plan.guid, rec.training_plan.number]
+
+
+def _record_detail_row(item_guid: str, rec: TrainingRecord) -> list[Any]:
+    return [*_record_row(item_guid, rec), rec.due_date, rec.signed_date_time]
+
+
+ITEM_COLUMNS: tuple[str, ...] = (
+    "guid", "number", "name", "revision_number", "revision_status", "description",
+    "category_guid", "category_name", "lifecycle_phase_guid", "lifecycle_phase_name",
+    "lifecycle_phase_stage", "assembly_type", "url_api", "url_app",
+)
+
+
+def item_csv_row(_key: str, item: Any) -> list[Any]:
+    """An ``Item`` as a CSV row in :data:`ITEM_COLUMNS` order."""
+    category = getattr(item, "category", None)
+    phase = getattr(item, "lifecycle_phase", None)
+    url = getattr(item, "url", None)
+    return [
+        item.guid, getattr(item, "number", None), getattr(item, "name", None),
+        getattr(item, "revision_number", None), getattr(item, "revision_status", None),
+        getattr(item, "description", None),
+        getattr(category, "guid", None), getattr(category, "name", None),
+        getattr(phase, "guid", None), getattr(phase, "name", None),
+        getattr(phase, "stage", None), getattr(item, "assembly_type", None),
+        getattr(url, "api", None), getattr(url, "app", None),
+    ]
 
 
 async def _fetch_ticket_refs(arena: ArenaClient, guid: str) -> Sequence[Any]:
@@ -138,9 +185,14 @@ ITEM_KINDS: dict[str, ItemKind] = {
         _reference_row, fetch=_fetch_references),
     "training-records": ItemKind(
         "training-records", "training records",
+        ("item_guid", "guid", "training_plan_guid", "training_plan_number"),
+        _record_row, paged=True, omit=("due_date", "signed_date_time")),
+    "training-records+details": ItemKind(
+        "training-records+details", "training records",
         ("item_guid", "guid", "training_plan_guid", "training_plan_number", "due_date",
          "signed_date_time"),
-        _record_row, paged=True),
+        _record_detail_row, paged=True, details=True),
+    "items": ItemKind("items", "items", ITEM_COLUMNS, item_csv_row, own=True),
 }
 
 AKANA_TICKET_COLUMNS: tuple[str, ...] = (

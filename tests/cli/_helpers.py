@@ -29,8 +29,7 @@ def truth(kind: str, *, items: int, seed: int = 1) -> list[dict[str, Any]]:
                       "item": {"guid": r["item"]["guid"], "url": None}, "note": r["note"]}
                      for r in fake.references(guid)]
         else:
-            rows += [{"item_guid": guid, "guid": r["guid"], "training_plan": r["trainingplan"],
-                      "due_date": None, "signed_date_time": None}
+            rows += [{"item_guid": guid, "guid": r["guid"], "training_plan": r["trainingplan"]}
                      for r in fake.training_records(guid)]
     return rows
 
@@ -82,3 +81,14 @@ def served(*fakes: Any) -> Iterator[ThreadedLoop]:
         for fake in reversed(started):
             loop.run(fake.close())
         loop.close()
+
+
+#: Informational lines an export prints on stderr before and while it runs.
+NOTE_PREFIXES = ("plan: ", "quota left after the first answer", "resuming ", "finding the ",
+                 "warning: the quota left")
+
+
+def problems(err: str) -> list[str]:
+    """stderr without the export's informational lines (its plan, resuming ...): what
+    went wrong, which must be one line."""
+    return [line for line in err.splitlines() if not line.startswith(NOTE_PREFIXES)]

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from arena_async.__main__ import main
-from arena_async.cli._checkpoint import checkpoint_path
+from arena_async.cli._checkpoint import checkpoint_path, failed_path
 from arena_async.cli._records import ITEM_KINDS
 from arena_async.testing import FakeArena
 
-from ._helpers import canonical, read_csv, read_jsonl, served, truth
+from ._helpers import canonical, problems, read_csv, read_jsonl, served, truth
 
 ITEMS = 40
 
@@ -32,15 +32,18 @@ def test_jsonl_holds_every_record_once(tmp_path: Path, kind: str,
     captured = capsys.readouterr()
     assert f"{ITEMS} of {ITEMS} complete" in captured.out
     assert "\x1b" not in captured.out + captured.err  # not a terminal: no control codes
-    assert captured.err == ""
+    assert problems(captured.err) == []
+    assert captured.err.startswith(f"plan: {ITEMS} requests for {ITEMS} items (1 per item)"
+                                   if kind != "training-records" else
+                                   f"plan: {ITEMS}+ requests for {ITEMS} items (at least 1 "
+                                   "per item")
 
 
 def test_jsonl_records_are_snake_case_with_item_guid_first(tmp_path: Path) -> None:
     out = tmp_path / "out.jsonl"
     assert export("training-records", out, "--page-size", "7") == 0
     first = out.read_text().splitlines()[0]
-    assert list(json.loads(first)) == ["item_guid", "guid", "training_plan", "due_date",
-                                       "signed_date_time"]
+    assert list(json.loads(first)) == ["item_guid", "guid", "training_plan"]  # no dates
 
 
 @pytest.mark.parametrize("kind", ["ticket-refs", "references", "training-records"])
@@ -63,7 +66,7 @@ def test_quota_exhausted_mid_export_exits_3_then_resume_completes_exactly(
     args = ("--page-size", "3", "--concurrency", "4", "--checkpoint-interval", "0")
     assert export("training-records", out, *args, "--fake-quota", "30") == 3
     err = capsys.readouterr().err
-    assert err.count("\n") == 1, err  # one line, no traceback
+    assert len(problems(err)) == 1, err  # one line, no traceback
     assert "quota exhausted" in err
     assert "run the same command again" in err
     state = json.loads(checkpoint_path(out).read_text())
@@ -124,23 +127,28 @@ def test_items_from_a_file_and_from_stdin(tmp_path: Path,
     assert canonical(read_jsonl(out2)) == canonical(expected)
 
 
-def test_an_unknown_item_fails_alone_and_is_retried_next_run(
+def test_an_unknown_item_is_listed_as_failed_and_the_export_finishes(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A permanent failure (Arena's 400 for a GUID no item has) does not block the
+    export: the item goes to <out>.failed.jsonl, the rest is written, the checkpoint is
+    removed, exit 4; a second run starts afresh and fails the same way."""
     guids = FakeArena.seeded(items=ITEMS, seed=1).item_guids[:5]
     items = tmp_path / "items.txt"
     items.write_text("\n".join([*guids, "NOSUCHITEM0000000000"]) + "\n")
     out = tmp_path / "a.jsonl"
-    assert export("ticket-refs", out, "--items", str(items)) == 1
+    assert export("ticket-refs", out, "--items", str(items)) == 4
     err = capsys.readouterr().err
-    assert "NOSUCHITEM0000000000" in err
-    assert "1 item failed" in err
-    assert checkpoint_path(out).exists()
-    state = json.loads(checkpoint_path(out).read_text())
-    assert state["done_below"] == 5
-    assert state["done"] == []
-    before = out.read_bytes()
-    assert export("ticket-refs", out, "--items", str(items)) == 1  # retried, fails again
-    assert out.read_bytes() == before
+    assert problems(err)[-1].startswith("arena-async: error: finished, but 1 item failed "
+                                        "for good")
+    assert not checkpoint_path(out).exists()
+    failed = read_jsonl(failed_path(out))
+    assert len(failed) == 1
+    assert failed[0]["key"] == failed[0]["item_guid"] == "NOSUCHITEM0000000000"
+    assert failed[0]["status"] in (400, 404)
+    assert isinstance(failed[0]["code"], int)
+    assert failed[0]["message"]
+    expected = [r for r in truth("ticket-refs", items=ITEMS) if r["item_guid"] in guids]
+    assert canonical(read_jsonl(out)) == canonical(expected)
 
 
 def test_bad_usage_exits_2_with_one_line(tmp_path: Path,
@@ -162,8 +170,8 @@ def test_bad_usage_exits_2_with_one_line(tmp_path: Path,
     bad.write_text("item_guid,guid\nAAAA\n")
     assert main(["export", "ticket-refs", "--out", str(out), "--items", str(bad)]) == 2
     assert capsys.readouterr().err.strip() == (
-        f"arena-async: error: {bad}:1: not an item GUID (one GUID per line, letters and "
-        "digits): 'item_guid,guid'")
+        f"arena-async: error: {bad}:1: not an item GUID or number (one per line, no commas "
+        "or tabs: is this a CSV file?): 'item_guid,guid'")
 
 
 def test_existing_output_is_not_overwritten_without_a_checkpoint(
@@ -229,9 +237,9 @@ def test_credentials_come_from_the_environment_only(
         monkeypatch.setenv("ARENA_PASSWORD", "wrong-secret-password")
         assert main(argv) == 1
         err = capsys.readouterr().err
-        assert err.startswith("arena-async: error: HTTP 400 from POST /login")
+        assert problems(err)[0].startswith("arena-async: error: HTTP 400 from POST /login")
         assert "wrong-secret-password" not in err
-        assert err.count("\n") == 1
+        assert len(problems(err)) == 1
 
         monkeypatch.setenv("ARENA_PASSWORD", fake.password)
         assert main(argv) == 0
@@ -298,4 +306,4 @@ def test_wait_for_quota_waits_for_the_reset_instead_of_exiting(
                          "--max-wait", "5"]) == 3
             err = capsys.readouterr().err
             assert "quota exhausted" in err
-            assert err.count("\n") == 1
+            assert len(problems(err)) == 1, err
