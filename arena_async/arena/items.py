@@ -522,7 +522,8 @@ class Items(_Resource):
         GUID is that of the first item listed whose number is exactly the one asked
         (else the first that matches ignoring case), and a warning is logged. On a
         failure the error is raised, the lookups still running are cancelled, and the
-        answers already received stay cached.
+        answers already received stay cached. (Two calls running at the same time do not
+        wait for each other: a number new to both is asked by each.)
 
         Example::
 
@@ -553,9 +554,11 @@ class Items(_Resource):
             for task in tasks:
                 task.cancel()
             await asyncio.wait(tasks)
-        for task in tasks:  # the first failure, in worker order
-            if task in done and not task.cancelled() and task.exception() is not None:
-                raise task.exception()  # type: ignore[misc]
+        # Every failure is retrieved (no "exception never retrieved"); the first is raised.
+        errors = [task.exception() for task in tasks if task in done and not task.cancelled()]
+        for error in errors:
+            if error is not None:
+                raise error
 
     async def _lookup(self, number: str, deadline: float | None) -> str | None:
         params = {"number": number, "responseview": "minimum", "offset": "0",

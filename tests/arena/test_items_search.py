@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
@@ -399,6 +400,38 @@ async def test_guids_for_failure_keeps_what_was_answered() -> None:
             fake.clear_requests()
             assert await arena.items.guids_for(["PN-1", "PN-2", "PN-3"]) == guids
             assert [q["number"] for q in searches(fake)] == ["PN-2", "PN-3"]
+
+
+async def test_guids_for_cancelled_leaves_no_task_behind() -> None:
+    async with FakeArena() as fake:
+        numbers = [f"PN-{n}" for n in range(40)]
+        for number in numbers:
+            fake.add_item(number=number)
+        async with client_for(fake, max_concurrency=4) as arena:
+            await arena.items.get(fake.item_guids[0])  # logged in
+            fake.latency = 0.3
+            lookup = asyncio.ensure_future(arena.items.guids_for(numbers))
+            for _ in range(200):
+                await asyncio.sleep(0.001)
+                if fake.stats.in_flight == 4:
+                    break
+            assert fake.stats.in_flight == 4
+            assert len([t for t in asyncio.all_tasks()
+                        if "_lookup_all" in getattr(t.get_coro(), "__qualname__", "")]) == 4
+            lookup.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await lookup
+            workers = [t for t in asyncio.all_tasks()
+                       if "_lookup_all" in getattr(t.get_coro(), "__qualname__", "")]
+            assert workers == []
+            asked = fake.stats.by_route[SEARCH]
+            assert asked == 4
+            # What was not answered is asked next time.
+            fake.latency = 0.0
+            got = await arena.items.guids_for(numbers)
+            assert list(got) == numbers
+            assert None not in got.values()
+            assert fake.stats.by_route[SEARCH] == 4 + 40  # none of the cancelled was kept
 
 
 async def test_guids_for_cache_is_per_client() -> None:
