@@ -1,10 +1,18 @@
-"""examples/fastapi_app.py against FakeArena: one shared client, streaming, error mapping."""
+"""examples/ run against the fakes: the FastAPI service (one shared client, streaming, error
+mapping), the ETL-to-SQLite job and the Akana script as their users run them (scripts in a
+subprocess, the fakes on a thread), and the example test suite under pytest."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 import json
+import os
+import shutil
+import sqlite3
+import subprocess
 import sys
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from types import ModuleType
@@ -14,8 +22,12 @@ import httpx
 import pytest
 
 from arena_async.testing import FakeArena, Fault
+from arena_async.testing._fake_akana import FakeAkana
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "fastapi_app.py"
+from .cli._helpers import served
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+EXAMPLE = EXAMPLES / "fastapi_app.py"
 
 
 def load_example() -> ModuleType:
@@ -153,3 +165,101 @@ async def test_errors_map_to_statuses(fake_arena: FakeArena, client_for: Any) ->
         assert spent.status_code == 503
         assert spent.json()["error"] == "quota_exhausted"
         assert 1 <= int(spent.headers["Retry-After"]) <= 91
+
+
+# ------------------------------------------------------------ scripts, as their users run them
+
+
+def run_script(name: str, *args: str, env: dict[str, str], cwd: Path,
+               ) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("ARENA_", "AKANA_"))}
+    return subprocess.run([sys.executable, str(EXAMPLES / name), *args], cwd=cwd,
+                          env={**clean, **env}, capture_output=True, text=True, timeout=120,
+                          check=False)
+
+
+def arena_env(fake: FakeArena) -> dict[str, str]:
+    return {"ARENA_BASE_URL": fake.url, "ARENA_EMAIL": fake.email,
+            "ARENA_PASSWORD": fake.password, "ARENA_WORKSPACE_ID": str(fake.workspace_id),
+            "ARENA_QUOTA_RESERVE": "0"}
+
+
+def test_etl_script_loads_then_resumes_without_requests(tmp_path: Path) -> None:
+    fake = FakeArena.seeded(items=30, seed=2)
+    (tmp_path / "guids.txt").write_text("\n".join(fake.item_guids) + "\n", encoding="utf-8")
+    with served(fake):
+        first = run_script("etl_sqlite.py", "guids.txt", "arena.db", env=arena_env(fake),
+                           cwd=tmp_path)
+        assert first.returncode == 0, first.stdout + first.stderr
+        # 30 items x 3 listings, and the login
+        assert first.stdout.startswith("30 items loaded, 0 already done, 0 failed; 91 requests")
+        with sqlite3.connect(tmp_path / "arena.db") as db:
+            tickets = set(db.execute("SELECT item_guid, guid, ticket_number FROM ticket_refs"))
+            refs = set(db.execute("SELECT item_guid, guid, other_item_guid FROM item_refs"))
+            records = {(g, r, json.loads(j)["training_plan"]["number"]) for g, r, j in
+                       db.execute("SELECT item_guid, guid, json FROM training_records")}
+        guids = fake.item_guids
+        assert tickets == {(g, t["guid"], t["ticket"]["number"])
+                           for g in guids for t in fake.ticket_refs(g)}
+        assert refs == {(g, r["guid"], r["item"]["guid"]) for g in guids
+                        for r in fake.references(g)}
+        assert records == {(g, r["guid"], r["trainingplan"]["number"])
+                           for g in guids for r in fake.training_records(g)}
+        assert tickets
+        assert refs
+        assert records
+
+        fake.clear_requests()
+        again = run_script("etl_sqlite.py", "guids.txt", "arena.db", env=arena_env(fake),
+                           cwd=tmp_path)
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert again.stdout.startswith("0 items loaded, 30 already done, 0 failed; 0 requests")
+        assert not [r for r in fake.requests if r.path.startswith("/v1/items")]
+
+
+def test_etl_script_exits_3_on_a_spent_quota(tmp_path: Path) -> None:
+    fake = FakeArena.seeded(items=20, seed=2, quota_limit=25, quota_window=3600)
+    (tmp_path / "guids.txt").write_text("\n".join(fake.item_guids), encoding="utf-8")
+    with served(fake):
+        proc = run_script("etl_sqlite.py", "guids.txt", "arena.db", "--concurrency", "2",
+                          env=arena_env(fake), cwd=tmp_path)
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert "Arena quota spent; run again after" in proc.stderr
+    with sqlite3.connect(tmp_path / "arena.db") as db:
+        done = db.execute("SELECT count(*) FROM done").fetchone()[0]
+    assert 0 < done < 20
+    assert proc.stdout.startswith(f"{done} items loaded")
+
+
+def test_akana_script_reports_and_dumps(tmp_path: Path) -> None:
+    fake = FakeAkana.seeded(tickets=150, seed=4)
+    env = {"AKANA_BASE_URL": "", "AKANA_EMAIL": fake.email, "AKANA_PASSWORD": fake.password}
+    with served(fake):
+        env["AKANA_BASE_URL"] = fake.url
+        proc = run_script("akana_tickets.py", "--state", "OPEN", "--jsonl", "open.jsonl",
+                          env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    open_tickets = [t for t in fake.tickets if t["State"] == "OPEN"]
+    assert open_tickets
+    lines = proc.stdout.splitlines()
+    assert lines[0] == f"{len(open_tickets)} tickets in state OPEN"
+    per_api = Counter(t.get("APIID") or "(no API)" for t in open_tickets)
+    count, api = lines[1].split()
+    assert (int(count), per_api[api]) == (max(per_api.values()), int(count))
+    dumped = [json.loads(line) for line in
+              (tmp_path / "open.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [d["ticket_id"] for d in dumped] == [t["TicketID"] for t in open_tickets]
+    assert sum(1 for line in lines if line.startswith("  oldest: ")) == 3
+
+
+def test_the_example_suite_passes_on_the_plugin_fixtures(tmp_path: Path) -> None:
+    for name in ("etl_sqlite.py", "akana_tickets.py", "test_with_fixtures.py"):
+        shutil.copy(EXAMPLES / name, tmp_path / name)
+    installed = importlib.metadata.entry_points(group="pytest11", name="arena_async")
+    plugin = [] if installed else ["-p", "arena_async.testing.plugin"]
+    # No configuration in tmp_path: pytest-asyncio's strict mode, as in a fresh project.
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                           *plugin, "test_with_fixtures.py"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "5 passed" in proc.stdout, proc.stdout
