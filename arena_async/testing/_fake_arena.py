@@ -442,9 +442,14 @@ class FakeArena:
 
     Start it with ``async with`` (or ``await start()`` / ``await close()``); point the
     client at :attr:`url` with :attr:`email`, :attr:`password`, :attr:`workspace_id`.
-    :meth:`seeded` builds a deterministic workspace; :meth:`add_item` and friends add
-    exact data; :meth:`ticket_refs`, :meth:`references`, :meth:`training_records` read
-    the truth back in server order.
+    :meth:`seeded` builds a deterministic workspace; :meth:`add_item` (number, name,
+    category, lifecycle phase, owner, creator, assembly type, ...), :meth:`add_category`,
+    :meth:`add_lifecycle_phase`, :meth:`add_ticket_refs`, :meth:`add_reference`,
+    :meth:`add_training_records` add exact data; :meth:`item`, :meth:`ticket_refs`,
+    :meth:`references`, :meth:`training_records` read the truth back in server order.
+    ``GET /items`` matches text filters case-insensitively (a trailing ``*`` is a prefix),
+    and reads ``criteria`` as a JSON object of query fields ANDed with the others (the
+    real format is unconfirmed); its default ``limit`` is 20 (the documented default).
 
     Keyword arguments (all optional):
 
@@ -480,8 +485,9 @@ class FakeArena:
     and is not processed.
 
     OAuth 2.0 (client credentials, RFC 6749 4.4): ``POST`` :attr:`token_url` with the form
-    ``grant_type=client_credentials`` and the client authenticated by HTTP Basic *or* the
-    ``client_id`` / ``client_secret`` form fields answers ``{"access_token", "token_type":
+    ``grant_type=client_credentials`` and the client authenticated by HTTP Basic (id and
+    secret form-urlencoded as RFC 6749 2.3.1 says, or verbatim) *or* the ``client_id`` /
+    ``client_secret`` form fields answers ``{"access_token", "token_type":
     "bearer", "expires_in"}``; a bad client gets 401 ``{"error": "invalid_client",
     "error_description"}`` (RFC 6749 5.2; ``invalid_request`` / ``unsupported_grant_type``
     are 400). Every API endpoint then accepts ``Authorization: Bearer <token>`` instead
@@ -813,7 +819,9 @@ class FakeArena:
         return count
 
     @staticmethod
-    def _basic_credentials(request: web.Request) -> tuple[str, str] | None:
+    def _basic_credentials(request: web.Request) -> list[tuple[str, str]] | None:
+        """The (id, secret) pairs a Basic header may mean: as RFC 6749 2.3.1 says (each
+        form-urlencoded before base64) and, as many clients send them, verbatim."""
         value = request.headers.get("Authorization")
         if value is None:
             return None
@@ -829,8 +837,10 @@ class FakeArena:
         client_id, sep, secret = decoded.partition(":")
         if not sep:
             raise _OAuthError(401, "invalid_client", "Client authentication failed.", basic=True)
-        # RFC 6749 2.3.1: both parts are form-urlencoded before base64.
-        return urllib.parse.unquote_plus(client_id), urllib.parse.unquote_plus(secret)
+        return [
+            (urllib.parse.unquote_plus(client_id), urllib.parse.unquote_plus(secret)),
+            (client_id, secret),
+        ]
 
     async def _token(self, request: web.Request) -> web.StreamResponse:
         self.stats.token_requests += 1
@@ -860,12 +870,18 @@ class FakeArena:
             raise _OAuthError(
                 400, "unsupported_grant_type", "Only client_credentials is supported."
             )
-        client_id, secret = basic if basic is not None else (form_id, form_secret)
-        if (
-            not isinstance(client_id, str)
-            or not isinstance(secret, str)
-            or self._oauth_clients.get(client_id) != secret
-        ):
+        candidates = basic if basic is not None else [(form_id, form_secret)]
+        client_id = next(
+            (
+                cid
+                for cid, secret in candidates
+                if isinstance(cid, str)
+                and isinstance(secret, str)
+                and self._oauth_clients.get(cid) == secret
+            ),
+            None,
+        )
+        if client_id is None:
             raise _OAuthError(
                 401, "invalid_client", "Client authentication failed.", basic=basic is not None
             )
