@@ -69,6 +69,7 @@ from ._select import (
     Entry,
     Query,
     Resolved,
+    counted,
     load_resolved,
     needs_resolving,
     resolve,
@@ -194,22 +195,25 @@ class Plan:
     per_item: str
     finding: int = 0
     more: str = ""
+    #: The logout at the end (it counts; a login does not).
+    logout: int = 0
 
     @property
     def total(self) -> str:
         """The whole run's requests as text: ``42``, ``40 to 45``, ``at least 40``."""
-        low = self.finding + self.low
+        low = self.finding + self.low + self.logout
         if self.high is None:
             return f"at least {low:,}"
-        high = self.finding + self.high
+        high = self.finding + self.high + self.logout
         return f"{low:,}" if high == low else f"{low:,} to {high:,}"
 
     def line(self, quota: Quota | None, reserve: int) -> str:
         """One line for stderr before a run."""
         found = f"; {self.finding:,} spent finding the items" if self.finding else ""
+        logout = " + 1 to log out" if self.logout else ""
         text = (f"plan: {self.low:,}{'' if self.high == self.low else '+'} requests for "
                 f"{self.items:,} items ({self.per_item}{', ' + self.more if self.more else ''})"
-                f"{found}; quota left: {_quota_text(quota)}")
+                f"{logout}{found}; quota left: {_quota_text(quota)}")
         return text + _shortfall(self.low, quota, reserve)
 
 
@@ -235,6 +239,12 @@ def _per_item(kind: ItemKind, page_size: int) -> tuple[str, str]:
     if kind.details:
         more += ", +1 per record for its dates (--details)"
     return "at least 1 per item", more
+
+
+def _logs_out(client: Mapping[str, Any]) -> int:
+    """1 when the client logs in with a password, and so out at the end (a counted
+    request); 0 for a given session id or an OAuth token."""
+    return 1 if "password" in client and "session_id" not in client else 0
 
 
 def _open_output(opts: ExportOptions, fresh: Checkpoint, columns: Sequence[str]) -> Output:
@@ -326,7 +336,7 @@ async def export_items(kind: ItemKind, selection: Selection, client: Mapping[str
         try:
             async with arena:
                 await _export_items(arena, kind, selection=selection, opts=opts, ui=ui,
-                                    signals=signals)
+                                    signals=signals, logout=_logs_out(client))
         except asyncio.CancelledError:
             if not signals.fired:
                 raise
@@ -360,7 +370,8 @@ async def _select(arena: ArenaClient, kind: ItemKind, *, selection: Selection,
 
 
 async def _export_items(arena: ArenaClient, kind: ItemKind, *, selection: Selection,
-                        opts: ExportOptions, ui: Reporter, signals: _Signals) -> None:
+                        opts: ExportOptions, ui: Reporter, signals: _Signals,
+                        logout: int) -> None:
     spec = spec_fingerprint(selection.entries, selection.query)
     if kind.own:
         assert selection.entries is not None
@@ -373,7 +384,8 @@ async def _export_items(arena: ArenaClient, kind: ItemKind, *, selection: Select
     per_item, more = _per_item(kind, opts.page_size)
     if opts.plan:
         await _print_plan(arena, kind, selection=selection, opts=opts, spec=spec,
-                          resolved=resolved, looked_up=looked_up, numbers=numbers, ui=ui)
+                          resolved=resolved, looked_up=looked_up, numbers=numbers, ui=ui,
+                          logout=logout)
         return
 
     fresh = Checkpoint(kind.name, opts.format, spec, items=len(guids))
@@ -398,7 +410,7 @@ async def _export_items(arena: ArenaClient, kind: ItemKind, *, selection: Select
         out.checkpoint()
     pending = sum(1 for _ in state.pending())
     plan = Plan(pending, pending, pending if not kind.paged else None, per_item,
-                finding=resolved.spent, more=more)
+                finding=resolved.spent, more=more, logout=logout)
     ui.note(plan.line(arena.quota, opts.quota_reserve))
 
     if opts.format == "csv":
@@ -512,7 +524,7 @@ async def _none() -> list[Any]:  # pragma: no cover - every per-item kind has a 
 
 async def _print_plan(arena: ArenaClient, kind: ItemKind, *, selection: Selection,
                       opts: ExportOptions, spec: str, resolved: Resolved, looked_up: bool,
-                      numbers: int, ui: Reporter) -> None:
+                      numbers: int, ui: Reporter, logout: int) -> None:
     """``--plan``: what the run would spend, against the quota left; writes nothing.
 
     The run's requests: finding the items (item numbers: one each, looked up by the run,
@@ -527,15 +539,15 @@ async def _print_plan(arena: ArenaClient, kind: ItemKind, *, selection: Selectio
         pending = sum(1 for _ in state.pending())
     finding = numbers or (resolved.spent if looked_up else 0)
     plan = Plan(pending, pending, None if kind.paged else pending + numbers, per_item,
-                finding=finding, more=more)
-    spent_before = arena.stats.requests
+                finding=finding, more=more, logout=logout)
+    spent_before = counted(arena)
     if arena.quota is None:
         # One cheap request to read the quota: Arena announces it with every answer.
         pages = arena.items.pages(page_size=1, view="minimum")
         async with aclosing(pages):
             async for _ in pages:
                 break
-    probe = arena.stats.requests - spent_before
+    probe = counted(arena) - spent_before
     items = f"{pending:,}"
     if numbers:
         items += f" by GUID + up to {numbers:,} by item number"
@@ -553,8 +565,9 @@ async def _print_plan(arena: ArenaClient, kind: ItemKind, *, selection: Selectio
         ("per item", per_item + (f" ({more})" if more else "")),
         ("requests", plan.total),
         ("quota left", format_quota(arena.quota) if arena.quota else "unknown"),
-        ("this plan", f"spent {(resolved.spent if looked_up else 0) + probe:,} requests"
-                      + (" (one to read the quota)" if probe else "")),
+        ("this plan", f"spent {(resolved.spent if looked_up else 0) + probe + logout:,} "
+                      "requests" + (" (one to read the quota)" if probe else "")
+                      + (", its logout included" if logout else "")),
     ]
     ui.pairs(f"plan: export {kind.name} -> {opts.out}", rows)
     shortfall = _shortfall(plan.finding + plan.low, arena.quota, opts.quota_reserve)
@@ -620,6 +633,7 @@ async def export_item_listing(query: Query, client: Mapping[str, Any], opts: Exp
     except (ValueError, TypeError) as exc:
         raise CliError(f"Arena settings: {exc}", EXIT_USAGE) from None
     spec = fingerprint(["items query v1", *(f"{k}={v}" for k, v in query.filters.items())])
+    logout = _logs_out(client)
     more = f"1 per {opts.page_size} items, and 1 more when the count is a multiple of it"
     if opts.plan:
         state = None if opts.restart else check_resumable(opts.out, "items", opts.format,
@@ -631,10 +645,11 @@ async def export_item_listing(query: Query, client: Mapping[str, Any], opts: Exp
                     break
             rows = [("items", f"matching {query.describe()} (how many is known only by "
                               "listing them, which costs as much as the export)"),
-                    ("requests", "at least 1 (" + more + ")"),
+                    ("requests", f"at least {1 + logout} ({more}"
+                                 + (", +1 to log out)" if logout else ")")),
                     ("quota left", format_quota(arena.quota) if arena.quota else "unknown"),
-                    ("this plan", f"spent {arena.stats.requests:,} requests (one to read "
-                                  "the quota)")]
+                    ("this plan", f"spent {counted(arena) + logout:,} requests (one to "
+                                  "read the quota" + (", one to log out)" if logout else ")"))]
             if state is not None and state.next_start is not None:
                 rows.insert(1, ("resuming", f"at offset {state.next_start:,}"))
             ui.pairs(f"plan: export items -> {opts.out}", rows)

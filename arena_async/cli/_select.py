@@ -33,6 +33,7 @@ __all__ = [
     "Entry",
     "Query",
     "Resolved",
+    "counted",
     "load_resolved",
     "read_entries",
     "resolve",
@@ -46,6 +47,7 @@ _ARENA_GUID = re.compile(r"[A-Z0-9]{16}|[A-Z0-9]{20}")
 #: What a GUID given explicitly may hold (URL-safe characters).
 _GUID = re.compile(r"[A-Za-z0-9._~-]+")
 _FORBIDDEN = re.compile(r"[\x00-\x1f\x7f,;]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _SHOWN = 40
 
 
@@ -132,10 +134,12 @@ class Query:
 
     def check(self) -> None:
         """Raise :class:`CliError` (exit 2) for an empty or multi-line filter."""
+        options = {"number": "--number", "category_name": "--category",
+                   "lifecycle_phase_stage": "--lifecycle-stage"}
         for name, value in attrs.asdict(self).items():
-            if value is not None and (not value.strip() or _FORBIDDEN.search(value)):
-                raise CliError(f"--{name.replace('_', '-')} must be a non-empty one-line "
-                               "value", EXIT_USAGE)
+            if value is not None and (not value.strip() or _CONTROL.search(value)):
+                raise CliError(f"{options[name]} must be a non-empty one-line value",
+                               EXIT_USAGE)
 
 
 def spec_fingerprint(entries: Sequence[Entry] | None, query: Query | None) -> str:
@@ -177,7 +181,7 @@ async def resolve(arena: ArenaClient, entries: Sequence[Entry] | None,
                   query: Query | None) -> Resolved:
     """The GUIDs of the selection: numbers through ``guids_for``, a query walked with
     ``view="minimum"``. ``spent`` counts the requests (from the client's stats)."""
-    before = arena.stats.requests
+    before = counted(arena)
     if query is not None:
         guids: dict[str, None] = {}
         labels: dict[str, str] = {}
@@ -188,7 +192,7 @@ async def resolve(arena: ArenaClient, entries: Sequence[Entry] | None,
             guids[item.guid] = None
             if item.number:
                 labels[item.guid] = item.number
-        return Resolved(list(guids), labels, [], arena.stats.requests - before)
+        return Resolved(list(guids), labels, [], counted(arena) - before)
     assert entries is not None
     numbers = [e.text for e in entries if e.is_number]
     found = await arena.items.guids_for(numbers) if numbers else {}
@@ -205,7 +209,13 @@ async def resolve(arena: ArenaClient, entries: Sequence[Entry] | None,
         else:
             ordered.setdefault(guid, None)
             labels.setdefault(guid, entry.text)
-    return Resolved(list(ordered), labels, unknown, arena.stats.requests - before)
+    return Resolved(list(ordered), labels, unknown, counted(arena) - before)
+
+
+def counted(arena: ArenaClient) -> int:
+    """Requests this client sent that count against the quota (logins do not)."""
+    stats = arena.stats
+    return stats.requests - stats.logins
 
 
 def save_resolved(out: Path, spec: str, resolved: Resolved) -> None:
