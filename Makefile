@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test lint typecheck unit bench clean redis-server
+.PHONY: demo test lint typecheck unit docs test-lowest bench clean redis-server
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +31,24 @@ redis-server:
 unit: $(VENV)/.installed redis-server
 	$(VENV)/bin/pytest -q
 
-test: lint typecheck unit
+# The documentation site (mkdocs.yml, docs/): built with --strict, so a broken link or
+# reference fails; the site goes to a temporary directory.
+docs: $(VENV)/.installed
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet --site-dir "$$(mktemp -d)"
+
+test: lint typecheck unit docs
+
+# The dependency floors in pyproject.toml: a second venv with the lowest versions they
+# allow of every direct dependency (uv --resolution lowest-direct), then the test suite.
+LOWEST := $(VENV)/lowest
+$(LOWEST)/.installed: pyproject.toml $(VENV)/.installed
+	rm -rf $(LOWEST)
+	$(VENV)/bin/uv venv --quiet --python $(PY) $(LOWEST)
+	VIRTUAL_ENV=$(LOWEST) $(VENV)/bin/uv pip install --quiet --resolution lowest-direct -e '.[dev]'
+	touch $@
+
+test-lowest: $(LOWEST)/.installed redis-server
+	$(LOWEST)/bin/python -m pytest -q
 
 bench: $(VENV)/.installed
 	$(PY) benchmarks/run_all.py

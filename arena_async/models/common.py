@@ -54,6 +54,12 @@ class Quota:
     ``remaining`` from ``X-Arena-Requests-Remaining``; ``resets_at`` (aware UTC) from
     ``X-Arena-Next-Request-Limit-Reset`` when it could be parsed; ``limit`` the
     workspace's 24-hour request limit when known (from login).
+
+    Example::
+
+        quota = arena.quota   # None until the first answer
+        if quota is not None and quota.remaining < 1000:
+            print("quota low until", quota.resets_at)
     """
 
     remaining: int
@@ -243,9 +249,17 @@ class Stats:
     (quota or not); ``server_errors``: 5xx answers seen; ``transport_errors``: attempts
     that failed on the connection or timed out; ``quota_rejections``: requests refused
     locally because the budget was spent; ``waits`` / ``wait_seconds``: how often and how
-    long the limiter and retries waited; ``logins``: logins performed (first and re-logins);
+    long the limiter and retries made a request wait, summed over every waiting task (16
+    tasks held together for one second add 16 seconds, so over a concurrent run
+    ``wait_seconds`` can be many times the wall-clock time); ``logins``: logins performed
+    (first and re-logins);
     ``renewals``: session tokens renewed (Akana's ``renewToken``, ahead of the lapse or
     after a 401; always 0 for Arena).
+
+    Example::
+
+        stats = arena.stats
+        print(f"{stats.requests} requests, {stats.retries} retries, {stats.logins} logins")
     """
 
     requests: int = 0
