@@ -19,7 +19,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m arena_async`` and the ``arena-async`` command.
 
     Returns the exit status: 0 done, 1 error, 2 bad usage, 3 Arena quota exhausted
-    (resumable), 130 interrupted (resumable).
+    (resumable), 4 export finished but some items failed for good (listed in
+    ``<out>.failed.jsonl``), 130 interrupted by Ctrl-C and 143 by SIGTERM (resumable).
+
+    Example: ``main(["export", "ticket-refs", "--fake", "--out", "refs.jsonl"])``
     """
     try:
         import rich  # noqa: F401

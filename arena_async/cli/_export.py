@@ -376,8 +376,12 @@ async def _export_items(arena: ArenaClient, kind: ItemKind, *, selection: Select
     if kind.own:
         assert selection.entries is not None
         spec = fingerprint(e.key for e in selection.entries)
-    if not opts.restart:
-        check_resumable(opts.out, kind.name, opts.format, spec)
+    if not opts.restart and check_resumable(opts.out, kind.name, opts.format, spec) is None \
+            and not opts.plan and not opts.overwrite and opts.out.exists() \
+            and opts.out.stat().st_size > 0:
+        # Before spending requests on finding the items: Output.open would refuse it.
+        raise CliError(f"{opts.out} exists (and has no checkpoint to resume from); pass "
+                       "--overwrite to replace it", EXIT_USAGE)
     resolved, looked_up, numbers = await _select(arena, kind, selection=selection, opts=opts,
                                                  spec=spec, ui=ui)
     guids = resolved.guids

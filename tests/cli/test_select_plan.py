@@ -117,6 +117,11 @@ def test_a_query_selects_the_items_in_one_listing_request(
         search = fake.requests_to("GET /items")
         assert len(search) == 1
         assert "responseview=minimum" in search[0].query_string
+        # An output that exists without a checkpoint is refused before any request.
+        before = spent(fake)
+        assert main(["export", "ticket-refs", "--number", "PN-00001*", "--out", str(out),
+                     "-q"]) == 2
+        assert spent(fake) == before
     assert canonical(read_jsonl(out)) == canonical(ticket_rows(fake, chosen))
 
 
