@@ -660,21 +660,149 @@ async def test_cancel_while_waiting_for_the_rate() -> None:
 
 
 # -- the fixed rate -------------------------------------------------------------------
-async def test_requests_per_second_spaces_admissions() -> None:
-    limiter = Limiter(max_concurrency=8, requests_per_second=50.0)
-    loop = asyncio.get_running_loop()
-    times: list[float] = []
+class VirtualTimeLoop(asyncio.SelectorEventLoop):
+    """An event loop on virtual time: when nothing is ready, the clock jumps to the next
+    timer instead of blocking, so timer-driven waits (aiolimiter's) take no real time.
 
-    async def one() -> None:
+    Each turn of the loop also moves the clock by 1 ns, as a real clock would: aiolimiter
+    re-arms a timer for a float remainder of 1e-17 s and would otherwise spin forever."""
+
+    TICK = 1e-9
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.now = 0.0
+        select = self._selector.select  # type: ignore[attr-defined]
+
+        def virtual_select(timeout: float | None = None) -> list[object]:
+            events = select(0)
+            if timeout is None:
+                raise RuntimeError("the loop would block forever: nothing is scheduled")
+            self.now += self.TICK if events or timeout <= 0 else timeout
+            return events  # type: ignore[no-any-return]
+
+        self._selector.select = virtual_select  # type: ignore[attr-defined]
+
+    def time(self) -> float:
+        return self.now
+
+
+def test_requests_per_second_spaces_admissions() -> None:
+    loop = VirtualTimeLoop()
+
+    async def scenario() -> tuple[list[float], LimiterStats]:
+        limiter = Limiter(max_concurrency=8, requests_per_second=50.0, clock=loop.time)
+        times: list[float] = []
+
+        async def one() -> None:
+            async with limiter.slot():
+                times.append(loop.time())
+
+        await asyncio.gather(*(one() for _ in range(6)))
+        return times, limiter.stats
+
+    try:
+        times, stats = loop.run_until_complete(scenario())
+    finally:
+        loop.close()
+    # Exactly 1/50 s apart on the loop clock: the first at once, no burst, no extra wait.
+    assert times[0] == pytest.approx(0.0, abs=1e-6)
+    assert [round(b - a, 6) for a, b in itertools.pairwise(times)] == [0.02] * 5
+    # Five of the six waited, 0.02 + 0.04 + ... + 0.10 s in all (the clock is the loop's).
+    assert stats.waits == 5
+    assert stats.wait_seconds == pytest.approx(0.3, abs=1e-6)
+    assert (stats.admitted, stats.in_flight, stats.max_in_flight) == (6, 0, 1)
+
+
+def test_a_slower_rate_spaces_further() -> None:
+    loop = VirtualTimeLoop()
+
+    async def scenario() -> list[float]:
+        limiter = Limiter(max_concurrency=2, requests_per_second=4.0, clock=loop.time)
+        times: list[float] = []
+
+        async def one() -> None:
+            async with limiter.slot():
+                times.append(loop.time())
+
+        await asyncio.gather(*(one() for _ in range(3)))
+        return times
+
+    try:
+        times = loop.run_until_complete(scenario())
+    finally:
+        loop.close()
+    assert [round(t, 6) for t in times] == [0.0, 0.25, 0.5]
+
+
+# -- quota edges -----------------------------------------------------------------------
+async def test_a_quota_429_without_headers_spends_the_known_budget(
+        fake_clock: FakeClock) -> None:
+    limiter = make(fake_clock)
+    await learn(limiter, 100, at(fake_clock.now + 30))
+    async with limiter.slot() as permit:
+        permit.observe(None, exhausted=True)  # a 429 (code 4084) with no quota headers
+    assert limiter.estimated_remaining == 0
+    with pytest.raises(QuotaExhaustedError) as info:
         async with limiter.slot():
-            times.append(loop.time())
+            pass
+    assert info.value.remaining == 0
+    assert info.value.resets_at == at(fake_clock.now + 30)  # the reset learnt before
+    assert limiter.stats.quota_rejections == 1
 
-    start = loop.time()
-    await asyncio.gather(*(one() for _ in range(6)))
-    gaps = [b - a for a, b in itertools.pairwise(times)]
-    assert min(gaps) >= 0.018  # 1/50 s apart, no burst
-    assert 0.09 <= loop.time() - start < 0.4
-    assert limiter.stats.waits == 5
+
+async def test_a_probe_meeting_a_quota_429_without_headers_stops_admission(
+        fake_clock: FakeClock) -> None:
+    limiter = make(fake_clock, quota=policy(on_exhausted="wait", max_wait=60.0))
+    async with limiter.slot() as permit:
+        assert permit.probe  # nothing known yet
+        permit.observe(None, exhausted=True)
+    assert limiter.estimated_remaining == 0
+    with pytest.raises(QuotaExhaustedError) as info:  # no reset known: no wait either
+        async with limiter.slot():
+            pass
+    assert info.value.resets_at is None
+    assert fake_clock.sleeps == []
+
+
+async def test_a_non_quota_failure_without_headers_counts_as_spent(
+        fake_clock: FakeClock) -> None:
+    limiter = make(fake_clock)
+    await learn(limiter, 10, at(fake_clock.now + 30))
+    async with limiter.slot() as permit:
+        permit.observe(None)  # an answer without quota headers: spent, amount unknown
+    assert limiter.estimated_remaining == 9
+
+
+@pytest.mark.parametrize(("max_wait", "waits"), [(10.05, True), (10.04, False)])
+async def test_max_wait_is_inclusive(max_wait: float, waits: bool) -> None:
+    clock = FakeClock(start=0.0)  # small numbers: the sums below are exact
+    limiter = make(clock, quota=policy(on_exhausted="wait", max_wait=max_wait))
+    await learn(limiter, 0, at(10.0))  # spent; resets in 10 s: the wait is 10 + 0.05 s
+    if waits:
+        async with limiter.slot() as permit:
+            assert permit.probe  # after the reset: one probe
+        assert clock.sleeps == [10.0 + Limiter.RESET_MARGIN]
+        assert (limiter.stats.waits, limiter.stats.wait_seconds) == (1, 10.05)
+        assert limiter.stats.quota_rejections == 0
+    else:
+        with pytest.raises(QuotaExhaustedError):
+            async with limiter.slot():
+                pass
+        assert clock.sleeps == []
+        assert limiter.stats.quota_rejections == 1
+        assert limiter.stats.waits == 0  # refused at once: a rejection, not a wait
+        assert limiter.stats.wait_seconds == 0.0
+
+
+async def test_an_admission_without_waiting_is_not_counted_as_a_wait(
+        fake_clock: FakeClock) -> None:
+    limiter = make(fake_clock)
+    await learn(limiter, 5, at(fake_clock.now + 30))
+    async with limiter.slot():
+        pass
+    assert (limiter.stats.admitted, limiter.stats.waits, limiter.stats.wait_seconds) == (
+        2, 0, 0.0)
 
 
 async def test_processes_waiting_through_resets_share_the_quota() -> None:

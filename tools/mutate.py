@@ -1,0 +1,550 @@
+"""A small AST-based mutation runner for the core modules (``make mutate``; not run in CI).
+
+For each module it copies ``arena_async/`` and ``tests/`` (and the few files the tests
+read) to a temporary directory, records which tests execute which line of the module (a
+``sys.settrace`` tracer in a pytest plugin: one traced run per module), then makes the
+classic mutants one at a time in the copy and runs, for each, only the tests that execute
+its line (``pytest -x -q -p no:randomly``). The live tree, edited by others, is never
+touched; the temporary copy is removed at the end.
+
+Mutants: comparison flips (``<`` <-> ``<=``, ``>`` <-> ``>=``, ``==`` <-> ``!=``, ``is``
+<-> ``is not``, ``in`` <-> ``not in``), integer and float constants +1 and -1, ``True``
+<-> ``False``, a simple statement replaced by ``pass``, ``return x`` -> ``return None``,
+``and`` <-> ``or``, ``not x`` -> ``x``. Docstrings, f-string parts, annotations, imports,
+``__all__`` and ``assert`` statements are left alone.
+
+A mutant is *killed* when a test fails (or the run exceeds its time limit), *survives*
+when every covering test passes, and is *uncovered* when no test executes its line
+(counted as a survivor). Survivors listed in :data:`EQUIVALENT` (matched by module,
+source line text and mutation) are named equivalent mutants: they cannot change any
+observable behaviour, and the adjusted score leaves them out.
+
+Usage::
+
+    .venv/bin/python tools/mutate.py arena_async/_retry.py            # one module
+    .venv/bin/python tools/mutate.py --all --write docs/mutation.md   # every core module
+    .venv/bin/python tools/mutate.py arena_async/_limiter.py --sample 120 --seed 1
+
+Run it under ``nice -n 19`` on a shared machine (``make mutate`` does).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+#: The core modules and the test files that exercise them. Within these files, each
+#: mutant runs only the tests whose run executed its line.
+MODULE_TESTS: dict[str, list[str]] = {
+    "arena_async/_retry.py": [
+        "tests/test_retry.py", "tests/arena/test_client.py", "tests/akana/test_auth.py",
+        "tests/test_deadline.py",
+    ],
+    "arena_async/_protocol.py": [
+        "tests/test_protocol.py", "tests/test_retry.py", "tests/test_pagination.py",
+        "tests/arena/test_client.py", "tests/akana/test_tickets.py", "tests/test_deadline.py",
+        "tests/test_limiter.py",
+    ],
+    "arena_async/_pagination.py": [
+        "tests/test_pagination.py", "tests/arena/test_client.py", "tests/akana/test_tickets.py",
+    ],
+    "arena_async/bulk.py": ["tests/test_bulk.py", "tests/test_bulk_edges.py",
+                            "tests/test_cancellation.py"],
+    "arena_async/arena/_auth.py": [
+        "tests/arena/test_auth_rules.py", "tests/arena/test_client.py", "tests/test_secrets.py",
+        "tests/test_retry.py",
+    ],
+    "arena_async/_limiter.py": [
+        "tests/test_limiter.py", "tests/test_limiter_properties.py", "tests/test_retry.py",
+        "tests/arena/test_client.py",
+    ],
+}
+
+#: Default sample sizes (None: every mutant); a run of one module stays within minutes.
+DEFAULT_SAMPLE: dict[str, int | None] = {"arena_async/_limiter.py": 150}
+
+#: Named equivalent mutants: (module, source line stripped, mutation) -> why no test can
+#: tell it from the original. Only survivors are matched against this table.
+EQUIVALENT: dict[tuple[str, str, str], str] = {}
+
+#: What the tests read beside the package and the tests themselves.
+COPIED = ("arena_async", "tests", "pyproject.toml", "README.md", "docs", "examples")
+
+
+# ---------------------------------------------------------------------------- mutants
+@dataclass(frozen=True)
+class Mutant:
+    """One change to a module: the byte span of a line range it replaces, and with what."""
+
+    line: int
+    col: int
+    end_line: int
+    end_col: int
+    replacement: str
+    description: str
+    source_line: str
+
+    @property
+    def label(self) -> str:
+        return f"L{self.line}: {self.description}"
+
+
+_FLIP: dict[type[ast.cmpop], type[ast.cmpop]] = {
+    ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt,
+    ast.Eq: ast.NotEq, ast.NotEq: ast.Eq, ast.Is: ast.IsNot, ast.IsNot: ast.Is,
+    ast.In: ast.NotIn, ast.NotIn: ast.In,
+}
+_OP_TEXT: dict[type[ast.cmpop], str] = {
+    ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==", ast.NotEq: "!=",
+    ast.Is: "is", ast.IsNot: "is not", ast.In: "in", ast.NotIn: "not in",
+}
+_REMOVABLE = (ast.Expr, ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Raise, ast.Return,
+              ast.Continue, ast.Break, ast.Delete)
+
+
+def _skipped_nodes(tree: ast.Module) -> set[int]:
+    """ids of nodes never mutated: docstrings, f-string parts, annotations, __all__,
+    asserts, TYPE_CHECKING blocks, and everything under them."""
+    roots: list[ast.AST] = []
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) \
+                and isinstance(body, list) and body and isinstance(body[0], ast.Expr) \
+                and isinstance(body[0].value, ast.Constant) \
+                and isinstance(body[0].value.value, str):
+            roots.append(body[0])
+        if isinstance(node, ast.JoinedStr | ast.Assert | ast.Import | ast.ImportFrom):
+            roots.append(node)
+        if isinstance(node, ast.arg) and node.annotation is not None:
+            roots.append(node.annotation)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.returns:
+            roots.append(node.returns)
+        if isinstance(node, ast.AnnAssign):
+            roots.append(node.annotation)
+        if isinstance(node, ast.Assign) and any(
+                isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets):
+            roots.append(node)
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) \
+                and node.test.id == "TYPE_CHECKING":
+            roots.append(node)
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) \
+                and isinstance(node.value.value, str):  # attribute docstrings
+            roots.append(node)
+    skipped: set[int] = set()
+    for root in roots:
+        skipped.update(id(n) for n in ast.walk(root))
+    return skipped
+
+
+def mutants_of(source: str) -> list[Mutant]:
+    """Every mutant of ``source``, in source order."""
+    tree = ast.parse(source)
+    lines = source.splitlines()
+    skipped = _skipped_nodes(tree)
+    found: list[Mutant] = []
+
+    def add(node: ast.AST, replacement: str, description: str) -> None:
+        lineno = node.lineno  # type: ignore[attr-defined]
+        found.append(Mutant(
+            lineno, node.col_offset, node.end_lineno or lineno,  # type: ignore[attr-defined]
+            node.end_col_offset or 0, replacement, description,  # type: ignore[attr-defined]
+            lines[lineno - 1].strip()))
+
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
+        if isinstance(node, ast.Compare):
+            for index, op in enumerate(node.ops):
+                flipped = _FLIP.get(type(op))
+                if flipped is None:
+                    continue
+                ops = list(node.ops)
+                ops[index] = flipped()
+                mutated = ast.Compare(node.left, ops, node.comparators)
+                add(node, f"({ast.unparse(mutated)})",
+                    f"`{_OP_TEXT[type(op)]}` -> `{_OP_TEXT[flipped]}`")
+        elif isinstance(node, ast.BoolOp):
+            other = ast.Or() if isinstance(node.op, ast.And) else ast.And()
+            names = ("and", "or") if isinstance(node.op, ast.And) else ("or", "and")
+            add(node, f"({ast.unparse(ast.BoolOp(other, node.values))})",
+                f"`{names[0]}` -> `{names[1]}`")
+        elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+            add(node, f"({ast.unparse(node.operand)})", "`not x` -> `x`")
+        elif isinstance(node, ast.Constant):
+            value = node.value
+            if isinstance(value, bool):
+                add(node, repr(not value), f"`{value}` -> `{not value}`")
+            elif isinstance(value, int | float):
+                for delta in (1, -1):
+                    new = value + delta
+                    add(node, f"({new!r})", f"`{value!r}` -> `{new!r}`")
+        if isinstance(node, _REMOVABLE) and id(node) not in skipped:
+            if isinstance(node, ast.Return) and node.value is not None:
+                if not isinstance(node.value, ast.Constant):  # (a constant: flipped above)
+                    add(node, "return None", "`return x` -> `return None`")
+                continue
+            add(node, "pass", f"`{_first_line(ast.unparse(node))}` removed")
+    found.sort(key=lambda m: (m.line, m.col, m.description))
+    return found
+
+
+def _first_line(text: str) -> str:
+    first = text.splitlines()[0] if text else text
+    return first if len(first) <= 60 else first[:57] + "..."
+
+
+def apply(source: str, mutant: Mutant) -> str:
+    """``source`` with ``mutant`` applied (ast columns are UTF-8 byte offsets)."""
+    lines = source.splitlines(keepends=True)
+    start = lines[mutant.line - 1].encode()
+    end = lines[mutant.end_line - 1].encode()
+    head = start[:mutant.col].decode()
+    tail = end[mutant.end_col:].decode()
+    replacement = mutant.replacement
+    return "".join(lines[:mutant.line - 1]) + head + replacement + tail \
+        + "".join(lines[mutant.end_line:])
+
+
+# ---------------------------------------------------------------------------- coverage
+_TRACE_PLUGIN = textwrap.dedent('''
+    """Written by tools/mutate.py: which test executes which line of one module."""
+    import json, os, sys, threading
+    import pytest
+
+    TARGET = os.path.realpath(os.environ["MUTATE_TARGET"])
+    OUT = os.environ["MUTATE_COVERAGE"]
+    _lines = {}
+    _current = [None]
+
+    def _local(frame, event, arg):
+        if event == "line":
+            _lines.setdefault(frame.f_lineno, set()).add(_current[0] or "<import>")
+        return _local
+
+    def _global(frame, event, arg):
+        if frame.f_code.co_filename == TARGET:
+            _lines.setdefault(frame.f_lineno, set()).add(_current[0] or "<import>")
+            return _local
+        return None
+
+    def pytest_configure(config):
+        sys.settrace(_global)  # module-level lines run at import, during collection
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_protocol(item, nextitem):
+        _current[0] = item.nodeid
+        sys.settrace(_global)
+        threading.settrace(_global)
+        try:
+            yield
+        finally:
+            _current[0] = None
+
+    def pytest_sessionfinish(session, exitstatus):
+        sys.settrace(None)
+        threading.settrace(None)
+        with open(OUT, "w") as f:
+            json.dump({str(k): sorted(v) for k, v in _lines.items()}, f)
+''')
+
+
+def _pytest_args(nodeids: list[str]) -> list[str]:
+    return ["-x", "-q", "-p", "no:randomly", "-p", "no:cacheprovider",
+            "--hypothesis-seed=0", "-o", "addopts=", "--no-header", *nodeids]
+
+
+def _env(work: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(work), str(work / "tools_mutate")])
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env
+
+
+def coverage_map(work: Path, module: str, tests: list[str],
+                 python: str) -> tuple[dict[int, list[str]], float]:
+    """Line -> covering test node ids, from one traced run; and that run's duration."""
+    out = work / "coverage.json"
+    env = _env(work)
+    env["MUTATE_TARGET"] = str(work / module)
+    env["MUTATE_COVERAGE"] = str(out)
+    args = [python, "-m", "pytest", "-p", "_mutate_trace", *_pytest_args(tests)]
+    args.remove("-x")  # every test, so every line's covering tests are known
+    started = time.monotonic()
+    proc = subprocess.run(args, cwd=work, env=env, capture_output=True, text=True,
+                          check=False)
+    elapsed = time.monotonic() - started
+    if proc.returncode != 0:
+        sys.stdout.write(proc.stdout[-4000:] + proc.stderr[-2000:])
+        raise SystemExit(f"the tests of {module} fail before any mutation: fix them first")
+    data = json.loads(out.read_text())
+    return {int(k): v for k, v in data.items()}, elapsed
+
+
+# ---------------------------------------------------------------------------- running
+@dataclass
+class Outcome:
+    mutant: Mutant
+    status: str  # killed | survived | uncovered | timeout | invalid
+    seconds: float = 0.0
+    equivalent: str | None = None
+
+
+@dataclass
+class ModuleResult:
+    module: str
+    total_mutants: int
+    sampled: int
+    outcomes: list[Outcome] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def count(self, *statuses: str) -> int:
+        return sum(o.status in statuses for o in self.outcomes)
+
+    @property
+    def killed(self) -> int:
+        return self.count("killed", "timeout")
+
+    @property
+    def valid(self) -> int:
+        return len(self.outcomes) - self.count("invalid")
+
+    @property
+    def equivalents(self) -> int:
+        return sum(o.equivalent is not None for o in self.outcomes)
+
+    @property
+    def score(self) -> float:
+        return self.killed / self.valid if self.valid else 1.0
+
+    @property
+    def adjusted(self) -> float:
+        counted = self.valid - self.equivalents
+        return self.killed / counted if counted else 1.0
+
+
+def run_mutant(work: Path, module: str, original: str, mutant: Mutant, *,
+               nodeids: list[str], python: str, timeout: float) -> Outcome:
+    path = work / module
+    mutated = apply(original, mutant)
+    try:
+        compile(mutated, str(path), "exec")
+    except SyntaxError:
+        return Outcome(mutant, "invalid")
+    path.write_text(mutated)
+    started = time.monotonic()
+    proc = subprocess.Popen([python, "-m", "pytest", *_pytest_args(nodeids)], cwd=work,
+                            env=_env(work), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        code = proc.wait(timeout=timeout)
+        status = "survived" if code == 0 else "killed"
+        if code not in (0, 1):  # 2: interrupted, 3: internal error, 4: usage, 5: no tests
+            status = "killed" if code == 2 else "invalid"
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # this mutant's own test run, nothing else
+        proc.wait()
+        status = "timeout"
+    finally:
+        path.write_text(original)
+    return Outcome(mutant, status, time.monotonic() - started)
+
+
+def run_module(module: str, *, sample: int | None, seed: int, python: str,
+               progress: bool = True) -> ModuleResult:
+    """Mutate one module in a temporary copy of the tree; return the outcomes."""
+    tests = [t for t in MODULE_TESTS[module] if (REPO / t).exists()]
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="mutate-") as tmp:
+        work = Path(tmp)
+        for name in COPIED:
+            source = REPO / name
+            if source.is_dir():
+                shutil.copytree(source, work / name,
+                                ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+            elif source.exists():
+                shutil.copy2(source, work / name)
+        (work / "tools_mutate").mkdir()
+        (work / "tools_mutate" / "_mutate_trace.py").write_text(_TRACE_PLUGIN)
+        _check_isolated(work, python)
+        original = (work / module).read_text()
+        every = mutants_of(original)
+        chosen = every
+        if sample is not None and sample < len(every):
+            chosen = sorted(random.Random(seed).sample(every, sample),
+                            key=lambda m: (m.line, m.col, m.description))
+        covering, base = coverage_map(work, module, tests, python)
+        # Untraced, the tests run 2-3x faster than traced: 3x the traced time is ample.
+        timeout = max(20.0, 3.0 * base)
+        result = ModuleResult(module, len(every), len(chosen))
+        for index, mutant in enumerate(chosen, 1):
+            nodeids = sorted(set().union(*(covering.get(line, [])
+                                           for line in range(mutant.line,
+                                                             mutant.end_line + 1))))
+            # A module-level line runs at import only: every test file covers it.
+            nodeids = tests if nodeids == ["<import>"] else [n for n in nodeids
+                                                             if n != "<import>"]
+            if not nodeids:
+                outcome = Outcome(mutant, "uncovered")
+            else:
+                outcome = run_mutant(work, module, original, mutant,
+                                     nodeids=_ordered(nodeids, tests), python=python,
+                                     timeout=timeout)
+            if outcome.status in ("survived", "uncovered"):
+                outcome.equivalent = EQUIVALENT.get(
+                    (module, mutant.source_line, mutant.description))
+            result.outcomes.append(outcome)
+            if progress:
+                print(f"  [{index}/{len(chosen)}] {outcome.status:9} {mutant.label}"
+                      f"  ({outcome.seconds:.1f} s)", flush=True)
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _ordered(nodeids: list[str], tests: list[str]) -> list[str]:
+    """Node ids in the order of the module's test files (cheap unit tests first)."""
+    rank = {t: i for i, t in enumerate(tests)}
+    return sorted(nodeids, key=lambda n: (rank.get(n.split("::")[0], len(rank)), n))
+
+
+def _check_isolated(work: Path, python: str) -> None:
+    """The copy, not the live tree, must be what the tests import."""
+    probe = subprocess.run([python, "-c", "import arena_async; print(arena_async.__file__)"],
+                           cwd=work, env=_env(work), capture_output=True, text=True,
+                           check=True)
+    where = Path(probe.stdout.strip()).resolve()
+    if not where.is_relative_to(work.resolve()):
+        raise SystemExit(f"the tests would import {where}, not the copy: refusing to run")
+
+
+# ---------------------------------------------------------------------------- report
+_BEGIN, _END = "<!-- mutate:results:begin -->", "<!-- mutate:results:end -->"
+_RESULT = re.compile(r"<!-- mutate:module (\S+) (\{.*?\}) -->")
+
+
+def _module_section(result: ModuleResult) -> str:
+    summary = {"mutants": result.total_mutants, "sampled": result.sampled,
+               "valid": result.valid, "killed": result.killed,
+               "survived": result.count("survived"), "uncovered": result.count("uncovered"),
+               "equivalent": result.equivalents, "seconds": round(result.seconds),
+               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    out = [f"<!-- mutate:module {result.module} {json.dumps(summary)} -->",
+           f"### `{result.module}`", ""]
+    survivors = [o for o in result.outcomes if o.status in ("survived", "uncovered")]
+    if not survivors:
+        out.append("No survivors.")
+    for o in survivors:
+        tag = "uncovered" if o.status == "uncovered" else "survived"
+        line = f"- L{o.mutant.line} {o.mutant.description} ({tag}): `{o.mutant.source_line}`"
+        if o.equivalent:
+            line += f"\n  - **equivalent**: {o.equivalent}"
+        out.append(line)
+    out.append(f"<!-- mutate:module-end {result.module} -->")
+    return "\n".join(out)
+
+
+def _table(sections: dict[str, str]) -> str:
+    rows = ["| module | mutants (sampled) | killed | survived | uncovered | named equivalent "
+            "| score | score without equivalents | run |",
+            "|---|---|---|---|---|---|---|---|---|"]
+    for module, text in sections.items():
+        match = _RESULT.search(text)
+        if not match:
+            continue
+        s = json.loads(match.group(2))
+        valid = s["valid"] or 1
+        counted = (s["valid"] - s["equivalent"]) or 1
+        sampled = f"{s['mutants']} ({s['sampled']})" if s["sampled"] != s["mutants"] \
+            else str(s["mutants"])
+        rows.append(f"| `{module}` | {sampled} | {s['killed']} | {s['survived']} | "
+                    f"{s['uncovered']} | {s['equivalent']} | {100 * s['killed'] / valid:.0f} % "
+                    f"| {100 * s['killed'] / counted:.0f} % | {s['seconds']} s, {s['date']} |")
+    return "\n".join(rows)
+
+
+def write_report(path: Path, results: list[ModuleResult]) -> None:
+    """Update ``path``: each run module's section is replaced; the table is rebuilt."""
+    text = path.read_text() if path.exists() else f"# Mutation testing\n\n{_BEGIN}\n{_END}\n"
+    if _BEGIN not in text:
+        text += f"\n{_BEGIN}\n{_END}\n"
+    head, _, rest = text.partition(_BEGIN)
+    body, _, tail = rest.partition(_END)
+    sections: dict[str, str] = {}
+    for match in re.finditer(r"<!-- mutate:module (\S+) .*?<!-- mutate:module-end \1 -->",
+                             body, re.S):
+        sections[match.group(1)] = match.group(0)
+    for result in results:
+        sections[result.module] = _module_section(result)
+    ordered = {m: sections[m] for m in MODULE_TESTS if m in sections}
+    block = "\n\n".join([_table(ordered), "## Survivors by module", *ordered.values()])
+    path.write_text(f"{head}{_BEGIN}\n{block}\n{_END}{tail}")
+
+
+def _print(result: ModuleResult) -> None:
+    print(f"\n{result.module}: {result.killed}/{result.valid} killed "
+          f"({100 * result.score:.0f} %; {100 * result.adjusted:.0f} % without "
+          f"{result.equivalents} named equivalent), {result.count('survived')} survived, "
+          f"{result.count('uncovered')} uncovered, {result.count('invalid')} invalid; "
+          f"{result.sampled} of {result.total_mutants} mutants, {result.seconds:.0f} s")
+    for o in result.outcomes:
+        if o.status in ("survived", "uncovered"):
+            eq = "  [equivalent]" if o.equivalent else ""
+            print(f"  {o.status:9} {o.mutant.label}: {o.mutant.source_line}{eq}")
+
+
+def _iter_modules(args: argparse.Namespace) -> Iterator[str]:
+    modules = list(MODULE_TESTS) if args.all else args.modules
+    for module in modules:
+        if module not in MODULE_TESTS:
+            raise SystemExit(f"{module}: not a core module; one of {', '.join(MODULE_TESTS)}")
+        yield module
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
+    parser.add_argument("modules", nargs="*", help="module paths, e.g. arena_async/_retry.py")
+    parser.add_argument("--all", action="store_true", help="every core module, one at a time")
+    parser.add_argument("--sample", type=int, default=None,
+                        help="mutants per module (random, seeded); default: all, or the "
+                             "module's default sample")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--list", action="store_true", help="list the mutants; run nothing")
+    parser.add_argument("--write", type=Path, default=None,
+                        help="update this Markdown report (e.g. docs/mutation.md)")
+    parser.add_argument("--python", default=sys.executable)
+    args = parser.parse_args(argv)
+    if not args.all and not args.modules:
+        parser.error("name a module or pass --all")
+    results = []
+    for module in _iter_modules(args):
+        if args.list:
+            for mutant in mutants_of((REPO / module).read_text()):
+                print(f"{module} {mutant.label}: {mutant.source_line}")
+            continue
+        sample = args.sample if args.sample is not None else DEFAULT_SAMPLE.get(module)
+        print(f"{module}: mutating (sample {sample or 'all'})", flush=True)
+        result = run_module(module, sample=sample, seed=args.seed, python=args.python)
+        _print(result)
+        results.append(result)
+        if args.write is not None:
+            write_report(args.write, [result])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
