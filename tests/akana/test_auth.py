@@ -367,15 +367,24 @@ async def test_endsession_on_close_only_when_we_logged_in(fake: FakeAkana) -> No
     assert fake.stats.endsessions == 1
 
 
-async def test_close_survives_a_dead_server(fake_clock: FakeClock) -> None:
+async def test_close_survives_a_dead_server(fake_clock: FakeClock,
+                                           caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
     fake = FakeAkana.seeded(tickets=2, clock=fake_clock)
     await fake.start()
     akana = await client_for(fake, fake_clock, timeout=2).open()
     try:
-        await akana.tickets.list()
+        assert len(await akana.tickets.list()) == 2
     finally:
         await fake.close()
         await akana.close()  # the endsession fails: logged, not raised
+    assert fake.stats.endsessions == 0  # it never arrived
+    failed = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("ending the Akana session failed" in m for m in failed)
+    assert all(fake.password not in r.getMessage() for r in caplog.records)
+    with pytest.raises(RuntimeError, match="closed"):  # closed for good
+        await akana.tickets.list()
+    await akana.close()  # idempotent, even now
 
 
 # ---------------------------------------------------------------------- secrets

@@ -236,14 +236,26 @@ async def test_every_reset_header_form_is_understood(fmt: str) -> None:
 
 
 async def test_a_given_session_is_used_and_not_ended() -> None:
+    def logouts() -> list[str]:
+        """Every logout the fake received, live session or not (its counter counts only
+        the live ones), as the session id it named."""
+        return [r.headers.get("arena_session_id", "") for r in fake.requests
+                if r.method == "PUT" and r.path.endswith("/logout")]
+
     async with FakeArena.seeded(items=2, seed=1) as fake, client_for(fake) as owner:
         await owner.items.tickets.list(fake.item_guids[0])
         session_id = fake.requests[-1].headers["arena_session_id"]
         async with ArenaClient(session_id=session_id, base_url=fake.url) as guest:
             await guest.items.tickets.list(fake.item_guids[1])
+            assert fake.requests[-1].headers["arena_session_id"] == session_id
+        assert logouts() == []  # the guest closed with the session alive: left alone
+        await owner.items.tickets.list(fake.item_guids[0])  # and it still works
+        assert fake.requests[-1].status == 200
+        async with ArenaClient(session_id=session_id, base_url=fake.url) as guest:
             fake.expire_sessions()
             with pytest.raises(AuthenticationError):
-                await guest.items.tickets.list(fake.item_guids[1])
+                await guest.items.tickets.list(fake.item_guids[1])  # no credentials
+        assert logouts() == []
         assert fake.stats.logins == 1
         assert fake.stats.logouts == 0
 
