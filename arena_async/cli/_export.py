@@ -398,18 +398,18 @@ async def _export_items(arena: ArenaClient, kind: ItemKind, *, selection: Select
     if out.resumed:
         ui.note(f"resuming {out.path}: {state.items_done:,} of {state.items:,} items "
                 f"({state.records:,} records) were written already")
-    elif looked_up:
-        if resolved.unknown:
-            out.write_failed(encode_jsonl([
-                {"key": n, "item_guid": None, "status": None, "code": None,
-                 "message": "no item has this number"} for n in resolved.unknown]),
-                len(resolved.unknown))
-            shown = ", ".join(resolved.unknown[:SHOWN_FAILURES])
-            more_unknown = len(resolved.unknown) - SHOWN_FAILURES
-            ui.note(f"{len(resolved.unknown):,} item number"
-                    f"{'s' if len(resolved.unknown) != 1 else ''} unknown ({shown}"
-                    f"{f', ... {more_unknown:,} more' if more_unknown > 0 else ''}): "
-                    f"listed in {out.failed_path}")
+    elif looked_up and resolved.unknown:
+        out.write_failed(encode_jsonl([
+            {"key": n, "item_guid": None, "status": None, "code": None,
+             "message": "no item has this number"} for n in resolved.unknown]),
+            len(resolved.unknown))
+        shown = ", ".join(resolved.unknown[:SHOWN_FAILURES])
+        more_unknown = len(resolved.unknown) - SHOWN_FAILURES
+        ui.note(f"{len(resolved.unknown):,} item number"
+                f"{'s' if len(resolved.unknown) != 1 else ''} unknown ({shown}"
+                f"{f', ... {more_unknown:,} more' if more_unknown > 0 else ''}): "
+                f"listed in {out.failed_path}")
+    if looked_up:  # kept until the export finishes: a resume asks nothing again
         save_resolved(opts.out, spec, resolved)
         out.checkpoint()
     pending = sum(1 for _ in state.pending())
