@@ -243,8 +243,9 @@ _TRACE_PLUGIN = textwrap.dedent('''
             return _local
         return None
 
-    def pytest_configure(config):
-        sys.settrace(_global)  # module-level lines run at import, during collection
+    # Module-level lines run at import: before the tests, as early as this plugin loads
+    # (``-p`` plugins load before the entry-point plugins that import the package).
+    sys.settrace(_global)
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_protocol(item, nextitem):
