@@ -2,15 +2,18 @@
 
 The pytest11 entry point loads ``arena_async.testing.plugin`` into every pytest run of
 such a project; it must not break those runs, and its fixtures must still serve (from a
-background thread). A real venv: this project's wheel and its runtime dependencies (the
-versions installed here, ``--no-deps``, from pip's cache) plus pytest, nothing else.
+background thread). A real venv: this project (built, not editable) and its runtime
+dependencies (the versions installed here, ``--no-deps``, from uv's or pip's cache) plus
+pytest, nothing else.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
+import importlib.util
 import os
 import re
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -88,11 +91,18 @@ def _closure(roots: list[str]) -> dict[str, str]:
     return found
 
 
-def _pip(*args: str) -> None:
-    proc = subprocess.run([sys.executable, "-m", "pip", "--disable-pip-version-check",
-                           "--quiet", *args], capture_output=True, text=True, timeout=300,
-                          check=False)
+def _run(*cmd: str) -> None:
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def _uv() -> str | None:
+    """uv beside this interpreter, in the project's venv or on PATH (make test-lowest's
+    venv is uv's, without pip)."""
+    for where in (Path(sys.executable).parent, REPO / ".venv" / "bin"):
+        if (where / "uv").is_file():
+            return str(where / "uv")
+    return shutil.which("uv")
 
 
 def test_plugin_in_a_venv_without_pytest_asyncio(tmp_path: Path) -> None:
@@ -107,10 +117,17 @@ def test_plugin_in_a_venv_without_pytest_asyncio(tmp_path: Path) -> None:
     deps = _closure(["arena_async", "pytest"])
     deps.pop("arena-async")
     assert "pytest-asyncio" not in deps
-    _pip("wheel", "--no-deps", "--wheel-dir", str(tmp_path / "dist"), str(REPO))
-    wheel = next((tmp_path / "dist").glob("arena_async-*.whl"))
-    _pip("--python", str(python), "install", "--no-deps", str(wheel),
-         *(f"{name}=={version}" for name, version in sorted(deps.items())))
+    pins = [f"{name}=={version}" for name, version in sorted(deps.items())]
+    if (uv := _uv()) is not None:  # the fastest; uv's cache serves the wheels
+        _run(uv, "pip", "install", "--quiet", "--python", str(python), "--no-deps",
+             str(REPO), *pins)
+    elif importlib.util.find_spec("pip") is not None:  # pip's cache serves them
+        pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--quiet"]
+        _run(*pip, "wheel", "--no-deps", "--wheel-dir", str(tmp_path / "dist"), str(REPO))
+        wheel = next((tmp_path / "dist").glob("arena_async-*.whl"))
+        _run(*pip, "--python", str(python), "install", "--no-deps", str(wheel), *pins)
+    else:
+        pytest.skip("neither pip nor uv is available to install into the venv")
 
     project = tmp_path / "project"
     project.mkdir()
