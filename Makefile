@@ -53,5 +53,12 @@ test-lowest: $(LOWEST)/.installed redis-server
 bench: $(VENV)/.installed
 	$(PY) benchmarks/run_all.py
 
+# Mutation testing of the core modules (about an hour; not run in CI): docs/mutation.md.
+# One module: make mutate MUTATE=arena_async/_retry.py
+.PHONY: mutate
+MUTATE ?= --all
+mutate: $(VENV)/.installed
+	nice -n 19 $(PY) tools/mutate.py $(MUTATE) --write docs/mutation.md
+
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -77,7 +77,7 @@ MODULE_TESTS: dict[str, list[str]] = {
 }
 
 #: Default sample sizes (None: every mutant); a run of one module stays within minutes.
-DEFAULT_SAMPLE: dict[str, int | None] = {"arena_async/_limiter.py": 150}
+DEFAULT_SAMPLE: dict[str, int | None] = {"arena_async/_limiter.py": 150, "arena_async/bulk.py": 120}
 
 #: Named equivalent mutants: (module, source line stripped, mutation) -> why no test can
 #: tell it from the original. Only survivors are matched against this table.
@@ -340,7 +340,7 @@ class ModuleResult:
 
 
 def run_mutant(work: Path, module: str, original: str, mutant: Mutant, *,
-               nodeids: list[str], python: str, timeout: float) -> Outcome:
+               nodeids: list[str], python: str, timeout: float, fork: bool) -> Outcome:
     path = work / module
     mutated = apply(original, mutant)
     try:
@@ -349,25 +349,88 @@ def run_mutant(work: Path, module: str, original: str, mutant: Mutant, *,
         return Outcome(mutant, "invalid")
     path.write_text(mutated)
     started = time.monotonic()
-    proc = subprocess.Popen([python, "-m", "pytest", *_pytest_args(nodeids)], cwd=work,
-                            env=_env(work), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        code = proc.wait(timeout=timeout)
-        status = "survived" if code == 0 else "killed"
-        if code not in (0, 1):  # 2: interrupted, 3: internal error, 4: usage, 5: no tests
-            status = "killed" if code == 2 else "invalid"
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)  # this mutant's own test run, nothing else
-        proc.wait()
-        status = "timeout"
+        if fork:
+            code = _forked_pytest(work, _pytest_args(nodeids), timeout)
+        else:
+            code = _subprocess_pytest(work, _pytest_args(nodeids), python, timeout)
     finally:
         path.write_text(original)
+    if code is None:
+        status = "timeout"
+    elif code in (0, 1, 2):  # 1: a test failed; 2: interrupted (e.g. a collection error)
+        status = "survived" if code == 0 else "killed"
+    else:  # 3: internal error, 4: usage error, 5: no tests collected
+        status = "invalid"
     return Outcome(mutant, status, time.monotonic() - started)
 
 
+def _subprocess_pytest(work: Path, args: list[str], python: str,
+                       timeout: float) -> int | None:
+    proc = subprocess.Popen([python, "-m", "pytest", *args], cwd=work, env=_env(work),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # this mutant's own test run, nothing else
+        proc.wait()
+        return None
+
+
+_WARM = ("pytest", "_pytest.python", "_pytest.fixtures", "pytest_asyncio", "pytest_aiohttp",
+         "hypothesis", "hypothesis.extra.pytestplugin", "aiohttp", "aiohttp.web",
+         "aiohttp.test_utils", "attrs", "cattrs", "cattrs.gen", "yarl", "multidict",
+         "aiolimiter", "orjson")
+
+
+def _warm_up() -> None:
+    """Import the heavy third-party modules once, so each forked test run skips them (the
+    package under test is never imported here: each child imports the mutant afresh)."""
+    import importlib
+
+    for name in _WARM:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            continue
+    assert "arena_async" not in sys.modules
+
+
+def _forked_pytest(work: Path, args: list[str], timeout: float) -> int | None:
+    """Run pytest in a forked child of this (warmed-up) process; its exit code, or None
+    when it ran past ``timeout`` (then it and its process group are killed)."""
+    pid = os.fork()
+    if pid == 0:  # the child: never returns
+        code = 3
+        try:
+            os.setsid()
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 1)
+            os.dup2(devnull, 2)
+            os.chdir(work)
+            os.environ.update(_env(work))
+            sys.path[:0] = [str(work), str(work / "tools_mutate")]
+            sys.dont_write_bytecode = True
+            import pytest
+
+            code = int(pytest.main(args))
+        finally:
+            os._exit(code)
+    deadline = time.monotonic() + timeout
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        if time.monotonic() > deadline:
+            os.killpg(pid, signal.SIGKILL)  # this mutant's own test run, nothing else
+            os.waitpid(pid, 0)
+            return None
+        time.sleep(0.02)
+
+
 def run_module(module: str, *, sample: int | None, seed: int, python: str,
-               progress: bool = True) -> ModuleResult:
+               fork: bool = False, progress: bool = True) -> ModuleResult:
     """Mutate one module in a temporary copy of the tree; return the outcomes."""
     tests = [t for t in MODULE_TESTS[module] if (REPO / t).exists()]
     started = time.monotonic()
@@ -405,7 +468,7 @@ def run_module(module: str, *, sample: int | None, seed: int, python: str,
             else:
                 outcome = run_mutant(work, module, original, mutant,
                                      nodeids=_ordered(nodeids, tests), python=python,
-                                     timeout=timeout)
+                                     timeout=timeout, fork=fork)
             if outcome.status in ("survived", "uncovered"):
                 outcome.equivalent = EQUIVALENT.get(
                     (module, mutant.source_line, mutant.description))
@@ -528,9 +591,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write", type=Path, default=None,
                         help="update this Markdown report (e.g. docs/mutation.md)")
     parser.add_argument("--python", default=sys.executable)
+    parser.add_argument("--no-fork", action="store_true",
+                        help="a fresh interpreter per mutant (slower; the default forks a "
+                             "warmed-up process when --python is this interpreter)")
     args = parser.parse_args(argv)
     if not args.all and not args.modules:
         parser.error("name a module or pass --all")
+    fork = not args.no_fork and hasattr(os, "fork") \
+        and Path(args.python).absolute() == Path(sys.executable).absolute()
+    if fork:
+        _warm_up()
     results = []
     for module in _iter_modules(args):
         if args.list:
@@ -539,7 +609,8 @@ def main(argv: list[str] | None = None) -> int:
             continue
         sample = args.sample if args.sample is not None else DEFAULT_SAMPLE.get(module)
         print(f"{module}: mutating (sample {sample or 'all'})", flush=True)
-        result = run_module(module, sample=sample, seed=args.seed, python=args.python)
+        result = run_module(module, sample=sample, seed=args.seed, python=args.python,
+                            fork=fork)
         _print(result)
         results.append(result)
         if args.write is not None:
