@@ -48,7 +48,8 @@ def handle(outcome: Success[str, list[ItemTicketReference]] | Failure[str]) -> N
 
 def matched(outcome: Success[str, int] | Failure[str]) -> int:
     match outcome:
-        case Success(value=value):
+        case Success(_, value):
+            assert_type(value, int)
             return value
         case Failure(error=error):
             assert_type(error, Exception)
