@@ -58,6 +58,11 @@ RETRY = frozenset({408, 425, 429, 500, 502, 503, 504})
         ("", None),
         (None, None),
         ("Fri, 31-Feb-2014 14:22:13 GMT-0700 (PDT)", None),
+        ("Fri, 02-Foo-2014 14:22:13 GMT-0700 (PDT)", None),
+        ("Fri, 02-May-2014 14:22:13 GMT-07:00", datetime(2014, 5, 2, 21, 22, 13, tzinfo=UTC)),
+        ("2-May-2014 9:05:00 UTC", datetime(2014, 5, 2, 9, 5, 0, tzinfo=UTC)),
+        ("9999-12-31T23:59:59-01:00", None),  # past datetime's range once in UTC
+        ("0001-01-01T00:00:00+01:00", None),
     ],
 )
 def test_reset_date_forms(text: str | None, expected: datetime | None,

@@ -292,12 +292,16 @@ def coverage_map(work: Path, module: str, tests: list[str],
     elapsed = time.monotonic() - started
     if proc.returncode != 0:
         sys.stdout.write(proc.stdout[-4000:] + proc.stderr[-2000:])
-        raise SystemExit(f"the tests of {module} fail before any mutation: fix them first")
+        raise _Unmutated(f"the tests of {module} fail before any mutation: fix them first")
     data = json.loads(out.read_text())
     return {int(k): v for k, v in data.items()}, elapsed
 
 
 # ---------------------------------------------------------------------------- running
+class _Unmutated(Exception):
+    """A module that cannot be measured now (its tests fail unmutated)."""
+
+
 @dataclass
 class Outcome:
     mutant: Mutant
@@ -429,20 +433,33 @@ def _forked_pytest(work: Path, args: list[str], timeout: float) -> int | None:
         time.sleep(0.02)
 
 
+def _copy_tree(work: Path, rev: str | None) -> None:
+    """The package, the tests and what they read: from the work tree, or from commit
+    ``rev`` (a snapshot that other people's uncommitted edits cannot reach)."""
+    if rev is not None:
+        archive = subprocess.run(["git", "-C", str(REPO), "archive", rev, "--",
+                                  *[n for n in COPIED if (REPO / n).exists()]],
+                                 capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(work)], input=archive, check=True)
+        return
+    for name in COPIED:
+        source = REPO / name
+        if source.is_dir():
+            shutil.copytree(source, work / name,
+                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        elif source.exists():
+            shutil.copy2(source, work / name)
+
+
 def run_module(module: str, *, sample: int | None, seed: int, python: str,
-               fork: bool = False, progress: bool = True) -> ModuleResult:
+               fork: bool = False, rev: str | None = None,
+               progress: bool = True) -> ModuleResult:
     """Mutate one module in a temporary copy of the tree; return the outcomes."""
-    tests = [t for t in MODULE_TESTS[module] if (REPO / t).exists()]
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="mutate-") as tmp:
         work = Path(tmp)
-        for name in COPIED:
-            source = REPO / name
-            if source.is_dir():
-                shutil.copytree(source, work / name,
-                                ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-            elif source.exists():
-                shutil.copy2(source, work / name)
+        _copy_tree(work, rev)
+        tests = [t for t in MODULE_TESTS[module] if (work / t).exists()]
         (work / "tools_mutate").mkdir()
         (work / "tools_mutate" / "_mutate_trace.py").write_text(_TRACE_PLUGIN)
         _check_isolated(work, python)
@@ -591,6 +608,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write", type=Path, default=None,
                         help="update this Markdown report (e.g. docs/mutation.md)")
     parser.add_argument("--python", default=sys.executable)
+    parser.add_argument("--rev", default=None,
+                        help="mutate this commit (e.g. HEAD) instead of the work tree")
     parser.add_argument("--no-fork", action="store_true",
                         help="a fresh interpreter per mutant (slower; the default forks a "
                              "warmed-up process when --python is this interpreter)")
@@ -609,8 +628,12 @@ def main(argv: list[str] | None = None) -> int:
             continue
         sample = args.sample if args.sample is not None else DEFAULT_SAMPLE.get(module)
         print(f"{module}: mutating (sample {sample or 'all'})", flush=True)
-        result = run_module(module, sample=sample, seed=args.seed, python=args.python,
-                            fork=fork)
+        try:
+            result = run_module(module, sample=sample, seed=args.seed, python=args.python,
+                                fork=fork, rev=args.rev)
+        except _Unmutated as exc:
+            print(f"{module}: skipped: {exc}", flush=True)
+            continue
         _print(result)
         results.append(result)
         if args.write is not None:
