@@ -8,6 +8,7 @@ Example::
         refs = await arena.items.tickets.list(item_guid)
 """
 
+from ._share import RedisShare, Share, SQLiteShare
 from .akana import AkanaClient
 from .arena import ArenaClient
 from .bulk import BulkRun
@@ -25,6 +26,7 @@ from .errors import (
     RateLimitError,
     ResponseFormatError,
     ServerError,
+    ShareUnavailableError,
     TransportError,
 )
 from .models import (
@@ -91,7 +93,11 @@ __all__ = [
     "RateLimitError",
     "ResponseFormatError",
     "RetryPolicy",
+    "RedisShare",
+    "SQLiteShare",
     "ServerError",
+    "Share",
+    "ShareUnavailableError",
     "Stats",
     "TargetResource",
     "Ticket",
@@ -103,3 +109,9 @@ __all__ = [
     "UserSummary",
     "__version__",
 ]
+
+# Outcome's two kinds and the models' dict/JSON helpers (issue 14).
+from .models._wire import to_dict, to_json
+from .models.common import Failure, Success
+
+__all__ += ["Failure", "Success", "to_dict", "to_json"]

@@ -21,21 +21,21 @@ K = TypeVar("K")
 V = TypeVar("V")
 
 
-def check_base_url(base_url: object, *, allow_insecure: bool) -> str:
+def check_base_url(base_url: object, *, allow_insecure: bool, name: str = "base_url") -> str:
     """An http(s) URL with a host; plain http only to loopback unless ``allow_insecure``."""
     if not isinstance(base_url, str):
-        raise ValueError(f"base_url must be a string, got {type(base_url).__name__}")
+        raise ValueError(f"{name} must be a string, got {type(base_url).__name__}")
     parts = urlsplit(base_url)
     if parts.username or parts.password:
         # Never echo it: the URL holds a secret.
-        raise ValueError("base_url must not carry credentials (user:password@)")
+        raise ValueError(f"{name} must not carry credentials (user:password@)")
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"base_url must be an http(s) URL with a host, got {base_url!r}")
+        raise ValueError(f"{name} must be an http(s) URL with a host, got {base_url!r}")
     if parts.query or parts.fragment:
-        raise ValueError("base_url must not carry a query or a fragment")
+        raise ValueError(f"{name} must not carry a query or a fragment")
     if parts.scheme == "http" and not allow_insecure and not _is_loopback(parts.hostname):
         raise ValueError(
-            f"base_url {base_url!r} is plain http to a non-loopback host: credentials would "
+            f"{name} {base_url!r} is plain http to a non-loopback host: credentials would "
             "travel unencrypted; use https, or pass allow_insecure=True"
         )
     return base_url.rstrip("/")

@@ -66,6 +66,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import attrs
 from aiolimiter import AsyncLimiter
@@ -73,6 +74,9 @@ from aiolimiter import AsyncLimiter
 from .errors import QuotaExhaustedError
 from .models.common import Quota
 from .policies import QuotaPolicy
+
+if TYPE_CHECKING:
+    from ._share._ledger import SharedLedger
 
 __all__ = ["Limiter", "LimiterStats", "Permit"]
 
@@ -274,6 +278,8 @@ class Limiter:
         # observe_reading, made into a Quota only when read.
         self._quota: Quota | tuple[int, datetime | None] | None = None
         self._limit: int | None = None
+        # With a share: the workspace's ledger grants each admission first (SharedLedger).
+        self._ledger: SharedLedger | None = None
 
         # stats
         self._admitted = 0
@@ -324,6 +330,11 @@ class Limiter:
             in_flight=self._in_flight,
             max_in_flight=self._max_in_flight,
         )
+
+    def attach_ledger(self, ledger: SharedLedger) -> None:
+        """Admit nothing that the shared quota ledger has not granted (``share=``): the
+        budget and the reserve then hold for every sharer of the workspace together."""
+        self._ledger = ledger
 
     def set_limit(self, limit: int | None) -> None:
         """Record the workspace's 24-hour request limit (``workspaceRequestLimit``)."""
@@ -404,6 +415,8 @@ class Limiter:
                     or (self._expires_at is not None and now >= self._expires_at) \
                     or known - len(self._lost) - policy.reserve - self._outstanding <= 0:
                 return None
+        if self._ledger is not None and not self._ledger.take_now():
+            return None
         self._free -= 1
         self._admissions += 1
         self._outstanding += 1
@@ -428,12 +441,25 @@ class Limiter:
                 raise
         try:
             await self._take_slot()
+            ledger = self._ledger
+            try:
+                if ledger is not None:
+                    waited = await ledger.take() or waited
+            except QuotaExhaustedError:
+                self._rejections += 1
+                self._give_slot()
+                raise
+            except BaseException:
+                self._give_slot()
+                raise
+            admitted: Permit | None = None
             try:
                 if self.policy is not None:
                     permit, gate_waited = await self._pass_gate(self.policy)
                     waited = waited or gate_waited
                 else:
                     permit = self._admit(self._clock(), probe=False)
+                admitted = permit
                 if self._rate is not None:
                     try:
                         if not self._rate.has_capacity():
@@ -443,6 +469,8 @@ class Limiter:
                         self._settle(permit, spent=False)  # admitted by the gate, never sent
                         raise
             except BaseException:
+                if ledger is not None and admitted is None:
+                    ledger.give_back()  # granted, never admitted here (a permit gives back)
                 self._give_slot()
                 raise
         finally:
@@ -580,6 +608,8 @@ class Limiter:
             if self._lost:
                 self._cover(permit)
             self._read_at = now
+            if self._ledger is not None:
+                self._ledger.ended(remaining, reset_ts)
             permit._settled = True
             self._outstanding -= 1
             if permit._probe:
@@ -612,7 +642,10 @@ class Limiter:
                 self._read_at = now
             elif permit._seq > self._window_mark:  # a fresh probe hit the limit
                 self._adopt(permit, 0, None, now, None)
-        self._settle(permit, spent=remaining is None and not exhausted)
+        spent = remaining is None and not exhausted
+        if self._ledger is not None and not permit._settled:
+            self._ledger.ended(remaining, reset_ts, lost=spent, exhausted=exhausted)
+        self._settle(permit, spent=spent, report=False)
         self._wake()  # even when already settled: the reading may have changed the budget
 
     def _reading(self, permit: Permit, remaining: int, reset_at: float | None, *,
@@ -663,9 +696,14 @@ class Limiter:
         while lost and lost[0] < permit._seq:
             lost.popleft()
 
-    def _settle(self, permit: Permit, *, spent: bool) -> None:
+    def _settle(self, permit: Permit, *, spent: bool, report: bool = True) -> None:
         if permit._settled:
             return
+        if report and self._ledger is not None:  # (else the caller told the ledger)
+            if spent:
+                self._ledger.ended(None, None, lost=True)
+            else:
+                self._ledger.give_back()  # never sent: the admission can be used again
         permit._settled = True
         self._outstanding -= 1
         if permit._probe:

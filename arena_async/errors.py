@@ -37,6 +37,7 @@ __all__ = [
     "RateLimitError",
     "ResponseFormatError",
     "ServerError",
+    "ShareUnavailableError",
     "TransportError",
     "copy_error",
     "error_for_status",
@@ -238,6 +239,26 @@ class TransportError(ArenaAsyncError):
         plural = "s" if attempts != 1 else ""
         where = f" ({method} {url}, {attempts} attempt{plural})" if url else ""
         super().__init__(f"{message}{where}")
+
+
+class ShareUnavailableError(TransportError):
+    """The share (``share=``: SQLite file or Redis) could not be reached or used.
+
+    Nothing was sent to Arena for the call that raised it: without the share a sharer cannot
+    know the session or the quota the others hold. ``share`` names the share without its
+    credentials (e.g. ``redis://cache.internal:6379/0``). Calls work again once it is back.
+
+    Example::
+
+        try:
+            refs = await arena.items.tickets.list(item_guid)
+        except ShareUnavailableError as exc:
+            log.error("share %s down: %s", exc.share, exc)
+    """
+
+    def __init__(self, message: str, *, share: str) -> None:
+        self.share = share
+        super().__init__(f"share {share}: {message}")
 
 
 class ResponseFormatError(ArenaAsyncError):

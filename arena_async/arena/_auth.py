@@ -1,11 +1,23 @@
-"""Arena session-token auth: login on first use, one shared re-login on 401, logout on close."""
+"""Arena auth: a session (``POST /login``) or an OAuth 2.0 bearer token (client credentials),
+obtained on first use, replaced once for all callers on 401, and shared with every other
+process of the integration when the client has a share.
+
+One skeleton for both credential kinds: a lock (single-flight), a generation (which
+credential a request used), a fatal latch (refused credentials are never tried again), and
+a refresh that either fetches a credential itself or, with a share, adopts the one another
+sharer published or fetches it under the share's login lease.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import logging
-from collections.abc import Mapping
-from typing import TYPE_CHECKING
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Literal
+from urllib.parse import urlencode, urlsplit
 
 import aiohttp
 
@@ -14,6 +26,7 @@ from .._protocol import Request, build_url, parse_error_body
 from ..errors import (
     APIError,
     AuthenticationError,
+    ErrorDetail,
     LoginError,
     ResponseFormatError,
     copy_error,
@@ -23,16 +36,34 @@ from ..models.arena import ArenaLogin
 
 if TYPE_CHECKING:
     from .._pool import SessionPool
+    from .._share import ShareLink
 
-__all__ = ["ArenaAuth"]
+__all__ = ["ArenaAuth", "OAuthCredentials"]
 
 log = logging.getLogger(__name__)
 
 SESSION_HEADER = "arena_session_id"
+#: A session that dies this soon after its login was not idle (Arena ends idle sessions
+#: after 90 minutes): another login of the same user, or a logout, cancelled it.
+_IDLE_LIMIT = 90 * 60.0
+
+
+class OAuthCredentials:
+    """An OAuth 2.0 client-credentials grant; ``client_secret`` is never shown."""
+
+    __slots__ = ("client_id", "client_secret", "token_url")
+
+    def __init__(self, client_id: str, client_secret: str, token_url: str) -> None:
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.token_url = token_url
+
+    def __repr__(self) -> str:
+        return f"<OAuthCredentials {self.client_id} at {self.token_url}>"
 
 
 class ArenaAuth:
-    """Holds the Arena session id; never shows it in ``repr`` or messages."""
+    """Holds the Arena session id or bearer token; never shows it in ``repr`` or messages."""
 
     def __init__(
         self,
@@ -43,59 +74,70 @@ class ArenaAuth:
         workspace_id: int | None,
         session_id: str | None,
         usage_reason: str | None = None,
+        oauth: OAuthCredentials | None = None,
+        link: ShareLink | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._base_url = base_url
         self._email = email
         self._password = password
         self._workspace_id = workspace_id
-        self._session_id: str | None = None
         self._usage_reason = usage_reason
+        self._oauth = oauth
+        self._link = link
+        self._clock = clock
+        self._kind: Literal["session", "bearer"] = "bearer" if oauth else "session"
+        self._token: str | None = None
+        self._version: int | None = None  # the credential's version in the share
+        self._refresh_at: float | None = None  # (clock) renew a bearer token from then on
+        self._obtained_at: float | None = None
         self._owns_session = False
         self._generation = 0
         self._ready: tuple[Mapping[str, str], int] | None = None
-        self._set_session(session_id)
+        self._set_token(session_id)
         self._lock = asyncio.Lock()
         # Refused credentials, remembered: logging in again on every waiting request would
         # only lock the account (Arena locks it for 5 minutes after repeated failures).
         self._fatal: APIError | None = None
+        self._cancelled = 0  # sessions cancelled soon after their login (no share)
+        self._warned = False
         self.login: ArenaLogin | None = None
 
     def __repr__(self) -> str:
-        state = "session" if self._session_id else "no session"
-        return f"<ArenaAuth {self._email or 'given session'} ({state})>"
+        state = "session" if self._token else "no session"
+        who = self._email or (self._oauth.client_id if self._oauth else "given session")
+        return f"<ArenaAuth {who} ({state})>"
 
     @property
     def can_login(self) -> bool:
         """True when credentials were given (so a dead session can be replaced)."""
-        return self._email is not None and self._password is not None
+        return self._oauth is not None or (self._email is not None
+                                           and self._password is not None)
 
-    async def headers(self, pool: SessionPool) -> tuple[Mapping[str, str], int]:
-        if self._session_id is None:
-            async with self._lock:  # single-flight: concurrent first requests share one login
-                if self._fatal is not None:
-                    raise copy_error(self._fatal)
-                if self._session_id is None:
-                    await self._login(pool)
-        return self._now()
-
-    def _set_session(self, session_id: str | None) -> None:
-        """Hold ``session_id`` (None: none), and the headers every request sends with it."""
-        self._session_id = session_id
-        self._ready = ({SESSION_HEADER: session_id}, self._generation) if session_id else None
-
+    # -- what the pool calls ---------------------------------------------------------
     def ready(self, pool: SessionPool) -> tuple[Mapping[str, str], int] | None:
         if self._lock.locked():  # a login or re-login is under way
             return None
+        if self._refresh_at is not None and self._clock() >= self._refresh_at:
+            return None  # a bearer token about to expire: headers() renews it
         return self._ready
+
+    async def headers(self, pool: SessionPool) -> tuple[Mapping[str, str], int]:
+        if self._token is None or self._due():
+            async with self._lock:  # single-flight: concurrent first requests share one login
+                if self._fatal is not None:
+                    raise copy_error(self._fatal)
+                if self._token is None:
+                    await self._obtain(pool, seen=None)
+                elif self._due():
+                    await self._obtain(pool, seen=self._version)
+        return self._now()
 
     async def current(self) -> tuple[Mapping[str, str], int]:
         if self._lock.locked():  # a re-login is under way: send its session, not the dead one
             async with self._lock:
                 pass
         return self._now()
-
-    def _now(self) -> tuple[Mapping[str, str], int]:
-        return self._ready or ({}, self._generation)
 
     async def refresh(self, pool: SessionPool, generation: int, error: APIError) -> None:
         if not self.can_login:
@@ -108,19 +150,99 @@ class ArenaAuth:
                 raise copy_error(self._fatal)
             if self._generation != generation:
                 return  # another task already replaced the session this request used
-            log.info("Arena session rejected (HTTP %d); logging in again", error.status)
-            await self._login(pool)
+            self._note_rejected()
+            log.info("Arena %s rejected (HTTP %d); obtaining a new one",
+                     "token" if self._kind == "bearer" else "session", error.status)
+            await self._obtain(pool, seen=self._version)
 
-    async def _login(self, pool: SessionPool) -> None:
-        if not self.can_login:
+    async def close(self, pool: SessionPool) -> None:
+        if self._link is not None:
+            self._set_token(None)
+            await self._link.close(lambda token: self._logout(pool, token))
+            return
+        if not self._owns_session or self._token is None:
+            return
+        token = self._token
+        self._set_token(None)
+        self._owns_session = False
+        await self._logout(pool, token)
+
+    # -- the skeleton ----------------------------------------------------------------
+    def _due(self) -> bool:
+        return self._refresh_at is not None and self._clock() >= self._refresh_at
+
+    def _now(self) -> tuple[Mapping[str, str], int]:
+        return self._ready or ({}, self._generation)
+
+    def _set_token(self, token: str | None, expires_in: float | None = None) -> None:
+        """Hold ``token`` (None: none), and the headers every request sends with it."""
+        self._token = token
+        self._refresh_at = None
+        if token is None:
+            self._ready = None
+            return
+        if expires_in is not None:
+            # Renew ahead of expiry by a tenth of the lifetime (at most a minute): a token
+            # that lives seconds is not renewed on every call, one that lives hours early.
+            self._refresh_at = self._clock() + expires_in - min(60.0, expires_in / 10)
+        header = ({"Authorization": f"Bearer {token}"} if self._kind == "bearer"
+                  else {SESSION_HEADER: token})
+        self._ready = (header, self._generation)
+
+    async def _obtain(self, pool: SessionPool, *, seen: int | None) -> None:
+        """A new credential: from the share (adopted, or fetched under its lease) or
+        fetched here. Called with the lock held."""
+        if self._link is not None:
+            await self._link.ensure_open()
+            try:
+                credential = await self._link.session.obtain(seen, lambda: self._fetch(pool))
+            except LoginError as exc:
+                if exc.status in (400, 401, 403):
+                    self._fatal = exc
+                raise
+            token, expires_in, version = (credential.token, credential.expires_in,
+                                          credential.version)
+        else:
+            token, expires_in = await self._fetch(pool)
+            version = None
+        self._generation += 1
+        self._version = version
+        self._obtained_at = self._clock()
+        self._set_token(token, expires_in)
+
+    async def _fetch(self, pool: SessionPool) -> tuple[str, float | None]:
+        if self._oauth is not None:
+            return await self._fetch_token(pool, self._oauth)
+        return await self._login(pool), None
+
+    def _note_rejected(self) -> None:
+        """Without a share, a session that dies well before Arena's idle limit was cancelled
+        by another login of the same user: say so once, naming the cure."""
+        if self._link is not None or self._kind != "session" or self._obtained_at is None:
+            return
+        if self._clock() - self._obtained_at >= _IDLE_LIMIT:
+            return
+        self._cancelled += 1
+        if self._cancelled >= 2 and not self._warned:
+            self._warned = True
+            log.warning(
+                "Arena ended this client's session %d times within 90 minutes of logging in: "
+                "another login as the same user (another process, worker or machine) cancels "
+                "the earlier session. Give every process of this integration one share: "
+                "ArenaClient(..., share='sqlite:////path/arena-share.db') on one machine, "
+                "share='redis://host:6379/0' across machines", self._cancelled)
+
+    # -- the two credential kinds ------------------------------------------------------
+    async def _login(self, pool: SessionPool) -> str:
+        if self._email is None or self._password is None:
             raise AuthenticationError(401, method="POST", url="/login",
                                       body_excerpt="no session id and no credentials")
         body: dict[str, object] = {"email": self._email, "password": self._password}
         if self._workspace_id is not None:
             body["workspaceId"] = self._workspace_id
         headers = {"Arena-Usage-Reason": self._usage_reason} if self._usage_reason else None
-        request = Request("POST", build_url(self._base_url, "login"), "/login", json=body,
-                          headers=headers, auth=False)
+        url = build_url(self._base_url, "login")
+        request = Request("POST", url, "/login", json=body, headers=headers, auth=False)
         # Transient failures raise TransportError / ServerError; the pool retries them.
         response = await pool.login_once(request)
         if not 200 <= response.status < 300:
@@ -129,27 +251,63 @@ class ArenaAuth:
                                body_excerpt="" if details else excerpt(response.body))
             if response.status in (400, 401, 403):
                 self._fatal = error
+                raise copy_error(error)
+            if response.status in (404, 405):
+                raise _not_the_api(error, url, self._base_url)
             raise copy_error(error)
         try:
             login: ArenaLogin = structure_json(response.body, ArenaLogin, url="/login")
         except ResponseFormatError:
             # Never echo the body: it holds the session id.
-            raise ResponseFormatError("login answer has no arenaSessionId",
-                                      path="$.arenaSessionId", url="/login") from None
+            raise ResponseFormatError(
+                f"the answer to POST {url} is not an Arena login (no arenaSessionId"
+                f"{'; it looks like an HTML page' if _looks_html(response.body) else ''}): "
+                f"is base_url {self._base_url!r} Arena's REST API (it ends in /v1, e.g. "
+                "https://api.arenasolutions.com/v1)?",
+                path="$.arenaSessionId", url="/login") from None
         self.login = login
         self._owns_session = True
-        self._generation += 1
-        self._set_session(login.session_id)
         if login.workspace_request_limit is not None:
             pool.quota_limit = login.workspace_request_limit
         log.info("logged in to Arena workspace %s", login.workspace_id)
+        return login.session_id
 
-    async def close(self, pool: SessionPool) -> None:
-        if not self._owns_session or self._session_id is None:
-            return
-        session_id = self._session_id
-        self._set_session(None)
-        self._owns_session = False
+    async def _fetch_token(self, pool: SessionPool,
+                           oauth: OAuthCredentials) -> tuple[str, float | None]:
+        """RFC 6749 4.4: client credentials, the client authenticated with HTTP Basic."""
+        basic = base64.b64encode(f"{_form(oauth.client_id)}:{_form(oauth.client_secret)}"
+                                 .encode()).decode()
+        headers = {"Authorization": f"Basic {basic}", "Accept": "application/json",
+                   "Content-Type": "application/x-www-form-urlencoded"}
+        shown = urlsplit(oauth.token_url).path or "/"
+        request = Request("POST", oauth.token_url, shown, headers=headers, auth=False,
+                          data=urlencode({"grant_type": "client_credentials"}).encode())
+        response = await pool.login_once(request)
+        if not 200 <= response.status < 300:
+            error = LoginError(response.status, _oauth_errors(response.body), method="POST",
+                               url=shown)
+            if response.status in (400, 401, 403):
+                self._fatal = error
+            raise copy_error(error)
+        try:
+            answer = json.loads(response.body)
+            token = answer["access_token"]
+            if not isinstance(token, str) or not token:
+                raise TypeError
+        except (ValueError, TypeError, KeyError):
+            # Never echo the body: it may hold the token.
+            raise ResponseFormatError("the token endpoint's answer has no access_token",
+                                      path="$.access_token", url=shown) from None
+        expires_in = answer.get("expires_in")
+        if isinstance(expires_in, bool) or not isinstance(expires_in, int | float) \
+                or expires_in <= 0:
+            expires_in = None  # no lifetime given: renewed on a 401 only
+        log.info("obtained an OAuth token for client %s", oauth.client_id)
+        return token, float(expires_in) if expires_in is not None else None
+
+    async def _logout(self, pool: SessionPool, token: str) -> None:
+        if self._kind == "bearer":
+            return  # a token just expires
         # Logout counts against the quota: never spend the reserve (or a spent budget) on it.
         limiter = pool.limiter
         left = limiter.estimated_remaining
@@ -160,6 +318,39 @@ class ArenaAuth:
             return
         request = Request("PUT", build_url(self._base_url, "logout"), "/logout", auth=False)
         try:
-            await pool.send_once(request, {SESSION_HEADER: session_id})
+            await pool.send_once(request, {SESSION_HEADER: token})
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             log.warning("Arena logout failed: %s", type(exc).__name__)
+
+
+def _form(value: str) -> str:
+    """RFC 6749 2.3.1: client id and secret are form-encoded before Basic encoding."""
+    return urlencode({"": value})[1:]
+
+
+def _oauth_errors(body: bytes) -> list[ErrorDetail]:
+    """RFC 6749 5.2 ``{"error", "error_description"}``, or Arena's own shape."""
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        return []
+    if isinstance(answer, dict) and isinstance(answer.get("error"), str):
+        text = answer["error"]
+        description = answer.get("error_description")
+        if isinstance(description, str) and description:
+            text = f"{text}: {description}"
+        return [ErrorDetail(None, text)]
+    return parse_error_body(body)
+
+
+def _looks_html(body: bytes) -> bool:
+    head = body[:200].lstrip().lower()
+    return head.startswith((b"<!doctype html", b"<html", b"<"))
+
+
+def _not_the_api(error: LoginError, url: str, base_url: str) -> LoginError:
+    """A 404/405 at login: the base URL does not point at Arena's REST API."""
+    error.args = (f"{error.args[0]}: no Arena login at {url}. Is base_url {base_url!r} "
+                  "right? Arena's REST API base URL ends in /v1, e.g. "
+                  "https://api.arenasolutions.com/v1",)
+    return error

@@ -23,8 +23,9 @@ from .._client import (
 )
 from .._limiter import Limiter
 from .._pool import SessionPool
+from .._share import Share, ShareLink, open_share
 from ..policies import QuotaPolicy, RetryPolicy
-from ._auth import ArenaAuth
+from ._auth import ArenaAuth, OAuthCredentials
 from .items import Items
 
 __all__ = ["DEFAULT_BASE_URL", "ArenaClient"]
@@ -43,6 +44,20 @@ class ArenaClient(BaseClient):
     well, it starts with the session and logs in (and, at close, out) when it dies.
     Requests from every task share ``max_concurrency`` slots, the :class:`QuotaPolicy`
     budget and the optional ``requests_per_second`` cap.
+
+    OAuth 2.0 machine users: ``client_id`` + ``client_secret`` + ``token_url`` instead of
+    email and password; the token is fetched on first use, renewed before it expires and
+    once (for every task) on a 401, and sent as ``Authorization: Bearer``.
+
+    Several processes or machines on one integration user: give each the same ``share``
+    (``"sqlite:////path/file.db"`` on one machine, ``"redis://host:6379/0"`` across
+    machines, or a :class:`SQLiteShare` / :class:`RedisShare`): they then hold one session
+    (Arena cancels a user's earlier session at each login) and one quota ledger, and the
+    last to close logs out.
+
+    Resources: ``arena.items`` (item search, ``guids_for``), ``arena.items.tickets``,
+    ``arena.items.references``, ``arena.items.training_records``; ``arena.bulk(...)``,
+    ``arena.quota``, ``arena.stats``.
 
     Example::
 
@@ -68,18 +83,33 @@ class ArenaClient(BaseClient):
         requests_per_second: float | None = None,
         session: aiohttp.ClientSession | None = None,
         usage_reason: str | None = None,
+        share: str | Share | None = None,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        token_url: str | None = None,
         allow_insecure: bool = False,
         clock: Clock | None = None,
         sleep: Sleep | None = None,
         seed: int | None = None,
     ) -> None:
-        if session_id is None:
+        insecure = check_flag("allow_insecure", allow_insecure)
+        oauth = _check_oauth(client_id, client_secret, token_url, allow_insecure=insecure)
+        if oauth is not None:
+            if email is not None or password is not None or session_id is not None:
+                raise ValueError("give either client_id/client_secret/token_url (OAuth) or "
+                                 "email/password or session_id, not both")
+        elif session_id is None:
             if not email or not password:
-                raise ValueError("give email and password (to log in) or session_id")
+                raise ValueError("give email and password (to log in), client_id, "
+                                 "client_secret and token_url (OAuth), or session_id")
             if not isinstance(email, str) or not isinstance(password, str):
                 raise ValueError("email and password must be strings")
         elif not isinstance(session_id, str) or not session_id.strip():
             raise ValueError("session_id must be a non-empty string")
+        shared = open_share(share)
+        if shared is not None and session_id is not None:
+            raise ValueError("share= holds the session every sharer uses: give email and "
+                             "password (or OAuth credentials), not session_id")
         if workspace_id is not None and (isinstance(workspace_id, bool)
                                          or not isinstance(workspace_id, int)):
             raise ValueError(f"workspace_id must be an integer, got {type(workspace_id).__name__}")
@@ -90,28 +120,57 @@ class ArenaClient(BaseClient):
             raise ValueError("usage_reason must be a non-empty one-line string (it is sent as "
                              "the Arena-Usage-Reason header)")
         check_test_hooks(clock, sleep, seed)
-        self.base_url = check_base_url(base_url,
-                                       allow_insecure=check_flag("allow_insecure", allow_insecure))
+        self.base_url = check_base_url(base_url, allow_insecure=insecure)
         self.max_concurrency = check_positive_int("max_concurrency", max_concurrency)
         self.quota_policy = quota or QuotaPolicy()
         clock = clock or time.time
         sleep = sleep or asyncio.sleep
-        self._auth = ArenaAuth(base_url=self.base_url, email=email, password=password,
-                               workspace_id=workspace_id, session_id=session_id,
-                               usage_reason=usage_reason)
         limiter = Limiter(max_concurrency=self.max_concurrency,
                           requests_per_second=check_rate(requests_per_second),
                           quota=self.quota_policy, clock=clock, sleep=sleep)
+        #: The share's link (None without ``share=``).
+        self.share_link: ShareLink | None = None
+        if shared is not None:
+            self.share_link = ShareLink(
+                shared, base_url=self.base_url,
+                identity=oauth.client_id if oauth is not None else str(email),
+                workspace_id=workspace_id, policy=self.quota_policy,
+                max_concurrency=self.max_concurrency, sleep=sleep,
+                token_margin=0.5 if oauth is not None else 0.0)
+            limiter.attach_ledger(self.share_link.ledger)
+        self._auth = ArenaAuth(base_url=self.base_url, email=email, password=password,
+                               workspace_id=workspace_id, session_id=session_id,
+                               usage_reason=usage_reason, oauth=oauth, link=self.share_link,
+                               clock=clock)
         self._pool = SessionPool(
             auth=self._auth, limiter=limiter, retry=check_retry(retry),
             timeout=check_timeout(timeout), session=check_session(session),
             connector_limit=max(100, self.max_concurrency), clock=clock, sleep=sleep,
             rng=random.Random(seed), quota=self.quota_policy,
         )
+        #: Item search and lookups, with the item's sub-resources ``tickets``,
+        #: ``references`` and ``training_records``.
         self.items = Items(self._pool, self.base_url)
-        self._email = email
+        self._who = email or (oauth.client_id if oauth is not None else "given session")
 
     def __repr__(self) -> str:
-        who = self._email or "given session"
-        return f"<ArenaClient {self.base_url} {who}>"
+        shared = f" share={self.share_link.share.name}" if self.share_link else ""
+        return f"<ArenaClient {self.base_url} {self._who}{shared}>"
+
+
+def _check_oauth(client_id: object, client_secret: object, token_url: object, *,
+                 allow_insecure: bool) -> OAuthCredentials | None:
+    given = [v is not None for v in (client_id, client_secret, token_url)]
+    if not any(given):
+        return None
+    if not all(given):
+        raise ValueError("OAuth needs all three of client_id, client_secret and token_url")
+    if not isinstance(client_id, str) or not client_id.strip():
+        raise ValueError("client_id must be a non-empty string")
+    if not isinstance(client_secret, str) or not client_secret:
+        raise ValueError("client_secret must be a non-empty string")
+    if not isinstance(token_url, str):
+        raise ValueError(f"token_url must be a string, got {type(token_url).__name__}")
+    url = check_base_url(token_url, allow_insecure=allow_insecure, name="token_url")
+    return OAuthCredentials(client_id, client_secret, url)
 

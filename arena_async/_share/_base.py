@@ -1,0 +1,158 @@
+"""The share interface: one small JSON document per key, changed by atomic steps.
+
+A backend implements :meth:`Share._open`, :meth:`Share._close` and :meth:`Share._update`
+(read the document and the share's clock, apply the pure step, write the result — all
+atomically). Everything a sharer keeps there, and every rule about it, is in
+:mod:`arena_async._share._state`. So a third backend is one file.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import json
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from ..errors import ShareUnavailableError
+from ._state import Doc, Step
+
+__all__ = ["Share", "dumps", "loads", "open_share"]
+
+R = TypeVar("R")
+
+
+def dumps(doc: Doc | None) -> str | None:
+    """A document as stored (compact JSON; None: no document)."""
+    return None if doc is None else json.dumps(doc, separators=(",", ":"), sort_keys=True)
+
+
+def loads(text: str | bytes | None) -> Doc | None:
+    """A stored document (None when absent or not a JSON object: start afresh)."""
+    if not text:
+        return None
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+class Share(abc.ABC):
+    """Where several :class:`~arena_async.ArenaClient` instances (processes, machines) keep
+    the one Arena session and quota ledger they share.
+
+    Give one to ``ArenaClient(share=...)`` (or a URL: ``sqlite:///path.db``, ``redis://...``).
+    A share object may serve several clients; it is opened on first use and closed when the
+    last client using it closes. Built-in: :class:`~arena_async.SQLiteShare` (one machine)
+    and :class:`~arena_async.RedisShare` (many machines).
+
+    Timings (seconds; the defaults suit production): ``lease_ttl``: how long a sharer that
+    died while logging in blocks the others at most; ``member_ttl``: how long a dead
+    sharer's membership, and the admissions it held, outlive it; ``sync_interval``: how often
+    a live sharer renews its membership, reports what its requests met and gives back unused
+    admissions; ``probe_ttl``: how long a dead sharer's probe of a new quota window blocks
+    the others.
+    """
+
+    def __init__(self, *, lease_ttl: float = 10.0, member_ttl: float = 15.0,
+                 sync_interval: float = 1.0, probe_ttl: float = 10.0) -> None:
+        self.lease_ttl = check_ttl("lease_ttl", lease_ttl)
+        self.member_ttl = check_ttl("member_ttl", member_ttl)
+        self.sync_interval = check_ttl("sync_interval", sync_interval)
+        self.probe_ttl = check_ttl("probe_ttl", probe_ttl)
+        if self.member_ttl <= 2 * self.sync_interval:
+            raise ValueError("member_ttl must exceed twice sync_interval (a live sharer renews "
+                             "its membership every sync_interval)")
+        self._users = 0
+        self._lock: asyncio.Lock | None = None
+
+    @property
+    @abc.abstractmethod
+    def name(self) -> str:
+        """The share, for messages and logs: never with a password."""
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name}>"
+
+    async def acquire(self) -> None:
+        """Open the share for one more user (the first opens it)."""
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            if self._users == 0:
+                await self._open()
+            self._users += 1
+
+    async def release(self) -> None:
+        """One user is done with the share (the last closes it)."""
+        if self._lock is None or self._users == 0:
+            return
+        async with self._lock:
+            self._users -= 1
+            if self._users == 0:
+                await self._close()
+
+    async def update(self, key: str, step: Step[R]) -> R:
+        """Apply ``step`` to the document at ``key`` atomically; return its result.
+
+        Raises :class:`~arena_async.ShareUnavailableError` when the share cannot be used."""
+        if self._users == 0:
+            raise ShareUnavailableError("not open (the client using it is closed)",
+                                        share=self.name)
+        return await self._update(key, step)
+
+    @abc.abstractmethod
+    async def _open(self) -> None: ...
+
+    @abc.abstractmethod
+    async def _close(self) -> None: ...
+
+    @abc.abstractmethod
+    async def _update(self, key: str, step: Step[R]) -> R: ...
+
+
+def open_share(value: object) -> Share | None:
+    """``share=`` as given: None, a :class:`Share`, or a URL (``sqlite:///relative.db``,
+    ``sqlite:////absolute.db``, ``redis://``, ``rediss://``, ``unix://``)."""
+    if value is None or isinstance(value, Share):
+        return value
+    if not isinstance(value, str):
+        raise ValueError(f"share must be None, a URL or a share object (SQLiteShare, "
+                         f"RedisShare), got {type(value).__name__}")
+    scheme = value.split(":", 1)[0].lower() if ":" in value else ""
+    if scheme == "sqlite":
+        if not value.startswith("sqlite:///") or len(value) <= len("sqlite:///"):
+            raise ValueError("a SQLite share URL is sqlite:///relative/path.db or "
+                             "sqlite:////absolute/path.db")
+        from ._sqlite import SQLiteShare
+        return SQLiteShare(value[len("sqlite:///"):])
+    if scheme in ("redis", "rediss", "unix"):
+        from ._redis import RedisShare
+        return RedisShare(value)
+    shown = redact_url(value)
+    raise ValueError(f"share URL {shown!r} has an unknown scheme: use sqlite:///path.db, "
+                     "redis://host:6379/0, rediss:// or unix://")
+
+
+def redact_url(url: str) -> str:
+    """``url`` without its user and password (for messages)."""
+    try:
+        parts = urlsplit(url)
+        netloc = parts.hostname or ""
+        if parts.port is not None:
+            netloc += f":{parts.port}"
+    except ValueError:
+        return url.split("://", 1)[0] + "://…"
+    if not parts.scheme:
+        return "…"
+    query = "?…" if parts.query else ""
+    return f"{parts.scheme}://{netloc}{parts.path}{query}"
+
+
+def check_ttl(name: str, value: Any) -> float:
+    """A finite number of seconds > 0."""
+    if isinstance(value, bool) or not isinstance(value, int | float) \
+            or not 0 < value < float("inf"):
+        raise ValueError(f"{name} must be a number of seconds > 0, got {value!r}")
+    return float(value)

@@ -1,0 +1,108 @@
+"""One client's link to its share: the shared session, the ledger, and the sync task."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import os
+import secrets
+from collections.abc import Awaitable, Callable
+
+from ..errors import ShareUnavailableError
+from ..policies import QuotaPolicy
+from ._base import Share
+from ._ledger import SharedLedger
+from ._session import SharedSession
+
+__all__ = ["ShareLink"]
+
+log = logging.getLogger(__name__)
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+def _key(*parts: object) -> str:
+    text = "\n".join("" if p is None else str(p) for p in parts)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+class ShareLink:
+    """What one client holds of a share. Opened on first use (the share may be down when
+    the client is created), closed with the client."""
+
+    def __init__(self, share: Share, *, base_url: str, identity: str,
+                 workspace_id: int | None, policy: QuotaPolicy, max_concurrency: int,
+                 sleep: Sleep, token_margin: float = 0.0) -> None:
+        self.share = share
+        self.member = f"{os.getpid()}-{secrets.token_hex(6)}"
+        session_key = "session:" + _key(base_url, identity, workspace_id)
+        ledger_key = "ledger:" + _key(base_url, workspace_id if workspace_id is not None
+                                      else identity)
+        self.session = SharedSession(share, session_key, self.member,
+                                     lease_ttl=share.lease_ttl, member_ttl=share.member_ttl,
+                                     sleep=sleep, margin=token_margin)
+        self.ledger = SharedLedger(share, ledger_key, self.member, policy=policy,
+                                   batch=min(max_concurrency, 64),
+                                   member_ttl=share.member_ttl, probe_ttl=share.probe_ttl,
+                                   sleep=sleep, opener=self.ensure_open)
+        self._opened = False
+        self._open_lock: asyncio.Lock | None = None
+        self._sync_task: asyncio.Task[None] | None = None
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"<ShareLink {self.share.name} member {self.member}>"
+
+    async def ensure_open(self) -> None:
+        """Open the share (once) and start the sync task."""
+        if self._opened:
+            return
+        if self._closed:
+            raise ShareUnavailableError("the client is closed", share=self.share.name)
+        if self._open_lock is None:
+            self._open_lock = asyncio.Lock()
+        async with self._open_lock:
+            if self._opened:
+                return
+            await self.share.acquire()
+            self._opened = True
+            self._sync_task = asyncio.ensure_future(self._sync_loop())
+
+    async def _sync_loop(self) -> None:
+        failing = False
+        while True:
+            await asyncio.sleep(self.share.sync_interval)
+            try:
+                await self.ledger.sync()
+                await self.session.heartbeat()
+            except ShareUnavailableError as exc:
+                if not failing:
+                    log.warning("%s", exc)
+                failing = True
+            else:
+                if failing:
+                    log.warning("share %s is reachable again", self.share.name)
+                failing = False
+
+    async def close(self, logout: Callable[[str], Awaitable[None]]) -> None:
+        """Report to the ledger, leave; the last sharer logs out (``logout(token)``)."""
+        if self._closed:
+            return
+        self._closed = True
+        task, self._sync_task = self._sync_task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.wait({task})  # (a cancellation of close() itself propagates)
+        if not self._opened:
+            return
+        try:
+            await self.ledger.close()
+            token = await self.session.leave()
+            if token is not None:
+                log.info("last sharer of the Arena session: logging out")
+                await logout(token)
+        except ShareUnavailableError as exc:
+            log.warning("could not leave the share cleanly: %s", exc)
+        finally:
+            await self.share.release()

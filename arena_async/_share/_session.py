@@ -1,0 +1,133 @@
+"""A sharer's side of the shared session: adopt the published one, or log in under the lease."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Awaitable, Callable
+
+import attrs
+
+from ..errors import APIError, ErrorDetail, LoginError
+from ._base import Share
+from ._state import (
+    acquire_step,
+    extend_step,
+    heartbeat_step,
+    leave_step,
+    publish_step,
+    release_step,
+)
+
+__all__ = ["Credential", "SharedSession"]
+
+log = logging.getLogger(__name__)
+
+Sleep = Callable[[float], Awaitable[None]]
+
+#: Seconds nobody retries credentials the server refused (Arena locks an account for five
+#: minutes after repeated failures).
+REFUSED_FOR = 300.0
+
+
+@attrs.frozen(slots=True)
+class Credential:
+    """A session id or OAuth token; ``version`` in the share; ``expires_in`` seconds or None."""
+
+    token: str = attrs.field(repr=False)
+    version: int
+    expires_in: float | None = None
+
+
+class SharedSession:
+    """One session for every sharer of ``key``.
+
+    :meth:`obtain` returns the published session when it is newer than the one the caller
+    saw; otherwise one sharer (the holder of the login lease) logs in and publishes, and the
+    others wait for it and adopt. A holder that dies blocks the others at most ``lease_ttl``
+    seconds; the holder extends its lease while its login lasts longer.
+    """
+
+    def __init__(self, share: Share, key: str, member: str, *, lease_ttl: float,
+                 member_ttl: float, sleep: Sleep, margin: float = 0.0) -> None:
+        self.share = share
+        self.key = key
+        self.member = member
+        self.lease_ttl = lease_ttl
+        self.member_ttl = member_ttl
+        self.margin = margin
+        self._sleep = sleep
+        self.joined = False
+
+    async def obtain(self, seen_version: int | None,
+                     login: Callable[[], Awaitable[tuple[str, float | None]]]) -> Credential:
+        """A session newer than ``seen_version`` (None: any): adopted, or from ``login()``
+        (returning the token and its lifetime in seconds or None) under the login lease."""
+        poll = 0.02
+        while True:
+            got = await self.share.update(self.key, acquire_step(
+                self.member, seen_version, lease_ttl=self.lease_ttl,
+                member_ttl=self.member_ttl, margin=self.margin))
+            self.joined = True
+            if got.kind == "adopt":
+                assert got.token is not None
+                log.debug("adopted the shared session (version %d)", got.version)
+                return Credential(got.token, got.version, got.expires_in)
+            if got.kind == "refused":
+                error = LoginError(got.status or 400,
+                                   [ErrorDetail(got.code, got.message)] if got.message else [],
+                                   method="POST", url="/login")
+                error.add_note(f"another sharer's login with these credentials was refused; "
+                               f"nobody tries them again for {got.wait:.0f} s")
+                raise error
+            if got.kind == "wait":
+                await self._sleep(min(got.wait, poll) * random.uniform(0.8, 1.2))
+                poll = min(poll * 2, 0.25)
+                continue
+            return await self._login_under_lease(login)
+
+    async def _login_under_lease(
+            self, login: Callable[[], Awaitable[tuple[str, float | None]]]) -> Credential:
+        extender = asyncio.ensure_future(self._extend())
+        try:
+            token, expires_in = await login()
+        except BaseException as exc:
+            extender.cancel()
+            refused = isinstance(exc, LoginError) and exc.status in (400, 401, 403)
+            status = exc.status if isinstance(exc, APIError) else 0
+            code = exc.code if isinstance(exc, APIError) else None
+            message = exc.errors[0].message if isinstance(exc, APIError) and exc.errors else ""
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self.share.update(self.key, release_step(
+                    self.member, refused_for=REFUSED_FOR if refused else 0.0, status=status,
+                    code=code, message=message or "")))
+            raise
+        finally:
+            extender.cancel()
+            await asyncio.wait({extender})
+        version = await self.share.update(self.key, publish_step(self.member, token, expires_in))
+        return Credential(token, version, expires_in)
+
+    async def _extend(self) -> None:
+        while True:
+            await asyncio.sleep(self.lease_ttl / 3)
+            try:
+                if not await self.share.update(self.key, extend_step(self.member,
+                                                                     self.lease_ttl)):
+                    return
+            except Exception as exc:  # the login goes on; the lease may lapse
+                log.debug("could not extend the login lease: %s", type(exc).__name__)
+
+    async def heartbeat(self) -> None:
+        """Keep this sharer's membership alive."""
+        if self.joined:
+            await self.share.update(self.key, heartbeat_step(self.member, self.member_ttl))
+
+    async def leave(self) -> str | None:
+        """Leave; the token to log out when this was the last sharer, else None."""
+        if not self.joined:
+            return None
+        self.joined = False
+        return await self.share.update(self.key, leave_step(self.member))
