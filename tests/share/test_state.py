@@ -1,0 +1,302 @@
+"""The share's pure rules, without sockets or sleeps: session lease, members, quota ledger."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from arena_async._share._state import (
+    MIN_BACKOFF,
+    RESET_MARGIN,
+    Acquired,
+    Decision,
+    Doc,
+    Report,
+    Step,
+    acquire_step,
+    extend_step,
+    heartbeat_step,
+    leave_step,
+    ledger_step,
+    publish_step,
+    release_step,
+)
+
+
+class Store:
+    """One document and a share clock, as a backend would hold them (JSON round trip)."""
+
+    def __init__(self, now: float = 1000.0) -> None:
+        import json
+
+        self._json = json
+        self.text: str | None = None
+        self.now = now
+
+    def apply(self, step: Step[Any]) -> Any:
+        doc = None if self.text is None else self._json.loads(self.text)
+        new, result = step(doc, self.now)
+        self.text = None if new is None else self._json.dumps(new)
+        return result
+
+    @property
+    def doc(self) -> Doc:
+        assert self.text is not None
+        return dict(self._json.loads(self.text))
+
+
+def acquire(store: Store, member: str, seen: int | None = None, **kw: float) -> Acquired:
+    kw.setdefault("lease_ttl", 10.0)
+    kw.setdefault("member_ttl", 15.0)
+    return store.apply(acquire_step(member, seen, **kw))  # type: ignore[no-any-return]
+
+
+# -- session, lease, members -----------------------------------------------------------
+def test_the_first_sharer_logs_in_the_others_wait_then_adopt() -> None:
+    store = Store()
+    assert acquire(store, "a").kind == "login"
+    waiting = acquire(store, "b")
+    assert waiting.kind == "wait"
+    assert waiting.wait == pytest.approx(10.0)
+    assert store.apply(publish_step("a", "S1", None)) == 1
+    adopted = acquire(store, "b")
+    assert (adopted.kind, adopted.token, adopted.version) == ("adopt", "S1", 1)
+    assert store.doc["lease"] is None
+
+
+def test_a_401_on_the_published_session_leads_to_one_login() -> None:
+    store = Store()
+    acquire(store, "a")
+    store.apply(publish_step("a", "S1", None))
+    # Both saw version 1 die: the first takes the lease, the second waits, then adopts S2.
+    assert acquire(store, "a", seen=1).kind == "login"
+    assert acquire(store, "b", seen=1).kind == "wait"
+    store.apply(publish_step("a", "S2", None))
+    got = acquire(store, "b", seen=1)
+    assert (got.kind, got.token, got.version) == ("adopt", "S2", 2)
+    # A sharer that already holds version 2 and sees it die logs in, it does not re-adopt it.
+    assert acquire(store, "b", seen=2).kind == "login"
+
+
+def test_a_dead_lease_holder_blocks_for_one_lease_ttl_at_most() -> None:
+    store = Store()
+    acquire(store, "a", lease_ttl=3.0)
+    store.now += 2.9
+    assert acquire(store, "b", lease_ttl=3.0).kind == "wait"
+    store.now += 0.1
+    assert acquire(store, "b", lease_ttl=3.0).kind == "login"
+
+
+def test_extending_the_lease_keeps_others_out_only_for_its_holder() -> None:
+    store = Store()
+    acquire(store, "a", lease_ttl=3.0)
+    store.now += 2.0
+    assert store.apply(extend_step("a", 3.0)) is True
+    assert store.apply(extend_step("b", 3.0)) is False
+    store.now += 2.0
+    assert acquire(store, "b", lease_ttl=3.0).kind == "wait"
+
+
+def test_refused_credentials_are_not_tried_by_other_sharers() -> None:
+    store = Store()
+    acquire(store, "a")
+    store.apply(release_step("a", refused_for=300.0, status=400, code=4001,
+                             message="bad password"))
+    got = acquire(store, "b")
+    assert (got.kind, got.status, got.code, got.message) == ("refused", 400, 4001,
+                                                              "bad password")
+    store.now += 300.0
+    assert acquire(store, "b").kind == "login"
+
+
+def test_a_failed_login_releases_the_lease_for_the_next() -> None:
+    store = Store()
+    acquire(store, "a")
+    store.apply(release_step("a"))
+    assert acquire(store, "b").kind == "login"
+
+
+def test_an_expiring_token_is_not_adopted_within_the_margin() -> None:
+    store = Store()
+    acquire(store, "a")
+    store.apply(publish_step("a", "T1", 10.0))
+    got = acquire(store, "b", margin=1.0)
+    assert got.kind == "adopt"
+    assert got.expires_in == pytest.approx(10.0)
+    store.now += 9.5
+    assert acquire(store, "c", margin=1.0).kind == "login"
+
+
+def test_the_last_member_to_leave_gets_the_session_to_log_out_once() -> None:
+    store = Store()
+    acquire(store, "a")
+    store.apply(publish_step("a", "S1", None))
+    acquire(store, "b")
+    assert store.apply(leave_step("a")) is None
+    assert store.apply(leave_step("b")) == "S1"
+    assert store.apply(leave_step("b")) is None  # once
+    assert store.doc["session"] is None
+
+
+def test_a_crashed_member_expires_and_does_not_keep_the_session_alive() -> None:
+    store = Store()
+    acquire(store, "a", member_ttl=5.0)
+    store.apply(publish_step("a", "S1", None))
+    acquire(store, "b", member_ttl=5.0)  # b then dies: no heartbeat
+    store.now += 4.0
+    store.apply(heartbeat_step("a", 5.0))
+    store.now += 2.0  # b's membership is over, a's is not
+    assert store.apply(leave_step("a")) == "S1"
+
+
+def test_a_live_member_keeps_the_session_for_the_others() -> None:
+    store = Store()
+    acquire(store, "a", member_ttl=5.0)
+    store.apply(publish_step("a", "S1", None))
+    acquire(store, "b", member_ttl=5.0)
+    store.now += 4.0
+    store.apply(heartbeat_step("b", 5.0))
+    store.now += 4.0
+    assert store.apply(leave_step("a")) is None
+
+
+# -- the quota ledger -------------------------------------------------------------------
+def ask(store: Store, member: str, report: Report | None = None, *, want: int = 8,
+        reserve: int = 0, mode: str = "raise", max_wait: float = 3600.0,
+        member_ttl: float = 15.0) -> Decision:
+    return store.apply(ledger_step(  # type: ignore[no-any-return]
+        member, report or Report(), want=want, reserve=reserve,
+        on_exhausted=mode, max_wait=max_wait,  # type: ignore[arg-type]
+        member_ttl=member_ttl, probe_ttl=10.0))
+
+
+def reading(remaining: int, reset_at: float | None, done: int = 1, **kw: Any) -> Report:
+    return Report(done=done, remaining=remaining, reset_at=reset_at, **kw)
+
+
+def test_an_unknown_window_admits_one_probe_across_all_members() -> None:
+    store = Store()
+    first = ask(store, "a")
+    assert (first.kind, first.granted, first.probe) == ("grant", 1, True)
+    assert ask(store, "b").kind == "wait"
+    assert ask(store, "a").kind == "wait"  # its own probe is still out
+    # The probe's reading opens the window: both get batches.
+    got = ask(store, "a", reading(100, store.now + 3600))
+    assert (got.kind, got.granted, got.remaining) == ("grant", 8, 100)
+    assert ask(store, "b").granted == 8
+
+
+def test_grants_never_exceed_the_budget_above_the_reserve() -> None:
+    store = Store()
+    ask(store, "a")
+    ask(store, "a", reading(30, store.now + 3600), want=0)
+    grants = [ask(store, m, want=8, reserve=10).granted for m in ("a", "b", "c")]
+    assert grants == [8, 8, 4]  # 30 - 10 reserve = 20 in all
+    assert ask(store, "c", reserve=10).kind == "wait"  # in flight: their answers will tell
+
+
+def test_a_member_with_a_larger_reserve_stops_earlier() -> None:
+    store = Store()
+    ask(store, "a")
+    ask(store, "a", reading(30, store.now + 3600), want=0)
+    assert ask(store, "a", want=8, reserve=25).granted == 5
+    assert ask(store, "b", want=8, reserve=0).granted == 8
+
+
+def test_spent_budget_raises_or_waits_for_the_reset() -> None:
+    store = Store()
+    reset = store.now + 120
+    ask(store, "a")
+    ask(store, "a", reading(10, reset), want=0)
+    assert ask(store, "a", want=10, reserve=0).granted == 10
+    ask(store, "a", reading(0, reset, done=10), want=0)
+    spent = ask(store, "b", mode="raise")
+    assert (spent.kind, spent.remaining, spent.resets_at) == ("spent", 0, reset)
+    waited = ask(store, "b", mode="wait")
+    assert waited.kind == "wait"
+    assert waited.until_reset
+    assert waited.delay == pytest.approx(120 + RESET_MARGIN)
+    assert ask(store, "b", mode="wait", max_wait=119).kind == "spent"
+
+
+def test_after_the_reset_one_probe_goes_first_no_stampede() -> None:
+    store = Store()
+    reset = store.now + 60
+    ask(store, "a")
+    ask(store, "a", reading(0, reset), want=0)
+    store.now = reset + RESET_MARGIN
+    decisions = [ask(store, m, mode="wait") for m in ("a", "b", "c", "d")]
+    assert [(d.kind, d.granted) for d in decisions] == [("grant", 1), ("wait", 0),
+                                                        ("wait", 0), ("wait", 0)]
+    ask(store, "a", reading(5000, reset + 86400), want=0)
+    assert ask(store, "b", mode="wait").granted == 8
+
+
+def test_a_reading_from_an_older_window_is_ignored_a_newer_window_adopted() -> None:
+    store = Store()
+    reset = store.now + 60
+    ask(store, "a")
+    ask(store, "a", reading(50, reset), want=0)
+    ask(store, "a", reading(40, reset - 86400), want=0)
+    assert store.doc["remaining"] == 50
+    ask(store, "a", reading(60, reset), want=0)  # same window: the lowest stays
+    assert store.doc["remaining"] == 50
+    ask(store, "a", reading(900, reset + 86400), want=0)
+    assert store.doc["remaining"] == 900
+
+
+def test_lost_attempts_count_as_spent() -> None:
+    store = Store()
+    ask(store, "a")
+    ask(store, "a", reading(20, store.now + 60), want=0)
+    ask(store, "a", Report(done=3, lost=3), want=0)
+    assert store.doc["remaining"] == 17
+
+
+def test_a_dead_members_admissions_expire_with_it() -> None:
+    store = Store()
+    ask(store, "a")
+    ask(store, "a", reading(20, store.now + 3600), want=0)
+    assert ask(store, "dead", want=20, member_ttl=5.0).granted == 20
+    assert ask(store, "b", member_ttl=5.0).kind == "wait"
+    store.now += 5.0
+    assert ask(store, "b", member_ttl=5.0).granted == 8
+
+
+def test_returned_admissions_are_granted_again() -> None:
+    store = Store()
+    ask(store, "a")
+    ask(store, "a", reading(10, store.now + 3600), want=0)
+    assert ask(store, "a", want=10).granted == 10
+    assert ask(store, "b").kind == "wait"
+    ask(store, "a", Report(returned=6), want=0)
+    assert ask(store, "b").granted == 6
+
+
+def test_a_quota_429_spends_the_window() -> None:
+    store = Store()
+    reset = store.now + 60
+    ask(store, "a")
+    ask(store, "a", reading(500, reset), want=0)
+    ask(store, "a", Report(done=1, remaining=500, reset_at=reset, exhausted=True), want=0)
+    assert ask(store, "b").kind == "spent"
+
+
+def test_spent_without_a_reset_time_reprobes_after_a_backoff() -> None:
+    store = Store()
+    ask(store, "a")
+    ask(store, "a", reading(0, None), want=0)
+    assert ask(store, "a", mode="wait").kind == "spent"  # no reset known: raise at once
+    store.now += MIN_BACKOFF
+    probe = ask(store, "a", mode="wait")
+    assert (probe.kind, probe.probe) == ("grant", True)
+
+
+def test_a_reset_time_already_past_is_looked_at_again_after_a_backoff() -> None:
+    store = Store()
+    ask(store, "a")
+    ask(store, "a", reading(100, store.now - 5), want=0)  # the server's clock lags
+    assert ask(store, "a").granted == 8
+    store.now += MIN_BACKOFF
+    assert ask(store, "b").probe  # the window is looked at again, one probe
