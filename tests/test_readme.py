@@ -81,6 +81,8 @@ def test_python_blocks_run_against_the_fakes(tmp_path: Path, monkeypatch: pytest
         for name, value in {
             "ARENA_BASE_URL": arena.url, "ARENA_EMAIL": arena.email,
             "ARENA_PASSWORD": arena.password, "ARENA_WORKSPACE_ID": str(arena.workspace_id),
+            "ARENA_CLIENT_ID": arena.client_id, "ARENA_CLIENT_SECRET": arena.client_secret,
+            "ARENA_TOKEN_URL": arena.token_url,
             "AKANA_BASE_URL": akana.url, "AKANA_EMAIL": akana.email,
             "AKANA_PASSWORD": akana.password,
         }.items():
@@ -103,6 +105,8 @@ def test_python_blocks_run_against_the_fakes(tmp_path: Path, monkeypatch: pytest
     assert "ticket" in out
     assert "fetched 2, stopped with" in out
     assert "survived 3 faults" in out
+    assert "as a machine user; logins: 1" in out
+    assert arena.stats.tokens_issued >= 1
     assert "no such item: 400 3011" in out
     exported = (tmp_path / "ticket-refs.jsonl").read_text().splitlines()
     assert len(exported) == sum(len(arena.ticket_refs(g)) for g in arena.item_guids[:20])
