@@ -44,6 +44,8 @@ class SharedLedger:
         self._sleep = sleep
         self._opener = opener
         self._units = 0  # granted, not yet spent
+        self._held = 0  # granted and not yet reported back (the ledger counts them out)
+        self._probing = False  # this member holds the ledger's probe of a new window
         self._used_since_sync = False
         # The report being gathered for the next contact.
         self._done = 0
@@ -77,6 +79,10 @@ class SharedLedger:
         self._done += 1
         if lost:
             self._lost += 1
+        if self._probing:
+            # The others wait for this reading: report it now, not at the next sync.
+            self._probing = False
+            self._start(0)
         if exhausted:
             remaining = 0
         if remaining is None:
@@ -102,8 +108,7 @@ class SharedLedger:
             if decision.kind == "spent":
                 resets_at = (datetime.fromtimestamp(decision.resets_at, UTC)
                              if decision.resets_at is not None else None)
-                raise QuotaExhaustedError(max(0, (decision.remaining or 0)
-                                              - self.policy.reserve), resets_at)
+                raise QuotaExhaustedError(max(0, decision.remaining or 0), resets_at)
             waited = True
             delay = decision.delay
             if decision.until_reset:
@@ -121,7 +126,9 @@ class SharedLedger:
             self._returned += self._units
             self._units = 0
         self._used_since_sync = False
-        await self._ask(0)
+        if self._held or not self._report().empty:
+            await self._ask(0)
+        # (else the ledger holds nothing of this member: nothing to renew)
 
     async def close(self) -> None:
         """Give every unused admission back and report the rest."""
@@ -135,13 +142,17 @@ class SharedLedger:
                       remaining=self._remaining, reset_at=self._reset_at,
                       exhausted=self._exhausted)
 
-    async def _ask(self, want: int) -> Decision:
+    def _ask(self, want: int) -> asyncio.Future[Decision]:
         """One round trip, single-flight: concurrent askers share it. It runs to the end
         even if the asker is cancelled, so a batch granted is never lost."""
+        return asyncio.shield(self._start(want))
+
+    def _start(self, want: int) -> asyncio.Task[Decision]:
         fetch = self._fetch
         if fetch is None or fetch.done():
             fetch = self._fetch = asyncio.ensure_future(self._round_trip(want))
-        return await asyncio.shield(fetch)
+            fetch.add_done_callback(_retrieve)  # a failure nobody awaits is not "unretrieved"
+        return fetch
 
     async def _round_trip(self, want: int) -> Decision:
         await self._opener()
@@ -160,6 +171,9 @@ class SharedLedger:
             raise
         self.contacts += 1
         self._units += decision.granted
+        self._held += decision.granted - report.done - report.returned
+        if decision.probe:
+            self._probing = True
         return decision
 
     def _restore(self, report: Report) -> None:
@@ -170,6 +184,11 @@ class SharedLedger:
         if report.remaining is not None:
             self.ended(report.remaining, report.reset_at, exhausted=report.exhausted)
             self._done -= 1
+
+
+def _retrieve(fetch: asyncio.Future[Decision]) -> None:
+    if not fetch.cancelled():
+        fetch.exception()
 
 
 def _newer(a: float | None, b: float | None) -> bool:

@@ -83,7 +83,8 @@ class SharedSession:
                                f"nobody tries them again for {got.wait:.0f} s")
                 raise error
             if got.kind == "wait":
-                await self._sleep(min(got.wait, poll) * random.uniform(0.8, 1.2))
+                # Real time: the lease runs on the share's clock, not an injected one.
+                await asyncio.sleep(min(got.wait, poll) * random.uniform(0.8, 1.2))
                 poll = min(poll * 2, 0.25)
                 continue
             return await self._login_under_lease(login)
