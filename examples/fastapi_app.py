@@ -1,35 +1,56 @@
-"""A FastAPI service in front of Arena, sharing one ArenaClient across every request.
+"""A FastAPI service in front of Arena, run with several workers on one integration user.
 
 The pattern:
 
-- one :class:`~arena_async.ArenaClient` per process, created in the lifespan: one login,
-  one connection pool, one quota budget and one concurrency limit for all requests
-  (a client per request would log in per request, and Arena ends the previous session of
-  the same user at each login);
+- one :class:`~arena_async.ArenaClient` per worker process, created in the lifespan: one
+  connection pool, one quota budget and one concurrency limit for all of its requests (a
+  client per request would log in per request);
+- every worker of the app joins one ``share``, so they hold **one** Arena session and one
+  quota ledger between them: Arena cancels a user's earlier session at each login, so
+  ``uvicorn --workers 4`` without a share has the workers log each other out (each 401 a
+  login that cancels another worker's session), and the quota belongs to the whole
+  workspace. ``ARENA_SHARE`` names the share (``sqlite:////path/file.db`` on one machine,
+  ``redis://host:6379/0`` across machines, ``none`` for none); by default a SQLite file in
+  the temp directory, ``arena_async-share-<uid>.db``, which every worker (and every app of
+  this user on the machine) computes the same way;
 - a ``QuotaPolicy(reserve=...)`` so the service never spends the workspace's last
   requests, and answers 503 with ``Retry-After`` when the quota is spent instead of
   waiting inside a request;
 - streaming: training records go out as JSON lines while later pages are still being
   fetched; the first page is fetched before the response starts, so a 404 or a spent
   quota still gets a proper status;
-- error mapping: arena_async's exception hierarchy to HTTP statuses.
+- error mapping: arena_async's exception hierarchy to HTTP statuses. Refused credentials
+  (:class:`~arena_async.LoginError`) are 502 ``upstream_credentials``; a session that
+  Arena rejected although the login worked (another login of the same user cancelled it:
+  a process outside the share) is 503 ``upstream_session``, with a hint naming ``share=``;
+  an unknown item (Arena answers 400 with code 3011 for a GUID it does not know) is 404;
+- ``/healthz`` proves the Arena session (login is lazy, so a process with wrong
+  credentials would otherwise look healthy): it answers 200 only after an Arena request
+  with the session succeeded, spending at most one cheap request (``GET /items?limit=1``)
+  per worker every ``ARENA_HEALTH_TTL`` seconds (default 60); wrong credentials give 502.
 
 Configuration from the environment: ``ARENA_EMAIL``, ``ARENA_PASSWORD``,
-``ARENA_WORKSPACE_ID`` (or ``ARENA_SESSION_ID``), ``ARENA_BASE_URL`` (default: the US
-region), ``ARENA_QUOTA_RESERVE`` (default 100), ``ARENA_MAX_CONCURRENCY`` (default 16).
+``ARENA_WORKSPACE_ID`` (or ``ARENA_SESSION_ID``, which cannot be shared),
+``ARENA_BASE_URL`` (default: the US region), ``ARENA_SHARE`` (see above),
+``ARENA_QUOTA_RESERVE`` (default 100), ``ARENA_MAX_CONCURRENCY`` (default 16),
+``ARENA_HEALTH_TTL`` (default 60).
 
 Run it against the built-in fake server::
 
     arena-async fake-server --no-akana        # prints the ARENA_* variables to export
-    uvicorn examples.fastapi_app:app          # after exporting them
+    uvicorn examples.fastapi_app:app --workers 4   # after exporting them
     curl localhost:8000/items/<guid>/training-records
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import os
+import pathlib
+import tempfile
+import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -45,19 +66,35 @@ from arena_async import (
     ArenaClient,
     AuthenticationError,
     BadRequestError,
+    LoginError,
     NotFoundError,
     PermissionDeniedError,
     QuotaExhaustedError,
     QuotaPolicy,
     RateLimitError,
+    ShareUnavailableError,
     TrainingRecord,
 )
 
-__all__ = ["app", "create_app", "settings_from_env"]
+__all__ = ["app", "create_app", "default_share_url", "settings_from_env"]
+
+#: Arena's code for a GUID it does not know (answered with HTTP 400, not 404).
+UNKNOWN_GUID = 3011
+SHARE_HINT = ("Arena rejected the session although the login worked: another login of the "
+              "same user cancelled it. Give every process on this user the same share "
+              "(ArenaClient(share=...), ARENA_SHARE).")
 
 #: Arena GUIDs are letters and digits; anything else is refused with 422 before Arena.
 GUID_PATTERN = r"^[A-Za-z0-9]{1,64}$"
 ItemGuid = Annotated[str, Path(pattern=GUID_PATTERN)]
+
+
+def default_share_url() -> str:
+    """The share every worker computes the same way when ``ARENA_SHARE`` is not set: a
+    SQLite file in the temp directory, one per OS user (``arena_async-share-<uid>.db``)."""
+    user = os.getuid() if hasattr(os, "getuid") else os.environ.get("USERNAME", "user")
+    path = pathlib.Path(tempfile.gettempdir()).resolve() / f"arena_async-share-{user}.db"
+    return f"sqlite:///{path}"
 
 
 def settings_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -68,12 +105,15 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any
         "quota": QuotaPolicy(reserve=int(env.get("ARENA_QUOTA_RESERVE", "100"))),
     }
     if env.get("ARENA_SESSION_ID"):
-        settings["session_id"] = env["ARENA_SESSION_ID"]
+        settings["session_id"] = env["ARENA_SESSION_ID"]  # a given session: not shared
     else:
         settings["email"] = env["ARENA_EMAIL"]
         settings["password"] = env["ARENA_PASSWORD"]
         if env.get("ARENA_WORKSPACE_ID"):
             settings["workspace_id"] = int(env["ARENA_WORKSPACE_ID"])
+        share = env.get("ARENA_SHARE") or default_share_url()
+        if share.lower() != "none":
+            settings["share"] = share
     if env.get("ARENA_BASE_URL"):
         settings["base_url"] = env["ARENA_BASE_URL"]
     return settings
@@ -115,13 +155,29 @@ async def _rate_limited(request: Request, exc: Exception) -> Response:
 
 async def _api_error(request: Request, exc: Exception) -> Response:
     # Arena's 404 and 400 are the caller's business; the rest is ours (502: bad gateway).
-    if isinstance(exc, NotFoundError):
+    if isinstance(exc, NotFoundError) or (isinstance(exc, BadRequestError)
+                                          and exc.code == UNKNOWN_GUID):
         return _error(404, "not_found", exc)
     if isinstance(exc, BadRequestError):
         return _error(400, "bad_request", exc)
-    if isinstance(exc, AuthenticationError | PermissionDeniedError):
+    if isinstance(exc, LoginError | PermissionDeniedError):
         return _error(502, "upstream_credentials", exc)
+    if isinstance(exc, AuthenticationError):  # the login worked; the session was cancelled
+        response = _error(503, "upstream_session", exc, {"Retry-After": "1"})
+        return _with_hint(response)
     return _error(502, "upstream_error", exc)
+
+
+def _with_hint(response: JSONResponse) -> JSONResponse:
+    body = json.loads(bytes(response.body))
+    body["hint"] = SHARE_HINT
+    return JSONResponse(body, status_code=response.status_code,
+                        headers={"Retry-After": response.headers["Retry-After"]})
+
+
+async def _share_unavailable(request: Request, exc: Exception) -> Response:
+    # Nothing was sent to Arena: the share (SQLite file, Redis) could not be used.
+    return _error(503, "share_unavailable", exc, {"Retry-After": "1"})
 
 
 async def _other_error(request: Request, exc: Exception) -> Response:
@@ -136,14 +192,17 @@ def create_app(settings: Mapping[str, Any] | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         config = dict(settings) if settings is not None else settings_from_env()
-        async with ArenaClient(**config) as arena:  # logs out when the app stops
+        async with ArenaClient(**config) as arena:  # the last sharer logs out at stop
             app.state.arena = arena
+            app.state.proven_at = None  # when an Arena request last proved the session
+            app.state.proving = asyncio.Lock()
             yield
 
     app = FastAPI(title="Arena gateway (arena_async example)", lifespan=lifespan)
     app.add_exception_handler(QuotaExhaustedError, _quota_exhausted)
     app.add_exception_handler(RateLimitError, _rate_limited)
     app.add_exception_handler(APIError, _api_error)
+    app.add_exception_handler(ShareUnavailableError, _share_unavailable)
     app.add_exception_handler(ArenaAsyncError, _other_error)
 
     @app.get("/items/{item_guid}/ticket-refs")
@@ -188,7 +247,16 @@ def create_app(settings: Mapping[str, Any] | None = None) -> FastAPI:
 
     @app.get("/healthz")
     async def healthz(request: Request) -> dict[str, Any]:
-        """Liveness, with the Arena quota as last seen."""
+        """200 once an Arena request proved the session (credentials, workspace, share),
+        with the quota as last seen. Login is lazy, so this spends at most one cheap
+        request (``GET /items?limit=1``) per worker every ``ARENA_HEALTH_TTL`` seconds;
+        errors map as everywhere (wrong credentials: 502 ``upstream_credentials``)."""
+        state = request.app.state
+        ttl = float(os.environ.get("ARENA_HEALTH_TTL", "60"))
+        async with state.proving:  # concurrent probes wait for one request
+            if state.proven_at is None or time.monotonic() - state.proven_at > ttl:
+                await _arena(request).items.list(page_size=1, max_items=1)
+                state.proven_at = time.monotonic()
         quota = _arena(request).quota
         return {"status": "ok", "quota": None if quota is None else _json(quota)}
 

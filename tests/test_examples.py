@@ -41,9 +41,10 @@ def load_example() -> ModuleType:
 
 
 @pytest.fixture
-def env_for(monkeypatch: pytest.MonkeyPatch) -> Callable[[FakeArena], None]:
+def env_for(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[[FakeArena], None]:
     def point(fake: FakeArena) -> None:
         monkeypatch.delenv("ARENA_SESSION_ID", raising=False)
+        monkeypatch.setenv("ARENA_SHARE", f"sqlite:///{tmp_path / 'share.db'}")
         monkeypatch.setenv("ARENA_BASE_URL", fake.url)
         monkeypatch.setenv("ARENA_EMAIL", fake.email)
         monkeypatch.setenv("ARENA_PASSWORD", fake.password)
@@ -140,8 +141,8 @@ async def test_a_failure_mid_stream_ends_with_a_resume_line(client_for: Any) -> 
 async def test_errors_map_to_statuses(fake_arena: FakeArena, client_for: Any) -> None:
     client = await client_for(fake_arena)
     unknown = await client.get("/items/NOSUCHITEM0000000000/ticket-refs")
-    assert unknown.status_code == 400  # Arena: 400, code 3011 "the guid is not valid"
-    assert unknown.json()["error"] == "bad_request"
+    assert unknown.status_code == 404  # Arena: 400, code 3011 "the guid is not valid"
+    assert unknown.json()["error"] == "not_found"
     assert "3011" in unknown.json()["detail"]
 
     fake_arena.faults.add(Fault("status", status=404, path="/tickets", times=1))
@@ -154,8 +155,9 @@ async def test_errors_map_to_statuses(fake_arena: FakeArena, client_for: Any) ->
 
     refused = fake_arena.faults.add(Fault("status", status=401, path="/tickets"))
     upstream = await client.get(f"/items/{fake_arena.item_guids[0]}/ticket-refs")
-    assert upstream.status_code == 502  # our credentials, not the caller's fault
-    assert upstream.json()["error"] == "upstream_credentials"
+    assert upstream.status_code == 503  # the login works, the session is rejected
+    assert upstream.json()["error"] == "upstream_session"
+    assert "share=" in upstream.json()["hint"]
     fake_arena.faults.remove(refused)
 
     fake_arena.set_quota(remaining=0, resets_in=90)

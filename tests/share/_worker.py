@@ -1,0 +1,86 @@
+"""One sharer, as a real OS process, for tests/share/test_multiprocess.py.
+
+Run as ``python tests/share/_worker.py '<json config>'``. It prints ``STARTED`` once its
+imports are done, waits for the ``go`` file (when given, so every process starts at once),
+runs ``arena.items.tickets.list`` over its keys with ``arena.bulk`` and prints one JSON
+line (``RESULT {...}``): the outcome counts by kind, when its first request succeeded
+(epoch seconds), when it started, and its client's counters. It exits 0 whatever the
+outcomes; the test decides.
+
+Config keys: ``base_url``, ``email``, ``password``, ``workspace_id``, ``share`` (a URL),
+``timings`` (SQLiteShare/RedisShare keywords), ``prefix`` (Redis key prefix), ``keys``
+(GUIDs), ``concurrency``, ``reserve``, ``on_exhausted``, ``stop_on_quota`` (stop at the
+first QuotaExhaustedError), ``go`` (a path to wait for).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from arena_async import (
+    ArenaClient,
+    QuotaExhaustedError,
+    QuotaPolicy,
+    RedisShare,
+    Share,
+    SQLiteShare,
+)
+
+
+def make_share(config: dict[str, Any]) -> Share:
+    url: str = config["share"]
+    timings: dict[str, Any] = config.get("timings", {})
+    if url.startswith("sqlite:///"):
+        return SQLiteShare(url[len("sqlite:///"):], **timings)
+    return RedisShare(url, prefix=config.get("prefix", "arena_async:"), **timings)
+
+
+async def wait_for(path: str) -> None:
+    while not os.path.exists(path):
+        await asyncio.sleep(0.005)
+
+
+async def main(config: dict[str, Any]) -> dict[str, Any]:
+    if config.get("go"):
+        await wait_for(config["go"])
+    started = time.time()
+    first_ok: float | None = None
+    kinds: Counter[str] = Counter()
+    policy = QuotaPolicy(reserve=config.get("reserve", 0),
+                         on_exhausted=config.get("on_exhausted", "raise"))
+    async with ArenaClient(email=config["email"], password=config["password"],
+                           workspace_id=config["workspace_id"], base_url=config["base_url"],
+                           max_concurrency=config.get("concurrency", 8), quota=policy,
+                           timeout=20.0, share=make_share(config)) as arena:
+        async with arena.bulk(arena.items.tickets.list, config["keys"]) as run:
+            async for outcome in run:
+                if outcome.error is None:
+                    kinds["ok"] += 1
+                    if first_ok is None:
+                        first_ok = time.time()
+                    continue
+                kinds[type(outcome.error).__name__] += 1
+                if config.get("stop_on_quota") and isinstance(outcome.error,
+                                                              QuotaExhaustedError):
+                    break
+        stats = arena.stats
+        counters = {name: getattr(stats, name) for name in
+                    ("requests", "retries", "rate_limited", "logins", "waits")}
+    return {"pid": os.getpid(), "kinds": dict(kinds), "started": started,
+            "first_ok": first_ok, "ended": time.time(), "stats": counters}
+
+
+if __name__ == "__main__":
+    cfg = json.loads(sys.argv[1])
+    print("STARTED", flush=True)
+    result = asyncio.run(main(cfg))
+    print("RESULT " + json.dumps(result), flush=True)

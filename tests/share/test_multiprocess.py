@@ -1,0 +1,239 @@
+"""share= across real OS processes (tests/share/_worker.py), over SQLite and Redis.
+
+FakeArena runs in the test process with ``single_session=True`` (its default, as the real
+server: each login cancels the user's earlier session) and records every request; each
+sharer is a separate Python process with its own ``ArenaClient(share=...)``. The workers
+start together (a ``go`` file) once their imports are done, so the timings measured are the
+library's, not the interpreter's start-up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from arena_async.testing import FakeArena, Fault
+
+WORKER = Path(__file__).with_name("_worker.py")
+ROUTE = "GET /items/{item}/tickets"
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def share_config(share_kind: str, tmp_path: Path, request: pytest.FixtureRequest,
+                 ) -> dict[str, Any]:
+    """How every worker of one test reaches the same (fresh) share."""
+    if share_kind == "sqlite":
+        return {"share": f"sqlite:///{tmp_path / 'share.db'}"}
+    server = request.getfixturevalue("redis_server")
+    return {"share": server.url, "prefix": f"mp:{uuid.uuid4().hex[:8]}:"}
+
+
+def config_for(fake: FakeArena, share: dict[str, Any], keys: list[str],
+               **extra: Any) -> dict[str, Any]:
+    return {"base_url": fake.url, "email": fake.email, "password": fake.password,
+            "workspace_id": fake.workspace_id, "keys": keys, "concurrency": 8,
+            **share, **extra}
+
+
+class Workers:
+    """Worker processes started now, released together by :meth:`go`."""
+
+    def __init__(self, go: Path) -> None:
+        self.go_file = go
+        self.procs: list[asyncio.subprocess.Process] = []
+
+    async def start(self, config: dict[str, Any], *, wait_go: bool = True) -> (
+            asyncio.subprocess.Process):
+        """One worker, once its imports are done."""
+        return (await self.start_many([config], wait_go=wait_go))[0]
+
+    async def start_many(self, configs: list[dict[str, Any]], *, wait_go: bool = True,
+                         ) -> list[asyncio.subprocess.Process]:
+        """Workers started at once (their imports overlap), returned once all are ready."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ARENA_")}
+        procs = []
+        for config in configs:
+            given = {**config, "go": str(self.go_file)} if wait_go else config
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, str(WORKER), json.dumps(given), cwd=REPO, env=env,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+            self.procs.append(proc)
+            procs.append(proc)
+        for proc in procs:
+            assert proc.stdout is not None
+            line = await asyncio.wait_for(proc.stdout.readline(), 30)
+            assert line == b"STARTED\n", line
+        return procs
+
+    def go(self) -> None:
+        self.go_file.touch()
+
+    async def results(self, procs: list[asyncio.subprocess.Process] | None = None,
+                      timeout: float = 60) -> list[dict[str, Any]]:
+        """Every worker's RESULT (each must exit 0)."""
+        async def one(proc: asyncio.subprocess.Process) -> dict[str, Any]:
+            out, err = await proc.communicate()
+            assert proc.returncode == 0, err.decode()[-3000:]
+            lines = [x for x in out.decode().splitlines() if x.startswith("RESULT ")]
+            assert lines, (out + err).decode()[-3000:]
+            result: dict[str, Any] = json.loads(lines[-1][len("RESULT "):])
+            return result
+        return list(await asyncio.wait_for(
+            asyncio.gather(*(one(p) for p in procs or self.procs)), timeout))
+
+    def kill_all(self) -> None:
+        for proc in self.procs:
+            if proc.returncode is None:
+                proc.kill()
+
+
+@pytest.fixture
+async def workers(tmp_path: Path) -> Any:
+    group = Workers(tmp_path / "go")
+    try:
+        yield group
+    finally:
+        group.kill_all()
+        for proc in group.procs:
+            await proc.wait()
+
+
+def total(results: list[dict[str, Any]]) -> Counter[str]:
+    kinds: Counter[str] = Counter()
+    for result in results:
+        kinds.update(result["kinds"])
+    return kinds
+
+
+async def test_four_processes_share_one_session(share_config: dict[str, Any],
+                                                workers: Workers) -> None:
+    async with FakeArena.seeded(items=150, seed=11) as fake:
+        await workers.start_many([config_for(fake, share_config, fake.item_guids)] * 4)
+        workers.go()
+        results = await workers.results()
+        assert total(results) == {"ok": 600}
+        assert fake.stats.logins <= 2  # in practice 1: the others adopt it
+        assert fake.stats.by_route[ROUTE] == 600  # no request wasted on cancelled sessions
+        assert fake.stats.logouts == 1
+
+
+async def test_expiring_sessions_cost_one_login_each(share_config: dict[str, Any],
+                                                     workers: Workers) -> None:
+    async with FakeArena.seeded(items=150, seed=12, expire_sessions_every=250) as fake:
+        await workers.start_many([config_for(fake, share_config, fake.item_guids)] * 4)
+        workers.go()
+        results = await workers.results()
+        assert total(results) == {"ok": 600}
+        with_session = fake.stats.requests - fake.stats.logins - fake.stats.logouts
+        expiries = with_session // 250  # at most this many sessions died by the rule
+        assert expiries >= 2  # the test exercises it
+        assert fake.stats.logins <= expiries + 2, (fake.stats.logins, expiries)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "lead's bug: the last sharer's logout (a request the quota counts) is checked against "
+    "its own limiter's estimate, not the shared ledger, so it spends the reserve: used 901 "
+    "(arena_async/arena/_auth.py ArenaAuth._logout / _share/_link.py ShareLink.close)"))
+async def test_quota_reserve_holds_across_processes(share_config: dict[str, Any],
+                                                    workers: Workers) -> None:
+    async with FakeArena.seeded(items=400, seed=13, quota_limit=1000) as fake:
+        await workers.start_many([config_for(fake, share_config, fake.item_guids,
+                                             reserve=100, stop_on_quota=True)] * 4)
+        workers.go()
+        results = await workers.results()
+        kinds = total(results)
+        used = 1000 - fake.quota_remaining
+        assert fake.stats.quota_exhausted == 0  # no 429: nobody sent past the budget
+        # The reserve is the workspace's, not each process's.
+        assert used <= 900, (used, kinds, fake.stats.logouts)
+        assert kinds["ok"] >= 880, kinds
+        assert set(kinds) <= {"ok", "QuotaExhaustedError"}
+        # every process ran until the budget was spent for it
+        assert all(r["kinds"].get("QuotaExhaustedError") for r in results), results
+
+
+def bursts(times: list[float], gap: float) -> list[list[float]]:
+    """Arrival times split where nothing arrived for ``gap`` seconds."""
+    groups: list[list[float]] = []
+    for t in sorted(times):
+        if groups and t - groups[-1][-1] < gap:
+            groups[-1].append(t)
+        else:
+            groups.append([t])
+    return groups
+
+
+async def test_wait_mode_no_stampede_at_the_reset(share_config: dict[str, Any],
+                                                  workers: Workers) -> None:
+    latency = 0.05
+    async with FakeArena.seeded(items=20, seed=14, quota_limit=30, quota_window=1.0,
+                                latency=latency) as fake:
+        await workers.start_many([config_for(fake, share_config, fake.item_guids,
+                                             on_exhausted="wait")] * 4)
+        workers.go()
+        results = await workers.results()
+        assert total(results) == {"ok": 80}
+        assert fake.stats.quota_exhausted == 0
+        arrivals = [r.received_at for r in fake.requests_to(ROUTE)]
+        # Each window's budget goes in one burst, then every sharer waits for the reset.
+        groups = bursts(arrivals, gap=0.3)
+        assert len(groups) >= 3, [len(g) for g in groups]
+        assert all(len(g) <= 30 for g in groups)
+        for group in groups:
+            # One probe learns the new window; nobody else sends before its answer.
+            assert group[1] - group[0] >= 0.9 * latency, [round(t - group[0], 3)
+                                                         for t in group[:4]]
+
+
+async def test_a_sharer_killed_inside_its_login_blocks_at_most_one_lease(
+        share_config: dict[str, Any], workers: Workers) -> None:
+    lease_ttl = 1.0
+    config = {**share_config, "timings": {"lease_ttl": lease_ttl}}
+    async with FakeArena.seeded(items=100, seed=15) as fake:
+        fake.faults.add(Fault("slow_headers", delay=2.0, path="/login$", times=1))
+        survivors = await workers.start_many([config_for(fake, config, fake.item_guids)] * 3)
+        victim = await workers.start(config_for(fake, config, fake.item_guids[:1]),
+                                     wait_go=False)
+        deadline = time.monotonic() + 20
+        while not fake.requests_to("POST /login"):  # the victim holds the lease, logging in
+            assert time.monotonic() < deadline, "the victim never logged in"
+            await asyncio.sleep(0.005)
+        os.kill(victim.pid, signal.SIGKILL)
+        workers.go()
+        results = await workers.results(survivors)
+        await victim.wait()
+        assert victim.returncode == -signal.SIGKILL
+        assert total(results) == {"ok": 300}
+        blocked = [r["first_ok"] - r["started"] for r in results]
+        # They waited for the dead holder's lease (it had up to lease_ttl left), no longer.
+        assert max(blocked) < lease_ttl + 0.6, blocked
+        assert min(blocked) > 0.3, blocked
+
+
+async def test_the_last_close_logs_out_once(share_config: dict[str, Any],
+                                            workers: Workers) -> None:
+    async with FakeArena.seeded(items=120, seed=16) as fake:
+        guids = fake.item_guids
+        # They close one after another.
+        await workers.start_many([config_for(fake, share_config, guids[:n])
+                                  for n in (5, 40, 80, 120)])
+        workers.go()
+        results = await workers.results()
+        assert total(results) == {"ok": 245}
+        assert fake.stats.logins == 1
+        assert fake.stats.logouts == 1
+        routes = [r.route for r in fake.requests]
+        assert routes[-1] == "PUT /logout"  # after every other request
+        ends = sorted(r["ended"] for r in results)
+        assert ends[0] < ends[-1]
