@@ -15,7 +15,8 @@ from .bulk import BulkRun
 from .models.common import Quota, Stats
 from .policies import RetryPolicy
 
-__all__ = ["BaseClient", "check_base_url", "check_positive_int", "check_timeout"]
+__all__ = ["BaseClient", "check_base_url", "check_positive_int", "check_timeout",
+           "check_trace_configs"]
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -80,6 +81,26 @@ def check_session(value: object) -> aiohttp.ClientSession | None:
         raise ValueError(f"session must be an aiohttp.ClientSession or None, got "
                          f"{type(value).__name__}")
     return value
+
+
+def check_trace_configs(value: object, session: object) -> list[aiohttp.TraceConfig]:
+    """None or a list (any iterable) of ``aiohttp.TraceConfig``, for the client's own
+    session: refused with a caller's ``session`` (give them to that session)."""
+    if value is None:
+        return []
+    if isinstance(value, aiohttp.TraceConfig | str | bytes) or not isinstance(value, Iterable):
+        raise ValueError(f"trace_configs must be a list of aiohttp.TraceConfig or None, got "
+                         f"{type(value).__name__}")
+    configs = list(value)
+    for config in configs:
+        if not isinstance(config, aiohttp.TraceConfig):
+            raise ValueError(f"trace_configs must hold aiohttp.TraceConfig objects, got "
+                             f"{type(config).__name__}")
+    if configs and session is not None:
+        raise ValueError("trace_configs go to the client's own aiohttp session; with "
+                         "session= give them to that session instead "
+                         "(aiohttp.ClientSession(trace_configs=[...]))")
+    return configs
 
 
 def check_rate(value: object) -> float | None:

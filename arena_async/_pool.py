@@ -20,15 +20,18 @@ What an exchange promises:
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import json
 import logging
 import random
 import re
+import socket
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import NoReturn, Protocol, TypeVar
+from typing import Any, NoReturn, Protocol, TypeVar
 
 import aiohttp
 import attrs
@@ -58,7 +61,8 @@ from .errors import (
 from .models.common import Quota, Stats
 from .policies import QuotaPolicy, RetryPolicy
 
-__all__ = ["Auth", "Response", "SessionPool", "describe_failure"]
+__all__ = ["Auth", "Response", "SessionPool", "brief_failure", "describe_failure",
+           "other_loop_error"]
 
 log = logging.getLogger(__name__)
 
@@ -189,13 +193,20 @@ class SessionPool:
         rng: random.Random | None = None,
         quota: QuotaPolicy | None = None,
         quota_waits: int = 2,
+        trace_configs: Sequence[aiohttp.TraceConfig] = (),
     ) -> None:
         if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
             raise ValueError(f"timeout must be a number of seconds > 0, got {timeout!r}")
-        self.auth = auth
-        self.limiter = limiter
-        self.retry = retry
-        self.timeout = float(timeout)
+        self.auth: Auth = auth
+        self.limiter: Limiter = limiter
+        self.retry: RetryPolicy = retry
+        self.timeout: float = float(timeout)
+        self._trace_configs = list(trace_configs)
+        if self._trace_configs and session is not None:
+            raise ValueError("trace_configs go to the client's own aiohttp session; with "
+                             "session= give them to that session instead "
+                             "(aiohttp.ClientSession(trace_configs=[...]))")
+        self._loop: asyncio.AbstractEventLoop | None = None  # the loop it was opened on
         self._given_session = session
         self._session: aiohttp.ClientSession | None = session
         self._headers = dict(headers or {})
@@ -225,9 +236,17 @@ class SessionPool:
 
     # -- lifecycle -------------------------------------------------------------------
     async def open(self) -> None:
-        """Create our aiohttp session (needs a running loop) unless the caller gave one."""
+        """Create our aiohttp session (needs a running loop) unless the caller gave one.
+
+        The pool belongs to the loop it is first opened on: opening it again from another
+        loop raises :class:`RuntimeError` (see :func:`other_loop_error`)."""
         if self._closed:
             raise RuntimeError("this client is closed; create a new one")
+        loop = asyncio.get_running_loop()
+        if self._loop is None:
+            self._loop = loop
+        elif loop is not self._loop:
+            raise other_loop_error()
         if self._session is None:
             connector = aiohttp.TCPConnector(limit=self._connector_limit, limit_per_host=0)
             self._session = aiohttp.ClientSession(
@@ -240,6 +259,9 @@ class SessionPool:
                                               sock_read=None),
                 cookie_jar=aiohttp.DummyCookieJar(),
                 raise_for_status=False,
+                # Observability (OpenTelemetry, aiohttp tracing) on our own session: one
+                # traced request per attempt, the send-once guarantee kept.
+                trace_configs=self._trace_configs or None,
             )
             # aiohttp sends an idempotent request a second time, unseen, when the
             # connection drops before any answer (any connection, not only a reused
@@ -250,8 +272,24 @@ class SessionPool:
                 self._session._retry_connection = False
 
     async def close(self) -> None:
-        """End the auth session (if ours), then close our aiohttp session. Idempotent."""
+        """End the auth session (if ours), then close our aiohttp session. Idempotent.
+
+        From another loop than the one the pool was opened on, it raises
+        :class:`RuntimeError` and closes nothing (close it on its own loop), unless that
+        loop is closed: then nothing can be ended there, and the pool is only marked
+        closed (a warning says the server session was not ended)."""
         if self._closed:
+            return
+        if self._loop is not None and asyncio.get_running_loop() is not self._loop:
+            if not self._loop.is_closed():
+                raise other_loop_error()
+            self._closed = True
+            session, self._session = self._session, None
+            log.warning("the event loop this client was opened on is closed: its server "
+                        "session (if any) was not ended; use one client per event loop")
+            if session is not None and session is not self._given_session:
+                with contextlib.suppress(RuntimeError):  # its connections need that loop
+                    await session.close()
             return
         self._closed = True
         try:
@@ -328,8 +366,8 @@ class SessionPool:
         try:
             response = await self.send_once(request)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise TransportError(f"login failed: {describe_failure(exc)}", method=request.method,
-                                 url=request.display) from None
+            raise TransportError(f"login {describe_failure(exc)}", method=request.method,
+                                 url=request.display, brief=brief_failure(exc)) from None
         if 200 <= response.status < 300:
             self.count_login()
         if response.status in self.retry.retry_statuses or response.status >= 500:
@@ -389,38 +427,46 @@ class SessionPool:
         and every wait. When it passes, :class:`TransportError` is raised at once (or the
         last :class:`APIError`, when the wait before a retry would not fit).
         """
-        if deadline is not None:
-            return await self._send_within(request, deadline)
-        ready = self.auth.ready(self) if request.auth else _NO_AUTH
-        limiter = self.limiter
-        permit = limiter.admit_now() if ready is not None else None
-        if ready is None or permit is None:
-            return await self._exchange(request, None, _Trail())
-        # The common case, with no suspension before sending: a session at hand and a slot
-        # free. The first attempt runs here; whatever it meets but a 2xx answer goes on in
-        # _exchange as attempt 1 (the same steps the loop there would take).
-        auth_headers, generation = ready
-        failure: BaseException | None = None
         try:
-            response = await self._timed_transmit(request, auth_headers)
-        except (aiohttp.ClientError, TimeoutError, ConnectionError) as exc:
-            _report_failure(permit, exc)
-            failure = exc
-        except BaseException:
-            limiter.release(permit)
-            raise
-        if failure is not None:  # (outside the except clause: no implicit __context__)
-            limiter.release(permit)
+            if deadline is not None:
+                return await self._send_within(request, deadline)
+            ready = self.auth.ready(self) if request.auth else _NO_AUTH
+            limiter = self.limiter
+            permit = limiter.admit_now() if ready is not None else None
+            if ready is None or permit is None:
+                return await self._exchange(request, None, _Trail())
+            # The common case, with no suspension before sending: a session at hand and a slot
+            # free. The first attempt runs here; whatever it meets but a 2xx answer goes on in
+            # _exchange as attempt 1 (the same steps the loop there would take).
+            auth_headers, generation = ready
+            failure: BaseException | None = None
+            try:
+                response = await self._timed_transmit(request, auth_headers)
+            except (aiohttp.ClientError, TimeoutError, ConnectionError) as exc:
+                _report_failure(permit, exc)
+                failure = exc
+            except BaseException:
+                limiter.release(permit)
+                raise
+            if failure is not None:  # (outside the except clause: no implicit __context__)
+                limiter.release(permit)
+                return await self._exchange(request, None, _Trail(),
+                                            first=(failure, None, _OK, generation))
+            try:
+                verdict = self._report(permit, request, response)
+            finally:
+                limiter.release(permit)
+            if verdict.kind is VerdictKind.OK:
+                return response
             return await self._exchange(request, None, _Trail(),
-                                        first=(failure, None, _OK, generation))
-        try:
-            verdict = self._report(permit, request, response)
-        finally:
-            limiter.release(permit)
-        if verdict.kind is VerdictKind.OK:
-            return response
-        return await self._exchange(request, None, _Trail(),
-                                    first=(None, response, verdict, generation))
+                                        first=(None, response, verdict, generation))
+        except RuntimeError as exc:
+            # Only on the error path (nothing per request): a pool used from another loop
+            # than its own fails deep in aiohttp or asyncio ("Event loop is closed", "got
+            # Future attached to a different loop"); say what happened instead.
+            if self._loop is not None and asyncio.get_running_loop() is not self._loop:
+                raise other_loop_error() from exc
+            raise
 
     def _report(self, permit: Permit, request: Request, response: Response) -> Verdict:
         """Tell the limiter what an answer said of the quota; return what the answer means."""
@@ -493,7 +539,8 @@ class SessionPool:
                     continue
                 raise trail.annotate(TransportError(
                     f"request {describe_failure(failure)}", method=request.method,
-                    url=request.display, attempts=attempt)) from failure
+                    url=request.display, attempts=attempt,
+                    brief=brief_failure(failure))) from failure
 
             assert response is not None
             if response.status == 429:
@@ -613,7 +660,8 @@ class SessionPool:
             isinstance(exc, APIError) and exc.status in self.retry.retry_statuses)
         trail.failed(attempt, exc, login=True)
         if not transient or attempt >= self.retry.max_attempts:
-            raise trail.annotate(exc)
+            # The login's own error, re-stated with the attempts this request made.
+            raise trail.annotate(_restated(exc, attempt)) from None
         await self._backoff(request, attempt, exc, retry_after=None, deadline_at=deadline_at,
                             trail=trail)
 
@@ -627,7 +675,8 @@ class SessionPool:
                 raise trail.annotate(with_attempts(cause, attempt)) from None
             raise trail.annotate(TransportError(
                 f"the deadline leaves no time to retry; last {describe_failure(cause)}",
-                method=request.method, url=request.display, attempts=attempt)) from cause
+                method=request.method, url=request.display, attempts=attempt,
+                brief=brief_failure(cause))) from cause
         log.debug("retrying %s %s after %.2f s (attempt %d failed: %s)", request.method,
                   request.display, delay, attempt, type(cause).__name__)
         trail.phase = f"waiting {delay:.2f} s to retry"
@@ -635,6 +684,18 @@ class SessionPool:
         self._counters.waits += 1
         self._counters.wait_seconds += delay
         await self._sleep(delay)
+
+
+def other_loop_error() -> RuntimeError:
+    """The error for a client used (or opened, or closed) from another event loop than the
+    one it was opened on: its aiohttp session, connections and locks belong to that loop."""
+    return RuntimeError(
+        "this client was opened on another event loop than the one running now (a second "
+        "asyncio.run(), or a client kept in a global or in a fixture of another loop "
+        "scope?): its aiohttp session, connections and locks belong to the loop it was "
+        "opened on. Use one client per event loop, opened inside it: 'async with "
+        "ArenaClient(...) as client:' (or AkanaClient) in the coroutine that uses it"
+    )
 
 
 def _report_failure(permit: Permit, exc: BaseException) -> None:
@@ -653,8 +714,69 @@ def describe_failure(exc: BaseException) -> str:
         return "timed out"
     if isinstance(exc, ArenaAsyncError):
         return f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, aiohttp.ClientConnectorError) and not isinstance(
+            exc, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError):
+        return (f"failed: cannot connect to {exc.host}:{exc.port}: {brief_failure(exc)} "
+                f"({type(exc).__name__})")
     detail = str(exc)
     return f"failed: {type(exc).__name__}" + (f": {detail}" if detail else "")
+
+
+def brief_failure(exc: BaseException) -> str:
+    """A few words for what one attempt met (``"connection refused"``, ``"HTTP 503"``,
+    ``"timed out"``), for the note that lists the attempts: never a host, header or body."""
+    if isinstance(exc, APIError):
+        return describe_failure(exc)
+    if isinstance(exc, TransportError):
+        return exc.brief
+    if isinstance(exc, QuotaExhaustedError):
+        return "quota exhausted"
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "server disconnected"
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError):
+        return "TLS failed"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return _os_words(exc.os_error, exc.os_error.strerror or "cannot connect")
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return "body cut short"
+    if isinstance(exc, OSError):
+        return _os_words(exc, type(exc).__name__)
+    return type(exc).__name__
+
+
+_ERRNO_WORDS = {
+    errno.ECONNREFUSED: "connection refused",
+    errno.ECONNRESET: "connection reset",
+    errno.ECONNABORTED: "connection aborted",
+    errno.EPIPE: "connection broken",
+    errno.ETIMEDOUT: "connect timed out",
+    errno.EHOSTUNREACH: "host unreachable",
+    errno.ENETUNREACH: "network unreachable",
+}
+
+
+def _os_words(exc: OSError, default: str) -> str:
+    """``connection refused`` and the like from an OSError's errno; ``default`` else."""
+    words = _ERRNO_WORDS.get(exc.errno) if exc.errno is not None else None
+    if words is not None:
+        return words
+    if isinstance(exc, socket.gaierror) or "Name or service not known" in str(exc):
+        return "host name not resolved"
+    return default
+
+
+def _restated(error: ArenaAsyncError, attempts: int) -> ArenaAsyncError:
+    """``error`` (a login's) re-stated with the attempts the request made."""
+    if isinstance(error, APIError):
+        restated = with_attempts(error, attempts)
+        assert isinstance(restated, APIError)
+        return restated
+    if type(error) is TransportError and error.attempts != attempts:
+        return TransportError(error.reason, method=error.method, url=error.url,
+                              attempts=attempts, brief=error.brief)
+    return error
 
 
 _E = TypeVar("_E", bound=BaseException)
@@ -757,7 +879,7 @@ class _Trail:
         self.attempts = 0  # attempts made (sent, or failed at their login)
         self.phase: str | None = "waiting for admission"  # None: attempt `attempts` in flight
         self.in_flight = False
-        self.failures: list[str] = []
+        self.failures: list[tuple[int, str]] = []  # (attempt, what it met), in order
         self.last: BaseException | None = None
 
     def doing(self) -> str:
@@ -774,13 +896,27 @@ class _Trail:
         self.attempts = max(self.attempts, attempt)
         self.in_flight = False
         self.last = exc
-        what = describe_failure(exc)
-        self.failures.append(f"{attempt}: {'login ' if login else ''}{what}")
+        what = brief_failure(exc)
+        self.failures.append((attempt, f"login: {what}" if login else what))
 
     def annotate(self, error: _E, *, minimum: int = 2) -> _E:
-        """Add a note listing every failed attempt (when there were ``minimum`` or more)."""
+        """Add a note listing what every failed attempt met (when there were ``minimum``
+        or more); a run of attempts that met the same is stated once:
+        ``attempts: 1: login: connection refused; 2-4: the same``."""
         if len(self.failures) >= minimum:
-            shown = self.failures if len(self.failures) <= 12 else (
-                [*self.failures[:6], "...", *self.failures[-5:]])
+            runs: list[list[Any]] = []  # [first attempt, last attempt, what]
+            for attempt, what in self.failures:
+                if runs and runs[-1][2] == what and attempt <= runs[-1][1] + 1:
+                    runs[-1][1] = attempt
+                else:
+                    runs.append([attempt, attempt, what])
+            shown: list[str] = []
+            for first, last, what in runs:
+                shown.append(f"{first}: {what}")
+                if last > first:
+                    more = f"{last}" if last == first + 1 else f"{first + 1}-{last}"
+                    shown.append(f"{more}: the same")
+            if len(shown) > 12:
+                shown = [*shown[:6], "...", *shown[-5:]]
             error.add_note("attempts: " + "; ".join(shown))
         return error

@@ -98,13 +98,13 @@ class APIError(ArenaAsyncError):
         attempts: int = 1,
         retry_after: float | None = None,
     ) -> None:
-        self.status = status
-        self.errors = list(errors or [])
-        self.method = method
-        self.url = url
-        self.body_excerpt = body_excerpt
-        self.attempts = attempts
-        self.retry_after = retry_after
+        self.status: int = status
+        self.errors: list[ErrorDetail] = list(errors or [])
+        self.method: str = method
+        self.url: str = url
+        self.body_excerpt: str = body_excerpt
+        self.attempts: int = attempts
+        self.retry_after: float | None = retry_after
         super().__init__(self._message())
 
     @property
@@ -202,10 +202,10 @@ class QuotaExhaustedError(ArenaAsyncError):
         status: int | None = None,
         errors: list[ErrorDetail] | None = None,
     ) -> None:
-        self.remaining = remaining
-        self.resets_at = resets_at
-        self.status = status
-        self.errors = list(errors or [])
+        self.remaining: int = remaining
+        self.resets_at: datetime | None = resets_at
+        self.status: int | None = status
+        self.errors: list[ErrorDetail] = list(errors or [])
         if message is None:
             when = resets_at.isoformat() if resets_at else "an unknown time"
             message = f"Arena request quota exhausted ({remaining} left); it resets at {when}"
@@ -229,13 +229,25 @@ def _rebuild_quota_error(
 class TransportError(ArenaAsyncError):
     """The connection failed or an attempt timed out, after the retries the policy allows.
 
-    ``method``, ``url`` (path and query only) and ``attempts`` say what was tried.
+    ``method``, ``url`` (path and query only) and ``attempts`` say what was tried;
+    ``reason`` is the message without them, ``brief`` a few words for summaries (e.g.
+    ``"connection refused"``, ``"timed out"``).
+
+    Example::
+
+        try:
+            await arena.items.tickets.list(item_guid)
+        except TransportError as exc:
+            print(exc.brief, exc.attempts)   # connection refused 4
     """
 
-    def __init__(self, message: str, *, method: str = "", url: str = "", attempts: int = 1) -> None:
-        self.method = method
-        self.url = url
-        self.attempts = attempts
+    def __init__(self, message: str, *, method: str = "", url: str = "", attempts: int = 1,
+                 brief: str | None = None) -> None:
+        self.reason: str = message
+        self.method: str = method
+        self.url: str = url
+        self.attempts: int = attempts
+        self.brief: str = brief if brief is not None else message
         plural = "s" if attempts != 1 else ""
         where = f" ({method} {url}, {attempts} attempt{plural})" if url else ""
         super().__init__(f"{message}{where}")
@@ -257,8 +269,8 @@ class ShareUnavailableError(TransportError):
     """
 
     def __init__(self, message: str, *, share: str) -> None:
-        self.share = share
-        super().__init__(f"share {share}: {message}")
+        self.share: str = share
+        super().__init__(f"share {share}: {message}", brief=f"share {share} unavailable")
 
 
 class ResponseFormatError(ArenaAsyncError):
@@ -269,9 +281,9 @@ class ResponseFormatError(ArenaAsyncError):
     """
 
     def __init__(self, message: str, *, path: str = "$", excerpt: str = "", url: str = "") -> None:
-        self.path = path
-        self.excerpt = excerpt
-        self.url = url
+        self.path: str = path
+        self.excerpt: str = excerpt
+        self.url: str = url
         text = f"{message} at {path}"
         if url:
             text += f" (from {url})"

@@ -57,10 +57,10 @@ class Share(abc.ABC):
 
     def __init__(self, *, lease_ttl: float = 10.0, member_ttl: float = 15.0,
                  sync_interval: float = 1.0, probe_ttl: float = 10.0) -> None:
-        self.lease_ttl = check_ttl("lease_ttl", lease_ttl)
-        self.member_ttl = check_ttl("member_ttl", member_ttl)
-        self.sync_interval = check_ttl("sync_interval", sync_interval)
-        self.probe_ttl = check_ttl("probe_ttl", probe_ttl)
+        self.lease_ttl: float = check_ttl("lease_ttl", lease_ttl)
+        self.member_ttl: float = check_ttl("member_ttl", member_ttl)
+        self.sync_interval: float = check_ttl("sync_interval", sync_interval)
+        self.probe_ttl: float = check_ttl("probe_ttl", probe_ttl)
         if self.member_ttl <= 2 * self.sync_interval:
             raise ValueError("member_ttl must exceed twice sync_interval (a live sharer renews "
                              "its membership every sync_interval)")

@@ -38,7 +38,7 @@ class SharedLedger:
         self.key = key
         self.member = member
         self.policy = policy
-        self.batch = max(1, batch)
+        self.batch: int = max(1, batch)
         self.member_ttl = member_ttl
         self.probe_ttl = probe_ttl
         self._sleep = sleep
@@ -55,9 +55,9 @@ class SharedLedger:
         self._reset_at: float | None = None
         self._exhausted = False
         self._fetch: asyncio.Task[Decision] | None = None
-        self.contacts = 0  # round trips to the share (for tests and benchmarks)
-        self.waits = 0
-        self.wait_seconds = 0.0
+        self.contacts: int = 0  # round trips to the share (for tests and benchmarks)
+        self.waits: int = 0
+        self.wait_seconds: float = 0.0
 
     # -- the limiter's synchronous side ---------------------------------------------
     def take_now(self) -> bool:

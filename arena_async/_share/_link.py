@@ -35,14 +35,14 @@ class ShareLink:
                  workspace_id: int | None, policy: QuotaPolicy, max_concurrency: int,
                  sleep: Sleep, token_margin: float = 0.0) -> None:
         self.share = share
-        self.member = f"{os.getpid()}-{secrets.token_hex(6)}"
+        self.member: str = f"{os.getpid()}-{secrets.token_hex(6)}"
         session_key = "session:" + _key(base_url, identity, workspace_id)
         ledger_key = "ledger:" + _key(base_url, workspace_id if workspace_id is not None
                                       else identity)
-        self.session = SharedSession(share, session_key, self.member,
+        self.session: SharedSession = SharedSession(share, session_key, self.member,
                                      lease_ttl=share.lease_ttl, member_ttl=share.member_ttl,
                                      sleep=sleep, margin=token_margin)
-        self.ledger = SharedLedger(share, ledger_key, self.member, policy=policy,
+        self.ledger: SharedLedger = SharedLedger(share, ledger_key, self.member, policy=policy,
                                    batch=min(max_concurrency, 64),
                                    member_ttl=share.member_ttl, probe_ttl=share.probe_ttl,
                                    sleep=sleep, opener=self.ensure_open)

@@ -69,8 +69,8 @@ class RedisShare(Share):
         if not isinstance(prefix, str):
             raise ValueError(f"prefix must be a string, got {type(prefix).__name__}")
         self.prefix = prefix
-        self.key_ttl = check_ttl("key_ttl", key_ttl)
-        self.timeout = check_ttl("timeout", timeout)
+        self.key_ttl: float = check_ttl("key_ttl", key_ttl)
+        self.timeout: float = check_ttl("timeout", timeout)
         self._url: str | None = None
         self._given: Any = None
         if isinstance(url_or_client, str):

@@ -59,7 +59,7 @@ class SharedSession:
         self.member_ttl = member_ttl
         self.margin = margin
         self._sleep = sleep
-        self.joined = False
+        self.joined: bool = False
 
     async def obtain(self, seen_version: int | None,
                      login: Callable[[], Awaitable[tuple[str, float | None]]]) -> Credential:

@@ -41,8 +41,8 @@ class SQLiteShare(Share):
         super().__init__(**timings)
         if not isinstance(path, str | os.PathLike) or not os.fspath(path):
             raise ValueError(f"SQLiteShare path must be a file path, got {path!r}")
-        self.path = os.fspath(path)
-        self.timeout = check_ttl("timeout", timeout)
+        self.path: str = os.fspath(path)
+        self.timeout: float = check_ttl("timeout", timeout)
         if not callable(clock):
             raise ValueError("clock must be a callable returning epoch seconds")
         self._clock = clock

@@ -6,6 +6,7 @@ import asyncio
 import random
 import re
 import time
+from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -22,6 +23,7 @@ from .._client import (
     check_session,
     check_test_hooks,
     check_timeout,
+    check_trace_configs,
 )
 from .._limiter import Limiter
 from .._pool import SessionPool
@@ -76,9 +78,23 @@ class AkanaClient(BaseClient):
             async for ticket in akana.tickets.iter(state="OPEN"):
                 print(ticket.ticket_id, ticket.title)
 
+    Observability: ``trace_configs`` (a list of ``aiohttp.TraceConfig``, e.g.
+    OpenTelemetry's ``create_trace_config()``) go to the client's own aiohttp session, so
+    every attempt is traced and the send-once guarantee holds (``session=`` gives it up).
+
     ``clock`` (wall-clock seconds), ``sleep`` and ``seed`` exist for tests: waits and
     token lifetimes can be driven by a fake clock instead of real time.
     """
+
+    #: The portal root, e.g. ``https://portal.example.com`` (no trailing slash).
+    base_url: str
+    #: Requests in flight at most, across every task of this client.
+    max_concurrency: int
+    #: ``Accept: application/vnd.soa.{api_version}+json`` of every API call, e.g. ``v81``.
+    api_version: str
+    #: ``akana.tickets``: list tickets page by page or get one
+    #: (:class:`~arena_async.akana.tickets.Tickets`).
+    tickets: Tickets
 
     def __init__(
         self,
@@ -95,6 +111,7 @@ class AkanaClient(BaseClient):
         retry: RetryPolicy | None = None,
         requests_per_second: float | None = None,
         session: aiohttp.ClientSession | None = None,
+        trace_configs: Sequence[aiohttp.TraceConfig] | None = None,
         allow_insecure: bool = False,
         clock: Clock | None = None,
         sleep: Sleep | None = None,
@@ -128,6 +145,7 @@ class AkanaClient(BaseClient):
             raise ValueError(f"api_version must be like 'v81' (documented: "
                              f"{', '.join(KNOWN_API_VERSIONS)}), got {api_version!r}")
         check_test_hooks(clock, sleep, seed)
+        tracing = check_trace_configs(trace_configs, session)
         self.api_version = api_version
         self.max_concurrency = check_positive_int("max_concurrency", max_concurrency)
         rate = check_rate(requests_per_second)
@@ -145,6 +163,7 @@ class AkanaClient(BaseClient):
             session=given_session, headers={"Accept": self.media_type},
             connector_limit=max(100, self.max_concurrency), clock=clock, sleep=sleep,
             rng=random.Random(seed), quota=None,
+            trace_configs=tracing,
         )
         self.tickets = Tickets(self._pool, self.base_url, api_version)
         self._email = email

@@ -10,8 +10,8 @@ argument is checked before anything is sent.
 from __future__ import annotations
 
 import builtins
-from collections.abc import AsyncGenerator, AsyncIterator
-from typing import Any
+from collections.abc import AsyncGenerator
+from typing import Any, cast
 
 from .._convert import loads, structure
 from .._pagination import paginate, records
@@ -203,18 +203,19 @@ class Tickets:
         start: int = 0,
         max_items: int | None = None,
         deadline: float | None = None,
-    ) -> AsyncIterator[Ticket]:
-        """Stream tickets in server order (newest first by default), at most ``max_items``.
+    ) -> AsyncGenerator[Ticket, None]:
+        """Stream tickets in server order (newest first by default), at most ``max_items``
+        (the same keyword arguments as :meth:`pages`).
 
         Example: ``async for t in akana.tickets.iter(api_id=api): ...``
         """
-        return records(self.pages(
+        return cast("AsyncGenerator[Ticket, None]", records(self.pages(
             api_id=api_id, app_id=app_id, retrieving_user_id=retrieving_user_id,
             author_id=author_id, item_id=item_id, tag=tag, label=label, state=state,
             include_comments=include_comments, number_of_comments=number_of_comments,
             include_actions=include_actions, sort_by=sort_by, page_size=page_size,
             start=start, max_items=max_items, deadline=deadline,
-        ))
+        )))
 
     async def list(
         self,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections.abc import Sequence
 
 import aiohttp
 
@@ -20,6 +21,7 @@ from .._client import (
     check_session,
     check_test_hooks,
     check_timeout,
+    check_trace_configs,
 )
 from .._limiter import Limiter
 from .._pool import SessionPool
@@ -64,9 +66,24 @@ class ArenaClient(BaseClient):
         async with ArenaClient(email=e, password=p, workspace_id=123456789) as arena:
             refs = await arena.items.tickets.list(item_guid)
 
+    Observability: ``trace_configs`` (a list of ``aiohttp.TraceConfig``, e.g.
+    OpenTelemetry's ``create_trace_config()``) go to the client's own aiohttp session, so
+    every attempt is traced (a retried request shows as two requests) and the send-once
+    guarantee holds, which ``session=`` gives up.
+
     ``clock`` (wall-clock seconds), ``sleep`` and ``seed`` exist for tests: waits can be
     driven by a fake clock instead of real time.
     """
+
+    #: The API root, e.g. ``https://api.arenasolutions.com/v1`` (no trailing slash).
+    base_url: str
+    #: Requests in flight at most, across every task of this client.
+    max_concurrency: int
+    #: The quota rules in force (the ``quota`` given, or the default policy).
+    quota_policy: QuotaPolicy
+    #: ``arena.items``: item search and lookups (:class:`~arena_async.arena.items.Items`),
+    #: with the item sub-resources ``tickets``, ``references`` and ``training_records``.
+    items: Items
 
     def __init__(
         self,
@@ -82,6 +99,7 @@ class ArenaClient(BaseClient):
         quota: QuotaPolicy | None = None,
         requests_per_second: float | None = None,
         session: aiohttp.ClientSession | None = None,
+        trace_configs: Sequence[aiohttp.TraceConfig] | None = None,
         usage_reason: str | None = None,
         share: str | Share | None = None,
         client_id: str | None = None,
@@ -120,6 +138,7 @@ class ArenaClient(BaseClient):
             raise ValueError("usage_reason must be a non-empty one-line string (it is sent as "
                              "the Arena-Usage-Reason header)")
         check_test_hooks(clock, sleep, seed)
+        tracing = check_trace_configs(trace_configs, session)
         self.base_url = check_base_url(base_url, allow_insecure=insecure)
         self.max_concurrency = check_positive_int("max_concurrency", max_concurrency)
         self.quota_policy = quota or QuotaPolicy()
@@ -147,9 +166,8 @@ class ArenaClient(BaseClient):
             timeout=check_timeout(timeout), session=check_session(session),
             connector_limit=max(100, self.max_concurrency), clock=clock, sleep=sleep,
             rng=random.Random(seed), quota=self.quota_policy,
+            trace_configs=tracing,
         )
-        #: Item search and lookups, with the item's sub-resources ``tickets``,
-        #: ``references`` and ``training_records``.
         self.items = Items(self._pool, self.base_url)
         self._who = email or (oauth.client_id if oauth is not None else "given session")
 

@@ -13,7 +13,6 @@ import json
 import logging
 from collections.abc import (
     AsyncGenerator,
-    AsyncIterator,
     Callable,
     Iterable,
     Iterator,
@@ -21,7 +20,7 @@ from collections.abc import (
     Sequence,
 )
 from datetime import UTC, datetime
-from typing import Any, Final, Literal, ParamSpec, TypeVar
+from typing import Any, Final, Literal, ParamSpec, TypeVar, cast
 
 from orjson import loads as orjson_loads
 
@@ -43,11 +42,16 @@ from ..models.common import Page
 
 __all__ = ["ASSEMBLY_TYPES", "ItemReferences", "ItemTickets", "ItemTrainingRecords", "Items"]
 
-log = logging.getLogger(__name__)
+log: logging.Logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 P = ParamSpec("P")
 R = TypeVar("R")
+
+
+def _records(pages: AsyncGenerator[Page[T], None]) -> AsyncGenerator[T, None]:
+    """:func:`records`, typed as the async generator it is (``aclose()`` included)."""
+    return cast("AsyncGenerator[T, None]", records(pages))
 
 
 def _arguments_of(source: Callable[P, Any]) -> Callable[[Callable[..., R]], Callable[P, R]]:
@@ -258,22 +262,27 @@ class ItemTrainingRecords(_Resource):
 
         return paginate(fetch, page_size=page_size, offset=offset, max_items=max_items)
 
-    def iter(self, item_guid: str, page_size: int = MAX_PAGE_SIZE, offset: int = 0,
-             max_items: int | None = None, *, deadline: float | None = None,
-             ) -> AsyncIterator[TrainingRecord]:
-        """Stream records from ``offset``, at most ``max_items`` of them.
+    def iter(self, item_guid: str, page_size: int = MAX_PAGE_SIZE, offset: int = 0, *,
+             max_items: int | None = None, deadline: float | None = None,
+             ) -> AsyncGenerator[TrainingRecord, None]:
+        """Stream records from ``offset``, at most ``max_items`` of them (the same
+        arguments as :meth:`pages`).
 
         Example: ``async for rec in arena.items.training_records.iter(guid): ...``
         """
-        return records(self.pages(item_guid, page_size, offset, max_items=max_items,
-                                  deadline=deadline))
+        return _records(self.pages(item_guid, page_size, offset, max_items=max_items,
+                                   deadline=deadline))
 
-    async def list(self, item_guid: str, page_size: int = MAX_PAGE_SIZE, offset: int = 0,
-                   max_items: int | None = None, *, deadline: float | None = None,
+    async def list(self, item_guid: str, page_size: int = MAX_PAGE_SIZE, offset: int = 0, *,
+                   max_items: int | None = None, deadline: float | None = None,
                    ) -> list[TrainingRecord]:
-        """Every record (from ``offset``, up to ``max_items``) as one list."""
-        return [rec async for rec in self.iter(item_guid, page_size, offset, max_items,
-                                               deadline=deadline)]
+        """Every record (from ``offset``, up to ``max_items``) as one list (the same
+        arguments as :meth:`pages`).
+
+        Example: ``recs = await arena.items.training_records.list(guid, max_items=1000)``
+        """
+        return [rec async for rec in self.iter(item_guid, page_size, offset,
+                                               max_items=max_items, deadline=deadline)]
 
     async def get(self, item_guid: str, record_guid: str, *, deadline: float | None = None,
                   ) -> TrainingRecord:
@@ -391,9 +400,9 @@ class Items(_Resource):
 
     def __init__(self, pool: SessionPool, base_url: str) -> None:
         super().__init__(pool, base_url)
-        self.tickets = ItemTickets(pool, base_url)
-        self.references = ItemReferences(pool, base_url)
-        self.training_records = ItemTrainingRecords(pool, base_url)
+        self.tickets: ItemTickets = ItemTickets(pool, base_url)
+        self.references: ItemReferences = ItemReferences(pool, base_url)
+        self.training_records: ItemTrainingRecords = ItemTrainingRecords(pool, base_url)
         self._guids: dict[str, str | None] = {}
 
     def pages(
@@ -475,13 +484,13 @@ class Items(_Resource):
         return paginate(fetch, page_size=page_size, offset=offset, max_items=max_items)
 
     @_arguments_of(pages)
-    def iter(self, **kwargs: Any) -> AsyncIterator[Item]:
+    def iter(self, **kwargs: Any) -> AsyncGenerator[Item, None]:
         """Stream the matching items; the same keyword arguments as :meth:`pages`
         (``max_items`` caps how many, and no record is fetched only to be dropped).
 
         Example: ``async for item in arena.items.iter(number="PN-10*"): ...``
         """
-        return records(self.pages(**kwargs))
+        return _records(self.pages(**kwargs))
 
     @_arguments_of(pages)
     async def list(self, **kwargs: Any) -> list[Item]:

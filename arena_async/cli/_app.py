@@ -42,7 +42,7 @@ __all__ = ["app", "run"]
 
 PROG = "arena-async"
 
-app = typer.Typer(
+app: typer.Typer = typer.Typer(
     name=PROG,
     help="Bulk-fetch and export Arena PLM and Akana data, with progress, exact resume "
          "and built-in fake servers. Credentials come from environment variables only "

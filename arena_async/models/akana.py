@@ -43,7 +43,7 @@ __all__ = [
     "parse_login",
 ]
 
-logger = logging.getLogger(__name__)
+logger: logging.Logger = logging.getLogger(__name__)
 
 #: The key of the list in the ``GET /api/tickets`` envelope: ``{"Ticket": [...]}``.
 TICKETS_KEY = "Ticket"

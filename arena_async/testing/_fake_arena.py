@@ -595,7 +595,7 @@ class FakeArena:
         self._remaining = self._limit
         self._reset_at = clock() + quota_window
         self._requests: list[RecordedRequest] = []
-        self.stats = FakeArenaStats()
+        self.stats: FakeArenaStats = FakeArenaStats()
         self._runner: web.AppRunner | None = None
         self._url: str | None = None
 
