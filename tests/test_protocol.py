@@ -60,6 +60,8 @@ RETRY = frozenset({408, 425, 429, 500, 502, 503, 504})
         ("Fri, 31-Feb-2014 14:22:13 GMT-0700 (PDT)", None),
         ("Fri, 02-Foo-2014 14:22:13 GMT-0700 (PDT)", None),
         ("Fri, 02-May-2014 14:22:13 GMT-07:00", datetime(2014, 5, 2, 21, 22, 13, tzinfo=UTC)),
+        ("Fri, 02-May-2014 14:22:13 GMT+1030", datetime(2014, 5, 2, 3, 52, 13, tzinfo=UTC)),
+        ("Fri, 02-May-2014 14:22:13 GMT-1000", datetime(2014, 5, 3, 0, 22, 13, tzinfo=UTC)),
         ("2-May-2014 9:05:00 UTC", datetime(2014, 5, 2, 9, 5, 0, tzinfo=UTC)),
         ("9999-12-31T23:59:59-01:00", None),  # past datetime's range once in UTC
         ("0001-01-01T00:00:00+01:00", None),
@@ -211,6 +213,10 @@ def test_a_long_bad_id_is_shortened_in_the_message() -> None:
     with pytest.raises(ValueError) as info:
         validate_id("item_guid", "B" * 59 + "/")  # 60 characters: shown whole
     assert "B" * 59 + "/" in str(info.value)
+    with pytest.raises(ValueError) as info:
+        validate_id("item_guid", "C" * 60 + "/")  # 61 characters: shortened
+    assert "C" * 59 + "…" in str(info.value)
+    assert "/" not in str(info.value).split(": ", 1)[1]
 
 
 def test_build_url_keeps_base_path() -> None:
@@ -298,6 +304,8 @@ def test_error_body_shapes() -> None:
     [beside] = parse_error_body(b'{"errors": [], "message": "m2"}')
     assert beside.message == "m2"
     assert parse_error_body(b'{"message": 5}') == []
+    [first] = parse_error_body(b'{"description": "second", "message": "first"}')
+    assert first.message == "first"  # the first of the known keys, in their order
     assert parse_error_body(b'"just a string"') == []
     assert parse_error_body(b"\xff\xfe") == []
 

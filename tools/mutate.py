@@ -81,7 +81,24 @@ DEFAULT_SAMPLE: dict[str, int | None] = {"arena_async/_limiter.py": 150, "arena_
 
 #: Named equivalent mutants: (module, source line stripped, mutation) -> why no test can
 #: tell it from the original. Only survivors are matched against this table.
-EQUIVALENT: dict[tuple[str, str, str], str] = {}
+EQUIVALENT: dict[tuple[str, str, str], str] = {
+    ("arena_async/_protocol.py",
+     'if not _UNRESERVED_PATH.fullmatch(tail) or tail.count("/") != len(segments) - 1:',
+     "`1` -> `2`"):
+        "the condition only picks the one-look fast path; the general path (each segment "
+        "quoted whole) builds the same URL for unreserved segments, so sending every URL "
+        "down it changes speed, not results",
+    ("arena_async/_protocol.py", "@attrs.frozen(slots=True)", "`True` -> `False`"):
+        "slots only save memory: the class is frozen, so no attribute can be added either way",
+    ("arena_async/_protocol.py",
+     "minutes = int(digits[1:3]) * 60 + int(digits[3:5])", "`5` -> `6`"):
+        "`digits` has exactly 5 characters (sign and 4 digits): a slice end past it "
+        "gives the same 2 characters",
+    ("arena_async/_protocol.py", "@functools.lru_cache(maxsize=64)", "`64` -> `63`"):
+        "the cache size: every distinct reset header is still parsed the same way",
+    ("arena_async/_protocol.py", "@functools.lru_cache(maxsize=64)", "`64` -> `65`"):
+        "the cache size: every distinct reset header is still parsed the same way",
+}
 
 #: What the tests read beside the package and the tests themselves.
 COPIED = ("arena_async", "tests", "pyproject.toml", "README.md", "docs", "examples")
