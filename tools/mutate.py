@@ -68,7 +68,8 @@ MODULE_TESTS: dict[str, list[str]] = {
                             "tests/test_cancellation.py"],
     "arena_async/arena/_auth.py": [
         "tests/arena/test_auth_rules.py", "tests/arena/test_client.py", "tests/test_secrets.py",
-        "tests/test_retry.py",
+        "tests/test_retry.py", "tests/share/test_share_clients.py",
+        "tests/testing/test_fake_arena_items.py", "tests/test_tracing.py",
     ],
     "arena_async/_limiter.py": [
         "tests/test_limiter.py", "tests/test_limiter_properties.py", "tests/test_retry.py",
