@@ -73,7 +73,8 @@ MODULE_TESTS: dict[str, list[str]] = {
     ],
     "arena_async/_limiter.py": [
         "tests/test_limiter.py", "tests/test_limiter_properties.py", "tests/test_retry.py",
-        "tests/arena/test_client.py",
+        "tests/arena/test_client.py", "tests/test_fast_paths.py",
+        "tests/share/test_share_clients.py",
     ],
 }
 
