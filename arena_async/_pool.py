@@ -725,8 +725,10 @@ def describe_failure(exc: BaseException) -> str:
 def brief_failure(exc: BaseException) -> str:
     """A few words for what one attempt met (``"connection refused"``, ``"HTTP 503"``,
     ``"timed out"``), for the note that lists the attempts: never a host, header or body."""
-    if isinstance(exc, APIError):
-        return describe_failure(exc)
+    if isinstance(exc, APIError):  # a code that only repeats the status is left out
+        code = exc.code
+        return f"HTTP {exc.status}" + (f" (code {code})" if code not in (None, exc.status)
+                                       else "")
     if isinstance(exc, TransportError):
         return exc.brief
     if isinstance(exc, QuotaExhaustedError):

@@ -398,11 +398,18 @@ class Items(_Resource):
         guids = await arena.items.guids_for(["PN-000123", "PN-000124"])
     """
 
+    #: ``/items/{item}/tickets``: the tickets an item references.
+    tickets: ItemTickets
+    #: ``/items/{item}/items``: item-to-item references.
+    references: ItemReferences
+    #: ``/items/{item}/trainingrecords``: training records, paged.
+    training_records: ItemTrainingRecords
+
     def __init__(self, pool: SessionPool, base_url: str) -> None:
         super().__init__(pool, base_url)
-        self.tickets: ItemTickets = ItemTickets(pool, base_url)
-        self.references: ItemReferences = ItemReferences(pool, base_url)
-        self.training_records: ItemTrainingRecords = ItemTrainingRecords(pool, base_url)
+        self.tickets = ItemTickets(pool, base_url)
+        self.references = ItemReferences(pool, base_url)
+        self.training_records = ItemTrainingRecords(pool, base_url)
         self._guids: dict[str, str | None] = {}
 
     def pages(
