@@ -120,6 +120,14 @@ class SharedLedger:
             await self._sleep(delay)
         return waited
 
+    async def try_take(self) -> bool:
+        """One admission now, or False (no wait): for a request that may be skipped, such
+        as the last sharer's logout, which must not spend the workspace's reserve."""
+        if self.take_now():
+            return True
+        decision = await self._ask(1)
+        return decision.kind == "grant" and self.take_now()
+
     async def sync(self) -> None:
         """Report what ended; give back admissions unused since the last sync."""
         if not self._used_since_sync and self._units:

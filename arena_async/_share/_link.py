@@ -97,11 +97,20 @@ class ShareLink:
         if not self._opened:
             return
         try:
-            await self.ledger.close()
             token = await self.session.leave()
             if token is not None:
-                log.info("last sharer of the Arena session: logging out")
-                await logout(token)
+                # The logout counts against the workspace's quota: only within the ledger's
+                # budget (never the reserve), and reported to it like any request.
+                if await self.ledger.try_take():
+                    log.info("last sharer of the Arena session: logging out")
+                    try:
+                        await logout(token)
+                    finally:
+                        self.ledger.ended(None, None, lost=True)
+                else:
+                    log.info("not logging out of Arena: the workspace's request budget is "
+                             "spent; the session ends by itself after 90 idle minutes")
+            await self.ledger.close()
         except ShareUnavailableError as exc:
             log.warning("could not leave the share cleanly: %s", exc)
         finally:

@@ -141,10 +141,6 @@ async def test_expiring_sessions_cost_one_login_each(share_config: dict[str, Any
         assert fake.stats.logins <= expiries + 2, (fake.stats.logins, expiries)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "lead's bug: the last sharer's logout (a request the quota counts) is checked against "
-    "its own limiter's estimate, not the shared ledger, so it spends the reserve: used 901 "
-    "(arena_async/arena/_auth.py ArenaAuth._logout / _share/_link.py ShareLink.close)"))
 async def test_quota_reserve_holds_across_processes(share_config: dict[str, Any],
                                                     workers: Workers) -> None:
     async with FakeArena.seeded(items=400, seed=13, quota_limit=1000) as fake:
