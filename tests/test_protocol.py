@@ -386,6 +386,10 @@ def test_quota_429_carries_the_reset_from_the_headers() -> None:
     assert isinstance(bare.error, QuotaExhaustedError)
     assert bare.error.resets_at is None
     assert classify_(400, body).kind is VerdictKind.FAIL  # the code only counts on a 429
+    two = classify_(429, b'{"status":429,"errors":[{"code":4084,"message":"first"},'
+                         b'{"code":1,"message":"second"}]}')
+    assert "first" in str(two.error)
+    assert "second" not in str(two.error)
 
 
 def test_with_attempts_restates_an_api_error() -> None:

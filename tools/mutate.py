@@ -96,6 +96,10 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
      "minutes = int(digits[1:3]) * 60 + int(digits[3:5])", "`5` -> `6`"):
         "`digits` has exactly 5 characters (sign and 4 digits): a slice end past it "
         "gives the same 2 characters",
+    ("arena_async/_pagination.py", "Fetch = Callable[[int, int], Awaitable[list[T]]]",
+     "`Fetch = Callable[[int, int], Awaitable[list[T]]]` removed"):
+        "a type alias read only in annotations, which `from __future__ import annotations` "
+        "never evaluates",
     ("arena_async/_protocol.py", "@functools.lru_cache(maxsize=64)", "`64` -> `63`"):
         "the cache size: every distinct reset header is still parsed the same way",
     ("arena_async/_protocol.py", "@functools.lru_cache(maxsize=64)", "`64` -> `65`"):
