@@ -25,6 +25,7 @@ SCRIPTS = {
     "streaming": "streaming.py",
     "structuring": "structuring.py",
     "quota": "quota.py",
+    "sharing": "sharing.py",
 }
 #: Each script must finish well inside this (they take 10-90 s on the 2-core box).
 TIMEOUT = 300

@@ -23,7 +23,7 @@ def bench() -> object:
 
 @pytest.mark.parametrize("name", ["_common", "_prototype", "_codegen", "load_server", "overhead",
                                   "latency", "streaming", "structuring", "quota", "run_all",
-                                  "breakdown"])
+                                  "breakdown", "sharing"])
 def test_imports(bench: object, name: str) -> None:
     module = importlib.import_module(name)
     assert module.__doc__
@@ -84,3 +84,12 @@ def test_quota_scenario_runs(bench: object) -> None:
     rows = quota.scenario_a(quick=True)
     assert rows[0][0] == "(a) raise: requests sent"
     assert all(isinstance(value, float | int) for _, value, *_ in rows)
+
+
+def test_sharing_tiny(bench: object, tmp_path: Path) -> None:
+    sharing = importlib.import_module("sharing")
+    figures = sharing.throughput(40, 1, False, None)  # unshared and SQLite, no Redis
+    assert set(figures) == {"unshared", "shared, SQLite"}
+    assert figures["shared, SQLite"]["contacts"][0] > 0  # the ledger was used
+    four = sharing.four_processes(f"sqlite:///{tmp_path / 'share.db'}", 10, 100, 0)
+    assert four["ok"] + four["failed"] == 40

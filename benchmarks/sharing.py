@@ -1,0 +1,282 @@
+"""Benchmark 6 (issue #11): what share= costs one process, and what it saves four.
+
+(a) Throughput of one process, unshared vs shared (SQLite, Redis): ``bulk`` of
+    ``GET /items/{guid}/tickets`` against the load server (``benchmarks/load_server.py``:
+    canned answers with quota headers, so the shared ledger works as in production),
+    concurrency 32, the variants interleaved in each round. Target: a sharer keeps
+    >= 0.8x the unshared throughput. Besides req/s: client CPU per request, and the
+    share round trips (ledger batches) per 1,000 requests.
+(b) Four processes on one integration user against FakeArena (``single_session``, as the
+    real server: each login cancels the earlier session) with a quota and
+    ``QuotaPolicy(reserve=R)``: without a share, with SQLite, with Redis. Per variant:
+    keys ok / failed, logins, 401s, 429s, and the budget used (every request but logins).
+
+Redis rows need ``redis-server`` on PATH (started on a free loopback port in a temp dir);
+without it they read "skipped". Run alone: ``python benchmarks/sharing.py [--quick]``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _common as c
+
+from arena_async import ArenaClient, QuotaPolicy, RedisShare, Share, SQLiteShare
+
+CONCURRENCY = 32
+TARGET = 0.8
+PROCS = 4
+ROUTE_LOGIN = "POST /login"
+FAKE_EMAIL, FAKE_PASSWORD = "user@example.com", "fake-password"  # FakeArena's defaults
+TIMEOUT = 120.0
+
+
+def guids(n: int) -> list[str]:
+    return [f"ITEM{i:016d}" for i in range(n)]
+
+
+# -- a redis-server for the Redis rows ----------------------------------------------------
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind((c.LOOPBACK, 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def redis_server(cpu: int | None) -> Iterator[str | None]:
+    """``redis://127.0.0.1:<port>/0`` of a fresh redis-server, or None when not installed."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        yield None
+        return
+    with tempfile.TemporaryDirectory() as directory:
+        port = _free_port()
+        proc = subprocess.Popen(
+            [binary, "--port", str(port), "--bind", c.LOOPBACK, "--dir", directory,
+             "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            if cpu is not None:
+                c.pin(proc.pid, cpu)
+            deadline = time.monotonic() + 10
+            while True:
+                try:
+                    with socket.create_connection((c.LOOPBACK, port), timeout=0.2) as s:
+                        s.sendall(b"PING\r\n")
+                        if s.recv(16).startswith(b"+PONG"):
+                            break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise RuntimeError("redis-server did not start") from None
+                    time.sleep(0.02)
+            yield f"redis://{c.LOOPBACK}:{port}/0"
+        finally:
+            proc.terminate()
+            proc.wait(5)
+
+
+def make_share(url: str | None, prefix: str) -> Share | None:
+    """The share at ``url`` (Redis keys under ``prefix``: the same in every sharer)."""
+    if url is None:
+        return None
+    if url.startswith("sqlite:///"):
+        return SQLiteShare(url[len("sqlite:///"):])
+    return RedisShare(url, prefix=prefix)
+
+
+# -- (a) one process ----------------------------------------------------------------------
+async def one_process(url: str, keys: list[str], share: Share | None) -> dict[str, float]:
+    async with ArenaClient(email=c.EMAIL, password=c.PASSWORD, base_url=url,
+                           max_concurrency=CONCURRENCY, share=share) as arena:
+        await arena.items.tickets.list(keys[0])  # log in (and join the share) first
+        with c.timed() as t:
+            failed = 0
+            async for outcome in arena.bulk(arena.items.tickets.list, keys):
+                failed += outcome.error is not None
+        link = arena.share_link
+        contacts = link.ledger.contacts if link is not None else 0
+    if failed:
+        raise RuntimeError(f"{failed} requests failed")
+    return {"wall": t["wall"], "cpu": t["cpu"], "contacts": contacts}
+
+
+def throughput(n: int, rounds: int, pinned: bool, redis_url: str | None,
+               ) -> dict[str, dict[str, list[float]]]:
+    keys = guids(n)
+    out: dict[str, dict[str, list[float]]] = {}
+    with tempfile.TemporaryDirectory() as tmp, \
+            c.load_server(cpu=c.SERVER_CPU if pinned else None) as server:
+        variants: dict[str, str | None] = {"unshared": None,
+                                           "shared, SQLite": f"sqlite:///{tmp}/share.db"}
+        if redis_url is not None:
+            variants["shared, Redis"] = redis_url
+        if pinned:
+            c.pin(0, c.CLIENT_CPU)
+        try:
+            for _ in range(rounds):
+                base = 0.0
+                for name, share_url in variants.items():
+                    gc.collect()
+                    share = make_share(share_url, f"bench:{time.time_ns()}:")
+                    r = asyncio.run(one_process(server.url, keys, share))
+                    rps = n / r["wall"]
+                    if name == "unshared":
+                        base = rps
+                    figs = out.setdefault(name, {})
+                    figs.setdefault("rps", []).append(rps)
+                    figs.setdefault("ratio", []).append(rps / base)
+                    figs.setdefault("cpu_us", []).append(r["cpu"] / n * 1e6)
+                    figs.setdefault("contacts", []).append(r["contacts"] / n * 1000)
+        finally:
+            c.unpin_self()
+    return out
+
+
+# -- (b) four processes --------------------------------------------------------------------
+async def child(url: str, n: int, share_url: str | None, prefix: str, reserve: int,
+                start_at: float) -> dict[str, Any]:
+    kinds: Counter[str] = Counter()
+    await asyncio.sleep(max(0.0, start_at - time.time()))
+    started = time.time()
+    async with asyncio.timeout(TIMEOUT), ArenaClient(
+            email=FAKE_EMAIL, password=FAKE_PASSWORD, base_url=url, max_concurrency=8,
+            quota=QuotaPolicy(reserve=reserve), share=make_share(share_url, prefix),
+            timeout=10.0) as arena:
+        items = seeded_guids()
+        async for outcome in arena.bulk(arena.items.tickets.list,
+                                        [items[i % len(items)] for i in range(n)]):
+            kinds["ok" if outcome.error is None else type(outcome.error).__name__] += 1
+    return {"kinds": dict(kinds), "elapsed": time.time() - started}
+
+
+def seeded_guids() -> list[str]:
+    """The seeded fake's item GUIDs (``--items 50 --seed 1``): deterministic, no request."""
+    from arena_async.testing import FakeArena
+    return FakeArena.seeded(items=50, seed=1).item_guids
+
+
+def four_processes(share_url: str | None, n: int, quota: int, reserve: int,
+                   ) -> dict[str, Any]:
+    with c.fake_arena(items=50, quota=quota) as fake:
+        start_at = time.time() + 2.5  # every child imported and ready, then all at once
+        prefix = f"bench:{time.time_ns()}:"  # one ledger and session for these four
+        procs = [subprocess.Popen(
+            [sys.executable, __file__, "--child", "--url", fake.url, "--requests", str(n),
+             "--reserve", str(reserve), "--start-at", str(start_at), "--prefix", prefix,
+             *(["--share", share_url] if share_url else [])],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(PROCS)]
+        kinds: Counter[str] = Counter()
+        longest = 0.0
+        for proc in procs:
+            out, err = proc.communicate(timeout=TIMEOUT + 30)
+            if proc.returncode != 0:
+                raise RuntimeError(f"sharing child failed: {err[-2000:]}")
+            res = json.loads(out.strip().splitlines()[-1])
+            kinds.update(res["kinds"])
+            longest = max(longest, res["elapsed"])
+        stats = fake.stats()
+    used = sum(v for k, v in stats["by_route"].items() if k != ROUTE_LOGIN)
+    return {"ok": kinds["ok"], "failed": sum(kinds.values()) - kinds["ok"],
+            "errors": {k: v for k, v in kinds.items() if k != "ok"},
+            "logins": stats["logins"], "401s": stats["unauthorized"],
+            "429s": stats["quota_exhausted"], "used": used, "wall": longest}
+
+
+# -- the report ------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--child"]:
+        import argparse
+        p = argparse.ArgumentParser()
+        p.add_argument("--url", required=True)
+        p.add_argument("--requests", type=int, required=True)
+        p.add_argument("--reserve", type=int, required=True)
+        p.add_argument("--start-at", type=float, required=True)
+        p.add_argument("--share", default=None)
+        p.add_argument("--prefix", default="bench:")
+        a = p.parse_args(argv[1:])
+        print(json.dumps(asyncio.run(child(a.url, a.requests, a.share, a.prefix, a.reserve,
+                                           a.start_at))))
+        return 0
+    p = c.parser(__doc__.splitlines()[0])
+    p.add_argument("--requests", type=int, default=None, help="(a): requests per round")
+    args = p.parse_args(argv)
+    n = args.requests or (300 if args.quick else 5000)
+    rounds = args.rounds or (1 if args.quick else 5)
+    each, quota, reserve = (60, 200, 20) if args.quick else (500, 2000, 100)
+    pinned = not args.no_pin and c.can_pin()
+    env = c.environment()
+    started = time.perf_counter()
+    with redis_server(c.SERVER_CPU if pinned else None) as redis_url:
+        figures = throughput(n, rounds, pinned, redis_url)
+        with tempfile.TemporaryDirectory() as tmp:
+            multi = {"no share": four_processes(None, each, quota, reserve),
+                     "share, SQLite": four_processes(f"sqlite:///{tmp}/share.db", each,
+                                                     quota, reserve)}
+            if redis_url is not None:
+                multi["share, Redis"] = four_processes(redis_url, each, quota, reserve)
+    rows_a = []
+    for name, figs in figures.items():
+        ratio = c.median(figs["ratio"])
+        target = "" if name == "unshared" else f"{c.verdict(ratio >= TARGET)} ({ratio:.2f}x)"
+        rows_a.append([name, c.fmt(c.median(figs["rps"])), f"{ratio:.2f}x",
+                       f"{min(figs['ratio']):.2f}..{max(figs['ratio']):.2f}",
+                       c.fmt(c.median(figs["cpu_us"])), c.fmt(c.median(figs["contacts"])),
+                       target])
+    if redis_url is None:
+        rows_a.append(["shared, Redis", "skipped (no redis-server)", "", "", "", "", ""])
+    header_a = ["client (one process)", "req/s", "vs unshared", "vs unshared (min..max)",
+                "client CPU us/req", "share round trips per 1,000 req",
+                f"target >= {TARGET}x"]
+    text_a, md_a = c.table(header_a, rows_a)
+    budget = quota - reserve
+    rows_b = []
+    for name, r in multi.items():
+        errors = ", ".join(f"{k} {v}" for k, v in sorted(r["errors"].items())) or "-"
+        rows_b.append([name, r["ok"], r["failed"], errors, r["logins"], r["401s"], r["429s"],
+                       r["used"], f"{r['wall']:.1f}"])
+    if redis_url is None:
+        rows_b.append(["share, Redis", "skipped (no redis-server)", "", "", "", "", "", "",
+                       ""])
+    header_b = ["4 processes", "keys ok", "keys failed", "errors", "logins", "401s", "429s",
+                f"budget used (of {quota}, reserve {reserve})", "slowest process, s"]
+    text_b, md_b = c.table(header_b, rows_b)
+    title = (f"Sharing (issue #11): one process unshared vs shared, {n:,} requests x "
+             f"{rounds} rounds; {PROCS} processes x {each} keys on one user")
+    markdown = "\n".join([
+        f"## 6. {title}", "", c.env_line(env), "",
+        f"(a) Load server (`benchmarks/load_server.py`, quota headers counting down from "
+        f"10^9), {c.pin_note(pinned)}; redis-server on the server's core. `bulk` at "
+        f"concurrency {CONCURRENCY}, after one request that logs in and joins the share; "
+        "variants interleaved in each round, ratios per round. A sharer takes quota "
+        "admissions from the shared ledger in batches of min(max_concurrency, 64) and "
+        "reports what its answers said with the next batch, so it talks to the share once "
+        "per batch, not per request.", "", md_a, "",
+        f"(b) FakeArena in a subprocess (`single_session`, as the real server), quota "
+        f"{quota} with `QuotaPolicy(reserve={reserve})` in every process, so the workspace "
+        f"may spend {budget}; each process wants {each} keys ({PROCS * each} in all), "
+        "`max_concurrency=8`, all four start together. `budget used` counts every request "
+        "the fake received but logins (logouts included). Took "
+        f"{time.perf_counter() - started:.0f} s.", "", md_b,
+    ])
+    c.report(args, "sharing", title, text_a + "\n\n" + text_b, markdown)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
