@@ -194,7 +194,7 @@ async def test_wait_mode_no_stampede_at_the_reset(share_config: dict[str, Any],
 
 async def test_a_sharer_killed_inside_its_login_blocks_at_most_one_lease(
         share_config: dict[str, Any], workers: Workers) -> None:
-    lease_ttl = 1.0
+    lease_ttl = 2.0
     config = {**share_config, "timings": {"lease_ttl": lease_ttl}}
     async with FakeArena.seeded(items=100, seed=15) as fake:
         fake.faults.add(Fault("slow_headers", delay=2.0, path="/login$", times=1))
@@ -212,8 +212,10 @@ async def test_a_sharer_killed_inside_its_login_blocks_at_most_one_lease(
         assert victim.returncode == -signal.SIGKILL
         assert total(results) == {"ok": 300}
         blocked = [r["first_ok"] - r["started"] for r in results]
-        # They waited for the dead holder's lease (it had up to lease_ttl left), no longer.
-        assert max(blocked) < lease_ttl + 0.6, blocked
+        # They waited for the dead holder's lease (it had up to lease_ttl left), no longer
+        # (the slack covers their own login and first request on a loaded machine; without
+        # the lease's expiry they would wait for ever: the victim never publishes).
+        assert max(blocked) < lease_ttl + 1.5, blocked
         assert min(blocked) > 0.3, blocked
 
 
