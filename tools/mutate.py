@@ -475,7 +475,7 @@ def _copy_tree(work: Path, rev: str | None) -> None:
 
 
 def run_module(module: str, *, sample: int | None, seed: int, python: str,
-               fork: bool = False, rev: str | None = None,
+               fork: bool = False, rev: str | None = None, timeout: float | None = None,
                progress: bool = True) -> ModuleResult:
     """Mutate one module in a temporary copy of the tree; return the outcomes."""
     started = time.monotonic()
@@ -493,8 +493,9 @@ def run_module(module: str, *, sample: int | None, seed: int, python: str,
             chosen = sorted(random.Random(seed).sample(every, sample),
                             key=lambda m: (m.line, m.col, m.description))
         covering, base = coverage_map(work, module, tests, python)
-        # Untraced, the tests run 2-3x faster than traced: 3x the traced time is ample.
-        timeout = max(20.0, 3.0 * base)
+        # A mutant's run is its covering tests, untraced: well under the traced run of
+        # every test file; past 90 s it is a hang (an endless loop), counted as killed.
+        timeout = timeout if timeout is not None else max(30.0, min(90.0, 2.0 * base))
         result = ModuleResult(module, len(every), len(chosen))
         for index, mutant in enumerate(chosen, 1):
             nodeids = sorted(set().union(*(covering.get(line, [])
@@ -631,6 +632,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write", type=Path, default=None,
                         help="update this Markdown report (e.g. docs/mutation.md)")
     parser.add_argument("--python", default=sys.executable)
+    parser.add_argument("--timeout", type=float, default=None,
+                        help="seconds per mutant (default: twice the traced run, 30-90)")
     parser.add_argument("--rev", default=None,
                         help="mutate this commit (e.g. HEAD) instead of the work tree")
     parser.add_argument("--no-fork", action="store_true",
@@ -653,7 +656,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{module}: mutating (sample {sample or 'all'})", flush=True)
         try:
             result = run_module(module, sample=sample, seed=args.seed, python=args.python,
-                                fork=fork, rev=args.rev)
+                                fork=fork, rev=args.rev, timeout=args.timeout)
         except _Unmutated as exc:
             print(f"{module}: skipped: {exc}", flush=True)
             continue
