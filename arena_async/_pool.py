@@ -906,17 +906,25 @@ class _Trail:
         or more); a run of attempts that met the same is stated once:
         ``attempts: 1: login: connection refused; 2-4: the same``."""
         if len(self.failures) >= minimum:
-            runs: list[list[Any]] = []  # [first attempt, last attempt, what]
+            # Runs of consecutive attempts that met the same. An attempt number seen twice
+            # is a replay (after a re-login, or a wait for the quota): "N again".
+            runs: list[list[Any]] = []  # [first attempt, last attempt, what, again]
+            previous = 0
             for attempt, what in self.failures:
-                if runs and runs[-1][2] == what and attempt <= runs[-1][1] + 1:
-                    runs[-1][1] = attempt
+                again = attempt == previous
+                previous = attempt
+                last = runs[-1] if runs else None
+                if last is not None and not again and last[2] == what \
+                        and attempt == last[1] + 1:
+                    last[1] = attempt
                 else:
-                    runs.append([attempt, attempt, what])
+                    runs.append([attempt, attempt, what, again])
             shown: list[str] = []
-            for first, last, what in runs:
-                shown.append(f"{first}: {what}")
-                if last > first:
-                    more = f"{last}" if last == first + 1 else f"{first + 1}-{last}"
+            for first, last_attempt, what, again in runs:
+                shown.append(f"{first}{' again' if again else ''}: {what}")
+                if last_attempt > first:
+                    more = (f"{last_attempt}" if last_attempt == first + 1
+                            else f"{first + 1}-{last_attempt}")
                     shown.append(f"{more}: the same")
             if len(shown) > 12:
                 shown = [*shown[:6], "...", *shown[-5:]]

@@ -23,6 +23,7 @@ import pytest
 from arena_async import (
     AkanaClient,
     ArenaClient,
+    AuthenticationError,
     LoginError,
     RetryPolicy,
     ServerError,
@@ -121,6 +122,21 @@ async def test_different_failures_are_each_listed_in_order() -> None:
     assert info.value.status == 502
     assert info.value.__notes__ == [
         "attempts: 1: HTTP 503; 2: the same; 3: connection reset; 4: HTTP 502; 5: the same"]
+
+
+async def test_a_replay_after_a_re_login_is_listed_as_again() -> None:
+    """The free replay after the first re-login keeps its attempt number: "1 again"."""
+    clock = FakeClock()
+    async with FakeArena.seeded(items=1, seed=1) as fake:
+        fake.faults.add(Fault("expire_session", path=r"/tickets$"))  # every session dies
+        async with ArenaClient(email=fake.email, password=fake.password,
+                               workspace_id=fake.workspace_id, base_url=fake.url,
+                               sleep=clock.sleep, retry=RetryPolicy(max_attempts=3)) as arena:
+            with pytest.raises(AuthenticationError) as info:
+                await arena.items.tickets.list(fake.item_guids[0])
+    assert info.value.attempts == 3
+    assert info.value.__notes__ == [
+        "attempts: 1: HTTP 401; 1 again: HTTP 401; 2-3: the same"]
 
 
 # -- a login refused while listing: no resume hint ------------------------------------
