@@ -117,7 +117,9 @@ class RedisShare(Share):
     async def _close(self) -> None:
         client, self._client = self._client, None
         if client is not None and self._given is None:
-            await client.aclose()
+            # aclose() from redis-py 5.0.1; close() before it (deprecated since).
+            close = getattr(client, "aclose", None) or client.close
+            await close()
 
     async def _update(self, key: str, step: Step[R]) -> R:
         import redis.exceptions
