@@ -1,6 +1,8 @@
 """Test kit: fake Arena and Akana servers on real loopback HTTP, with fault injection.
 
-The fakes are products, not test glue: users run their own tests against them. The
+The fakes are products, not test glue: users run their own tests against them. Both
+derive from :class:`FakeServer` (lifecycle, ``url``, request recording as
+:class:`RecordedRequest`, latency, faults, stats with ``reset()``). The
 pytest plugin (``arena_async.testing.plugin``, auto-registered) gives the fixtures
 ``fake_arena``, ``fake_arena_factory`` and ``fake_akana``.
 
@@ -17,14 +19,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._fake_arena import FakeArena, FakeArenaStats, RecordedRequest, format_reset
+from ._fake_arena import FakeArena, FakeArenaStats, format_reset
 from ._faults import FAULT_KINDS, Fault, FaultKind, FaultPlan, arena_error_body, faults_middleware
+from ._server import STATS_PATH, FakeServer, FakeServerStats, RecordedRequest
 
 __all__ = [
     "FAULT_KINDS",
+    "STATS_PATH",
     "FakeAkana",
+    "FakeAkanaStats",
     "FakeArena",
     "FakeArenaStats",
+    "FakeServer",
+    "FakeServerStats",
     "Fault",
     "FaultKind",
     "FaultPlan",
@@ -37,8 +44,8 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     # FakeAkana is imported on first use so this package works without it loaded.
-    if name == "FakeAkana":
-        from ._fake_akana import FakeAkana
+    if name in ("FakeAkana", "FakeAkanaStats"):
+        from . import _fake_akana
 
-        return FakeAkana
+        return getattr(_fake_akana, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

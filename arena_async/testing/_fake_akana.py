@@ -36,7 +36,6 @@ Example::
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import copy
 import functools
@@ -45,16 +44,19 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+import warnings
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal, Self
 from urllib.parse import quote
 
 import attrs
 from aiohttp import web
-from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy, MultiMapping
+from aiohttp.typedefs import Handler, Middleware
+from multidict import MultiMapping
 
-from ._faults import FAULT_KEY, FaultPlan, faults_middleware
+from ._faults import FaultPlan
+from ._server import RECORD_KEY, FakeServer, FakeServerStats
 
 __all__ = [
     "DEFAULT_PASSWORD",
@@ -62,10 +64,9 @@ __all__ = [
     "SORT_ORDERS",
     "STATES",
     "TICKET_PARAMS",
-    "AkanaStats",
     "FakeAkana",
+    "FakeAkanaStats",
     "FakeUser",
-    "RecordedRequest",
 ]
 
 logger = logging.getLogger(__name__)
@@ -109,9 +110,6 @@ _NEXT_STATE = {
 }
 _EPOCH_2015 = datetime(2015, 5, 12, 17, 27, 6, tzinfo=UTC)
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-#: Faults after which nothing (or only part of an answer) reaches the client.
-_BROKEN_FAULTS = frozenset({"reset_before_headers", "reset_after_headers", "truncate"})
 
 
 @attrs.frozen(slots=True)
@@ -136,52 +134,24 @@ class FakeUser:
 
 
 @attrs.define(slots=True)
-class RecordedRequest:
-    """One request as the fake received it (recorded before faults and auth).
+class FakeAkanaStats(FakeServerStats):
+    """Counters of what the fake has seen; ``reset()`` zeroes them (not the gauge).
 
-    ``query`` and ``headers`` are multidicts (``headers`` case-insensitive); ``body`` the
-    raw bytes; ``cookies`` what the client sent; ``status`` the status answered (None
-    while in flight or when the connection was dropped); ``unknown_params`` the query
-    names ``GET /api/tickets`` ignored (e.g. a mis-cased ``apiid``); ``fault`` the kind
-    of the injected fault that fired, if any.
-    Secrets stay out of ``repr``: only method, path, query and status are shown.
+    The counters of every fake (:class:`~arena_async.testing.FakeServerStats`:
+    ``requests``, ``by_route`` like ``"GET /api/tickets/{ticket_id}"``, ``statuses``,
+    ``unauthorized`` every 401 answered (login refusals included), ``faults_fired``,
+    ``in_flight`` / ``max_in_flight``), and: ``logins``, ``failed_logins``,
+    ``renewals``, ``endsessions``; ``csrf_failures`` the 401s for a missing or wrong
+    CSRF header; ``not_acceptable`` the 404s given for a wrong ``Accept``;
+    ``tickets_served`` the tickets listed.
+
+    Example: ``assert fake.stats.csrf_failures == 0; fake.stats.reset()``
     """
 
-    method: str
-    path: str
-    query: MultiDictProxy[str]
-    headers: CIMultiDictProxy[str] = attrs.field(repr=False)
-    body: bytes = attrs.field(repr=False)
-    cookies: dict[str, str] = attrs.field(repr=False)
-    status: int | None = None
-    unknown_params: list[str] = attrs.field(factory=list, repr=False)
-    fault: str | None = None
-
-    @property
-    def query_items(self) -> list[tuple[str, str]]:
-        """The query as ``(name, value)`` pairs, in the order sent."""
-        return list(self.query.items())
-
-    def json(self) -> Any:
-        """The body decoded as JSON (raises ``ValueError`` when it is not JSON)."""
-        return json.loads(self.body)
-
-
-@attrs.define(slots=True)
-class AkanaStats:
-    """Counters of what the fake has seen.
-
-    ``unauthorized`` counts every 401 answered (login refusals included), of which
-    ``csrf_failures`` were for a missing or wrong CSRF header; ``not_acceptable`` counts
-    the 404s given for a wrong ``Accept``.
-    """
-
-    requests: int = 0
     logins: int = 0
     failed_logins: int = 0
     renewals: int = 0
     endsessions: int = 0
-    unauthorized: int = 0
     csrf_failures: int = 0
     not_acceptable: int = 0
     tickets_served: int = 0
@@ -212,10 +182,7 @@ class _BadParam(Exception):
     pass
 
 
-_RECORD_KEY = web.RequestKey("arena_async.akana_record", RecordedRequest)
-
-
-class FakeAkana:
+class FakeAkana(FakeServer):
     """An Akana API Platform on ``http://127.0.0.1:<port>``, in memory. See the module doc.
 
     Parameters:
@@ -240,9 +207,16 @@ class FakeAkana:
       ``"epoch_ms"`` for ``authTokenValidUntil``.
     * ``host`` / ``port`` — where to listen (port 0: any free port).
 
-    Use as ``async with FakeAkana(...) as fake`` or ``await fake.start()`` /
-    ``await fake.close()``.
+    * ``host`` may be ``"::1"`` (IPv6 loopback; :attr:`url` brackets it).
+
+    Use as ``async with FakeAkana(...) as fake`` or ``fake = await FakeAkana().start()`` /
+    ``await fake.close()``. Lifecycle, :attr:`url`, :attr:`requests` (each a
+    :class:`~arena_async.testing.RecordedRequest`), :meth:`requests_to`, latency, faults
+    and ``GET /_fake/stats`` come from :class:`~arena_async.testing.FakeServer`.
     """
+
+    # Deprecated: this fake's records answer ``body`` with the raw bytes for one release.
+    _bytes_body: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -266,19 +240,15 @@ class FakeAkana:
     ) -> None:
         if not tenant or "." in tenant:
             raise ValueError("tenant must be a non-empty name without dots")
+        super().__init__(host=host, port=port, latency=latency, faults=faults, clock=clock)
         self.tenant = tenant
         self.csrf = csrf
         self.csrf_on_reads = csrf_on_reads
         self.token_lifetime = float(token_lifetime)
-        self.clock = clock
-        self.latency = float(latency)
-        self.faults: FaultPlan = faults if faults is not None else FaultPlan()
         self.versions = tuple(versions)
         self.error_body: Literal["json", "text", "html"] = error_body
         self.login_key_case: Literal["camel", "pascal", "lower"] = login_key_case
         self.valid_until_format: Literal["iso", "epoch_ms"] = valid_until_format
-        self.host = host
-        self._port = port
         base_users = list(users) if users is not None else _default_users(tenant)
         if pending_tasks:
             base_users = [
@@ -289,10 +259,8 @@ class FakeAkana:
         if not base_users:
             raise ValueError("FakeAkana needs at least one user")
         self.users: list[FakeUser] = base_users
-        #: Every request received, in arrival order.
-        self.requests: list[RecordedRequest] = []
-        #: Counters; see :class:`AkanaStats`.
-        self.stats = AkanaStats()
+        #: Counters; see :class:`FakeAkanaStats`.
+        self.stats: FakeAkanaStats = FakeAkanaStats()
         #: Query parameter names ``GET /api/tickets`` ignored, across all requests.
         self.unknown_params: list[str] = []
         self._tickets: dict[str, dict[str, Any]] = {}
@@ -301,12 +269,11 @@ class FakeAkana:
         self._next_number = 10000
         for ticket in tickets or ():
             self.add_ticket(ticket)
-        self._runner: web.AppRunner | None = None
 
     # ------------------------------------------------------------------ construction
 
     @classmethod
-    def seeded(cls, tickets: int = 1001, seed: int = 1, **kwargs: Any) -> FakeAkana:
+    def seeded(cls, tickets: int = 1001, seed: int = 1, **kwargs: Any) -> Self:
         """A fake holding ``tickets`` generated tickets, the same for the same ``seed``.
 
         Ticket ids run ``ticket11000.{tenant}`` upwards (higher is newer); API and app
@@ -347,11 +314,7 @@ class FakeAkana:
 
     # ------------------------------------------------------------------ lifecycle
 
-    async def start(self) -> None:
-        """Listen on ``host``:``port`` (a free port by default)."""
-        if self._runner is not None:
-            return
-        app = web.Application(middlewares=self._middlewares())
+    def _setup_app(self, app: web.Application) -> None:
         app.router.add_post("/api/login", self._login)
         app.router.add_post("/api/login/renewToken", self._renew)
         app.router.add_get("/api/login/endsession", self._endsession)
@@ -360,44 +323,17 @@ class FakeAkana:
         app.router.add_get("/api/tickets/labels", self._labels)
         app.router.add_get("/api/tickets/{ticket_id}", self._get_ticket)
         app.router.add_post("/api/tickets/{ticket_id}/actions", self._ticket_action)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await runner.setup()
-        site = web.TCPSite(runner, self.host, self._port)
-        try:
-            await site.start()
-        except BaseException:
-            await runner.cleanup()
-            raise
-        self._runner = runner
-        self._port = runner.addresses[0][1]
-        logger.debug("FakeAkana listening on %s", self.url)
 
-    async def close(self) -> None:
-        """Stop listening; safe to call twice."""
-        runner, self._runner = self._runner, None
-        if runner is not None:
-            await runner.cleanup()
+    def _inner_middlewares(self) -> list[Middleware]:
+        return [self._http_error_middleware]
 
-    async def __aenter__(self) -> FakeAkana:
-        await self.start()
-        return self
+    def _has_session(self, request: web.Request) -> bool:
+        return self.auth_cookie in request.cookies
 
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
+    def _fault_error_body(self, status: int) -> Any:
+        return {"code": status, "message": f"Injected fault: HTTP {status}."}
 
     # ------------------------------------------------------------------ test-facing API
-
-    @property
-    def url(self) -> str:
-        """``http://127.0.0.1:<port>``, no path (the client appends ``/api/...``)."""
-        if self._runner is None:
-            raise RuntimeError("FakeAkana is not started")
-        return f"http://{self.host}:{self._port}"
-
-    @property
-    def port(self) -> int:
-        """The port listened on (0 before :meth:`start` unless one was given)."""
-        return self._port
 
     @property
     def email(self) -> str:
@@ -505,19 +441,19 @@ class FakeAkana:
 
     def expire_tokens(self) -> None:
         """Expire every issued token now: the next call with one gets 401."""
-        now = self.clock()
+        now = self._clock()
         for session in self._sessions.values():
             session.expires_at = min(session.expires_at, now)
 
     def clear_requests(self) -> None:
         """Forget the recorded requests and ignored parameters (stats are kept)."""
-        self.requests.clear()
+        super().clear_requests()
         self.unknown_params.clear()
 
     @property
     def live_sessions(self) -> int:
         """How many issued tokens are still usable."""
-        now = self.clock()
+        now = self._clock()
         return len({
             s.token_id for s in self._sessions.values()
             if not s.ended and not s.pending and s.expires_at > now
@@ -525,58 +461,21 @@ class FakeAkana:
 
     # ------------------------------------------------------------------ middlewares
 
-    def _middlewares(self) -> list[Any]:
-        return [
-            self._record_middleware,
-            self._latency_middleware,
-            faults_middleware(
-                self.faults, expire=self._expire_request_token, error_body=_fault_body
-            ),
-        ]
-
     @web.middleware
-    async def _record_middleware(
+    async def _http_error_middleware(
         self, request: web.Request, handler: Handler
     ) -> web.StreamResponse:
-        body = await request.read()
-        record = RecordedRequest(
-            method=request.method,
-            path=request.raw_path.split("?", 1)[0],  # as sent: percent-encoding kept
-            query=MultiDictProxy(MultiDict(request.query)),
-            headers=CIMultiDictProxy(CIMultiDict(request.headers)),
-            body=body,
-            cookies=dict(request.cookies),
-        )
-        self.requests.append(record)
-        self.stats.requests += 1
-        request[_RECORD_KEY] = record
         try:
-            response = await handler(request)
+            return await handler(request)
         except web.HTTPException as exc:
             # The platform answers a wrong verb with 404, not 405.
             status = 404 if exc.status == 405 else exc.status
-            response = self._error(status, "Not Found" if status == 404 else exc.reason)
-        fault = request.get(FAULT_KEY)
-        record.fault = fault.kind if fault is not None else None
-        if fault is not None and fault.kind in _BROKEN_FAULTS:
-            return response  # the client saw no (complete) answer: status stays None
-        record.status = response.status
-        if response.status == 401:
-            self.stats.unauthorized += 1
-        return response
+            return self._error(status, "Not Found" if status == 404 else exc.reason)
 
-    @web.middleware
-    async def _latency_middleware(
-        self, request: web.Request, handler: Handler
-    ) -> web.StreamResponse:
-        if self.latency > 0:
-            await asyncio.sleep(self.latency)
-        return await handler(request)
-
-    def _expire_request_token(self, request: web.Request) -> None:
+    def _expire_request_session(self, request: web.Request) -> None:
         session = self._sessions.get(request.cookies.get(self.auth_cookie, ""))
         if session is not None:
-            session.expires_at = min(session.expires_at, self.clock())
+            session.expires_at = min(session.expires_at, self._clock())
 
     # ------------------------------------------------------------------ responses
 
@@ -607,7 +506,7 @@ class FakeAkana:
         session = self._sessions.get(value)
         if session is None or session.ended:
             return self._error(401, "Invalid or ended authentication token")
-        if session.expires_at <= self.clock():
+        if session.expires_at <= self._clock():
             return self._error(401, "Authentication token expired")
         if session.pending and not allow_pending:
             return self._error(401, "Account has pending tasks; complete them in the portal")
@@ -664,7 +563,7 @@ class FakeAkana:
         return quote(raw, safe="")
 
     def _set_session_cookies(self, response: web.Response, session: _Session) -> None:
-        value = self._auth_cookie_value(session, self.clock())
+        value = self._auth_cookie_value(session, self._clock())
         self._sessions[value] = session
         response.set_cookie(self.auth_cookie, value, path="/", httponly=True)
         if session.csrf is not None:
@@ -687,7 +586,7 @@ class FakeAkana:
             self.stats.failed_logins += 1
             logger.debug("FakeAkana refused a login")
             return self._error(401, "Invalid email or password")
-        now = self.clock()
+        now = self._clock()
         csrf = None
         if self.csrf:
             # Base64 with padding, URL-encoded: the value always holds %3D escapes.
@@ -709,7 +608,7 @@ class FakeAkana:
         session = self._authenticate(request, allow_pending=True)
         if isinstance(session, web.Response):
             return session
-        session.expires_at = self.clock() + self.token_lifetime
+        session.expires_at = self._clock() + self.token_lifetime
         self.stats.renewals += 1
         response = self._json(self._login_body(session), "application/json")
         self._set_session_cookies(response, session)
@@ -740,7 +639,7 @@ class FakeAkana:
         media = self._check_accept(request)
         if isinstance(media, web.Response):
             return media
-        record = request[_RECORD_KEY]
+        record = request[RECORD_KEY]
         unknown = [name for name in request.query if name not in TICKET_PARAMS]
         if unknown:
             record.unknown_params.extend(unknown)
@@ -814,7 +713,7 @@ class FakeAkana:
         tags = payload.get("Tag", [])
         if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
             return self._error(400, "Tag must be a list of strings")
-        now = self.clock()
+        now = self._clock()
         user = session.user
         ticket_id = f"ticket{self._next_number}.{self.tenant}"
         ticket: dict[str, Any] = {"TicketID": ticket_id}
@@ -874,7 +773,7 @@ class FakeAkana:
         valid = {a["value"] for a in _actions_for(str(ticket.get("State", "OPEN")))}
         if action not in valid:
             return self._error(400, f"Action {action!r} is not valid in this state")
-        now = self.clock()
+        now = self._clock()
         if action == _DELETE_ACTION:
             del self._tickets[ticket["TicketID"]]
             del self._updated[ticket["TicketID"]]
@@ -1004,10 +903,6 @@ def _add_comment(ticket: dict[str, Any], user: FakeUser, content: str, now: floa
     })
     preview["Count"] = len(preview["Comment"])
     ticket["Comments"] = preview["Count"]
-
-
-def _fault_body(status: int) -> dict[str, Any]:
-    return {"code": status, "message": f"Injected fault: HTTP {status}."}
 
 
 def _iso(epoch: float) -> str:
@@ -1166,3 +1061,26 @@ def _generate_tickets(
         ticket["BoardItemArtifacts"] = {"BoardItemArtifact": artifacts}
         tickets.append(ticket)
     return tickets
+
+
+#: Old names kept for one release: ``AkanaStats`` is :class:`FakeAkanaStats`; this
+#: module's ``RecordedRequest`` is the one :class:`arena_async.testing.RecordedRequest`.
+_DEPRECATED = {
+    "AkanaStats": ("FakeAkanaStats", "arena_async.testing.FakeAkanaStats"),
+    "RecordedRequest": ("RecordedRequest", "arena_async.testing.RecordedRequest"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _DEPRECATED:
+        new, where = _DEPRECATED[name]
+        warnings.warn(
+            f"arena_async.testing._fake_akana.{name} is deprecated and goes in the next "
+            f"release: use {where}",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        from . import _server
+
+        return FakeAkanaStats if new == "FakeAkanaStats" else _server.RecordedRequest
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -18,7 +18,6 @@ Example::
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import email.utils
 import json
@@ -35,15 +34,14 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta, timezone
 from functools import partial
 from itertools import islice
-from types import TracebackType
-from typing import Any, Final, Literal, Self, TypeVar
+from typing import Any, ClassVar, Final, Literal, Self, TypeVar
 
 import attrs
 from aiohttp import web
-from aiohttp.typedefs import Handler
-from multidict import CIMultiDict, CIMultiDictProxy
+from aiohttp.typedefs import Handler, Middleware
 
-from ._faults import FAULT_KEY, FaultPlan, faults_middleware
+from ._faults import FaultPlan
+from ._server import FakeServer, FakeServerStats, RecordedRequest, _bearer
 
 __all__ = [
     "FakeArena",
@@ -101,7 +99,6 @@ _PDT: Final = timezone(timedelta(hours=-7))
 _INT_RE: Final = re.compile(r"[+-]?\d+")
 _DATE_BASE: Final = datetime(2022, 1, 1, tzinfo=UTC)
 _BAD_FORMAT_MESSAGE: Final = "The format of the request is not valid. Please check the syntax."
-_STATS_PATH: Final = "/_fake/stats"
 
 
 def format_reset(moment: datetime, style: ResetFormat = "arena") -> str:
@@ -130,70 +127,30 @@ def _iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-@attrs.frozen(slots=True)
-class RecordedRequest:
-    """One request as the fake received it.
-
-    ``path`` is the raw path (percent-encoding kept, no query); ``query`` the query
-    parameters (last value wins; ``query_string`` is the raw text); ``body`` the parsed
-    JSON body or None; ``route`` the matched route like ``"GET /items/{item}/tickets"``
-    (None when no route matched); ``status`` the status answered (None while in flight
-    or when the connection was dropped); ``fault`` the kind of fault that fired, if any.
-    ``body`` and ``headers`` hold secrets (password, session id) and stay out of ``repr``.
-
-    Example: ``[r.query.get("offset") for r in fake.requests if r.route == TRAINING]``
-    """
-
-    method: str
-    path: str
-    query: dict[str, str]
-    query_string: str
-    body: Any = attrs.field(repr=False)
-    headers: CIMultiDictProxy[str] = attrs.field(repr=False)
-    route: str | None
-    received_at: float
-    status: int | None = None
-    fault: str | None = None
-
-    @property
-    def has_session(self) -> bool:
-        """True when the request carried an ``arena_session_id`` header."""
-        return SESSION_HEADER in self.headers
-
-    @property
-    def has_bearer(self) -> bool:
-        """True when the request carried an ``Authorization: Bearer ...`` header."""
-        return _bearer(self.headers) is not None
-
-
 @attrs.define(slots=True)
-class FakeArenaStats:
+class FakeArenaStats(FakeServerStats):
     """Counters of what the fake served; ``reset()`` zeroes them (not the gauge).
 
-    ``requests`` counts every request received (login and token requests included);
-    ``by_route`` counts requests per route key (``"GET /items/{item}/tickets"``,
-    ``"POST /oauth/token"``, ``"unmatched"``); ``statuses`` counts answers per status;
-    ``unauthorized`` the 401s served (refused token requests included);
-    ``quota_exhausted`` the quota 429s; ``sessions_expired`` sessions ended by
-    idle timeout, ``expire_sessions_every``, a newer login or an ``expire_session``
-    fault; ``token_requests`` every request to the OAuth token endpoint,
-    ``tokens_issued`` the access tokens granted, ``failed_token_requests`` the refused
-    ones (bad client, bad grant, bad form); ``tokens_expired`` bearer tokens ended by
-    their lifetime (seen on use), :meth:`FakeArena.expire_tokens`,
-    ``expire_sessions_every`` or an ``expire_session`` fault; ``bearer_requests`` API
-    requests that came with a valid bearer token; ``in_flight`` / ``max_in_flight`` the
-    requests being handled now / at most at once (latency included).
+    The counters of every fake (:class:`~arena_async.testing.FakeServerStats`:
+    ``requests`` every request received, login and token requests included;
+    ``by_route`` per route key (``"GET /items/{item}/tickets"``, ``"POST /oauth/token"``,
+    ``"unmatched"``); ``statuses``; ``unauthorized`` the 401s served, refused token
+    requests included; ``faults_fired``; ``in_flight`` / ``max_in_flight``), and:
+    ``logins``, ``failed_logins``, ``logouts``; ``quota_exhausted`` the quota 429s;
+    ``sessions_expired`` sessions ended by idle timeout, ``expire_sessions_every``, a
+    newer login or an ``expire_session`` fault; ``token_requests`` every request to the
+    OAuth token endpoint, ``tokens_issued`` the access tokens granted,
+    ``failed_token_requests`` the refused ones (bad client, bad grant, bad form);
+    ``tokens_expired`` bearer tokens ended by their lifetime (seen on use),
+    :meth:`FakeArena.expire_tokens`, ``expire_sessions_every`` or an ``expire_session``
+    fault; ``bearer_requests`` API requests that came with a valid bearer token.
 
     Example: ``assert fake.stats.max_in_flight <= 8``
     """
 
-    requests: int = 0
-    by_route: Counter[str] = attrs.field(factory=Counter)
-    statuses: Counter[int] = attrs.field(factory=Counter)
     logins: int = 0
     failed_logins: int = 0
     logouts: int = 0
-    unauthorized: int = 0
     quota_exhausted: int = 0
     sessions_expired: int = 0
     token_requests: int = 0
@@ -201,25 +158,6 @@ class FakeArenaStats:
     failed_token_requests: int = 0
     tokens_expired: int = 0
     bearer_requests: int = 0
-    faults_fired: int = 0
-    in_flight: int = 0
-    max_in_flight: int = 0
-
-    def reset(self) -> None:
-        """Zero every counter; ``max_in_flight`` restarts from the current ``in_flight``."""
-        in_flight = self.in_flight
-        for field in attrs.fields(FakeArenaStats):
-            value = getattr(self, field.name)
-            setattr(self, field.name, Counter() if isinstance(value, Counter) else 0)
-        self.in_flight = in_flight
-        self.max_in_flight = in_flight
-
-    def as_dict(self) -> dict[str, Any]:
-        """A JSON-able copy."""
-        data = attrs.asdict(self)
-        data["by_route"] = dict(self.by_route)
-        data["statuses"] = {str(k): v for k, v in self.statuses.items()}
-        return data
 
 
 class _ApiError(Exception):
@@ -422,22 +360,11 @@ class _OAuthError(Exception):
         )
 
 
-def _bearer(headers: Mapping[str, str]) -> str | None:
-    """The token of an ``Authorization: Bearer <token>`` header, or None."""
-    value = headers.get("Authorization")
-    if value is None:
-        return None
-    scheme, _, token = value.strip().partition(" ")
-    if scheme.lower() != "bearer":
-        return None
-    return token.strip()
-
-
 _SESSION_KEY: Final = web.RequestKey("arena_session", str)
 _QUOTA_KEY: Final = web.RequestKey[tuple[int, str]]("arena_quota")
 
 
-class FakeArena:
+class FakeArena(FakeServer):
     """An in-memory Arena REST server on ``127.0.0.1`` (a real port), for tests.
 
     Start it with ``async with`` (or ``await start()`` / ``await close()``); point the
@@ -505,6 +432,9 @@ class FakeArena:
             assert fake.stats.quota_exhausted == 0
     """
 
+    base_path: ClassVar[str] = "/v1"
+    _route_prefix: ClassVar[str] = "/v1"
+
     def __init__(
         self,
         *,
@@ -541,8 +471,6 @@ class FakeArena:
             raise ValueError(f"unknown reset_header_format {reset_header_format!r}")
         if expire_sessions_every is not None and expire_sessions_every < 1:
             raise ValueError("expire_sessions_every must be >= 1 or None")
-        if latency < 0:
-            raise ValueError("latency must be >= 0")
         if token_lifetime is not None and not token_lifetime > 0:
             raise ValueError("token_lifetime must be > 0 or None")
         for name, value, allowed in (
@@ -560,7 +488,6 @@ class FakeArena:
         self.quota_window = quota_window
         self.reset_header_format: ResetFormat = reset_header_format
         self.quota_error_code = quota_error_code
-        self.latency = latency
         self.expire_sessions_every = expire_sessions_every
         self.session_idle_timeout = session_idle_timeout
         self.single_session = single_session
@@ -568,10 +495,7 @@ class FakeArena:
         self.note_key = note_key
         self.trainingplan_key = trainingplan_key
         self.item_url = item_url
-        self._faults = faults if faults is not None else FaultPlan()
-        self._clock = clock
-        self._host = host
-        self._port = port
+        super().__init__(host=host, port=port, latency=latency, faults=faults, clock=clock)
         self._rng = random.Random(seed)
         self._guids: set[str] = set()
         self._items: dict[str, _Item] = {}
@@ -594,10 +518,7 @@ class FakeArena:
         self._authenticated = 0
         self._remaining = self._limit
         self._reset_at = clock() + quota_window
-        self._requests: list[RecordedRequest] = []
         self.stats: FakeArenaStats = FakeArenaStats()
-        self._runner: web.AppRunner | None = None
-        self._url: str | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -643,54 +564,8 @@ class FakeArena:
                         fake.add_reference(guid, other, note=rng.choice((None, "seeded note")))
         return fake
 
-    async def start(self) -> Self:
-        """Listen on the configured host and port; :attr:`url` is valid afterwards."""
-        if self._runner is not None:
-            raise RuntimeError("FakeArena is already started")
-        runner = web.AppRunner(
-            self._build_app(), access_log=None, handler_cancellation=True, shutdown_timeout=1.0
-        )
-        await runner.setup()
-        try:
-            site = web.TCPSite(runner, self._host, self._port)
-            await site.start()
-            port = runner.addresses[0][1]
-        except BaseException:
-            await runner.cleanup()
-            raise
-        self._runner = runner
-        host = f"[{self._host}]" if ":" in self._host else self._host  # IPv6 literal
-        self._url = f"http://{host}:{port}/v1"
-        logger.debug("FakeArena listening on %s", self._url)
-        return self
-
-    async def close(self) -> None:
-        """Stop listening and drop open connections. Safe to call twice."""
-        runner, self._runner = self._runner, None
-        if runner is not None:
-            await runner.cleanup()
-            logger.debug("FakeArena on %s closed", self._url)
-
-    async def __aenter__(self) -> Self:
-        return await self.start()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
-
     def __repr__(self) -> str:
         return f"FakeArena(url={self._url!r}, items={len(self._items)})"
-
-    @property
-    def url(self) -> str:
-        """The base URL, ``http://127.0.0.1:<port>/v1``; only once started."""
-        if self._url is None:
-            raise RuntimeError("FakeArena is not started")
-        return self._url
 
     @property
     def token_url(self) -> str:
@@ -702,30 +577,11 @@ class FakeArena:
         """
         return self.url.removesuffix("/v1") + TOKEN_PATH
 
-    @property
-    def faults(self) -> FaultPlan:
-        """The fault plan applied to every request: ``fake.faults.add(Fault(...))``."""
-        return self._faults
-
     # ------------------------------------------------------------------ recording
-
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        """Every request received (login included), in arrival order (a copy)."""
-        return list(self._requests)
-
-    @property
-    def paths(self) -> list[str]:
-        """The raw path of every request received, in arrival order."""
-        return [r.path for r in self._requests]
-
-    def requests_to(self, route: str) -> list[RecordedRequest]:
-        """The requests that matched ``route``, e.g. ``"GET /items/{item}/trainingrecords"``."""
-        return [r for r in self._requests if r.route == route]
 
     def clear_requests(self) -> None:
         """Forget the recorded requests and zero :attr:`stats` (data and quota are kept)."""
-        self._requests.clear()
+        super().clear_requests()
         self.stats.reset()
 
     # ------------------------------------------------------------------ quota
@@ -1259,15 +1115,7 @@ class FakeArena:
 
     # ------------------------------------------------------------------ the app
 
-    def _build_app(self) -> web.Application:
-        app = web.Application(
-            middlewares=[
-                self._record_middleware,
-                self._quota_middleware,
-                faults_middleware(self._faults, expire=self._expire_request_session),
-                self._api_middleware,
-            ]
-        )
+    def _setup_app(self, app: web.Application) -> None:
         app.on_response_prepare.append(self._add_quota_headers)
         route = app.router
         route.add_post("/v1/login", self._login)
@@ -1284,16 +1132,15 @@ class FakeArena:
         route.add_delete("/v1/items/{item:[^/]+}/items/{ref:[^/]+}", self._delete_reference)
         route.add_get("/v1/items/{item:[^/]+}/trainingrecords", self._list_records)
         route.add_get("/v1/items/{item:[^/]+}/trainingrecords/{ref:[^/]+}", self._get_record)
-        return app
 
-    @staticmethod
-    def _route_key(request: web.Request) -> str | None:
-        if request.match_info.http_exception is not None:
-            return None
-        resource = request.match_info.route.resource
-        if resource is None:  # pragma: no cover - every route has a resource
-            return None
-        return f"{request.method} {resource.canonical.removeprefix('/v1')}"
+    def _outer_middlewares(self) -> list[Middleware]:
+        return [self._quota_middleware]
+
+    def _inner_middlewares(self) -> list[Middleware]:
+        return [self._api_middleware]
+
+    def _has_session(self, request: web.Request) -> bool:
+        return SESSION_HEADER in request.headers
 
     @staticmethod
     def _is_login(request: web.Request) -> bool:
@@ -1302,64 +1149,6 @@ class FakeArena:
     @staticmethod
     def _is_token(request: web.Request) -> bool:
         return request.path == TOKEN_PATH
-
-    @web.middleware
-    async def _record_middleware(
-        self, request: web.Request, handler: Handler
-    ) -> web.StreamResponse:
-        if request.path == _STATS_PATH:  # test plumbing: bypass faults, quota, recording
-            return web.json_response(self.stats.as_dict())
-        raw = await request.read()
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = None
-        route = self._route_key(request)
-        record = RecordedRequest(
-            method=request.method,
-            path=request.raw_path.partition("?")[0],
-            query=dict(request.query),
-            query_string=request.raw_path.partition("?")[2],
-            body=body,
-            headers=CIMultiDictProxy(CIMultiDict(request.headers)),
-            route=route,
-            received_at=self._clock(),
-        )
-        self._requests.append(record)
-        stats = self.stats
-        stats.requests += 1
-        stats.by_route[route or "unmatched"] += 1
-        stats.in_flight += 1
-        stats.max_in_flight = max(stats.max_in_flight, stats.in_flight)
-        status: int | None = None
-        try:
-            if self.latency:
-                await asyncio.sleep(self.latency)
-            response = await handler(request)
-            status = response.status
-            return response
-        except web.HTTPException as exc:
-            status = exc.status
-            raise
-        finally:
-            stats.in_flight -= 1
-            fault = request.get(FAULT_KEY)
-            if fault is not None:
-                stats.faults_fired += 1
-                if fault.kind == "reset_before_headers":
-                    status = None
-            if status is not None:
-                stats.statuses[status] += 1
-                if status == 401:
-                    stats.unauthorized += 1
-            self._complete(record, status, None if fault is None else fault.kind)
-
-    def _complete(self, record: RecordedRequest, status: int | None, fault: str | None) -> None:
-        # Scan from the end: the record is almost always among the last few.
-        for index in range(len(self._requests) - 1, -1, -1):
-            if self._requests[index] is record:
-                self._requests[index] = attrs.evolve(record, status=status, fault=fault)
-                return
 
     @web.middleware
     async def _quota_middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:

@@ -691,7 +691,7 @@ async def test_requests_are_recorded_exactly(fake: FakeAkana, http: aiohttp.Clie
     assert login_req.json() == {"email": fake.email, "password": fake.password}
     assert list_req.query_items == [("APIID", api_id), ("count", "5")]
     assert list_req.headers["Accept"] == V81
-    assert list_req.body == b""
+    assert list_req.content == b""
     assert create_req.json() == NEW_TICKET
     assert create_req.status == 200
     for request in fake.requests[1:]:
