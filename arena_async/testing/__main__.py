@@ -1,9 +1,11 @@
-"""Run a fake server until SIGTERM / SIGINT: ``python -m arena_async.testing arena ...``.
+"""Run a fake server until SIGTERM / SIGINT: ``python -m arena_async.testing arena ...``
+(FakeArena) or ``python -m arena_async.testing akana ...`` (FakeAkana).
 
 Prints exactly one line, ``READY <base_url>``, to stdout once listening. Example::
 
     python -m arena_async.testing arena --port 0 --items 5000 --seed 1 \\
         --latency 0.02 --quota 500 --quota-window 2.0
+    python -m arena_async.testing akana --port 0 --tickets 300 --host ::1
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ._fake_arena import FakeArena
+from ._server import FakeServer
 
 
 def _add_arena(subparsers: Any) -> None:
@@ -50,6 +53,25 @@ def _make_arena(args: argparse.Namespace) -> FakeArena:
     )
 
 
+def _add_akana(subparsers: Any) -> None:
+    akana = subparsers.add_parser("akana", help="run FakeAkana")
+    akana.add_argument("--host", default="127.0.0.1")
+    akana.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    akana.add_argument("--tickets", type=int, default=1001)
+    akana.add_argument("--seed", type=int, default=1)
+    akana.add_argument("--latency", type=float, default=0.0, help="seconds per request")
+    akana.set_defaults(make=_make_akana)
+
+
+def _make_akana(args: argparse.Namespace) -> FakeServer:
+    from ._fake_akana import FakeAkana
+
+    return FakeAkana.seeded(
+        tickets=args.tickets, seed=args.seed, host=args.host, port=args.port,
+        latency=args.latency,
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line: one subcommand per fake server."""
     parser = argparse.ArgumentParser(
@@ -57,10 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="server", required=True)
     _add_arena(subparsers)
+    _add_akana(subparsers)
     return parser
 
 
-async def _serve(fake: FakeArena) -> None:
+async def _serve(fake: FakeServer) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -5,10 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
+import signal
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -428,3 +433,40 @@ async def test_expire_session_fault_uses_the_fakes_own_expiry(
         assert fake.stats.unauthorized == 2
         async with http.get(side.read_url(fake), headers=await side.login(http, fake)) as response:
             assert response.status == 200
+
+
+# ---------------------------------------------------------------------- python -m
+
+
+def test_cli_runs_fake_akana_too() -> None:
+    repo = Path(__file__).resolve().parents[2]
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join([str(repo), os.environ.get("PYTHONPATH", "")])
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "arena_async.testing", "akana", "--port", "0", "--tickets", "3"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        match = re.fullmatch(r"READY (http://127\.0\.0\.1:\d+)\n", line)
+        assert match is not None, line
+        url = match.group(1)
+
+        async def probe() -> dict[str, Any]:
+            async with aiohttp.ClientSession() as http:
+                async with http.post(f"{url}/api/login", json={
+                        "email": "admin@acmepaymentscorp.example",
+                        "password": "Akana-Passw0rd!"}) as response:
+                    assert response.status == 200
+                async with http.get(f"{url}{STATS_PATH}") as response:
+                    stats: dict[str, Any] = await response.json()
+                    return stats
+
+        assert asyncio.run(probe())["logins"] == 1
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=5)
+    assert proc.returncode == 0, err
+    assert out == ""  # exactly one line in all
