@@ -10,7 +10,10 @@ outcomes; the test decides.
 Config keys: ``base_url``, ``email``, ``password``, ``workspace_id``, ``share`` (a URL),
 ``timings`` (SQLiteShare/RedisShare keywords), ``prefix`` (Redis key prefix), ``keys``
 (GUIDs), ``concurrency``, ``reserve``, ``on_exhausted``, ``stop_on_quota`` (stop at the
-first QuotaExhaustedError), ``go`` (a path to wait for).
+first QuotaExhaustedError), ``go`` (a path to wait for), ``joined`` (a directory: once its
+first call succeeded the worker marks itself there, and it closes its client only when
+``joined_count`` workers have, so that none leaves the share before the others joined),
+``close_after`` (a path to wait for before closing the client).
 """
 
 from __future__ import annotations
@@ -36,8 +39,10 @@ from arena_async import (
 )
 
 
-def make_share(config: dict[str, Any]) -> Share:
+def make_share(config: dict[str, Any]) -> Share | None:
     url: str = config["share"]
+    if url == "none":  # no share (for a test that shows what the share prevents)
+        return None
     timings: dict[str, Any] = config.get("timings", {})
     if url.startswith("sqlite:///"):
         return SQLiteShare(url[len("sqlite:///"):], **timings)
@@ -67,11 +72,19 @@ async def main(config: dict[str, Any]) -> dict[str, Any]:
                     kinds["ok"] += 1
                     if first_ok is None:
                         first_ok = time.time()
+                        if config.get("joined"):
+                            Path(config["joined"], str(os.getpid())).touch()
                     continue
                 kinds[type(outcome.error).__name__] += 1
                 if config.get("stop_on_quota") and isinstance(outcome.error,
                                                               QuotaExhaustedError):
                     break
+        if config.get("joined"):
+            while len(os.listdir(config["joined"])) < config["joined_count"]:
+                await asyncio.sleep(0.005)
+        if config.get("close_after"):
+            print("WAITING", flush=True)
+            await wait_for(config["close_after"])
         stats = arena.stats
         counters = {name: getattr(stats, name) for name in
                     ("requests", "retries", "rate_limited", "logins", "waits")}
