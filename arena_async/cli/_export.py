@@ -162,6 +162,11 @@ def _signals_stop(ui: Reporter) -> Iterator[_Signals]:
     finally:
         for signum in installed:
             loop.remove_signal_handler(signum)
+            if seen.fired:
+                # Stopping: a further Ctrl-C while the summary is written must not turn
+                # into a KeyboardInterrupt (exit -2, a half-written summary). The command
+                # exits right after, with 130 or 143.
+                signal.signal(signum, signal.SIG_IGN)
 
 
 @attrs.define
