@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from arena_async.bulk import bulk
+from arena_async.bulk import BulkRun, bulk
 
 
 class Recorder:
@@ -82,3 +82,26 @@ def test_concurrency_must_be_a_positive_integer(bad: object) -> None:
 
     with pytest.raises(ValueError, match="concurrency must be an integer >= 1"):
         bulk(fn, [1], concurrency=bad)  # type: ignore[arg-type]
+
+
+def test_fn_and_keys_are_checked() -> None:
+    async def fn(key: int) -> int:
+        return key
+
+    with pytest.raises(ValueError, match="fn must be a coroutine function"):
+        bulk(5, [1], concurrency=1)  # type: ignore[arg-type]
+    for keys in ("abc", b"abc", 5):
+        with pytest.raises(ValueError, match="keys must be an iterable"):
+            bulk(fn, keys, concurrency=1)  # type: ignore[arg-type]
+
+
+async def test_a_bulk_run_is_unordered_unless_asked() -> None:
+    async def slow_first(key: int) -> int:
+        for _ in range(10 if key == 0 else 1):
+            await asyncio.sleep(0)
+        return key
+
+    run = BulkRun(slow_first, range(3), concurrency=3)
+    assert [o.key async for o in run] == [1, 2, 0]  # as they finish
+    ordered = BulkRun(slow_first, range(3), concurrency=3, ordered=True)
+    assert [o.key async for o in ordered] == [0, 1, 2]

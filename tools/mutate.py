@@ -100,6 +100,10 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
      "`Fetch = Callable[[int, int], Awaitable[list[T]]]` removed"):
         "a type alias read only in annotations, which `from __future__ import annotations` "
         "never evaluates",
+    ("arena_async/_pagination.py",
+     "if len(items) > limit:  # a server that ignores the limit: keep position exact",
+     "`>` -> `>=`"):
+        "a page of exactly `limit` items cut to `limit` is the same list",
     ("arena_async/_protocol.py", "@functools.lru_cache(maxsize=64)", "`64` -> `63`"):
         "the cache size: every distinct reset header is still parsed the same way",
     ("arena_async/_protocol.py", "@functools.lru_cache(maxsize=64)", "`64` -> `65`"):
