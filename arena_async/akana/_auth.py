@@ -27,7 +27,6 @@ error message.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import email.utils
 import json
@@ -39,6 +38,7 @@ from typing import TYPE_CHECKING
 import aiohttp
 from multidict import MultiMapping
 
+from .._auth import SessionAuth
 from .._convert import loads
 from .._protocol import Request, build_url, parse_error_body
 from ..errors import (
@@ -49,7 +49,6 @@ from ..errors import (
     LoginError,
     ResponseFormatError,
     TransportError,
-    copy_error,
     error_for_status,
     excerpt,
 )
@@ -140,7 +139,7 @@ def _headers_for(jar: Mapping[str, str], tenant: str | None) -> dict[str, str]:
     return headers
 
 
-class AkanaAuth:
+class AkanaAuth(SessionAuth):
     """Implements the pool's ``Auth`` protocol for Akana; holds the cookies, never shows them.
 
     Give ``email`` + ``password`` (login on first use, re-login on 401, endsession on
@@ -159,6 +158,7 @@ class AkanaAuth:
         tenant: str | None = None,
         csrf_token: str | None = None,
     ) -> None:
+        super().__init__()
         self._base_url = base_url
         self._email = email
         self._password = password
@@ -170,9 +170,7 @@ class AkanaAuth:
             if csrf_token is not None:
                 self._jar[CSRF_COOKIE_PREFIX + tenant] = csrf_token
         self._owns_session = False
-        self._generation = 0
-        self._lock = asyncio.Lock()
-        self._fatal: APIError | None = None
+        self._held(new=False)
         #: When the next request renews the token first (None: not known / not planned).
         self.renew_at: datetime | None = None
         #: When the token lapses, as the server said (or assumed); None when unknown.
@@ -211,76 +209,53 @@ class AkanaAuth:
     def _auth_headers(self) -> dict[str, str]:
         return _headers_for(self._jar, self._tenant)
 
-    def _renew_due(self, pool: SessionPool) -> bool:
+    def _held(self, *, new: bool = True) -> None:
+        """The jar changed: hold its headers (none without a token)."""
+        self._hold(self._auth_headers() if self.has_token else None, new=new)
+
+    # -- the skeleton's hooks ----------------------------------------------------------
+    def _due(self, pool: SessionPool) -> bool:
+        """The token lapses soon: the next request renews it first."""
         return self.renew_at is not None and pool.now() >= self.renew_at
 
-    # -- the Auth protocol ------------------------------------------------------------
-    async def headers(self, pool: SessionPool) -> tuple[Mapping[str, str], int]:
-        if self._fatal is not None:
-            raise copy_error(self._fatal)
-        if not self.has_token:
-            async with self._lock:  # single-flight: concurrent first requests share one login
-                if self._fatal is not None:
-                    raise copy_error(self._fatal)
-                if not self.has_token:
-                    await self._login(pool)
-        elif self._renew_due(pool):
-            async with self._lock:  # single-flight: one renewal for every waiting request
-                if self._fatal is not None:
-                    raise copy_error(self._fatal)
-                if self._renew_due(pool):
-                    await self._renew_ahead(pool)
-        return self._auth_headers(), self._generation
+    async def _obtain(self, pool: SessionPool) -> None:
+        await self._login(pool)
 
-    def ready(self, pool: SessionPool) -> tuple[Mapping[str, str], int] | None:
-        if self._fatal is not None or not self.has_token or self._lock.locked() \
-                or self._renew_due(pool):
-            return None  # headers() has something to do (or to raise) first
-        return self._auth_headers(), self._generation
+    async def _renew(self, pool: SessionPool) -> None:
+        await self._renew_ahead(pool)
 
-    async def current(self) -> tuple[Mapping[str, str], int]:
-        if self._lock.locked():  # a login or renewal is under way: send its token
-            async with self._lock:
-                pass
-        return self._auth_headers(), self._generation
-
-    async def refresh(self, pool: SessionPool, generation: int, error: APIError) -> None:
-        async with self._lock:
-            if self._fatal is not None:
-                raise copy_error(self._fatal)
-            if self._generation != generation:
-                return  # another task already replaced the token this request used
-            if self.can_login:
-                log.info("Akana token refused (HTTP %d); logging in again", error.status)
-                await self._login(pool)
-                return
-            log.info("Akana token refused (HTTP %d); renewing it", error.status)
-            response = await self._renew(pool)
-            if response is None:
-                raise TransportError("renewing the refused Akana token failed", method="POST",
-                                     url=RENEW_PATH)
-            if 200 <= response.status < 300:
-                return
-            if response.status >= 500 or response.status in pool.retry.retry_statuses:
-                # Transient: the pool retries (with backoff) within the request's attempts.
-                details = parse_error_body(response.body)
-                raise error_for_status(response.status)(
-                    response.status, details, method="POST", url=RENEW_PATH,
-                    body_excerpt="" if details else excerpt(response.body))
-            hint = ErrorDetail(None, (
-                f"the given auth_token was refused and renewToken answered HTTP "
-                f"{response.status}: pass a fresh auth_token (and csrf_token), or email and "
-                "password so the client can log in"))
-            fatal = AuthenticationError(error.status, [*error.errors, hint], method=error.method,
-                                        url=error.url, body_excerpt=error.body_excerpt)
-            self._fatal = fatal
-            raise copy_error(fatal)
+    async def _replace(self, pool: SessionPool, error: APIError) -> None:
+        if self.can_login:
+            log.info("Akana token refused (HTTP %d); logging in again", error.status)
+            await self._login(pool)
+            return
+        log.info("Akana token refused (HTTP %d); renewing it", error.status)
+        response = await self._renew_token(pool)
+        if response is None:
+            raise TransportError("renewing the refused Akana token failed", method="POST",
+                                 url=RENEW_PATH)
+        if 200 <= response.status < 300:
+            return
+        if response.status >= 500 or response.status in pool.retry.retry_statuses:
+            # Transient: the pool retries (with backoff) within the request's attempts.
+            details = parse_error_body(response.body)
+            raise error_for_status(response.status)(
+                response.status, details, method="POST", url=RENEW_PATH,
+                body_excerpt="" if details else excerpt(response.body))
+        hint = ErrorDetail(None, (
+            f"the given auth_token was refused and renewToken answered HTTP "
+            f"{response.status}: pass a fresh auth_token (and csrf_token), or email and "
+            "password so the client can log in"))
+        raise self._latch(AuthenticationError(
+            error.status, [*error.errors, hint], method=error.method, url=error.url,
+            body_excerpt=error.body_excerpt))
 
     async def close(self, pool: SessionPool) -> None:
         if not self._owns_session or not self.has_token:
             return
         headers = self._auth_headers()
         self._jar.clear()
+        self._held(new=False)
         self._owns_session = False
         self.renew_at = None
         await self._end(pool, headers)
@@ -303,8 +278,8 @@ class AkanaAuth:
                                    response.body.decode("utf-8", "replace"))))
             if response.status in _CREDENTIAL_REFUSALS:
                 # Do not try again on every request: repeated refusals can lock the account.
-                self._fatal = error
-            raise copy_error(error)
+                raise self._latch(error)
+            raise error
         data = loads(response.body, url=LOGIN_PATH)
         login = parse_login(data, url=LOGIN_PATH, body=response.body)
         jar = self._cookies_from_login(response, login, pool)
@@ -316,8 +291,7 @@ class AkanaAuth:
             error = LoginError(response.status, [ErrorDetail(None, (
                 f"the account has pending tasks ({tasks}) and cannot use the API until they "
                 "are completed in the developer portal"))], method="POST", url=LOGIN_PATH)
-            self._fatal = error
-            raise copy_error(error)
+            raise self._latch(error)
         if AUTH_COOKIE_PREFIX + self._tenant not in jar:
             raise LoginError(response.status, [ErrorDetail(None, (
                 f"the login was accepted but set no {AUTH_COOKIE_PREFIX}{self._tenant} cookie "
@@ -325,7 +299,7 @@ class AkanaAuth:
                 url=LOGIN_PATH)
         self._jar = jar
         self._owns_session = True
-        self._generation += 1
+        self._held()
         self.login = login
         self._schedule(pool, login.auth_token_valid_until)
         log.info("logged in to Akana tenant %s as %s", self._tenant,
@@ -375,7 +349,7 @@ class AkanaAuth:
     async def _renew_ahead(self, pool: SessionPool) -> None:
         """Renew a token about to lapse; fall back to a login when it is refused."""
         log.debug("Akana token lapses soon; renewing it")
-        response = await self._renew(pool)
+        response = await self._renew_token(pool)
         if response is not None and 200 <= response.status < 300:
             return
         if response is None or response.status >= 500 or response.status == 429:
@@ -394,7 +368,7 @@ class AkanaAuth:
         log.warning("renewing the Akana token was refused (HTTP %d)", response.status)
         self.renew_at = None
 
-    async def _renew(self, pool: SessionPool) -> Response | None:
+    async def _renew_token(self, pool: SessionPool) -> Response | None:
         """``POST /api/login/renewToken``; the answer (any status), None on transport failure.
 
         A 2xx answer's cookies replace ours and its ``authTokenValidUntil`` re-plans the
@@ -422,7 +396,7 @@ class AkanaAuth:
             log.debug("renewToken answer is not a LoginResponse; assuming the default lifetime")
         if login is not None:
             self.login = login
-        self._generation += 1
+        self._held()
         self.renewals += 1
         pool.count_renewal()
         self._schedule(pool, login.auth_token_valid_until if login is not None else None)

@@ -2,25 +2,24 @@
 obtained on first use, replaced once for all callers on 401, and shared with every other
 process of the integration when the client has a share.
 
-One skeleton for both credential kinds: a lock (single-flight), a generation (which
-credential a request used), a fatal latch (refused credentials are never tried again), and
-a refresh that either fetches a credential itself or, with a share, adopts the one another
-sharer published or fetches it under the share's login lease.
+Built on :class:`~arena_async._auth.SessionAuth` (lock, generation, fatal latch, cached
+headers), with the credential store pluggable: fetched here, or, with a share, adopted from
+the one another sharer published or fetched under the share's login lease.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlencode, urlsplit
 
 import aiohttp
 
+from .._auth import SessionAuth
 from .._convert import structure_json
 from .._protocol import Request, build_url, parse_error_body
 from ..errors import (
@@ -29,7 +28,6 @@ from ..errors import (
     ErrorDetail,
     LoginError,
     ResponseFormatError,
-    copy_error,
     excerpt,
 )
 from ..models.arena import ArenaLogin
@@ -62,7 +60,7 @@ class OAuthCredentials:
         return f"<OAuthCredentials {self.client_id} at {self.token_url}>"
 
 
-class ArenaAuth:
+class ArenaAuth(SessionAuth):
     """Holds the Arena session id or bearer token; never shows it in ``repr`` or messages."""
 
     def __init__(
@@ -78,6 +76,7 @@ class ArenaAuth:
         link: ShareLink | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        super().__init__()
         self._base_url = base_url
         self._email = email
         self._password = password
@@ -92,13 +91,7 @@ class ArenaAuth:
         self._refresh_at: float | None = None  # (clock) renew a bearer token from then on
         self._obtained_at: float | None = None
         self._owns_session = False
-        self._generation = 0
-        self._ready: tuple[Mapping[str, str], int] | None = None
         self._set_token(session_id)
-        self._lock = asyncio.Lock()
-        # Refused credentials, remembered: logging in again on every waiting request would
-        # only lock the account (Arena locks it for 5 minutes after repeated failures).
-        self._fatal: APIError | None = None
         self._cancelled = 0  # sessions cancelled soon after their login (no share)
         self._warned = False
         self.login: ArenaLogin | None = None
@@ -114,46 +107,27 @@ class ArenaAuth:
         return self._oauth is not None or (self._email is not None
                                            and self._password is not None)
 
-    # -- what the pool calls ---------------------------------------------------------
-    def ready(self, pool: SessionPool) -> tuple[Mapping[str, str], int] | None:
-        if self._lock.locked():  # a login or re-login is under way
-            return None
-        if self._refresh_at is not None and self._clock() >= self._refresh_at:
-            return None  # a bearer token about to expire: headers() renews it
-        return self._ready
+    # -- the skeleton's hooks ----------------------------------------------------------
+    def _due(self, pool: SessionPool) -> bool:
+        """A bearer token in the last tenth of its life (a session is never due)."""
+        return self._refresh_at is not None and self._clock() >= self._refresh_at
 
-    async def headers(self, pool: SessionPool) -> tuple[Mapping[str, str], int]:
-        if self._token is None or self._due():
-            async with self._lock:  # single-flight: concurrent first requests share one login
-                if self._fatal is not None:
-                    raise copy_error(self._fatal)
-                if self._token is None:
-                    await self._obtain(pool, seen=None)
-                elif self._due():
-                    await self._obtain(pool, seen=self._version)
-        return self._now()
+    async def _obtain(self, pool: SessionPool) -> None:
+        await self._get(pool, seen=None)
 
-    async def current(self) -> tuple[Mapping[str, str], int]:
-        if self._lock.locked():  # a re-login is under way: send its session, not the dead one
-            async with self._lock:
-                pass
-        return self._now()
+    async def _renew(self, pool: SessionPool) -> None:
+        await self._get(pool, seen=self._version)
 
-    async def refresh(self, pool: SessionPool, generation: int, error: APIError) -> None:
+    async def _replace(self, pool: SessionPool, error: APIError) -> None:
         if not self.can_login:
             raise AuthenticationError(
                 error.status, error.errors, method=error.method, url=error.url,
                 body_excerpt=error.body_excerpt,
             ) from None
-        async with self._lock:
-            if self._fatal is not None:
-                raise copy_error(self._fatal)
-            if self._generation != generation:
-                return  # another task already replaced the session this request used
-            self._note_rejected()
-            log.info("Arena %s rejected (HTTP %d); obtaining a new one",
-                     "token" if self._kind == "bearer" else "session", error.status)
-            await self._obtain(pool, seen=self._version)
+        self._note_rejected()
+        log.info("Arena %s rejected (HTTP %d); obtaining a new one",
+                 "token" if self._kind == "bearer" else "session", error.status)
+        await self._get(pool, seen=self._version)
 
     async def close(self, pool: SessionPool) -> None:
         if self._link is not None:
@@ -167,29 +141,23 @@ class ArenaAuth:
         self._owns_session = False
         await self._logout(pool, token)
 
-    # -- the skeleton ----------------------------------------------------------------
-    def _due(self) -> bool:
-        return self._refresh_at is not None and self._clock() >= self._refresh_at
-
-    def _now(self) -> tuple[Mapping[str, str], int]:
-        return self._ready or ({}, self._generation)
-
-    def _set_token(self, token: str | None, expires_in: float | None = None) -> None:
+    # -- the credential ----------------------------------------------------------------
+    def _set_token(self, token: str | None, expires_in: float | None = None, *,
+                   new: bool = False) -> None:
         """Hold ``token`` (None: none), and the headers every request sends with it."""
         self._token = token
         self._refresh_at = None
         if token is None:
-            self._ready = None
+            self._hold(None, new=new)
             return
         if expires_in is not None:
             # Renew ahead of expiry by a tenth of the lifetime (at most a minute): a token
             # that lives seconds is not renewed on every call, one that lives hours early.
             self._refresh_at = self._clock() + expires_in - min(60.0, expires_in / 10)
-        header = ({"Authorization": f"Bearer {token}"} if self._kind == "bearer"
-                  else {SESSION_HEADER: token})
-        self._ready = (header, self._generation)
+        self._hold({"Authorization": f"Bearer {token}"} if self._kind == "bearer"
+                   else {SESSION_HEADER: token}, new=new)
 
-    async def _obtain(self, pool: SessionPool, *, seen: int | None) -> None:
+    async def _get(self, pool: SessionPool, *, seen: int | None) -> None:
         """A new credential: from the share (adopted, or fetched under its lease) or
         fetched here. Called with the lock held."""
         if self._link is not None:
@@ -205,10 +173,9 @@ class ArenaAuth:
         else:
             token, expires_in = await self._fetch(pool)
             version = None
-        self._generation += 1
         self._version = version
         self._obtained_at = self._clock()
-        self._set_token(token, expires_in)
+        self._set_token(token, expires_in, new=True)
 
     async def _fetch(self, pool: SessionPool) -> tuple[str, float | None]:
         if self._oauth is not None:
@@ -250,11 +217,10 @@ class ArenaAuth:
             error = LoginError(response.status, details, method="POST", url="/login",
                                body_excerpt="" if details else excerpt(response.body))
             if response.status in (400, 401, 403):
-                self._fatal = error
-                raise copy_error(error)
+                raise self._latch(error)
             if response.status in (404, 405):
                 raise _not_the_api(error, url, self._base_url)
-            raise copy_error(error)
+            raise error
         try:
             login: ArenaLogin = structure_json(response.body, ArenaLogin, url="/login")
         except ResponseFormatError:
@@ -287,8 +253,8 @@ class ArenaAuth:
             error = LoginError(response.status, _oauth_errors(response.body), method="POST",
                                url=shown)
             if response.status in (400, 401, 403):
-                self._fatal = error
-            raise copy_error(error)
+                raise self._latch(error)
+            raise error
         try:
             answer = json.loads(response.body)
             token = answer["access_token"]

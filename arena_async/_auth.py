@@ -1,0 +1,105 @@
+"""The session-auth skeleton both servers' auth share (Arena and Akana).
+
+What it owns, once: single-flight (one lock: concurrent first requests share one login,
+concurrent 401s one replacement), the generation of the credential a request was sent with
+(a 401 replaces only the credential it was seen on), the fatal latch (refused credentials
+are never tried again: repeated refusals lock accounts), and the headers cached for the
+hot path. What a server's auth supplies: how to get a credential (:meth:`_obtain`), how to
+renew one before it lapses (:meth:`_due`, :meth:`_renew`), and how to replace one the server
+refused (:meth:`_replace`) — from the server itself, or from a share.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from .errors import APIError, copy_error
+
+if TYPE_CHECKING:
+    from ._pool import SessionPool
+
+__all__ = ["SessionAuth"]
+
+
+class SessionAuth:
+    """Implements the pool's ``Auth`` protocol around a credential a subclass obtains."""
+
+    def __init__(self) -> None:
+        self._lock = asyncio.Lock()
+        self._generation = 0
+        self._fatal: APIError | None = None
+        # The headers proving the credential and their generation; None: none held.
+        self._ready: tuple[Mapping[str, str], int] | None = None
+
+    # -- what a server's auth supplies -------------------------------------------------
+    def _due(self, pool: SessionPool) -> bool:
+        """True when the held credential must be renewed before the next request."""
+        return False
+
+    async def _obtain(self, pool: SessionPool) -> None:
+        """No credential is held: get one (and :meth:`_hold` it). Called with the lock."""
+        raise NotImplementedError
+
+    async def _renew(self, pool: SessionPool) -> None:
+        """The held credential is :meth:`_due`: renew it. Called with the lock."""
+        await self._obtain(pool)
+
+    async def _replace(self, pool: SessionPool, error: APIError) -> None:
+        """The server refused the held credential (``error``, a 401): replace it. Called
+        with the lock, once for every request that saw it refused."""
+        raise NotImplementedError
+
+    # -- for subclasses ------------------------------------------------------------------
+    def _hold(self, headers: Mapping[str, str] | None, *, new: bool = True) -> None:
+        """Hold ``headers`` (None: no credential). ``new``: a new credential, so a new
+        generation (a 401 seen on the old one no longer replaces this one)."""
+        if new:
+            self._generation += 1
+        self._ready = None if headers is None else (headers, self._generation)
+
+    def _latch(self, error: APIError) -> APIError:
+        """Remember refused credentials; returns a fresh copy to raise."""
+        self._fatal = error
+        return copy_error(error)
+
+    # -- the pool's Auth protocol ----------------------------------------------------------
+    def ready(self, pool: SessionPool) -> tuple[Mapping[str, str], int] | None:
+        """The headers when a request can go at once: nothing to do or raise first."""
+        if self._fatal is not None or self._lock.locked() or self._due(pool):
+            return None
+        return self._ready
+
+    async def headers(self, pool: SessionPool) -> tuple[Mapping[str, str], int]:
+        """The headers, obtaining or renewing the credential first when needed."""
+        if self._fatal is not None:
+            raise copy_error(self._fatal)
+        if self._ready is None or self._due(pool):
+            async with self._lock:  # single-flight: one login or renewal for every waiter
+                if self._fatal is not None:
+                    raise copy_error(self._fatal)
+                if self._ready is None:
+                    await self._obtain(pool)
+                elif self._due(pool):
+                    await self._renew(pool)
+        return self._now()
+
+    async def current(self) -> tuple[Mapping[str, str], int]:
+        """The headers just before sending: after any login or renewal under way."""
+        if self._lock.locked():
+            async with self._lock:
+                pass
+        return self._now()
+
+    async def refresh(self, pool: SessionPool, generation: int, error: APIError) -> None:
+        """Replace the credential of ``generation`` that got ``error``, once for all."""
+        async with self._lock:
+            if self._fatal is not None:
+                raise copy_error(self._fatal)
+            if self._generation != generation:
+                return  # another task already replaced the credential this request used
+            await self._replace(pool, error)
+
+    def _now(self) -> tuple[Mapping[str, str], int]:
+        return self._ready or ({}, self._generation)
