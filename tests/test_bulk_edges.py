@@ -105,3 +105,58 @@ async def test_a_bulk_run_is_unordered_unless_asked() -> None:
     assert [o.key async for o in run] == [1, 2, 0]  # as they finish
     ordered = BulkRun(slow_first, range(3), concurrency=3, ordered=True)
     assert [o.key async for o in ordered] == [0, 1, 2]
+
+
+async def test_an_empty_run_starts_no_task() -> None:
+    async def fn(key: int) -> int:
+        return key
+
+    run = bulk(fn, [], concurrency=4)
+    assert run.max_tasks == 0
+    assert [o async for o in run] == []
+    assert run.max_tasks == 0
+
+
+class Resuming:
+    """A (non-conforming) iterator that ends, then yields more if asked again: bulk must
+    never ask an iterator for a key once it has ended."""
+
+    def __init__(self) -> None:
+        self.items = [0, 1, 2, 3, 4, StopIteration, 100, 101]
+
+    def __iter__(self) -> Resuming:
+        return self
+
+    def __next__(self) -> int:
+        if not self.items:
+            raise StopIteration
+        item = self.items.pop(0)
+        if item is StopIteration:
+            raise StopIteration
+        return item  # type: ignore[return-value]
+
+
+class AsyncResuming:
+    def __init__(self) -> None:
+        self.sync = Resuming()
+
+    def __aiter__(self) -> AsyncResuming:
+        return self
+
+    async def __anext__(self) -> int:
+        await asyncio.sleep(0)
+        try:
+            return next(self.sync)
+        except StopIteration:
+            raise StopAsyncIteration from None
+
+
+@pytest.mark.parametrize("keys", [Resuming, AsyncResuming])
+async def test_keys_are_never_drawn_past_their_end(keys: type) -> None:
+    async def slow(key: int) -> int:
+        for _ in range(5 - key):  # the last keys finish first: others are still drawing
+            await asyncio.sleep(0)
+        return key
+
+    outcomes = [o async for o in bulk(slow, keys(), concurrency=3)]
+    assert sorted(o.key for o in outcomes) == [0, 1, 2, 3, 4]

@@ -104,6 +104,19 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
      "if len(items) > limit:  # a server that ignores the limit: keep position exact",
      "`>` -> `>=`"):
         "a page of exactly `limit` items cut to `limit` is the same list",
+    ("arena_async/bulk.py", "return self._peak[0]", "`0` -> `-1`"):
+        "`_peak` is a one-element list (a cell shared with the run): [-1] is [0]",
+    ("arena_async/bulk.py", "peak[0] = max(peak[0], len(workers))", "`0` -> `-1`"):
+        "`peak` is a one-element list (a cell shared with the run): [-1] is [0]",
+    ("arena_async/bulk.py", "if wakeup and not wakeup[0].done():", "`0` -> `-1`"):
+        "`wakeup` holds at most one future (the consumer's, appended then cleared): "
+        "[-1] is [0]",
+    ("arena_async/bulk.py",
+     "async_keys = aiter(keys) if sync_keys is None and isinstance(keys, AsyncIterable) \\",
+     "`and` -> `or`"):
+        "the constructor admits only an Iterable or an AsyncIterable: with `or`, an object "
+        "that is both also gets an async iterator, which `draw` never uses (it takes "
+        "`sync_keys` first)",
     ("arena_async/_protocol.py", "@functools.lru_cache(maxsize=64)", "`64` -> `63`"):
         "the cache size: every distinct reset header is still parsed the same way",
     ("arena_async/_protocol.py", "@functools.lru_cache(maxsize=64)", "`64` -> `65`"):
