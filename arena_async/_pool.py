@@ -3,7 +3,9 @@
 One aiohttp session (ours, created on entry, or the caller's, never closed by us), every
 request admitted through the :class:`~arena_async._limiter.Limiter`, answers classified by
 :mod:`arena_async._protocol`, retries per :class:`~arena_async.RetryPolicy`, and auth that
-logs in again on 401, single-flight.
+logs in again on 401, single-flight. What to do after each attempt is decided by
+:class:`~arena_async._exchange.Exchange` (a pure state machine); the pool only carries
+it out.
 
 What an exchange promises:
 
@@ -21,22 +23,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import json
 import logging
 import random
 import re
-import socket
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, NoReturn, Protocol, TypeVar
+from typing import Protocol
 
 import aiohttp
 import attrs
 import yarl
 
+from ._attempt_timer import AttemptTimer
+from ._exchange import Action, ActionKind, Exchange, brief_failure, describe_failure
 from ._limiter import Limiter, Permit
 from ._protocol import (
     Request,
@@ -47,13 +48,11 @@ from ._protocol import (
     parse_error_body,
     parse_quota,
     read_quota,
-    with_attempts,
 )
-from ._retry import backoff_delay, is_retryable_exception, may_retry, was_sent
+from ._retry import was_sent
 from .errors import (
     APIError,
     ArenaAsyncError,
-    QuotaExhaustedError,
     TransportError,
     error_for_status,
     excerpt,
@@ -61,8 +60,7 @@ from .errors import (
 from .models.common import Quota, Stats
 from .policies import QuotaPolicy, RetryPolicy
 
-__all__ = ["Auth", "Response", "SessionPool", "brief_failure", "describe_failure",
-           "other_loop_error"]
+__all__ = ["Auth", "Response", "SessionPool", "other_loop_error"]
 
 log = logging.getLogger(__name__)
 
@@ -219,7 +217,7 @@ class SessionPool:
         self._quota_limit: int | None = None
         self._counters = _Counters()
         self._closed = False
-        self._deadlines = _Deadlines()
+        self._timer = AttemptTimer(self.timeout)
         self._wire_url = _WireURLs()
 
     @property
@@ -400,26 +398,7 @@ class SessionPool:
                       (time.perf_counter() - started) * 1000)
         return Response(resp.status, resp.headers, body)
 
-    async def _timed_transmit(self, request: Request,
-                              auth_headers: Mapping[str, str]) -> Response:
-        """``_transmit`` within the pool's ``timeout``, as ``asyncio.timeout(self.timeout)``
-        would bound it (the task is cancelled from outside; the cancellation becomes
-        TimeoutError), on the pool's one shared timer instead of a timer per attempt."""
-        attempt = self._deadlines.start(self.timeout)
-        try:
-            response = await self._transmit(request, auth_headers)
-        except BaseException as exc:
-            self._deadlines.end(attempt)
-            if attempt.expired and attempt.task.uncancel() <= attempt.cancelling \
-                    and isinstance(exc, asyncio.CancelledError):
-                raise TimeoutError from exc
-            raise
-        self._deadlines.end(attempt)
-        if attempt.expired:
-            attempt.task.uncancel()
-        return response
-
-    # -- the full exchange ------------------------------------------------------------
+    # -- the exchange: a driver of _exchange.Exchange -------------------------------------
     async def send(self, request: Request, *, deadline: float | None = None) -> Response:
         """Send with admission, auth, re-login, and retries; return a 2xx response.
 
@@ -434,14 +413,14 @@ class SessionPool:
             limiter = self.limiter
             permit = limiter.admit_now() if ready is not None else None
             if ready is None or permit is None:
-                return await self._exchange(request, None, _Trail())
-            # The common case, with no suspension before sending: a session at hand and a slot
-            # free. The first attempt runs here; whatever it meets but a 2xx answer goes on in
-            # _exchange as attempt 1 (the same steps the loop there would take).
+                return await self._drive(self._exchange(request, None))
+            # The common case, with no suspension before sending: a session at hand and a
+            # slot free. Attempt 1 of the same Exchange, without waiting for admission; only
+            # an answer other than a 2xx builds the Exchange (benchmarks/analysis.md).
             auth_headers, generation = ready
             failure: BaseException | None = None
             try:
-                response = await self._timed_transmit(request, auth_headers)
+                response = await self._timer.bound(self._transmit(request, auth_headers))
             except (aiohttp.ClientError, TimeoutError, ConnectionError) as exc:
                 _report_failure(permit, exc)
                 failure = exc
@@ -450,16 +429,21 @@ class SessionPool:
                 raise
             if failure is not None:  # (outside the except clause: no implicit __context__)
                 limiter.release(permit)
-                return await self._exchange(request, None, _Trail(),
-                                            first=(failure, None, _OK, generation))
+                ex = self._exchange(request, None)
+                ex.start()
+                ex.sending()
+                return await self._drive(ex, self._failed(ex, failure), generation)
             try:
                 verdict = self._report(permit, request, response)
             finally:
                 limiter.release(permit)
             if verdict.kind is VerdictKind.OK:
                 return response
-            return await self._exchange(request, None, _Trail(),
-                                        first=(None, response, verdict, generation))
+            ex = self._exchange(request, None)
+            ex.start()
+            ex.sending()
+            return await self._drive(ex, self._answered(ex, response, verdict), generation,
+                                     response)
         except RuntimeError as exc:
             # Only on the error path (nothing per request): a pool used from another loop
             # than its own fails deep in aiohttp or asyncio ("Event loop is closed", "got
@@ -467,6 +451,12 @@ class SessionPool:
             if self._loop is not None and asyncio.get_running_loop() is not self._loop:
                 raise other_loop_error() from exc
             raise
+
+    def _exchange(self, request: Request, deadline_at: float | None) -> Exchange:
+        policy = self._quota_policy
+        waits = policy is not None and policy.on_exhausted == "wait"
+        return Exchange(request, self.retry, rng=self._rng, deadline_at=deadline_at,
+                        quota_waits=self._quota_waits if waits else 0)
 
     def _report(self, permit: Permit, request: Request, response: Response) -> Verdict:
         """Tell the limiter what an answer said of the quota; return what the answer means."""
@@ -484,206 +474,116 @@ class SessionPool:
         permit.observe(quota, exhausted=verdict.kind is VerdictKind.QUOTA)
         return verdict
 
+    def _answered(self, ex: Exchange, response: Response, verdict: Verdict) -> Action:
+        if response.status == 429:
+            self._counters.rate_limited += 1
+        elif response.status >= 500:
+            self._counters.server_errors += 1
+        return ex.on_answer(response.status, verdict, self._clock())
+
+    def _failed(self, ex: Exchange, failure: BaseException) -> Action:
+        self._counters.transport_errors += 1
+        return ex.on_failure(failure, self._clock())
+
     async def _send_within(self, request: Request, deadline: float) -> Response:
-        trail = _Trail()
         seconds = check_deadline(deadline)
         assert seconds is not None
-        # The checks in _exchange run on the injected clock; this backstop, on the loop's
+        ex = self._exchange(request, self._clock() + seconds)
+        # The exchange's checks run on the injected clock; this backstop, on the loop's
         # clock, also cuts what they cannot: a wait for admission, a slow login.
         backstop = asyncio.timeout(seconds)
         try:
             async with backstop:
-                return await self._exchange(request, self._clock() + seconds, trail)
+                return await self._drive(ex)
         except TimeoutError:
             if not backstop.expired():
                 raise
-            self._out_of_time(request, trail, f"the deadline of {seconds:g} s passed while "
-                                              f"{trail.doing()}")
+            action = ex.out_of_time(f"the deadline of {seconds:g} s passed while "
+                                    f"{ex.trail.doing()}")
+        assert action.error is not None
+        raise action.error from action.cause
 
-    async def _exchange(
-        self, request: Request, deadline_at: float | None, trail: _Trail,
-        first: tuple[BaseException | None, Response | None, Verdict, int] | None = None,
-    ) -> Response:
-        """The exchange, attempt by attempt. ``first``: attempt 1 was already made (by
-        :meth:`send`), with this outcome: ``(failure, response, verdict, generation)``."""
-        retry = self.retry
-        attempt = 0
-        reauths = 0
-        quota_waits = 0
+    async def _drive(self, ex: Exchange, action: Action | None = None, generation: int = 0,
+                     response: Response | None = None) -> Response:
+        """Make attempts and carry out what ``ex`` decides after each, until it returns or
+        raises. ``action``: attempt 1 was made already (by :meth:`send`), and this is what
+        the exchange decided of it."""
+        request = ex.request
         while True:
-            attempt += 1
-            verdict: Verdict = _OK
-            failure: BaseException | None = None
-            response: Response | None = None
-            generation = 0
-            if first is not None:
-                failure, response, verdict, generation = first
-                first = None
-                trail.sending(attempt)
-                if response is not None:
-                    trail.in_flight = False
-            else:
-                made = await self._attempt(request, attempt, deadline_at, trail)
-                if made is None:  # the login failed; _after_auth_failure waited
-                    continue
-                failure, response, verdict, generation = made
-
-            if failure is not None:
-                self._counters.transport_errors += 1
-                trail.failed(attempt, failure)
-                sent = was_sent(failure)
-                if (is_retryable_exception(failure) and attempt < retry.max_attempts
-                        and may_retry(retry, request, sent=sent)):
-                    await self._backoff(request, attempt, failure, retry_after=None,
-                                        deadline_at=deadline_at, trail=trail)
-                    continue
-                raise trail.annotate(TransportError(
-                    f"request {describe_failure(failure)}", method=request.method,
-                    url=request.display, attempts=attempt,
-                    brief=brief_failure(failure))) from failure
-
-            assert response is not None
-            if response.status == 429:
-                self._counters.rate_limited += 1
-            elif response.status >= 500:
-                self._counters.server_errors += 1
-            if verdict.kind is VerdictKind.OK:
-                return response if attempt == 1 else attrs.evolve(response, attempts=attempt)
-            error = verdict.error
-            assert error is not None
-            trail.failed(attempt, error)
-            if verdict.kind is VerdictKind.REAUTH:
-                assert isinstance(error, APIError)
-                # The first re-login of a request is free: its replay is not a retry. A
-                # later 401 (the new session expired too, or the server refuses every
-                # session) costs an attempt, so re-logins stay bounded by max_attempts.
-                if reauths and attempt >= retry.max_attempts:
-                    raise trail.annotate(with_attempts(error, attempt)) from None
-                trail.phase = "logging in again"
+            if action is None:
+                action, generation, response = await self._attempt(ex)
+            if action.hold_until is not None:
+                self.limiter.hold_until(action.hold_until)
+            kind = action.kind
+            if kind is ActionKind.RETURN:
+                assert response is not None
+                return response if ex.attempt == 1 else attrs.evolve(response,
+                                                                     attempts=ex.attempt)
+            if kind is ActionKind.RAISE:
+                assert action.error is not None
+                raise action.error from action.cause
+            if kind is ActionKind.RELOGIN:
+                assert isinstance(action.error, APIError)
                 try:
-                    await self.auth.refresh(self, generation, error)
+                    await self.auth.refresh(self, generation, action.error)
                 except ArenaAsyncError as exc:
-                    await self._after_auth_failure(request, attempt, exc, deadline_at, trail)
+                    action = ex.on_login_failure(exc, self._clock())
                     continue
-                reauths += 1
-                if reauths == 1:
-                    attempt -= 1
-                continue
-            if verdict.kind is VerdictKind.QUOTA:
-                assert isinstance(error, QuotaExhaustedError)
-                waits = self._quota_policy is not None and self._quota_policy.on_exhausted == "wait"
-                if waits and quota_waits < self._quota_waits:
-                    quota_waits += 1  # the limiter now holds requests until the reset
-                    attempt -= 1
-                    continue
-                raise error
-            if verdict.kind is VerdictKind.RETRY and verdict.retry_after is not None \
-                    and response.status in (429, 503) \
-                    and verdict.retry_after <= retry.max_backoff:
-                # The server asked this client to slow down: every task waits, not just this.
-                self.limiter.hold_until(self._clock() + verdict.retry_after)
-            if verdict.kind is VerdictKind.RETRY and attempt < retry.max_attempts \
-                    and may_retry(retry, request, sent=True):
-                retry_after = verdict.retry_after
-                if retry_after is not None and retry_after > retry.max_backoff:
-                    raise trail.annotate(with_attempts(error, attempt)) from None
-                await self._backoff(request, attempt, error, retry_after=retry_after,
-                                    deadline_at=deadline_at, trail=trail)
-                continue
-            raise trail.annotate(with_attempts(error, attempt)) from None
+                ex.on_relogin()
+            elif action.delay is not None:  # a retry after a wait
+                delay = action.delay
+                log.debug("retrying %s %s after %.2f s (attempt %d failed: %s)",
+                          request.method, request.display, delay, ex.attempt,
+                          type(ex.trail.last).__name__)
+                self._counters.retries += 1  # a replay (re-login, quota) is not a retry
+                self._counters.waits += 1
+                self._counters.wait_seconds += delay
+                await self._sleep(delay)
+            action = None
 
-    async def _attempt(
-        self, request: Request, attempt: int, deadline_at: float | None, trail: _Trail,
-    ) -> tuple[BaseException | None, Response | None, Verdict, int] | None:
+    async def _attempt(self, ex: Exchange) -> tuple[Action, int, Response | None]:
         """One attempt: log in if needed, wait for admission, send, report to the limiter.
-        Returns ``(failure, response, verdict, generation)``, or None when the login
-        failed and may be tried again (``_after_auth_failure`` has waited)."""
+        Returns what the exchange decided, the session generation used, and the answer."""
+        request = ex.request
+        ex.start()
         auth_headers: Mapping[str, str] = {}
         generation = 0
         if request.auth:
-            trail.phase = "logging in"
+            ex.phase("logging in")
             try:
                 await self.auth.headers(self)  # logs in (or renews) first when needed
             except ArenaAsyncError as exc:
-                await self._after_auth_failure(request, attempt, exc, deadline_at, trail)
-                return None
-        verdict: Verdict = _OK
+                return ex.on_login_failure(exc, self._clock()), 0, None
         failure: BaseException | None = None
         response: Response | None = None
-        trail.phase = "waiting for admission"
+        verdict = _OK
+        ex.phase("waiting for admission")
         async with self.limiter.slot() as permit:
             if request.auth:
                 auth_headers, generation = await self.auth.current()
-            budget = self.timeout
-            if deadline_at is not None:
-                budget = min(budget, deadline_at - self._clock())
-                if budget <= 0:
-                    permit.unsent()
-                    self._out_of_time(request, trail, "the deadline passed before the "
-                                                      "request could be sent")
-            trail.sending(attempt)
+            left = ex.time_left(self._clock())
+            if left is not None and left <= 0:
+                permit.unsent()
+                action = ex.out_of_time("the deadline passed before the request could "
+                                        "be sent")
+                assert action.error is not None
+                raise action.error from action.cause
+            ex.sending()
             try:
-                if budget == self.timeout:  # the common case: the pool's shared timer
-                    response = await self._timed_transmit(request, auth_headers)
-                else:  # a deadline shortens this attempt
-                    async with asyncio.timeout(budget):
+                if left is None or left >= self.timeout:  # the pool's shared timer
+                    response = await self._timer.bound(self._transmit(request, auth_headers))
+                else:  # the deadline shortens this attempt
+                    async with asyncio.timeout(left):
                         response = await self._transmit(request, auth_headers)
             except (aiohttp.ClientError, TimeoutError, ConnectionError) as exc:
                 _report_failure(permit, exc)
                 failure = exc
             else:
-                trail.in_flight = False
                 verdict = self._report(permit, request, response)
-        return failure, response, verdict, generation
-
-    @staticmethod
-    def _out_of_time(request: Request, trail: _Trail, message: str) -> NoReturn:
-        """Raise for a deadline that passed: between attempts, what the last attempt met
-        when that was an answer from the server; else a TransportError."""
-        last = trail.last
-        if not trail.in_flight:
-            if isinstance(last, QuotaExhaustedError):  # QuotaPolicy "wait" was waiting
-                last.add_note(f"{message} (waiting for the quota to reset)")
-                raise last from None
-            if isinstance(last, APIError):
-                raise trail.annotate(with_attempts(last, trail.attempts)) from None
-        error = TransportError(message, method=request.method, url=request.display,
-                               attempts=trail.attempts)
-        raise trail.annotate(error, minimum=1) from last  # the message names the last step
-
-    async def _after_auth_failure(self, request: Request, attempt: int, exc: ArenaAsyncError,
-                                  deadline_at: float | None, trail: _Trail) -> None:
-        """A login failed: wait and go on if it was transient and attempts are left, else
-        raise it. Login is not counted against the quota and replaces the session, so
-        trying it again is safe; the failed try costs this request an attempt."""
-        transient = isinstance(exc, TransportError) or (
-            isinstance(exc, APIError) and exc.status in self.retry.retry_statuses)
-        trail.failed(attempt, exc, login=True)
-        if not transient or attempt >= self.retry.max_attempts:
-            # The login's own error, re-stated with the attempts this request made.
-            raise trail.annotate(_restated(exc, attempt)) from None
-        await self._backoff(request, attempt, exc, retry_after=None, deadline_at=deadline_at,
-                            trail=trail)
-
-    async def _backoff(self, request: Request, attempt: int, cause: BaseException, *,
-                       retry_after: float | None, deadline_at: float | None,
-                       trail: _Trail) -> None:
-        delay = retry_after if retry_after is not None else backoff_delay(self.retry, attempt,
-                                                                          self._rng)
-        if deadline_at is not None and self._clock() + delay >= deadline_at:
-            if isinstance(cause, APIError):
-                raise trail.annotate(with_attempts(cause, attempt)) from None
-            raise trail.annotate(TransportError(
-                f"the deadline leaves no time to retry; last {describe_failure(cause)}",
-                method=request.method, url=request.display, attempts=attempt,
-                brief=brief_failure(cause))) from cause
-        log.debug("retrying %s %s after %.2f s (attempt %d failed: %s)", request.method,
-                  request.display, delay, attempt, type(cause).__name__)
-        trail.phase = f"waiting {delay:.2f} s to retry"
-        self._counters.retries += 1  # a replay after a re-login is not a retry: no wait
-        self._counters.waits += 1
-        self._counters.wait_seconds += delay
-        await self._sleep(delay)
+        if failure is not None:
+            return self._failed(ex, failure), generation, None
+        assert response is not None
+        return self._answered(ex, response, verdict), generation, response
 
 
 def other_loop_error() -> RuntimeError:
@@ -704,229 +604,3 @@ def _report_failure(permit: Permit, exc: BaseException) -> None:
         permit.observe(None)
     else:
         permit.unsent()
-
-
-def describe_failure(exc: BaseException) -> str:
-    """A short account of one failed attempt, for messages: never headers or bodies."""
-    if isinstance(exc, APIError):
-        return f"HTTP {exc.status}" + (f" (code {exc.code})" if exc.code is not None else "")
-    if isinstance(exc, TimeoutError):
-        return "timed out"
-    if isinstance(exc, ArenaAsyncError):
-        return f"{type(exc).__name__}: {exc}"
-    if isinstance(exc, aiohttp.ClientConnectorError) and not isinstance(
-            exc, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError):
-        return (f"failed: cannot connect to {exc.host}:{exc.port}: {brief_failure(exc)} "
-                f"({type(exc).__name__})")
-    detail = str(exc)
-    return f"failed: {type(exc).__name__}" + (f": {detail}" if detail else "")
-
-
-def brief_failure(exc: BaseException) -> str:
-    """A few words for what one attempt met (``"connection refused"``, ``"HTTP 503"``,
-    ``"timed out"``), for the note that lists the attempts: never a host, header or body."""
-    if isinstance(exc, APIError):  # a code that only repeats the status is left out
-        code = exc.code
-        return f"HTTP {exc.status}" + (f" (code {code})" if code not in (None, exc.status)
-                                       else "")
-    if isinstance(exc, TransportError):
-        return exc.brief
-    if isinstance(exc, QuotaExhaustedError):
-        return "quota exhausted"
-    if isinstance(exc, TimeoutError):
-        return "timed out"
-    if isinstance(exc, aiohttp.ServerDisconnectedError):
-        return "server disconnected"
-    if isinstance(exc, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError):
-        return "TLS failed"
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return _os_words(exc.os_error, exc.os_error.strerror or "cannot connect")
-    if isinstance(exc, aiohttp.ClientPayloadError):
-        return "body cut short"
-    if isinstance(exc, OSError):
-        return _os_words(exc, type(exc).__name__)
-    return type(exc).__name__
-
-
-_ERRNO_WORDS = {
-    errno.ECONNREFUSED: "connection refused",
-    errno.ECONNRESET: "connection reset",
-    errno.ECONNABORTED: "connection aborted",
-    errno.EPIPE: "connection broken",
-    errno.ETIMEDOUT: "connect timed out",
-    errno.EHOSTUNREACH: "host unreachable",
-    errno.ENETUNREACH: "network unreachable",
-}
-
-
-def _os_words(exc: OSError, default: str) -> str:
-    """``connection refused`` and the like from an OSError's errno; ``default`` else."""
-    words = _ERRNO_WORDS.get(exc.errno) if exc.errno is not None else None
-    if words is not None:
-        return words
-    if isinstance(exc, socket.gaierror) or "Name or service not known" in str(exc):
-        return "host name not resolved"
-    return default
-
-
-def _restated(error: ArenaAsyncError, attempts: int) -> ArenaAsyncError:
-    """``error`` (a login's) re-stated with the attempts the request made."""
-    if isinstance(error, APIError):
-        restated = with_attempts(error, attempts)
-        assert isinstance(restated, APIError)
-        return restated
-    if type(error) is TransportError and error.attempts != attempts:
-        return TransportError(error.reason, method=error.method, url=error.url,
-                              attempts=attempts, brief=error.brief)
-    return error
-
-
-_E = TypeVar("_E", bound=BaseException)
-
-
-class _Attempt:
-    __slots__ = ("cancelling", "done", "expired", "task", "when")
-
-    def __init__(self, task: asyncio.Task[object], when: float) -> None:
-        self.task = task
-        self.when = when
-        self.cancelling = task.cancelling()
-        self.done = False
-        self.expired = False
-
-
-class _Deadlines:
-    """One timer for every attempt bounded by the pool's ``timeout``.
-
-    Those attempts all get the same budget, so their deadlines (loop clock) come in order:
-    a deque holds them, and one ``TimerHandle``, armed for the oldest attempt not yet ended,
-    cancels each attempt whose time is up (what ``asyncio.timeout`` does, with a timer per
-    attempt). An attempt that ends is only marked; marked ones are dropped from the front,
-    or all at once when they outnumber the live ones (a slow attempt at the front)."""
-
-    __slots__ = ("_live", "_loop", "_queue", "_timer")
-
-    def __init__(self) -> None:
-        self._queue: deque[_Attempt] = deque()
-        self._timer: asyncio.TimerHandle | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._live = 0
-
-    def start(self, budget: float) -> _Attempt:
-        loop = self._loop
-        # The task running on the pool's loop (no get_running_loop(): on Python 3.11 it
-        # costs a getpid() system call); any other loop starts afresh.
-        task = asyncio.current_task(loop) if loop is not None else None
-        if task is None:
-            loop = asyncio.get_running_loop()
-            task = asyncio.current_task(loop)
-            assert task is not None
-            if loop is not self._loop:  # (a pool lives on one loop; be safe anyway)
-                self._reset(loop)
-        assert loop is not None
-        attempt = _Attempt(task, loop.time() + budget)
-        queue = self._queue
-        queue.append(attempt)
-        self._live += 1
-        if self._timer is None:
-            self._timer = loop.call_at(queue[0].when, self._fire)
-        return attempt
-
-    def end(self, attempt: _Attempt) -> None:
-        if attempt.done:
-            return
-        attempt.done = True
-        self._live -= 1
-        queue = self._queue
-        while queue and queue[0].done:
-            queue.popleft()
-        if len(queue) > 2 * self._live + 64:
-            self._queue = deque(a for a in queue if not a.done)
-
-    def _reset(self, loop: asyncio.AbstractEventLoop) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-        self._timer = None
-        self._loop = loop
-        self._queue = deque(a for a in self._queue if not a.done)
-
-    def _fire(self) -> None:
-        self._timer = None
-        loop = self._loop
-        assert loop is not None
-        now = loop.time()
-        queue = self._queue
-        while queue:
-            head = queue[0]
-            if head.done:
-                queue.popleft()
-            elif head.when <= now:
-                queue.popleft()
-                head.expired = True
-                head.task.cancel()
-            else:
-                self._timer = loop.call_at(head.when, self._fire)
-                break
-
-
-class _Trail:
-    """What one exchange has tried so far, for the error that ends it.
-
-    A plain slotted class, built once per request: the phase of an attempt in flight is
-    only put into words when an error needs it."""
-
-    __slots__ = ("attempts", "failures", "in_flight", "last", "phase")
-
-    def __init__(self) -> None:
-        self.attempts = 0  # attempts made (sent, or failed at their login)
-        self.phase: str | None = "waiting for admission"  # None: attempt `attempts` in flight
-        self.in_flight = False
-        self.failures: list[tuple[int, str]] = []  # (attempt, what it met), in order
-        self.last: BaseException | None = None
-
-    def doing(self) -> str:
-        """What the exchange was doing, for a message."""
-        phase = self.phase
-        return f"attempt {self.attempts} was in flight" if phase is None else phase
-
-    def sending(self, attempt: int) -> None:
-        self.attempts = attempt
-        self.in_flight = True
-        self.phase = None
-
-    def failed(self, attempt: int, exc: BaseException, *, login: bool = False) -> None:
-        self.attempts = max(self.attempts, attempt)
-        self.in_flight = False
-        self.last = exc
-        what = brief_failure(exc)
-        self.failures.append((attempt, f"login: {what}" if login else what))
-
-    def annotate(self, error: _E, *, minimum: int = 2) -> _E:
-        """Add a note listing what every failed attempt met (when there were ``minimum``
-        or more); a run of attempts that met the same is stated once:
-        ``attempts: 1: login: connection refused; 2-4: the same``."""
-        if len(self.failures) >= minimum:
-            # Runs of consecutive attempts that met the same. An attempt number seen twice
-            # is a replay (after a re-login, or a wait for the quota): "N again".
-            runs: list[list[Any]] = []  # [first attempt, last attempt, what, again]
-            previous = 0
-            for attempt, what in self.failures:
-                again = attempt == previous
-                previous = attempt
-                last = runs[-1] if runs else None
-                if last is not None and not again and last[2] == what \
-                        and attempt == last[1] + 1:
-                    last[1] = attempt
-                else:
-                    runs.append([attempt, attempt, what, again])
-            shown: list[str] = []
-            for first, last_attempt, what, again in runs:
-                shown.append(f"{first}{' again' if again else ''}: {what}")
-                if last_attempt > first:
-                    more = (f"{last_attempt}" if last_attempt == first + 1
-                            else f"{first + 1}-{last_attempt}")
-                    shown.append(f"{more}: the same")
-            if len(shown) > 12:
-                shown = [*shown[:6], "...", *shown[-5:]]
-            error.add_note("attempts: " + "; ".join(shown))
-        return error

@@ -1,92 +1,106 @@
-"""The pool's shared per-attempt timer behaves as ``asyncio.timeout`` around each attempt.
+"""The shared per-attempt timer behaves as ``asyncio.timeout`` around each attempt.
 
 An attempt bounded by the pool's ``timeout`` (no deadline) runs on one timer shared by all
-attempts (``SessionPool._timed_transmit``): a slow one is cancelled from outside
-``_transmit`` and ends in TimeoutError at its own time, the others are untouched, a
-cancellation from elsewhere stays a cancellation, and ended attempts are not kept.
+attempts (:class:`arena_async._attempt_timer.AttemptTimer`): a slow one is cancelled from
+outside and ends in TimeoutError at its own time, the others are untouched, a cancellation
+from elsewhere stays a cancellation, and ended attempts are not kept. Plus the pool's use
+of it: a slow answer from a real server ends in a TransportError after ``timeout``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
 from typing import Any
 
 import pytest
 
-from arena_async import RetryPolicy
-from arena_async._limiter import Limiter
-from arena_async._pool import Response, SessionPool
-from arena_async._protocol import Request
+from arena_async import ArenaClient, RetryPolicy, TransportError
+from arena_async._attempt_timer import AttemptTimer
+from arena_async.testing import FakeArena, Fault
 
 
-def pool_with(delays: dict[str, float], timeout: float = 0.1) -> tuple[SessionPool, list[str]]:
-    pool = SessionPool(auth=object(), limiter=Limiter(max_concurrency=1000),  # type: ignore[arg-type]
-                       retry=RetryPolicy(), timeout=timeout)
-    cut: list[str] = []
-
-    async def transmit(request: Request, auth: Mapping[str, str]) -> Response:
+def work(delays: dict[str, float], cut: list[str]) -> Any:
+    async def one(name: str) -> str:
         try:
-            await asyncio.sleep(delays[request.path])
+            await asyncio.sleep(delays[name])
         except asyncio.CancelledError:
-            cut.append(request.path)
+            cut.append(name)
             raise
-        return Response(200, {}, b"")
-
-    pool._transmit = transmit  # type: ignore[method-assign]
-    return pool, cut
-
-
-def req(path: str) -> Request:
-    return Request("GET", f"http://127.0.0.1:1{path}", path)
+        return name
+    return one
 
 
 async def test_a_slow_attempt_times_out_on_time_and_the_others_do_not() -> None:
-    delays = {f"/fast{i}": 0.01 for i in range(50)} | {"/slow": 10.0, "/late": 0.05}
-    pool, cut = pool_with(delays, timeout=0.1)
+    delays = {f"fast{i}": 0.01 for i in range(50)} | {"slow": 10.0, "late": 0.05}
+    cut: list[str] = []
+    attempt = work(delays, cut)
+    timer = AttemptTimer(0.1)
     started = time.perf_counter()
 
-    async def one(path: str) -> tuple[str, Any]:
+    async def one(name: str) -> tuple[str, Any]:
         try:
-            return path, await pool._timed_transmit(req(path), {})
+            return name, await timer.bound(attempt(name))
         except TimeoutError:
-            return path, round(time.perf_counter() - started, 2)
+            return name, round(time.perf_counter() - started, 2)
 
     results = dict(await asyncio.gather(*(one(p) for p in delays)))
-    assert results["/slow"] == pytest.approx(0.1, abs=0.05)
-    assert all(isinstance(results[p], Response) for p in delays if p != "/slow")
-    assert cut == ["/slow"]  # cancelled from outside _transmit, as asyncio.timeout does
-    assert len(pool._deadlines._queue) == 0
-    assert pool._deadlines._live == 0
+    assert results["slow"] == pytest.approx(0.1, abs=0.05)
+    assert all(results[p] == p for p in delays if p != "slow")
+    assert cut == ["slow"]  # cancelled from outside the work, as asyncio.timeout does
+    assert timer.kept == 0
+    assert timer.live == 0
 
 
 async def test_a_cancellation_from_elsewhere_stays_a_cancellation() -> None:
-    pool, _ = pool_with({"/slow": 10.0}, timeout=5.0)
-    task = asyncio.create_task(pool._timed_transmit(req("/slow"), {}))
+    timer = AttemptTimer(5.0)
+    task = asyncio.create_task(timer.bound(asyncio.sleep(10)))
     await asyncio.sleep(0.01)
+    assert timer.live == 1
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert pool._deadlines._live == 0
+    assert timer.live == 0
 
 
 async def test_an_outer_timeout_wins_over_the_attempt_timer() -> None:
-    pool, _ = pool_with({"/slow": 10.0}, timeout=0.05)
+    timer = AttemptTimer(0.05)
     with pytest.raises(TimeoutError):
         async with asyncio.timeout(0.02) as outer:
-            await pool._timed_transmit(req("/slow"), {})
+            await timer.bound(asyncio.sleep(10))
     assert outer.expired()
     assert asyncio.current_task().cancelling() == 0  # type: ignore[union-attr]
 
 
+async def test_an_attempt_ended_by_the_timer_leaves_the_task_uncancelled() -> None:
+    timer = AttemptTimer(0.02)
+    with pytest.raises(TimeoutError):
+        await timer.bound(asyncio.sleep(10))
+    assert asyncio.current_task().cancelling() == 0  # type: ignore[union-attr]
+    assert await timer.bound(asyncio.sleep(0, "next")) == "next"  # the task goes on
+
+
 async def test_ended_attempts_behind_a_slow_one_are_not_kept() -> None:
-    delays = {"/slow": 0.3} | {f"/fast{i}": 0.0 for i in range(2000)}
-    pool, _ = pool_with(delays, timeout=1.0)
-    slow = asyncio.create_task(pool._timed_transmit(req("/slow"), {}))
+    timer = AttemptTimer(1.0)
+    slow = asyncio.create_task(timer.bound(asyncio.sleep(0.3)))
     await asyncio.sleep(0)
-    for i in range(2000):
-        await pool._timed_transmit(req(f"/fast{i}"), {})
-        assert len(pool._deadlines._queue) <= 2 * pool._deadlines._live + 65
+    for _ in range(2000):
+        await timer.bound(asyncio.sleep(0))
+        assert timer.kept <= 2 * timer.live + 65
     await slow
-    assert pool._deadlines._live == 0
+    assert timer.live == 0
+
+
+async def test_the_pool_bounds_an_attempt_by_its_timeout() -> None:
+    """A slow answer (no deadline given: the shared timer) is a timed-out attempt."""
+    async with FakeArena.seeded(items=1, seed=1) as fake, ArenaClient(
+            email=fake.email, password=fake.password, base_url=fake.url, timeout=0.2,
+            retry=RetryPolicy(max_attempts=1)) as arena:
+        guid = fake.item_guids[0]
+        await arena.items.tickets.list(guid)
+        fake.faults.add(Fault("slow_headers", delay=1.0, times=1, path="/tickets$"))
+        started = time.perf_counter()
+        with pytest.raises(TransportError, match="timed out"):
+            await arena.items.tickets.list(guid)
+        assert time.perf_counter() - started < 0.8
+        assert arena.stats.transport_errors == 1
