@@ -1,4 +1,5 @@
-"""What both clients share: argument checks, lifecycle, bulk, quota and stats."""
+"""What both clients share: lifecycle, bulk, quota and stats, and the checks of the
+arguments only a client takes (URLs, policies, sessions, hooks; numbers: ``_checks``)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from .bulk import BulkRun
 from .models.common import Quota, Stats
 from .policies import RetryPolicy
 
-__all__ = ["BaseClient", "check_base_url", "check_positive_int", "check_timeout",
+__all__ = ["BaseClient", "check_base_url", "check_retry", "check_session", "check_test_hooks",
            "check_trace_configs"]
 
 K = TypeVar("K")
@@ -49,21 +50,6 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-def check_positive_int(name: str, value: object) -> int:
-    """An int >= 1 (bools refused)."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    return value
-
-
-def check_timeout(value: object) -> float:
-    """A finite number of seconds > 0."""
-    if isinstance(value, bool) or not isinstance(value, int | float) \
-            or not 0 < value < float("inf"):
-        raise ValueError(f"timeout must be a number of seconds > 0, got {value!r}")
-    return float(value)
 
 
 def check_retry(value: object) -> RetryPolicy:
@@ -101,15 +87,6 @@ def check_trace_configs(value: object, session: object) -> list[aiohttp.TraceCon
                          "session= give them to that session instead "
                          "(aiohttp.ClientSession(trace_configs=[...]))")
     return configs
-
-
-def check_rate(value: object) -> float | None:
-    """None or a positive number of requests per second."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise ValueError(f"requests_per_second must be a number > 0 or None, got {value!r}")
-    return float(value)
 
 
 Clock = Callable[[], float]
@@ -174,10 +151,3 @@ def check_test_hooks(clock: object, sleep: object, seed: object) -> None:
         raise ValueError("clock must be a callable returning epoch seconds")
     if sleep is not None and not callable(sleep):
         raise ValueError("sleep must be a coroutine function taking seconds")
-
-
-def check_flag(name: str, value: object) -> bool:
-    """A real bool (not a truthy string)."""
-    if not isinstance(value, bool):
-        raise ValueError(f"{name} must be True or False, got {value!r}")
-    return value

@@ -1,10 +1,17 @@
-"""The one cattrs converter: wire names from field metadata, strict primitives, UTC datetimes.
+"""Decoding and structuring of the servers' answers: one structurer, one envelope reader.
 
-Every response is first structured by a fast path: a function generated per type (see
-"the generated fast path" below), or, for types it does not handle, a cattrs converter
-without detailed validation. Only when the fast path fails is the value structured again by
-cattrs' detailed converter (the converter of record: same hooks, same semantics), whose
-error tree is turned into a wire path such as ``$.results[3].trainingplan.guid``.
+- :func:`structurer` (the generated functions): for each type, one plain function compiled
+  with the strict checks inlined. Its contract is accept-or-raise: it returns exactly what
+  the converter of record would, or raises (any exception); it never returns anything else.
+- ``_DETAILED`` (cattrs' detailed converter, the converter of record: wire names from field
+  metadata, strict primitives, UTC datetimes) is the one fallback: whatever the generated
+  function refuses, it decides: the same result, or :class:`ResponseFormatError` naming the
+  wire path, such as ``$.results[3].trainingplan.guid``.
+- :func:`read_listing`: the one reader of listing envelopes (Arena ``{"count", "results"}``,
+  Akana ``{"Ticket": [...]}``), the one place orjson decodes (see :func:`read_listing`).
+
+Why two structurers at all: the generated functions cost 1.1-1.5x ``json.loads`` of the
+page; cattrs' own generated functions 2.8-7x (benchmarks/RESULTS.md, "Structuring").
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from functools import cache, partial
+from functools import cache
 from types import NoneType, UnionType
 from typing import Any, TypeVar, Union, cast, get_args, get_origin
 
@@ -27,11 +34,13 @@ from cattrs.errors import (
     IterableValidationNote,
 )
 from cattrs.gen import make_dict_structure_fn, override
+from orjson import loads as _orjson_loads
 
 from .errors import ResponseFormatError, excerpt
 from .models._wire import ALIASES, LONE, UNWRAP, WIRE
 
-__all__ = ["loads", "structure", "structure_json", "wire_name"]
+__all__ = ["AKANA_LISTING", "ARENA_LISTING", "Envelope", "loads", "read_listing", "structure",
+           "structure_json", "structurer", "wire_name"]
 
 T = TypeVar("T")
 
@@ -151,18 +160,8 @@ def _is_optional(target: Any) -> bool:
     return len(args) == 2 and NoneType in args
 
 
-def _optional_factory(target: Any, converter: cattrs.Converter) -> Callable[[Any, Any], Any]:
-    # cattrs dispatches on the inner type at every call; resolve it once.
-    inner_type = next(a for a in get_args(target) if a is not NoneType)
-    inner = converter.get_structure_hook(inner_type)
-
-    def structure(value: Any, _: Any) -> Any:
-        return None if value is None else inner(value, inner_type)
-
-    return structure
-
-
-def _make(detailed: bool) -> cattrs.Converter:
+def _make(detailed: bool = True) -> cattrs.Converter:
+    """A cattrs converter with this module's hooks (the library makes one: detailed)."""
     conv = cattrs.Converter(detailed_validation=detailed, forbid_extra_keys=False)
     # Primitive and datetime hooks first: the class hooks built later look them up.
     conv.register_structure_hook(str, _strict(str, "a string"))
@@ -171,35 +170,29 @@ def _make(detailed: bool) -> cattrs.Converter:
     conv.register_structure_hook(float, _float)
     conv.register_structure_hook(datetime, _datetime)
     conv.register_structure_hook_factory(is_sequence, _list_factory)
-    if not detailed:  # the detailed converter keeps cattrs' own path for error notes
-        conv.register_structure_hook_factory(_is_optional, _optional_factory)
     conv.register_structure_hook_factory(attrs.has, _attrs_factory(detailed))
     return conv
 
 
-_FAST = _make(detailed=False)
 _DETAILED = _make(detailed=True)
 
 
-# -- the generated fast path ----------------------------------------------------------------
-# For each type structured, one plain function is compiled with the strict checks inlined
-# (``type(v) is str``), wire names, aliases, ``unwrap``, ``lone`` and defaults resolved at
-# build time, and nested models and lists inlined (no call per field, per item or per nested
-# object). It only has to be right for the input it accepts: anything else makes it raise,
-# and ``structure`` then hands the value to cattrs' detailed converter, which decides (a
-# result, or the error naming the wire path), exactly as when the cattrs fast converter
-# fails. Types it does not know make it refuse to build; the cattrs fast converter
-# (``_FAST``) is used for them.
+# -- the generated structurers -------------------------------------------------------------
+# One plain function per type: strict checks inlined (``type(v) is str``), wire names,
+# aliases, ``unwrap``, ``lone`` and defaults resolved at build time, nested models and lists
+# inlined (no call per field, item or nested object). It only has to be right for what it
+# accepts: anything else raises, and ``_DETAILED`` decides. A type it cannot build gets a
+# function that always raises (so ``_DETAILED`` structures it).
 
 _PRIMITIVE_NAMES = {str: "str", int: "int", bool: "bool"}
 
 
 class _Unsupported(Exception):
-    """A type the generator does not handle: use the cattrs fast converter for it."""
+    """A type the generator does not handle: the detailed converter structures it."""
 
 
 def _reject(*_: object) -> Any:
-    raise TypeError("not accepted by the fast path")
+    raise TypeError("not accepted by the generated structurer")
 
 
 _MISSING = object()
@@ -386,14 +379,31 @@ def _generated(t: Any) -> Callable[[Any], Any]:
     return cast(Callable[[Any], Any], gen.env["structure"])
 
 
-_FAST_PATHS: dict[Any, Callable[[Any], Any]] = {}
+_STRUCTURERS: dict[Any, Callable[[Any], Any]] = {}  # built once per type, never evicted
 
 
-def _fast_path(cl: Any) -> Callable[[Any], Any]:
-    try:
-        return _generated(cl)
-    except _Unsupported:
-        return partial(_FAST.structure, cl=cl)
+def structurer(cl: type[T] | Any) -> Callable[[Any], T]:
+    """The generated structure function of ``cl``; accept-or-raise: it returns what
+    :func:`structure` would, or raises (any exception) where :func:`structure` might answer
+    otherwise (then call :func:`structure`, which decides and names what is wrong). For a
+    type the generator does not handle, a function that always raises.
+
+    Example::
+
+        fast = structurer(list[TrainingRecord])
+        try:
+            records = fast(data)
+        except Exception:
+            records = structure(data, list[TrainingRecord], path="$.results")
+    """
+    fn = _STRUCTURERS.get(cl)
+    if fn is None:
+        try:
+            fn = _generated(cast(Any, cl))
+        except _Unsupported:
+            fn = _reject
+        _STRUCTURERS[cl] = fn
+    return fn
 
 
 @cache
@@ -438,11 +448,9 @@ def structure(value: Any, cl: type[T] | Any, *, path: str = "$", url: str = "",
     """Structure decoded JSON into ``cl``; a wrong shape raises :class:`ResponseFormatError`
     naming the wire path (``path`` is the prefix, e.g. ``$.results``)."""
     try:
-        fast = _FAST_PATHS.get(cl)
-        if fast is None:
-            fast = _FAST_PATHS[cl] = _fast_path(cl)
-        return cast(T, fast(value))
-    except Exception:
+        accepted: T = structurer(cl)(value)
+        return accepted
+    except Exception:  # refused: the detailed converter decides
         pass
     try:
         result = _DETAILED.structure(value, cl)
@@ -457,17 +465,7 @@ def structure(value: Any, cl: type[T] | Any, *, path: str = "$", url: str = "",
             excerpt=excerpt(body) if body is not None else "",
             url=url,
         ) from None
-    return cast(T, result)  # the fast converter failed where the detailed one did not
-
-
-def fast_structurer(cl: type[T] | Any) -> Callable[[Any], T]:
-    """The function :func:`structure` tries first for ``cl``: it returns what
-    :func:`structure` would, or raises (any exception) where :func:`structure` may answer
-    otherwise. For hot loops: call it, and on an exception call :func:`structure`."""
-    fast = _FAST_PATHS.get(cl)
-    if fast is None:
-        fast = _FAST_PATHS[cl] = _fast_path(cl)
-    return fast
+    return cast(T, result)  # the generated function refused what cattrs accepts
 
 
 def loads(body: bytes, *, url: str = "") -> Any:
@@ -487,3 +485,74 @@ def structure_json(body: bytes, cl: type[T] | Any, *, url: str = "") -> T:
     """Decode and structure a JSON body in one step."""
     result: T = structure(loads(body, url=url), cl, url=url, body=body)
     return result
+
+
+@attrs.frozen
+class Envelope:
+    """Where a listing's records are in its JSON object, and what stands for "none".
+
+    ``key``: the records' list (``"results"``, ``"Ticket"``). ``empty_without_key``: a
+    missing or null ``key`` is an empty page (Akana sends ``{}``); otherwise only with
+    ``"count": 0`` (Arena). ``lone``: one record sent as an object, not a list of one (some
+    XML-to-JSON mappers do this), is read as that list.
+    Example: ``Envelope("results", empty_without_key=False, lone=False)``.
+    """
+
+    key: str
+    empty_without_key: bool
+    lone: bool
+
+
+#: Arena's listings: ``{"count": n, "results": [...]}``.
+ARENA_LISTING = Envelope("results", empty_without_key=False, lone=False)
+#: Akana's ticket listings: ``{"Ticket": [...]}``, ``{"Ticket": {...}}`` or ``{}``.
+AKANA_LISTING = Envelope("Ticket", empty_without_key=True, lone=True)
+
+
+def _list_structurer(cl: Any) -> Callable[[Any], Any]:
+    fn = _LISTS.get(cl)
+    if fn is None:
+        fn = _LISTS[cl] = structurer(list[cl])
+    return fn
+
+
+_LISTS: dict[Any, Callable[[Any], Any]] = {}
+
+
+def read_listing(body: bytes, cl: type[T], envelope: Envelope, *, url: str = "") -> list[T]:
+    """The records of one listing page: ``body`` decoded, its envelope read, each record
+    structured into ``cl``. Pure (no I/O). A wrong shape raises :class:`ResponseFormatError`
+    naming the wire path (``$``, ``$.results``, ``$.Ticket[2].TicketID`` ...).
+
+    The common case first: orjson decodes an object whose list the generated structurer
+    accepts. Anything else is decoded again by ``json`` and structured by the detailed
+    converter, which answer (where orjson and ``json`` differ: NaN, lone surrogates,
+    non-UTF-8, integers beyond 64 bits, the answer is ``json``'s).
+
+    Example: ``records = read_listing(body, TrainingRecord, ARENA_LISTING, url=url)``
+    """
+    key = envelope.key
+    try:
+        data = _orjson_loads(body)
+        if type(data) is dict:
+            records = data.get(key)
+            if type(records) is list:
+                fast: list[T] = _list_structurer(cl)(records)
+                return fast
+    except Exception:  # refused: the checked path below decides
+        pass
+    data = loads(body, url=url)
+    if not isinstance(data, dict):
+        raise ResponseFormatError(f"expected an object with {key!r}", path="$",
+                                  excerpt=excerpt(body), url=url)
+    records = data.get(key)
+    if records is None and (envelope.empty_without_key or data.get("count") == 0):
+        return []
+    if envelope.lone and isinstance(records, dict):
+        records = [records]
+    if not isinstance(records, list):
+        raise ResponseFormatError("expected a list", path=f"$.{key}", excerpt=excerpt(body),
+                                  url=url)
+    checked: list[T] = structure(records, list[cl], path=f"$.{key}",  # type: ignore[valid-type]
+                                 url=url, body=body)
+    return checked

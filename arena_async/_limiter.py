@@ -60,7 +60,6 @@ import asyncio
 import contextlib
 import enum
 import logging
-import math
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -71,6 +70,7 @@ from typing import TYPE_CHECKING
 import attrs
 from aiolimiter import AsyncLimiter
 
+from ._checks import check_positive_int, check_rate
 from .errors import QuotaExhaustedError
 from .models.common import Quota
 from .policies import QuotaPolicy
@@ -168,21 +168,6 @@ class _Step(enum.Enum):
     RAISE = enum.auto()
 
 
-def _check_concurrency(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"max_concurrency must be an integer >= 1, got {value!r}")
-    return value
-
-
-def _check_rate(value: object) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) \
-            or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"requests_per_second must be a number > 0 or None, got {value!r}")
-    return float(value)
-
-
 class _Slot:
     """``async with limiter.slot()``: a plain class, not an async generator, because it
     runs for every request (an @asynccontextmanager costs a generator per use)."""
@@ -234,8 +219,8 @@ class Limiter:
         clock: Clock = time.time,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
-        max_concurrency = _check_concurrency(max_concurrency)
-        rate = _check_rate(requests_per_second)
+        max_concurrency = check_positive_int("max_concurrency", max_concurrency)
+        rate = check_rate(requests_per_second)
         if quota is not None and not isinstance(quota, QuotaPolicy):
             raise ValueError(f"quota must be a QuotaPolicy or None, got {type(quota).__name__}")
         if not callable(clock):

@@ -15,6 +15,7 @@ from collections.abc import (
 from types import TracebackType
 from typing import Generic, TypeVar, cast
 
+from ._checks import check_positive_int
 from .models.common import Failure, Success
 
 __all__ = ["BulkRun", "bulk"]
@@ -43,8 +44,7 @@ class BulkRun(Generic[K, V]):
 
     def __init__(self, fn: Callable[[K], Awaitable[V]], keys: Iterable[K] | AsyncIterable[K],
                  *, concurrency: int, ordered: bool = False) -> None:
-        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-            raise ValueError(f"concurrency must be an integer >= 1, got {concurrency!r}")
+        check_positive_int("concurrency", concurrency)
         if not callable(fn):
             raise ValueError("fn must be a coroutine function taking one key")
         if not isinstance(keys, Iterable | AsyncIterable) or isinstance(keys, str | bytes):
@@ -189,10 +189,8 @@ async def _run(fn: Callable[[K], Awaitable[V]], keys: Iterable[K] | AsyncIterabl
                 done.append(outcome)
             wake()
             # One turn of the loop before the next key: the workers whose answers
-            # came in together then send their next requests together (as a task per
-            # key would), not one per answer processed. Measured on loopback: the
-            # server slept and had to be woken before almost every request otherwise,
-            # ~5 us of system CPU per request on this side; the turn costs ~1 us.
+            # came in together send their next requests together (as a task per key
+            # would). Why it pays: benchmarks/analysis.md, "One loop turn in bulk".
             await asyncio.sleep(0)
             return await draw(wait=True)
         except asyncio.CancelledError:

@@ -11,18 +11,15 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from .._checks import check_flag, check_positive_int, check_rate, check_timeout
 from .._client import (
     BaseClient,
     Clock,
     Sleep,
     check_base_url,
-    check_flag,
-    check_positive_int,
-    check_rate,
     check_retry,
     check_session,
     check_test_hooks,
-    check_timeout,
     check_trace_configs,
 )
 from .._limiter import Limiter

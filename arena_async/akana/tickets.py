@@ -10,26 +10,28 @@ argument is checked before anything is sent.
 from __future__ import annotations
 
 import builtins
-from collections.abc import AsyncGenerator
-from typing import Any, cast
+import inspect
+from collections.abc import AsyncGenerator, Callable
+from typing import Annotated, Any, Final, TypedDict, TypeVar, Unpack, cast, get_args, get_type_hints
 
-from .._convert import loads, structure
+from .._checks import (
+    check_deadline,
+    check_int,
+    check_max_items,
+    check_offset,
+    check_optional_flag,
+    check_page_size,
+    check_text,
+)
+from .._convert import AKANA_LISTING, loads, read_listing, structure
 from .._pagination import paginate, records
 from .._pool import SessionPool
-from .._protocol import (
-    Request,
-    build_url,
-    check_deadline,
-    validate_id,
-    validate_max_items,
-    validate_offset,
-    validate_page_size,
-)
+from .._protocol import Request, build_url, validate_id
 from ..errors import ErrorDetail, NotFoundError, ResponseFormatError, excerpt
 from ..models.akana import TICKETS_KEY, Ticket
 from ..models.common import Page
 
-__all__ = ["DEFAULT_PAGE_SIZE", "KNOWN_API_VERSIONS", "Tickets"]
+__all__ = ["DEFAULT_PAGE_SIZE", "KNOWN_API_VERSIONS", "TicketFilters", "Tickets"]
 
 #: The platform's default ``count``.
 DEFAULT_PAGE_SIZE = 100
@@ -37,88 +39,107 @@ DEFAULT_PAGE_SIZE = 100
 KNOWN_API_VERSIONS = ("v72", "v80", "v81")
 
 _LIST_PATH = "/api/tickets"
-# Python keyword -> the server's parameter name, in the order they are sent.
-_STRING_FILTERS = (
-    ("api_id", "APIID"),
-    ("app_id", "AppID"),
-    ("retrieving_user_id", "RetrievingUserID"),
-    ("author_id", "AuthorID"),
-    ("item_id", "ItemID"),
-    ("tag", "Tag"),
-    ("label", "Label"),
-    ("state", "State"),
-)
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _check_string(name: str, value: object) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise ValueError(f"{name} must be a string or None, got {type(value).__name__}")
-    if not value.strip():
-        raise ValueError(f"{name} must not be empty or blank")
-    return value
+class TicketFilters(TypedDict, total=False):
+    """The filters of ``GET /api/tickets``, the keyword arguments of
+    :meth:`Tickets.pages`, :meth:`Tickets.iter` and :meth:`Tickets.list`: the one place
+    they are declared (each annotated with its wire name, in the order they are sent).
+
+    A filter left out or None is not sent; text must not be blank; booleans go as
+    ``true`` / ``false``; ``number_of_comments`` is an integer >= 0.
+
+    Example: ``filters: TicketFilters = {"state": "OPEN", "include_comments": False}``,
+    then ``await akana.tickets.list(**filters)``.
+    """
+
+    api_id: Annotated[str | None, "APIID"]
+    app_id: Annotated[str | None, "AppID"]
+    retrieving_user_id: Annotated[str | None, "RetrievingUserID"]
+    author_id: Annotated[str | None, "AuthorID"]
+    item_id: Annotated[str | None, "ItemID"]
+    tag: Annotated[str | None, "Tag"]
+    label: Annotated[str | None, "Label"]
+    state: Annotated[str | None, "State"]
+    include_comments: Annotated[bool | None, "IncludeComments"]
+    number_of_comments: Annotated[int | None, "NumberOfComments"]
+    include_actions: Annotated[bool | None, "IncludeActions"]
+    sort_by: Annotated[str | None, "SortBy"]
 
 
-def _check_bool(name: str, value: object) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, bool):
-        raise ValueError(f"{name} must be True, False or None, got {value!r}")
-    return "true" if value else "false"
+def _wire_text(name: str, value: object) -> str | None:
+    return check_text(name, value, blank=False)
 
 
-def _check_count(name: str, value: object) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{name} must be None or an integer >= 0, got {value!r}")
-    return str(value)
+def _wire_flag(name: str, value: object) -> str | None:
+    flag = check_optional_flag(name, value)
+    return None if flag is None else "true" if flag else "false"
 
 
-def ticket_params(
-    *,
-    api_id: str | None = None,
-    app_id: str | None = None,
-    retrieving_user_id: str | None = None,
-    author_id: str | None = None,
-    item_id: str | None = None,
-    tag: str | None = None,
-    label: str | None = None,
-    state: str | None = None,
-    include_comments: bool | None = None,
-    number_of_comments: int | None = None,
-    include_actions: bool | None = None,
-    sort_by: str | None = None,
-) -> dict[str, str]:
+def _wire_count(name: str, value: object) -> str | None:
+    count = check_int(name, value, minimum=0, optional=True)
+    return None if count is None else str(count)
+
+
+_ENCODERS: Final[dict[type, Callable[[str, object], str | None]]] = {
+    str: _wire_text, bool: _wire_flag, int: _wire_count}
+
+
+def _filter_table() -> tuple[tuple[str, str, Any, Callable[[str, object], str | None]], ...]:
+    """(python name, wire name, type, check-and-encode) of each :class:`TicketFilters` key,
+    read from its annotations."""
+    table = []
+    for name, hint in get_type_hints(TicketFilters, include_extras=True).items():
+        optional, wire = get_args(hint)  # Annotated[X | None, "Wire"]
+        base = next(t for t in get_args(optional) if t is not type(None))
+        table.append((name, wire, optional, _ENCODERS[base]))
+    return tuple(table)
+
+
+#: python name -> wire name, type and check-and-encode, in the order they are sent.
+_FILTERS: Final = _filter_table()
+_FILTER_NAMES: Final = frozenset(name for name, *_ in _FILTERS)
+
+
+def ticket_params(**filters: Unpack[TicketFilters]) -> dict[str, str]:
     """The query of ``GET /api/tickets`` for these filters (None ones left out), checked.
 
     Example: ``ticket_params(state="OPEN", include_actions=False)`` →
     ``{"State": "OPEN", "IncludeActions": "false"}``
     """
-    given: dict[str, object] = {
-        "api_id": api_id, "app_id": app_id, "retrieving_user_id": retrieving_user_id,
-        "author_id": author_id, "item_id": item_id, "tag": tag, "label": label,
-        "state": state,
-    }
+    given: dict[str, object] = dict(filters)
+    unknown = given.keys() - _FILTER_NAMES
+    if unknown:  # what Python says of a keyword the signature does not have
+        raise TypeError(f"got an unexpected keyword argument {min(unknown)!r} (ticket "
+                        f"filters: {', '.join(name for name, *_ in _FILTERS)})")
     params: dict[str, str] = {}
-    for keyword, wire in _STRING_FILTERS:
-        value = _check_string(keyword, given[keyword])
-        if value is not None:
-            params[wire] = value
-    for wire, value in (
-        ("IncludeComments", _check_bool("include_comments", include_comments)),
-        ("NumberOfComments", _check_count("number_of_comments", number_of_comments)),
-        ("IncludeActions", _check_bool("include_actions", include_actions)),
-        ("SortBy", _check_string("sort_by", sort_by)),
-    ):
+    for name, wire, _, encode in _FILTERS:
+        value = encode(name, given.get(name))
         if value is not None:
             params[wire] = value
     return params
 
 
+def _listing_signature(method: F) -> F:
+    """Show every filter of :class:`TicketFilters` in ``help()`` and
+    ``inspect.signature``, each with its type, before the method's own keyword arguments
+    (``**filters: Unpack[TicketFilters]`` gives the same to type checkers and IDEs)."""
+    own = inspect.signature(method)
+    kw = inspect.Parameter.KEYWORD_ONLY
+    params = [p for p in own.parameters.values() if p.kind is not p.VAR_KEYWORD]
+    filters = [inspect.Parameter(name, kw, default=None, annotation=annotation)
+               for name, _, annotation, _ in _FILTERS]
+    method.__signature__ = own.replace(  # type: ignore[attr-defined]
+        parameters=[params[0], *filters, *params[1:]])
+    return method
+
+
 class Tickets:
     """``akana.tickets``: list tickets page by page (``start``/``count``) or get one.
+
+    The listing methods take the filters of :class:`TicketFilters` as keyword arguments.
 
     Example::
 
@@ -131,51 +152,31 @@ class Tickets:
         self._base_url = base_url
         self._api_version = api_version
 
-    def pages(
-        self,
-        *,
-        api_id: str | None = None,
-        app_id: str | None = None,
-        retrieving_user_id: str | None = None,
-        author_id: str | None = None,
-        item_id: str | None = None,
-        tag: str | None = None,
-        label: str | None = None,
-        state: str | None = None,
-        include_comments: bool | None = None,
-        number_of_comments: int | None = None,
-        include_actions: bool | None = None,
-        sort_by: str | None = None,
-        page_size: int = DEFAULT_PAGE_SIZE,
-        start: int = 0,
-        max_items: int | None = None,
-        deadline: float | None = None,
-    ) -> AsyncGenerator[Page[Ticket], None]:
+    @_listing_signature
+    def pages(self, *, page_size: int = DEFAULT_PAGE_SIZE, start: int = 0,
+              max_items: int | None = None, deadline: float | None = None,
+              **filters: Unpack[TicketFilters]) -> AsyncGenerator[Page[Ticket], None]:
         """Stream pages of tickets from ``start``; ``page.next_start`` is None on the last.
 
-        The platform sends no total: the listing ends at the first page shorter than
-        ``page_size`` (an empty one when the total is a multiple of it). ``max_items``
-        shrinks the last ``count`` so nothing is fetched only to be dropped. Arguments
-        are checked now, before anything is sent; ``deadline`` bounds each page request
-        (all its retries). A failure carries ``resume_from`` (the ``start`` to resume at).
+        Filters: :class:`TicketFilters`. The platform sends no total: the listing ends at
+        the first page shorter than ``page_size`` (an empty one when the total is a
+        multiple of it). ``max_items`` shrinks the last ``count`` so nothing is fetched
+        only to be dropped. Arguments are checked now, before anything is sent;
+        ``deadline`` bounds each page request (all its retries). A failure carries
+        ``resume_from`` (the ``start`` to resume at).
 
         Example::
 
             async for page in akana.tickets.pages(state="OPEN", page_size=500):
                 save(page.items); checkpoint = page.next_start
         """
-        params = ticket_params(
-            api_id=api_id, app_id=app_id, retrieving_user_id=retrieving_user_id,
-            author_id=author_id, item_id=item_id, tag=tag, label=label, state=state,
-            include_comments=include_comments, number_of_comments=number_of_comments,
-            include_actions=include_actions, sort_by=sort_by,
-        )
-        validate_page_size(page_size, maximum=None)
-        validate_offset("start", start)
-        validate_max_items(max_items)
+        params = ticket_params(**filters)
+        check_page_size(page_size, maximum=None)
+        check_offset("start", start)
+        check_max_items(max_items)
         check_deadline(deadline)
 
-        async def fetch(at: int, count: int) -> list[Ticket]:
+        async def fetch(at: int, count: int) -> builtins.list[Ticket]:
             query = {**params, "start": str(at), "count": str(count)}
             request = Request("GET", build_url(self._base_url, "api", "tickets"), _LIST_PATH,
                               params=query)
@@ -184,70 +185,31 @@ class Tickets:
         return paginate(fetch, page_size=page_size, offset=start, max_items=max_items,
                         position="start")
 
-    def iter(
-        self,
-        *,
-        api_id: str | None = None,
-        app_id: str | None = None,
-        retrieving_user_id: str | None = None,
-        author_id: str | None = None,
-        item_id: str | None = None,
-        tag: str | None = None,
-        label: str | None = None,
-        state: str | None = None,
-        include_comments: bool | None = None,
-        number_of_comments: int | None = None,
-        include_actions: bool | None = None,
-        sort_by: str | None = None,
-        page_size: int = DEFAULT_PAGE_SIZE,
-        start: int = 0,
-        max_items: int | None = None,
-        deadline: float | None = None,
-    ) -> AsyncGenerator[Ticket, None]:
+    @_listing_signature
+    def iter(self, *, page_size: int = DEFAULT_PAGE_SIZE, start: int = 0,
+             max_items: int | None = None, deadline: float | None = None,
+             **filters: Unpack[TicketFilters]) -> AsyncGenerator[Ticket, None]:
         """Stream tickets in server order (newest first by default), at most ``max_items``
         (the same keyword arguments as :meth:`pages`).
 
         Example: ``async for t in akana.tickets.iter(api_id=api): ...``
         """
         return cast("AsyncGenerator[Ticket, None]", records(self.pages(
-            api_id=api_id, app_id=app_id, retrieving_user_id=retrieving_user_id,
-            author_id=author_id, item_id=item_id, tag=tag, label=label, state=state,
-            include_comments=include_comments, number_of_comments=number_of_comments,
-            include_actions=include_actions, sort_by=sort_by, page_size=page_size,
-            start=start, max_items=max_items, deadline=deadline,
-        )))
+            page_size=page_size, start=start, max_items=max_items, deadline=deadline,
+            **filters)))
 
-    async def list(
-        self,
-        *,
-        api_id: str | None = None,
-        app_id: str | None = None,
-        retrieving_user_id: str | None = None,
-        author_id: str | None = None,
-        item_id: str | None = None,
-        tag: str | None = None,
-        label: str | None = None,
-        state: str | None = None,
-        include_comments: bool | None = None,
-        number_of_comments: int | None = None,
-        include_actions: bool | None = None,
-        sort_by: str | None = None,
-        page_size: int = DEFAULT_PAGE_SIZE,
-        start: int = 0,
-        max_items: int | None = None,
-        deadline: float | None = None,
-    ) -> list[Ticket]:
-        """Every ticket (from ``start``, up to ``max_items``) as one list.
+    @_listing_signature
+    async def list(self, *, page_size: int = DEFAULT_PAGE_SIZE, start: int = 0,
+                   max_items: int | None = None, deadline: float | None = None,
+                   **filters: Unpack[TicketFilters]) -> builtins.list[Ticket]:
+        """Every ticket (from ``start``, up to ``max_items``) as one list (the same keyword
+        arguments as :meth:`pages`).
 
         Example: ``tickets = await akana.tickets.list(label="com.soa.ticket.label.priority.high")``
         """
-        return [t async for t in self.iter(
-            api_id=api_id, app_id=app_id, retrieving_user_id=retrieving_user_id,
-            author_id=author_id, item_id=item_id, tag=tag, label=label, state=state,
-            include_comments=include_comments, number_of_comments=number_of_comments,
-            include_actions=include_actions, sort_by=sort_by, page_size=page_size,
-            start=start, max_items=max_items, deadline=deadline,
-        )]
+        return [t async for t in self.iter(page_size=page_size, start=start,
+                                           max_items=max_items, deadline=deadline,
+                                           **filters)]
 
     async def get(self, ticket_id: str, *, deadline: float | None = None) -> Ticket:
         """One ticket by its id (e.g. ``ticket11623.acmepaymentscorp``).
@@ -300,21 +262,7 @@ class Tickets:
             response = await self._pool.send(request, deadline=deadline)
         except NotFoundError as exc:
             raise self._explained(exc, "") from None
-        data = loads(response.body, url=request.display)
-        if not isinstance(data, dict):
-            raise ResponseFormatError(f"expected an object with {TICKETS_KEY!r}", path="$",
-                                      excerpt=excerpt(response.body), url=request.display)
-        raw: Any = data.get(TICKETS_KEY)
-        if raw is None:
-            return []  # an empty result may come as {}
-        if isinstance(raw, dict):
-            raw = [raw]  # some XML-to-JSON mappers send a lone element as an object
-        if not isinstance(raw, list):
-            raise ResponseFormatError("expected a list", path=f"$.{TICKETS_KEY}",
-                                      excerpt=excerpt(response.body), url=request.display)
-        tickets: builtins.list[Ticket] = structure(raw, list[Ticket], path=f"$.{TICKETS_KEY}",
-                                          url=request.display, body=response.body)
-        return tickets
+        return read_listing(response.body, Ticket, AKANA_LISTING, url=request.display)
 
     def _explained(self, error: NotFoundError, lead: str) -> NotFoundError:
         """``error`` with a hint: Akana also answers 404 to an Accept it does not serve."""

@@ -22,21 +22,18 @@ from collections.abc import (
 from datetime import UTC, datetime
 from typing import Any, Final, Literal, ParamSpec, TypeVar, cast
 
-from orjson import loads as orjson_loads
-
-from .._convert import fast_structurer, loads, structure, structure_json
+from .._checks import (
+    check_deadline,
+    check_max_items,
+    check_offset,
+    check_optional_flag,
+    check_page_size,
+    check_text,
+)
+from .._convert import ARENA_LISTING, read_listing, structure_json
 from .._pagination import paginate, records
 from .._pool import SessionPool
-from .._protocol import (
-    Request,
-    build_url,
-    check_deadline,
-    validate_id,
-    validate_max_items,
-    validate_offset,
-    validate_page_size,
-)
-from ..errors import ResponseFormatError, excerpt
+from .._protocol import Request, build_url, validate_id
 from ..models.arena import Item, ItemReference, ItemTicketReference, TrainingRecord
 from ..models.common import Page
 
@@ -101,7 +98,6 @@ class _Resource:
     def __init__(self, pool: SessionPool, base_url: str) -> None:
         self._pool = pool
         self._base_url = base_url
-        self._lists: dict[type[Any], Callable[[Any], Any]] = {}
 
     def _request(self, method: str, *segments: str, params: dict[str, str] | None = None,
                  json: Any = None) -> Request:
@@ -115,41 +111,7 @@ class _Resource:
 
     async def _results(self, cl: type[T], request: Request, deadline: float | None) -> list[T]:
         response = await self._pool.send(request, deadline=deadline)
-        body = response.body
-        # The common case first: orjson (2-4x faster than json) decodes a JSON object whose
-        # "results" the generated structuring accepts. Anything else takes the checked path
-        # below (json, cattrs), which decides and names what is wrong. Where orjson and json
-        # differ (orjson refuses NaN, lone surrogates and non-UTF-8 bodies, and reads
-        # integers beyond 64 bits as floats, which the strict structuring of these models
-        # refuses), the checked path is the one that answers: the result is json's. (But
-        # for nesting deeper than json's recursion allows and orjson's 1,024 levels do:
-        # orjson reads those bodies, json refuses them.)
-        try:
-            data = orjson_loads(body)
-            if type(data) is dict:
-                results = data.get("results")
-                if type(results) is list:
-                    fast = self._lists.get(cl)
-                    if fast is None:
-                        fast = self._lists[cl] = fast_structurer(list[cl])  # type: ignore[valid-type]
-                    items: list[T] = fast(results)
-                    return items
-        except Exception:
-            pass
-        url = request.display
-        data = loads(body, url=url)
-        if not isinstance(data, dict):
-            raise ResponseFormatError("expected an object with 'results'", path="$",
-                                      excerpt=excerpt(body), url=url)
-        results = data.get("results")
-        if results is None and data.get("count") == 0:
-            return []
-        if not isinstance(results, list):
-            raise ResponseFormatError("expected a list", path="$.results",
-                                      excerpt=excerpt(body), url=url)
-        checked: list[T] = structure(results, list[cl], path="$.results",  # type: ignore[valid-type]
-                                     url=url, body=body)
-        return checked
+        return read_listing(response.body, cl, ARENA_LISTING, url=request.display)
 
 
 class ItemTickets(_Resource):
@@ -250,9 +212,9 @@ class ItemTrainingRecords(_Resource):
                 save(page.items); checkpoint = page.next_offset
         """
         validate_id("item_guid", item_guid)
-        validate_page_size(page_size, maximum=MAX_PAGE_SIZE)
-        validate_offset("offset", offset)
-        validate_max_items(max_items)
+        check_page_size(page_size, maximum=MAX_PAGE_SIZE)
+        check_offset("offset", offset)
+        check_max_items(max_items)
         check_deadline(deadline)
 
         async def fetch(at: int, limit: int) -> list[TrainingRecord]:
@@ -311,15 +273,9 @@ def _search_params(
         if value is None:
             continue
         if name in _TEXT_FILTERS:
-            if not isinstance(value, str):
-                raise ValueError(f"{name} must be a string or None, got {type(value).__name__}")
-            if not value:
-                raise ValueError(f"{name} must not be empty (None leaves the filter out)")
-            params[_TEXT_FILTERS[name]] = value
+            params[_TEXT_FILTERS[name]] = str(check_text(name, value))
         else:
-            if not isinstance(value, bool):
-                raise ValueError(f"{name} must be True, False or None, got {value!r}")
-            params[_FLAG_FILTERS[name]] = "true" if value else "false"
+            params[_FLAG_FILTERS[name]] = "true" if check_optional_flag(name, value) else "false"
     if assembly_type is not None:
         if assembly_type not in ASSEMBLY_TYPES:
             raise ValueError(
@@ -478,9 +434,9 @@ class Items(_Resource):
             "modified_specs": modified_specs,
         }
         query = _search_params(filters, assembly_type, effective_date_time, criteria, view)
-        validate_page_size(page_size, maximum=MAX_PAGE_SIZE)
-        validate_offset("offset", offset)
-        validate_max_items(max_items)
+        check_page_size(page_size, maximum=MAX_PAGE_SIZE)
+        check_offset("offset", offset)
+        check_max_items(max_items)
         check_deadline(deadline)
 
         async def fetch(at: int, limit: int) -> list[Item]:

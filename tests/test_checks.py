@@ -1,0 +1,123 @@
+"""``arena_async._checks``: one rule per kind of argument, the same message wherever it is
+used, and the clients and the limiter agree (infinity is no rate)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+
+from arena_async import AkanaClient, ArenaClient
+from arena_async._checks import (
+    check_deadline,
+    check_flag,
+    check_int,
+    check_max_items,
+    check_offset,
+    check_optional_flag,
+    check_page_size,
+    check_positive_int,
+    check_rate,
+    check_text,
+    check_timeout,
+)
+from arena_async._limiter import Limiter
+from arena_async.bulk import BulkRun
+
+NOT_INTEGERS = [True, False, 1.0, "1", None, [1]]
+
+
+@pytest.mark.parametrize("bad", NOT_INTEGERS)
+def test_integers_refuse_bools_floats_and_strings(bad: object) -> None:
+    with pytest.raises(ValueError, match=r"^n must be an integer >= 0, got "):
+        check_int("n", bad, minimum=0)
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda: check_int("n", -1, minimum=0), "n must be >= 0, got -1"),
+    (lambda: check_int("n", 0, minimum=1), "n must be an integer >= 1, got 0"),
+    (lambda: check_int("n", 5, minimum=1, maximum=4), "n must be 1..4, got 5"),
+    (lambda: check_int("n", "5", minimum=1, maximum=4), "n must be an integer in 1..4, got '5'"),
+    (lambda: check_int("n", -1, minimum=0, optional=True),
+     "n must be None or an integer >= 0, got -1"),
+    (lambda: check_positive_int("max_concurrency", 0),
+     "max_concurrency must be an integer >= 1, got 0"),
+    (lambda: check_page_size(0, maximum=400), "page_size must be 1..400, got 0"),
+    (lambda: check_page_size(401, maximum=400), "page_size must be 1..400, got 401"),
+    (lambda: check_page_size(0, maximum=None), "page_size must be an integer >= 1, got 0"),
+    (lambda: check_page_size(True, maximum=None), "page_size must be an integer >= 1, got True"),
+    (lambda: check_offset("offset", -1), "offset must be >= 0, got -1"),
+    (lambda: check_offset("start", "3"), "start must be an integer >= 0, got '3'"),
+    (lambda: check_max_items(True), "max_items must be None or an integer >= 0, got True"),
+    (lambda: check_timeout(0), "timeout must be a number of seconds > 0, got 0"),
+    (lambda: check_timeout(math.inf), "timeout must be a number of seconds > 0, got inf"),
+    (lambda: check_deadline(math.nan), "deadline must be a number of seconds > 0, got nan"),
+    (lambda: check_deadline(True), "deadline must be a number of seconds > 0, got True"),
+    (lambda: check_rate(math.inf),
+     "requests_per_second must be a finite number > 0 or None (None: no cap), got inf"),
+    (lambda: check_rate(0), "requests_per_second must be a finite number > 0 or None "
+                            "(None: no cap), got 0"),
+    (lambda: check_rate(True), "requests_per_second must be a finite number > 0 or None "
+                               "(None: no cap), got True"),
+    (lambda: check_flag("allow_insecure", 1), "allow_insecure must be True or False, got 1"),
+    (lambda: check_optional_flag("tag", "yes"), "tag must be True, False or None, got 'yes'"),
+    (lambda: check_text("name", 5), "name must be a string or None, got int"),
+    (lambda: check_text("name", ""), "name must not be empty (None leaves the filter out)"),
+    (lambda: check_text("name", " ", blank=False),
+     "name must not be empty or blank (None leaves the filter out)"),
+])
+def test_messages(call: Any, message: str) -> None:
+    with pytest.raises(ValueError) as caught:
+        call()
+    assert str(caught.value) == message
+
+
+def test_accepted_values_come_back() -> None:
+    assert check_int("n", 0, minimum=0) == 0
+    assert check_int("n", 4, minimum=1, maximum=4) == 4
+    assert check_int("n", None, minimum=0, optional=True) is None
+    assert check_positive_int("c", 1) == 1
+    assert check_page_size(400, maximum=400) == 400
+    assert check_page_size(10_000, maximum=None) == 10_000
+    assert check_offset("start", 0) == 0
+    assert check_max_items(None) is None
+    assert check_max_items(0) == 0
+    assert check_timeout(1) == 1.0
+    assert type(check_timeout(1)) is float
+    assert check_deadline(None) is None
+    assert check_deadline(0.5) == 0.5
+    assert check_rate(None) is None
+    assert check_rate(2) == 2.0
+    assert check_flag("f", False) is False
+    assert check_optional_flag("f", None) is None
+    assert check_text("t", " x ") == " x "
+    assert check_text("t", " ") == " "  # blank is allowed unless blank=False
+    assert check_text("t", None) is None
+
+
+@pytest.mark.parametrize("rate", [math.inf, -math.inf, math.nan, 0, -1, True, "5"])
+def test_the_clients_and_the_limiter_agree_on_the_rate(rate: object) -> None:
+    with pytest.raises(ValueError, match="requests_per_second must be a finite number"):
+        Limiter(max_concurrency=1, requests_per_second=rate)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="requests_per_second must be a finite number"):
+        ArenaClient(session_id="s", workspace_id=1, base_url="http://127.0.0.1:9",
+                    requests_per_second=rate)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="requests_per_second must be a finite number"):
+        AkanaClient(base_url="http://127.0.0.1:9", auth_token="t", tenant="x",
+                    requests_per_second=rate)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("bad", [0, True, 1.5])
+def test_every_concurrency_is_the_same_rule(bad: object) -> None:
+    async def fn(key: int) -> int:
+        return key
+
+    expected = f"must be an integer >= 1, got {bad!r}"
+    with pytest.raises(ValueError, match=f"^concurrency {expected}$"):
+        BulkRun(fn, [1], concurrency=bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=f"^max_concurrency {expected}$"):
+        Limiter(max_concurrency=bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=f"^max_concurrency {expected}$"):
+        ArenaClient(session_id="s", workspace_id=1, base_url="http://127.0.0.1:9",
+                    max_concurrency=bad)  # type: ignore[arg-type]
