@@ -42,8 +42,6 @@ from ._faults import FAULT_KEY, FaultPlan, arena_error_body, faults_middleware
 
 __all__ = ["STATS_PATH", "FakeServer", "FakeServerStats", "RecordedRequest"]
 
-logger = logging.getLogger(__name__)
-
 #: ``GET`` this path (outside any API prefix) for :attr:`FakeServer.stats` as JSON; the
 #: request is not recorded, counted, delayed or faulted.
 STATS_PATH: Final = "/_fake/stats"
@@ -243,7 +241,8 @@ class FakeServer:
         self._host = host
         self._port = port
         self._bound_port: int | None = None
-        self.latency = float(latency)
+        #: Seconds slept before each answer; settable at any time.
+        self.latency: float = float(latency)
         self._faults = faults if faults is not None else FaultPlan()
         self._clock = clock
         self._requests: list[RecordedRequest] = []
@@ -277,7 +276,7 @@ class FakeServer:
         self._bound_port = port
         host = f"[{self._host}]" if ":" in self._host else self._host  # IPv6 literal
         self._url = f"http://{host}:{port}{self.base_path}"
-        logger.debug("%s listening on %s", name, self._url)
+        self._logger.debug("%s listening on %s", name, self._url)
         return self
 
     async def close(self) -> None:
@@ -285,7 +284,7 @@ class FakeServer:
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
-            logger.debug("%s on %s closed", type(self).__name__, self._url)
+            self._logger.debug("%s on %s closed", type(self).__name__, self._url)
 
     async def __aenter__(self) -> Self:
         return await self.start()
@@ -300,6 +299,12 @@ class FakeServer:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(url={self._url!r})"
+
+    @property
+    def _logger(self) -> logging.Logger:
+        # The fake's own module logger (``arena_async.testing._fake_arena``, ...): what a
+        # fake does is logged under its name, as the README's logging table says.
+        return logging.getLogger(type(self).__module__)
 
     @property
     def url(self) -> str:
