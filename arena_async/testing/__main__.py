@@ -21,13 +21,19 @@ from ._fake_arena import FakeArena
 from ._server import FakeServer
 
 
+def _add_server(subparsers: Any, name: str, help_text: str) -> argparse.ArgumentParser:
+    """A subcommand with what every fake takes: ``--host --port --seed --latency``."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(name, help=help_text)
+    parser.add_argument("--host", default="127.0.0.1", help="::1 serves IPv6")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds per request")
+    return parser
+
+
 def _add_arena(subparsers: Any) -> None:
-    arena = subparsers.add_parser("arena", help="run FakeArena")
-    arena.add_argument("--host", default="127.0.0.1")
-    arena.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    arena = _add_server(subparsers, "arena", "run FakeArena")
     arena.add_argument("--items", type=int, default=2000)
-    arena.add_argument("--seed", type=int, default=1)
-    arena.add_argument("--latency", type=float, default=0.0, help="seconds per request")
     arena.add_argument("--quota", type=int, default=None, help="requests per window")
     arena.add_argument("--quota-window", type=float, default=86400.0, help="seconds")
     arena.add_argument("--reset-format", choices=("arena", "rfc1123", "iso"), default="arena")
@@ -54,12 +60,8 @@ def _make_arena(args: argparse.Namespace) -> FakeArena:
 
 
 def _add_akana(subparsers: Any) -> None:
-    akana = subparsers.add_parser("akana", help="run FakeAkana")
-    akana.add_argument("--host", default="127.0.0.1")
-    akana.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    akana = _add_server(subparsers, "akana", "run FakeAkana")
     akana.add_argument("--tickets", type=int, default=1001)
-    akana.add_argument("--seed", type=int, default=1)
-    akana.add_argument("--latency", type=float, default=0.0, help="seconds per request")
     akana.set_defaults(make=_make_akana)
 
 
