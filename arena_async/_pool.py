@@ -26,7 +26,6 @@ import contextlib
 import json
 import logging
 import random
-import re
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -34,7 +33,6 @@ from typing import Protocol
 
 import aiohttp
 import attrs
-import yarl
 
 from ._attempt_timer import AttemptTimer
 from ._exchange import Action, ActionKind, Exchange, brief_failure, describe_failure
@@ -50,6 +48,7 @@ from ._protocol import (
     read_quota,
 )
 from ._retry import was_sent
+from ._urls import WireURLs
 from .errors import (
     APIError,
     ArenaAsyncError,
@@ -66,57 +65,6 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
-
-#: A URL made only of RFC 3986 characters ('%' included; see _BAD_ESCAPE).
-_URL_CHARS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
-#: A '%' that does not start an escape.
-_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
-
-
-def wire_url(url: str) -> str | yarl.URL:
-    """The URL to hand to aiohttp, its percent-encoding kept exactly as built.
-
-    Given a ``str``, yarl re-quotes the path and decodes escapes of characters a path
-    may hold, so an id's ``%3B`` would go out as ``;``, which servlet containers read as
-    the start of a path parameter (``/items/ABC;x/tickets`` means item ``ABC`` there).
-    An already encoded URL is marked so; anything else is left to yarl.
-    """
-    if _URL_CHARS.fullmatch(url) and ("%" not in url or _BAD_ESCAPE.search(url) is None):
-        return yarl.URL(url, encoded=True)
-    return url
-
-
-#: A path (no query, no fragment) made only of RFC 3986 characters.
-_PATH_CHARS = re.compile(r"/[A-Za-z0-9\-._~:/@!$&'()*+,;=%]*")
-
-
-class _WireURLs:
-    """:func:`wire_url`, with each origin (``scheme://authority``) parsed once: an encoded
-    path is set on the cached origin (``with_path(encoded=True)``, the same URL), which
-    costs yarl a third of parsing the whole URL again. At most 16 origins are kept."""
-
-    __slots__ = ("_origins",)
-
-    def __init__(self) -> None:
-        self._origins: dict[str, yarl.URL] = {}
-
-    def __call__(self, url: str) -> str | yarl.URL:
-        scheme_end = url.find("://")
-        cut = url.find("/", scheme_end + 3) if scheme_end > 0 else -1
-        if cut > 0:
-            path = url[cut:]
-            if _PATH_CHARS.fullmatch(path) and ("%" not in path
-                                                 or _BAD_ESCAPE.search(path) is None):
-                origin_text = url[:cut]
-                origin = self._origins.get(origin_text)
-                if origin is None and len(self._origins) < 16 \
-                        and _URL_CHARS.fullmatch(origin_text) and "?" not in origin_text \
-                        and "#" not in origin_text and _BAD_ESCAPE.search(origin_text) is None:
-                    origin = self._origins[origin_text] = yarl.URL(origin_text, encoded=True)
-                if origin is not None:
-                    return origin.with_path(path, encoded=True)
-        return wire_url(url)
-
 
 @attrs.frozen(slots=True)
 class Response:
@@ -218,7 +166,7 @@ class SessionPool:
         self._counters = _Counters()
         self._closed = False
         self._timer = AttemptTimer(self.timeout)
-        self._wire_url = _WireURLs()
+        self._wire_url = WireURLs()  # for requests without a target
 
     @property
     def quota_limit(self) -> int | None:
@@ -387,8 +335,10 @@ class SessionPool:
         self._counters.requests += 1
         debug = log.isEnabledFor(logging.DEBUG)
         started = time.perf_counter() if debug else 0.0
+        target = request.target
         async with session.request(
-            request.method, self._wire_url(request.url), params=request.params, data=data,
+            request.method, target if target is not None else self._wire_url(request.url),
+            params=request.params, data=data,
             headers=headers, allow_redirects=False,
             raise_for_status=False,  # a caller's session may say True
         ) as resp:

@@ -16,10 +16,11 @@ import re
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
-from urllib.parse import quote
 
 import attrs
+import yarl
 
+from ._urls import BaseURL, build_url
 from .errors import (
     APIError,
     ErrorDetail,
@@ -34,6 +35,7 @@ __all__ = [
     "Request",
     "Verdict",
     "VerdictKind",
+    "BaseURL",
     "build_url",
     "classify",
     "parse_error_body",
@@ -52,8 +54,6 @@ REMAINING_HEADER = "X-Arena-Requests-Remaining"
 RESET_HEADER = "X-Arena-Next-Request-Limit-Reset"
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 
-_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]+")  # needs no percent-encoding
-_UNRESERVED_PATH = re.compile(r"[A-Za-z0-9_.~/-]+")
 _FORBIDDEN = re.compile(r"[/?#%\\\s\x00-\x1f\x7f]")
 
 
@@ -116,26 +116,18 @@ def validate_max_items(value: object) -> int | None:
     return value
 
 
-def build_url(base_url: str, *segments: str) -> str:
-    """Join path segments onto a base URL, percent-encoding each segment whole.
-
-    Segments are appended (never replacing the base path, unlike a leading ``/``).
-    """
-    tail = "/".join(segments)
-    # The common case in one look: every segment unreserved (and none holding a '/').
-    if not _UNRESERVED_PATH.fullmatch(tail) or tail.count("/") != len(segments) - 1:
-        tail = "/".join(segment if _UNRESERVED.fullmatch(segment) else quote(segment, safe="")
-                        for segment in segments)
-    return f"{base_url.rstrip('/')}/{tail}"
-
-
 @attrs.frozen(slots=True)
 class Request:
     """A request description: what to send, independent of how it is sent.
 
     ``path`` is the display path used in errors and logs (no host, no secrets);
     ``url`` the full URL; ``auth`` whether it needs the session (login and logout do not:
-    they are sent with :meth:`SessionPool.send_once`, outside admission).
+    they are sent with :meth:`SessionPool.send_once`, outside admission); ``target``, when
+    set, the same URL already parsed (the origin of a :class:`~arena_async._urls.BaseURL`
+    with the encoded path set on it), which the pool sends as it is.
+
+    Example: ``Request.on(BaseURL("https://h/v1"), "GET", "items", "A")`` has
+    ``url == "https://h/v1/items/A"``, ``path == "/items/A"`` and a ``target``.
     """
 
     method: str
@@ -147,6 +139,19 @@ class Request:
     data: bytes | None = attrs.field(default=None, repr=False)
     headers: Mapping[str, str] | None = attrs.field(default=None, repr=False)
     auth: bool = True
+    target: yarl.URL | None = attrs.field(default=None, repr=False, eq=False)
+
+    @classmethod
+    def on(cls, base: BaseURL, method: str, *segments: str, path: str | None = None,
+           params: Mapping[str, str] | None = None, json: Any = None,
+           data: bytes | None = None, headers: Mapping[str, str] | None = None,
+           auth: bool = True) -> Request:
+        """A request for ``segments`` (each percent-encoded whole) under ``base``, carrying
+        its parsed wire URL; ``path`` (for messages) defaults to ``/`` + the segments."""
+        url, target = base.join(*segments)
+        return cls(method, url, "/" + "/".join(segments) if path is None else path,
+                   params=params, json=json, data=data, headers=headers, auth=auth,
+                   target=target)
 
     @property
     def idempotent(self) -> bool:

@@ -6,7 +6,8 @@ by public snapshots only (``Limiter.quota``, ``estimated_remaining``, ``stats``,
   ``Permit.observe(Quota(...))`` does, whatever the sequence of readings, resets, lost and
   unsent attempts and clock moves;
 - ``read_quota`` reads what ``parse_quota`` reads;
-- ``_WireURLs`` hands aiohttp the same URL as ``wire_url``;
+- ``WireURLs`` hands aiohttp the same URL as ``wire_url``, and a ``Request.on`` a
+  ``BaseURL`` carries (``target``) the URL ``wire_url`` makes of its ``url``;
 - the limiter's own slot count keeps FIFO order and passes on a slot handed to a waiter
   that was cancelled before it could use it;
 - ``SessionPool.send``'s inline first attempt (the same Exchange, not admitted) and the
@@ -26,9 +27,10 @@ import yarl
 
 from arena_async import ArenaClient, RetryPolicy
 from arena_async._limiter import Limiter, Permit
-from arena_async._pool import SessionPool, _WireURLs, wire_url
-from arena_async._protocol import parse_quota, read_quota
-from arena_async.errors import QuotaExhaustedError
+from arena_async._pool import SessionPool
+from arena_async._protocol import BaseURL, Request, build_url, parse_quota, read_quota
+from arena_async._urls import WireURLs, wire_url
+from arena_async.errors import APIError, QuotaExhaustedError
 from arena_async.models.common import Quota
 from arena_async.policies import QuotaPolicy
 from arena_async.testing import FakeArena, Fault
@@ -136,7 +138,7 @@ def test_wire_urls_equal_wire_url() -> None:
     bases = ["http://127.0.0.1:45678", "https://user:pw@[::1]:8443", "http://h",
              "https://a.b.c/v1", "http://x:1?q", "https://h%20x:1", "http://u%zz@h:1",
              "nonsense"]
-    wire = _WireURLs()
+    wire = WireURLs()
     reused = 0
     for _ in range(20_000):
         url = rng.choice(bases) + "/" + "".join(
@@ -151,6 +153,44 @@ def test_wire_urls_equal_wire_url() -> None:
                     expected.raw_authority), url
             reused += 1
     assert reused > 10_000  # most of them took the cached-origin path
+
+
+def test_a_request_on_a_base_carries_what_wire_url_makes_of_its_url() -> None:
+    rng = random.Random(11)
+    chars = string.ascii_letters + string.digits + "-._~:@!$&'()*+,;=% \u00e9/?#"
+    bases = ["http://127.0.0.1:45678", "https://[::1]:8443/v1/", "http://h/a%20b",
+             "https://a.b.c/v1", "http://x:1/p?q", "https://h x:1/v1", "nonsense"]
+    targets = 0
+    for _ in range(5_000):
+        text = rng.choice(bases)
+        base = BaseURL(text)
+        segments = tuple("".join(rng.choice(chars) for _ in range(rng.randrange(1, 9)))
+                         for _ in range(rng.randrange(1, 4)))
+        request = Request.on(base, "GET", *segments)
+        assert request.url == build_url(text, *segments)
+        assert request.path == "/" + "/".join(segments)
+        expected = wire_url(request.url)
+        if request.target is None:
+            assert text in ("http://x:1/p?q", "https://h x:1/v1", "nonsense"), text
+            continue
+        targets += 1
+        assert isinstance(expected, yarl.URL), request.url
+        assert str(request.target) == str(expected) == request.url
+        assert (request.target.raw_path, request.target.raw_authority) == (
+            expected.raw_path, expected.raw_authority)
+        assert len(request.target.raw_parts) == len(expected.raw_parts)
+    assert targets > 2_500  # four bases of seven are plain
+
+
+async def test_an_id_sent_through_a_target_keeps_its_encoding_on_the_wire() -> None:
+    async with FakeArena.seeded(items=1, seed=1) as fake, ArenaClient(
+            email=fake.email, password=fake.password, base_url=fake.url) as arena:
+        pool = arena._pool  # (the client's pool: sending a Request is its public method)
+        request = Request.on(BaseURL(fake.url), "GET", "items", "A;x", "tickets")
+        assert request.target is not None
+        with pytest.raises(APIError):
+            await pool.send(request)
+        assert fake.requests[-1].path.endswith("/items/A%3Bx/tickets")
 
 
 async def test_a_slot_handed_to_a_cancelled_waiter_goes_to_the_next() -> None:
