@@ -121,3 +121,58 @@ def test_every_concurrency_is_the_same_rule(bad: object) -> None:
     with pytest.raises(ValueError, match=f"^max_concurrency {expected}$"):
         ArenaClient(session_id="s", workspace_id=1, base_url="http://127.0.0.1:9",
                     max_concurrency=bad)  # type: ignore[arg-type]
+
+
+# -- ticket filters: declared once (TicketFilters), checked and encoded from that table ---
+
+def test_ticket_filters_are_declared_once_and_shown_everywhere() -> None:
+    import inspect
+    from typing import get_type_hints
+
+    from arena_async.akana.tickets import TicketFilters, Tickets
+
+    declared = get_type_hints(TicketFilters)
+    assert list(declared) == ["api_id", "app_id", "retrieving_user_id", "author_id",
+                              "item_id", "tag", "label", "state", "include_comments",
+                              "number_of_comments", "include_actions", "sort_by"]
+    for method in (Tickets.pages, Tickets.iter, Tickets.list):
+        params = inspect.signature(method).parameters
+        shown = {name: p.annotation for name, p in params.items() if name in declared}
+        assert shown == declared, method  # every filter, with its type, in help()
+        assert all(params[name].default is None for name in declared)
+        assert all(params[name].kind is inspect.Parameter.KEYWORD_ONLY for name in declared)
+
+
+def test_ticket_params_encode_in_wire_order_and_check_each_filter() -> None:
+    from arena_async.akana.tickets import ticket_params
+
+    assert list(ticket_params(sort_by="created", state="OPEN", include_comments=False,
+                              number_of_comments=0, api_id="api1", tag=None)) == \
+        ["APIID", "State", "IncludeComments", "NumberOfComments", "SortBy"]
+    assert ticket_params(include_actions=True, number_of_comments=3) == \
+        {"IncludeActions": "true", "NumberOfComments": "3"}
+    assert ticket_params() == {}
+    for bad, message in [
+        ({"state": " "}, "state must not be empty or blank"),
+        ({"label": 5}, "label must be a string or None, got int"),
+        ({"include_comments": "true"}, "include_comments must be True, False or None"),
+        ({"number_of_comments": -1}, "number_of_comments must be None or an integer >= 0"),
+        ({"number_of_comments": True}, "number_of_comments must be None or an integer >= 0"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            ticket_params(**bad)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="unexpected keyword argument 'status'"):
+        ticket_params(status="OPEN")  # type: ignore[call-arg]
+
+
+async def test_an_unknown_ticket_filter_is_refused_before_anything_is_sent() -> None:
+    from arena_async.testing import FakeAkana
+
+    async with FakeAkana() as fake, AkanaClient(
+            base_url=fake.url, email=fake.email, password=fake.password) as akana:
+        before = len(fake.requests)
+        with pytest.raises(TypeError, match="'stat'"):
+            akana.tickets.pages(stat="OPEN")  # type: ignore[call-arg]
+        with pytest.raises(ValueError, match="state must not be empty or blank"):
+            await akana.tickets.list(state="")
+        assert len(fake.requests) == before
