@@ -294,11 +294,15 @@ def _search_params(
             params["criteria"] = json.dumps(criteria, separators=(",", ":"), allow_nan=False)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"criteria must be JSON-serializable: {exc}") from None
+    params.update(_view_params(view))
+    return params
+
+
+def _view_params(view: object) -> dict[str, str]:
+    """``view``: "full" (nothing sent) or "minimum" (``responseview=minimum``)."""
     if view not in _VIEWS:
         raise ValueError(f"view must be 'full' or 'minimum', got {view!r}")
-    if view == "minimum":
-        params["responseview"] = "minimum"
-    return params
+    return {"responseview": "minimum"} if view == "minimum" else {}
 
 
 def _wire_moment(value: object) -> str:
@@ -471,10 +475,8 @@ class Items(_Resource):
         Example: ``item = await arena.items.get("0I2L4H2TGJ0UDWFXCXR5")``
         """
         validate_id("item_guid", item_guid)
-        if view not in _VIEWS:
-            raise ValueError(f"view must be 'full' or 'minimum', got {view!r}")
+        params = _view_params(view) or None
         check_deadline(deadline)
-        params = {"responseview": "minimum"} if view == "minimum" else None
         return await self._one(Item, self._request("GET", "items", item_guid, params=params),
                                deadline)
 

@@ -1,4 +1,4 @@
-"""The generated fast path of ``_convert.structure`` agrees with cattrs on every input.
+"""The generated structurer of ``_convert`` agrees with cattrs on every input.
 
 It may refuse input (``structure`` then asks cattrs' detailed converter), but whatever it
 accepts must give exactly what cattrs gives for the same input, and whatever cattrs refuses
