@@ -7,16 +7,11 @@ logs in again on 401, single-flight. What to do after each attempt is decided by
 :class:`~arena_async._exchange.Exchange` (a pure state machine); the pool only carries
 it out.
 
-What an exchange promises:
-
-- Every attempt is one send on the wire (our session does not let aiohttp re-send
-  unseen), and a request is attempted at most ``max_attempts`` times. The first replay
-  after a re-login is free; a further 401 costs an attempt, so re-logins stay bounded.
-- A login that fails for a transient reason (connection, timeout, 5xx) costs the request
-  an attempt and a backoff, like any other transient failure, instead of failing it.
-- ``deadline`` bounds everything: admission, login, attempts and waits.
-- The error that ends an exchange names method, path and query (never headers), the
-  attempts made, and carries a note listing what each attempt met.
+Every attempt is one send on the wire (our session does not let aiohttp re-send unseen:
+:func:`~arena_async._session.new_session`); ``deadline`` bounds everything (admission,
+login, attempts and waits: the exchange's checks on the injected clock, and a backstop on
+the loop's). The rules of retries, re-logins, quota waits, Retry-After holds and the
+attempts note are the exchange's (see :mod:`arena_async._exchange`).
 """
 
 from __future__ import annotations
@@ -29,7 +24,6 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Protocol
 
 import aiohttp
 import attrs
@@ -48,14 +42,9 @@ from ._protocol import (
     read_quota,
 )
 from ._retry import was_sent
+from ._session import Auth, Response, new_session, other_loop_error
 from ._urls import WireURLs
-from .errors import (
-    APIError,
-    ArenaAsyncError,
-    TransportError,
-    error_for_status,
-    excerpt,
-)
+from .errors import APIError, ArenaAsyncError, TransportError, error_for_status, excerpt
 from .models.common import Quota, Stats
 from .policies import QuotaPolicy, RetryPolicy
 
@@ -66,46 +55,8 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 
-@attrs.frozen(slots=True)
-class Response:
-    """A complete answer: status, headers and the whole body."""
-
-    status: int
-    headers: Mapping[str, str] = attrs.field(repr=False)
-    body: bytes = attrs.field(repr=False)
-    attempts: int = 1
-
-
 _OK = Verdict(VerdictKind.OK)
 _NO_AUTH: tuple[Mapping[str, str], int] = ({}, 0)
-
-
-class Auth(Protocol):
-    """How a client authenticates; the pool calls it, it calls back ``pool.send_once``."""
-
-    def ready(self, pool: SessionPool) -> tuple[Mapping[str, str], int] | None:
-        """The session's headers and generation when a request can be sent with them at
-        once: a session is held, and no login, renewal or re-login is due or under way.
-        None otherwise: the pool then goes through :meth:`headers` and :meth:`current`."""
-        ...
-
-    async def headers(self, pool: SessionPool) -> tuple[Mapping[str, str], int]:
-        """Headers proving the session (logging in first if needed) and their generation."""
-        ...
-
-    async def current(self) -> tuple[Mapping[str, str], int]:
-        """The session's headers and generation, read just before sending (after waiting
-        for a re-login under way, never sending a request itself), so a request that waited
-        for admission never sends a session another task has replaced or is replacing."""
-        ...
-
-    async def refresh(self, pool: SessionPool, generation: int, error: APIError) -> None:
-        """Replace the session that got ``error`` (401), once for all concurrent callers."""
-        ...
-
-    async def close(self, pool: SessionPool) -> None:
-        """End the session if this client opened it."""
-        ...
 
 
 @attrs.define(slots=True)
@@ -194,28 +145,8 @@ class SessionPool:
         elif loop is not self._loop:
             raise other_loop_error()
         if self._session is None:
-            connector = aiohttp.TCPConnector(limit=self._connector_limit, limit_per_host=0)
-            self._session = aiohttp.ClientSession(
-                connector=connector,
-                # The per-attempt limit is enforced around each attempt (asyncio.timeout, which
-                # covers the wait for a pooled connection, the send and the whole body read).
-                # No sock_read: it could only fire after that limit, and aiohttp re-arms its
-                # timer on every chunk received (two timers per request for nothing).
-                timeout=aiohttp.ClientTimeout(total=None, sock_connect=self.timeout,
-                                              sock_read=None),
-                cookie_jar=aiohttp.DummyCookieJar(),
-                raise_for_status=False,
-                # Observability (OpenTelemetry, aiohttp tracing) on our own session: one
-                # traced request per attempt, the send-once guarantee kept.
-                trace_configs=self._trace_configs or None,
-            )
-            # aiohttp sends an idempotent request a second time, unseen, when the
-            # connection drops before any answer (any connection, not only a reused
-            # keep-alive one). Every send must be an attempt that the RetryPolicy bounds and
-            # the quota estimate counts, so our session leaves that to the retry loop.
-            # (A caller's session is left as it is: there one attempt may be two sends.)
-            if hasattr(self._session, "_retry_connection"):
-                self._session._retry_connection = False
+            self._session = new_session(timeout=self.timeout, limit=self._connector_limit,
+                                        trace_configs=self._trace_configs)
 
     async def close(self) -> None:
         """End the auth session (if ours), then close our aiohttp session. Idempotent.
@@ -534,18 +465,6 @@ class SessionPool:
             return self._failed(ex, failure), generation, None
         assert response is not None
         return self._answered(ex, response, verdict), generation, response
-
-
-def other_loop_error() -> RuntimeError:
-    """The error for a client used (or opened, or closed) from another event loop than the
-    one it was opened on: its aiohttp session, connections and locks belong to that loop."""
-    return RuntimeError(
-        "this client was opened on another event loop than the one running now (a second "
-        "asyncio.run(), or a client kept in a global or in a fixture of another loop "
-        "scope?): its aiohttp session, connections and locks belong to the loop it was "
-        "opened on. Use one client per event loop, opened inside it: 'async with "
-        "ArenaClient(...) as client:' (or AkanaClient) in the coroutine that uses it"
-    )
 
 
 def _report_failure(permit: Permit, exc: BaseException) -> None:

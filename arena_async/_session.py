@@ -1,0 +1,102 @@
+"""What a :class:`~arena_async._pool.SessionPool` is made of and hands out: the aiohttp
+session it creates, the :class:`Response` of an attempt, the :class:`Auth` protocol its
+clients implement, and the error for a pool used from another event loop."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Protocol
+
+import aiohttp
+import attrs
+
+from .errors import APIError
+
+if TYPE_CHECKING:
+    from ._pool import SessionPool
+
+__all__ = ["Auth", "Response", "new_session", "other_loop_error"]
+
+
+@attrs.frozen(slots=True)
+class Response:
+    """A complete answer: status, headers and the whole body."""
+
+    status: int
+    headers: Mapping[str, str] = attrs.field(repr=False)
+    body: bytes = attrs.field(repr=False)
+    attempts: int = 1
+
+
+
+class Auth(Protocol):
+    """How a client authenticates; the pool calls it, it calls back ``pool.send_once``."""
+
+    def ready(self, pool: SessionPool) -> tuple[Mapping[str, str], int] | None:
+        """The session's headers and generation when a request can be sent with them at
+        once: a session is held, and no login, renewal or re-login is due or under way.
+        None otherwise: the pool then goes through :meth:`headers` and :meth:`current`."""
+        ...
+
+    async def headers(self, pool: SessionPool) -> tuple[Mapping[str, str], int]:
+        """Headers proving the session (logging in first if needed) and their generation."""
+        ...
+
+    async def current(self) -> tuple[Mapping[str, str], int]:
+        """The session's headers and generation, read just before sending (after waiting
+        for a re-login under way, never sending a request itself), so a request that waited
+        for admission never sends a session another task has replaced or is replacing."""
+        ...
+
+    async def refresh(self, pool: SessionPool, generation: int, error: APIError) -> None:
+        """Replace the session that got ``error`` (401), once for all concurrent callers."""
+        ...
+
+    async def close(self, pool: SessionPool) -> None:
+        """End the session if this client opened it."""
+        ...
+
+
+def new_session(*, timeout: float, limit: int,
+                trace_configs: Sequence[aiohttp.TraceConfig] = ()) -> aiohttp.ClientSession:
+    """The pool's own aiohttp session (call it inside the running loop): ``limit``
+    connections, ``timeout`` to connect, no cookies, no status raised, every send one
+    attempt.
+
+    Example: ``session = new_session(timeout=30.0, limit=100)``."""
+    connector = aiohttp.TCPConnector(limit=limit, limit_per_host=0)
+    session = aiohttp.ClientSession(
+        connector=connector,
+        # The per-attempt limit is enforced around each attempt (the shared AttemptTimer
+        # or asyncio.timeout, which
+        # covers the wait for a pooled connection, the send and the whole body read).
+        # No sock_read: it could only fire after that limit, and aiohttp re-arms its
+        # timer on every chunk received (two timers per request for nothing).
+        timeout=aiohttp.ClientTimeout(total=None, sock_connect=timeout,
+                                      sock_read=None),
+        cookie_jar=aiohttp.DummyCookieJar(),
+        raise_for_status=False,
+        # Observability (OpenTelemetry, aiohttp tracing) on our own session: one
+        # traced request per attempt, the send-once guarantee kept.
+        trace_configs=list(trace_configs) or None,
+    )
+    # aiohttp sends an idempotent request a second time, unseen, when the
+    # connection drops before any answer (any connection, not only a reused
+    # keep-alive one). Every send must be an attempt that the RetryPolicy bounds and
+    # the quota estimate counts, so our session leaves that to the retry loop.
+    # (A caller's session is left as it is: there one attempt may be two sends.)
+    if hasattr(session, "_retry_connection"):
+        session._retry_connection = False
+    return session
+
+
+def other_loop_error() -> RuntimeError:
+    """The error for a client used (or opened, or closed) from another event loop than the
+    one it was opened on: its aiohttp session, connections and locks belong to that loop."""
+    return RuntimeError(
+        "this client was opened on another event loop than the one running now (a second "
+        "asyncio.run(), or a client kept in a global or in a fixture of another loop "
+        "scope?): its aiohttp session, connections and locks belong to the loop it was "
+        "opened on. Use one client per event loop, opened inside it: 'async with "
+        "ArenaClient(...) as client:' (or AkanaClient) in the coroutine that uses it"
+    )
