@@ -79,7 +79,8 @@ MODULE_TESTS: dict[str, list[str]] = {
 }
 
 #: Default sample sizes (None: every mutant); a run of one module stays within minutes.
-DEFAULT_SAMPLE: dict[str, int | None] = {"arena_async/_limiter.py": 150, "arena_async/bulk.py": 120}
+DEFAULT_SAMPLE: dict[str, int | None] = {"arena_async/_limiter.py": 150, "arena_async/bulk.py": 120,
+                                          "arena_async/arena/_auth.py": 100}
 
 #: Named equivalent mutants: (module, source line stripped, mutation) -> why no test can
 #: tell it from the original. Only survivors are matched against this table.
@@ -357,6 +358,7 @@ class ModuleResult:
     sampled: int
     outcomes: list[Outcome] = field(default_factory=list)
     seconds: float = 0.0
+    note: str = ""
 
     def count(self, *statuses: str) -> int:
         return sum(o.status in statuses for o in self.outcomes)
@@ -493,6 +495,7 @@ def _copy_tree(work: Path, rev: str | None) -> None:
 
 def run_module(module: str, *, sample: int | None, seed: int, python: str,
                fork: bool = False, rev: str | None = None, timeout: float | None = None,
+               only: list[tuple[int, str, str]] | None = None,
                progress: bool = True) -> ModuleResult:
     """Mutate one module in a temporary copy of the tree; return the outcomes."""
     started = time.monotonic()
@@ -506,7 +509,17 @@ def run_module(module: str, *, sample: int | None, seed: int, python: str,
         original = (work / module).read_text()
         every = mutants_of(original)
         chosen = every
-        if sample is not None and sample < len(every):
+        if only is not None:  # the survivors of an earlier run (by line, mutation, text)
+            wanted = list(only)
+            chosen = []
+            for mutant in every:
+                key = (mutant.line, mutant.description, mutant.source_line)
+                if key in wanted:
+                    wanted.remove(key)
+                    chosen.append(mutant)
+            for line, description, _ in wanted:
+                print(f"  (no longer a mutant here: L{line} {description})", flush=True)
+        elif sample is not None and sample < len(every):
             chosen = sorted(random.Random(seed).sample(every, sample),
                             key=lambda m: (m.line, m.col, m.description))
         covering, base = coverage_map(work, module, tests, python)
@@ -567,6 +580,8 @@ def _module_section(result: ModuleResult) -> str:
                "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     out = [f"<!-- mutate:module {result.module} {json.dumps(summary)} -->",
            f"### `{result.module}`", ""]
+    if result.note:
+        out += [f"({result.note}.)", ""]
     survivors = [o for o in result.outcomes if o.status in ("survived", "uncovered")]
     if not survivors:
         out.append("No survivors.")
@@ -578,6 +593,40 @@ def _module_section(result: ModuleResult) -> str:
         out.append(line)
     out.append(f"<!-- mutate:module-end {result.module} -->")
     return "\n".join(out)
+
+
+_SURVIVOR = re.compile(r"^- L(\d+) (.+?) \((?:survived|uncovered)\): `(.*)`$", re.M)
+
+
+def previous_run(path: Path, module: str) -> tuple[dict[str, object], list[tuple[int, str,
+                                                                                 str]]]:
+    """The summary and the survivors of ``module``'s last run recorded in ``path``."""
+    text = path.read_text() if path.exists() else ""
+    found = re.search(rf"<!-- mutate:module {re.escape(module)} (\{{.*?\}}) -->(.*?)"
+                      rf"<!-- mutate:module-end {re.escape(module)} -->", text, re.S)
+    if found is None:
+        raise _Unmutated(f"no earlier run of {module} in {path}")
+    summary = json.loads(found.group(1))
+    survivors = [(int(m.group(1)), m.group(2), m.group(3))
+                 for m in _SURVIVOR.finditer(found.group(2))]
+    return summary, survivors
+
+
+def merge_rerun(module: str, summary: dict[str, object],
+                rerun: ModuleResult) -> ModuleResult:
+    """A full run's result from an earlier run's summary and a re-run of its survivors:
+    the mutants killed then stay killed (tests are only ever added)."""
+    placeholder = Mutant(0, 0, 0, 0, "", "(killed in the earlier run)", "")
+    merged = ModuleResult(module, int(summary["mutants"]),  # type: ignore[call-overload]
+                          int(summary["sampled"]))  # type: ignore[call-overload]
+    invalid = int(summary["sampled"]) - int(summary["valid"])  # type: ignore[call-overload]
+    merged.outcomes = ([Outcome(placeholder, "killed")]
+                       * int(summary["killed"])  # type: ignore[call-overload]
+                       + [Outcome(placeholder, "invalid")] * invalid + rerun.outcomes)
+    merged.seconds = rerun.seconds
+    merged.note = (f"survivors of the run of {summary['date']} re-run "
+                   f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+    return merged
 
 
 def _table(sections: dict[str, str]) -> str:
@@ -651,6 +700,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--python", default=sys.executable)
     parser.add_argument("--timeout", type=float, default=None,
                         help="seconds per mutant (default: twice the traced run, 30-90)")
+    parser.add_argument("--survivors", action="store_true",
+                        help="re-run only the survivors recorded in the --write report "
+                             "(after adding tests); the rest stay as recorded")
     parser.add_argument("--rev", default=None,
                         help="mutate this commit (e.g. HEAD) instead of the work tree")
     parser.add_argument("--no-fork", action="store_true",
@@ -672,8 +724,18 @@ def main(argv: list[str] | None = None) -> int:
         sample = args.sample if args.sample is not None else DEFAULT_SAMPLE.get(module)
         print(f"{module}: mutating (sample {sample or 'all'})", flush=True)
         try:
-            result = run_module(module, sample=sample, seed=args.seed, python=args.python,
-                                fork=fork, rev=args.rev, timeout=args.timeout)
+            if args.survivors:
+                if args.write is None:
+                    parser.error("--survivors needs --write (the report holding them)")
+                summary, survivors = previous_run(args.write, module)
+                rerun = run_module(module, sample=None, seed=args.seed, python=args.python,
+                                   fork=fork, rev=args.rev, timeout=args.timeout,
+                                   only=survivors)
+                result = merge_rerun(module, summary, rerun)
+            else:
+                result = run_module(module, sample=sample, seed=args.seed,
+                                    python=args.python, fork=fork, rev=args.rev,
+                                    timeout=args.timeout)
         except _Unmutated as exc:
             print(f"{module}: skipped: {exc}", flush=True)
             continue
