@@ -509,16 +509,17 @@ def run_module(module: str, *, sample: int | None, seed: int, python: str,
         original = (work / module).read_text()
         every = mutants_of(original)
         chosen = every
-        if only is not None:  # the survivors of an earlier run (by line, mutation, text)
-            wanted = list(only)
+        if only is not None:  # the survivors of an earlier run (by mutation and text)
+            wanted = [(description, text) for _, description, text in only]
             chosen = []
             for mutant in every:
-                key = (mutant.line, mutant.description, mutant.source_line)
+                key = (mutant.description, mutant.source_line)
                 if key in wanted:
                     wanted.remove(key)
                     chosen.append(mutant)
-            for line, description, _ in wanted:
-                print(f"  (no longer a mutant here: L{line} {description})", flush=True)
+            if wanted:  # the code changed since: the earlier kills may not hold either
+                raise _Unmutated(f"{module} changed since its last run (no {wanted[0]}): "
+                                 "run it in full")
         elif sample is not None and sample < len(every):
             chosen = sorted(random.Random(seed).sample(every, sample),
                             key=lambda m: (m.line, m.col, m.description))
