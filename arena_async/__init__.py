@@ -10,6 +10,7 @@ Example::
 
 from ._share import RedisShare, Share, SQLiteShare
 from .akana import AkanaClient
+from .akana.tickets import TicketFilters
 from .arena import ArenaClient
 from .bulk import BulkRun
 from .errors import (
@@ -100,6 +101,7 @@ __all__ = [
     "ShareUnavailableError",
     "Stats",
     "TargetResource",
+    "TicketFilters",
     "Ticket",
     "TicketSummary",
     "TrainingPlanSummary",

@@ -14,6 +14,7 @@ import json
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from .._checks import check_seconds
 from ..errors import ShareUnavailableError
 from ._state import Doc, Step
 
@@ -152,7 +153,6 @@ def redact_url(url: str) -> str:
 
 def check_ttl(name: str, value: Any) -> float:
     """A finite number of seconds > 0."""
-    if isinstance(value, bool) or not isinstance(value, int | float) \
-            or not 0 < value < float("inf"):
-        raise ValueError(f"{name} must be a number of seconds > 0, got {value!r}")
-    return float(value)
+    seconds = check_seconds(name, value)
+    assert seconds is not None
+    return seconds
