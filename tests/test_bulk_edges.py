@@ -160,3 +160,26 @@ async def test_keys_are_never_drawn_past_their_end(keys: type) -> None:
 
     outcomes = [o async for o in bulk(slow, keys(), concurrency=3)]
     assert sorted(o.key for o in outcomes) == [0, 1, 2, 3, 4]
+
+
+async def test_no_call_starts_once_the_run_is_closing() -> None:
+    started: list[int] = []
+
+    async def stubborn(key: int) -> int:
+        started.append(key)
+        if key in (1, 2):
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                return -1  # swallows the cancellation: its worker goes on
+        return key
+
+    run = bulk(stubborn, range(100), concurrency=2)
+    first = await anext(run)
+    assert first.key == 0
+    for _ in range(5):  # both workers are now inside a call (keys 1 and 2)
+        await asyncio.sleep(0)
+    assert started == [0, 1, 2]
+    async with asyncio.timeout(2):
+        await run.aclose()
+    assert started == [0, 1, 2]  # both calls cut short, and nothing started after them
