@@ -130,7 +130,6 @@ class Exchange:
     # -- events --------------------------------------------------------------------------
     def on_answer(self, status: int, verdict: Verdict, now: float) -> Action:
         """The server answered ``status``, meaning ``verdict``."""
-        self.trail.in_flight = False
         kind = verdict.kind
         if kind is VerdictKind.OK:
             return _RETURN

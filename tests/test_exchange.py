@@ -315,6 +315,8 @@ def test_a_backoff_the_deadline_would_cut_raises_the_last_error() -> None:
     assert action.error.status == 503
     assert action.hold_until == NOW + 6  # the others are still told to wait
     ex = exchange(deadline_at=NOW + 5, max_backoff=30.0)
+    assert answer(ex, 503, retry_after="5").kind is ActionKind.RAISE  # the wait would end at it
+    ex = exchange(deadline_at=NOW + 5, max_backoff=30.0)
     assert answer(ex, 503, retry_after="4").kind is ActionKind.RETRY
 
 
@@ -346,10 +348,12 @@ def test_out_of_time_between_attempts_raises_what_the_last_answer_was() -> None:
     action = ex.out_of_time("the deadline passed")
     assert isinstance(action.error, APIError)
     assert action.error.status == 503
-    ex = exchange(deadline_at=NOW + 100, quota_waits=1)
+    ex = exchange(deadline_at=NOW + 100, quota_waits=2)
+    answer(ex, 429, code=4084)
     answer(ex, 429, code=4084)
     action = ex.out_of_time("the deadline passed")
     assert isinstance(action.error, QuotaExhaustedError)
+    # the quota's own error, told why it ends now (no list of attempts: all replays of 1)
     assert note(action.error) == "the deadline passed (waiting for the quota to reset)"
 
 
