@@ -131,7 +131,7 @@ async def test_200_pages_across_the_token_lifetime_renew_once_before_lapse(
     assert fake.stats.unauthorized == 0  # renewed before lapse: no 401 seen
     renew = next(r for r in fake.requests if r.path == "/api/login/renewToken")
     assert renew.method == "POST"
-    assert renew.body == b""
+    assert renew.content == b""
     assert renew.headers["Content-Type"] == "application/x-www-form-urlencoded"
     assert renew.headers[fake.csrf_header] == renew.cookies[fake.csrf_cookie]
     # Renewed when less than 5 minutes remained (1500 s after login), not earlier.
