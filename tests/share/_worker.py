@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
+import signal
 import sys
 import time
 from collections import Counter
@@ -54,7 +56,15 @@ async def wait_for(path: str) -> None:
         await asyncio.sleep(0.005)
 
 
+def dump_tasks() -> None:
+    """SIGUSR1: every task's stack to stderr (the test asks when a worker seems stuck)."""
+    for task in asyncio.all_tasks():
+        task.print_stack(file=sys.stderr)
+    sys.stderr.flush()
+
+
 async def main(config: dict[str, Any]) -> dict[str, Any]:
+    asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, dump_tasks)
     if config.get("go"):
         await wait_for(config["go"])
     started = time.time()
@@ -94,6 +104,7 @@ async def main(config: dict[str, Any]) -> dict[str, Any]:
 
 if __name__ == "__main__":
     cfg = json.loads(sys.argv[1])
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     print("STARTED", flush=True)
     result = asyncio.run(main(cfg))
     print("RESULT " + json.dumps(result), flush=True)

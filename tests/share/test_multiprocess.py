@@ -73,7 +73,7 @@ class Workers:
             procs.append(proc)
         for proc in procs:
             assert proc.stdout is not None
-            line = await asyncio.wait_for(proc.stdout.readline(), 30)
+            line = await asyncio.wait_for(proc.stdout.readline(), 60)
             if line != b"STARTED\n":
                 assert proc.stderr is not None
                 err = await asyncio.wait_for(proc.stderr.read(), 10)
@@ -85,7 +85,7 @@ class Workers:
         self.go_file.touch()
 
     async def results(self, procs: list[asyncio.subprocess.Process] | None = None,
-                      timeout: float = 60) -> list[dict[str, Any]]:
+                      timeout: float = 120) -> list[dict[str, Any]]:
         """Every worker's RESULT (each must exit 0)."""
         async def one(proc: asyncio.subprocess.Process) -> dict[str, Any]:
             out, err = await proc.communicate()
@@ -94,8 +94,22 @@ class Workers:
             assert lines, (out + err).decode()[-3000:]
             result: dict[str, Any] = json.loads(lines[-1][len("RESULT "):])
             return result
-        return list(await asyncio.wait_for(
-            asyncio.gather(*(one(p) for p in procs or self.procs)), timeout))
+        chosen = procs or self.procs
+        try:
+            return list(await asyncio.wait_for(asyncio.gather(*(one(p) for p in chosen)),
+                                               timeout))
+        except TimeoutError:
+            stuck = [p for p in chosen if p.returncode is None]
+            for proc in stuck:  # each prints its tasks' stacks, then goes
+                proc.send_signal(signal.SIGUSR1)
+            await asyncio.sleep(1)
+            report = []
+            for proc in stuck:
+                proc.kill()
+                assert proc.stderr is not None
+                report.append((await proc.stderr.read()).decode()[-4000:])
+            raise AssertionError(f"{len(stuck)} workers still running after {timeout} s:\n"
+                                 + "\n----\n".join(report)) from None
 
     def kill_all(self) -> None:
         for proc in self.procs:
