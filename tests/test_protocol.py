@@ -36,6 +36,7 @@ from arena_async._protocol import (
     validate_page_size,
     with_attempts,
 )
+from arena_async._urls import BaseURL
 from arena_async.models.common import Quota
 
 NOW = datetime(2026, 11, 23, 12, 0, 0, tzinfo=UTC)
@@ -404,3 +405,18 @@ def test_with_attempts_restates_an_api_error() -> None:
     assert with_attempts(again, 3) is again
     other = ValueError("x")
     assert with_attempts(other, 3) is other
+
+
+def test_a_request_on_a_base_url_carries_its_parsed_url() -> None:
+    base = BaseURL("https://h/v1")
+    request = Request.on(base, "GET", "items", "a:b", "tickets")
+    assert request.url == "https://h/v1/items/a%3Ab/tickets"
+    assert request.path == "/items/a:b/tickets"
+    assert request.auth is True
+    assert request.target is not None
+    assert str(request.target) == request.url
+    logout = Request.on(base, "PUT", "logout", path="/logout", auth=False,
+                        params={"a": "1"}, headers={"X": "y"}, json={"k": 1})
+    assert (logout.path, logout.auth, logout.params, logout.json) == (
+        "/logout", False, {"a": "1"}, {"k": 1})
+    assert logout.headers == {"X": "y"}

@@ -118,6 +118,11 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "the constructor admits only an Iterable or an AsyncIterable: with `or`, an object "
         "that is both also gets an async iterator, which `draw` never uses (it takes "
         "`sync_keys` first)",
+    ("arena_async/_protocol.py",
+     "target: yarl.URL | None = attrs.field(default=None, repr=False, eq=False)",
+     "`False` -> `True`"):
+        "`target` is `url` parsed: in repr it shows the URL `url` already shows (base URLs "
+        "never carry credentials), and in comparisons it is equal whenever `url` is",
     ("arena_async/_protocol.py", "@functools.lru_cache(maxsize=64)", "`64` -> `63`"):
         "the cache size: every distinct reset header is still parsed the same way",
     ("arena_async/_protocol.py", "@functools.lru_cache(maxsize=64)", "`64` -> `65`"):
