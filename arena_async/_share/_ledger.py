@@ -44,6 +44,8 @@ class SharedLedger:
         self._sleep = sleep
         self._opener = opener
         self._units = 0  # granted, not yet spent
+        self._refill_at = self.batch // 2
+        self._ahead = False  # the last ask got a whole batch: asking ahead is worth it
         self._held = 0  # granted and not yet reported back (the ledger counts them out)
         self._probing = False  # this member holds the ledger's probe of a new window
         self._used_since_sync = False
@@ -61,10 +63,17 @@ class SharedLedger:
 
     # -- the limiter's synchronous side ---------------------------------------------
     def take_now(self) -> bool:
-        """Spend one granted admission, if one is at hand."""
-        if self._units > 0:
-            self._units -= 1
+        """Spend one granted admission, if one is at hand. When half the batch is spent,
+        the next batch is asked for in the background (while the budget is plentiful), so
+        the workers do not all stop and wait for one round trip to the share."""
+        units = self._units
+        if units > 0:
+            self._units = units - 1
             self._used_since_sync = True
+            if units <= self._refill_at and self._ahead:
+                fetch = self._fetch
+                if fetch is None or fetch.done():
+                    self._start(self.batch)
             return True
         return False
 
@@ -178,6 +187,7 @@ class SharedLedger:
             self._restore(report)
             raise
         self.contacts += 1
+        self._ahead = want > 0 and decision.granted >= want
         self._units += decision.granted
         self._held += decision.granted - report.done - report.returned
         if decision.probe:

@@ -43,7 +43,9 @@ class ShareLink:
                                      lease_ttl=share.lease_ttl, member_ttl=share.member_ttl,
                                      sleep=sleep, margin=token_margin)
         self.ledger: SharedLedger = SharedLedger(share, ledger_key, self.member, policy=policy,
-                                   batch=min(max_concurrency, 64),
+                                   # Two rounds of every slot per ask (asked again,
+                                   # ahead, when half is spent): see benchmarks/sharing.py.
+                                   batch=min(2 * max_concurrency, 256),
                                    member_ttl=share.member_ttl, probe_ttl=share.probe_ttl,
                                    sleep=sleep, opener=self.ensure_open)
         self._opened = False
