@@ -298,9 +298,10 @@ def main(argv: list[str] | None = None) -> int:
         "ratio, steadier than wall clock on this shared box); `share wall ms` is the time "
         "the share's round trips took, summed (a round trip holds back only the requests "
         "that wait for its batch). A sharer takes quota "
-        "admissions from the shared ledger in batches of min(max_concurrency, 64) and "
-        "reports what its answers said with the next batch, so it talks to the share once "
-        "per batch, not per request.", "", md_a, "",
+        "admissions from the shared ledger in batches of min(2 x max_concurrency, 256), "
+        "asks for the next one ahead when half is spent, and reports what its answers said "
+        "with the next ask, so it talks to the share once per batch, not per request.",
+        "", md_a, "",
         f"(b) FakeArena in a subprocess (`single_session`, as the real server), quota "
         f"{quota} with `QuotaPolicy(reserve={reserve})` in every process, so the workspace "
         f"may spend {budget}; each process wants {each} keys ({PROCS * each} in all), "
