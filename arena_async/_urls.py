@@ -87,7 +87,7 @@ class BaseURL:
     __slots__ = ("_origin", "_prefix", "text")
 
     def __init__(self, base_url: str) -> None:
-        self.text = base_url.rstrip("/")
+        self.text: str = base_url.rstrip("/")
         self._origin: yarl.URL | None = None
         self._prefix = ""
         scheme_end = self.text.find("://")
