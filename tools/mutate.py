@@ -123,6 +123,13 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
      "`False` -> `True`"):
         "`target` is `url` parsed: in repr it shows the URL `url` already shows (base URLs "
         "never carry credentials), and in comparisons it is equal whenever `url` is",
+    ("arena_async/_limiter.py", "Sleep = Callable[[float], Awaitable[None]]",
+     "`Sleep = Callable[[float], Awaitable[None]]` removed"):
+        "a type alias read only in annotations, which `from __future__ import annotations` "
+        "never evaluates",
+    ("arena_async/_limiter.py", "__slots__ = ('_limiter', '_probe', '_seq', '_settled')",
+     "`__slots__ = ('_limiter', '_probe', '_seq', '_settled')` removed"):
+        "slots only save memory: nothing sets other attributes on a Permit",
     ("arena_async/_protocol.py", "@functools.lru_cache(maxsize=64)", "`64` -> `63`"):
         "the cache size: every distinct reset header is still parsed the same way",
     ("arena_async/_protocol.py", "@functools.lru_cache(maxsize=64)", "`64` -> `65`"):
@@ -364,6 +371,7 @@ class ModuleResult:
     outcomes: list[Outcome] = field(default_factory=list)
     seconds: float = 0.0
     note: str = ""
+    date: str = ""
 
     def count(self, *statuses: str) -> int:
         return sum(o.status in statuses for o in self.outcomes)
@@ -583,7 +591,7 @@ def _module_section(result: ModuleResult) -> str:
                "valid": result.valid, "killed": result.killed,
                "survived": result.count("survived"), "uncovered": result.count("uncovered"),
                "equivalent": result.equivalents, "seconds": round(result.seconds),
-               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+               "date": result.date or time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     out = [f"<!-- mutate:module {result.module} {json.dumps(summary)} -->",
            f"### `{result.module}`", ""]
     if result.note:
@@ -601,7 +609,7 @@ def _module_section(result: ModuleResult) -> str:
     return "\n".join(out)
 
 
-_SURVIVOR = re.compile(r"^- L(\d+) (.+?) \((?:survived|uncovered)\): `(.*)`$", re.M)
+_SURVIVOR = re.compile(r"^- L(\d+) (.+?) \((survived|uncovered)\): `(.*)`$", re.M)
 
 
 def previous_run(path: Path, module: str) -> tuple[dict[str, object], list[tuple[int, str,
@@ -613,9 +621,31 @@ def previous_run(path: Path, module: str) -> tuple[dict[str, object], list[tuple
     if found is None:
         raise _Unmutated(f"no earlier run of {module} in {path}")
     summary = json.loads(found.group(1))
-    survivors = [(int(m.group(1)), m.group(2), m.group(3))
+    survivors = [(int(m.group(1)), m.group(2), m.group(4))
                  for m in _SURVIVOR.finditer(found.group(2))]
     return summary, survivors
+
+
+def relabel(path: Path, module: str) -> ModuleResult:
+    """``module``'s recorded result with its survivors matched against :data:`EQUIVALENT`
+    again (after naming more equivalent mutants), nothing re-run."""
+    summary, _ = previous_run(path, module)
+    text = path.read_text()
+    section = text[text.index(f"<!-- mutate:module {module} "):
+                   text.index(f"<!-- mutate:module-end {module} -->")]
+    rerun = ModuleResult(module, 0, 0)
+    for m in _SURVIVOR.finditer(section):
+        mutant = Mutant(int(m.group(1)), 0, int(m.group(1)), 0, "", m.group(2), m.group(4))
+        rerun.outcomes.append(Outcome(mutant, m.group(3), equivalent=EQUIVALENT.get(
+            (module, mutant.source_line, mutant.description))))
+    merged = merge_rerun(module, summary, rerun)
+    merged.seconds = float(summary["seconds"])  # type: ignore[arg-type]
+    merged.note = ""
+    notes = re.findall(r"^\((survivors of the run .*?)\.\)$", section, re.M)
+    if notes:
+        merged.note = notes[0]
+    merged.date = str(summary["date"])
+    return merged
 
 
 def merge_rerun(module: str, summary: dict[str, object],
@@ -706,6 +736,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--python", default=sys.executable)
     parser.add_argument("--timeout", type=float, default=None,
                         help="seconds per mutant (default: twice the traced run, 30-90)")
+    parser.add_argument("--relabel", action="store_true",
+                        help="only match the survivors recorded in the --write report "
+                             "against EQUIVALENT again (after naming more); run nothing")
     parser.add_argument("--survivors", action="store_true",
                         help="re-run only the survivors recorded in the --write report "
                              "(after adding tests); the rest stay as recorded")
@@ -728,7 +761,15 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{module} {mutant.label}: {mutant.source_line}")
             continue
         sample = args.sample if args.sample is not None else DEFAULT_SAMPLE.get(module)
-        print(f"{module}: mutating (sample {sample or 'all'})", flush=True)
+        if args.relabel:
+            if args.write is None:
+                parser.error("--relabel needs --write (the report to relabel)")
+            result = relabel(args.write, module)
+            _print(result)
+            write_report(args.write, [result])
+            continue
+        what = "survivors" if args.survivors else f"sample {sample or 'all'}"
+        print(f"{module}: mutating ({what})", flush=True)
         try:
             if args.survivors:
                 if args.write is None:
