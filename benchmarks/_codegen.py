@@ -1,10 +1,11 @@
 """MEASUREMENT ONLY: the structuring the library used before its generated fast path.
 
-The generated per-model structure functions prototyped here (fix 6b) are now the library's
-fast path (``arena_async._convert._generated``). What is left is the switch that turns them
-off, so that benchmark 4 can show the cattrs fast converter (fix 6, the library before 6b)
-next to them: :func:`cattrs_only` makes ``_convert.structure`` use ``_convert._FAST`` for
-every type, with the same detailed fallback, for the duration of a ``with`` block.
+The generated per-model structure functions prototyped here (fix 6b) are the library's
+structurer (``arena_async._convert.structurer``). What is left is the switch that turns them
+off, so that benchmark 4 can show a cattrs converter without detailed validation (fix 6, the
+library before 6b) next to them: :func:`cattrs_only` makes ``_convert.structurer`` answer
+with that converter for every type, with the same detailed fallback, for the duration of a
+``with`` block.
 """
 
 from __future__ import annotations
@@ -16,17 +17,25 @@ from typing import Any
 
 import arena_async._convert as conv
 
+_CATTRS = conv._make(detailed=False)
 
-def _cattrs_path(cl: Any) -> Callable[[Any], Any]:
-    return functools.partial(conv._FAST.structure, cl=cl)
+
+def _cattrs_structurer(cl: Any) -> Callable[[Any], Any]:
+    return functools.partial(_CATTRS.structure, cl=cl)
 
 
 @contextlib.contextmanager
 def cattrs_only() -> Iterator[None]:
-    """Structure through the cattrs fast converter (no generated functions) in the block."""
-    saved = conv._fast_path, conv._FAST_PATHS
-    conv._fast_path, conv._FAST_PATHS = _cattrs_path, {}
+    """Structure through cattrs (no generated functions) in the block."""
+    saved = conv.structurer, dict(conv._STRUCTURERS), dict(conv._LISTS)
+    conv.structurer = _cattrs_structurer  # type: ignore[assignment]
+    conv._STRUCTURERS.clear()
+    conv._LISTS.clear()
     try:
         yield
     finally:
-        conv._fast_path, conv._FAST_PATHS = saved
+        conv.structurer = saved[0]  # type: ignore[assignment]
+        conv._STRUCTURERS.clear()
+        conv._STRUCTURERS.update(saved[1])
+        conv._LISTS.clear()
+        conv._LISTS.update(saved[2])

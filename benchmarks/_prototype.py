@@ -8,10 +8,10 @@ done the way it was before a fix (``breakdown.py`` prices each that way):
 - ``"cattrs"`` (takes fix 7 out): structuring through the cattrs fast converter instead of
   the generated per-model functions (``_codegen.cattrs_only``).
 - ``"timer"`` (takes fix 10 out): an ``asyncio.timeout`` per attempt instead of the pool's
-  shared attempt timer (``SessionPool._timed_transmit``).
+  shared attempt timer (``_attempt_timer.AttemptTimer.bound``).
 - ``"general"`` (takes fix 11 out): no inline first attempt; every request goes through the
-  general exchange loop (``SessionPool._exchange``: ``auth.headers()``, ``limiter.slot()``,
-  ``auth.current()``, a ``_Trail``), as before fix 11.
+  general exchange loop (``auth.headers()``, ``limiter.slot()``, ``auth.current()``, an
+  ``Exchange``), as before fix 11.
 - ``"no_timeout"``: no per-attempt timeout at all (what it costs).
 - ``"dicts"``: the list structuring returns the decoded dicts (what structuring costs).
 
@@ -24,23 +24,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any
 
+import arena_async._convert as conv
 import arena_async._pool as pool
-import arena_async._protocol as proto
-import arena_async.arena.items as items
+from arena_async._attempt_timer import AttemptTimer
 
 
-async def _timer_per_attempt(self: pool.SessionPool, request: proto.Request,
-                             auth_headers: Mapping[str, str]) -> pool.Response:
-    async with asyncio.timeout(self.timeout):
-        return await self._transmit(request, auth_headers)
+async def _timer_per_attempt(self: AttemptTimer, work: Awaitable[Any]) -> Any:
+    async with asyncio.timeout(self.budget):
+        return await work
 
 
-async def _no_timeout(self: pool.SessionPool, request: proto.Request,
-                      auth_headers: Mapping[str, str]) -> pool.Response:
-    return await self._transmit(request, auth_headers)
+async def _no_timeout(self: AttemptTimer, work: Awaitable[Any]) -> Any:
+    return await work
 
 
 def _never_ready(self: Any, pool_: pool.SessionPool) -> None:
@@ -74,9 +72,9 @@ def applied(which: Iterable[str]) -> Iterator[None]:
 
         stack.enter_context(cattrs_only())
     if "timer" in which:
-        patch(pool.SessionPool, "_timed_transmit", _timer_per_attempt)
+        patch(AttemptTimer, "bound", _timer_per_attempt)
     if "no_timeout" in which:
-        patch(pool.SessionPool, "_timed_transmit", _no_timeout)
+        patch(AttemptTimer, "bound", _no_timeout)
     if "general" in which:
         from arena_async.akana._auth import AkanaAuth
         from arena_async.arena._auth import ArenaAuth
@@ -84,7 +82,7 @@ def applied(which: Iterable[str]) -> Iterator[None]:
         patch(ArenaAuth, "ready", _never_ready)
         patch(AkanaAuth, "ready", _never_ready)
     if "dicts" in which:
-        patch(items, "fast_structurer", _as_is)
+        patch(conv, "_list_structurer", _as_is)
     try:
         yield
     finally:
