@@ -26,7 +26,7 @@ from .._checks import (
 from .._convert import AKANA_LISTING, loads, read_listing, structure
 from .._pagination import paginate, records
 from .._pool import SessionPool
-from .._protocol import Request, build_url, validate_id
+from .._protocol import BaseURL, Request, validate_id
 from ..errors import ErrorDetail, NotFoundError, ResponseFormatError, excerpt
 from ..models.akana import TICKETS_KEY, Ticket
 from ..models.common import Page
@@ -150,6 +150,7 @@ class Tickets:
     def __init__(self, pool: SessionPool, base_url: str, api_version: str) -> None:
         self._pool = pool
         self._base_url = base_url
+        self._base = BaseURL(base_url)
         self._api_version = api_version
 
     @_listing_signature
@@ -178,8 +179,8 @@ class Tickets:
 
         async def fetch(at: int, count: int) -> builtins.list[Ticket]:
             query = {**params, "start": str(at), "count": str(count)}
-            request = Request("GET", build_url(self._base_url, "api", "tickets"), _LIST_PATH,
-                              params=query)
+            request = Request.on(self._base, "GET", "api", "tickets", path=_LIST_PATH,
+                                 params=query)
             return await self._page(request, deadline)
 
         return paginate(fetch, page_size=page_size, offset=start, max_items=max_items,
@@ -222,7 +223,7 @@ class Tickets:
         """
         validate_id("ticket_id", ticket_id)
         path = f"{_LIST_PATH}/{ticket_id}"
-        request = Request("GET", build_url(self._base_url, "api", "tickets", ticket_id), path)
+        request = Request.on(self._base, "GET", "api", "tickets", ticket_id, path=path)
         try:
             response = await self._pool.send(request, deadline=deadline)
         except NotFoundError as exc:

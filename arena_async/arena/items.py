@@ -33,7 +33,7 @@ from .._checks import (
 from .._convert import ARENA_LISTING, read_listing, structure_json
 from .._pagination import paginate, records
 from .._pool import SessionPool
-from .._protocol import Request, build_url, validate_id
+from .._protocol import BaseURL, Request, validate_id
 from ..models.arena import Item, ItemReference, ItemTicketReference, TrainingRecord
 from ..models.common import Page
 
@@ -98,12 +98,12 @@ class _Resource:
     def __init__(self, pool: SessionPool, base_url: str) -> None:
         self._pool = pool
         self._base_url = base_url
+        self._base = BaseURL(base_url)
 
     def _request(self, method: str, *segments: str, params: dict[str, str] | None = None,
                  json: Any = None) -> Request:
-        path = "/" + "/".join(segments)
-        return Request(method, build_url(self._base_url, *segments), path, params=params,
-                       json=json)
+        # The base's origin is parsed once; the request carries its wire URL.
+        return Request.on(self._base, method, *segments, params=params, json=json)
 
     async def _one(self, cl: type[T], request: Request, deadline: float | None) -> T:
         response = await self._pool.send(request, deadline=deadline)
