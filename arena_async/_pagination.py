@@ -28,7 +28,7 @@ async def paginate(
     """Yield pages from ``fetch(offset, limit)`` until a short page or ``max_items``.
 
     A failure is re-raised with ``resume_from`` set to the offset of the page that failed
-    (and a note saying so), so a job can resume without loss or duplicates.
+    (and, past offset 0, a note saying so), so a job can resume without loss or duplicates.
     """
     taken = 0
     while True:
@@ -39,8 +39,9 @@ async def paginate(
             items = await fetch(offset, limit)
         except ArenaAsyncError as exc:
             exc.resume_from = offset
-            exc.add_note(f"the listing stopped at {position}={offset}; "
-                         f"pass {position}={offset} to resume")
+            if offset > 0:  # at 0 (a refused login, say) there is nothing to resume after
+                exc.add_note(f"the listing stopped at {position}={offset}; "
+                             f"pass {position}={offset} to resume")
             raise
         if len(items) > limit:  # a server that ignores the limit: keep position exact
             items = items[:limit]

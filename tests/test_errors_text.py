@@ -141,9 +141,6 @@ async def test_a_replay_after_a_re_login_is_listed_as_again() -> None:
 
 # -- a login refused while listing: no resume hint ------------------------------------
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the resume note is added by arena_async/_pagination.py paginate() for any failure, "
-    "even before the first page (a change requested from its owner)"))
 async def test_a_wrong_akana_password_gives_no_resume_hint() -> None:
     async with FakeAkana.seeded(tickets=5, seed=1) as fake, \
             AkanaClient(base_url=fake.url, email=fake.email, password="wrong") as akana:
@@ -152,9 +149,6 @@ async def test_a_wrong_akana_password_gives_no_resume_hint() -> None:
     assert "resume" not in "".join(getattr(info.value, "__notes__", []))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the resume note is added by arena_async/_pagination.py paginate() for any failure, "
-    "even before the first page (a change requested from its owner)"))
 async def test_a_wrong_arena_password_gives_no_resume_hint() -> None:
     async with FakeArena.seeded(items=1, seed=1) as fake, \
             ArenaClient(base_url=fake.url, email=fake.email, password="wrong",
@@ -165,7 +159,7 @@ async def test_a_wrong_arena_password_gives_no_resume_hint() -> None:
 
 
 async def test_a_wrong_akana_password_says_what_happened() -> None:
-    """The message itself (what the xfail tests above do not cover): the login, the
+    """The message itself (what the tests above do not cover): the login, the
     refusal, and no transient retry of refused credentials."""
     async with FakeAkana.seeded(tickets=5, seed=1) as fake:
         async with AkanaClient(base_url=fake.url, email=fake.email, password="wrong") as akana:
