@@ -30,18 +30,19 @@ import contextlib
 import signal
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterator, Mapping, Sequence
 from contextlib import aclosing
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import attrs
+from rich.progress import TaskID
 
 from ..akana import AkanaClient
 from ..arena import ArenaClient
 from ..errors import APIError, ArenaAsyncError, AuthenticationError, QuotaExhaustedError
 from ..models.akana import Ticket
-from ..models.common import Quota, Stats
+from ..models.common import Page, Quota, Stats
 from ..policies import QuotaPolicy
 from ._checkpoint import Checkpoint, Output, check_resumable, fingerprint
 from ._common import (
@@ -78,6 +79,8 @@ from ._select import (
     spec_fingerprint,
 )
 from ._ui import Reporter, format_duration, format_quota, format_requests
+
+_T = TypeVar("_T")
 
 __all__ = ["ExportOptions", "Plan", "export_items", "export_tickets", "format_for"]
 
@@ -688,17 +691,8 @@ async def export_item_listing(query: Query, client: Mapping[str, Any], opts: Exp
                                 number=query.number, category_name=query.category_name,
                                 lifecycle_phase_stage=query.lifecycle_phase_stage,
                                 page_size=opts.page_size, offset=state.next_start)
-                            async with aclosing(pages):
-                                async for page in pages:
-                                    tail = set(state.tail)
-                                    new = [i for i in page.items if i.guid not in tail]
-                                    if new:
-                                        out.write(encode(new), len(new))
-                                    if page.items:
-                                        state.tail = [i.guid for i in page.items]
-                                    state.next_start = page.next_offset
-                                    ui.advance(task, items=len(new), records=len(new))
-                                    out.maybe_checkpoint()
+                            await _write_pages(pages, lambda i: i.guid, encode, out,
+                                               ui=ui, task=task)
                 except asyncio.CancelledError:
                     run.interrupted = True
                     run.terminated = signals.terminated
@@ -711,6 +705,26 @@ async def export_item_listing(query: Query, client: Mapping[str, Any], opts: Exp
                    ui)
         _summary(ui, "export items", out, run, [("query", query.describe())])
     _conclude(run, f"{state.records:,} items are written")
+
+
+async def _write_pages(pages: AsyncGenerator[Page[_T], None], key: Callable[[_T], str],
+                       encode: Callable[[Sequence[_T]], bytes], out: Output, *,
+                       ui: Reporter, task: TaskID) -> None:
+    """Write a listing page by page, the checkpoint following each page. Items of the page
+    before a resume that were written already (``state.tail``, by ``key``) are skipped: the
+    server may have shifted the listing meanwhile."""
+    state = out.state
+    async with aclosing(pages):
+        async for page in pages:
+            tail = set(state.tail)
+            new = [item for item in page.items if key(item) not in tail]
+            if new:
+                out.write(encode(new), len(new))
+            if page.items:
+                state.tail = [key(item) for item in page.items]
+            state.next_start = page.next_offset
+            ui.advance(task, items=len(new), records=len(new))
+            out.maybe_checkpoint()
 
 
 TICKET_FILTERS = ("api_id", "app_id", "retrieving_user_id", "author_id", "item_id", "tag",
@@ -747,17 +761,8 @@ async def export_tickets(filters: Mapping[str, Any], client: Mapping[str, Any],
                     if state.next_start is not None:
                         pages = akana.tickets.pages(**chosen, page_size=opts.page_size,
                                                     start=state.next_start)
-                        async with aclosing(pages):
-                            async for page in pages:
-                                tail = set(state.tail)
-                                new = [t for t in page.items if t.ticket_id not in tail]
-                                if new:
-                                    out.write(encode(new), len(new))
-                                if page.items:
-                                    state.tail = [t.ticket_id for t in page.items]
-                                state.next_start = page.next_start
-                                ui.advance(task, items=len(new), records=len(new))
-                                out.maybe_checkpoint()
+                        await _write_pages(pages, lambda t: t.ticket_id, encode, out,
+                                           ui=ui, task=task)
             except asyncio.CancelledError:
                 run.interrupted = True
                 run.terminated = signals.terminated
