@@ -130,6 +130,12 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
     ("arena_async/_limiter.py", "__slots__ = ('_limiter', '_probe', '_seq', '_settled')",
      "`__slots__ = ('_limiter', '_probe', '_seq', '_settled')` removed"):
         "slots only save memory: nothing sets other attributes on a Permit",
+    ("arena_async/_limiter.py",
+     "return (_Step.ANSWER, 0.0) if self._probe_out else (_Step.PROBE, 0.0)",
+     "`0.0` -> `1.0`"):
+        "the second value (when to wake) is read only for SLEEP: ANSWER and PROBE ignore it",
+    ("arena_async/_limiter.py", "return _Step.RAISE, 0.0", "`0.0` -> `1.0`"):
+        "the second value (when to wake) is read only for SLEEP: RAISE ignores it",
     ("arena_async/_protocol.py", "@functools.lru_cache(maxsize=64)", "`64` -> `63`"):
         "the cache size: every distinct reset header is still parsed the same way",
     ("arena_async/_protocol.py", "@functools.lru_cache(maxsize=64)", "`64` -> `65`"):
