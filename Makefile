@@ -53,7 +53,7 @@ test-lowest: $(LOWEST)/.installed redis-server
 bench: $(VENV)/.installed
 	$(PY) benchmarks/run_all.py
 
-# Mutation testing of the core modules (about an hour; not run in CI): docs/mutation.md.
+# Mutation testing of the core modules (about 1.5 hours; not run in CI): docs/mutation.md.
 # One module: make mutate MUTATE=arena_async/_retry.py
 .PHONY: mutate
 MUTATE ?= --all
