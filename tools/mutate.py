@@ -127,7 +127,7 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
      "`Sleep = Callable[[float], Awaitable[None]]` removed"):
         "a type alias read only in annotations, which `from __future__ import annotations` "
         "never evaluates",
-    ("arena_async/_limiter.py", "__slots__ = ('_limiter', '_probe', '_seq', '_settled')",
+    ("arena_async/_limiter.py", '__slots__ = ("_limiter", "_probe", "_seq", "_settled")',
      "`__slots__ = ('_limiter', '_probe', '_seq', '_settled')` removed"):
         "slots only save memory: nothing sets other attributes on a Permit",
     ("arena_async/_limiter.py",
@@ -136,6 +136,13 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "the second value (when to wake) is read only for SLEEP: ANSWER and PROBE ignore it",
     ("arena_async/_limiter.py", "return _Step.RAISE, 0.0", "`0.0` -> `1.0`"):
         "the second value (when to wake) is read only for SLEEP: RAISE ignores it",
+    ("arena_async/arena/_auth.py", "self._owns_session = False", "`False` -> `True`"):
+        "(in close) the session was just dropped: a later close returns at `self._token is "
+        "None` whatever the flag says",
+    ("arena_async/arena/_auth.py",
+     '__slots__ = ("client_id", "client_secret", "token_url")',
+     "`__slots__ = ('client_id', 'client_secret', 'token_url')` removed"):
+        "slots only save memory: nothing sets other attributes on OAuthCredentials",
     ("arena_async/_protocol.py", "@functools.lru_cache(maxsize=64)", "`64` -> `63`"):
         "the cache size: every distinct reset header is still parsed the same way",
     ("arena_async/_protocol.py", "@functools.lru_cache(maxsize=64)", "`64` -> `65`"):

@@ -209,3 +209,19 @@ async def test_logout_without_a_quota_policy_is_sent() -> None:
             await arena.items.tickets.list(fake.item_guids[0])
             await arena.items.tickets.list(fake.item_guids[0])  # 1 left
         assert len(routes(fake, LOGOUT)) == 1
+
+
+async def test_a_failed_logout_is_logged_not_raised(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    fake = FakeArena.seeded(items=1)
+    await fake.start()
+    arena = client_for(fake)
+    try:
+        await arena.open()
+        await arena.items.tickets.list(fake.item_guids[0])
+    finally:
+        await fake.close()
+        await arena.close()  # the logout meets a dead server
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any(m.startswith("Arena logout failed") for m in warnings)
+    assert fake.password not in caplog.text
