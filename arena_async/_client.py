@@ -35,6 +35,11 @@ def check_base_url(base_url: object, *, allow_insecure: bool, name: str = "base_
         raise ValueError(f"{name} must be an http(s) URL with a host, got {base_url!r}")
     if parts.query or parts.fragment:
         raise ValueError(f"{name} must not carry a query or a fragment")
+    try:
+        parts.port  # noqa: B018 - out of range raises here, not at the first request
+        parts.hostname.encode("idna")
+    except (ValueError, UnicodeError) as exc:
+        raise ValueError(f"{name} {base_url!r} has a bad host or port: {exc}") from None
     if parts.scheme == "http" and not allow_insecure and not _is_loopback(parts.hostname):
         raise ValueError(
             f"{name} {base_url!r} is plain http to a non-loopback host: credentials would "

@@ -4,6 +4,7 @@ used, and the clients and the limiter agree (infinity is no rate)."""
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import pytest
@@ -176,3 +177,14 @@ async def test_an_unknown_ticket_filter_is_refused_before_anything_is_sent() -> 
         with pytest.raises(ValueError, match="state must not be empty or blank"):
             await akana.tickets.list(state="")
         assert len(fake.requests) == before
+
+
+@pytest.mark.parametrize(("url", "words"), [
+    ("http://127.0.0.1:99999/v1", "bad host or port: Port out of range"),
+    ("https://a..b/v1", "bad host or port"),
+])
+def test_a_base_url_with_a_bad_host_or_port_is_refused_when_built(url: str, words: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(words)):
+        ArenaClient(email="e", password="p", base_url=url)
+    with pytest.raises(ValueError, match=re.escape(words)):
+        AkanaClient(email="e", password="p", base_url=url)
