@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import pytest
 
 from ._fake_arena import FakeArena
+from ._server import FakeServer
 
 if TYPE_CHECKING:
     from ._fake_akana import FakeAkana
@@ -128,11 +129,11 @@ if HAS_PYTEST_ASYNCIO:
 
 else:
 
-    @pytest.fixture(name="fake_arena")
-    def _fake_arena_threaded() -> Iterator[FakeArena]:
-        """A ``FakeArena.seeded(items=50, seed=1)`` serving from a background thread."""
+    _Fake = TypeVar("_Fake", bound=FakeServer)
+
+    def _served(fake: _Fake) -> Iterator[_Fake]:
+        """``fake`` serving from a background thread of its own while the test runs."""
         thread = _LoopThread()
-        fake = FakeArena.seeded(items=FIXTURE_ITEMS, seed=1)
         try:
             thread.run(fake.start())
             yield fake
@@ -141,6 +142,11 @@ else:
                 thread.run(fake.close())
             finally:
                 thread.close()
+
+    @pytest.fixture(name="fake_arena")
+    def _fake_arena_threaded() -> Iterator[FakeArena]:
+        """A ``FakeArena.seeded(items=50, seed=1)`` serving from a background thread."""
+        yield from _served(FakeArena.seeded(items=FIXTURE_ITEMS, seed=1))
 
     @pytest.fixture(name="fake_arena_factory")
     def _fake_arena_factory_threaded() -> Iterator[Callable[..., FakeArena]]:
@@ -175,13 +181,4 @@ else:
         """A ``FakeAkana.seeded(tickets=120, seed=1)`` serving from a background thread."""
         from ._fake_akana import FakeAkana
 
-        thread = _LoopThread()
-        fake = FakeAkana.seeded(tickets=FIXTURE_TICKETS, seed=1)
-        try:
-            thread.run(fake.start())
-            yield fake
-        finally:
-            try:
-                thread.run(fake.close())
-            finally:
-                thread.close()
+        yield from _served(FakeAkana.seeded(tickets=FIXTURE_TICKETS, seed=1))
