@@ -130,16 +130,13 @@ class ArenaAuth(SessionAuth):
         await self._get(pool, seen=self._version)
 
     async def close(self, pool: SessionPool) -> None:
-        if self._link is not None:
-            self._set_token(None)
-            await self._link.close(lambda token: self._logout(pool, token))
-            return
-        if not self._owns_session or self._token is None:
-            return
-        token = self._token
-        self._set_token(None)
+        token, owned = self._token, self._owns_session
+        self._set_token(None)  # nothing is sent with it any more
         self._owns_session = False
-        await self._logout(pool, token)
+        if self._link is not None:  # the last sharer logs out
+            await self._link.close(lambda last: self._logout(pool, last))
+        elif owned and token is not None:
+            await self._logout(pool, token)
 
     # -- the credential ----------------------------------------------------------------
     def _set_token(self, token: str | None, expires_in: float | None = None, *,
