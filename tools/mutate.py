@@ -67,7 +67,8 @@ MODULE_TESTS: dict[str, list[str]] = {
     "arena_async/bulk.py": ["tests/test_bulk.py", "tests/test_bulk_edges.py",
                             "tests/test_cancellation.py"],
     "arena_async/arena/_auth.py": [
-        "tests/arena/test_auth_rules.py", "tests/arena/test_client.py", "tests/test_secrets.py",
+        "tests/arena/test_auth_rules.py", "tests/arena/test_oauth_rules.py",
+        "tests/arena/test_client.py", "tests/test_secrets.py", "tests/test_auth_skeleton.py",
         "tests/test_retry.py", "tests/share/test_share_clients.py",
         "tests/testing/test_fake_arena_items.py", "tests/test_tracing.py",
     ],
