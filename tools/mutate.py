@@ -77,6 +77,21 @@ MODULE_TESTS: dict[str, list[str]] = {
         "tests/arena/test_client.py", "tests/test_fast_paths.py",
         "tests/share/test_share_clients.py",
     ],
+    "arena_async/_exchange.py": [
+        "tests/test_exchange.py", "tests/test_retry.py", "tests/test_deadline.py",
+        "tests/arena/test_auth_rules.py", "tests/chaos/test_relogin.py",
+        "tests/test_limiter.py", "tests/arena/test_client.py",
+    ],
+    "arena_async/_auth.py": [
+        "tests/test_session_auth.py", "tests/test_auth_skeleton.py",
+        "tests/arena/test_auth_rules.py", "tests/arena/test_oauth_rules.py",
+        "tests/akana/test_auth.py", "tests/chaos/test_relogin.py",
+        "tests/arena/test_client.py",
+    ],
+    "arena_async/_estimate.py": [
+        "tests/test_estimate.py", "tests/test_limiter.py", "tests/test_limiter_properties.py",
+        "tests/test_fast_paths.py", "tests/test_retry.py", "tests/share/test_share_clients.py",
+    ],
 }
 
 #: Default sample sizes (None: every mutant); a run of one module stays within minutes.
@@ -533,6 +548,8 @@ def run_module(module: str, *, sample: int | None, seed: int, python: str,
         (work / "tools_mutate").mkdir()
         (work / "tools_mutate" / "_mutate_trace.py").write_text(_TRACE_PLUGIN)
         _check_isolated(work, python)
+        if not (work / module).exists():  # not written yet (or not in ``rev``)
+            raise _Unmutated(f"{module} does not exist{f' in {rev}' if rev else ''}")
         original = (work / module).read_text()
         every = mutants_of(original)
         chosen = every
@@ -771,6 +788,9 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for module in _iter_modules(args):
         if args.list:
+            if not (REPO / module).exists():
+                print(f"{module}: skipped: it does not exist", flush=True)
+                continue
             for mutant in mutants_of((REPO / module).read_text()):
                 print(f"{module} {mutant.label}: {mutant.source_line}")
             continue
