@@ -1,76 +1,36 @@
 """Admission of every request: concurrency slots, an optional fixed rate, the Arena quota gate.
 
 :meth:`Limiter.slot` admits one attempt in three steps, in this order: a concurrency slot
-(an :class:`asyncio.Semaphore`), the quota gate (only with a :class:`QuotaPolicy`), then
-the fixed ``requests_per_second`` cap (an :class:`aiolimiter.AsyncLimiter` of capacity one,
-so requests are spaced ``1 / requests_per_second`` apart on the loop clock, with no burst).
+(a FIFO count of its own), the quota gate (only with a :class:`QuotaPolicy`), then the fixed
+``requests_per_second`` cap (an :class:`aiolimiter.AsyncLimiter` of capacity one, so
+requests are spaced ``1 / requests_per_second`` apart on the loop clock, with no burst).
 
-The quota estimate
-------------------
-Arena's quota is per workspace per 24 h and shared with every other process of the
-workspace; each response's ``remaining`` (and reset time) is the only truth, and it is
-stale the moment other requests are in flight. The gate keeps:
+The quota gate asks the pure :class:`~arena_async._estimate.QuotaEstimate` (whose module doc
+describes the estimate: lowest reading, outstanding and lost attempts, windows, probes,
+backoff, pacing) and carries out its answer: admit, wait for an in-flight answer, sleep until
+a time, or raise :class:`QuotaExhaustedError`. With ``share=`` each admission is first granted
+by the workspace's ledger (:meth:`Limiter.attach_ledger`).
 
-- ``known``: the *lowest* ``remaining`` any response of the current window reported
-  (0 after a quota 429);
-- ``outstanding``: attempts admitted and not yet answered (or given back as unsent);
-- ``lost``: attempts that may have been sent but brought no headers back (a connection
-  error after sending, or a block left without a report). Each counts as spent until a
-  reading arrives from a request admitted after it ended: the server counted it by then.
-
-The estimate is ``known - lost - outstanding`` and a request is admitted only while
-``estimate - reserve > 0``. It is conservative: the server's counter only goes down
-within a window, so the lowest reading is the freshest one (answers arrive out of order; a
-late, higher reading is ignored), and every unanswered attempt is subtracted even when the
-server has already counted it in ``known`` (it is then subtracted twice until its answer
-arrives, which only delays admissions). Another process's spending shows up as a lower
-reading and lowers the estimate at once. So one process never sends a request the server
-would refuse (apart from a probe of an unknown state, below); several processes sharing a
-quota overshoot by at most the requests each had in flight on stale readings.
-
-A new window is recognised when a response's reset time moves forward; when a request
-*sent after* the lowest reading was received reports more than that reading (the counter
-went up, which no amount of in-flight traffic can explain); or when the clock passes the
-known reset time. A reading from an older window (earlier reset time) is ignored.
-
-Unknown state: before any response, and once the reset time has passed with no fresh
-headers, the gate admits one probe at a time until a response tells the truth; that is what
-keeps many waiters (or several processes) from storming the server right after a reset.
-
-When the budget is spent: ``on_exhausted="raise"`` raises :class:`QuotaExhaustedError` at
-once (waiting only for in-flight answers when the estimate, not the server, says "spent");
-``"wait"`` sleeps until the reset time plus :attr:`Limiter.RESET_MARGIN` (0.05 s, for
-small clock differences), then probes, or raises at once when the reset is unknown or
-further away than ``max_wait``. A quota 429 sets the estimate to 0 until the reset. If the
-server still answers with a reset time our clock has passed (its clock lags, or it resets
-late), the gate re-probes after a backoff that doubles from 1 s to 60 s, so that costs a
-handful of 429s, not a storm; the same backoff paces re-probes of a spent budget whose
-reset time could not be parsed.
-
-With ``pace=True`` the gate spreads what is left: admission ``n+1`` waits until
-``last_admission + (reset - last_admission) / (estimate - reserve)``.
-
-Every wait uses the injected ``sleep`` (quota and pace) or futures (slots, answers); there
-are no background tasks and no polling.
+Every wait uses the injected ``sleep`` (quota, pace and Retry-After holds) or futures
+(slots, answers); there are no background tasks and no polling.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import enum
 import logging
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import attrs
 from aiolimiter import AsyncLimiter
 
 from ._checks import check_positive_int, check_rate
+from ._estimate import QuotaEstimate, Step
+from ._slots import Slots
 from .errors import QuotaExhaustedError
 from .models.common import Quota
 from .policies import QuotaPolicy
@@ -142,7 +102,13 @@ class Permit:
 
         ``exhausted=True`` when the response was a quota 429 (code 4084/4014).
         """
-        self._limiter._observe(self, quota, exhausted)
+        if quota is None:
+            self._limiter._report(self, None, None, None, exhausted)
+        else:
+            resets_at = quota.resets_at
+            self._limiter._report(self, quota.remaining,
+                                  resets_at.timestamp() if resets_at is not None else None,
+                                  quota, exhausted)
 
     def observe_reading(self, remaining: int, resets_at: datetime | None,
                         reset_ts: float | None) -> None:
@@ -153,19 +119,11 @@ class Permit:
 
     def unsent(self) -> None:
         """The request never reached the server: give its budget back."""
-        self._limiter._settle(self, spent=False)
+        self._limiter._end(self, spent=False)
 
     def __repr__(self) -> str:
         state = "settled" if self._settled else "open"
         return f"<Permit #{self._seq}{' probe' if self._probe else ''} {state}>"
-
-
-class _Step(enum.Enum):
-    ADMIT = enum.auto()
-    PROBE = enum.auto()
-    ANSWER = enum.auto()  # wait for an in-flight answer
-    SLEEP = enum.auto()  # wait (injected sleep) until a time: the reset or the pace
-    RAISE = enum.auto()
 
 
 class _Slot:
@@ -205,10 +163,10 @@ class Limiter:
     """
 
     #: Seconds slept past the announced reset time before probing again.
-    RESET_MARGIN = 0.05
+    RESET_MARGIN = QuotaEstimate.RESET_MARGIN
     #: Backoff (seconds) before re-probing when the reset time is unknown or already past.
-    MIN_BACKOFF = 1.0
-    MAX_BACKOFF = 60.0
+    MIN_BACKOFF = QuotaEstimate.MIN_BACKOFF
+    MAX_BACKOFF = QuotaEstimate.MAX_BACKOFF
 
     def __init__(
         self,
@@ -232,33 +190,13 @@ class Limiter:
         self.policy = quota
         self._clock = clock
         self._sleep = sleep
-        # Concurrency slots: a count and a FIFO of waiters (an asyncio.Semaphore, minus the
-        # cost of its locked() scan and of a coroutine per acquire on the hot path).
-        self._free = max_concurrency
-        self._slot_waiters: deque[asyncio.Future[None]] = deque()
+        self._slots = Slots(max_concurrency)
         # Capacity one: evenly spaced, no burst. aiolimiter runs on the loop clock.
         self._rate = AsyncLimiter(1, 1.0 / rate) if rate is not None else None
         self._gate = asyncio.Lock()  # FIFO: only its holder (the head waiter) decides
         self._answer: asyncio.Future[None] | None = None
-
-        # quota state
-        self._known: int | None = None  # None: unknown, probe mode
-        self._reset_at: float | None = None  # the server's reset time of the current window
-        self._expires_at: float | None = None  # when the gate stops trusting _known
-        self._server_min: int | None = None  # lowest reading of the window (server's word)
-        self._min_mark = 0  # admissions counted when _server_min was last lowered
-        self._window_mark = 0  # admissions counted when the window (or probe mode) began
-        self._expired_reset: float | None = None  # reset time of the window that expired
-        self._read_at = 0.0  # when the server last told us something about this window
-        self._outstanding = 0
-        # Attempts that were maybe sent but brought no answer, as the admission count when
-        # each ended: they count as spent until a reading from a later request includes them.
-        self._lost: deque[int] = deque()
-        self._probe_out = False
-        self._backoff = self.MIN_BACKOFF
-        self._last_admit_at: float | None = None
+        self._estimate = QuotaEstimate()
         self._hold_until = 0.0  # no admission before this (a server's Retry-After)
-        self._admissions = 0  # serial number of the last admission
         # The latest quota the server announced: a Quota, or (remaining, resets_at) from
         # observe_reading, made into a Quota only when read.
         self._quota: Quota | tuple[int, datetime | None] | None = None
@@ -300,9 +238,7 @@ class Limiter:
         """Requests the server will still accept once everything in flight has landed, by
         the conservative estimate; None while unknown (no answer yet, or the reset passed).
         """
-        if self._known is None or self._expired(self._clock()):
-            return None
-        return max(0, self._known - len(self._lost) - self._outstanding)
+        return self._estimate.remaining(self._clock())
 
     @property
     def stats(self) -> LimiterStats:
@@ -328,50 +264,6 @@ class Limiter:
             raise ValueError(f"limit must be an integer >= 0 or None, got {limit!r}")
         self._limit = limit
 
-    def __repr__(self) -> str:
-        return (f"<Limiter max_concurrency={self.max_concurrency} in_flight={self._in_flight}"
-                f" estimate={self.estimated_remaining}>")
-
-    # -- admission -------------------------------------------------------------------
-    def release(self, permit: Permit) -> None:
-        """End a permit from :meth:`admit_now` (what leaving ``slot()`` does): a permit not
-        reported by then counts as spent; its concurrency slot goes to the next waiter."""
-        if not permit._settled:
-            self._settle(permit, spent=True)
-        self._in_flight -= 1
-        if self._slot_waiters:
-            self._give_slot()
-        else:
-            self._free += 1
-
-    def _slots_locked(self) -> bool:
-        return self._free <= 0 or bool(self._slot_waiters)
-
-    async def _take_slot(self) -> None:
-        if self._free > 0 and not self._slot_waiters:
-            self._free -= 1
-            return
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._slot_waiters.append(fut)
-        try:
-            await fut
-        except BaseException:
-            if fut.done() and not fut.cancelled():
-                self._give_slot()  # handed a slot, then cancelled: pass it on
-            else:
-                with contextlib.suppress(ValueError):
-                    self._slot_waiters.remove(fut)
-            raise
-
-    def _give_slot(self) -> None:
-        waiters = self._slot_waiters
-        while waiters:
-            fut = waiters.popleft()
-            if not fut.done():
-                fut.set_result(None)  # the slot passes straight to the head waiter (FIFO)
-                return
-        self._free += 1
-
     def hold_until(self, when: float) -> None:
         """Admit nothing before ``when`` (epoch seconds on the injected clock).
 
@@ -380,40 +272,48 @@ class Limiter:
         that was told (otherwise the others keep meeting 429s: a storm)."""
         self._hold_until = max(self._hold_until, when)
 
+    def __repr__(self) -> str:
+        return (f"<Limiter max_concurrency={self.max_concurrency} in_flight={self._in_flight}"
+                f" estimate={self.estimated_remaining}>")
+
+    # -- admission -------------------------------------------------------------------
     def admit_now(self) -> Permit | None:
         """A permit at once, when :meth:`slot` would admit without waiting; else None (and
         nothing taken). Hand it back with :meth:`release` once its attempt is reported.
 
-        The common case without a suspension point: a slot is free, nothing holds
-        admissions, no fixed rate, and the quota gate (when there is one) is free and would
-        admit now: no probe, no pacing, and the estimate above the reserve. Exactly what
-        :meth:`_acquire` would do then; None (nothing taken) in every other case."""
-        if self._free <= 0 or self._slot_waiters or self._rate is not None:
+        That is: a slot is free with no one queued for one, nothing holds admissions, no
+        fixed rate, and the quota gate (when there is one) is free and its estimate says
+        ADMIT (the same decision :meth:`slot` takes), and the share's ledger (when there is
+        one) has an admission granted already."""
+        slots = self._slots
+        if slots.free <= 0 or slots.waiters or self._rate is not None:
             return None
         now = self._clock()
         if self._hold_until > now:
             return None
         policy = self.policy
-        if policy is not None:
-            known = self._known
-            if known is None or policy.pace or self._gate.locked() \
-                    or (self._expires_at is not None and now >= self._expires_at) \
-                    or known - len(self._lost) - policy.reserve - self._outstanding <= 0:
-                return None
+        if policy is not None and (self._gate.locked()
+                                   or self._estimate.decide(policy, now)[0] is not Step.ADMIT):
+            return None
         if self._ledger is not None and not self._ledger.take_now():
             return None
-        self._free -= 1
-        self._admissions += 1
-        self._outstanding += 1
-        self._last_admit_at = now
+        slots.free -= 1
         self._admitted += 1
         self._in_flight += 1
         self._max_in_flight = max(self._max_in_flight, self._in_flight)
-        return Permit(self, self._admissions, False)
+        return Permit(self, self._estimate.admit(now, probe=False), False)
+
+    def release(self, permit: Permit) -> None:
+        """End a permit from :meth:`admit_now` (what leaving ``slot()`` does): a permit not
+        reported by then counts as spent; its concurrency slot goes to the next waiter."""
+        if not permit._settled:
+            self._end(permit, spent=True)
+        self._in_flight -= 1
+        self._slots.give()
 
     async def _acquire(self) -> Permit:
         started = self._clock()
-        waited = self._slots_locked()
+        waited = self._slots.busy()
         # Before taking a slot: a held request must not keep one from the others.
         # One sleep, not a loop: a sleep that does not move the clock must not spin.
         if (hold := self._hold_until - self._clock()) > 0:
@@ -421,21 +321,20 @@ class Limiter:
             try:
                 await self._sleep(hold)
             except BaseException:
-                self._waits += 1
-                self._wait_seconds += max(0.0, self._clock() - started)
+                self._count_wait(started)
                 raise
         try:
-            await self._take_slot()
+            await self._slots.take()
             ledger = self._ledger
             try:
                 if ledger is not None:
                     waited = await ledger.take() or waited
             except QuotaExhaustedError:
                 self._rejections += 1
-                self._give_slot()
+                self._slots.give()
                 raise
             except BaseException:
-                self._give_slot()
+                self._slots.give()
                 raise
             admitted: Permit | None = None
             try:
@@ -443,7 +342,8 @@ class Limiter:
                     permit, gate_waited = await self._pass_gate(self.policy)
                     waited = waited or gate_waited
                 else:
-                    permit = self._admit(self._clock(), probe=False)
+                    permit = Permit(self, self._estimate.admit(self._clock(), probe=False),
+                                    False)
                 admitted = permit
                 if self._rate is not None:
                     try:
@@ -451,35 +351,45 @@ class Limiter:
                             waited = True
                         await self._rate.acquire()
                     except BaseException:
-                        self._settle(permit, spent=False)  # admitted by the gate, never sent
+                        self._end(permit, spent=False)  # admitted by the gate, never sent
                         raise
             except BaseException:
                 if ledger is not None and admitted is None:
                     ledger.give_back()  # granted, never admitted here (a permit gives back)
-                self._give_slot()
+                self._slots.give()
                 raise
         finally:
             if waited:
-                self._waits += 1
-                self._wait_seconds += max(0.0, self._clock() - started)
+                self._count_wait(started)
         self._admitted += 1
         self._in_flight += 1
         self._max_in_flight = max(self._max_in_flight, self._in_flight)
         return permit
 
+    def _count_wait(self, started: float) -> None:
+        self._waits += 1
+        self._wait_seconds += max(0.0, self._clock() - started)
+
     async def _pass_gate(self, policy: QuotaPolicy) -> tuple[Permit, bool]:
         waited = self._gate.locked()
+        estimate = self._estimate
         async with self._gate:
             while True:
                 now = self._clock()
-                step, until = self._decide(policy, now)
-                if step is _Step.ADMIT or step is _Step.PROBE:
-                    return self._admit(now, probe=step is _Step.PROBE), waited
+                step, until = estimate.decide(policy, now)
+                if step is Step.ADMIT or step is Step.PROBE:
+                    probe = step is Step.PROBE
+                    return Permit(self, estimate.admit(now, probe=probe), probe), waited
                 waited = True
-                if step is _Step.RAISE:
+                if step is Step.RAISE:
                     self._rejections += 1
-                    raise self._exhausted_error()
-                if step is _Step.SLEEP:
+                    raise QuotaExhaustedError(*estimate.spent_state())
+                if step is Step.SLEEP:
+                    if estimate.known is not None \
+                            and estimate.known - len(estimate.lost) <= policy.reserve:
+                        log.info("Arena request quota spent (%d left, reserve %d); waiting "
+                                 "%.1f s for the reset", estimate.known - len(estimate.lost),
+                                 policy.reserve, until - now)
                     await self._sleep(max(0.0, until - now))
                 else:
                     fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -490,211 +400,38 @@ class Limiter:
                         if self._answer is fut:
                             self._answer = None
 
-    def _decide(self, policy: QuotaPolicy, now: float) -> tuple[_Step, float]:
-        self._maybe_expire(now)
-        if self._known is None:
-            return (_Step.ANSWER, 0.0) if self._probe_out else (_Step.PROBE, 0.0)
-        budget = self._known - len(self._lost) - policy.reserve
-        estimate = budget - self._outstanding
-        if budget <= 0:
-            if self._expires_at is None:
-                # Spent, and the server never said when it resets: re-probe after a backoff.
-                self._expires_at = self._read_at + self._next_backoff()
-            if policy.on_exhausted == "raise" or self._reset_at is None:
-                return _Step.RAISE, 0.0
-            wake = self._expires_at + self.RESET_MARGIN
-            if wake - now > policy.max_wait:
-                return _Step.RAISE, 0.0
-            log.info("Arena request quota spent (%d left, reserve %d); waiting %.1f s for the "
-                     "reset", self._known - len(self._lost), policy.reserve, wake - now)
-            return _Step.SLEEP, wake
-        if estimate <= 0:
-            return _Step.ANSWER, 0.0  # in-flight answers will settle the estimate
-        if policy.pace and self._last_admit_at is not None and self._reset_at is not None \
-                and self._expires_at == self._reset_at:
-            due = self._last_admit_at + (self._reset_at - self._last_admit_at) / estimate
-            if due > now:
-                return _Step.SLEEP, due
-        return _Step.ADMIT, 0.0
-
-    def _admit(self, now: float, *, probe: bool) -> Permit:
-        self._admissions += 1
-        self._outstanding += 1
-        self._last_admit_at = now
-        if probe:
-            self._probe_out = True
-            log.debug("quota state unknown: admitting one probe request")
-        return Permit(self, self._admissions, probe)
-
-    def _exhausted_error(self) -> QuotaExhaustedError:
-        resets_at = (datetime.fromtimestamp(self._reset_at, UTC)
-                     if self._reset_at is not None else None)
-        return QuotaExhaustedError(max(0, (self._known or 0) - len(self._lost)), resets_at)
-
-    # -- window bookkeeping ----------------------------------------------------------
-    def _expired(self, now: float) -> bool:
-        return self._expires_at is not None and now >= self._expires_at
-
-    def _maybe_expire(self, now: float) -> None:
-        if self._known is None or not self._expired(now):
-            return
-        log.debug("quota window passed its reset time: probing for fresh headers")
-        self._expired_reset = self._reset_at
-        self._known = None
-        self._reset_at = None
-        self._expires_at = None
-        self._server_min = None
-        self._window_mark = self._admissions
-
-    def _next_backoff(self) -> float:
-        backoff = self._backoff
-        self._backoff = min(self.MAX_BACKOFF, backoff * 2)
-        return backoff
-
-    def _adopt(self, permit: Permit, remaining: int, reset_at: float | None, now: float,
-               quota: Quota | tuple[int, datetime | None] | None) -> None:
-        """Start a new window from a reading the server just gave."""
-        self._cover(permit)
-        self._known = max(0, remaining)
-        self._server_min = remaining
-        self._min_mark = self._admissions
-        self._window_mark = self._admissions
-        self._reset_at = reset_at
-        self._read_at = now
-        if reset_at is None:
-            self._expires_at = None
-        elif reset_at > now:
-            self._expires_at = reset_at
-            self._backoff = self.MIN_BACKOFF
-        else:  # the server's reset time is already past by our clock: skew; look again soon
-            self._expires_at = now + self._next_backoff()
-        if quota is not None:
-            self._quota = quota
-        log.debug("quota window: %d remaining, reset at %s", remaining, reset_at)
-
+    # -- what became of each attempt -------------------------------------------------
     def observe_reading(self, permit: Permit, remaining: int, resets_at: datetime | None,
                         reset_ts: float | None) -> None:
         """:meth:`Permit.observe_reading` (the pool's 2xx path calls it here directly)."""
-        now = self._clock()
-        known = self._known
-        server_min = self._server_min
-        if known is not None and server_min is not None and remaining <= server_min \
-                and reset_ts is not None and reset_ts == self._reset_at \
-                and (self._expires_at is None or now < self._expires_at) \
-                and not permit._settled:
-            # The hot path (what _observe does for this case): the same window, and a
-            # reading no higher than the lowest so far, from an attempt that was open.
-            if remaining < server_min:
-                self._server_min = remaining
-                self._min_mark = self._admissions
-            self._quota = (remaining, resets_at)
-            if remaining < known:
-                self._known = max(0, remaining)
-            if self._lost:
-                self._cover(permit)
-            self._read_at = now
+        self._report(permit, remaining, reset_ts, (remaining, resets_at), False)
+
+    def _report(self, permit: Permit, remaining: int | None, reset_ts: float | None,
+                quota: Quota | tuple[int, datetime | None] | None, exhausted: bool) -> None:
+        """An answer's quota reading (``remaining`` None: the answer had no quota headers)."""
+        if self._estimate.observe(permit._seq, remaining, reset_ts, exhausted=exhausted,
+                                  now=self._clock()) and quota is not None:
+            self._quota = quota
+        if not permit._settled:
+            spent = remaining is None and not exhausted  # maybe sent, never heard of
             if self._ledger is not None:
-                self._ledger.ended(remaining, reset_ts)
+                self._ledger.ended(remaining, reset_ts, lost=spent, exhausted=exhausted)
             permit._settled = True
-            self._outstanding -= 1
-            if permit._probe:
-                self._probe_out = False
-            self._wake()
-            return
-        self._observe_at(permit, remaining, reset_ts, quota=(remaining, resets_at),
-                         exhausted=False, now=now)
-
-    def _observe(self, permit: Permit, quota: Quota | None, exhausted: bool) -> None:
-        if quota is None:
-            self._observe_at(permit, None, None, quota=None, exhausted=exhausted,
-                             now=self._clock())
-            return
-        resets_at = quota.resets_at
-        self._observe_at(permit, quota.remaining,
-                         resets_at.timestamp() if resets_at is not None else None,
-                         quota=quota, exhausted=exhausted, now=self._clock())
-
-    def _observe_at(self, permit: Permit, remaining: int | None, reset_ts: float | None, *,
-                    quota: Quota | tuple[int, datetime | None] | None, exhausted: bool,
-                    now: float) -> None:
-        self._maybe_expire(now)
-        if remaining is not None:
-            self._reading(permit, remaining, reset_ts, quota=quota, exhausted=exhausted,
-                          now=now)
-        elif exhausted:
-            if self._known is not None:
-                self._known = 0
-                self._read_at = now
-            elif permit._seq > self._window_mark:  # a fresh probe hit the limit
-                self._adopt(permit, 0, None, now, None)
-        spent = remaining is None and not exhausted
-        if self._ledger is not None and not permit._settled:
-            self._ledger.ended(remaining, reset_ts, lost=spent, exhausted=exhausted)
-        self._settle(permit, spent=spent, report=False)
+            self._estimate.settle(permit._seq, probe=permit._probe, spent=spent)
         self._wake()  # even when already settled: the reading may have changed the budget
 
-    def _reading(self, permit: Permit, remaining: int, reset_at: float | None, *,
-                 quota: Quota | tuple[int, datetime | None] | None, exhausted: bool,
-                 now: float) -> None:
-        fresh = permit._seq > self._window_mark  # sent after this window (or probing) began
-        if self._known is None:
-            newer = reset_at is not None and (self._expired_reset is None
-                                               or reset_at > self._expired_reset)
-            if fresh or newer:
-                self._adopt(permit, 0 if exhausted else remaining, reset_at, now, quota)
-            return
-        current = self._reset_at
-        if reset_at is not None and current is not None:
-            if reset_at < current:
-                return  # an answer from an older window
-            if reset_at > current:
-                log.debug("quota reset recognised: the reset time moved forward")
-                self._adopt(permit, 0 if exhausted else remaining, reset_at, now, quota)
-                return
-        if self._server_min is not None and remaining > self._server_min \
-                and permit._seq > self._min_mark:
-            # Sent after the lowest reading was received, yet the server reports more:
-            # only a reset explains it (in-flight requests can only lower the counter).
-            log.debug("quota reset recognised: remaining went up from %d to %d",
-                      self._server_min, remaining)
-            self._adopt(permit, 0 if exhausted else remaining, reset_at, now, quota)
-            return
-        if current is None and reset_at is not None and reset_at > now:
-            self._reset_at = self._expires_at = reset_at
-            self._quota = quota
-        if self._server_min is None or remaining <= self._server_min:
-            if self._server_min is None or remaining < self._server_min:
-                self._server_min = remaining
-                self._min_mark = self._admissions
-            self._quota = quota
-        self._known = max(0, min(self._known, remaining))
-        self._cover(permit)
-        self._read_at = now
-        if exhausted:
-            self._known = 0
-
-    def _cover(self, permit: Permit) -> None:
-        """A reading from ``permit`` was taken into account: the window's lowest reading now
-        includes every lost attempt that ended before ``permit`` was admitted (the counter
-        only goes down, so the lowest reading is from a request processed no earlier)."""
-        lost = self._lost
-        while lost and lost[0] < permit._seq:
-            lost.popleft()
-
-    def _settle(self, permit: Permit, *, spent: bool, report: bool = True) -> None:
+    def _end(self, permit: Permit, *, spent: bool) -> None:
+        """An attempt ended with no reading: never sent (``spent=False``: its budget comes
+        back) or maybe sent and never heard of (``spent=True``)."""
         if permit._settled:
             return
-        if report and self._ledger is not None:  # (else the caller told the ledger)
+        if self._ledger is not None:
             if spent:
                 self._ledger.ended(None, None, lost=True)
             else:
                 self._ledger.give_back()  # never sent: the admission can be used again
         permit._settled = True
-        self._outstanding -= 1
-        if permit._probe:
-            self._probe_out = False
-        if spent:  # maybe sent, never heard of: assume spent
-            self._lost.append(self._admissions)
+        self._estimate.settle(permit._seq, probe=permit._probe, spent=spent)
         self._wake()
 
     def _wake(self) -> None:

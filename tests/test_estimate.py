@@ -1,0 +1,363 @@
+"""The quota estimate's rules, one by one, on the pure object: no event loop, no sockets.
+
+Each test drives :class:`QuotaEstimate` with admissions (``admit``), readings (``observe``)
+and endings (``settle``) at given times, and checks what it decides next and what it
+estimates. The limiter's own tests (tests/test_limiter.py) check the same rules through
+waits and wake-ups.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from arena_async._estimate import QuotaEstimate, Step
+from arena_async.policies import QuotaPolicy
+
+T0 = 1_800_000_000.0
+RESET = T0 + 3_600.0
+RAISE = QuotaPolicy()
+WAIT = QuotaPolicy(on_exhausted="wait", max_wait=7_200.0)
+
+
+def answered(est: QuotaEstimate, remaining: int | None, reset: float | None = RESET, *,
+             now: float = T0, exhausted: bool = False, probe: bool = False) -> int:
+    """Admit one attempt at ``now`` and have it answered at once with this reading."""
+    seq = est.admit(now, probe=probe)
+    est.observe(seq, remaining, reset, exhausted=exhausted, now=now)
+    est.settle(seq, probe=probe, spent=False)
+    return seq
+
+
+def known_window(remaining: int = 100, reset: float = RESET) -> QuotaEstimate:
+    est = QuotaEstimate()
+    assert est.decide(RAISE, T0) == (Step.PROBE, 0.0)
+    answered(est, remaining, reset, probe=True)
+    return est
+
+
+# -- the unknown state: one probe at a time ---------------------------------------------
+
+def test_nothing_known_admits_one_probe_then_waits_for_its_answer() -> None:
+    est = QuotaEstimate()
+    assert est.remaining(T0) is None
+    assert est.decide(RAISE, T0) == (Step.PROBE, 0.0)
+    seq = est.admit(T0, probe=True)
+    assert est.decide(RAISE, T0) == (Step.ANSWER, 0.0)
+    assert est.outstanding == 1
+    est.settle(seq, probe=True, spent=False)  # never sent: the next may probe
+    assert est.outstanding == 0
+    assert est.decide(RAISE, T0) == (Step.PROBE, 0.0)
+
+
+def test_a_probes_answer_opens_the_window() -> None:
+    est = QuotaEstimate()
+    seq = est.admit(T0, probe=True)
+    assert est.observe(seq, 100, RESET, exhausted=False, now=T0) is True
+    est.settle(seq, probe=True, spent=False)
+    assert (est.known, est.reset_at, est.expires_at) == (100, RESET, RESET)
+    assert est.remaining(T0) == 100
+    assert est.decide(RAISE, T0) == (Step.ADMIT, 0.0)
+
+
+def test_an_answer_without_headers_leaves_the_state_unknown() -> None:
+    est = QuotaEstimate()
+    seq = est.admit(T0, probe=True)
+    assert est.observe(seq, None, None, exhausted=False, now=T0) is False
+    est.settle(seq, probe=True, spent=True)
+    assert est.remaining(T0) is None
+    assert est.decide(RAISE, T0) == (Step.PROBE, 0.0)
+
+
+def test_a_quota_429_without_headers_on_a_fresh_probe_means_zero_left() -> None:
+    est = QuotaEstimate()
+    seq = est.admit(T0, probe=True)
+    assert est.observe(seq, None, None, exhausted=True, now=T0) is False
+    est.settle(seq, probe=True, spent=False)
+    assert est.known == 0
+    assert est.remaining(T0) == 0
+    # spent, and no reset time: raise (even in wait mode: nothing to wait for)
+    assert est.decide(WAIT, T0) == (Step.RAISE, 0.0)
+    assert est.spent_state() == (0, None)
+
+
+# -- the estimate: lowest reading minus lost minus outstanding ---------------------------
+
+def test_the_estimate_subtracts_every_attempt_in_flight() -> None:
+    est = known_window(10)
+    seqs = [est.admit(T0, probe=False) for _ in range(3)]
+    assert est.remaining(T0) == 7
+    assert est.decide(QuotaPolicy(reserve=6), T0) == (Step.ADMIT, 0.0)
+    assert est.decide(QuotaPolicy(reserve=7), T0) == (Step.ANSWER, 0.0)  # wait for answers
+    assert est.observe(seqs[0], 9, RESET, exhausted=False, now=T0) is True
+    est.settle(seqs[0], probe=False, spent=False)
+    assert est.remaining(T0) == 7  # 9 - 2 in flight
+    assert est.decide(QuotaPolicy(reserve=7), T0) == (Step.ANSWER, 0.0)
+
+
+def test_the_estimate_never_goes_below_zero() -> None:
+    est = known_window(2)
+    for _ in range(5):
+        est.admit(T0, probe=False)
+    assert est.remaining(T0) == 0
+
+
+@pytest.mark.parametrize(("reserve", "step"), [(9, Step.ADMIT), (10, Step.RAISE),
+                                               (11, Step.RAISE)])
+def test_the_reserve_is_never_spent(reserve: int, step: Step) -> None:
+    est = known_window(10)
+    assert est.decide(QuotaPolicy(reserve=reserve), T0)[0] is step
+
+
+def test_the_lowest_reading_wins_and_a_late_higher_one_is_ignored() -> None:
+    est = known_window(100)
+    early, late = est.admit(T0, probe=False), est.admit(T0, probe=False)
+    assert est.observe(late, 90, RESET, exhausted=False, now=T0) is True
+    est.settle(late, probe=False, spent=False)
+    # `early` was admitted before the 90 arrived: its 95 is older news, not a reset
+    assert est.observe(early, 95, RESET, exhausted=False, now=T0) is False
+    est.settle(early, probe=False, spent=False)
+    assert est.known == 90
+    assert est.server_min == 90
+
+
+def test_a_reading_equal_to_the_lowest_is_the_servers_word_again() -> None:
+    est = known_window(100)
+    seq = est.admit(T0, probe=False)
+    assert est.observe(seq, 100, RESET, exhausted=False, now=T0) is True
+    assert est.known == 100
+
+
+# -- new windows -------------------------------------------------------------------------
+
+def test_a_higher_reading_sent_after_the_lowest_means_a_reset() -> None:
+    est = known_window(5)
+    seq = answered(est, 3)
+    assert est.known == 3
+    later = est.admit(T0 + 1, probe=False)
+    assert later > seq
+    assert est.observe(later, 500, RESET, exhausted=False, now=T0 + 1) is True
+    assert est.known == 500
+    assert est.server_min == 500
+
+
+def test_a_higher_reading_admitted_exactly_when_the_lowest_was_read_is_not_a_reset() -> None:
+    est = known_window(5)
+    before = est.admit(T0, probe=False)  # admission 2, min_mark becomes 2 at the next read
+    after = est.admit(T0, probe=False)  # admission 3
+    assert est.observe(after, 3, RESET, exhausted=False, now=T0) is True
+    assert est.min_mark == 3
+    assert est.observe(before, 4, RESET, exhausted=False, now=T0) is False
+    assert est.known == 3
+    fresh = est.admit(T0, probe=False)  # admission 4, after the lowest: a rise is a reset
+    assert est.observe(fresh, 4, RESET, exhausted=False, now=T0) is True
+    assert est.known == 4
+
+
+def test_a_reset_time_that_moves_forward_opens_a_new_window() -> None:
+    est = known_window(5)
+    seq = est.admit(T0, probe=False)
+    assert est.observe(seq, 400, RESET + 86_400, exhausted=False, now=T0) is True
+    assert (est.known, est.reset_at, est.expires_at) == (400, RESET + 86_400, RESET + 86_400)
+
+
+def test_an_answer_from_an_older_window_is_ignored() -> None:
+    est = known_window(50)
+    seq = est.admit(T0, probe=False)
+    assert est.observe(seq, 1, RESET - 86_400, exhausted=True, now=T0) is False
+    assert est.known == 50
+    assert est.reset_at == RESET
+
+
+def test_the_window_expires_at_its_reset_time_exactly() -> None:
+    est = known_window(50)
+    assert est.remaining(RESET - 0.001) == 50
+    assert est.remaining(RESET) is None
+    assert est.decide(RAISE, RESET) == (Step.PROBE, 0.0)
+    assert est.known is None
+    assert est.expired_reset == RESET
+
+
+def test_after_expiry_only_a_fresh_or_newer_reading_is_taken() -> None:
+    est = known_window(50)
+    old = est.admit(T0, probe=False)
+    est.decide(RAISE, RESET)  # expires: probing again
+    # an answer to an attempt admitted before the expiry, same old reset: ignored
+    assert est.observe(old, 49, RESET, exhausted=False, now=RESET) is False
+    assert est.known is None
+    # ... unless its reset time is newer than the expired one
+    assert est.observe(old, 480, RESET + 86_400, exhausted=False, now=RESET) is True
+    assert est.known == 480
+
+
+def test_a_probe_after_expiry_opens_the_window_even_without_a_reset_time() -> None:
+    est = known_window(50)
+    est.decide(RAISE, RESET)
+    seq = est.admit(RESET, probe=True)
+    assert est.observe(seq, 480, None, exhausted=False, now=RESET) is True
+    assert (est.known, est.reset_at, est.expires_at) == (480, None, None)
+
+
+def test_a_reading_expiring_the_window_is_judged_in_the_new_state() -> None:
+    est = known_window(50)
+    seq = est.admit(T0, probe=False)  # admitted before the expiry
+    assert est.observe(seq, 49, RESET, exhausted=False, now=RESET + 1) is False
+    assert est.known is None
+
+
+def test_a_window_without_reset_takes_the_first_future_reset_time() -> None:
+    est = QuotaEstimate()
+    answered(est, 100, None, probe=True)
+    assert est.expires_at is None
+    seq = est.admit(T0, probe=False)
+    assert est.observe(seq, 90, T0 + 60, exhausted=False, now=T0) is True
+    assert (est.reset_at, est.expires_at, est.known) == (T0 + 60, T0 + 60, 90)
+
+
+def test_a_window_without_reset_ignores_a_reset_time_already_past() -> None:
+    est = QuotaEstimate()
+    answered(est, 100, None, probe=True)
+    early = est.admit(T0, probe=False)
+    answered(est, 90, None)
+    # a late, higher reading with a reset time: neither the lowest nor a future reset
+    assert est.observe(early, 95, T0, exhausted=False, now=T0) is False
+    assert (est.reset_at, est.expires_at, est.known) == (None, None, 90)
+    # the same late reading with a future reset time: the window learns when it ends
+    assert est.observe(early, 95, T0 + 60, exhausted=False, now=T0) is True
+    assert (est.reset_at, est.expires_at, est.known) == (T0 + 60, T0 + 60, 90)
+
+
+# -- clock skew and backoff --------------------------------------------------------------
+
+def test_a_reset_time_already_past_is_re_probed_after_a_doubling_backoff() -> None:
+    est = QuotaEstimate()
+    now = T0
+    for wait in (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0, 60.0):
+        seq = est.admit(now, probe=True)
+        est.observe(seq, 10, T0 - 5, exhausted=False, now=now)  # the server's reset: past
+        est.settle(seq, probe=True, spent=False)
+        assert est.expires_at == now + wait
+        assert est.remaining(now + wait - 0.01) == 10
+        now += wait
+        assert est.decide(RAISE, now) == (Step.PROBE, 0.0)
+    # a reset time in the future again: the backoff starts over
+    answered(est, 10, now + 100, now=now, probe=True)
+    assert est.backoff == est.MIN_BACKOFF
+
+
+def test_spent_with_no_reset_time_re_probes_after_a_backoff() -> None:
+    est = QuotaEstimate()
+    answered(est, 0, None, probe=True)
+    assert est.decide(RAISE, T0) == (Step.RAISE, 0.0)
+    assert est.expires_at == T0 + 1.0
+    assert est.decide(RAISE, T0 + 0.5) == (Step.RAISE, 0.0)
+    assert est.expires_at == T0 + 1.0  # set once per window, not per decision
+    assert est.decide(RAISE, T0 + 1.0) == (Step.PROBE, 0.0)
+
+
+# -- spent: raise, or sleep until the reset ----------------------------------------------
+
+def test_spent_raises_under_raise() -> None:
+    est = known_window(0)
+    assert est.decide(RAISE, T0) == (Step.RAISE, 0.0)
+    left, resets_at = est.spent_state()
+    assert left == 0
+    assert resets_at == datetime.fromtimestamp(RESET, UTC)
+
+
+def test_spent_sleeps_until_just_past_the_reset_under_wait() -> None:
+    est = known_window(0)
+    assert est.decide(WAIT, T0) == (Step.SLEEP, RESET + est.RESET_MARGIN)
+
+
+@pytest.mark.parametrize(("max_wait", "step"), [(3_600.05, Step.SLEEP), (3_600.0, Step.RAISE)])
+def test_a_wait_longer_than_max_wait_raises(max_wait: float, step: Step) -> None:
+    est = known_window(0)
+    policy = QuotaPolicy(on_exhausted="wait", max_wait=max_wait)
+    assert est.decide(policy, T0)[0] is step
+
+
+def test_a_quota_429_sets_the_window_to_zero() -> None:
+    est = known_window(50)
+    seq = est.admit(T0, probe=False)
+    assert est.observe(seq, None, None, exhausted=True, now=T0 + 2) is False
+    est.settle(seq, probe=False, spent=False)
+    assert est.known == 0
+    assert est.read_at == T0 + 2
+    seq = est.admit(T0, probe=False)
+    assert est.observe(seq, 40, RESET, exhausted=True, now=T0) is True
+    assert est.known == 0  # the headers said 40, the 429 says none
+
+
+def test_a_quota_429_with_a_new_reset_opens_a_spent_window() -> None:
+    est = known_window(50)
+    seq = est.admit(T0, probe=False)
+    assert est.observe(seq, 40, RESET + 86_400, exhausted=True, now=T0) is True
+    assert (est.known, est.server_min, est.reset_at) == (0, 0, RESET + 86_400)
+
+
+# -- lost attempts ------------------------------------------------------------------------
+
+def test_a_lost_attempt_counts_as_spent_until_a_later_reading_covers_it() -> None:
+    est = known_window(10)
+    lost = est.admit(T0, probe=False)
+    in_flight = est.admit(T0, probe=False)
+    est.settle(lost, probe=False, spent=True)
+    assert list(est.lost) == [3]
+    assert est.remaining(T0) == 8  # 10 - 1 lost - 1 in flight
+    assert est.spent_state()[0] == 9
+    # the answer to an attempt admitted before the loss does not cover it
+    est.observe(in_flight, 9, RESET, exhausted=False, now=T0)
+    est.settle(in_flight, probe=False, spent=False)
+    assert est.remaining(T0) == 8
+    # a reading from an attempt admitted after the loss does
+    answered(est, 8)
+    assert list(est.lost) == []
+    assert est.remaining(T0) == 8
+
+
+def test_a_new_window_covers_the_lost_attempts_before_it() -> None:
+    est = known_window(10)
+    est.settle(est.admit(T0, probe=False), probe=False, spent=True)
+    answered(est, 500, RESET + 86_400)
+    assert list(est.lost) == []
+    assert est.remaining(T0) == 500
+
+
+def test_an_unsent_attempt_gives_its_budget_back() -> None:
+    est = known_window(1)
+    seq = est.admit(T0, probe=False)
+    assert est.decide(RAISE, T0) == (Step.ANSWER, 0.0)
+    est.settle(seq, probe=False, spent=False)
+    assert est.remaining(T0) == 1
+    assert est.decide(RAISE, T0) == (Step.ADMIT, 0.0)
+
+
+# -- pacing -------------------------------------------------------------------------------
+
+def test_pace_spreads_what_is_left_until_the_reset() -> None:
+    policy = QuotaPolicy(reserve=10, pace=True)
+    est = known_window(110)  # 100 to spend over 3,600 s
+    assert est.decide(policy, T0) == (Step.SLEEP, T0 + 36.0)  # the probe was the last admission
+    assert est.decide(policy, T0 + 36.0) == (Step.ADMIT, 0.0)
+    est.admit(T0 + 36.0, probe=False)  # one in flight: 99 left to spread over 3,564 s
+    assert est.decide(policy, T0 + 36.0) == (Step.SLEEP, T0 + 36.0 + 36.0)
+
+
+def test_pace_does_not_apply_without_a_trusted_reset_time() -> None:
+    policy = QuotaPolicy(pace=True)
+    est = QuotaEstimate()
+    answered(est, 100, None, probe=True)
+    assert est.decide(policy, T0) == (Step.ADMIT, 0.0)
+    skewed = QuotaEstimate()
+    answered(skewed, 100, T0 - 1, probe=True)  # past reset: expires_at is a backoff
+    assert skewed.decide(policy, T0) == (Step.ADMIT, 0.0)
+
+
+def test_admissions_are_numbered_and_timed() -> None:
+    est = QuotaEstimate()
+    assert est.admit(T0, probe=False) == 1
+    assert est.admit(T0 + 5, probe=False) == 2
+    assert est.last_admit_at == T0 + 5
+    assert est.probe_out is False
