@@ -209,7 +209,7 @@ def test_a_reading_expiring_the_window_is_judged_in_the_new_state() -> None:
 def test_a_window_without_reset_takes_the_first_future_reset_time() -> None:
     est = QuotaEstimate()
     answered(est, 100, None, probe=True)
-    assert est.expires_at is None
+    assert (est.reset_at, est.expires_at) == (None, None)
     seq = est.admit(T0, probe=False)
     assert est.observe(seq, 90, T0 + 60, exhausted=False, now=T0) is True
     assert (est.reset_at, est.expires_at, est.known) == (T0 + 60, T0 + 60, 90)
