@@ -1,179 +1,25 @@
-"""``arena_async._convert``: one structurer (generated, accept-or-raise, with the detailed
-cattrs converter as the one fallback) and one envelope reader for both servers' listings.
-
-Every expected value here is computed without ``read_listing``: ``json.loads`` (the decoder
-of record) and ``structure`` on the envelope's list, written out by hand.
+"""``arena_async._convert``: the converter of record. What the generated structurer refuses,
+the detailed cattrs converter decides, naming the wire path; it is the one cattrs converter.
 """
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import attrs
 import pytest
 
+import arena_async._codegen as codegen
 import arena_async._convert as conv
-from arena_async._convert import (
-    AKANA_LISTING,
-    ARENA_LISTING,
-    Envelope,
-    read_listing,
-    structure,
-    structurer,
-)
+import arena_async._envelope as envelope
+from arena_async._codegen import structurer
+from arena_async._convert import loads, structure, structure_json
 from arena_async.errors import ResponseFormatError
-from arena_async.models.akana import Ticket
 from arena_async.models.arena import ItemTicketReference, TrainingRecord
 
-SAMPLE = Path(__file__).parent / "models" / "data" / "akana_tickets_sample.json"
-TICKETS: list[dict[str, Any]] = json.loads(SAMPLE.read_text())["Ticket"]
 REF = {"guid": "A", "ticket": {"guid": "T", "number": "N"}}
 
-
-def expected_listing(body: bytes, cl: Any, envelope: Envelope) -> Any:
-    """What the listing reader must answer, decided by ``json`` and ``structure`` only."""
-    key = envelope.key
-    try:
-        data = json.loads(body)
-    except (ValueError, RecursionError):
-        return (ResponseFormatError, "$")
-    if not isinstance(data, dict):
-        return (ResponseFormatError, "$")
-    records = data.get(key)
-    if records is None and (envelope.empty_without_key or data.get("count") == 0):
-        return []
-    if envelope.lone and isinstance(records, dict):
-        records = [records]
-    if not isinstance(records, list):
-        return (ResponseFormatError, f"$.{key}")
-    try:
-        return structure(records, list[cl], path=f"$.{key}")
-    except ResponseFormatError as exc:
-        return (ResponseFormatError, exc.path)
-
-
-def answer(body: bytes, cl: Any, envelope: Envelope) -> Any:
-    try:
-        return read_listing(body, cl, envelope, url="/x")
-    except ResponseFormatError as exc:
-        return (ResponseFormatError, exc.path)
-
-
-ARENA_BODIES = [
-    # orjson refuses these; json accepts them: json's answer is the one given
-    b'{"count": 1, "results": [{"guid": "A", "ticket": {"guid": "T", "number": "N"}}], '
-    b'"x": NaN}',
-    b'{"count": 1, "results": [{"guid": "A\\ud800", "ticket": {"guid": "T"}}]}',
-    '{"count": 1, "results": [{"guid": "A", "ticket": {"guid": "T"}}]}'.encode("utf-16"),
-    # integers beyond 64 bits, in an unknown key (ignored) and in a string field (refused)
-    b'{"count": 123456789012345678901234567890, "results": [{"guid": "A", '
-    b'"ticket": {"guid": "T", "big": 99999999999999999999999}}]}',
-    b'{"count": 1, "results": [{"guid": 99999999999999999999999, "ticket": {"guid": "T"}}]}',
-    # plain, empty, and wrong in ways the reader names
-    json.dumps({"count": 2, "results": [REF, REF]}).encode(),
-    b'{"count": 0}',
-    b'{"count": 0, "results": null}',
-    b'{"count": 0, "results": []}',
-    b'{"count": 1}',
-    b'{"results": null}',
-    b'{"count": 1, "results": {"guid": "A", "ticket": {"guid": "T"}}}',  # no lone items
-    b'{"count": 1, "results": [{"guid": 5, "ticket": {"guid": "T"}}]}',
-    b'{"count": 1, "results": [{"guid": "A"}]}',
-    b'[{"guid": "A", "ticket": {"guid": "T"}}]',
-    b'"results"',
-    b'{"count": 1, "resu',
-    b"",
-]
-
-
-@pytest.mark.parametrize("body", ARENA_BODIES)
-def test_arena_listings_answer_as_json_and_structure_decide(body: bytes) -> None:
-    assert answer(body, ItemTicketReference, ARENA_LISTING) == \
-        expected_listing(body, ItemTicketReference, ARENA_LISTING)
-
-
-def test_arena_listing_errors_name_the_wire_path() -> None:
-    assert answer(b'{"count": 1}', ItemTicketReference, ARENA_LISTING) == \
-        (ResponseFormatError, "$.results")
-    assert answer(b'{"count": 1, "results": [{"guid": 5, "ticket": {"guid": "T"}}]}',
-                  ItemTicketReference, ARENA_LISTING) == (ResponseFormatError, "$.results[0].guid")
-    assert answer(b'[]', ItemTicketReference, ARENA_LISTING) == (ResponseFormatError, "$")
-    with pytest.raises(ResponseFormatError, match="expected an object with 'results'"):
-        read_listing(b"[]", ItemTicketReference, ARENA_LISTING)
-
-
-def ticket_body(payload: Any) -> bytes:
-    return json.dumps(payload, indent=1).encode()
-
-
-AKANA_BODIES = [
-    ticket_body({"Ticket": TICKETS}),
-    ticket_body({"Ticket": TICKETS[0]}),  # a lone ticket as an object
-    ticket_body({"Ticket": []}),
-    ticket_body({"Ticket": None}),
-    ticket_body({}),
-    ticket_body({"Ticket": "x"}),
-    ticket_body({"Ticket": [{**TICKETS[0], "TicketID": 5}]}),
-    ticket_body({"Ticket": [TICKETS[0], {**TICKETS[1], "Created": "yesterday"}]}),
-    ticket_body([TICKETS[0]]),
-    b'{"Ticket": [{"TicketID": "t1", "Title": "A\\udc00"}]}',  # orjson refuses
-    b'{"Ticket": [{"TicketID": "t1", "Marks": 99999999999999999999999}]}',
-    b'{"Ticket": [{"TicketID": "t1"}], "x": NaN}',
-    b"{",
-]
-
-
-@pytest.mark.parametrize("body", AKANA_BODIES)
-def test_akana_listings_answer_as_json_and_structure_decide(body: bytes) -> None:
-    assert answer(body, Ticket, AKANA_LISTING) == expected_listing(body, Ticket, AKANA_LISTING)
-
-
-def test_akana_lone_ticket_and_empty_answers() -> None:
-    one = read_listing(ticket_body({"Ticket": TICKETS[0]}), Ticket, AKANA_LISTING)
-    assert [t.ticket_id for t in one] == [TICKETS[0]["TicketID"]]
-    assert read_listing(b"{}", Ticket, AKANA_LISTING) == []
-    assert answer(ticket_body({"Ticket": "x"}), Ticket, AKANA_LISTING) == \
-        (ResponseFormatError, "$.Ticket")
-    assert answer(ticket_body({"Ticket": [{**TICKETS[0], "TicketID": 5}]}), Ticket,
-                  AKANA_LISTING) == (ResponseFormatError, "$.Ticket[0].TicketID")
-
-
-def test_a_body_nested_past_the_recursion_limit_is_a_format_error_with_the_url() -> None:
-    deep = b'{"count": 1, "results": [' + b"[" * 100_000 + b"]" * 100_000 + b"]}"
-    with pytest.raises(ResponseFormatError) as caught:
-        read_listing(deep, ItemTicketReference, ARENA_LISTING, url="/items/A/tickets")
-    assert caught.value.url == "/items/A/tickets"
-
-
-class Asked(BaseException):
-    """The detailed converter was asked."""
-
-
-class _Refuse:
-    """Stands in for the detailed converter: any call raises :class:`Asked`."""
-
-    def structure(self, *_: object) -> Any:
-        raise Asked
-
-
-def test_a_well_formed_page_is_never_handed_to_the_detailed_converter(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    records = [{"guid": f"R{i}", "trainingplan": {"guid": "P", "number": "TRP-1"},
-                "dueDate": "2024-01-02T03:04:05Z"} for i in range(3)]
-    expected: list[TrainingRecord] = structure(records, list[TrainingRecord])
-    monkeypatch.setattr(conv, "_DETAILED", _Refuse())
-    body = json.dumps({"count": 3, "results": records}).encode()
-    assert read_listing(body, TrainingRecord, ARENA_LISTING) == expected
-    assert read_listing(ticket_body({"Ticket": TICKETS}), Ticket, AKANA_LISTING) == \
-        structure(TICKETS, list[Ticket])
-    with pytest.raises(Asked):  # a refusal does reach it
-        read_listing(b'{"count": 1, "results": [{"guid": 5}]}', TrainingRecord,
-                     ARENA_LISTING)
-
-
-# -- the structurer's contract ------------------------------------------------------------
 
 @attrs.frozen
 class Node:
@@ -192,18 +38,41 @@ def test_a_type_the_generator_cannot_build_always_refuses_and_cattrs_answers() -
     assert caught.value.path == "$.children[0].name"
 
 
-def test_the_generated_structurer_accepts_or_raises_never_another_answer() -> None:
-    fast: Any = structurer(list[ItemTicketReference])
-    assert fast is structurer(list[ItemTicketReference])  # built once
-    assert fast([REF]) == structure([REF], list[ItemTicketReference])
-    for refused in ([{"guid": 5, "ticket": {"guid": "T"}}], [{"guid": "A"}], {"guid": "A"},
-                    [{"guid": "A", "ticket": {"guid": "T", "number": 5}}]):
-        with pytest.raises(Exception):  # noqa: B017
-            fast(refused)
-
-
 def test_there_is_one_cattrs_converter() -> None:
     import cattrs
 
-    converters = [v for v in vars(conv).values() if isinstance(v, cattrs.BaseConverter)]
+    converters = [v for module in (codegen, conv, envelope) for v in vars(module).values()
+                  if isinstance(v, cattrs.BaseConverter)]
     assert converters == [conv._DETAILED]
+
+
+def test_what_the_generated_function_refuses_and_cattrs_accepts_is_cattrs_answer() -> None:
+    proxy = MappingProxyType(REF)  # a Mapping, not a dict: the generated function refuses
+    with pytest.raises(Exception):  # noqa: B017
+        structurer(ItemTicketReference)(proxy)
+    assert structure(proxy, ItemTicketReference) == structure(REF, ItemTicketReference)
+
+
+def test_a_wrong_shape_names_the_wire_path_under_the_given_prefix() -> None:
+    with pytest.raises(ResponseFormatError) as caught:
+        structure([{"guid": "R", "trainingplan": {"number": "P"}}], list[TrainingRecord],
+                  path="$.results", url="/items/A/trainingrecords")
+    assert caught.value.path == "$.results[0].trainingplan.guid"
+    assert "required key is missing" in str(caught.value)
+    assert caught.value.url == "/items/A/trainingrecords"
+
+
+def test_loads_refuses_what_is_not_json_naming_the_url() -> None:
+    assert loads(b'{"a": [1]}') == {"a": [1]}
+    with pytest.raises(ResponseFormatError, match="not valid JSON") as caught:
+        loads(b"<html>", url="/x")
+    assert (caught.value.path, caught.value.url) == ("$", "/x")
+
+
+def test_structure_json_decodes_then_structures() -> None:
+    assert structure_json(b'{"guid": "A", "ticket": {"guid": "T", "number": "N"}}',
+                          ItemTicketReference) == structure(REF, ItemTicketReference)
+    with pytest.raises(ResponseFormatError) as caught:
+        structure_json(b'{"guid": 5, "ticket": {"guid": "T"}}', ItemTicketReference,
+                       url="/y")
+    assert caught.value.path == "$.guid"

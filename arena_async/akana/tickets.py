@@ -23,7 +23,8 @@ from .._checks import (
     check_page_size,
     check_text,
 )
-from .._convert import AKANA_LISTING, loads, read_listing, structure
+from .._convert import loads, structure
+from .._envelope import AKANA_LISTING, read_listing
 from .._pagination import paginate, records
 from .._pool import SessionPool
 from .._protocol import BaseURL, Request, validate_id

@@ -30,7 +30,8 @@ from .._checks import (
     check_page_size,
     check_text,
 )
-from .._convert import ARENA_LISTING, read_listing, structure_json
+from .._convert import structure_json
+from .._envelope import ARENA_LISTING, read_listing
 from .._pagination import paginate, records
 from .._pool import SessionPool
 from .._protocol import BaseURL, Request, validate_id

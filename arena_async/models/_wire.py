@@ -1,10 +1,13 @@
-"""Field metadata that ties a Python field name to its wire name(s)."""
+"""The wire form of the models: field metadata that ties a Python field name to its wire
+name(s), the value rules both structurers share (strict numbers, UTC datetimes), and
+:func:`to_dict` / :func:`to_json` back to the wire.
+"""
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import attrs
 
@@ -31,6 +34,40 @@ def wire(name: str, *aliases: str, unwrap: str | None = None, lone: bool = False
     if lone:
         meta[LONE] = True
     return meta
+
+
+def wire_name(field: attrs.Attribute[Any]) -> str:
+    """The wire key of an attrs field (its metadata, else its Python name)."""
+    return cast(str, field.metadata.get(WIRE, field.name))
+
+
+def describe(value: Any) -> str:
+    """A value's type and a short repr, for error messages (``str 'abc'``)."""
+    text = repr(value)
+    if len(text) > 40:
+        text = text[:39] + "…"
+    return f"{type(value).__name__} {text}"
+
+
+def float_value(value: Any, _: Any) -> float:
+    """A JSON number as a float (a cattrs hook; the generated functions call it too)."""
+    if type(value) is float or type(value) is int:
+        return float(value)
+    raise TypeError(f"expected a number, got {describe(value)}")
+
+
+def datetime_value(value: Any, _: Any) -> datetime:
+    """An ISO 8601 string as an aware UTC datetime; naive means UTC (the servers document
+    UTC). A cattrs hook; the generated functions inline the same rule."""
+    if type(value) is not str:
+        raise TypeError(f"expected a date-time string, got {describe(value)}")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"expected an ISO 8601 date-time, got {value[:40]!r}") from None
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
 
 
 def to_dict(model: Any, *, wire: bool = False) -> dict[str, Any]:

@@ -27,8 +27,8 @@ from typing import Any
 
 import attrs
 
-from .._convert import structure, wire_name
-from ._wire import wire
+from .._convert import structure
+from ._wire import wire, wire_name
 
 __all__ = [
     "TICKETS_KEY",

@@ -1,4 +1,4 @@
-"""The generated structurer of ``_convert`` agrees with cattrs on every input.
+"""``arena_async._codegen``: the generated structurer agrees with cattrs on every input.
 
 It may refuse input (``structure`` then asks cattrs' detailed converter), but whatever it
 accepts must give exactly what cattrs gives for the same input, and whatever cattrs refuses
@@ -19,11 +19,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from arena_async import ResponseFormatError
-from arena_async._convert import _DETAILED, _generated, _slot_setters, structure
+from arena_async._codegen import _generated, _slot_setters, structurer
+from arena_async._convert import _DETAILED, structure
 from arena_async.models.akana import Ticket
 from arena_async.models.arena import ItemReference, ItemTicketReference, TrainingRecord
 
-SAMPLE = Path(__file__).parent / "data" / "akana_tickets_sample.json"
+SAMPLE = Path(__file__).parent / "models" / "data" / "akana_tickets_sample.json"
 TICKETS: list[dict[str, Any]] = json.loads(SAMPLE.read_text())["Ticket"]
 RECORD = {"guid": "TR1", "trainingplan": {"guid": "P1", "number": "TRP-1"},
           "dueDate": "2024-01-02T03:04:05Z", "signedDateTime": "2024-01-02T03:04:05+02:00"}
@@ -130,3 +131,13 @@ def test_slots_set_only_for_plain_attrs_classes() -> None:
         assert _slot_setters(cl) is None
     assert _slot_setters(TrainingRecord) is not None
     assert _generated(Converted)({"x": 5}) == Converted(5)  # built through __init__
+
+
+def test_the_generated_structurer_accepts_or_raises_never_another_answer() -> None:
+    fast: Any = structurer(list[ItemTicketReference])
+    assert fast is structurer(list[ItemTicketReference])  # built once
+    assert fast([TICKET_REF]) == structure([TICKET_REF], list[ItemTicketReference])
+    for refused in ([{"guid": 5, "ticket": {"guid": "T"}}], [{"guid": "A"}], {"guid": "A"},
+                    [{"guid": "A", "ticket": {"guid": "T", "number": 5}}]):
+        with pytest.raises(Exception):  # noqa: B017
+            fast(refused)
