@@ -212,7 +212,8 @@ class ArenaAuth(SessionAuth):
         if not 200 <= response.status < 300:
             details = parse_error_body(response.body)
             error = LoginError(response.status, details, method="POST", url="/login",
-                               body_excerpt="" if details else excerpt(response.body))
+                               body_excerpt="" if details else _login_excerpt(
+                                   response.body, self._password))
             if response.status in (400, 401, 403):
                 raise self._latch(error)
             if response.status in (404, 405):
@@ -304,6 +305,16 @@ def _oauth_errors(body: bytes) -> list[ErrorDetail]:
             text = f"{text}: {description}"
         return [ErrorDetail(None, text)]
     return parse_error_body(body)
+
+
+def _login_excerpt(body: bytes, password: str) -> str:
+    """An excerpt of a refused login's answer, unless it may hold a credential (a session
+    id, or the password echoed back): then only that it was left out."""
+    text = excerpt(body)
+    lowered = text.lower()
+    if password in text or "sessionid" in lowered or "session_id" in lowered:
+        return "(the answer is not shown: it may hold a credential)"
+    return text
 
 
 def _looks_html(body: bytes) -> bool:

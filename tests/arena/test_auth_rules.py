@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,7 +20,9 @@ from arena_async import (
     QuotaPolicy,
     ResponseFormatError,
     RetryPolicy,
+    SQLiteShare,
 )
+from arena_async.arena._auth import ArenaAuth
 from arena_async.testing import FakeArena, Fault
 from tests.conftest import FakeClock
 
@@ -225,3 +228,119 @@ async def test_a_failed_logout_is_logged_not_raised(caplog: pytest.LogCaptureFix
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any(m.startswith("Arena logout failed") for m in warnings)
     assert fake.password not in caplog.text
+
+
+# -- what the login answer may be --------------------------------------------------------
+async def test_a_login_answered_300_is_refused_whatever_its_body() -> None:
+    async with FakeArena.seeded(items=1) as fake:
+        fake.faults.add(Fault("status", status=300, path="/login$", times=1,
+                              body={"arenaSessionId": "S-300", "workspaceId": 1}))
+        async with client_for(fake) as arena:
+            with pytest.raises(LoginError) as info:
+                await arena.items.tickets.list(fake.item_guids[0])
+            assert info.value.status == 300
+            await arena.items.tickets.list(fake.item_guids[0])  # not latched: tried again
+        assert "S-300" not in str(info.value)  # nor in its excerpt of the answer
+        assert "not shown: it may hold a credential" in str(info.value)
+        assert [r.headers["arena_session_id"] for r in routes(fake, TICKETS)] != ["S-300"]
+        assert len(routes(fake, LOGIN)) == 2
+
+
+@pytest.mark.parametrize("status", [404, 405])
+async def test_a_login_url_that_is_not_there_names_the_base_url(status: int) -> None:
+    async with FakeArena.seeded(items=1) as fake:
+        fake.faults.add(Fault("status", status=status, path="/login$"))
+        async with client_for(fake) as arena:
+            with pytest.raises(LoginError) as info:
+                await arena.items.tickets.list(fake.item_guids[0])
+        assert info.value.status == status
+        assert f"no Arena login at {fake.url}/login" in str(info.value)
+        assert "ends in /v1" in str(info.value)
+
+
+@pytest.mark.parametrize(("spaces", "html"), [(0, True), (199, True), (200, False)])
+async def test_an_html_login_answer_is_named_when_it_starts_in_the_first_200_bytes(
+        spaces: int, html: bool) -> None:
+    async with FakeArena.seeded(items=1) as fake:
+        fake.faults.add(Fault("status", status=200, path="/login$",
+                              body=b" " * spaces + b"<html><body>Sign in</body></html>"))
+        async with client_for(fake) as arena:
+            with pytest.raises(ResponseFormatError) as info:
+                await arena.items.tickets.list(fake.item_guids[0])
+        assert ("it looks like an HTML page" in str(info.value)) is html
+        assert "Sign in" not in str(info.value)
+
+
+@pytest.mark.parametrize(("body", "shown"), [
+    (b"Service moved", True),
+    (b'{"arena_session_id": "S-1"}', False),
+    (b"bad login for PASSWORD", False),
+])
+async def test_a_refused_login_answer_is_shown_unless_it_may_hold_a_credential(
+        body: bytes, shown: bool) -> None:
+    async with FakeArena.seeded(items=1) as fake:
+        body = body.replace(b"PASSWORD", fake.password.encode())
+        fake.faults.add(Fault("status", status=409, path="/login$", body=body))
+        async with client_for(fake) as arena:
+            with pytest.raises(LoginError) as info:
+                await arena.items.tickets.list(fake.item_guids[0])
+        assert info.value.status == 409
+        assert ("Service moved" in str(info.value)) is shown
+        assert "S-1" not in str(info.value)
+        assert fake.password not in str(info.value)
+        assert fake.password not in repr(info.value)
+
+
+async def test_a_login_without_credentials_is_refused_before_sending() -> None:
+    # ArenaClient never builds such an auth; the auth itself still refuses to log in.
+    auth = ArenaAuth(base_url="http://127.0.0.1:9/v1", email=None, password=None,
+                     workspace_id=None, session_id=None)
+    pool: Any = None  # never reached: nothing is sent
+    with pytest.raises(AuthenticationError) as info:
+        await auth.headers(pool)
+    assert info.value.status == 401
+    assert "no session id and no credentials" in str(info.value)
+
+
+# -- a given session with credentials ----------------------------------------------------
+async def test_a_given_session_with_credentials_is_replaced_by_a_login_when_refused(
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="arena_async.arena._auth")
+    async with FakeArena.seeded(items=1) as fake:
+        async with client_for(fake, session_id="given-and-unknown") as arena:
+            await arena.items.tickets.list(fake.item_guids[0])
+            await arena.items.tickets.list(fake.item_guids[0])
+        sent = [r.headers["arena_session_id"] for r in routes(fake, TICKETS)]
+        assert sent[0] == "given-and-unknown"
+        assert len(set(sent[1:])) == 1
+        assert sent[1] != sent[0]
+        assert len(routes(fake, LOGIN)) == 1
+        [logout] = routes(fake, LOGOUT)  # the session it logged in for is its own to end
+        assert logout.headers["arena_session_id"] == sent[1]
+    lines = [r.getMessage() for r in caplog.records if r.name == "arena_async.arena._auth"]
+    assert lines == ["Arena session rejected (HTTP 401); obtaining a new one",
+                     f"logged in to Arena workspace {fake.workspace_id}"]
+    assert "given-and-unknown" not in caplog.text
+
+
+# -- refused credentials relayed by a share ----------------------------------------------
+@pytest.mark.parametrize("status", [400, 401, 403])
+async def test_a_refusal_learnt_from_the_share_is_latched(status: int, tmp_path: Path) -> None:
+    # Client a's login is refused; client b learns it from the share (the refusal is kept
+    # there for 5 minutes). Once those have passed, b still never tries the credentials.
+    share_clock = FakeClock()
+    async with FakeArena.seeded(items=1) as fake:
+        fake.faults.add(Fault("status", status=status, path="/login$"))
+        a = client_for(fake, share=SQLiteShare(tmp_path / "share.db", clock=share_clock))
+        b = client_for(fake, share=SQLiteShare(tmp_path / "share.db", clock=share_clock))
+        async with a, b:
+            with pytest.raises(LoginError):
+                await a.items.tickets.list(fake.item_guids[0])
+            with pytest.raises(LoginError) as info:
+                await b.items.tickets.list(fake.item_guids[0])
+            assert info.value.status == status
+            share_clock.now += 3600.0
+            with pytest.raises(LoginError) as info:
+                await b.items.tickets.list(fake.item_guids[0])
+            assert info.value.status == status
+        assert len(routes(fake, LOGIN)) == 1

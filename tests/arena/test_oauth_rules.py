@@ -3,9 +3,11 @@ mutation of arena/_auth.py would otherwise leave standing; docs/mutation.md)."""
 
 from __future__ import annotations
 
+import base64
 import logging
 from typing import Any
 
+import aiohttp
 import pytest
 
 from arena_async import ArenaClient, LoginError, ResponseFormatError
@@ -120,3 +122,161 @@ async def test_the_cancellation_warning_counts_sessions_younger_than_the_idle_li
         await cancel_at(fake, clock, arena, age)
         warnings = [r for r in caplog.records if "share=" in r.getMessage()]
         assert len(warnings) == (1 if warned else 0)  # once
+
+
+# -- the token endpoint's answer ----------------------------------------------------------
+async def real_token(fake: FakeArena) -> str:
+    """A token the fake knows, asked for directly (not by the client under test)."""
+    basic = base64.b64encode(f"{fake.client_id}:{fake.client_secret}".encode()).decode()
+    async with aiohttp.ClientSession() as http, http.post(
+            fake.token_url, data={"grant_type": "client_credentials"},
+            headers={"Authorization": f"Basic {basic}"}) as response:
+        assert response.status == 200
+        token = (await response.json())["access_token"]
+    assert isinstance(token, str)
+    return token
+
+
+def token_requests(fake: FakeArena, since: int = 0) -> int:
+    return len(fake.requests_to("POST /oauth/token")) - since
+
+
+async def test_a_token_endpoint_answering_300_is_refused_whatever_its_body() -> None:
+    async with FakeArena.seeded(items=1, seed=8) as fake:
+        token = await real_token(fake)
+        fake.faults.add(Fault("status", status=300, path="/oauth/token$", times=1,
+                              body={"access_token": token, "token_type": "bearer",
+                                    "expires_in": 60}))
+        async with oauth(fake) as arena:
+            with pytest.raises(LoginError) as info:
+                await arena.items.tickets.list(fake.item_guids[0])
+        assert info.value.status == 300
+        assert token not in str(info.value)
+        assert not fake.requests_to("GET /items/{item}/tickets")  # no token: nothing sent
+
+
+@pytest.mark.parametrize("token", [123, "", None, ["T"], True])
+async def test_an_access_token_that_is_not_a_non_empty_string_is_refused(token: Any) -> None:
+    async with FakeArena.seeded(items=1, seed=9) as fake:
+        fake.faults.add(Fault("wrong_shape", path="/oauth/token$", times=1,
+                              body={"access_token": token, "token_type": "bearer"}))
+        async with oauth(fake) as arena:
+            with pytest.raises(ResponseFormatError) as info:
+                await arena.items.tickets.list(fake.item_guids[0])
+        assert "access_token" in str(info.value)
+        assert not fake.requests_to("GET /items/{item}/tickets")
+
+
+@pytest.mark.parametrize("expires_in", [0, -5, True, "60", None])
+async def test_a_token_without_a_usable_lifetime_is_kept_until_a_401(expires_in: Any) -> None:
+    clock = FakeClock()
+    async with FakeArena.seeded(items=1, seed=10, clock=clock) as fake:
+        token = await real_token(fake)
+        body = {"access_token": token, "token_type": "bearer"}
+        if expires_in is not None:
+            body["expires_in"] = expires_in
+        fake.faults.add(Fault("wrong_shape", path="/oauth/token$", times=1, body=body))
+        before = token_requests(fake)
+        async with oauth(fake, clock) as arena:
+            for _ in range(3):
+                await arena.items.tickets.list(fake.item_guids[0])
+                clock.now += 30.0
+        assert token_requests(fake, before) == 1  # never renewed: no lifetime to go by
+        sent = fake.requests_to("GET /items/{item}/tickets")
+        assert [r.headers["Authorization"] for r in sent] == [f"Bearer {token}"] * 3
+
+
+async def test_a_renewal_answered_without_a_lifetime_ends_the_renewals() -> None:
+    clock = FakeClock()
+    async with FakeArena.seeded(items=1, seed=11, token_lifetime=1000.0, clock=clock) as fake:
+        token = await real_token(fake)  # lives until start + 1000
+        before = token_requests(fake)
+        async with oauth(fake, clock) as arena:
+            guid = fake.item_guids[0]
+            await arena.items.tickets.list(guid)  # a token renewed from start + 940 on
+            clock.now += 950.0
+            fake.faults.add(Fault("wrong_shape", path="/oauth/token$", times=1,
+                                  body={"access_token": token, "token_type": "bearer"}))
+            await arena.items.tickets.list(guid)  # renewed: the answer gives no lifetime
+            await arena.items.tickets.list(guid)  # so no renewal is due any more
+            assert token_requests(fake, before) == 2
+            sent = fake.requests_to("GET /items/{item}/tickets")
+            assert [r.headers["Authorization"] for r in sent[1:]] == [f"Bearer {token}"] * 2
+
+
+@pytest.mark.parametrize(("lifetime", "ahead"), [(3600.0, 60.0), (599.0, 59.9)])
+async def test_a_token_is_renewed_a_tenth_of_its_life_ahead_at_most_a_minute(
+        lifetime: float, ahead: float) -> None:
+    clock = FakeClock()
+    async with FakeArena.seeded(items=1, seed=12, token_lifetime=lifetime,
+                                clock=clock) as fake, oauth(fake, clock) as arena:
+        guid = fake.item_guids[0]
+        await arena.items.tickets.list(guid)
+        start = clock.now
+        clock.now = start + lifetime - ahead - 0.001
+        await arena.items.tickets.list(guid)
+        assert fake.stats.token_requests == 1
+        clock.now = start + lifetime - ahead
+        await arena.items.tickets.list(guid)
+        assert fake.stats.token_requests == 2
+
+
+# -- what a refusal says -----------------------------------------------------------------
+@pytest.mark.parametrize(("body", "message"), [
+    ({"error": "invalid_client", "error_description": "bad secret"},
+     "invalid_client: bad secret"),
+    ({"error": "invalid_client", "error_description": ""}, "invalid_client"),
+    ({"error": "invalid_client", "error_description": 7}, "invalid_client"),
+    ({"error": "invalid_client"}, "invalid_client"),
+])
+async def test_an_oauth_refusal_states_the_error_and_its_description(
+        body: dict[str, Any], message: str) -> None:
+    async with FakeArena.seeded(items=1, seed=13) as fake:
+        fake.faults.add(Fault("status", status=401, path="/oauth/token$", body=body))
+        async with oauth(fake) as arena:
+            with pytest.raises(LoginError) as info:
+                await arena.items.tickets.list(fake.item_guids[0])
+        assert [(e.code, e.message) for e in info.value.errors] == [(None, message)]
+        assert message in str(info.value)
+
+
+async def test_an_oauth_refusal_that_is_not_json_has_no_error_entries() -> None:
+    async with FakeArena.seeded(items=1, seed=14) as fake:
+        fake.faults.add(Fault("status", status=401, path="/oauth/token$",
+                              body=b"<html>denied</html>"))
+        async with oauth(fake) as arena:
+            with pytest.raises(LoginError) as info:
+                await arena.items.tickets.list(fake.item_guids[0])
+        assert info.value.status == 401
+        assert info.value.errors == []
+
+
+# -- log lines ---------------------------------------------------------------------------
+async def test_obtaining_and_replacing_a_token_is_logged_without_secrets(
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="arena_async.arena._auth")
+    async with FakeArena.seeded(items=1, seed=15) as fake, oauth(fake) as arena:
+        await arena.items.tickets.list(fake.item_guids[0])
+        fake.expire_tokens()
+        await arena.items.tickets.list(fake.item_guids[0])
+    lines = [r.getMessage() for r in caplog.records if r.name == "arena_async.arena._auth"]
+    assert lines == [f"obtained an OAuth token for client {fake.client_id}",
+                     "Arena token rejected (HTTP 401); obtaining a new one",
+                     f"obtained an OAuth token for client {fake.client_id}"]
+    assert fake.client_secret not in caplog.text
+
+
+async def test_tokens_refused_soon_after_they_were_obtained_warn_of_nothing(
+        caplog: pytest.LogCaptureFixture) -> None:
+    # The cancellation warning is about sessions (another login of the same user ends
+    # them); a token refused early says nothing of the kind.
+    caplog.set_level(logging.WARNING)
+    clock = FakeClock()
+    async with FakeArena.seeded(items=1, seed=16, clock=clock) as fake, \
+            oauth(fake, clock) as arena:
+        for _ in range(3):
+            await arena.items.tickets.list(fake.item_guids[0])
+            fake.expire_tokens()
+            clock.now += 1.0
+        assert fake.stats.token_requests == 3
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
