@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import base64
 import copy
-import functools
 import json
 import logging
 import random
@@ -46,15 +45,38 @@ import time
 import uuid
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Literal, Self
 from urllib.parse import quote
 
 import attrs
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
-from multidict import MultiMapping
 
+from ._akana_tickets import (
+    _DEFAULT_COMMENTS,
+    _DELETE_ACTION,
+    _NEXT_STATE,
+    DEFAULT_PASSWORD,
+    LABELS,
+    SORT_ORDERS,
+    STATES,
+    TICKET_PARAMS,
+    FakeUser,
+    _actions_for,
+    _add_comment,
+    _BadParam,
+    _bare_id,
+    _created_ts,
+    _default_users,
+    _generate_tickets,
+    _iso,
+    _matches,
+    _parse_params,
+    _render,
+    _sorted,
+    _ticket_number,
+    _visible,
+)
 from ._faults import FaultPlan
 from ._server import RECORD_KEY, FakeServer, FakeServerStats
 
@@ -71,66 +93,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: The password of the default users (the fake is for tests: this is not a secret).
-DEFAULT_PASSWORD = "Akana-Passw0rd!"
-#: Ticket priority labels the platform documents.
-LABELS = (
-    "com.soa.ticket.label.priority.high",
-    "com.soa.ticket.label.priority.medium",
-    "com.soa.ticket.label.priority.low",
-)
-#: Ticket states the fake uses (the real list is unconfirmed).
-STATES = ("OPEN", "RESOLVED", "CLOSED", "REOPEN")
-#: ``SortBy`` values the fake understands; anything else falls back to the default order
-#: (newest ``Created`` first), as an unknown value does on a lenient server.
-SORT_ORDERS = (
-    "com.soa.sort.order.updated",
-    "com.soa.sort.order.date",
-    "com.soa.sort.order.alphabetical",
-)
-#: The query parameters of ``GET /api/tickets``, spelled exactly as the platform does.
-TICKET_PARAMS = (
-    "APIID", "AppID", "RetrievingUserID", "AuthorID", "ItemID", "Tag", "Label", "State",
-    "IncludeComments", "NumberOfComments", "IncludeActions", "SortBy", "start", "count",
-)
 _WRITE_METHODS = frozenset({"POST", "PUT", "DELETE", "PATCH"})
-_DEFAULT_COUNT = 100
-_DEFAULT_COMMENTS = 2
-_ACTIONS = {
-    "OPEN": ("ticket.action.resolve", "ticket.action.close"),
-    "REOPEN": ("ticket.action.resolve", "ticket.action.close"),
-    "RESOLVED": ("ticket.action.reopen", "ticket.action.close"),
-    "CLOSED": ("ticket.action.reopen",),
-}
-_DELETE_ACTION = "discussion.action.delete"
-_NEXT_STATE = {
-    "ticket.action.resolve": "RESOLVED",
-    "ticket.action.close": "CLOSED",
-    "ticket.action.reopen": "REOPEN",
-}
-_EPOCH_2015 = datetime(2015, 5, 12, 17, 27, 6, tzinfo=UTC)
-
-
-
-@attrs.frozen(slots=True)
-class FakeUser:
-    """A user of the fake platform.
-
-    ``admin`` users see every ticket; other users see ``Public`` tickets and the tickets
-    they wrote (a simplification of Akana's visibility rules that is enough to prove a
-    client copes with "fewer tickets, not an error"). A user with ``pending_tasks``
-    (strings or objects, sent as given) logs in with 200 and a non-empty
-    ``pendingTasks``, and the token it gets is refused (401) by every other call.
-
-    Example: ``FakeUser("jo@example.com", "pw", user_id="u1.acme", name="jo", admin=False)``
-    """
-
-    email: str
-    password: str = attrs.field(repr=False)
-    user_id: str
-    name: str
-    admin: bool = True
-    pending_tasks: tuple[str | Mapping[str, Any], ...] = ()
 
 
 @attrs.define(slots=True)
@@ -167,19 +130,14 @@ class _Session:
     ended: bool = False
 
 
-@attrs.frozen(slots=True)
-class _Params:
-    filters: dict[str, str]
-    include_comments: bool
-    number_of_comments: int
-    include_actions: bool
-    sort_by: str | None
-    start: int
-    count: int
+class _Refusal(Exception):
+    """An error answer (``status``, ``message``), raised by a handler and sent by
+    :meth:`FakeAkana._http_error_middleware` in the shape of ``error_body``."""
 
-
-class _BadParam(Exception):
-    pass
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
 
 
 class FakeAkana(FakeServer):
@@ -353,10 +311,7 @@ class FakeAkana(FakeServer):
     @property
     def restricted_user(self) -> FakeUser:
         """The first non-admin user without pending tasks (``LookupError`` if none)."""
-        for user in self.users:
-            if not user.admin and not user.pending_tasks:
-                return user
-        raise LookupError("no restricted user configured")
+        return self._first_user("restricted", lambda u: not u.admin and not u.pending_tasks)
 
     @property
     def restricted_email(self) -> str:
@@ -371,10 +326,13 @@ class FakeAkana(FakeServer):
     @property
     def pending_user(self) -> FakeUser:
         """The first user with pending tasks (``LookupError`` if none)."""
-        for user in self.users:
-            if user.pending_tasks:
-                return user
-        raise LookupError("no user with pending tasks configured")
+        return self._first_user("pending", lambda u: bool(u.pending_tasks))
+
+    def _first_user(self, kind: str, test: Callable[[FakeUser], bool]) -> FakeUser:
+        user = next((u for u in self.users if test(u)), None)
+        if user is None:
+            raise LookupError(f"no {kind} user configured")
+        return user
 
     @property
     def pending_email(self) -> str:
@@ -422,13 +380,14 @@ class FakeAkana(FakeServer):
     ) -> list[dict[str, Any]]:
         """The tickets the user with ``email`` sees (everything for None), rendered with
         the given options, in server order."""
-        user = self._user_by_email(email) if email is not None else None
+        user = None
+        if email is not None:
+            user = self._find_user(email)
+            if user is None:
+                raise LookupError(f"no user {email!r}")
         rows = [t for t in self._tickets.values() if user is None or _visible(t, user)]
-        rows = self._sorted(rows, sort_by)
-        return [
-            self._render(t, include_comments, number_of_comments, include_actions)
-            for t in rows
-        ]
+        rows = _sorted(rows, sort_by, self._updated)
+        return [_render(t, include_comments, number_of_comments, include_actions) for t in rows]
 
     def get_stored_ticket(self, ticket_id: str) -> dict[str, Any]:
         """The stored ticket (a deep copy, every comment included); ``KeyError`` if absent."""
@@ -467,6 +426,8 @@ class FakeAkana(FakeServer):
     ) -> web.StreamResponse:
         try:
             return await handler(request)
+        except _Refusal as exc:
+            return self._error(exc.status, exc.message)
         except web.HTTPException as exc:
             # The platform answers a wrong verb with 404, not 405.
             status = 404 if exc.status == 405 else exc.status
@@ -497,39 +458,62 @@ class FakeAkana(FakeServer):
 
     # ------------------------------------------------------------------ auth helpers
 
-    def _authenticate(
-        self, request: web.Request, *, allow_pending: bool = False
-    ) -> _Session | web.Response:
+    def _authenticate(self, request: web.Request, *, allow_pending: bool = False) -> _Session:
+        """The live session of ``request`` (401 raised: no, an ended or an expired token,
+        a pending account unless ``allow_pending``, a bad CSRF header)."""
         value = request.cookies.get(self.auth_cookie)
         if not value:
-            return self._error(401, "Login required")
+            raise _Refusal(401, "Login required")
         session = self._sessions.get(value)
         if session is None or session.ended:
-            return self._error(401, "Invalid or ended authentication token")
+            raise _Refusal(401, "Invalid or ended authentication token")
         if session.expires_at <= self._clock():
-            return self._error(401, "Authentication token expired")
+            raise _Refusal(401, "Authentication token expired")
         if session.pending and not allow_pending:
-            return self._error(401, "Account has pending tasks; complete them in the portal")
+            raise _Refusal(401, "Account has pending tasks; complete them in the portal")
+        self._check_csrf(request, session)
+        return session
+
+    def _check_csrf(self, request: web.Request, session: _Session) -> None:
+        """401 raised when the call needs the CSRF header and it is missing or wrong."""
         needs_csrf = self.csrf and (request.method in _WRITE_METHODS or self.csrf_on_reads)
         if needs_csrf and request.headers.get(self.csrf_header) != session.csrf:
             self.stats.csrf_failures += 1
-            return self._error(401, "Missing or invalid CSRF token")
-        return session
+            raise _Refusal(401, "Missing or invalid CSRF token")
 
-    def _check_accept(self, request: web.Request) -> str | web.Response:
+    def _ticket_call(self, request: web.Request) -> tuple[_Session, str]:
+        """What every ``/api/tickets*`` call checks first: the session (401) and the
+        ``Accept`` header (404); returns the session and the media type to answer in."""
+        session = self._authenticate(request)
         wanted = {f"application/vnd.soa.{v}+json" for v in self.versions}
         for part in request.headers.get("Accept", "").split(","):
             media = part.split(";", 1)[0].strip().lower()
             if media in wanted:
-                return media
+                return session, media
         self.stats.not_acceptable += 1
-        return self._error(404, "Not Found")
+        raise _Refusal(404, "Not Found")
 
-    def _user_by_email(self, email: str) -> FakeUser:
-        for user in self.users:
-            if user.email.lower() == email.lower():
-                return user
-        raise LookupError(f"no user {email!r}")
+    def _visible_ticket(self, request: web.Request, session: _Session) -> dict[str, Any]:
+        """The ticket of the path, if the session's user may see it (else 404 raised)."""
+        ticket = self._tickets.get(request.match_info["ticket_id"])
+        if ticket is None or not _visible(ticket, session.user):
+            raise _Refusal(404, "Ticket not found")
+        return ticket
+
+    @staticmethod
+    async def _json_object(request: web.Request, refusal: str) -> dict[str, Any]:
+        """The request's JSON body (400 raised: not JSON; not an object, with ``refusal``)."""
+        try:
+            payload = json.loads(await request.read())
+        except (ValueError, UnicodeDecodeError):
+            raise _Refusal(400, "Request body is not valid JSON") from None
+        if not isinstance(payload, dict):
+            raise _Refusal(400, refusal)
+        return payload
+
+    def _find_user(self, email: str) -> FakeUser | None:
+        """The user with ``email`` (compared case-insensitively), or None."""
+        return next((u for u in self.users if u.email.lower() == email.lower()), None)
 
     def _login_body(self, session: _Session) -> dict[str, Any]:
         user = session.user
@@ -571,21 +555,22 @@ class FakeAkana(FakeServer):
 
     # ------------------------------------------------------------------ /api/login
 
+    def _login_response(self, session: _Session) -> web.Response:
+        """The LoginResponse of ``session``, with its cookies (login and renewal)."""
+        response = self._json(self._login_body(session), "application/json")
+        self._set_session_cookies(response, session)
+        return response
+
     async def _login(self, request: web.Request) -> web.StreamResponse:
-        try:
-            payload = json.loads(await request.read())
-        except (ValueError, UnicodeDecodeError):
-            return self._error(400, "Request body is not valid JSON")
-        if not isinstance(payload, dict):
-            return self._error(400, "Request body must be a JSON object")
+        payload = await self._json_object(request, "Request body must be a JSON object")
         email, password = payload.get("email"), payload.get("password")
         if not isinstance(email, str) or not isinstance(password, str):
-            return self._error(400, "email and password are required")
-        user = next((u for u in self.users if u.email.lower() == email.lower()), None)
+            raise _Refusal(400, "email and password are required")
+        user = self._find_user(email)
         if user is None or user.password != password:
             self.stats.failed_logins += 1
             logger.debug("FakeAkana refused a login")
-            return self._error(401, "Invalid email or password")
+            raise _Refusal(401, "Invalid email or password")
         now = self._clock()
         csrf = None
         if self.csrf:
@@ -600,28 +585,18 @@ class FakeAkana(FakeServer):
             pending=bool(user.pending_tasks),
         )
         self.stats.logins += 1
-        response = self._json(self._login_body(session), "application/json")
-        self._set_session_cookies(response, session)
-        return response
+        return self._login_response(session)
 
     async def _renew(self, request: web.Request) -> web.StreamResponse:
         session = self._authenticate(request, allow_pending=True)
-        if isinstance(session, web.Response):
-            return session
         session.expires_at = self._clock() + self.token_lifetime
         self.stats.renewals += 1
-        response = self._json(self._login_body(session), "application/json")
-        self._set_session_cookies(response, session)
-        return response
+        return self._login_response(session)
 
     async def _endsession(self, request: web.Request) -> web.StreamResponse:
-        value = request.cookies.get(self.auth_cookie, "")
-        session = self._sessions.get(value)
-        if session is not None and not session.ended and self.csrf_on_reads and self.csrf \
-                and request.headers.get(self.csrf_header) != session.csrf:
-            self.stats.csrf_failures += 1
-            return self._error(401, "Missing or invalid CSRF token")
+        session = self._sessions.get(request.cookies.get(self.auth_cookie, ""))
         if session is not None and not session.ended:
+            self._check_csrf(request, session)
             session.ended = True
             self.stats.endsessions += 1
         response = web.Response(status=200, text="", content_type="text/plain")
@@ -633,12 +608,7 @@ class FakeAkana(FakeServer):
     # ------------------------------------------------------------------ /api/tickets
 
     async def _list_tickets(self, request: web.Request) -> web.StreamResponse:
-        session = self._authenticate(request)
-        if isinstance(session, web.Response):
-            return session
-        media = self._check_accept(request)
-        if isinstance(media, web.Response):
-            return media
+        session, media = self._ticket_call(request)
         record = request[RECORD_KEY]
         unknown = [name for name in request.query if name not in TICKET_PARAMS]
         if unknown:
@@ -647,15 +617,17 @@ class FakeAkana(FakeServer):
         try:
             params = _parse_params(request.query)
         except _BadParam as exc:
-            return self._error(400, str(exc))
-        rows = [t for t in self._tickets.values() if _visible(t, session.user)]
-        rows = [t for t in rows if self._matches(t, params.filters)]
-        rows = self._sorted(rows, params.sort_by)
+            raise _Refusal(400, str(exc)) from None
+        rows = [
+            t for t in self._tickets.values()
+            if _visible(t, session.user) and _matches(t, params.filters, self.users)
+        ]
+        rows = _sorted(rows, params.sort_by, self._updated)
         page = rows[params.start: params.start + params.count]
         self.stats.tickets_served += len(page)
         body = {"Ticket": [
-            self._render(t, params.include_comments, params.number_of_comments,
-                         params.include_actions)
+            _render(t, params.include_comments, params.number_of_comments,
+                    params.include_actions)
             for t in page
         ]}
         return self._json(body, media)
@@ -664,55 +636,32 @@ class FakeAkana(FakeServer):
         """``GET /api/tickets/{TicketID}``: the bare ticket object. Whether the real
         platform wraps it (e.g. ``{"Ticket": [...]}``) is unconfirmed; clients should
         accept both. A ticket the user may not see is a 404, like a missing one."""
-        session = self._authenticate(request)
-        if isinstance(session, web.Response):
-            return session
-        media = self._check_accept(request)
-        if isinstance(media, web.Response):
-            return media
-        ticket = self._tickets.get(request.match_info["ticket_id"])
-        if ticket is None or not _visible(ticket, session.user):
-            return self._error(404, "Ticket not found")
-        return self._json(self._render(ticket, True, _DEFAULT_COMMENTS, True), media)
+        session, media = self._ticket_call(request)
+        return self._json(_render(self._visible_ticket(request, session)), media)
 
     async def _labels(self, request: web.Request) -> web.StreamResponse:
         """``GET /api/tickets/labels``: ``{"Label": [...]}`` (the real shape is unconfirmed)."""
-        session = self._authenticate(request)
-        if isinstance(session, web.Response):
-            return session
-        media = self._check_accept(request)
-        if isinstance(media, web.Response):
-            return media
+        _, media = self._ticket_call(request)
         return self._json({"Label": list(LABELS)}, media)
 
     async def _create_ticket(self, request: web.Request) -> web.StreamResponse:
         """``POST /api/tickets``: needs ``Title``, ``Description``, ``Environment`` and
         ``Label``; answers 200 with the stored ticket (state ``OPEN``, author the caller)."""
-        session = self._authenticate(request)
-        if isinstance(session, web.Response):
-            return session
-        media = self._check_accept(request)
-        if isinstance(media, web.Response):
-            return media
-        try:
-            payload = json.loads(await request.read())
-        except (ValueError, UnicodeDecodeError):
-            return self._error(400, "Request body is not valid JSON")
-        if not isinstance(payload, dict):
-            return self._error(400, "Request body must be a ticket object")
+        session, media = self._ticket_call(request)
+        payload = await self._json_object(request, "Request body must be a ticket object")
         for key in ("Title", "Description", "Environment"):
             if not isinstance(payload.get(key), str) or not payload[key]:
-                return self._error(400, f"{key} is required")
+                raise _Refusal(400, f"{key} is required")
         labels = payload.get("Label")
         if isinstance(labels, str):
             labels = [labels]
         if not isinstance(labels, list) or not labels or not all(
             isinstance(label, str) and label in LABELS for label in labels
         ):
-            return self._error(400, "Label must be one of " + ", ".join(LABELS))
+            raise _Refusal(400, "Label must be one of " + ", ".join(LABELS))
         tags = payload.get("Tag", [])
         if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-            return self._error(400, "Tag must be a list of strings")
+            raise _Refusal(400, "Tag must be a list of strings")
         now = self._clock()
         user = session.user
         ticket_id = f"ticket{self._next_number}.{self.tenant}"
@@ -744,35 +693,25 @@ class FakeAkana(FakeServer):
             "BoardItemArtifacts": {"BoardItemArtifact": []},
         })
         self.add_ticket(ticket, updated=now)
-        return self._json(self._render(ticket, True, _DEFAULT_COMMENTS, True), media)
+        return self._json(_render(ticket), media)
 
     async def _ticket_action(self, request: web.Request) -> web.StreamResponse:
         """``POST /api/tickets/{TicketID}/actions`` with ``{"ActionName", "Comments"}``:
         applies a workflow action valid in the ticket's state (see its ``Action`` list),
         adds ``Comments`` as a comment when non-empty, answers 200 with the ticket (or
         204 after ``discussion.action.delete``). An action not valid now is a 400."""
-        session = self._authenticate(request)
-        if isinstance(session, web.Response):
-            return session
-        media = self._check_accept(request)
-        if isinstance(media, web.Response):
-            return media
-        ticket = self._tickets.get(request.match_info["ticket_id"])
-        if ticket is None or not _visible(ticket, session.user):
-            return self._error(404, "Ticket not found")
-        try:
-            payload = json.loads(await request.read())
-        except (ValueError, UnicodeDecodeError):
-            return self._error(400, "Request body is not valid JSON")
-        if not isinstance(payload, dict) or not isinstance(payload.get("ActionName"), str):
-            return self._error(400, "ActionName is required")
-        action = payload["ActionName"]
+        session, media = self._ticket_call(request)
+        ticket = self._visible_ticket(request, session)
+        payload = await self._json_object(request, "ActionName is required")
+        action = payload.get("ActionName")
+        if not isinstance(action, str):
+            raise _Refusal(400, "ActionName is required")
         comments = payload.get("Comments")
         if comments is not None and not isinstance(comments, str):
-            return self._error(400, "Comments must be a string")
+            raise _Refusal(400, "Comments must be a string")
         valid = {a["value"] for a in _actions_for(str(ticket.get("State", "OPEN")))}
         if action not in valid:
-            return self._error(400, f"Action {action!r} is not valid in this state")
+            raise _Refusal(400, f"Action {action!r} is not valid in this state")
         now = self._clock()
         if action == _DELETE_ACTION:
             del self._tickets[ticket["TicketID"]]
@@ -783,284 +722,7 @@ class FakeAkana(FakeServer):
         if comments:
             _add_comment(ticket, session.user, comments, now)
         self._updated[ticket["TicketID"]] = now
-        return self._json(self._render(ticket, True, _DEFAULT_COMMENTS, True), media)
-
-    # ------------------------------------------------------------------ ticket helpers
-
-    def _matches(self, ticket: Mapping[str, Any], filters: Mapping[str, str]) -> bool:
-        for name, value in filters.items():
-            if name == "APIID" and ticket.get("APIID") != value:
-                return False
-            if name == "AppID" and ticket.get("AppID") != value:
-                return False
-            if name == "AuthorID" and ticket.get("UserID") != value:
-                return False
-            if name == "ItemID" and ticket.get("TicketID") != value:
-                return False
-            if name == "State" and ticket.get("State") != value:
-                return False
-            if name == "Tag" and value not in (ticket.get("Tag") or []):
-                return False
-            if name == "Label" and value not in (ticket.get("Label") or []):
-                return False
-            if name == "RetrievingUserID":
-                viewer = next((u for u in self.users if u.user_id == value), None)
-                if viewer is None or not _visible(ticket, viewer):
-                    return False
-        return True
-
-    def _sorted(
-        self, rows: list[dict[str, Any]], sort_by: str | None
-    ) -> list[dict[str, Any]]:
-        def tie(t: Mapping[str, Any]) -> tuple[int, str]:
-            return (_ticket_number(t["TicketID"]) or 0, t["TicketID"])
-
-        if sort_by == "com.soa.sort.order.updated":
-            return sorted(rows, key=lambda t: (self._updated[t["TicketID"]], *tie(t)),
-                          reverse=True)
-        if sort_by == "com.soa.sort.order.alphabetical":
-            return sorted(rows, key=lambda t: (str(t.get("Title", "")).lower(), t["TicketID"]))
-        return sorted(rows, key=lambda t: (_created_ts(t), *tie(t)), reverse=True)
-
-    @staticmethod
-    def _render(
-        ticket: Mapping[str, Any],
-        include_comments: bool,
-        number_of_comments: int,
-        include_actions: bool,
-    ) -> dict[str, Any]:
-        out = copy.deepcopy(dict(ticket))
-        preview = out.get("CommentsPreview")
-        if not include_comments:
-            out.pop("CommentsPreview", None)
-        elif isinstance(preview, dict) and isinstance(preview.get("Comment"), list):
-            preview["Comment"] = preview["Comment"][:number_of_comments]
-        if not include_actions:
-            out.pop("Action", None)
-        return out
-
-
-# ---------------------------------------------------------------------- pure helpers
-
-
-def _parse_params(query: MultiMapping[str]) -> _Params:
-    def boolean(name: str, default: bool) -> bool:
-        value = query.get(name)
-        if value is None:
-            return default
-        if value not in ("true", "false"):
-            raise _BadParam(f"{name} must be true or false, got {value[:20]!r}")
-        return value == "true"
-
-    def integer(name: str, default: int) -> int:
-        value = query.get(name)
-        if value is None:
-            return default
-        if not value.isascii() or not value.isdigit():
-            raise _BadParam(f"{name} must be a non-negative integer, got {value[:20]!r}")
-        return int(value)
-
-    filters = {
-        name: query[name]
-        for name in ("APIID", "AppID", "RetrievingUserID", "AuthorID", "ItemID", "Tag",
-                     "Label", "State")
-        if name in query
-    }
-    return _Params(
-        filters=filters,
-        include_comments=boolean("IncludeComments", True),
-        number_of_comments=integer("NumberOfComments", _DEFAULT_COMMENTS),
-        include_actions=boolean("IncludeActions", True),
-        sort_by=query.get("SortBy"),
-        start=integer("start", 0),
-        count=integer("count", _DEFAULT_COUNT),
-    )
-
-
-def _visible(ticket: Mapping[str, Any], user: FakeUser) -> bool:
-    if user.admin or ticket.get("Visibility") == "Public":
-        return True
-    return ticket.get("UserID") == user.user_id
-
-
-def _actions_for(state: str) -> list[dict[str, str]]:
-    names = (*_ACTIONS.get(state, ()), _DELETE_ACTION)
-    return [{"value": name, "label": name} for name in names]
-
-
-def _add_comment(ticket: dict[str, Any], user: FakeUser, content: str, now: float) -> None:
-    preview = ticket.setdefault("CommentsPreview", {"Count": 0, "Comment": []})
-    tenant = ticket["TicketID"].rsplit(".", 1)[-1]
-    preview.setdefault("Comment", []).insert(0, {
-        "CommentID": f"{uuid.uuid4()}.{tenant}",
-        "CommentSubjectID": ticket["TicketID"],
-        "Content": content,
-        "Created": _iso(now),
-        "Marks": 0,
-        "IsMarked": False,
-        "UserID": user.user_id,
-        "UserName": user.name,
-    })
-    preview["Count"] = len(preview["Comment"])
-    ticket["Comments"] = preview["Count"]
-
-
-def _iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _created_ts(ticket: Mapping[str, Any]) -> float:
-    created = ticket.get("Created")
-    return _timestamp(created) if isinstance(created, str) else float("-inf")
-
-
-@functools.lru_cache(maxsize=65536)  # every listing sorts by it: parse each date once
-def _timestamp(created: str) -> float:
-    try:
-        parsed = datetime.fromisoformat(created)
-    except ValueError:
-        return float("-inf")
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.timestamp()
-
-
-@functools.lru_cache(maxsize=65536)
-def _ticket_number(ticket_id: str) -> int | None:
-    head = ticket_id.split(".", 1)[0]
-    digits = head.removeprefix("ticket")
-    return int(digits) if digits.isdigit() else None
-
-
-def _bare_id(resource_id: str) -> str:
-    return resource_id.rsplit(".", 1)[0] if "." in resource_id else resource_id
-
-
-def _uuid(rng: random.Random) -> str:
-    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
-
-
-def _default_users(tenant: str) -> list[FakeUser]:
-    rng = random.Random(f"users:{tenant}")
-    return [
-        FakeUser(f"admin@{tenant}.example", DEFAULT_PASSWORD, f"{_uuid(rng)}.{tenant}",
-                 f"admin{tenant.capitalize()}", admin=True),
-        FakeUser(f"developer@{tenant}.example", DEFAULT_PASSWORD, f"{_uuid(rng)}.{tenant}",
-                 "developerJordan", admin=False),
-        FakeUser(f"newhire@{tenant}.example", DEFAULT_PASSWORD, f"{_uuid(rng)}.{tenant}",
-                 "newhireSam", admin=False, pending_tasks=("ChangePassword",)),
-    ]
-
-
-_API_NAMES = ("ACME Payments API", "ACME Accounts API", "ACME Fraud API", "ACME Ledger API",
-              "ACME Notifications API")
-_TAGS = ("bug", "payment", "login", "timeout", "docs", "performance", "sandbox", "billing",
-         "oauth", "feature")
-_TITLES = ("Bug when using multiple payment types", "Cannot log in after timeout",
-           "Sandbox returns 500 on refund", "Docs missing for webhook retries",
-           "Slow responses from the accounts endpoint", "OAuth token rejected after renewal",
-           "Rate limit headers missing", "Feature request: bulk export")
-_AUTHOR_NAMES = ("alexPatel", "brookeChen", "carlosDiaz", "danaKim", "eliOkafor")
-
-
-def _generate_tickets(
-    rng: random.Random, count: int, tenant: str, users: Sequence[FakeUser]
-) -> list[dict[str, Any]]:
-    apis = []
-    for name in _API_NAMES:
-        api_id = f"{_uuid(rng)}.{tenant}"
-        versions = [(f"{major}.0", f"{_uuid(rng)}.{tenant}") for major in (1, 2)]
-        apis.append((name, api_id, versions))
-    apps = [(f"App {n}", f"{_uuid(rng)}.{tenant}") for n in range(4)]
-    authors = [(u.user_id, u.name) for u in users if not u.pending_tasks]
-    authors += [(f"{_uuid(rng)}.{tenant}", name) for name in _AUTHOR_NAMES]
-    restricted = next((u for u in users if not u.admin and not u.pending_tasks), None)
-    host = f"https://{tenant}.apiportal.example"
-    tickets: list[dict[str, Any]] = []
-    created = _EPOCH_2015
-    for n in range(count):
-        created += timedelta(seconds=rng.randint(60, 7200))
-        ticket_id = f"ticket{11000 + n}.{tenant}"
-        if restricted is not None and rng.random() < 0.1:
-            user_id, user_name = restricted.user_id, restricted.name
-        else:
-            user_id, user_name = rng.choice(authors)
-        api_name, api_root, versions = rng.choice(apis)
-        version_name, version_id = rng.choice(versions)
-        state = rng.choices(STATES, weights=(40, 25, 25, 10))[0]
-        avatar = {
-            "Url": f"{host}/api/users/{user_id}/avatar",
-            "Link": f"../{tenant}#/user/{user_id}/details",
-        }
-        ticket: dict[str, Any] = {"TicketID": ticket_id, "APIID": version_id}
-        app = rng.choice(apps) if rng.random() < 0.5 else None
-        if app is not None:
-            ticket["AppID"] = app[1]
-        ticket.update({
-            "Title": rng.choice(_TITLES),
-            "Description": f"Report {n}: steps to reproduce follow.",
-            "Environment": rng.choice(("Production", "Sandbox")),
-            "State": state,
-            "UserID": user_id,
-        })
-        if rng.random() < 0.8:
-            ticket["UserName"] = user_name
-        comments = [
-            {
-                "CommentID": f"{_uuid(rng)}.{tenant}",
-                "CommentSubjectID": ticket_id,
-                "Content": f"Comment {k} on {ticket_id}",
-                "Created": (created + timedelta(minutes=5 * (k + 1))).strftime(
-                    "%Y-%m-%dT%H:%M:%SZ"),
-                "Marks": 0,
-                "IsMarked": False,
-                "UserID": authors[k % len(authors)][0],
-                "UserName": authors[k % len(authors)][1],
-            }
-            for k in range(rng.choice((0, 0, 0, 1, 2, 3, 5)))
-        ]
-        marks = rng.choice((0, 0, 0, 1, 2))
-        ticket.update({
-            "Created": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "Label": [rng.choice(LABELS)],
-            "Tag": rng.sample(_TAGS, rng.randint(0, 3)),
-            "Comments": len(comments),
-            "Marks": marks,
-            "IsMarked": marks > 0 and rng.random() < 0.5,
-            "Visibility": "Public" if rng.random() < 0.3 else "Limited",
-        })
-        if rng.random() < 0.85:
-            ticket["PubDate"] = ticket["Created"]
-        resources = [
-            {"Name": api_name, "ID": api_root, "Type": "api"},
-            {"Name": version_name, "ID": version_id, "Type": "apiversion"},
-        ]
-        if app is not None:
-            resources.append({"Name": app[0], "ID": app[1], "Type": "app"})
-        ticket["Action"] = _actions_for(state)
-        ticket["TargetResources"] = {"TargetResource": resources}
-        if rng.random() < 0.8:
-            ticket["Image"] = dict(avatar)
-        ticket["CommentsPreview"] = {"Count": len(comments), "Comment": comments}
-        ticket["Link"] = f"../{tenant}#/forum/discussions/{ticket_id}/details"
-        ticket["AuthoringUser"] = {
-            "UserID": user_id,
-            "Name": user_name,
-            "Image": {**avatar, "Title": user_name,
-                      "Link": f"#/users/{user_id}/details"},
-        }
-        ticket["DescriptionMediaType"] = rng.choice(("text/plain", "text/markdown"))
-        artifacts = []
-        if rng.random() < 0.05:
-            artifacts.append({
-                "ContextID": f"{_uuid(rng)}.{tenant}",
-                "FileName": "screenshot",
-                "BaseUri": host,
-                "UriPath": f"/api/boards/items/{ticket_id}/artifacts/screenshot.png",
-            })
-        ticket["BoardItemArtifacts"] = {"BoardItemArtifact": artifacts}
-        tickets.append(ticket)
-    return tickets
+        return self._json(_render(ticket), media)
 
 
 #: Old names kept for one release: ``AkanaStats`` is :class:`FakeAkanaStats`; this
