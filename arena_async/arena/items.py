@@ -2,120 +2,32 @@
 training records.
 
 The surface mirrors the URL paths: ``client.items`` is ``/items``, ``client.items.tickets``
-is ``/items/{item}/tickets``.
+is ``/items/{item}/tickets``. The search query is checked and encoded in ``_item_query``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import inspect
-import json
 import logging
-from collections.abc import (
-    AsyncGenerator,
-    Callable,
-    Iterable,
-    Iterator,
-    Mapping,
-    Sequence,
-)
-from datetime import UTC, datetime
-from typing import Any, Final, Literal, ParamSpec, TypeVar, cast
+from collections.abc import AsyncGenerator, Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any, Literal
 
-from .._checks import (
-    check_deadline,
-    check_max_items,
-    check_offset,
-    check_optional_flag,
-    check_page_size,
-    check_text,
-)
-from .._convert import structure_json
-from .._envelope import ARENA_LISTING, read_listing
-from .._pagination import paginate, records
+from .._checks import check_deadline, check_max_items, check_offset, check_page_size
+from .._pagination import paginate
 from .._pool import SessionPool
-from .._protocol import BaseURL, Request, validate_id
+from .._protocol import validate_id
 from ..models.arena import Item, ItemReference, ItemTicketReference, TrainingRecord
 from ..models.common import Page
+from ._item_query import ASSEMBLY_TYPES, check_number, search_params, view_params
+from ._resource import MAX_PAGE_SIZE, Resource, arguments_of, records_of
 
 __all__ = ["ASSEMBLY_TYPES", "ItemReferences", "ItemTickets", "ItemTrainingRecords", "Items"]
 
 log: logging.Logger = logging.getLogger(__name__)
 
-T = TypeVar("T")
-P = ParamSpec("P")
-R = TypeVar("R")
 
-
-def _records(pages: AsyncGenerator[Page[T], None]) -> AsyncGenerator[T, None]:
-    """:func:`records`, typed as the async generator it is (``aclose()`` included)."""
-    return cast("AsyncGenerator[T, None]", records(pages))
-
-
-def _arguments_of(source: Callable[P, Any]) -> Callable[[Callable[..., R]], Callable[P, R]]:
-    """Give the decorated function ``source``'s parameters: for type checkers, and for
-    ``help()`` / ``inspect.signature`` (the return annotation stays its own)."""
-
-    def decorate(func: Callable[..., R]) -> Callable[P, R]:
-        own = inspect.signature(func)
-        func.__signature__ = inspect.signature(source).replace(  # type: ignore[attr-defined]
-            return_annotation=own.return_annotation)
-        return func
-
-    return decorate
-
-#: Arena's largest page; also our default, so a listing costs as few requests as possible.
-MAX_PAGE_SIZE = 400
-#: The values ``GET /items`` accepts for ``assemblyType``.
-ASSEMBLY_TYPES: Final = ("TOP_LEVEL_ASSEMBLY", "SUB_ASSEMBLY", "NOT_AN_ASSEMBLY")
-_VIEWS: Final = ("full", "minimum")
-#: ``GET /items`` text filters: keyword argument -> wire query field.
-_TEXT_FILTERS: Final = {
-    "number": "number",
-    "name": "name",
-    "description": "description",
-    "revision_number": "revisionNumber",
-    "category_guid": "category.guid",
-    "category_name": "category.name",
-    "lifecycle_phase_guid": "lifecyclePhase.guid",
-    "lifecycle_phase_stage": "lifecyclePhase.stage",
-    "owner_full_name": "owner.fullName",
-    "creator_email": "creator.email",
-    "creator_guid": "creator.guid",
-    "creator_full_name": "creator.fullName",
-}
-#: ``GET /items`` boolean filters (sent as ``true`` / ``false``).
-_FLAG_FILTERS: Final = {
-    "include_child_categories": "includeChildCategories",
-    "in_assembly": "inAssembly",
-    "modified_bom": "modifiedBom",
-    "modified_files": "modifiedFiles",
-    "modified_sourcing": "modifiedSourcing",
-    "modified_specs": "modifiedSpecs",
-}
-
-
-class _Resource:
-    def __init__(self, pool: SessionPool, base_url: str) -> None:
-        self._pool = pool
-        self._base_url = base_url
-        self._base = BaseURL(base_url)
-
-    def _request(self, method: str, *segments: str, params: dict[str, str] | None = None,
-                 json: Any = None) -> Request:
-        # The base's origin is parsed once; the request carries its wire URL.
-        return Request.on(self._base, method, *segments, params=params, json=json)
-
-    async def _one(self, cl: type[T], request: Request, deadline: float | None) -> T:
-        response = await self._pool.send(request, deadline=deadline)
-        return structure_json(response.body, cl, url=request.display)
-
-    async def _results(self, cl: type[T], request: Request, deadline: float | None) -> list[T]:
-        response = await self._pool.send(request, deadline=deadline)
-        return read_listing(response.body, cl, ARENA_LISTING, url=request.display)
-
-
-class ItemTickets(_Resource):
+class ItemTickets(Resource):
     """``/items/{item_guid}/tickets``: the tickets (changes, requests) an item references."""
 
     async def list(self, item_guid: str, *, deadline: float | None = None,
@@ -138,7 +50,7 @@ class ItemTickets(_Resource):
             self._request("GET", "items", item_guid, "tickets", assoc_guid), deadline)
 
 
-class ItemReferences(_Resource):
+class ItemReferences(Resource):
     """``/items/{item_guid}/items``: item-to-item references (bidirectional)."""
 
     async def list(self, item_guid: str, *, deadline: float | None = None) -> list[ItemReference]:
@@ -198,7 +110,7 @@ class ItemReferences(_Resource):
                               deadline=deadline)
 
 
-class ItemTrainingRecords(_Resource):
+class ItemTrainingRecords(Resource):
     """``/items/{item_guid}/trainingrecords``: training records, paged by offset/limit."""
 
     def pages(self, item_guid: str, page_size: int = MAX_PAGE_SIZE, offset: int = 0, *,
@@ -233,7 +145,7 @@ class ItemTrainingRecords(_Resource):
 
         Example: ``async for rec in arena.items.training_records.iter(guid): ...``
         """
-        return _records(self.pages(item_guid, page_size, offset, max_items=max_items,
+        return records_of(self.pages(item_guid, page_size, offset, max_items=max_items,
                                    deadline=deadline))
 
     async def list(self, item_guid: str, page_size: int = MAX_PAGE_SIZE, offset: int = 0, *,
@@ -256,86 +168,7 @@ class ItemTrainingRecords(_Resource):
             TrainingRecord,
             self._request("GET", "items", item_guid, "trainingrecords", record_guid), deadline)
 
-
-def _search_params(
-    filters: Mapping[str, object],
-    assembly_type: object,
-    effective_date_time: object,
-    criteria: object,
-    view: object,
-) -> dict[str, str]:
-    """The ``GET /items`` query for the given filters, every argument checked first.
-
-    None is not sent; text goes as given (aiohttp/yarl percent-encode it, so ``%`` and
-    ``+`` reach the server as ``%25`` and ``%2B``); booleans as ``true`` / ``false``.
-    """
-    params: dict[str, str] = {}
-    for name, value in filters.items():
-        if value is None:
-            continue
-        if name in _TEXT_FILTERS:
-            params[_TEXT_FILTERS[name]] = str(check_text(name, value))
-        else:
-            params[_FLAG_FILTERS[name]] = "true" if check_optional_flag(name, value) else "false"
-    if assembly_type is not None:
-        if assembly_type not in ASSEMBLY_TYPES:
-            raise ValueError(
-                f"assembly_type must be one of {', '.join(ASSEMBLY_TYPES)} or None,"
-                f" got {assembly_type!r}"
-            )
-        params["assemblyType"] = str(assembly_type)
-    if effective_date_time is not None:
-        params["effectiveDateTime"] = _wire_moment(effective_date_time)
-    if criteria is not None:
-        if not isinstance(criteria, Mapping):
-            raise ValueError(
-                f"criteria must be a dict (sent as JSON) or None, got {type(criteria).__name__}"
-            )
-        try:
-            params["criteria"] = json.dumps(criteria, separators=(",", ":"), allow_nan=False)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"criteria must be JSON-serializable: {exc}") from None
-    params.update(_view_params(view))
-    return params
-
-
-def _view_params(view: object) -> dict[str, str]:
-    """``view``: "full" (nothing sent) or "minimum" (``responseview=minimum``)."""
-    if view not in _VIEWS:
-        raise ValueError(f"view must be 'full' or 'minimum', got {view!r}")
-    return {"responseview": "minimum"} if view == "minimum" else {}
-
-
-def _wire_moment(value: object) -> str:
-    """``effective_date_time``: an aware datetime (sent as UTC ``YYYY-MM-DDTHH:MM:SSZ``) or
-    a string sent as given."""
-    if isinstance(value, datetime):
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise ValueError("effective_date_time must be timezone-aware (UTC is what Arena uses)")
-        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    if isinstance(value, str) and value:
-        return value
-    raise ValueError(
-        f"effective_date_time must be an aware datetime, a string or None, got {value!r}"
-    )
-
-
-def _check_number(number: object) -> str:
-    if not isinstance(number, str):
-        raise ValueError(f"every item number must be a string, got {type(number).__name__}")
-    if not number:
-        raise ValueError("an item number must not be empty")
-    if number != number.strip():
-        raise ValueError(f"item number {number!r} has leading or trailing whitespace")
-    if number.endswith("*"):
-        raise ValueError(
-            f"item number {number!r} ends with '*', a prefix search, not one number:"
-            " use arena.items.iter(number=...) for prefixes"
-        )
-    return number
-
-
-class Items(_Resource):
+class Items(Resource):
     """``client.items``: item search (``GET /items``), one item, number lookups, and the
     item sub-resources.
 
@@ -438,7 +271,7 @@ class Items(_Resource):
             "modified_sourcing": modified_sourcing,
             "modified_specs": modified_specs,
         }
-        query = _search_params(filters, assembly_type, effective_date_time, criteria, view)
+        query = search_params(filters, assembly_type, effective_date_time, criteria, view)
         check_page_size(page_size, maximum=MAX_PAGE_SIZE)
         check_offset("offset", offset)
         check_max_items(max_items)
@@ -451,16 +284,16 @@ class Items(_Resource):
 
         return paginate(fetch, page_size=page_size, offset=offset, max_items=max_items)
 
-    @_arguments_of(pages)
+    @arguments_of(pages)
     def iter(self, **kwargs: Any) -> AsyncGenerator[Item, None]:
         """Stream the matching items; the same keyword arguments as :meth:`pages`
         (``max_items`` caps how many, and no record is fetched only to be dropped).
 
         Example: ``async for item in arena.items.iter(number="PN-10*"): ...``
         """
-        return _records(self.pages(**kwargs))
+        return records_of(self.pages(**kwargs))
 
-    @_arguments_of(pages)
+    @arguments_of(pages)
     async def list(self, **kwargs: Any) -> list[Item]:
         """Every matching item (from ``offset``, up to ``max_items``) as one list; the same
         keyword arguments as :meth:`pages`.
@@ -476,7 +309,7 @@ class Items(_Resource):
         Example: ``item = await arena.items.get("0I2L4H2TGJ0UDWFXCXR5")``
         """
         validate_id("item_guid", item_guid)
-        params = _view_params(view) or None
+        params = view_params(view) or None
         check_deadline(deadline)
         return await self._one(Item, self._request("GET", "items", item_guid, params=params),
                                deadline)
@@ -507,7 +340,7 @@ class Items(_Resource):
         """
         if isinstance(numbers, str | bytes) or not isinstance(numbers, Iterable):
             raise ValueError("numbers must be an iterable of item numbers (not one string)")
-        wanted = list(dict.fromkeys(_check_number(n) for n in numbers))
+        wanted = list(dict.fromkeys(check_number(n) for n in numbers))
         check_deadline(deadline)
         todo = [n for n in wanted if n not in self._guids]
         if todo:

@@ -1,0 +1,64 @@
+"""What every Arena resource shares: its pool and base URL, requests carrying their wire
+URL, one answer or one listing page structured, and the listing helpers."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncGenerator, Callable
+from typing import Any, ParamSpec, TypeVar, cast
+
+from .._convert import structure_json
+from .._envelope import ARENA_LISTING, read_listing
+from .._pagination import records
+from .._pool import SessionPool
+from .._protocol import BaseURL, Request
+from ..models.common import Page
+
+__all__ = ["MAX_PAGE_SIZE", "Resource", "arguments_of", "records_of"]
+
+T = TypeVar("T")
+P = ParamSpec("P")
+R = TypeVar("R")
+
+#: Arena's largest page; also our default, so a listing costs as few requests as possible.
+MAX_PAGE_SIZE = 400
+
+
+def records_of(pages: AsyncGenerator[Page[T], None]) -> AsyncGenerator[T, None]:
+    """:func:`records`, typed as the async generator it is (``aclose()`` included)."""
+    return cast("AsyncGenerator[T, None]", records(pages))
+
+
+def arguments_of(source: Callable[P, Any]) -> Callable[[Callable[..., R]], Callable[P, R]]:
+    """Give the decorated function ``source``'s parameters: for type checkers, and for
+    ``help()`` / ``inspect.signature`` (the return annotation stays its own)."""
+
+    def decorate(func: Callable[..., R]) -> Callable[P, R]:
+        own = inspect.signature(func)
+        func.__signature__ = inspect.signature(source).replace(  # type: ignore[attr-defined]
+            return_annotation=own.return_annotation)
+        return func
+
+    return decorate
+
+
+class Resource:
+    """The base of the item resources: requests on ``base_url`` sent through ``pool``."""
+
+    def __init__(self, pool: SessionPool, base_url: str) -> None:
+        self._pool = pool
+        self._base_url = base_url
+        self._base = BaseURL(base_url)
+
+    def _request(self, method: str, *segments: str, params: dict[str, str] | None = None,
+                 json: Any = None) -> Request:
+        # The base's origin is parsed once; the request carries its wire URL.
+        return Request.on(self._base, method, *segments, params=params, json=json)
+
+    async def _one(self, cl: type[T], request: Request, deadline: float | None) -> T:
+        response = await self._pool.send(request, deadline=deadline)
+        return structure_json(response.body, cl, url=request.display)
+
+    async def _results(self, cl: type[T], request: Request, deadline: float | None) -> list[T]:
+        response = await self._pool.send(request, deadline=deadline)
+        return read_listing(response.body, cl, ARENA_LISTING, url=request.display)
