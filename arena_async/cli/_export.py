@@ -255,6 +255,27 @@ def _logs_out(client: Mapping[str, Any]) -> int:
     return 1 if "password" in client and "session_id" not in client else 0
 
 
+def _arena_client(client: Mapping[str, Any], opts: ExportOptions) -> ArenaClient:
+    """The export's Arena client: ``client`` settings, the export's concurrency and quota
+    policy (``CliError`` with exit 2 for bad settings)."""
+    quota = QuotaPolicy(reserve=opts.quota_reserve,
+                        on_exhausted="wait" if opts.wait_for_quota else "raise",
+                        max_wait=opts.max_wait)
+    try:
+        return ArenaClient(**client, max_concurrency=opts.concurrency, quota=quota)
+    except (ValueError, TypeError) as exc:
+        raise CliError(f"Arena settings: {exc}", EXIT_USAGE) from None
+
+
+async def _read_quota(arena: ArenaClient) -> None:
+    """One cheap request (one minimal item) for the quota: Arena announces it with every
+    answer."""
+    pages = arena.items.pages(page_size=1, view="minimum")
+    async with aclosing(pages):
+        async for _ in pages:
+            break
+
+
 def _open_output(opts: ExportOptions, fresh: Checkpoint, columns: Sequence[str]) -> Output:
     header = encode_csv([list(columns)]) if opts.format == "csv" else b""
     return Output.open(opts.out, fresh, header=header, restart=opts.restart,
@@ -333,13 +354,7 @@ async def export_items(kind: ItemKind, selection: Selection, client: Mapping[str
     if kind.own and selection.query is not None:
         await export_item_listing(selection.query, client, opts, ui)
         return
-    quota = QuotaPolicy(reserve=opts.quota_reserve,
-                        on_exhausted="wait" if opts.wait_for_quota else "raise",
-                        max_wait=opts.max_wait)
-    try:
-        arena = ArenaClient(**client, max_concurrency=opts.concurrency, quota=quota)
-    except (ValueError, TypeError) as exc:
-        raise CliError(f"Arena settings: {exc}", EXIT_USAGE) from None
+    arena = _arena_client(client, opts)
     with _signals_stop(ui) as signals:
         try:
             async with arena:
@@ -490,11 +505,8 @@ async def _export_items(arena: ArenaClient, kind: ItemKind, *, selection: Select
                         elif error is not None and is_permanent(error):
                             index = outcome.key[0]
                             guid = guids[index]
-                            item_guid = (None if kind.own and guid.startswith("number:")
-                                         else guid.partition(":")[2] if kind.own
-                                         else guid)
                             out.write_failed(encode_jsonl([failed_entry(
-                                label(guid), item_guid, error)]), 1)
+                                label(guid), _item_guid(kind, guid), error)]), 1)
                             state.complete(index)
                             run.failed += 1
                             ui.advance(task, items=1)
@@ -554,11 +566,7 @@ async def _print_plan(arena: ArenaClient, kind: ItemKind, *, selection: Selectio
                 finding=finding, more=more, logout=logout)
     spent_before = counted(arena)
     if arena.quota is None:
-        # One cheap request to read the quota: Arena announces it with every answer.
-        pages = arena.items.pages(page_size=1, view="minimum")
-        async with aclosing(pages):
-            async for _ in pages:
-                break
+        await _read_quota(arena)
     probe = counted(arena) - spent_before
     items = f"{pending:,}"
     if numbers:
@@ -637,13 +645,7 @@ async def export_item_listing(query: Query, client: Mapping[str, Any], opts: Exp
     """``export items`` by query: the ``GET /items`` listing itself (``view="full"``), page
     by page, one request per ``page_size`` items; resumes at the next offset (the last
     page's GUIDs are kept to skip repeats, like the Akana export)."""
-    quota = QuotaPolicy(reserve=opts.quota_reserve,
-                        on_exhausted="wait" if opts.wait_for_quota else "raise",
-                        max_wait=opts.max_wait)
-    try:
-        arena = ArenaClient(**client, max_concurrency=opts.concurrency, quota=quota)
-    except (ValueError, TypeError) as exc:
-        raise CliError(f"Arena settings: {exc}", EXIT_USAGE) from None
+    arena = _arena_client(client, opts)
     spec = fingerprint(["items query v1", *(f"{k}={v}" for k, v in query.filters.items())])
     logout = _logs_out(client)
     more = f"1 per {opts.page_size} items, and 1 more when the count is a multiple of it"
@@ -651,10 +653,7 @@ async def export_item_listing(query: Query, client: Mapping[str, Any], opts: Exp
         state = None if opts.restart else check_resumable(opts.out, "items", opts.format,
                                                            spec)
         async with arena:
-            pages = arena.items.pages(page_size=1, view="minimum")
-            async with aclosing(pages):
-                async for _ in pages:
-                    break
+            await _read_quota(arena)
             rows = [("items", f"matching {query.describe()} (how many is known only by "
                               "listing them, which costs as much as the export)"),
                     ("requests", f"at least {1 + logout} ({more}"
@@ -669,42 +668,57 @@ async def export_item_listing(query: Query, client: Mapping[str, Any], opts: Exp
     from ._records import ITEM_KINDS
     kind = ITEM_KINDS["items"]
     out = _open_output(opts, Checkpoint("items", opts.format, spec), kind.columns)
-    state = out.state
-    if out.resumed:
-        ui.note(f"resuming {out.path}: {state.records:,} items were written already")
-    run = _Run()
-    task = ui.add("items", total=None, records=state.records, unit="")
 
     def encode(items: Sequence[Any]) -> bytes:
         if opts.format == "csv":
             return encode_csv(kind.rows("", items))
         return encode_jsonl(kind.objects("", items))
 
-    with _signals_stop(ui) as signals:
-        ui.note(f"plan: at least 1 request ({more}); quota left: {_quota_text(arena.quota)}")
-        try:
-            with ui:
-                try:
-                    async with arena:
-                        if state.next_start is not None:
-                            pages = arena.items.pages(
-                                number=query.number, category_name=query.category_name,
-                                lifecycle_phase_stage=query.lifecycle_phase_stage,
-                                page_size=opts.page_size, offset=state.next_start)
-                            await _write_pages(pages, lambda i: i.guid, encode, out,
-                                               ui=ui, task=task)
-                except asyncio.CancelledError:
-                    run.interrupted = True
-                    run.terminated = signals.terminated
-                except ArenaAsyncError as exc:  # one listing: any error stops it
-                    run.stop = exc
-                finally:
-                    run.stats, run.quota = arena.stats, arena.quota
-        finally:
-            _close(out, not run.interrupted and run.stop is None and state.next_start is None,
-                   ui)
-        _summary(ui, "export items", out, run, [("query", query.describe())])
-    _conclude(run, f"{state.records:,} items are written")
+    def pages(offset: int) -> AsyncGenerator[Page[Any], None]:
+        return arena.items.pages(number=query.number, category_name=query.category_name,
+                                 lifecycle_phase_stage=query.lifecycle_phase_stage,
+                                 page_size=opts.page_size, offset=offset)
+
+    await _export_listing(arena, out, pages, lambda i: i.guid, encode, ui=ui,
+                          what="items", extra=[("query", query.describe())],
+                          plan=f"plan: at least 1 request ({more}); quota left: "
+                               f"{_quota_text(arena.quota)}")
+
+
+async def _export_listing(client: ArenaClient | AkanaClient, out: Output,
+                          pages: Callable[[int], AsyncGenerator[Page[_T], None]],
+                          key: Callable[[_T], str], encode: Callable[[Sequence[_T]], bytes],
+                          *, ui: Reporter, what: str, extra: Sequence[tuple[str, str]],
+                          plan: str | None = None, title: str | None = None) -> None:
+    """An export of one listing (``export items`` by query, ``export akana-tickets``):
+    ``pages(start)`` from the checkpoint's next start, written by :func:`_write_pages`;
+    any error stops it resumably. Raises :class:`CliError` unless it is complete."""
+    state = out.state
+    if out.resumed:
+        ui.note(f"resuming {out.path}: {state.records:,} {what} were written already")
+    if plan is not None:
+        ui.note(plan)
+    run = _Run()
+    task = ui.add(title or what, total=None, records=state.records, unit="")
+    try:
+        with _signals_stop(ui) as signals, ui:
+            try:
+                async with client:
+                    if state.next_start is not None:
+                        await _write_pages(pages(state.next_start), key, encode, out,
+                                           ui=ui, task=task)
+            except asyncio.CancelledError:
+                run.interrupted = True
+                run.terminated = signals.terminated
+            except ArenaAsyncError as exc:  # one listing: any error stops it
+                run.stop = exc
+            finally:
+                run.stats, run.quota = client.stats, client.quota
+    finally:
+        _close(out, not run.interrupted and run.stop is None and state.next_start is None, ui)
+    _summary(ui, f"export {out.state.kind}", out, run, extra,
+             quota=isinstance(client, ArenaClient))
+    _conclude(run, f"{state.records:,} {what} are written")
 
 
 async def _write_pages(pages: AsyncGenerator[Page[_T], None], key: Callable[[_T], str],
@@ -743,34 +757,14 @@ async def export_tickets(filters: Mapping[str, Any], client: Mapping[str, Any],
     fresh = Checkpoint("akana-tickets", opts.format,
                        fingerprint(f"{k}={chosen[k]!r}" for k in sorted(chosen)))
     out = _open_output(opts, fresh, AKANA_TICKET_COLUMNS)
-    state = out.state
-    if out.resumed:
-        ui.note(f"resuming {out.path}: {state.records:,} tickets were written already")
-    run = _Run()
-    task = ui.add("Akana tickets", total=None, records=state.records, unit="")
 
     def encode(tickets: Sequence[Ticket]) -> bytes:
         if opts.format == "csv":
             return encode_csv([ticket_csv_row(t) for t in tickets])
         return encode_jsonl([to_wire(t) for t in tickets])
 
-    try:
-        with _signals_stop(ui) as signals, ui:
-            try:
-                async with akana:
-                    if state.next_start is not None:
-                        pages = akana.tickets.pages(**chosen, page_size=opts.page_size,
-                                                    start=state.next_start)
-                        await _write_pages(pages, lambda t: t.ticket_id, encode, out,
-                                           ui=ui, task=task)
-            except asyncio.CancelledError:
-                run.interrupted = True
-                run.terminated = signals.terminated
-            except ArenaAsyncError as exc:  # one listing: any error stops it
-                run.stop = exc
-            finally:
-                run.stats = akana.stats
-    finally:
-        _close(out, not run.interrupted and run.stop is None and state.next_start is None, ui)
-    _summary(ui, "export akana-tickets", out, run, [], quota=False)
-    _conclude(run, f"{state.records:,} tickets are written")
+    def pages(start: int) -> AsyncGenerator[Page[Ticket], None]:
+        return akana.tickets.pages(**chosen, page_size=opts.page_size, start=start)
+
+    await _export_listing(akana, out, pages, lambda t: t.ticket_id, encode, ui=ui,
+                          what="tickets", extra=[], title="Akana tickets")
