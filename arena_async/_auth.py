@@ -15,12 +15,15 @@ import asyncio
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from .errors import APIError, copy_error
+from .errors import APIError, LoginError, copy_error
 
 if TYPE_CHECKING:
     from ._pool import SessionPool
 
-__all__ = ["SessionAuth"]
+__all__ = ["CREDENTIAL_REFUSALS", "SessionAuth"]
+
+#: Login answers that refuse the credentials themselves (never tried again).
+CREDENTIAL_REFUSALS = frozenset({400, 401, 403})
 
 
 class SessionAuth:
@@ -63,6 +66,14 @@ class SessionAuth:
         """Remember refused credentials; returns a fresh copy to raise."""
         self._fatal = error
         return copy_error(error)
+
+    def _failed_login(self, error: LoginError) -> APIError:
+        """What to raise for a failed login: latched (:meth:`_latch`) when its status
+        refuses the credentials (:data:`CREDENTIAL_REFUSALS`: repeated refusals can lock
+        the account), else ``error`` itself (transient: the pool may retry)."""
+        if error.status in CREDENTIAL_REFUSALS:
+            return self._latch(error)
+        return error
 
     # -- the pool's Auth protocol ----------------------------------------------------------
     def ready(self, pool: SessionPool) -> tuple[Mapping[str, str], int] | None:

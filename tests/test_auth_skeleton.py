@@ -110,3 +110,24 @@ async def test_current_waits_for_a_replacement_under_way() -> None:
     auth.gate.set()
     await replacing
     assert (await reading)[0]["token"] == "T2"
+
+
+@pytest.mark.parametrize("status", [400, 401, 403])
+async def test_a_login_refusing_the_credentials_is_latched(status: int) -> None:
+    auth = Counting()
+    error = LoginError(status, method="POST", url="/login")
+    raised = auth._failed_login(error)
+    assert isinstance(raised, LoginError)
+    assert raised is not error  # a fresh copy
+    with pytest.raises(LoginError):
+        await auth.headers(POOL)
+    assert auth.calls == []  # never tried again
+
+
+@pytest.mark.parametrize("status", [404, 429, 500, 503])
+async def test_any_other_failed_login_is_raised_as_is_and_tried_again(status: int) -> None:
+    auth = Counting()
+    error = LoginError(status, method="POST", url="/login")
+    assert auth._failed_login(error) is error
+    await auth.headers(POOL)
+    assert auth.calls == ["obtain"]

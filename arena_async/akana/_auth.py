@@ -1,16 +1,9 @@
-"""Akana cookie auth: login, a host-scoped cookie jar, CSRF, renewal before lapse, endsession.
+"""Akana cookie auth: login, CSRF, renewal before lapse, endsession.
 
-Since 8.0 the platform hands its token out only as cookies: ``AtmoAuthToken_{tenant}``
-and, with CSRF prevention on, ``Csrf-Token_{tenant}``. The pool's aiohttp session stores
-no cookies (a ``DummyCookieJar``; aiohttp's default jar would drop cookies of IP hosts
-such as 127.0.0.1, and a caller-owned session's jar is not relied on), so this module
-keeps its own jar: it reads the ``Set-Cookie`` headers of the login and renewal answers,
-keeps only those two cookies, and sends them back as a ``Cookie`` header. The jar is
-scoped to the client's own host by construction: the client only ever talks to
-``base_url``'s host, so neither ``Domain`` nor ``Path`` attributes are consulted.
-
-Every request carries ``X-Csrf-Token_{tenant}`` with the CSRF cookie's value copied as is
-(it is URL-encoded and must not be decoded) whenever a CSRF token is known, reads too.
+Since 8.0 the platform hands its token out only as cookies (``AtmoAuthToken_{tenant}``,
+``Csrf-Token_{tenant}``): the jar, what is read from ``Set-Cookie`` and the headers sent
+back (``Cookie``, and ``X-Csrf-Token_{tenant}`` on every request, reads too) are in
+:mod:`arena_async.akana._cookies`.
 
 Renewal: a token lives 30 minutes by default. The login (and renewal) answer's
 ``authTokenValidUntil`` says when it lapses (30 minutes from the answer is assumed when it
@@ -27,16 +20,13 @@ error message.
 
 from __future__ import annotations
 
-import contextlib
-import email.utils
 import json
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import aiohttp
-from multidict import MultiMapping
 
 from .._auth import SessionAuth
 from .._convert import loads
@@ -53,25 +43,23 @@ from ..errors import (
     excerpt,
 )
 from ..models.akana import AkanaLogin, parse_login
+from ._cookies import (
+    AUTH_COOKIE_PREFIX,
+    CSRF_COOKIE_PREFIX,
+    LOGIN_PATH,
+    headers_for,
+    login_jar,
+    renew_jar,
+    set_cookies,
+)
 
 if TYPE_CHECKING:
     from .._pool import Response, SessionPool
 
-__all__ = [
-    "AUTH_COOKIE_PREFIX",
-    "CSRF_COOKIE_PREFIX",
-    "CSRF_HEADER_PREFIX",
-    "DEFAULT_TOKEN_LIFETIME",
-    "RENEW_MARGIN",
-    "AkanaAuth",
-    "parse_set_cookie",
-]
+__all__ = ["DEFAULT_TOKEN_LIFETIME", "RENEW_MARGIN", "AkanaAuth"]
 
 log = logging.getLogger(__name__)
 
-AUTH_COOKIE_PREFIX = "AtmoAuthToken_"
-CSRF_COOKIE_PREFIX = "Csrf-Token_"
-CSRF_HEADER_PREFIX = "X-Csrf-Token_"
 #: Seconds a token lives when the server does not say (the platform's default).
 DEFAULT_TOKEN_LIFETIME = 1800.0
 #: Renew when less than this many seconds of the token's life remain (at most half of it).
@@ -79,64 +67,8 @@ RENEW_MARGIN = 300.0
 #: After a renewal failed for a transient reason, wait this long before trying again.
 RENEW_RETRY_DELAY = 30.0
 
-LOGIN_PATH = "/api/login"
 RENEW_PATH = "/api/login/renewToken"
 END_PATH = "/api/login/endsession"
-
-_CREDENTIAL_REFUSALS = frozenset({400, 401, 403})
-
-
-def parse_set_cookie(header: str, now: datetime) -> tuple[str, str, bool] | None:
-    """``(name, value, deleted)`` of one ``Set-Cookie`` header, or None if unreadable.
-
-    The value is kept exactly as sent (URL-encoded, quotes included if any): it goes back
-    unchanged in the ``Cookie`` header and, for the CSRF cookie, in the CSRF header.
-    ``deleted`` is True for an empty value, ``Max-Age<=0`` or an ``Expires`` before ``now``.
-    """
-    first, _, rest = header.partition(";")
-    name, eq, value = first.partition("=")
-    name, value = name.strip(), value.strip()
-    if not eq or not name:
-        return None
-    deleted = value == ""
-    for attribute in rest.split(";"):
-        key, _, arg = attribute.partition("=")
-        key, arg = key.strip().lower(), arg.strip()
-        if key == "max-age":
-            with contextlib.suppress(ValueError):
-                deleted = deleted or int(arg) <= 0
-        elif key == "expires":
-            try:
-                expires = email.utils.parsedate_to_datetime(arg)
-            except (TypeError, ValueError, IndexError):
-                continue
-            if expires.tzinfo is None:
-                expires = expires.replace(tzinfo=now.tzinfo)
-            deleted = deleted or expires <= now
-    return name, value, deleted
-
-
-def _set_cookies(response: Response, now: datetime) -> Iterator[tuple[str, str, bool]]:
-    """``(name, value, deleted)`` of every well-formed ``Set-Cookie`` of a response."""
-    headers = response.headers
-    if isinstance(headers, MultiMapping):
-        raw = [str(h) for h in headers.getall("Set-Cookie", [])]
-    else:
-        one = headers.get("Set-Cookie")
-        raw = [one] if one else []
-    for header in raw:
-        parsed = parse_set_cookie(header, now)
-        if parsed is not None:
-            yield parsed
-
-
-def _headers_for(jar: Mapping[str, str], tenant: str | None) -> dict[str, str]:
-    """The ``Cookie`` header of ``jar`` and, when a CSRF cookie is held, the CSRF header."""
-    headers = {"Cookie": "; ".join(f"{name}={value}" for name, value in jar.items())}
-    csrf = jar.get(CSRF_COOKIE_PREFIX + tenant) if tenant else None
-    if csrf is not None and tenant is not None:
-        headers[CSRF_HEADER_PREFIX + tenant] = csrf
-    return headers
 
 
 class AkanaAuth(SessionAuth):
@@ -207,7 +139,7 @@ class AkanaAuth(SessionAuth):
         return self._owns_session
 
     def _auth_headers(self) -> dict[str, str]:
-        return _headers_for(self._jar, self._tenant)
+        return headers_for(self._jar, self._tenant)
 
     def _held(self, *, new: bool = True) -> None:
         """The jar changed: hold its headers (none without a token)."""
@@ -276,18 +208,15 @@ class AkanaAuth(SessionAuth):
             error = LoginError(response.status, details, method="POST", url=LOGIN_PATH,
                                body_excerpt="" if details else excerpt(self._scrub(
                                    response.body.decode("utf-8", "replace"))))
-            if response.status in _CREDENTIAL_REFUSALS:
-                # Do not try again on every request: repeated refusals can lock the account.
-                raise self._latch(error)
-            raise error
+            raise self._failed_login(error)
         data = loads(response.body, url=LOGIN_PATH)
         login = parse_login(data, url=LOGIN_PATH, body=response.body)
-        jar = self._cookies_from_login(response, login, pool)
-        assert self._tenant is not None
+        self._tenant, jar = login_jar(set_cookies(response.headers, pool.now()), self._tenant,
+                                      login.login_domain_id, status=response.status)
         if login.has_pending_tasks:
             tasks = ", ".join(login.pending_tasks)
             # The token is useless until the tasks are done: end it rather than leak it.
-            await self._end(pool, _headers_for(jar, self._tenant))
+            await self._end(pool, headers_for(jar, self._tenant))
             error = LoginError(response.status, [ErrorDetail(None, (
                 f"the account has pending tasks ({tasks}) and cannot use the API until they "
                 "are completed in the developer portal"))], method="POST", url=LOGIN_PATH)
@@ -304,47 +233,6 @@ class AkanaAuth(SessionAuth):
         self._schedule(pool, login.auth_token_valid_until)
         log.info("logged in to Akana tenant %s as %s", self._tenant,
                  login.user_name or self._email)
-
-    def _cookies_from_login(self, response: Response, login: AkanaLogin,
-                            pool: SessionPool) -> dict[str, str]:
-        """The token and CSRF cookies a login set, learning the tenant when not given."""
-        tokens: dict[str, tuple[str, str]] = {}  # tenant -> (cookie name, value)
-        csrfs: dict[str, tuple[str, str]] = {}
-        for name, value, deleted in _set_cookies(response, pool.now()):
-            for prefix, bucket in ((AUTH_COOKIE_PREFIX, tokens), (CSRF_COOKIE_PREFIX, csrfs)):
-                if len(name) > len(prefix) and name[:len(prefix)].lower() == prefix.lower():
-                    suffix = name[len(prefix):]
-                    if deleted:
-                        bucket.pop(suffix, None)
-                    else:
-                        bucket[suffix] = (name, value)
-        if self._tenant is None:
-            self._tenant = self._learn_tenant(tokens, login)
-        elif tokens and self._tenant not in tokens:
-            raise LoginError(response.status, [ErrorDetail(None, (
-                f"the login set token cookies for tenant {', '.join(sorted(tokens))}, not "
-                f"for tenant={self._tenant!r}"))], method="POST", url=LOGIN_PATH)
-        jar: dict[str, str] = {}
-        for bucket, prefix in ((tokens, AUTH_COOKIE_PREFIX), (csrfs, CSRF_COOKIE_PREFIX)):
-            if self._tenant in bucket:
-                _, value = bucket[self._tenant]
-                jar[prefix + self._tenant] = value
-        return jar
-
-    def _learn_tenant(self, tokens: Mapping[str, tuple[str, str]], login: AkanaLogin) -> str:
-        domain = login.login_domain_id or ""
-        hint = domain.rsplit(".", 1)[-1] if "." in domain else None
-        if hint and (hint in tokens or not tokens):
-            return hint
-        if len(tokens) == 1:
-            return next(iter(tokens))
-        if not tokens:
-            raise LoginError(200, [ErrorDetail(None, (
-                f"the login was accepted but set no {AUTH_COOKIE_PREFIX}<tenant> cookie (is "
-                "base_url the root of an Akana 8+ portal?)"))], method="POST", url=LOGIN_PATH)
-        raise LoginError(200, [ErrorDetail(None, (
-            f"the login set token cookies for several tenants ({', '.join(sorted(tokens))}): "
-            "pass tenant= to choose"))], method="POST", url=LOGIN_PATH)
 
     async def _renew_ahead(self, pool: SessionPool) -> None:
         """Renew a token about to lapse; fall back to a login when it is refused."""
@@ -387,7 +275,8 @@ class AkanaAuth(SessionAuth):
         if not 200 <= response.status < 300:
             log.debug("renewToken answered HTTP %d", response.status)
             return response
-        self._update_cookies(response, pool)
+        if self._tenant is not None:
+            renew_jar(self._jar, set_cookies(response.headers, pool.now()), self._tenant)
         login: AkanaLogin | None = None
         try:
             login = parse_login(json.loads(response.body), url=RENEW_PATH) \
@@ -402,21 +291,6 @@ class AkanaAuth(SessionAuth):
         self._schedule(pool, login.auth_token_valid_until if login is not None else None)
         log.info("renewed the Akana token")
         return response
-
-    def _update_cookies(self, response: Response, pool: SessionPool) -> None:
-        if self._tenant is None:
-            return
-        wanted = {(AUTH_COOKIE_PREFIX + self._tenant).lower(): AUTH_COOKIE_PREFIX + self._tenant,
-                  (CSRF_COOKIE_PREFIX + self._tenant).lower(): CSRF_COOKIE_PREFIX + self._tenant}
-        for name, value, deleted in _set_cookies(response, pool.now()):
-            key = wanted.get(name.lower())
-            if key is None:
-                continue
-            if deleted:
-                if key.startswith(CSRF_COOKIE_PREFIX):
-                    self._jar.pop(key, None)  # never drop the token on a renewal's say-so
-            else:
-                self._jar[key] = value
 
     def _schedule(self, pool: SessionPool, valid_until: datetime | None) -> None:
         now = pool.now()

@@ -14,7 +14,6 @@ import pytest
 from aiohttp import web
 
 from arena_async import AkanaClient, LoginError, NotFoundError, ResponseFormatError
-from arena_async.akana._auth import parse_set_cookie
 
 TICKET = {"TicketID": "ticket1.acme", "Created": "2015-05-12T17:27:06Z", "Title": "t"}
 OTHER = {"TicketID": "ticket2.acme", "Created": "2015-05-12T17:27:07Z"}
@@ -166,24 +165,3 @@ async def test_a_pending_task_object_is_named(server: Server) -> None:
         with pytest.raises(LoginError, match="AcceptAgreement"):
             await akana.tickets.list()
     assert server.seen[-1].path == "/api/login/endsession"  # the useless token is ended
-
-
-NOW = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-@pytest.mark.parametrize(("header", "expected"), [
-    ("A=b%3D; Path=/; HttpOnly", ("A", "b%3D", False)),
-    ('A="quoted value"; Path=/', ("A", '"quoted value"', False)),
-    ("A=b=c", ("A", "b=c", False)),
-    ("A=; Path=/", ("A", "", True)),
-    ("A=b; Max-Age=0", ("A", "b", True)),
-    ("A=b; max-age=60", ("A", "b", False)),
-    ("A=b; Max-Age=soon", ("A", "b", False)),
-    ("A=b; Expires=Thu, 01 Jan 1970 00:00:00 GMT", ("A", "b", True)),
-    ("A=b; Expires=Fri, 01 Jan 2100 00:00:00 GMT", ("A", "b", False)),
-    ("A=b; Expires=never", ("A", "b", False)),
-    ("novalue", None),
-    ("=b", None),
-])
-def test_parse_set_cookie(header: str, expected: tuple[str, str, bool] | None) -> None:
-    assert parse_set_cookie(header, NOW) == expected
