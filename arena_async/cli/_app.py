@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import inspect
 import sys
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -244,85 +245,83 @@ def _item_export(kind_name: str, *, items: str | None, number: str | None,
     _execute(main())
 
 
-@export_app.command("items")
-def export_items_command(
+def _item_export_options(
     *, out: Out, items: ItemsOpt = None, number: NumberOpt = None,
     category: CategoryOpt = None, stage: StageOpt = None, fmt: FormatOpt = None,
-    concurrency: Concurrency = 16,
-    page_size: Annotated[int, typer.Option(min=1, max=400, help="With a query: items per "
-                                                                "request (1..400).")] = 400,
-    plan: PlanOpt = False, share: Share = None, restart: Restart = False,
-    overwrite: Overwrite = False, quiet: Quiet = False, interval: Interval = 1.0,
-    fake: Fake = False, fake_items: FakeItems = 200, fake_seed: FakeSeed = 1,
-    fake_quota: FakeQuota = None, fake_latency: FakeLatency = 0.0, reserve: Reserve = 0,
-    wait_for_quota: WaitQuota = False, max_wait: MaxWait = 3600.0,
+    concurrency: Concurrency = 16, plan: PlanOpt = False, share: Share = None,
+    restart: Restart = False, overwrite: Overwrite = False, quiet: Quiet = False,
+    interval: Interval = 1.0, fake: Fake = False, fake_items: FakeItems = 200,
+    fake_seed: FakeSeed = 1, fake_quota: FakeQuota = None, fake_latency: FakeLatency = 0.0,
+    reserve: Reserve = 0, wait_for_quota: WaitQuota = False, max_wait: MaxWait = 3600.0,
 ) -> None:
-    """The items themselves: every field (JSONL) or the common ones (CSV).
+    """The options of every per-item export, in --help order: a signature, never called."""
 
-    By query, the search listing itself (one request per 400 items); with --items, one
-    request per item (by GUID, or by number: no lookup first).
+
+def _item_command(name: str, doc: str, kind: Callable[[dict[str, Any]], str],
+                  own: Callable[..., None] | None = None) -> Callable[..., None]:
+    """Register ``export <name>``: the options of :func:`_item_export_options`, with the
+    command's ``own`` options (the keywords of a signature-only function) after
+    --concurrency. ``kind(values)`` names the record kind from the values given; what
+    the command does not take is the default of :func:`_item_export`.
+
+    Example: ``_item_command("references", "Every item's ...", lambda _: "references")``
     """
-    _item_export("items", **_export_args(locals()))
+    params = list(inspect.signature(_item_export_options, eval_str=True).parameters.values())
+    if own is not None:
+        at = next(i for i, p in enumerate(params) if p.name == "concurrency") + 1
+        params[at:at] = inspect.signature(own, eval_str=True).parameters.values()
+
+    def command(**values: Any) -> None:
+        chosen = kind(values)
+        values.pop("details", None)  # in the kind's name
+        _item_export(chosen, **{"page_size": 400, **values})
+
+    command.__doc__ = doc
+    command.__name__ = command.__qualname__ = "export_" + name.replace("-", "_")
+    setattr(command, "__signature__", inspect.Signature(params))  # noqa: B010 - typer reads it
+    return export_app.command(name)(command)
 
 
-def _export_args(values: dict[str, Any]) -> dict[str, Any]:
-    defaults = {"items": None, "number": None, "category": None, "stage": None,
-                "page_size": 400}
-    return {**defaults, **values}
-
-
-@export_app.command("ticket-refs")
-def export_ticket_refs(
-    *, out: Out, items: ItemsOpt = None, number: NumberOpt = None,
-    category: CategoryOpt = None, stage: StageOpt = None, fmt: FormatOpt = None,
-    concurrency: Concurrency = 16, plan: PlanOpt = False, share: Share = None,
-    restart: Restart = False, overwrite: Overwrite = False, quiet: Quiet = False,
-    interval: Interval = 1.0, fake: Fake = False, fake_items: FakeItems = 200,
-    fake_seed: FakeSeed = 1, fake_quota: FakeQuota = None, fake_latency: FakeLatency = 0.0,
-    reserve: Reserve = 0, wait_for_quota: WaitQuota = False, max_wait: MaxWait = 3600.0,
+def _items_options(
+    *, page_size: Annotated[int, typer.Option(min=1, max=400, help="With a query: items per "
+                                                                   "request (1..400).")] = 400,
 ) -> None:
-    """Every item's ticket references (one request per item)."""
-    _item_export("ticket-refs", **_export_args(locals()))
+    """``export items``' own options (a signature, never called)."""
 
 
-@export_app.command("references")
-def export_references(
-    *, out: Out, items: ItemsOpt = None, number: NumberOpt = None,
-    category: CategoryOpt = None, stage: StageOpt = None, fmt: FormatOpt = None,
-    concurrency: Concurrency = 16, plan: PlanOpt = False, share: Share = None,
-    restart: Restart = False, overwrite: Overwrite = False, quiet: Quiet = False,
-    interval: Interval = 1.0, fake: Fake = False, fake_items: FakeItems = 200,
-    fake_seed: FakeSeed = 1, fake_quota: FakeQuota = None, fake_latency: FakeLatency = 0.0,
-    reserve: Reserve = 0, wait_for_quota: WaitQuota = False, max_wait: MaxWait = 3600.0,
-) -> None:
-    """Every item's item-to-item references (one request per item)."""
-    _item_export("references", **_export_args(locals()))
-
-
-@export_app.command("training-records")
-def export_training_records(
-    *, out: Out, items: ItemsOpt = None, number: NumberOpt = None,
-    category: CategoryOpt = None, stage: StageOpt = None, fmt: FormatOpt = None,
-    concurrency: Concurrency = 16,
-    page_size: Annotated[int, typer.Option(min=1, max=400,
-                                           help="Records per request (1..400).")] = 400,
+def _training_records_options(
+    *, page_size: Annotated[int, typer.Option(min=1, max=400,
+                                              help="Records per request (1..400).")] = 400,
     details: Annotated[bool, typer.Option(
         "--details", help="Also fetch each record on its own for its due_date and "
                           "signed_date_time: one more request per record. Without it the "
                           "output has no date columns (a listing carries no dates).")] = False,
-    plan: PlanOpt = False, share: Share = None,
-    restart: Restart = False, overwrite: Overwrite = False, quiet: Quiet = False,
-    interval: Interval = 1.0, fake: Fake = False, fake_items: FakeItems = 200,
-    fake_seed: FakeSeed = 1, fake_quota: FakeQuota = None, fake_latency: FakeLatency = 0.0,
-    reserve: Reserve = 0, wait_for_quota: WaitQuota = False, max_wait: MaxWait = 3600.0,
 ) -> None:
+    """``export training-records``' own options (a signature, never called)."""
+
+
+export_items_command = _item_command(
+    "items",
+    """The items themselves: every field (JSONL) or the common ones (CSV).
+
+    By query, the search listing itself (one request per 400 items); with --items, one
+    request per item (by GUID, or by number: no lookup first).
+    """,
+    lambda _: "items", _items_options)
+export_ticket_refs = _item_command(
+    "ticket-refs", "Every item's ticket references (one request per item).",
+    lambda _: "ticket-refs")
+export_references = _item_command(
+    "references", "Every item's item-to-item references (one request per item).",
+    lambda _: "references")
+export_training_records = _item_command(
+    "training-records",
     """Every item's training records, page by page (resumes mid-item).
 
     A listing has no dates: --details fetches each record for them (one request each).
-    """
-    values = _export_args(locals())
-    del values["details"]
-    _item_export("training-records+details" if details else "training-records", **values)
+    """,
+    lambda values: "training-records+details" if values["details"] else "training-records",
+    _training_records_options)
 
 
 def _opt(name: str, helptext: str) -> Any:
