@@ -37,6 +37,7 @@ Example (without it)::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
@@ -60,16 +61,30 @@ FIXTURE_TICKETS = 120
 HAS_PYTEST_ASYNCIO = importlib.util.find_spec("pytest_asyncio") is not None
 
 T = TypeVar("T")
+_Fake = TypeVar("_Fake", bound=FakeServer)
 
 #: Seconds a background-thread fake gets to start or close.
 _THREAD_TIMEOUT = 30.0
 
 
 class _LoopThread:
-    """An event loop running on a daemon thread, for fakes served to synchronous tests."""
+    """An event loop running on a daemon thread, for fakes served to synchronous tests.
+
+    :meth:`serve` starts a fake on it; :meth:`close` closes every fake it served (the
+    last first), then stops the loop and joins the thread.
+
+    Example::
+
+        thread = _LoopThread()
+        try:
+            fake = thread.serve(FakeArena())
+        finally:
+            thread.close()
+    """
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
+        self._served: list[FakeServer] = []
         self._thread = threading.Thread(target=self.loop.run_forever,
                                         name="arena_async fake server", daemon=True)
         self._thread.start()
@@ -78,12 +93,34 @@ class _LoopThread:
         """Run ``coro`` on the thread's loop and return its result."""
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(_THREAD_TIMEOUT)
 
+    def serve(self, fake: _Fake) -> _Fake:
+        """Start ``fake`` on the thread's loop; returns it."""
+        self.run(fake.start())
+        self._served.append(fake)
+        return fake
+
     def close(self) -> None:
-        """Stop the loop, join the thread and close the loop."""
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(_THREAD_TIMEOUT)
-        if not self._thread.is_alive():
-            self.loop.close()
+        """Close the fakes served, stop the loop, join the thread and close the loop."""
+        try:
+            while self._served:
+                self.run(self._served.pop().close())
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._thread.join(_THREAD_TIMEOUT)
+            if not self._thread.is_alive():
+                self.loop.close()
+
+
+def _arena(items: int = FIXTURE_ITEMS, seed: int = 1, **kwargs: Any) -> FakeArena:
+    """The fake ``fake_arena`` serves (its defaults) or ``fake_arena_factory`` makes."""
+    return FakeArena.seeded(items=items, seed=seed, **kwargs)
+
+
+def _akana() -> FakeAkana:
+    """The fake ``fake_akana`` serves."""
+    from ._fake_akana import FakeAkana
+
+    return FakeAkana.seeded(tickets=FIXTURE_TICKETS, seed=1)
 
 
 if HAS_PYTEST_ASYNCIO:
@@ -92,7 +129,7 @@ if HAS_PYTEST_ASYNCIO:
     @pytest_asyncio.fixture(name="fake_arena")
     async def _fake_arena_async() -> AsyncIterator[FakeArena]:
         """A started ``FakeArena.seeded(items=50, seed=1)``, closed after the test."""
-        async with FakeArena.seeded(items=FIXTURE_ITEMS, seed=1) as fake:
+        async with _arena() as fake:
             yield fake
 
     @pytest_asyncio.fixture(name="fake_arena_factory")
@@ -105,48 +142,35 @@ if HAS_PYTEST_ASYNCIO:
             async def test_quota(fake_arena_factory):
                 fake = await fake_arena_factory(items=5, quota_limit=3, quota_window=0.3)
         """
-        started: list[FakeArena] = []
+        async with contextlib.AsyncExitStack() as started:
 
-        async def make(items: int = FIXTURE_ITEMS, seed: int = 1, **kwargs: Any) -> FakeArena:
-            fake = FakeArena.seeded(items=items, seed=seed, **kwargs)
-            await fake.start()
-            started.append(fake)
-            return fake
+            async def make(items: int = FIXTURE_ITEMS, seed: int = 1,
+                           **kwargs: Any) -> FakeArena:
+                return await started.enter_async_context(_arena(items, seed, **kwargs))
 
-        try:
             yield make
-        finally:
-            for fake in reversed(started):
-                await fake.close()
 
     @pytest_asyncio.fixture(name="fake_akana")
     async def _fake_akana_async() -> AsyncIterator[FakeAkana]:
         """A started ``FakeAkana.seeded(tickets=120, seed=1)``, closed after the test."""
-        from ._fake_akana import FakeAkana
-
-        async with FakeAkana.seeded(tickets=FIXTURE_TICKETS, seed=1) as fake:
+        async with _akana() as fake:
             yield fake
 
 else:
 
-    _Fake = TypeVar("_Fake", bound=FakeServer)
-
-    def _served(fake: _Fake) -> Iterator[_Fake]:
-        """``fake`` serving from a background thread of its own while the test runs."""
+    @contextlib.contextmanager
+    def _loop_thread() -> Iterator[_LoopThread]:
         thread = _LoopThread()
         try:
-            thread.run(fake.start())
-            yield fake
+            yield thread
         finally:
-            try:
-                thread.run(fake.close())
-            finally:
-                thread.close()
+            thread.close()
 
     @pytest.fixture(name="fake_arena")
     def _fake_arena_threaded() -> Iterator[FakeArena]:
         """A ``FakeArena.seeded(items=50, seed=1)`` serving from a background thread."""
-        yield from _served(FakeArena.seeded(items=FIXTURE_ITEMS, seed=1))
+        with _loop_thread() as thread:
+            yield thread.serve(_arena())
 
     @pytest.fixture(name="fake_arena_factory")
     def _fake_arena_factory_threaded() -> Iterator[Callable[..., FakeArena]]:
@@ -158,27 +182,15 @@ else:
             def test_quota(fake_arena_factory):
                 fake = fake_arena_factory(items=5, quota_limit=3, quota_window=0.3)
         """
-        thread = _LoopThread()
-        started: list[FakeArena] = []
+        with _loop_thread() as thread:
 
-        def make(items: int = FIXTURE_ITEMS, seed: int = 1, **kwargs: Any) -> FakeArena:
-            fake = FakeArena.seeded(items=items, seed=seed, **kwargs)
-            thread.run(fake.start())
-            started.append(fake)
-            return fake
+            def make(items: int = FIXTURE_ITEMS, seed: int = 1, **kwargs: Any) -> FakeArena:
+                return thread.serve(_arena(items, seed, **kwargs))
 
-        try:
             yield make
-        finally:
-            try:
-                for fake in reversed(started):
-                    thread.run(fake.close())
-            finally:
-                thread.close()
 
     @pytest.fixture(name="fake_akana")
     def _fake_akana_threaded() -> Iterator[FakeAkana]:
         """A ``FakeAkana.seeded(tickets=120, seed=1)`` serving from a background thread."""
-        from ._fake_akana import FakeAkana
-
-        yield from _served(FakeAkana.seeded(tickets=FIXTURE_TICKETS, seed=1))
+        with _loop_thread() as thread:
+            yield thread.serve(_akana())
