@@ -12,12 +12,18 @@ Every attempt is one send on the wire (our session does not let aiohttp re-send 
 login, attempts and waits: the exchange's checks on the injected clock, and a backstop on
 the loop's). The rules of retries, re-logins, quota waits, Retry-After holds and the
 attempts note are the exchange's (see :mod:`arena_async._exchange`).
+
+The pool is the driver; what it is made of lives beside it: the aiohttp session and the
+loop it belongs to (open, close) in :mod:`~arena_async._lifecycle`, its counters and the
+:class:`Stats` they make in :mod:`~arena_async._pool_stats`, the session factory,
+:class:`Response` and the :class:`Auth` protocol in :mod:`~arena_async._session`, the
+shared per-attempt timer in :mod:`~arena_async._attempt_timer`, wire URLs in
+:mod:`~arena_async._urls`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import random
@@ -30,7 +36,9 @@ import attrs
 
 from ._attempt_timer import AttemptTimer
 from ._exchange import Action, ActionKind, Exchange, brief_failure, describe_failure
+from ._lifecycle import Lifecycle
 from ._limiter import Limiter, Permit
+from ._pool_stats import PoolCounters
 from ._protocol import (
     Request,
     Verdict,
@@ -42,7 +50,7 @@ from ._protocol import (
     read_quota,
 )
 from ._retry import was_sent
-from ._session import Auth, Response, new_session, other_loop_error
+from ._session import Auth, Response, other_loop_error
 from ._urls import WireURLs
 from .errors import APIError, ArenaAsyncError, TransportError, error_for_status, excerpt
 from .models.common import Quota, Stats
@@ -59,20 +67,7 @@ _OK = Verdict(VerdictKind.OK)
 _NO_AUTH: tuple[Mapping[str, str], int] = ({}, 0)
 
 
-@attrs.define(slots=True)
-class _Counters:
-    requests: int = 0
-    retries: int = 0
-    rate_limited: int = 0
-    server_errors: int = 0
-    transport_errors: int = 0
-    waits: int = 0
-    wait_seconds: float = 0.0
-    logins: int = 0
-    renewals: int = 0
-
-
-class SessionPool:
+class SessionPool(Lifecycle):
     """Sends :class:`Request` objects with admission, auth, retries and quota tracking."""
 
     def __init__(
@@ -98,24 +93,16 @@ class SessionPool:
         self.limiter: Limiter = limiter
         self.retry: RetryPolicy = retry
         self.timeout: float = float(timeout)
-        self._trace_configs = list(trace_configs)
-        if self._trace_configs and session is not None:
-            raise ValueError("trace_configs go to the client's own aiohttp session; with "
-                             "session= give them to that session instead "
-                             "(aiohttp.ClientSession(trace_configs=[...]))")
-        self._loop: asyncio.AbstractEventLoop | None = None  # the loop it was opened on
-        self._given_session = session
-        self._session: aiohttp.ClientSession | None = session
+        super().__init__(timeout=self.timeout, session=session,
+                         connector_limit=connector_limit, trace_configs=trace_configs)
         self._headers = dict(headers or {})
-        self._connector_limit = connector_limit
         self._clock = clock
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._quota_policy = quota
         self._quota_waits = quota_waits
         self._quota_limit: int | None = None
-        self._counters = _Counters()
-        self._closed = False
+        self._counters = PoolCounters()
         self._timer = AttemptTimer(self.timeout)
         self._wire_url = WireURLs()  # for requests without a target
 
@@ -131,64 +118,16 @@ class SessionPool:
         usable = isinstance(value, int) and not isinstance(value, bool) and value >= 0
         self.limiter.set_limit(value if usable else None)
 
-    # -- lifecycle -------------------------------------------------------------------
-    async def open(self) -> None:
-        """Create our aiohttp session (needs a running loop) unless the caller gave one.
-
-        The pool belongs to the loop it is first opened on: opening it again from another
-        loop raises :class:`RuntimeError` (see :func:`other_loop_error`)."""
-        if self._closed:
-            raise RuntimeError("this client is closed; create a new one")
-        loop = asyncio.get_running_loop()
-        if self._loop is None:
-            self._loop = loop
-        elif loop is not self._loop:
-            raise other_loop_error()
-        if self._session is None:
-            self._session = new_session(timeout=self.timeout, limit=self._connector_limit,
-                                        trace_configs=self._trace_configs)
-
-    async def close(self) -> None:
-        """End the auth session (if ours), then close our aiohttp session. Idempotent.
-
-        From another loop than the one the pool was opened on, it raises
-        :class:`RuntimeError` and closes nothing (close it on its own loop), unless that
-        loop is closed: then nothing can be ended there, and the pool is only marked
-        closed (a warning says the server session was not ended)."""
-        if self._closed:
-            return
-        if self._loop is not None and asyncio.get_running_loop() is not self._loop:
-            if not self._loop.is_closed():
-                raise other_loop_error()
-            self._closed = True
-            session, self._session = self._session, None
-            log.warning("the event loop this client was opened on is closed: its server "
-                        "session (if any) was not ended; use one client per event loop")
-            if session is not None and session is not self._given_session:
-                with contextlib.suppress(RuntimeError):  # its connections need that loop
-                    await session.close()
-            return
-        self._closed = True
+    # -- lifecycle: Lifecycle's open / close / session, and what closing ends -------------
+    async def _end_server_session(self) -> None:
         try:
-            if self._session is not None and not self._session.closed:
-                try:
-                    await self.auth.close(self)
-                except ArenaAsyncError as exc:
-                    log.warning("ending the session failed: %s", exc)
-        finally:
-            if self._session is not None and self._session is not self._given_session:
-                await self._session.close()
-            self._session = None
+            await self.auth.close(self)
+        except ArenaAsyncError as exc:
+            log.warning("ending the session failed: %s", exc)
 
-    @property
-    def session(self) -> aiohttp.ClientSession:
-        """The aiohttp session in use."""
-        if self._session is None:
-            raise RuntimeError(
-                "the client is not open: use 'async with ArenaClient(...) as client:'"
-                if not self._closed else "this client is closed; create a new one"
-            )
-        return self._session
+    def _abandoned(self) -> None:
+        log.warning("the event loop this client was opened on is closed: its server "
+                    "session (if any) was not ended; use one client per event loop")
 
     @property
     def quota(self) -> Quota | None:
@@ -198,20 +137,7 @@ class SessionPool:
     @property
     def stats(self) -> Stats:
         """A snapshot of what this pool has done."""
-        c = self._counters
-        limiter = self.limiter.stats
-        return Stats(
-            requests=c.requests,
-            retries=c.retries,
-            rate_limited=c.rate_limited,
-            server_errors=c.server_errors,
-            transport_errors=c.transport_errors,
-            quota_rejections=limiter.quota_rejections,
-            waits=c.waits + limiter.waits,
-            wait_seconds=c.wait_seconds + limiter.wait_seconds,
-            logins=c.logins,
-            renewals=c.renewals,
-        )
+        return self._counters.snapshot(self.limiter.stats)
 
     def count_login(self) -> None:
         """Called by auth implementations for each login they perform."""
@@ -329,7 +255,7 @@ class SessionPool:
             # Only on the error path (nothing per request): a pool used from another loop
             # than its own fails deep in aiohttp or asyncio ("Event loop is closed", "got
             # Future attached to a different loop"); say what happened instead.
-            if self._loop is not None and asyncio.get_running_loop() is not self._loop:
+            if self.on_other_loop():
                 raise other_loop_error() from exc
             raise
 
@@ -356,14 +282,11 @@ class SessionPool:
         return verdict
 
     def _answered(self, ex: Exchange, response: Response, verdict: Verdict) -> Action:
-        if response.status == 429:
-            self._counters.rate_limited += 1
-        elif response.status >= 500:
-            self._counters.server_errors += 1
+        self._counters.answered(response.status)
         return ex.on_answer(response.status, verdict, self._clock())
 
     def _failed(self, ex: Exchange, failure: BaseException) -> Action:
-        self._counters.transport_errors += 1
+        self._counters.failed()
         return ex.on_failure(failure, self._clock())
 
     async def _send_within(self, request: Request, deadline: float) -> Response:
@@ -416,9 +339,7 @@ class SessionPool:
                 log.debug("retrying %s %s after %.2f s (attempt %d failed: %s)",
                           request.method, request.display, delay, ex.attempt,
                           type(ex.trail.last).__name__)
-                self._counters.retries += 1  # a replay (re-login, quota) is not a retry
-                self._counters.waits += 1
-                self._counters.wait_seconds += delay
+                self._counters.retried(delay)  # a replay (re-login, quota) is not a retry
                 await self._sleep(delay)
             action = None
 

@@ -1,15 +1,20 @@
-"""Shared pieces of the chaos tests: the fault mix, a free sleep, wire accounting."""
+"""Shared pieces of the chaos tests: the fault mix, a free sleep, wire accounting (from
+an aiohttp trace config and the pool's documented log lines: no private field read)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import random
+import re
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Iterable
+from types import SimpleNamespace
 from typing import Any
 
-from arena_async._pool import Response, SessionPool
-from arena_async._protocol import Request
+import aiohttp
+
 from arena_async.testing import Fault, FaultPlan, RecordedRequest
 
 #: Per-attempt timeout of the chaos clients, and the delay of a ``slow_headers`` fault.
@@ -108,72 +113,114 @@ def faults_before_success(plan: KeyedPlan, method: str, target: str, limit: int 
     return schedule.index(None) if None in schedule else limit
 
 
-def hits_by_key(requests: Iterable[RecordedRequest], route: str,
-                key: tuple[str, ...] = ()) -> dict[tuple[str, ...], list[RecordedRequest]]:
-    """The fake's recorded requests of ``route``, grouped by path and the ``key`` params."""
-    grouped: dict[tuple[str, ...], list[RecordedRequest]] = defaultdict(list)
+#: The faults after which a send never reaches the client whole (a dropped connection, a
+#: cut body, headers later than the client's timeout).
+BREAKING = frozenset({"reset_before_headers", "reset_after_headers", "truncate",
+                      "slow_headers"})
+
+#: The pool's documented DEBUG line for each answer it read in full (README, Logging).
+_ANSWER = re.compile(r"^(?P<method>\S+) (?P<display>\S+) -> (?P<status>\d+) \(\d+ ms\)$")
+
+
+def display(hit: RecordedRequest, prefix: str = "") -> str:
+    """A recorded request as the client displays it (its path under ``prefix``, the API's
+    base path, and its query): the key :class:`Tally` counts by."""
+    path = hit.path.removeprefix(prefix)
+    return f"{path}?{hit.query_string}" if hit.query_string else path
+
+
+def hits_by_display(requests: Iterable[RecordedRequest], route: str,
+                    prefix: str = "") -> dict[str, list[RecordedRequest]]:
+    """The fake's recorded requests of ``route``, grouped by :func:`display`."""
+    grouped: dict[str, list[RecordedRequest]] = defaultdict(list)
     for r in requests:
         if r.route == route:
-            grouped[(r.path, *(r.query.get(k, "") for k in key))].append(r)
+            grouped[display(r, prefix)].append(r)
     return grouped
 
 
-class Tally:
-    """Wraps a pool: what it sent per request, how each send ended, what it reported.
+class Tally(logging.Handler):
+    """What a client sent and what it read, per request, from public signals only.
 
-    ``transmits`` counts sends per ``key(request)``; ``failed`` those that raised,
-    ``cut`` those the per-attempt timeout cancelled; ``attempts`` the attempts the pool
-    reported with each success; ``logins_ok`` the login answers (2xx) that reached the
-    client.
+    Sends come from an aiohttp trace config given to the client (``trace_configs=``: one
+    ``on_request_start`` per send, whatever became of it); answers read in full from the
+    pool's DEBUG line per answer (``GET /path?query -> 200 (3 ms)``, README "Logging"),
+    heard while :meth:`listening`. Both are keyed by the display form of the request
+    (path under the API's base path ``prefix``, then the query).
+
+    ``sent`` counts sends per key; ``read`` the answers read in full, ``statuses`` them by
+    status; ``logins_ok`` the login answers (2xx, read in full) that reached the client.
     """
 
-    def __init__(self, pool: SessionPool, key: Callable[[Request], Any],
-                 login_path: str) -> None:
-        self.transmits: Counter[Any] = Counter()
-        self.failed: Counter[Any] = Counter()
-        self.cut: Counter[Any] = Counter()
-        self.attempts: dict[Any, int] = {}
+    def __init__(self, prefix: str, login_path: str) -> None:
+        super().__init__(logging.DEBUG)
+        self.prefix = prefix
+        self.login_path = login_path
+        self.sent: Counter[str] = Counter()
+        self.read: Counter[str] = Counter()
+        self.statuses: defaultdict[str, Counter[int]] = defaultdict(Counter)
         self.logins_ok = 0
-        transmit, send = pool._transmit, pool.send
+        self.config = aiohttp.TraceConfig()
+        self.config.on_request_start.append(self._on_start)
 
-        async def counting_transmit(request: Request, auth: Any) -> Response:
-            k = key(request)
-            self.transmits[k] += 1
-            try:
-                response = await transmit(request, auth)
-            except asyncio.CancelledError:
-                self.cut[k] += 1
-                raise
-            except Exception:
-                self.failed[k] += 1
-                raise
-            if request.path == login_path and 200 <= response.status < 300:
-                self.logins_ok += 1
-            return response
+    @property
+    def trace_configs(self) -> list[aiohttp.TraceConfig]:
+        """For the client's ``trace_configs=``."""
+        return [self.config]
 
-        async def reporting_send(request: Request, *, deadline: float | None = None) -> Response:
-            response = await send(request, deadline=deadline)
-            assert key(request) not in self.attempts  # each page / item is asked once
-            self.attempts[key(request)] = response.attempts
-            return response
+    async def _on_start(self, session: aiohttp.ClientSession, ctx: SimpleNamespace,
+                        params: aiohttp.TraceRequestStartParams) -> None:
+        url = params.url
+        path = url.path.removeprefix(self.prefix)
+        query = "&".join(f"{k}={v}" for k, v in url.query.items())
+        self.sent[f"{path}?{query}" if query else path] += 1
 
-        pool._transmit = counting_transmit  # type: ignore[method-assign]
-        pool.send = reporting_send  # type: ignore[method-assign]
+    def emit(self, record: logging.LogRecord) -> None:
+        found = _ANSWER.match(record.getMessage())
+        if found is None:
+            return
+        key, status = found["display"], int(found["status"])
+        self.read[key] += 1
+        self.statuses[key][status] += 1
+        if found["method"] == "POST" and key == self.login_path and 200 <= status < 300:
+            self.logins_ok += 1
 
-    def check_sends(self, k: Any, hits: list[Any], schedule: list[str | None]) -> int:
+    @contextlib.asynccontextmanager
+    async def listening(self) -> AsyncIterator[Tally]:
+        """Hear the pool's DEBUG lines (its logger at DEBUG) for the duration (``async
+        with``, beside the client's)."""
+        logger = logging.getLogger("arena_async._pool")
+        level = logger.level
+        logger.addHandler(self)
+        logger.setLevel(logging.DEBUG)
+        try:
+            yield self
+        finally:
+            logger.removeHandler(self)
+            logger.setLevel(level)
+
+    def attempts(self, k: str) -> int:
+        """The attempts the client made of request ``k``, by its own record: every send but
+        the one free replay after a re-login (a 401 read in full)."""
+        return self.sent[k] - min(1, self.statuses[k][401])
+
+    def check_sends(self, k: str, hits: list[RecordedRequest],
+                    schedule: list[str | None]) -> int:
         """Check one request's sends against the server's record; return the number of
         clean sends the client gave up on (its timeout, under CPU load)."""
-        sent = self.transmits[k]
-        # No send the client did not make (aiohttp's silent re-send is off) ...
-        assert len(hits) <= sent, k
-        # ... and a send the server never recorded failed on the client (a dead connection,
-        # or the client's timeout ending it before the server read it).
-        assert sent - len(hits) <= self.failed[k] + self.cut[k], k
-        # Each send met the fault the seed gave it, and the last one succeeded.
+        # No send the client did not make (aiohttp's silent re-send is off).
+        assert len(hits) <= self.sent[k], k
+        # Each send met the fault the seed gave it, and the last one succeeded ...
         assert [h.fault for h in hits] == schedule, k
         assert hits[-1].fault is None, k
         assert hits[-1].status == 200, k
-        # It was sent again only after a fault, a 401, or a send its timeout cut.
+        # ... and the client read that success once: each page / item asked once.
+        assert self.statuses[k][200] == 1, (k, self.statuses[k])
+        # It was sent again only after a fault, a 401, or a send its timeout cut: a clean
+        # send before the last was not read in full. So the answers read in full are at
+        # most the hits less those a fault broke and the clean ones sent again (a send the
+        # server never recorded was never read either).
+        broken = sum(1 for h in hits if h.fault in BREAKING)
         clean = [h for h in hits[:-1] if h.fault is None and h.status != 401]
-        assert len(clean) <= self.cut[k], k
+        assert self.read[k] <= len(hits) - broken - len(clean), (k, self.read[k], hits)
         return len(clean)

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from typing import Any
 
 from arena_async import AkanaClient, RetryPolicy
-from arena_async.testing import FakeAkana
+from arena_async.testing import FakeAkana, RecordedRequest
 
-from ._chaos import MIX, TIMEOUT, FreeSleep, Tally, chaos_plan, faults_before_success
+from ._chaos import MIX, TIMEOUT, FreeSleep, Tally, chaos_plan, display, faults_before_success
 
 #: See test_arena_chaos.SEED; the plan is keyed, so each request meets the same faults in
 #: every run. With this seed no request meets more than WORST_RUN faults in a row.
@@ -29,10 +28,11 @@ async def test_akana_loses_nothing_under_chaos() -> None:
         truth = [t["TicketID"] for t in fake.tickets]
         ids = truth[::TICKETS // GETS]
         sleep = FreeSleep()
+        tally = Tally("", "/api/login")
         async with AkanaClient(base_url=fake.url, email=fake.email, password=fake.password,
                                timeout=TIMEOUT, retry=RETRY, sleep=sleep, seed=SEED,
-                               max_concurrency=8) as akana:
-            tally = Tally(akana._pool, lambda r: r.display, "/api/login")
+                               max_concurrency=8, trace_configs=tally.trace_configs) as akana, \
+                tally.listening():
 
             async def listing() -> list[str]:
                 return [t.ticket_id async for t in akana.tickets.iter(page_size=PAGE_SIZE)]
@@ -55,12 +55,12 @@ async def test_akana_loses_nothing_under_chaos() -> None:
     assert plan.fired["expire_session"] >= 3
     assert plan.fired["slow_headers"] >= 3
 
-    # Attempts, from the server's record (one send per attempt: see test_wire.py).
-    hits: dict[str, list[Any]] = defaultdict(list)
+    # Attempts, from the server's record (one send per attempt: see test_wire.py) and the
+    # client's (traced and logged).
+    hits: dict[str, list[RecordedRequest]] = defaultdict(list)
     for r in fake.requests:
         if r.path.startswith("/api/tickets"):
-            query = "&".join(f"{k}={v}" for k, v in r.query_items)
-            hits[f"{r.path}?{query}" if query else r.path].append(r)
+            hits[display(r)].append(r)
     del hits["/api/tickets?start=0&count=1"]  # the last call
     assert len(hits) == TICKETS // PAGE_SIZE + 1 + len(ids)
     worst = 0
@@ -68,7 +68,7 @@ async def test_akana_loses_nothing_under_chaos() -> None:
         tally.check_sends(key, sent, plan.schedule("GET", key, len(sent)))
         replays = sum(1 for h in sent if h.status == 401)
         seen = len(sent) - min(1, replays)
-        assert seen <= tally.attempts[key] <= RETRY.max_attempts, key
+        assert seen <= tally.attempts(key) <= RETRY.max_attempts, key
         worst = max(worst, seen)
     assert max(faults_before_success(plan, "GET", key) for key in hits) == WORST_RUN
     assert worst >= WORST_RUN  # (one of them may be an expiry: its replay is free)

@@ -12,7 +12,6 @@ import time
 from typing import Any
 
 from arena_async import ArenaClient, RetryPolicy
-from arena_async._protocol import Request
 from arena_async.testing import FakeArena, RecordedRequest
 
 from ._chaos import (
@@ -22,7 +21,7 @@ from ._chaos import (
     Tally,
     chaos_plan,
     faults_before_success,
-    hits_by_key,
+    hits_by_display,
     target,
 )
 
@@ -48,13 +47,6 @@ def client_for(fake: FakeArena, **kw: Any) -> ArenaClient:
                        base_url=fake.url, **kw)
 
 
-def key(request: Request) -> tuple[str, ...]:
-    """A request as the fake groups it: path, and offset and limit for a page."""
-    path = "/v1" + request.path
-    params = request.params or {}
-    return (path, params["offset"], params["limit"]) if "offset" in params else (path,)
-
-
 def attempts_seen_by_server(hits: list[RecordedRequest]) -> int:
     """The attempts of one request, from what the server received.
 
@@ -62,10 +54,11 @@ def attempts_seen_by_server(hits: list[RecordedRequest]) -> int:
     aiohttp's silent second send of an idempotent request whose connection dropped before
     any answer; test_wire.py shows aiohttp does it and the pool's session does not; here
     Tally.check_sends re-checks, for every request, that the server saw no send the client
-    did not make). So the attempts are at least the hits, less the one free replay after a
-    re-login: a hit answered 401 (with no fault cutting the answer) made the pool log in
-    again and resend without counting an attempt, once per request; a second such 401
-    would count. (A send that never reached the server counts on the client only.)
+    did not make: the client's sends are traced). So the attempts are at least the hits,
+    less the one free replay after a re-login: a hit answered 401 (with no fault cutting
+    the answer) made the pool log in again and resend without counting an attempt, once
+    per request; a second such 401 would count. (A send that never reached the server
+    counts on the client only.)
     """
     replays = sum(1 for h in hits if h.status == 401 and h.fault is None)
     return len(hits) - min(1, replays)
@@ -89,9 +82,10 @@ async def test_nothing_is_lost_under_chaos() -> None:
         assert max(faults_before_success(plan, "GET", t) for t in targets) == WORST_RUN
 
         sleep = FreeSleep()
+        tally = Tally("/v1", "/login")
         async with client_for(fake, timeout=TIMEOUT, retry=RETRY, sleep=sleep, seed=SEED,
-                              max_concurrency=16) as arena:
-            tally = Tally(arena._pool, key, "/login")
+                              max_concurrency=16, trace_configs=tally.trace_configs) as arena, \
+                tally.listening():
 
             async def listing() -> list[str]:
                 return [r.guid async for r in arena.items.training_records.iter(
@@ -125,9 +119,9 @@ async def test_nothing_is_lost_under_chaos() -> None:
             "slow_headers"} <= set(plan.fired)
     assert expired >= 10
 
-    # Attempts: what the pool reports, what it sent, what the server received.
-    pages = hits_by_key(fake.requests, TRAINING, ("offset", "limit"))
-    tickets = hits_by_key(fake.requests, TICKETS)
+    # Attempts: what the client sent and read (traced and logged), what the server received.
+    pages = hits_by_display(fake.requests, TRAINING, "/v1")
+    tickets = hits_by_display(fake.requests, TICKETS, "/v1")
     assert len(pages) == RECORDS // PAGE_SIZE + 1  # the last page is empty
     assert len(tickets) == ITEMS
     worst = spurious = 0
@@ -135,9 +129,9 @@ async def test_nothing_is_lost_under_chaos() -> None:
         spurious += tally.check_sends(k, hits, plan.schedule("GET", target(hits[0]),
                                                              len(hits)))
         seen = attempts_seen_by_server(hits)
-        # The pool may count more (a send the server never saw, an attempt whose login
-        # failed), never fewer, and never more than the policy allows.
-        assert seen <= tally.attempts[k] <= RETRY.max_attempts, (k, hits)
+        # The client may have made more (a send the server never saw), never fewer, and
+        # never more than the policy allows.
+        assert seen <= tally.attempts(k) <= RETRY.max_attempts, (k, hits)
         worst = max(worst, seen)
     assert worst >= WORST_RUN + 1  # the worst request: its faults, then its success
     assert all(0 <= d <= RETRY.max_backoff for d in sleep.delays)
