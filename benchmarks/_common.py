@@ -40,7 +40,7 @@ SERVER_CPU = 1
 CLIENT_CPU = 0
 
 #: The order of sections in RESULTS.md.
-SECTIONS = ("overhead", "breakdown", "latency", "streaming", "structuring", "quota",
+SECTIONS = ("overhead", "instructions", "breakdown", "latency", "streaming", "structuring", "quota",
             "sharing")
 
 EMAIL = "bench@example.com"

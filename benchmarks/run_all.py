@@ -20,6 +20,7 @@ import _common as c
 
 SCRIPTS = {
     "overhead": "overhead.py",
+    "instructions": "instructions.py",
     "breakdown": "breakdown.py",
     "latency": "latency.py",
     "streaming": "streaming.py",

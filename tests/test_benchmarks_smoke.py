@@ -23,7 +23,7 @@ def bench() -> object:
 
 @pytest.mark.parametrize("name", ["_common", "_prototype", "_codegen", "load_server", "overhead",
                                   "latency", "streaming", "structuring", "quota", "run_all",
-                                  "breakdown", "sharing"])
+                                  "breakdown", "sharing", "instructions"])
 def test_imports(bench: object, name: str) -> None:
     module = importlib.import_module(name)
     assert module.__doc__
@@ -51,6 +51,15 @@ def test_results_sections(bench: object, tmp_path: Path) -> None:
     assert text.index("bench:overhead") < text.index("bench:quota")
     _, md = common.table(["a", "b"], [[1, "x|y"]])
     assert md.splitlines()[2] == "| 1 | x\\|y |"
+
+
+def test_instructions_reads_callgrinds_total(bench: object) -> None:
+    instructions = importlib.import_module("instructions")
+    out = "version: 1\ncmd: python x.py\nevents: Ir\nfn=(1) main\n3 12\nsummary: 987654321\n"
+    assert instructions.instructions(out) == 987654321
+    assert instructions.instructions(out.replace("summary", "totals")) == 987654321
+    with pytest.raises(ValueError, match="summary"):
+        instructions.instructions("events: Ir\n")
 
 
 def test_load_server_pages(bench: object) -> None:
