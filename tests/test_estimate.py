@@ -39,6 +39,19 @@ def known_window(remaining: int = 100, reset: float = RESET) -> QuotaEstimate:
 
 # -- the unknown state: one probe at a time ---------------------------------------------
 
+def test_a_new_estimate_knows_nothing_and_holds_nothing() -> None:
+    est = QuotaEstimate()
+    assert (est.known, est.reset_at, est.expires_at, est.server_min, est.expired_reset) == (
+        None, None, None, None, None)
+    assert (est.min_mark, est.window_mark, est.admissions, est.outstanding) == (0, 0, 0, 0)
+    assert (est.read_at, est.last_admit_at, est.probe_out, list(est.lost)) == (
+        0.0, None, False, [])
+    assert est.backoff == est.MIN_BACKOFF == 1.0
+    assert est.MAX_BACKOFF == 60.0
+    assert est.RESET_MARGIN == 0.05
+    assert est.spent_state() == (0, None)
+
+
 def test_nothing_known_admits_one_probe_then_waits_for_its_answer() -> None:
     est = QuotaEstimate()
     assert est.remaining(T0) is None
