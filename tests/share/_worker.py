@@ -1,6 +1,8 @@
 """One sharer, as a real OS process, for tests/share/test_multiprocess.py.
 
-Run as ``python tests/share/_worker.py '<json config>'``. It prints ``STARTED`` once its
+Run as ``python tests/share/_worker.py '<json config>'``, or forked by
+tests/share/_zygote.py (what the tests do: ``run(config)`` in a process that has already
+imported arena_async). It prints ``STARTED`` once its
 imports are done, waits for the ``go`` file (when given, so every process starts at once),
 runs ``arena.items.tickets.list`` over its keys with ``arena.bulk`` and prints one JSON
 line (``RESULT {...}``): the outcome counts by kind, when its first request succeeded
@@ -102,9 +104,14 @@ async def main(config: dict[str, Any]) -> dict[str, Any]:
             "first_ok": first_ok, "ended": time.time(), "stats": counters}
 
 
-if __name__ == "__main__":
-    cfg = json.loads(sys.argv[1])
+def run(config: dict[str, Any]) -> None:
+    """The whole worker: STARTED, the run, RESULT (tests/share/_zygote.py calls it in each
+    process it forks)."""
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     print("STARTED", flush=True)
-    result = asyncio.run(main(cfg))
+    result = asyncio.run(main(config))
     print("RESULT " + json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    run(json.loads(sys.argv[1]))

@@ -2,22 +2,29 @@
 
 FakeArena runs in the test process with ``single_session=True`` (its default, as the real
 server: each login cancels the user's earlier session) and records every request; each
-sharer is a separate Python process with its own ``ArenaClient(share=...)``. The workers
-start together (a ``go`` file) once their imports are done, so the timings measured are the
-library's, not the interpreter's start-up.
+sharer is a separate OS process with its own ``ArenaClient(share=...)``, forked from a fork
+server that imported arena_async once (tests/share/_zygote.py: a worker starts in
+milliseconds, not an interpreter's start-up of about half a second of CPU). The workers
+start together (a ``go`` file) once they are ready, so the timings measured are the
+library's.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import json
 import os
 import signal
+import socket
+import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +32,7 @@ import pytest
 
 from arena_async.testing import FakeArena, Fault
 
-WORKER = Path(__file__).with_name("_worker.py")
+ZYGOTE = Path(__file__).with_name("_zygote.py")
 ROUTE = "GET /items/{item}/tickets"
 REPO = Path(__file__).resolve().parents[2]
 
@@ -47,35 +54,142 @@ def config_for(fake: FakeArena, share: dict[str, Any], keys: list[str],
             **share, **extra}
 
 
+class Forked:
+    """A worker forked by the fork server (tests/share/_zygote.py), with what the tests use
+    of ``asyncio.subprocess.Process``: pid, stdout, stderr, returncode, wait, communicate,
+    send_signal, kill."""
+
+    def __init__(self, pid: int, stdout: asyncio.StreamReader, stderr: asyncio.StreamReader,
+                 status: asyncio.StreamReader, transports: list[asyncio.BaseTransport]) -> None:
+        self.pid = pid
+        self.stdout = stdout
+        self.stderr = stderr
+        self.returncode: int | None = None
+        self._status = status
+        self._transports = transports
+
+    def send_signal(self, signum: int) -> None:
+        if self.returncode is None:
+            os.kill(self.pid, signum)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    async def wait(self) -> int:
+        """Its exit code (negative: the signal that ended it), as the fork server saw it."""
+        if self.returncode is None:
+            status = await self._status.read()
+            if not status:
+                raise AssertionError(f"the fork server ended before worker {self.pid}")
+            self.returncode = int(status)
+        return self.returncode
+
+    async def communicate(self) -> tuple[bytes, bytes]:
+        out, err = await asyncio.gather(self.stdout.read(), self.stderr.read())
+        await self.wait()
+        return out, err
+
+    def close(self) -> None:
+        for transport in self._transports:
+            transport.close()
+
+
+class Zygote:
+    """The fork server: one process that imported arena_async once; each worker is forked
+    from it (a real process, started in milliseconds instead of an interpreter's start)."""
+
+    def __init__(self) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ARENA_")}
+        self.errors = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close()
+        with theirs:
+            self.proc = subprocess.Popen(
+                [sys.executable, str(ZYGOTE), str(theirs.fileno())], cwd=REPO, env=env,
+                pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, stderr=self.errors)
+        self.sock = ours
+        self.sock.settimeout(60)  # its imports, then a fork takes milliseconds
+
+    def stderr(self) -> str:
+        self.errors.seek(0)
+        return self.errors.read().decode(errors="replace")[-3000:]
+
+    async def spawn(self, config: dict[str, Any]) -> Forked:
+        """A worker running ``config``, its output read on the running loop."""
+        pipes = [os.pipe() for _ in range(3)]  # stdout, stderr, status
+        try:
+            try:
+                socket.send_fds(self.sock, [json.dumps({"config": config}).encode()],
+                                [w for _, w in pipes])
+                answer = self.sock.recv(4096)
+            finally:
+                for _, w in pipes:
+                    os.close(w)
+        except BaseException:
+            for r, _ in pipes:
+                os.close(r)
+            raise
+        if not answer:
+            for r, _ in pipes:
+                os.close(r)
+            raise AssertionError(f"the fork server ended:\n{self.stderr()}")
+        loop = asyncio.get_running_loop()
+        readers: list[asyncio.StreamReader] = []
+        transports: list[asyncio.BaseTransport] = []
+        for r, _ in pipes:
+            reader = asyncio.StreamReader()
+            transport, _ = await loop.connect_read_pipe(
+                functools.partial(asyncio.StreamReaderProtocol, reader),
+                os.fdopen(r, "rb", buffering=0))
+            readers.append(reader)
+            transports.append(transport)
+        stdout, stderr, status = readers
+        return Forked(json.loads(answer)["pid"], stdout, stderr, status, transports)
+
+    def close(self) -> None:
+        self.sock.close()  # it kills what still runs, then ends
+        try:
+            self.proc.wait(30)
+        finally:
+            if self.proc.poll() is None:  # pragma: no cover
+                self.proc.kill()
+                self.proc.wait()
+            self.errors.close()
+
+
+@pytest.fixture(scope="module")
+def zygote() -> Iterator[Zygote]:
+    server = Zygote()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
 class Workers:
     """Worker processes started now, released together by :meth:`go`."""
 
-    def __init__(self, go: Path) -> None:
+    def __init__(self, go: Path, zygote: Zygote) -> None:
         self.go_file = go
-        self.procs: list[asyncio.subprocess.Process] = []
+        self.zygote = zygote
+        self.procs: list[Forked] = []
 
-    async def start(self, config: dict[str, Any], *, wait_go: bool = True) -> (
-            asyncio.subprocess.Process):
-        """One worker, once its imports are done."""
+    async def start(self, config: dict[str, Any], *, wait_go: bool = True) -> Forked:
+        """One worker, once it is ready."""
         return (await self.start_many([config], wait_go=wait_go))[0]
 
     async def start_many(self, configs: list[dict[str, Any]], *, wait_go: bool = True,
-                         ) -> list[asyncio.subprocess.Process]:
-        """Workers started at once (their imports overlap), returned once all are ready."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ARENA_")}
+                         ) -> list[Forked]:
+        """Workers started at once, returned once all are ready."""
         procs = []
         for config in configs:
             given = {**config, "go": str(self.go_file)} if wait_go else config
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable, str(WORKER), json.dumps(given), cwd=REPO, env=env,
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+            proc = await self.zygote.spawn(given)
             self.procs.append(proc)
             procs.append(proc)
         for proc in procs:
-            assert proc.stdout is not None
             line = await asyncio.wait_for(proc.stdout.readline(), 60)
             if line != b"STARTED\n":
-                assert proc.stderr is not None
                 err = await asyncio.wait_for(proc.stderr.read(), 10)
                 raise AssertionError(f"a worker did not start: {line!r}\n"
                                      f"{err.decode()[-3000:]}")
@@ -84,10 +198,10 @@ class Workers:
     def go(self) -> None:
         self.go_file.touch()
 
-    async def results(self, procs: list[asyncio.subprocess.Process] | None = None,
+    async def results(self, procs: list[Forked] | None = None,
                       timeout: float = 120) -> list[dict[str, Any]]:
         """Every worker's RESULT (each must exit 0)."""
-        async def one(proc: asyncio.subprocess.Process) -> dict[str, Any]:
+        async def one(proc: Forked) -> dict[str, Any]:
             out, err = await proc.communicate()
             assert proc.returncode == 0, err.decode()[-3000:]
             lines = [x for x in out.decode().splitlines() if x.startswith("RESULT ")]
@@ -106,7 +220,6 @@ class Workers:
             report = []
             for proc in stuck:
                 proc.kill()
-                assert proc.stderr is not None
                 report.append((await proc.stderr.read()).decode()[-4000:])
             raise AssertionError(f"{len(stuck)} workers still running after {timeout} s:\n"
                                  + "\n----\n".join(report)) from None
@@ -118,14 +231,15 @@ class Workers:
 
 
 @pytest.fixture
-async def workers(tmp_path: Path) -> Any:
-    group = Workers(tmp_path / "go")
+async def workers(tmp_path: Path, zygote: Zygote) -> Any:
+    group = Workers(tmp_path / "go", zygote)
     try:
         yield group
     finally:
         group.kill_all()
         for proc in group.procs:
             await proc.wait()
+            proc.close()
 
 
 def total(results: list[dict[str, Any]]) -> Counter[str]:
@@ -193,7 +307,6 @@ async def test_the_last_logout_never_spends_the_workspace_reserve(
         late = await workers.start(config_for(fake, share_config, fake.item_guids[:1],
                                               reserve=100, close_after=str(release)))
         workers.go()
-        assert late.stdout is not None
         assert await asyncio.wait_for(late.stdout.readline(), 30) == b"WAITING\n"
         spenders = await workers.start_many(
             [config_for(fake, share_config, fake.item_guids, reserve=100,
