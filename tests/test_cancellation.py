@@ -1,7 +1,9 @@
 """Cancelling a call leaves nothing behind: no tasks, no held slots, no open sockets.
 
-The in-process tests check the limiter and the auth lock; the subprocess test runs the
-same cancellations under ``python -X dev -W error::ResourceWarning`` (asyncio debug mode,
+The in-process tests check, through public behaviour only, that every admission slot is
+free (as many calls as the client has slots reach the server at once) and that the login
+is not left locked (the next call logs in); the subprocess test runs the same
+cancellations under ``python -X dev -W error::ResourceWarning`` (asyncio debug mode,
 every ResourceWarning an error) with the fake server on a loop of its own in another
 thread, so every task left on the client's loop is the client's.
 """
@@ -14,6 +16,8 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from arena_async import ArenaClient, RetryPolicy
 from arena_async.bulk import _worker as bulk_worker
@@ -33,6 +37,52 @@ async def until(condition: Any, timeout: float = 2.0) -> None:
         await asyncio.sleep(0.002)
 
 
+async def assert_slots_free(arena: ArenaClient, fake: FakeArena, slots: int,
+                            timeout: float = 2.0, busy: int = 0) -> None:
+    """All ``slots`` of the client's admission slots are free, the session usable and the
+    quota estimate intact: ``slots`` calls, held at the server, all reach it at once. (A
+    slot a cancelled call kept would hold one of them back; so would a login left locked,
+    or an estimate lost to probing, one request at a time.) The calls are then cancelled,
+    which ends them at the server too. ``busy``: requests in flight at the server that are
+    not the probe's (it waits for the others to end, before and after)."""
+    guid = fake.item_guids[0]
+    path = f"/v1/items/{guid}/items"
+    probe = fake.faults.add(Fault("slow_headers", delay=30, path=f"{path}$"))
+    await until(lambda: fake.stats.in_flight <= busy)  # what cancelled calls left there
+    start = len(fake.requests)
+
+    def arrived() -> int:
+        return sum(1 for r in fake.requests[start:] if r.path == path)
+
+    calls = [asyncio.create_task(arena.items.references.list(guid)) for _ in range(slots)]
+    try:
+        await until(lambda: arrived() == slots, timeout)
+    finally:
+        fake.faults.remove(probe)
+        for call in calls:
+            call.cancel()
+        await asyncio.gather(*calls, return_exceptions=True)
+        await until(lambda: fake.stats.in_flight <= busy)  # the server ended them too
+
+
+async def test_the_slot_probe_sees_a_held_slot() -> None:
+    """The probe above can fail: with one of two slots held by a call in flight, only one
+    of its calls reaches the server."""
+    async with FakeArena.seeded(items=2, seed=1) as fake, \
+            client_for(fake, max_concurrency=2, timeout=5.0) as arena:
+        a, b = fake.item_guids
+        await arena.items.tickets.list(a)  # logged in; the quota state is known
+        await assert_slots_free(arena, fake, 2)
+        fake.faults.add(Fault("slow_headers", delay=30, path=f"{b}/tickets$", times=1))
+        hog = asyncio.create_task(arena.items.tickets.list(b))
+        await until(lambda: fake.stats.in_flight == 1)
+        with pytest.raises(AssertionError, match="condition never held"):
+            await assert_slots_free(arena, fake, 2, timeout=0.3, busy=1)
+        hog.cancel()
+        await asyncio.gather(hog, return_exceptions=True)
+        await assert_slots_free(arena, fake, 2)
+
+
 async def test_cancelled_requests_give_their_slots_back() -> None:
     async with FakeArena.seeded(items=3, seed=1) as fake, \
             client_for(fake, max_concurrency=2, timeout=5.0) as arena:
@@ -40,19 +90,16 @@ async def test_cancelled_requests_give_their_slots_back() -> None:
         await arena.items.tickets.list(c)  # logged in; the quota state is known
         fake.faults.add(Fault("slow_headers", delay=0.5, path=f"({a}|{b})/tickets$"))
         stuck = [asyncio.create_task(arena.items.tickets.list(g)) for g in (a, b)]
-        await until(lambda: fake.stats.in_flight == 2)
-        limiter = arena._pool.limiter
-        assert limiter.stats.in_flight == 2
+        await until(lambda: fake.stats.in_flight == 2)  # both slots held
         for task in stuck:
             task.cancel()
         results = await asyncio.gather(*stuck, return_exceptions=True)
         assert all(isinstance(r, asyncio.CancelledError) for r in results)
-        assert limiter.stats.in_flight == 0
         started = time.perf_counter()
         refs = await arena.items.tickets.list(c)  # admitted at once: both slots are free
         assert time.perf_counter() - started < 0.2
         assert [r.guid for r in refs] == [t["guid"] for t in fake.ticket_refs(c)]
-        assert limiter.estimated_remaining is not None  # the quota estimate is intact
+        await assert_slots_free(arena, fake, 2)
 
 
 async def test_cancelling_a_retry_wait_and_a_login_holds_nothing() -> None:
@@ -60,25 +107,33 @@ async def test_cancelling_a_retry_wait_and_a_login_holds_nothing() -> None:
             client_for(fake, max_concurrency=1, timeout=5.0, seed=1,
                        retry=RetryPolicy(backoff=30, max_backoff=60)) as arena:
         a, b = fake.item_guids
-        # A login that hangs, cancelled while the auth lock is held.
+        # A login that hangs (the only request in flight: the call waits for it),
+        # cancelled while it holds the login.
         fake.faults.add(Fault("slow_headers", delay=0.5, path="/login$", times=1))
         task = asyncio.create_task(arena.items.tickets.list(a))
         await until(lambda: fake.stats.in_flight == 1)
-        assert arena._auth._lock.locked()
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-        assert not arena._auth._lock.locked()
+        assert fake.stats.logins == 0
+        # The login is not left locked: the next call logs in (a held lock would hang it).
+        await asyncio.wait_for(arena.items.tickets.list(b), 2.0)
+        assert arena.stats.logins == 1
         # A retry wait (backoff of some seconds with this seed), cancelled while sleeping.
         # (No Retry-After: that would rightly hold every request of the client.)
         fake.faults.add(Fault("status", status=503, path="/tickets$", times=1))
         task = asyncio.create_task(arena.items.tickets.list(a))
-        await until(lambda: arena._pool.stats.waits >= 1)
-        assert arena._pool.limiter.stats.in_flight == 0  # the slot is not held while waiting
+        await until(lambda: arena.stats.waits >= 1)
+        # The one slot is not held while waiting: another call goes through meanwhile.
+        started = time.perf_counter()
+        await asyncio.wait_for(arena.items.tickets.list(b), 2.0)
+        assert time.perf_counter() - started < 0.2
+        assert not task.done()
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         started = time.perf_counter()
         await arena.items.tickets.list(b)  # the one slot is free, the session is usable
         assert time.perf_counter() - started < 0.2
+        await assert_slots_free(arena, fake, 1)
 
 
 async def test_cancelling_iter_and_bulk_leaves_no_task_and_no_slot() -> None:
@@ -98,9 +153,9 @@ async def test_cancelling_iter_and_bulk_leaves_no_task_and_no_slot() -> None:
         await until(lambda: fake.stats.in_flight == 1 and len(got) == 20)
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-        assert arena._pool.limiter.stats.in_flight == 0
+        await assert_slots_free(arena, fake, 8)
 
-        fake.faults.add(Fault("slow_headers", delay=0.5, path="/tickets$"))
+        slow = fake.faults.add(Fault("slow_headers", delay=0.5, path="/tickets$"))
         run = arena.bulk(arena.items.tickets.list, fake.item_guids[:40])
 
         async def fan_out() -> None:
@@ -118,8 +173,9 @@ async def test_cancelling_iter_and_bulk_leaves_no_task_and_no_slot() -> None:
         assert len(workers()) == 8
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-        assert arena._pool.limiter.stats.in_flight == 0
         assert workers() == []
+        fake.faults.remove(slow)
+        await assert_slots_free(arena, fake, 8)
 
 
 SCRIPT = r'''
@@ -166,11 +222,35 @@ async def until(condition):
     raise AssertionError("condition never held")
 
 
-def check(arena, where):
+def no_tasks_left(where):
     others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
     assert not others, (where, others)
-    assert arena._pool.limiter.stats.in_flight == 0, where
-    assert not arena._auth._lock.locked(), where
+
+
+async def check(arena, fake, loop, where):
+    """No task left, and (public behaviour only) every slot free and the login usable: as
+    many calls as the client has slots, held at the server, all reach it at once (a slot
+    kept by a cancelled call, or a login left locked, would hold one back); then they are
+    cancelled in turn."""
+    no_tasks_left(where)
+    guid = fake.item_guids[0]
+    # One call first: after a cancelled login the client logs in and, knowing nothing of
+    # the quota yet, sends one probe request before any other.
+    await asyncio.wait_for(arena.items.references.list(guid), 5)
+    path = "/v1/items/" + guid + "/items"
+    probe = Fault("slow_headers", delay=30, path=path + "$")
+    on(loop, lambda: fake.faults.add(probe))
+    await until(lambda: fake.stats.in_flight == 0)
+    start = len(fake.requests)
+    calls = [asyncio.create_task(arena.items.references.list(guid)) for _ in range(8)]
+    try:
+        await until(lambda: sum(1 for r in fake.requests[start:] if r.path == path) == 8)
+    finally:
+        on(loop, lambda: fake.faults.remove(probe))
+        for call in calls:
+            await cancel(call)
+    await until(lambda: fake.stats.in_flight == 0)
+    no_tasks_left(where)
 
 
 async def cancel(task):
@@ -195,7 +275,7 @@ async def main(fake, loop):
         task = asyncio.create_task(arena.items.tickets.list(guid))
         await until(lambda: fake.stats.in_flight == 1)
         await cancel(task)
-        check(arena, "login")
+        await check(arena, fake, loop, "login")
         # 2. iter, in the middle of the third page
         on(loop, lambda: fake.faults.add(Fault("slow_headers", delay=0.5,
                                                path="/trainingrecords$", after=2, times=1)))
@@ -206,7 +286,7 @@ async def main(fake, loop):
         task = asyncio.create_task(listing())
         await until(lambda: len(got) == 20 and fake.stats.in_flight == 1)
         await cancel(task)
-        check(arena, "iter")
+        await check(arena, fake, loop, "iter")
         # 3. bulk, eight calls in flight, with and without 'async with'
         slow = Fault("slow_headers", delay=0.5, path="/tickets$")
         on(loop, lambda: fake.faults.add(slow))
@@ -223,22 +303,21 @@ async def main(fake, loop):
             task = asyncio.create_task(fan_out(scoped))
             await until(lambda: fake.stats.in_flight == 8)
             await cancel(task)
-            check(arena, f"bulk scoped={scoped}")
-            await until(lambda: fake.stats.in_flight == 0)
+            await check(arena, fake, loop, f"bulk scoped={scoped}")
         on(loop, lambda: fake.faults.remove(slow))
         # 4. a retry wait of some seconds (seeded backoff; no Retry-After, which would
         # rightly hold every later request of the client too)
         on(loop, lambda: fake.faults.add(Fault("status", status=503, path="/tickets$",
                                                times=1)))
         task = asyncio.create_task(arena.items.tickets.list(guid))
-        await until(lambda: arena._pool.stats.waits >= 1)
+        await until(lambda: arena.stats.waits >= 1)
         await cancel(task)
-        check(arena, "retry wait")
+        await check(arena, fake, loop, "retry wait")
         # the client still works
         await arena.items.tickets.list(guid)
-        check(arena, "after")
+        await check(arena, fake, loop, "after")
     gc.collect()
-    check(arena, "closed")
+    no_tasks_left("closed")
     print("OK", flush=True)
 
 

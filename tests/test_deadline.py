@@ -119,7 +119,8 @@ async def test_the_deadline_covers_waiting_for_a_slot() -> None:
         assert time.perf_counter() - started < 0.1 + 0.1
         assert info.value.attempts == 0  # nothing was sent
         await hog  # the slot holder is unharmed
-        assert arena._pool.limiter.stats.in_flight == 0
+        # The one slot is free again: the call cut while waiting for it took none.
+        await asyncio.wait_for(arena.items.tickets.list(b), 2.0)
 
 
 async def test_the_deadline_covers_a_slow_login() -> None:
@@ -130,8 +131,10 @@ async def test_the_deadline_covers_a_slow_login() -> None:
         with pytest.raises(TransportError, match="logging in"):
             await arena.items.tickets.list(fake.item_guids[0], deadline=0.1)
         assert time.perf_counter() - started < 0.1 + 0.1
-        assert not arena._auth._lock.locked()
-        await arena.items.tickets.list(fake.item_guids[0])  # the next call logs in
+        # The cut login left nothing locked: the next call logs in (2 s: a held lock would
+        # hang it).
+        await asyncio.wait_for(arena.items.tickets.list(fake.item_guids[0]), 2.0)
+        assert arena.stats.logins == 1
 
 
 async def test_a_listing_deadline_bounds_each_page_and_says_where_to_resume() -> None:
@@ -158,8 +161,12 @@ async def test_a_listing_deadline_bounds_each_page_and_says_where_to_resume() ->
 
 
 async def test_a_deadline_cuts_a_wait_for_the_quota_reset() -> None:
+    # The client's clock stands still (its waits are real sleeps): the wait for the reset
+    # is cut by the deadline in real time, and the test then moves the clock past it.
+    clock = FakeClock(start=time.time())
     async with FakeArena.seeded(items=1, seed=1, quota_limit=100, quota_window=30) as fake, \
-            client_for(fake, quota=QuotaPolicy(on_exhausted="wait")) as arena:
+            client_for(fake, quota=QuotaPolicy(on_exhausted="wait"), max_concurrency=1,
+                       clock=clock) as arena:
         await arena.items.tickets.list(fake.item_guids[0])  # the window's reset is known
         fake.set_quota(remaining=0)
         started = time.perf_counter()
@@ -169,7 +176,11 @@ async def test_a_deadline_cuts_a_wait_for_the_quota_reset() -> None:
         assert info.value.status == 429
         assert "waiting for the quota to reset" in info.value.__notes__[-1]
         assert "deadline of 0.1 s passed" in info.value.__notes__[-1]
-        assert arena._pool.limiter.stats.in_flight == 0
+        # Nothing held: once the reset has passed, the one slot admits the next call at
+        # once (2 s: a slot kept by the cut call would hang it).
+        clock.now += 31
+        fake.set_quota(remaining=100)
+        await asyncio.wait_for(arena.items.tickets.list(fake.item_guids[0]), 2.0)
 
 
 @pytest.mark.parametrize("bad", [0, -1.0, float("nan"), float("inf"), True, "1"])
