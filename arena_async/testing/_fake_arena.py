@@ -18,7 +18,6 @@ Example::
 
 from __future__ import annotations
 
-import base64
 import email.utils
 import json
 import logging
@@ -28,19 +27,19 @@ import re
 import secrets
 import string
 import time
-import urllib.parse
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta, timezone
-from functools import partial
 from itertools import islice
-from typing import Any, ClassVar, Final, Literal, Self, TypeVar
+from typing import Any, ClassVar, Final, Literal, Protocol, Self, TypeVar
 
 import attrs
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from ._faults import FaultPlan
+from ._item_search import ASSEMBLY_TYPES, BadQuery, Category, item_filter, read_criteria
+from ._oauth import OAuthTokens
 from ._server import FakeServer, FakeServerStats, RecordedRequest, _bearer
 
 __all__ = [
@@ -53,6 +52,17 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
+
+
+class _Named(Protocol):
+    @property
+    def guid(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+
+_N = TypeVar("_N", bound=_Named)
 
 ResetFormat = Literal["arena", "rfc1123", "iso"]
 
@@ -123,6 +133,20 @@ def format_reset(moment: datetime, style: ResetFormat = "arena") -> str:
     )
 
 
+def _int_query(
+    query: Mapping[str, str], name: str, low: int, high: int | None, code: int
+) -> int | None:
+    """The integer query field ``name`` (``low`` to ``high``), None when absent; else
+    Arena's 400 with ``code``."""
+    text = query.get(name)
+    if text is None:
+        return None
+    if not _INT_RE.fullmatch(text) or int(text) < low or (high is not None and int(text) > high):
+        expected = f"an integer >= {low}" if high is None else f"an integer from {low} to {high}"
+        raise _ApiError(400, code, f'The {name} "{text}" is not valid: use {expected}.')
+    return int(text)
+
+
 def _iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -174,6 +198,35 @@ def _invalid_guid(guid: str) -> _ApiError:
     return _ApiError(400, CODE_INVALID_GUID, f'The guid "{guid}" is not valid.')
 
 
+def _bad_format() -> _ApiError:
+    return _ApiError(400, CODE_BAD_FORMAT, _BAD_FORMAT_MESSAGE)
+
+
+def _found(table: Mapping[str, _T], guid: str) -> _T:
+    """``table[guid]``; an unknown GUID is Arena's invalid-GUID 400."""
+    found = table.get(guid)
+    if found is None:
+        raise _invalid_guid(guid)
+    return found
+
+
+def _named(table: Mapping[str, _N], name_or_guid: str) -> _N | None:
+    """The entry with this GUID, else the first with this name, else None."""
+    found = table.get(name_or_guid)
+    if found is None:
+        found = next((v for v in table.values() if v.name == name_or_guid), None)
+    return found
+
+
+def _unique_guid(rng: random.Random, taken: set[str]) -> str:
+    """A new 20-character GUID from ``rng``, added to ``taken``."""
+    while True:
+        guid = "".join(rng.choices(_GUID_ALPHABET, k=20))
+        if guid not in taken:
+            taken.add(guid)
+            return guid
+
+
 def _error_response(status: int, code: int, message: str) -> web.Response:
     return web.json_response(
         {"status": status, "errors": [{"code": code, "message": message}]}, status=status
@@ -220,13 +273,6 @@ class _Item:
 
 
 @attrs.define(slots=True)
-class _Category:
-    guid: str
-    name: str
-    parent: str | None  # the parent category's GUID
-
-
-@attrs.define(slots=True)
 class _Phase:
     guid: str
     name: str
@@ -246,118 +292,12 @@ _AUTO_PHASES: Final = (
     ("Obsolete", "OBSOLETE"),
 )
 _AUTO_USERS: Final = ("Ann Lee", "Bob Roe", "Chen Wu")
-ASSEMBLY_TYPES: Final = ("TOP_LEVEL_ASSEMBLY", "SUB_ASSEMBLY", "NOT_AN_ASSEMBLY")
-#: ``GET /items`` query fields holding text: a value matches exactly (case-insensitively)
-#: unless it ends with ``*`` (prefix match).
-_TEXT_FILTERS: Final = (
-    "number",
-    "name",
-    "description",
-    "revisionNumber",
-    "category.guid",
-    "category.name",
-    "lifecyclePhase.guid",
-    "lifecyclePhase.stage",
-    "owner.fullName",
-    "creator.email",
-    "creator.guid",
-    "creator.fullName",
-)
-_BOOL_FILTERS: Final = (
-    "inAssembly",
-    "modifiedBom",
-    "modifiedFiles",
-    "modifiedSourcing",
-    "modifiedSpecs",
-)
-_ITEM_FILTERS: Final = frozenset(
-    (*_TEXT_FILTERS, *_BOOL_FILTERS, "assemblyType", "effectiveDateTime", "includeChildCategories")
-)
-
-
-def _text_match(pattern: str, value: Any) -> bool:
-    if not isinstance(value, str):
-        return False
-    if pattern.endswith("*"):
-        return value.casefold().startswith(pattern[:-1].casefold())
-    return value.casefold() == pattern.casefold()
-
-
-def _dig(data: Mapping[str, Any], dotted: str) -> Any:
-    value: Any = data
-    for key in dotted.split("."):
-        if not isinstance(value, Mapping):
-            return None
-        value = value.get(key)
-    return value
-
-
-def _parse_moment(text: str) -> datetime | None:
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def _text_test(key: str, pattern: str) -> Callable[[dict[str, Any]], bool]:
-    def test(data: dict[str, Any]) -> bool:
-        return _text_match(pattern, _dig(data, key))
-
-    return test
-
-
-def _flag_test(key: str, flag: bool) -> Callable[[dict[str, Any]], bool]:
-    def test(data: dict[str, Any]) -> bool:
-        return data.get(key) is flag
-
-    return test
-
-
-def _in_categories(guids: set[str]) -> Callable[[dict[str, Any]], bool]:
-    def test(data: dict[str, Any]) -> bool:
-        return _dig(data, "category.guid") in guids
-
-    return test
-
-
-def _bad_query(name: str, value: str, expected: str) -> _ApiError:
-    return _ApiError(
-        400, CODE_BAD_FORMAT, f'The value "{value}" of {name} is not valid: {expected}.'
-    )
 
 
 @attrs.define(slots=True)
 class _Session:
     email: str
     last_used: float
-
-
-@attrs.define(slots=True)
-class _Token:
-    client_id: str
-    expires_at: float | None
-
-
-class _OAuthError(Exception):
-    """An RFC 6749 section 5.2 error answer of the token endpoint."""
-
-    def __init__(self, status: int, error: str, description: str, *, basic: bool = False) -> None:
-        super().__init__(description)
-        self.status = status
-        self.error = error
-        self.description = description
-        self.basic = basic
-
-    def response(self) -> web.Response:
-        headers = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-        if self.basic:  # RFC 6749 5.2: answer the scheme the client tried
-            headers["WWW-Authenticate"] = 'Basic realm="fake-arena"'
-        return web.json_response(
-            {"error": self.error, "error_description": self.description},
-            status=self.status,
-            headers=headers,
-        )
 
 
 _SESSION_KEY: Final = web.RequestKey("arena_session", str)
@@ -505,20 +445,20 @@ class FakeArena(FakeServer):
         # Item metadata (categories, phases, users) draws from its own generator, so the
         # GUIDs and data made from ``seed`` stay what they were before items had any.
         self._meta_rng = random.Random(f"{seed}:items")
-        self._categories: dict[str, _Category] = {}
+        self._categories: dict[str, Category] = {}
         self._phases: dict[str, _Phase] = {}
         self._users: dict[str, dict[str, str]] = {}
         self._sessions: dict[str, _Session] = {}
+        self.stats: FakeArenaStats = FakeArenaStats()
         self.client_id = client_id
         self.client_secret = client_secret
-        self.token_lifetime = token_lifetime
-        self._oauth_clients: dict[str, str] = {}
-        self._tokens: dict[str, _Token] = {}
-        self.add_oauth_client(client_id, client_secret)
+        self._oauth = OAuthTokens(
+            lifetime=token_lifetime, clock=clock, stats=self.stats, logger=logger
+        )
+        self._oauth.add_client(client_id, client_secret)
         self._authenticated = 0
         self._remaining = self._limit
         self._reset_at = clock() + quota_window
-        self.stats: FakeArenaStats = FakeArenaStats()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -640,8 +580,7 @@ class FakeArena(FakeServer):
     def _expire_request_session(self, request: web.Request) -> None:
         token = _bearer(request.headers)
         if token is not None:
-            if self._tokens.pop(token, None) is not None:
-                self.stats.tokens_expired += 1
+            self._oauth.end(token)
             return
         session_id = request.headers.get(SESSION_HEADER)
         if session_id is not None and self._sessions.pop(session_id, None) is not None:
@@ -649,124 +588,48 @@ class FakeArena(FakeServer):
 
     # ------------------------------------------------------------------ OAuth
 
+    @property
+    def token_lifetime(self) -> float | None:
+        """Seconds an access token lives (None: forever); settable, for later tokens."""
+        return self._oauth.lifetime
+
+    @token_lifetime.setter
+    def token_lifetime(self, lifetime: float | None) -> None:
+        self._oauth.lifetime = lifetime
+
     def add_oauth_client(self, client_id: str, client_secret: str) -> None:
         """Register (or re-key) an OAuth 2.0 client that may ask :attr:`token_url` for tokens.
 
         Example: ``fake.add_oauth_client("etl-machine", "s3cret")``
         """
-        if not client_id or not client_secret:
-            raise ValueError("client_id and client_secret must be non-empty strings")
-        self._oauth_clients[client_id] = client_secret
+        self._oauth.add_client(client_id, client_secret)
 
     @property
     def active_tokens(self) -> int:
         """How many access tokens are live (issued and not yet expired or ended)."""
-        now = self._clock()
-        return sum(1 for t in self._tokens.values() if t.expires_at is None or now < t.expires_at)
+        return self._oauth.active
 
     def expire_tokens(self) -> int:
         """End every access token (their next request gets 401); returns how many were live.
 
         Example: ``fake.expire_tokens()`` before a request tests the client's refresh.
         """
-        count = self.active_tokens
-        self._tokens.clear()
-        self.stats.tokens_expired += count
-        return count
+        return self._oauth.expire_all()
 
-    @staticmethod
-    def _basic_credentials(request: web.Request) -> list[tuple[str, str]] | None:
-        """The (id, secret) pairs a Basic header may mean: as RFC 6749 2.3.1 says (each
-        form-urlencoded before base64) and, as many clients send them, verbatim."""
-        value = request.headers.get("Authorization")
-        if value is None:
-            return None
-        scheme, _, encoded = value.strip().partition(" ")
-        if scheme.lower() != "basic":
-            raise _OAuthError(400, "invalid_request", "Unsupported Authorization scheme.")
-        try:
-            decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
-        except (ValueError, UnicodeDecodeError):
-            raise _OAuthError(
-                401, "invalid_client", "Client authentication failed.", basic=True
-            ) from None
-        client_id, sep, secret = decoded.partition(":")
-        if not sep:
-            raise _OAuthError(401, "invalid_client", "Client authentication failed.", basic=True)
-        return [
-            (urllib.parse.unquote_plus(client_id), urllib.parse.unquote_plus(secret)),
-            (client_id, secret),
-        ]
-
-    async def _token(self, request: web.Request) -> web.StreamResponse:
-        self.stats.token_requests += 1
-        try:
-            return await self._grant(request)
-        except _OAuthError as exc:
-            self.stats.failed_token_requests += 1
-            logger.debug("FakeArena refused a token request: %s", exc.error)
-            return exc.response()
-
-    async def _grant(self, request: web.Request) -> web.StreamResponse:
-        if request.content_type != "application/x-www-form-urlencoded":
-            raise _OAuthError(
-                400, "invalid_request", "The body must be application/x-www-form-urlencoded."
-            )
-        form = await request.post()
-        basic = self._basic_credentials(request)
-        form_id, form_secret = form.get("client_id"), form.get("client_secret")
-        if basic is not None and (form_id is not None or form_secret is not None):
-            raise _OAuthError(
-                400, "invalid_request", "Use one client authentication method, not two."
-            )
-        grant = form.get("grant_type")
-        if grant is None:
-            raise _OAuthError(400, "invalid_request", "grant_type is missing.")
-        if grant != "client_credentials":
-            raise _OAuthError(
-                400, "unsupported_grant_type", "Only client_credentials is supported."
-            )
-        candidates = basic if basic is not None else [(form_id, form_secret)]
-        client_id = next(
-            (
-                cid
-                for cid, secret in candidates
-                if isinstance(cid, str)
-                and isinstance(secret, str)
-                and self._oauth_clients.get(cid) == secret
-            ),
-            None,
-        )
-        if client_id is None:
-            raise _OAuthError(
-                401, "invalid_client", "Client authentication failed.", basic=basic is not None
-            )
-        token = f"FAKE-TOKEN-{secrets.token_urlsafe(24)}"
-        lifetime = self.token_lifetime
-        self._tokens[token] = _Token(
-            client_id, None if lifetime is None else self._clock() + lifetime
-        )
-        self.stats.tokens_issued += 1
-        logger.debug("FakeArena issued an access token (%d live)", len(self._tokens))
-        answer: dict[str, Any] = {"access_token": token, "token_type": "bearer"}
-        if lifetime is not None:
-            answer["expires_in"] = int(lifetime) if lifetime == int(lifetime) else lifetime
-        return web.json_response(
-            answer, headers={"Cache-Control": "no-store", "Pragma": "no-cache"}
-        )
-
-    def _authenticate_bearer(self, token: str) -> str:
-        known = self._tokens.get(token)
-        if known is None:
-            raise _ApiError(401, CODE_UNAUTHORIZED, "The access token is not valid or has expired.")
+    def _forced_expiry(self) -> bool:
+        """Count a request that brings a live session or token: True for every Nth one
+        (``expire_sessions_every``), which finds it expired."""
         self._authenticated += 1
         every = self.expire_sessions_every
-        if (known.expires_at is not None and self._clock() >= known.expires_at) or (
-            every is not None and self._authenticated % every == 0
-        ):
-            del self._tokens[token]
-            self.stats.tokens_expired += 1
-            raise _ApiError(401, CODE_UNAUTHORIZED, "The access token is not valid or has expired.")
+        return every is not None and self._authenticated % every == 0
+
+    def _authenticate_bearer(self, token: str) -> str:
+        refused = _ApiError(401, CODE_UNAUTHORIZED, "The access token is not valid or has expired.")
+        if not self._oauth.known(token):
+            raise refused
+        if self._forced_expiry() or self._oauth.expired(token):
+            self._oauth.end(token)
+            raise refused
         self.stats.bearer_requests += 1
         return token
 
@@ -778,30 +641,24 @@ class FakeArena(FakeServer):
         if not session_id:
             raise _ApiError(401, CODE_UNAUTHORIZED, "No session: log in and send arena_session_id.")
         session = self._sessions.get(session_id)
-        expired_message = "The session is not valid or has expired. Please log in again."
+        expired = _ApiError(
+            401, CODE_UNAUTHORIZED, "The session is not valid or has expired. Please log in again."
+        )
         if session is None:
-            raise _ApiError(401, CODE_UNAUTHORIZED, expired_message)
+            raise expired
         now = self._clock()
         idle = self.session_idle_timeout
-        self._authenticated += 1
-        every = self.expire_sessions_every
-        if (idle is not None and now - session.last_used > idle) or (
-            every is not None and self._authenticated % every == 0
-        ):
+        if self._forced_expiry() or (idle is not None and now - session.last_used > idle):
             del self._sessions[session_id]
             self.stats.sessions_expired += 1
-            raise _ApiError(401, CODE_UNAUTHORIZED, expired_message)
+            raise expired
         session.last_used = now
         return session_id
 
     # ------------------------------------------------------------------ data: write
 
     def _new_guid(self) -> str:
-        while True:
-            guid = "".join(self._rng.choices(_GUID_ALPHABET, k=20))
-            if guid not in self._guids:
-                self._guids.add(guid)
-                return guid
+        return _unique_guid(self._rng, self._guids)
 
     def _new_ticket(self, prefix: str) -> _Ticket:
         self._ticket_numbers[prefix] += 1
@@ -840,17 +697,7 @@ class FakeArena(FakeServer):
         return any(b in (ref.a, ref.b) for ref in self._items[a].references.values())
 
     def _new_meta_guid(self) -> str:
-        while True:
-            guid = "".join(self._meta_rng.choices(_GUID_ALPHABET, k=20))
-            if guid not in self._guids:
-                self._guids.add(guid)
-                return guid
-
-    def _find_category(self, name_or_guid: str) -> _Category | None:
-        found = self._categories.get(name_or_guid)
-        if found is None:
-            found = next((c for c in self._categories.values() if c.name == name_or_guid), None)
-        return found
+        return _unique_guid(self._meta_rng, self._guids)
 
     def add_category(self, name: str, parent: str | None = None) -> str:
         """Add an item category under ``parent`` (a category name or GUID, created at the top
@@ -858,11 +705,11 @@ class FakeArena(FakeServer):
 
         Example: ``fake.add_category("Thin film", parent="Resistors")``
         """
-        found = self._find_category(name)
+        found = _named(self._categories, name)
         if found is not None:
             return found.guid
         parent_guid = None if parent is None else self.add_category(parent)
-        category = _Category(self._new_meta_guid(), name, parent_guid)
+        category = Category(self._new_meta_guid(), name, parent_guid)
         self._categories[category.guid] = category
         return category.guid
 
@@ -872,9 +719,9 @@ class FakeArena(FakeServer):
 
         Example: ``fake.add_lifecycle_phase("Prototype", "IN_DESIGN")``
         """
-        for phase in self._phases.values():
-            if phase.name == name:
-                return phase.guid
+        found = _named(self._phases, name)
+        if found is not None:
+            return found.guid
         phase = _Phase(self._new_meta_guid(), name, stage)
         self._phases[phase.guid] = phase
         return phase.guid
@@ -939,11 +786,8 @@ class FakeArena(FakeServer):
             auto_name, auto_parent = _AUTO_CATEGORIES[n % len(_AUTO_CATEGORIES)]
             cat = self._categories[self.add_category(auto_name, auto_parent)]
         else:
-            found = self._find_category(category)
-            cat = found if found is not None else self._categories[self.add_category(category)]
-        phase = self._phases.get(lifecycle_phase or "") or next(
-            (p for p in self._phases.values() if p.name == lifecycle_phase), None
-        )
+            cat = self._categories[self.add_category(category)]
+        phase = None if lifecycle_phase is None else _named(self._phases, lifecycle_phase)
         if phase is None:
             if lifecycle_phase is not None:
                 made = self.add_lifecycle_phase(lifecycle_phase, lifecycle_stage or "IN_DESIGN")
@@ -1120,7 +964,7 @@ class FakeArena(FakeServer):
         route = app.router
         route.add_post("/v1/login", self._login)
         route.add_put("/v1/logout", self._logout)
-        route.add_post(TOKEN_PATH, self._token)
+        route.add_post(TOKEN_PATH, self._oauth.handle)
         route.add_get("/v1/items", self._list_items)
         route.add_get("/v1/items/{item:[^/]+}", self._get_item)
         route.add_get("/v1/items/{item:[^/]+}/tickets", self._list_ticket_refs)
@@ -1143,16 +987,15 @@ class FakeArena(FakeServer):
         return SESSION_HEADER in request.headers
 
     @staticmethod
-    def _is_login(request: web.Request) -> bool:
-        return request.method == "POST" and request.path == "/v1/login"
-
-    @staticmethod
-    def _is_token(request: web.Request) -> bool:
-        return request.path == TOKEN_PATH
+    def _is_free(request: web.Request) -> bool:
+        """Login and token requests: not counted against the quota, need no session."""
+        return (request.method == "POST" and request.path == "/v1/login") or (
+            request.path == TOKEN_PATH
+        )
 
     @web.middleware
     async def _quota_middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        if self._is_login(request) or self._is_token(request):
+        if self._is_free(request):
             return await handler(request)
         self._roll_window(self._clock())
         if self._remaining <= 0:
@@ -1186,11 +1029,13 @@ class FakeArena(FakeServer):
                 response.headers["Allow"] = http_exception.headers["Allow"]
             return response
         try:
-            if not (self._is_login(request) or self._is_token(request)):
+            if not self._is_free(request):
                 request[_SESSION_KEY] = self._authenticate(request)
             return await handler(request)
         except _ApiError as exc:
             return _error_response(exc.status, exc.code, exc.message)
+        except BadQuery as exc:
+            return _error_response(400, CODE_BAD_FORMAT, exc.message)
 
     # ------------------------------------------------------------------ handlers
 
@@ -1201,12 +1046,12 @@ class FakeArena(FakeServer):
         try:
             return json.loads(raw)
         except ValueError:
-            raise _ApiError(400, CODE_BAD_FORMAT, _BAD_FORMAT_MESSAGE) from None
+            raise _bad_format() from None
 
     async def _login(self, request: web.Request) -> web.StreamResponse:
         body = await self._json_body(request)
         if not isinstance(body, dict):
-            raise _ApiError(400, CODE_BAD_FORMAT, _BAD_FORMAT_MESSAGE)
+            raise _bad_format()
         workspace = body.get("workspaceId")
         if (
             body.get("email") != self.email
@@ -1245,35 +1090,15 @@ class FakeArena(FakeServer):
         return web.Response(status=200)
 
     def _item(self, request: web.Request) -> _Item:
-        guid = request.match_info["item"]
-        item = self._items.get(guid)
-        if item is None:
-            raise _invalid_guid(guid)
-        return item
+        return _found(self._items, request.match_info["item"])
 
     @staticmethod
     def _paginate(
         request: web.Request, values: Iterable[_T], default_limit: int | None
     ) -> list[_T]:
         query = request.query
-        offset = 0
-        if "offset" in query:
-            text = query["offset"]
-            if not _INT_RE.fullmatch(text) or int(text) < 0:
-                raise _ApiError(
-                    400, CODE_BAD_OFFSET, f'The offset "{text}" is not valid: use an integer >= 0.'
-                )
-            offset = int(text)
-        limit = default_limit
-        if "limit" in query:
-            text = query["limit"]
-            if not _INT_RE.fullmatch(text) or not 1 <= int(text) <= MAX_LIMIT:
-                raise _ApiError(
-                    400,
-                    CODE_BAD_LIMIT,
-                    f'The limit "{text}" is not valid: use an integer from 1 to {MAX_LIMIT}.',
-                )
-            limit = int(text)
+        offset = _int_query(query, "offset", 0, None, CODE_BAD_OFFSET) or 0
+        limit = _int_query(query, "limit", 1, MAX_LIMIT, CODE_BAD_LIMIT) or default_limit
         return list(islice(values, offset, None if limit is None else offset + limit))
 
     @staticmethod
@@ -1288,94 +1113,15 @@ class FakeArena(FakeServer):
             return False
         if view.lower() == "minimum":
             return True
-        raise _bad_query("responseview", view, "use minimum or full")
-
-    def _item_filter(self, query: Mapping[str, str]) -> Callable[[dict[str, Any]], bool]:
-        """One predicate over an item's wire fields for every filter in ``query``."""
-        tests: list[Callable[[dict[str, Any]], bool]] = []
-        children = query.get("includeChildCategories")
-        if children is not None and children.lower() not in ("true", "false"):
-            raise _bad_query("includeChildCategories", children, "use true or false")
-        with_children = children is not None and children.lower() == "true"
-        for key, value in query.items():
-            if key in ("category.guid", "category.name") and with_children:
-                field = key.partition(".")[2]
-                roots = {
-                    c.guid
-                    for c in self._categories.values()
-                    if _text_match(value, getattr(c, field))
-                }
-                tests.append(_in_categories(self._with_descendants(roots)))
-            elif key in _TEXT_FILTERS:
-                tests.append(_text_test(key, value))
-            elif key in _BOOL_FILTERS:
-                if value.lower() not in ("true", "false"):
-                    raise _bad_query(key, value, "use true or false")
-                tests.append(_flag_test(key, value.lower() == "true"))
-            elif key == "assemblyType":
-                if value not in ASSEMBLY_TYPES:
-                    raise _bad_query(key, value, f"use one of {', '.join(ASSEMBLY_TYPES)}")
-                tests.append(_text_test(key, value))
-            elif key == "effectiveDateTime":
-                moment = _parse_moment(value)
-                if moment is None:
-                    raise _bad_query(key, value, "use YYYY-MM-DDTHH:MM:SSZ")
-                tests.append(partial(self._effective_at, moment=moment))
-
-        def matches(data: dict[str, Any]) -> bool:
-            return all(test(data) for test in tests)
-
-        return matches
-
-    def _with_descendants(self, roots: set[str]) -> set[str]:
-        tree = set(roots)
-        grew = True
-        while grew:
-            grew = False
-            for category in self._categories.values():
-                if category.parent in tree and category.guid not in tree:
-                    tree.add(category.guid)
-                    grew = True
-        return tree
-
-    @staticmethod
-    def _effective_at(data: Mapping[str, Any], *, moment: datetime) -> bool:
-        start = data.get("effectiveDateTime")
-        begun = _parse_moment(start) if isinstance(start, str) else None
-        if begun is None or begun > moment:
-            return False
-        end = data.get("supersededDateTime")
-        ended = _parse_moment(end) if isinstance(end, str) else None
-        return ended is None or moment < ended
-
-    def _criteria(self, text: str) -> dict[str, str]:
-        """``criteria``: URL-encoded JSON. The fake reads an object of query fields to
-        values (``{"category.name": "Resistors", "inAssembly": true}``), ANDed with the rest."""
-        try:
-            criteria = json.loads(text)
-        except ValueError:
-            raise _bad_query("criteria", text[:60], "use URL-encoded JSON") from None
-        if not isinstance(criteria, dict):
-            raise _bad_query("criteria", text[:60], "use a JSON object")
-        converted: dict[str, str] = {}
-        for key, value in criteria.items():
-            if key not in _ITEM_FILTERS:
-                raise _bad_query("criteria", text[:60], f"unknown field {key!r}")
-            if isinstance(value, bool):
-                converted[key] = "true" if value else "false"
-            elif isinstance(value, str):
-                converted[key] = value
-            else:
-                raise _bad_query("criteria", text[:60], f"{key!r} must be text or a boolean")
-        return converted
+        raise BadQuery("responseview", view, "use minimum or full")
 
     async def _list_items(self, request: web.Request) -> web.StreamResponse:
         minimum = self._view(request)
         query = dict(request.query)
         criteria = query.pop("criteria", None)
-        tests = [self._item_filter(query)]
+        tests = [item_filter(query, self._categories)]
         if criteria is not None:
-            tests.append(self._item_filter(self._criteria(criteria)))
+            tests.append(item_filter(read_criteria(criteria), self._categories))
         found = (item for item in self._items.values() if all(t(item.data) for t in tests))
         page = self._paginate(request, found, DEFAULT_LIMIT)
         return self._page([self._render_item(item, minimum=minimum) for item in page])
@@ -1389,10 +1135,7 @@ class FakeArena(FakeServer):
         return self._page([self._render_ticket_ref(r) for r in refs])
 
     async def _get_ticket_ref(self, request: web.Request) -> web.StreamResponse:
-        guid = request.match_info["ref"]
-        ref = self._item(request).tickets.get(guid)
-        if ref is None:
-            raise _invalid_guid(guid)
+        ref = _found(self._item(request).tickets, request.match_info["ref"])
         return web.json_response(self._render_ticket_ref(ref))
 
     async def _list_references(self, request: web.Request) -> web.StreamResponse:
@@ -1402,11 +1145,7 @@ class FakeArena(FakeServer):
 
     def _reference(self, request: web.Request) -> tuple[_Item, _Reference]:
         item = self._item(request)
-        guid = request.match_info["ref"]
-        ref = item.references.get(guid)
-        if ref is None:
-            raise _invalid_guid(guid)
-        return item, ref
+        return item, _found(item.references, request.match_info["ref"])
 
     @staticmethod
     def _note_in(body: Mapping[str, Any]) -> tuple[bool, Any]:
@@ -1414,7 +1153,7 @@ class FakeArena(FakeServer):
             if key in body:
                 value = body[key]
                 if value is not None and not isinstance(value, str):
-                    raise _ApiError(400, CODE_BAD_FORMAT, _BAD_FORMAT_MESSAGE)
+                    raise _bad_format()
                 return True, value
         return False, None
 
@@ -1424,7 +1163,7 @@ class FakeArena(FakeServer):
         target = body.get("item") if isinstance(body, dict) else None
         other_guid = target.get("guid") if isinstance(target, dict) else None
         if not isinstance(other_guid, str):
-            raise _ApiError(400, CODE_BAD_FORMAT, _BAD_FORMAT_MESSAGE)
+            raise _bad_format()
         _, note = self._note_in(body)
         if other_guid not in self._items:
             raise _invalid_guid(other_guid)
@@ -1447,7 +1186,7 @@ class FakeArena(FakeServer):
         body = await self._json_body(request)
         item, ref = self._reference(request)
         if not isinstance(body, dict):
-            raise _ApiError(400, CODE_BAD_FORMAT, _BAD_FORMAT_MESSAGE)
+            raise _bad_format()
         present, note = self._note_in(body)
         if present and (note is not None or request.query.get("setnull", "").lower() == "true"):
             ref.note = note
@@ -1464,8 +1203,5 @@ class FakeArena(FakeServer):
         return self._page([self._render_record(r, detail=False) for r in records])
 
     async def _get_record(self, request: web.Request) -> web.StreamResponse:
-        guid = request.match_info["ref"]
-        record = self._item(request).records.get(guid)
-        if record is None:
-            raise _invalid_guid(guid)
+        record = _found(self._item(request).records, request.match_info["ref"])
         return web.json_response(self._render_record(record, detail=True))
