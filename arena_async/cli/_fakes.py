@@ -45,5 +45,5 @@ def akana_kwargs_for(fake: FakeAkana) -> dict[str, Any]:
 
 def arena_kwargs_for(fake: FakeArena) -> dict[str, Any]:
     """ArenaClient credentials of a fake."""
-    return {"email": fake.email, "password": fake.password,
-            "workspace_id": fake.workspace_id, "base_url": fake.url}
+    return {"base_url": fake.url, "email": fake.email, "password": fake.password,
+            "workspace_id": fake.workspace_id}

@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import shlex
 import signal
-from contextlib import AsyncExitStack
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from pathlib import Path
+from typing import Any, TypeVar
 
 from ._common import EXIT_ERROR, CliError
-from ._fakes import start_fake_akana, start_fake_arena
+from ._fakes import akana_kwargs_for, arena_kwargs_for, start_fake_akana, start_fake_arena
 
 __all__ = ["serve"]
+
+_F = TypeVar("_F")
 
 
 def _say(line: str) -> None:
@@ -25,8 +28,20 @@ def _write_lines(path: Path, lines: list[str]) -> None:
         raise CliError(f"cannot write {path}: {exc.strerror}", EXIT_ERROR) from None
 
 
-def _exports(pairs: dict[str, str]) -> str:
-    return "export " + " ".join(f"{k}={shlex.quote(v)}" for k, v in pairs.items())
+def _exports(prefix: str, client_kwargs: dict[str, Any]) -> str:
+    """The shell line that sets the environment the CLI reads for these client keywords
+    (``ARENA_`` + ``BASE_URL``, ``EMAIL``, ...)."""
+    return "export " + " ".join(f"{prefix}{k.upper()}={shlex.quote(str(v))}"
+                                for k, v in client_kwargs.items())
+
+
+async def _listen(stack: AsyncExitStack, server: AbstractAsyncContextManager[_F], host: str,
+                  port: int) -> _F:
+    """``server`` started on ``stack``; a port that cannot be had is one CLI error."""
+    try:
+        return await stack.enter_async_context(server)
+    except OSError as exc:
+        raise CliError(f"cannot listen on {host}:{port}: {exc.strerror}", EXIT_ERROR) from None
 
 
 async def serve(*, arena: bool, akana: bool, host: str, arena_port: int, akana_port: int,
@@ -45,34 +60,21 @@ async def serve(*, arena: bool, akana: bool, host: str, arena_port: int, akana_p
     try:
         async with AsyncExitStack() as stack:
             if arena:
-                try:
-                    fake = await stack.enter_async_context(start_fake_arena(
-                        items=items, seed=seed, quota=quota, latency=latency, port=arena_port,
-                        host=host))
-                except OSError as exc:
-                    raise CliError(f"cannot listen on {host}:{arena_port}: {exc.strerror}",
-                                   EXIT_ERROR) from None
+                fake = await _listen(stack, start_fake_arena(
+                    items=items, seed=seed, quota=quota, latency=latency, port=arena_port,
+                    host=host), host, arena_port)
                 quota_text = f"quota {quota:,}/day" if quota is not None else "no quota"
                 _say(f"FakeArena  {fake.url}  ({items:,} items, seed {seed}, {quota_text})")
-                _say("  " + _exports({
-                    "ARENA_BASE_URL": fake.url, "ARENA_EMAIL": fake.email,
-                    "ARENA_PASSWORD": fake.password,
-                    "ARENA_WORKSPACE_ID": str(fake.workspace_id)}))
+                _say("  " + _exports("ARENA_", arena_kwargs_for(fake)))
                 if write_items is not None:
                     _write_lines(write_items, fake.item_guids)
                     _say(f"  item GUIDs written to {write_items}")
             if akana:
-                try:
-                    fake_akana = await stack.enter_async_context(start_fake_akana(
-                        tickets=tickets, seed=seed, latency=latency, port=akana_port,
-                        host=host))
-                except OSError as exc:
-                    raise CliError(f"cannot listen on {host}:{akana_port}: {exc.strerror}",
-                                   EXIT_ERROR) from None
+                fake_akana = await _listen(stack, start_fake_akana(
+                    tickets=tickets, seed=seed, latency=latency, port=akana_port,
+                    host=host), host, akana_port)
                 _say(f"FakeAkana  {fake_akana.url}  ({tickets:,} tickets, seed {seed})")
-                _say("  " + _exports({
-                    "AKANA_BASE_URL": fake_akana.url, "AKANA_EMAIL": fake_akana.email,
-                    "AKANA_PASSWORD": fake_akana.password}))
+                _say("  " + _exports("AKANA_", akana_kwargs_for(fake_akana)))
             _say("Serving; Ctrl-C (or SIGTERM) stops.")
             await stop.wait()
         _say("Stopped.")

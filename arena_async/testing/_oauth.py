@@ -28,6 +28,8 @@ from typing import Any, Final, Protocol
 import attrs
 from aiohttp import web
 
+from ._server import _authorization
+
 __all__ = ["OAuthTokens"]
 
 _NO_STORE: Final = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -188,14 +190,14 @@ class OAuthTokens:
 def _basic_credentials(request: web.Request) -> list[tuple[str, str]] | None:
     """The (id, secret) pairs a Basic header may mean: as RFC 6749 2.3.1 says (each
     form-urlencoded before base64) and, as many clients send them, verbatim."""
-    value = request.headers.get("Authorization")
-    if value is None:
+    authorization = _authorization(request.headers)
+    if authorization is None:
         return None
-    scheme, _, encoded = value.strip().partition(" ")
-    if scheme.lower() != "basic":
+    scheme, encoded = authorization
+    if scheme != "basic":
         raise _OAuthError(400, "invalid_request", "Unsupported Authorization scheme.")
     try:
-        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+        decoded = base64.b64decode(encoded, validate=True).decode("utf-8")
     except (ValueError, UnicodeDecodeError):
         raise _bad_client(basic=True) from None
     client_id, sep, secret = decoded.partition(":")

@@ -47,15 +47,21 @@ __all__ = ["STATS_PATH", "FakeServer", "FakeServerStats", "RecordedRequest"]
 STATS_PATH: Final = "/_fake/stats"
 
 
-def _bearer(headers: Mapping[str, str]) -> str | None:
-    """The token of an ``Authorization: Bearer <token>`` header, or None."""
+def _authorization(headers: Mapping[str, str]) -> tuple[str, str] | None:
+    """The ``Authorization`` header as (scheme in lower case, credentials), or None."""
     value = headers.get("Authorization")
     if value is None:
         return None
-    scheme, _, token = value.strip().partition(" ")
-    if scheme.lower() != "bearer":
+    scheme, _, credentials = value.strip().partition(" ")
+    return scheme.lower(), credentials.strip()
+
+
+def _bearer(headers: Mapping[str, str]) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header, or None."""
+    authorization = _authorization(headers)
+    if authorization is None or authorization[0] != "bearer":
         return None
-    return token.strip()
+    return authorization[1]
 
 
 def _empty_query() -> MultiDictProxy[str]:
