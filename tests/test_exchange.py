@@ -13,6 +13,7 @@ from __future__ import annotations
 import errno
 import json
 import random
+import socket
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
@@ -21,8 +22,16 @@ import aiohttp
 import pytest
 
 from arena_async import APIError, QuotaExhaustedError, RetryPolicy, TransportError
-from arena_async._exchange import Action, ActionKind, Exchange, Trail, brief_failure
+from arena_async._exchange import (
+    Action,
+    ActionKind,
+    Exchange,
+    Trail,
+    brief_failure,
+    describe_failure,
+)
 from arena_async._protocol import Request, Verdict, classify
+from arena_async.errors import ErrorDetail
 
 NOW = 1_800_000_000.0
 GET = Request("GET", "http://h/v1/items/A/tickets", "/items/A/tickets")
@@ -395,3 +404,135 @@ def test_the_action_repr_names_no_secret() -> None:
     action = Action(ActionKind.RAISE, error=TransportError("t", method="GET", url="/x"))
     assert repr(action) == ("Action(RAISE, delay=None, error=TransportError, "
                             "hold_until=None)")
+
+
+# -- edges found by mutation testing (docs/mutation.md) -----------------------------------
+def test_by_default_a_quota_429_is_raised_at_once() -> None:
+    ex = Exchange(GET, RetryPolicy(max_attempts=5), rng=random.Random(1))
+    assert ex.quota_waits == 0
+    action = answer(ex, 429, code=4084)
+    assert action.kind is ActionKind.RAISE
+    assert isinstance(action.error, QuotaExhaustedError)
+
+
+def test_a_relogin_is_what_the_exchange_is_doing_until_the_replay() -> None:
+    ex = exchange(deadline_at=NOW + 10)
+    assert ex.trail.doing() == "waiting for admission"
+    assert answer(ex, 401).kind is ActionKind.RELOGIN
+    assert ex.trail.doing() == "logging in again"
+    action = ex.out_of_time(f"the deadline passed while {ex.trail.doing()}")
+    assert isinstance(action.error, APIError)  # the 401 it was replacing the session for
+    assert action.error.status == 401
+
+
+def test_a_backoff_says_how_long_it_waits() -> None:
+    ex = exchange(max_backoff=30.0)
+    action = answer(ex, 503, retry_after="7")
+    assert action.kind is ActionKind.RETRY
+    assert ex.trail.doing() == "waiting 7.00 s to retry"
+    ex.start()
+    ex.phase("waiting for admission")
+    assert ex.trail.doing() == "waiting for admission"
+    ex.sending()
+    assert ex.trail.doing() == "attempt 2 was in flight"
+
+
+def test_out_of_time_before_anything_failed_lists_no_attempts() -> None:
+    ex = exchange(deadline_at=NOW + 1)
+    ex.start()
+    action = ex.out_of_time("the deadline passed while waiting for admission")
+    assert isinstance(action.error, TransportError)
+    assert action.error.attempts == 0
+    assert action.cause is None
+    assert note(action.error) == ""
+
+
+def test_out_of_time_while_a_retry_is_in_flight_is_a_transport_error() -> None:
+    # Attempt 1 met a 503; attempt 2 was on the wire when the deadline passed: what ends
+    # the exchange is the cut attempt, not the 503 (which the note lists).
+    ex = exchange(deadline_at=NOW + 100)
+    assert answer(ex, 503).kind is ActionKind.RETRY
+    ex.start()
+    ex.sending()
+    action = ex.out_of_time("the deadline passed while attempt 2 was in flight")
+    assert isinstance(action.error, TransportError)
+    assert action.error.attempts == 2
+    assert isinstance(action.cause, APIError)
+    assert note(action.error) == "attempts: 1: HTTP 503"
+
+
+def test_a_transient_login_failure_the_deadline_leaves_no_retry_for() -> None:
+    ex = exchange(deadline_at=NOW + 0.5, backoff=10.0, max_backoff=10.0)
+    ex.start()
+    action = ex.on_login_failure(transient_login(), NOW + 0.5)
+    assert action.kind is ActionKind.RAISE
+    assert isinstance(action.error, TransportError)
+    assert str(action.error).startswith(
+        "the deadline leaves no time to retry; last TransportError: login failed: "
+        "cannot connect")
+    assert action.error.brief == "connection refused"
+    assert action.error.attempts == 1
+
+
+def test_a_failed_login_counts_as_an_attempt_when_the_deadline_ends_the_wait() -> None:
+    # The login of attempt 1 failed (nothing was sent); the deadline passes in the backoff.
+    ex = exchange(deadline_at=NOW + 100)
+    ex.start()
+    assert ex.on_login_failure(transient_login(), NOW).kind is ActionKind.RETRY
+    action = ex.out_of_time("the deadline passed")
+    assert isinstance(action.error, TransportError)
+    assert action.error.attempts == 1
+    assert note(action.error) == "attempts: 1: login: connection refused"
+    ex = exchange(deadline_at=NOW + 100)
+    ex.start()
+    unavailable = APIError(503, [], method="POST", url="/login")
+    assert ex.on_login_failure(unavailable, NOW).kind is ActionKind.RETRY
+    action = ex.out_of_time("the deadline passed")
+    assert isinstance(action.error, APIError)
+    assert (action.error.status, action.error.attempts) == (503, 1)
+
+
+@pytest.mark.parametrize(("count", "cut"), [(12, False), (13, True)])
+def test_a_note_is_cut_only_past_12_entries(count: int, cut: bool) -> None:
+    trail = Trail()
+    for attempt in range(1, count + 1):
+        trail.failed(attempt, TimeoutError() if attempt % 2 else refused())
+    shown = note(trail.annotate(ValueError("x"))).removeprefix("attempts: ").split("; ")
+    assert ("..." in shown) is cut
+    assert len(shown) == (12 if cut else count)
+    assert shown[-1] == f"{count}: {'timed out' if count % 2 else 'connection refused'}"
+
+
+def test_describe_failure_words() -> None:
+    assert describe_failure(APIError(503, [], method="GET", url="/x")) == "HTTP 503"
+    assert describe_failure(APIError(409, [ErrorDetail(3011, "m")], method="GET",
+                                     url="/x")) == "HTTP 409 (code 3011)"
+    assert describe_failure(TimeoutError()) == "timed out"
+    assert describe_failure(refused()) == ("failed: cannot connect to h:1: connection "
+                                           "refused (ClientConnectorError)")
+    tls = aiohttp.ClientConnectorCertificateError(
+        SimpleNamespace(host="h", port=1, ssl=True, is_ssl=True),  # type: ignore[arg-type]
+        ValueError("self-signed"))
+    assert describe_failure(tls).startswith("failed: ClientConnectorCertificateError: ")
+    assert brief_failure(tls) == "TLS failed"
+    assert describe_failure(ValueError("odd")) == "failed: ValueError: odd"
+    assert describe_failure(ValueError()) == "failed: ValueError"
+
+
+def connector_error(os_error: OSError) -> aiohttp.ClientConnectorError:
+    key = SimpleNamespace(host="h", port=1, ssl=True)
+    return aiohttp.ClientConnectorError(key, os_error)  # type: ignore[arg-type]
+
+
+def test_brief_failure_words_for_every_kind_of_connect_failure() -> None:
+    assert brief_failure(connector_error(OSError(errno.EACCES, "Permission denied"))) \
+        == "Permission denied"  # an errno without words of its own: the OS's words
+    assert brief_failure(connector_error(OSError("no errno"))) == "cannot connect"
+    assert brief_failure(connector_error(socket.gaierror(
+        socket.EAI_AGAIN, "Temporary failure in name resolution"))) == "host name not resolved"
+    assert brief_failure(connector_error(OSError("Name or service not known"))) \
+        == "host name not resolved"
+    assert brief_failure(OSError("odd")) == "OSError"
+    assert brief_failure(ConnectionResetError(errno.ECONNRESET, "x")) == "connection reset"
+    assert brief_failure(ValueError("odd")) == "ValueError"
+    assert brief_failure(aiohttp.ServerDisconnectedError()) == "server disconnected"

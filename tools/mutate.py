@@ -163,6 +163,49 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "the cache size: every distinct reset header is still parsed the same way",
     ("arena_async/_protocol.py", "@functools.lru_cache(maxsize=64)", "`64` -> `65`"):
         "the cache size: every distinct reset header is still parsed the same way",
+    # -- _exchange
+    ("arena_async/_exchange.py", '_E = TypeVar("_E", bound=BaseException)',
+     "`_E = TypeVar('_E', bound=BaseException)` removed"):
+        "a type variable read only in annotations, which `from __future__ import "
+        "annotations` never evaluates",
+    ("arena_async/_exchange.py", '__slots__ = ("cause", "delay", "error", "hold_until", "kind")',
+     "`__slots__ = ('cause', 'delay', 'error', 'hold_until', 'ki...` removed"):
+        "slots only save memory: nothing sets other attributes on an Action",
+    ("arena_async/_exchange.py",
+     '__slots__ = ("_quota_waits", "_reauths", "_replay", "attempt", "deadline_at",',
+     "`__slots__ = ('_quota_waits', '_reauths', '_replay', 'atte...` removed"):
+        "slots only save memory: nothing sets other attributes on an Exchange",
+    ("arena_async/_exchange.py",
+     '__slots__ = ("attempts", "failures", "in_flight", "last", "phase")',
+     "`__slots__ = ('attempts', 'failures', 'in_flight', 'last',...` removed"):
+        "slots only save memory: nothing sets other attributes on a Trail",
+    ("arena_async/_exchange.py",
+     "deadline_at: float | None = None, quota_waits: int = 0) -> None:", "`0` -> `-1`"):
+        "`quota_waits` is only compared with the replays made (`self._quota_waits < "
+        "self.quota_waits`, from 0 up): a limit of -1 allows none, as 0 does",
+    ("arena_async/_exchange.py", "self.in_flight = False", "`False` -> `True`"):
+        "(in Trail.__init__) until the first attempt is sent or fails, `last` is None: "
+        "out_of_time's between-attempts branch raises nothing of its own either way",
+    ("arena_async/_exchange.py", "previous = 0", "`0` -> `-1`"):
+        "attempt numbers start at 1: neither 0 nor -1 equals the first one",
+    # -- arena/_auth
+    ("arena_async/arena/_auth.py", "self._token: str | None = None",
+     "`self._token: str | None = None` removed"):
+        "`_set_token(session_id)`, three lines down, assigns `_token` first thing; nothing "
+        "reads it in between",
+    ("arena_async/arena/_auth.py",
+     "self._refresh_at: float | None = None  # (clock) renew a bearer token from then on",
+     "`self._refresh_at: float | None = None` removed"):
+        "`_set_token(session_id)`, three lines down, sets `_refresh_at = None` before "
+        "anything reads it",
+    ("arena_async/arena/_auth.py", "self.login: ArenaLogin | None = None",
+     "`self.login: ArenaLogin | None = None` removed"):
+        "nothing in the library reads `login` (the last login's answer, kept for "
+        "inspection); the one test that reads it (tests/test_secrets.py) does so after a login "
+        "set it",
+    ("arena_async/arena/_auth.py", "if not 200 <= response.status < 300:", "`200` -> `199`"):
+        "a 1xx answer is interim: aiohttp reads on for the final answer (a server that "
+        "sends only a 199 times the login out), so no status below 200 reaches this line",
 }
 
 #: What the tests read beside the package and the tests themselves.
