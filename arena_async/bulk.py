@@ -82,11 +82,10 @@ class BulkRun(Generic[K, V]):
 async def _run(fn: Callable[[K], Awaitable[V]], keys: Iterable[K] | AsyncIterable[K],
                concurrency: int, ordered: bool, peak: list[int],
                ) -> AsyncGenerator[Success[K, V] | Failure[K], None]:
-    # Workers, not a task per key: each of at most `concurrency` tasks draws a key,
-    # runs `fn`, hands the outcome over and draws the next, so a finished call's slot
-    # is refilled at once (no round trip through the consumer) and a million keys cost
-    # a million coroutines but only `concurrency` tasks. A worker is started with a key
-    # of its own, so a short run starts no more tasks than it has keys.
+    # Workers, not a task per key (benchmarks/analysis.md §1, fix 13): each of at most
+    # `concurrency` tasks draws a key, runs `fn`, hands the outcome over and draws the
+    # next. A worker starts with a key of its own: a short run starts no more tasks than
+    # it has keys.
     sync_keys = iter(keys) if isinstance(keys, Iterable) else None
     async_keys = aiter(keys) if sync_keys is None and isinstance(keys, AsyncIterable) \
         else None
@@ -188,9 +187,8 @@ async def _run(fn: Callable[[K], Awaitable[V]], keys: Iterable[K] | AsyncIterabl
             else:
                 done.append(outcome)
             wake()
-            # One turn of the loop before the next key: the workers whose answers
-            # came in together send their next requests together (as a task per key
-            # would). Why it pays: benchmarks/analysis.md, "One loop turn in bulk".
+            # One loop turn between keys, so that workers answered together send
+            # together: see benchmarks/analysis.md §1, fix 13.
             await asyncio.sleep(0)
             return await draw(wait=True)
         except asyncio.CancelledError:
