@@ -146,8 +146,10 @@ class QuotaEstimate:
     def decide(self, policy: QuotaPolicy, now: float) -> tuple[Step, float]:
         """Whether one more attempt may go now: ``(step, until)``, ``until`` being the time
         to sleep to for :attr:`Step.SLEEP` (else 0). Call :meth:`admit` on ADMIT or PROBE."""
-        self._maybe_expire(now)
         known = self.known
+        if known is not None and self.expires_at is not None and now >= self.expires_at:
+            self._expire()
+            known = None
         if known is None:
             return _ANSWER if self.probe_out else _PROBE
         budget = known - len(self.lost) - policy.reserve
@@ -171,7 +173,7 @@ class QuotaEstimate:
                 return Step.SLEEP, due
         return _ADMIT
 
-    def admit(self, now: float, *, probe: bool) -> int:
+    def admit(self, now: float, probe: bool) -> int:
         """Count one admission (after :meth:`decide` said ADMIT or PROBE); its number."""
         self.admissions += 1
         self.outstanding += 1
@@ -182,7 +184,7 @@ class QuotaEstimate:
         return self.admissions
 
     # -- events -----------------------------------------------------------------------
-    def observe(self, seq: int, remaining: int | None, reset_ts: float | None, *,
+    def observe(self, seq: int, remaining: int | None, reset_ts: float | None,
                 exhausted: bool, now: float) -> bool:
         """Take in what admission ``seq``'s answer said: ``remaining`` and the reset time
         (epoch seconds) from its headers (None when absent), ``exhausted`` for a quota 429.
@@ -190,7 +192,7 @@ class QuotaEstimate:
         True when the reading is the server's latest word on the quota (what the client
         shows as its ``quota``); False when it was ignored (an older window, a late higher
         reading) or carried no count. Call :meth:`settle` for the attempt afterwards."""
-        if self.known is not None and self._expired(now):
+        if self.known is not None and self.expires_at is not None and now >= self.expires_at:
             self._expire()
         if remaining is None:
             if exhausted:
@@ -239,7 +241,7 @@ class QuotaEstimate:
             self.known = 0
         return announce
 
-    def settle(self, seq: int, *, probe: bool, spent: bool) -> None:
+    def settle(self, seq: int, probe: bool, spent: bool) -> None:
         """Admission ``seq`` is over: answered (``spent=False`` after :meth:`observe`),
         never sent (``spent=False``: its budget comes back), or maybe sent and never heard
         of (``spent=True``: it counts as spent until a later reading covers it)."""
@@ -252,10 +254,6 @@ class QuotaEstimate:
     # -- window bookkeeping -----------------------------------------------------------
     def _expired(self, now: float) -> bool:
         return self.expires_at is not None and now >= self.expires_at
-
-    def _maybe_expire(self, now: float) -> None:
-        if self.known is not None and self._expired(now):
-            self._expire()
 
     def _expire(self) -> None:
         log.debug("quota window passed its reset time: probing for fresh headers")

@@ -301,7 +301,7 @@ class Limiter:
         self._admitted += 1
         self._in_flight += 1
         self._max_in_flight = max(self._max_in_flight, self._in_flight)
-        return Permit(self, self._estimate.admit(now, probe=False), False)
+        return Permit(self, self._estimate.admit(now, False), False)
 
     def release(self, permit: Permit) -> None:
         """End a permit from :meth:`admit_now` (what leaving ``slot()`` does): a permit not
@@ -409,15 +409,15 @@ class Limiter:
     def _report(self, permit: Permit, remaining: int | None, reset_ts: float | None,
                 quota: Quota | tuple[int, datetime | None] | None, exhausted: bool) -> None:
         """An answer's quota reading (``remaining`` None: the answer had no quota headers)."""
-        if self._estimate.observe(permit._seq, remaining, reset_ts, exhausted=exhausted,
-                                  now=self._clock()) and quota is not None:
+        if self._estimate.observe(permit._seq, remaining, reset_ts, exhausted,
+                                  self._clock()) and quota is not None:
             self._quota = quota
         if not permit._settled:
             spent = remaining is None and not exhausted  # maybe sent, never heard of
             if self._ledger is not None:
                 self._ledger.ended(remaining, reset_ts, lost=spent, exhausted=exhausted)
             permit._settled = True
-            self._estimate.settle(permit._seq, probe=permit._probe, spent=spent)
+            self._estimate.settle(permit._seq, permit._probe, spent)
         self._wake()  # even when already settled: the reading may have changed the budget
 
     def _end(self, permit: Permit, *, spent: bool) -> None:
