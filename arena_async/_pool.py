@@ -1,24 +1,16 @@
-"""The session pool: the one place where bytes move.
+"""The session pool: the one place where bytes move, a short driver of the exchange.
 
-One aiohttp session (ours, created on entry, or the caller's, never closed by us), every
-request admitted through the :class:`~arena_async._limiter.Limiter`, answers classified by
-:mod:`arena_async._protocol`, retries per :class:`~arena_async.RetryPolicy`, and auth that
-logs in again on 401, single-flight. What to do after each attempt is decided by
-:class:`~arena_async._exchange.Exchange` (a pure state machine); the pool only carries
-it out.
+Every request is admitted through the :class:`~arena_async._limiter.Limiter`, sent once per
+attempt (our session never re-sends unseen: :func:`~arena_async._session.new_session`),
+its answer classified by :mod:`arena_async._protocol`, and what to do next (retry, log in
+again, wait for the quota, hold everyone for a Retry-After, raise) is decided by the pure
+:class:`~arena_async._exchange.Exchange`: the pool carries it out. ``deadline`` bounds it
+all: the exchange's checks on the injected clock, and a backstop on the loop's.
 
-Every attempt is one send on the wire (our session does not let aiohttp re-send unseen:
-:func:`~arena_async._session.new_session`); ``deadline`` bounds everything (admission,
-login, attempts and waits: the exchange's checks on the injected clock, and a backstop on
-the loop's). The rules of retries, re-logins, quota waits, Retry-After holds and the
-attempts note are the exchange's (see :mod:`arena_async._exchange`).
-
-The pool is the driver; what it is made of lives beside it: the aiohttp session and the
-loop it belongs to (open, close) in :mod:`~arena_async._lifecycle`, its counters and the
-:class:`Stats` they make in :mod:`~arena_async._pool_stats`, the session factory,
-:class:`Response` and the :class:`Auth` protocol in :mod:`~arena_async._session`, the
-shared per-attempt timer in :mod:`~arena_async._attempt_timer`, wire URLs in
-:mod:`~arena_async._urls`.
+Beside it: the aiohttp session and its loop (open, close) in
+:mod:`~arena_async._lifecycle`, the counters and their :class:`Stats` in
+:mod:`~arena_async._pool_stats`, :class:`Response` and the :class:`Auth` protocol in
+:mod:`~arena_async._session`, the per-attempt timer in :mod:`~arena_async._attempt_timer`.
 """
 
 from __future__ import annotations
@@ -237,9 +229,7 @@ class SessionPool(Lifecycle):
                 raise
             if failure is not None:  # (outside the except clause: no implicit __context__)
                 limiter.release(permit)
-                ex = self._exchange(request, None)
-                ex.start()
-                ex.sending()
+                ex = self._sent_once(request)
                 return await self._drive(ex, self._failed(ex, failure), generation)
             try:
                 verdict = self._report(permit, request, response)
@@ -247,9 +237,7 @@ class SessionPool(Lifecycle):
                 limiter.release(permit)
             if verdict.kind is VerdictKind.OK:
                 return response
-            ex = self._exchange(request, None)
-            ex.start()
-            ex.sending()
+            ex = self._sent_once(request)
             return await self._drive(ex, self._answered(ex, response, verdict), generation,
                                      response)
         except RuntimeError as exc:
@@ -265,6 +253,13 @@ class SessionPool(Lifecycle):
         waits = policy is not None and policy.on_exhausted == "wait"
         return Exchange(request, self.retry, rng=self._rng, deadline_at=deadline_at,
                         quota_waits=self._quota_waits if waits else 0)
+
+    def _sent_once(self, request: Request) -> Exchange:
+        """The Exchange of a request whose attempt 1 :meth:`send` made inline."""
+        ex = self._exchange(request, None)
+        ex.start()
+        ex.sending()
+        return ex
 
     def _report(self, permit: Permit, request: Request, response: Response) -> Verdict:
         """Tell the limiter what an answer said of the quota; return what the answer means."""
