@@ -27,7 +27,7 @@ import contextlib
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any
 
-import arena_async._convert as conv
+import arena_async._envelope as envelope
 import arena_async._pool as pool
 from arena_async._attempt_timer import AttemptTimer
 
@@ -82,7 +82,7 @@ def applied(which: Iterable[str]) -> Iterator[None]:
         patch(ArenaAuth, "ready", _never_ready)
         patch(AkanaAuth, "ready", _never_ready)
     if "dicts" in which:
-        patch(conv, "_list_structurer", _as_is)
+        patch(envelope, "_list_structurer", _as_is)
     try:
         yield
     finally:
