@@ -121,3 +121,40 @@ async def test_waiters_on_a_replacement_that_latched_get_the_refusal() -> None:
         return_exceptions=True)
     assert all(isinstance(r, LoginError) and r.status == 401 for r in results)
     assert auth.replaced == 1  # the others met the latch, not a second replacement
+
+
+class FailingLogin(Minimal):
+    """Its first login fails with ``error``; the next one succeeds."""
+
+    def __init__(self, error: LoginError) -> None:
+        super().__init__()
+        self.error: LoginError | None = error
+        self.tries = 0
+
+    async def _obtain(self, pool: Any) -> None:
+        self.tries += 1
+        if self.error is not None:
+            error, self.error = self.error, None
+            raise self._failed_login(error)
+        await super()._obtain(pool)
+
+
+@pytest.mark.parametrize(("status", "latched"), [
+    (400, True), (401, True), (403, True), (402, False), (404, False), (409, False),
+    (429, False), (500, False),
+])
+async def test_a_failed_login_latches_only_when_it_refuses_the_credentials(
+        status: int, latched: bool) -> None:
+    error = LoginError(status, method="POST", url="/login")
+    auth = FailingLogin(error)
+    with pytest.raises(LoginError) as info:
+        await auth.headers(POOL)
+    assert info.value.status == status
+    assert (info.value is error) is not latched  # a latched error is raised as copies
+    if latched:
+        with pytest.raises(LoginError):
+            await auth.headers(POOL)
+        assert auth.tries == 1  # never tried again
+    else:
+        assert await auth.headers(POOL) == ({"token": "T1"}, 1)
+        assert auth.tries == 2

@@ -95,8 +95,7 @@ MODULE_TESTS: dict[str, list[str]] = {
 }
 
 #: Default sample sizes (None: every mutant); a run of one module stays within minutes.
-DEFAULT_SAMPLE: dict[str, int | None] = {"arena_async/_limiter.py": 150, "arena_async/bulk.py": 120,
-                                          "arena_async/arena/_auth.py": 100}
+DEFAULT_SAMPLE: dict[str, int | None] = {"arena_async/_limiter.py": 150, "arena_async/bulk.py": 120}
 
 #: Named equivalent mutants: (module, source line stripped, mutation) -> why no test can
 #: tell it from the original. Only survivors are matched against this table.
