@@ -261,6 +261,19 @@ def test_trace_configs_with_a_callers_session_are_refused() -> None:
         pool_for(None, session=object(), trace_configs=[aiohttp.TraceConfig()])
 
 
+def close_on_another_thread(pool: SessionPool) -> None:
+    done = threading.Event()
+
+    def close() -> None:
+        asyncio.run(pool.close())
+        done.set()
+
+    thread = threading.Thread(target=close)
+    thread.start()
+    thread.join(5)
+    assert done.is_set()
+
+
 def test_a_pool_belongs_to_its_loop(caplog: pytest.LogCaptureFixture) -> None:
     auth = GivenSession()
     pool, _ = pool_for(None, auth=auth)
@@ -277,20 +290,28 @@ def test_a_pool_belongs_to_its_loop(caplog: pytest.LogCaptureFixture) -> None:
         first.run_until_complete(asyncio.sleep(0))
         first.close()
     # Its loop closed: closing from another one marks it closed, says the server session
-    # was not ended, and ends nothing.
+    # was not ended, and ends nothing there (our aiohttp session is closed as far as it
+    # can be without its loop).
     with caplog.at_level(logging.WARNING, logger="arena_async._pool"):
-        done = threading.Event()
-
-        def close_elsewhere() -> None:
-            asyncio.run(pool.close())
-            done.set()
-
-        thread = threading.Thread(target=close_elsewhere)
-        thread.start()
-        thread.join(5)
-    assert done.is_set()
+        close_on_another_thread(pool)
     assert auth.closed == 0
+    assert ours.closed
     assert any("event loop this client was opened on is closed" in r.getMessage()
                for r in caplog.records)
     with pytest.raises(RuntimeError, match="closed"):
         _ = pool.session
+
+
+def test_a_callers_session_is_left_open_even_when_its_loop_is_gone() -> None:
+    first = asyncio.new_event_loop()
+
+    async def make() -> aiohttp.ClientSession:
+        return aiohttp.ClientSession()
+
+    theirs = first.run_until_complete(make())
+    pool, _ = pool_for(None, session=theirs)
+    first.run_until_complete(pool.open())
+    first.close()
+    close_on_another_thread(pool)
+    assert not theirs.closed  # the caller's to close
+    asyncio.run(theirs.close())
