@@ -358,6 +358,7 @@ def export_akana_tickets(
     fake_seed: FakeSeed = 1, fake_latency: FakeLatency = 0.0,
 ) -> None:
     """Akana tickets matching the filters (start/count pages)."""
+    given = dict(locals())  # the filter options, by their TicketFilters keyword names
     try:
         opts = ExportOptions(out=out, format=format_for(out, fmt.value if fmt else None),
                              page_size=page_size, restart=restart, overwrite=overwrite,
@@ -365,9 +366,7 @@ def export_akana_tickets(
         client = None if fake else akana_settings()
     except CliError as exc:
         raise _fail(exc.message, exc.exit_code) from None
-    values = (api_id, app_id, retrieving_user_id, author_id, item_id, tag, label, state,
-              include_comments, number_of_comments, include_actions, sort_by)
-    filters = dict(zip(TICKET_FILTERS, values, strict=True))
+    filters = {name: given[name] for name in TICKET_FILTERS}
     ui = Reporter(quiet=quiet)
 
     async def main() -> None:

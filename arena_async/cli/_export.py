@@ -33,12 +33,13 @@ import time
 from collections.abc import AsyncGenerator, Callable, Iterator, Mapping, Sequence
 from contextlib import aclosing
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Final, Literal, TypeVar, get_type_hints
 
 import attrs
 from rich.progress import TaskID
 
 from ..akana import AkanaClient
+from ..akana.tickets import TicketFilters
 from ..arena import ArenaClient
 from ..errors import APIError, ArenaAsyncError, AuthenticationError, QuotaExhaustedError
 from ..models.akana import Ticket
@@ -741,9 +742,8 @@ async def _write_pages(pages: AsyncGenerator[Page[_T], None], key: Callable[[_T]
             out.maybe_checkpoint()
 
 
-TICKET_FILTERS = ("api_id", "app_id", "retrieving_user_id", "author_id", "item_id", "tag",
-                  "label", "state", "include_comments", "number_of_comments",
-                  "include_actions", "sort_by")
+#: The keywords of :class:`~arena_async.TicketFilters` (declared there only), in order.
+TICKET_FILTERS: Final = tuple(get_type_hints(TicketFilters))
 
 
 async def export_tickets(filters: Mapping[str, Any], client: Mapping[str, Any],
