@@ -130,6 +130,11 @@ class _Session:
     ended: bool = False
 
 
+def _json_error(status: int, message: str) -> dict[str, Any]:
+    """The fake's JSON error body (``error_body="json"``): ``{"code", "message"}``."""
+    return {"code": status, "message": message}
+
+
 class _Refusal(Exception):
     """An error answer (``status``, ``message``), raised by a handler and sent by
     :meth:`FakeAkana._http_error_middleware` in the shape of ``error_body``."""
@@ -289,7 +294,7 @@ class FakeAkana(FakeServer):
         return self.auth_cookie in request.cookies
 
     def _fault_error_body(self, status: int) -> Any:
-        return {"code": status, "message": f"Injected fault: HTTP {status}."}
+        return _json_error(status, f"Injected fault: HTTP {status}.")
 
     # ------------------------------------------------------------------ test-facing API
 
@@ -447,7 +452,7 @@ class FakeAkana(FakeServer):
             html = (f"<html><head><title>Error {status}</title></head>"
                     f"<body><h1>HTTP Status {status}</h1><p>{message}</p></body></html>")
             return web.Response(status=status, text=html, content_type="text/html")
-        return web.json_response({"code": status, "message": message}, status=status)
+        return web.json_response(_json_error(status, message), status=status)
 
     def _json(self, data: Any, content_type: str, status: int = 200) -> web.Response:
         return web.Response(

@@ -37,7 +37,7 @@ import attrs
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from ._faults import FaultPlan
+from ._faults import FaultPlan, arena_error_body
 from ._item_search import ASSEMBLY_TYPES, BadQuery, Category, item_filter, read_criteria
 from ._oauth import OAuthTokens
 from ._server import FakeServer, FakeServerStats, RecordedRequest, _bearer
@@ -228,9 +228,7 @@ def _unique_guid(rng: random.Random, taken: set[str]) -> str:
 
 
 def _error_response(status: int, code: int, message: str) -> web.Response:
-    return web.json_response(
-        {"status": status, "errors": [{"code": code, "message": message}]}, status=status
-    )
+    return web.json_response(arena_error_body(status, code, message), status=status)
 
 
 @attrs.define(slots=True)
