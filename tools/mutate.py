@@ -178,10 +178,6 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
      '__slots__ = ("attempts", "failures", "in_flight", "last", "phase")',
      "`__slots__ = ('attempts', 'failures', 'in_flight', 'last',...` removed"):
         "slots only save memory: nothing sets other attributes on a Trail",
-    ("arena_async/_exchange.py",
-     "deadline_at: float | None = None, quota_waits: int = 0) -> None:", "`0` -> `-1`"):
-        "`quota_waits` is only compared with the replays made (`self._quota_waits < "
-        "self.quota_waits`, from 0 up): a limit of -1 allows none, as 0 does",
     ("arena_async/_exchange.py", "self.in_flight = False", "`False` -> `True`"):
         "(in Trail.__init__) until the first attempt is sent or fails, `last` is None: "
         "out_of_time's between-attempts branch raises nothing of its own either way",
