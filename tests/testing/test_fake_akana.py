@@ -674,6 +674,38 @@ async def test_ticket_actions(fake: FakeAkana, http: aiohttp.ClientSession) -> N
     assert ticket["TicketID"] not in await all_ids(http, fake)
 
 
+@pytest.mark.parametrize(
+    ("path", "body", "message"),
+    [
+        ("", b"{not json", "Request body is not valid JSON"),
+        ("", b'["x"]', "Request body must be a ticket object"),
+        ("", {**NEW_TICKET, "Description": 7}, "Description is required"),
+        ("", {**NEW_TICKET, "Label": []}, "Label must be one of "),
+        ("", {**NEW_TICKET, "Tag": "refund"}, "Tag must be a list of strings"),
+        ("/actions", b"{not json", "Request body is not valid JSON"),
+        ("/actions", b'["x"]', "ActionName is required"),
+        ("/actions", {"ActionName": 3}, "ActionName is required"),
+        ("/actions", {"ActionName": "ticket.action.close", "Comments": 5},
+         "Comments must be a string"),
+    ],
+)
+async def test_bad_writes_get_400_saying_what_is_wrong_and_change_nothing(
+    fake: FakeAkana, http: aiohttp.ClientSession, path: str, body: Any, message: str
+) -> None:
+    await login(http, fake)
+    headers = {"Accept": V81, **csrf_headers(http, fake)}
+    ticket = next(t for t in fake.tickets if t["State"] == "OPEN")
+    url = f"{fake.url}/api/tickets" + (f"/{ticket['TicketID']}{path}" if path else "")
+    before = fake.tickets
+    sent = {"data": body} if isinstance(body, bytes) else {"json": body}
+    async with http.post(url, headers=headers, **sent) as response:
+        assert response.status == 400
+        answer = await response.json(content_type=None)
+    assert answer["code"] == 400
+    assert answer["message"].startswith(message)
+    assert fake.tickets == before
+
+
 # ---------------------------------------------------------------------- recording, stats
 
 

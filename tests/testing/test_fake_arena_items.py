@@ -132,6 +132,14 @@ async def test_token_by_form_fields(http: aiohttp.ClientSession) -> None:
     ("form", "headers", "status", "error"),
     [
         ({"grant_type": "client_credentials"}, {"Authorization": "WRONG"}, 400, "invalid_request"),
+        ({"grant_type": "client_credentials"}, {"Authorization": "Basic !!"}, 401,
+         "invalid_client"),
+        (
+            {"grant_type": "client_credentials"},
+            {"Authorization": "Basic " + base64.b64encode(b"no-colon").decode()},
+            401,
+            "invalid_client",
+        ),
         ({"grant_type": "client_credentials"}, None, 401, "invalid_client"),
         (
             {"grant_type": "client_credentials", "client_id": "fake-client-id"},
