@@ -553,6 +553,8 @@ async def test_training_records_bad_paging(
     assert status == 400
     assert body["status"] == 400
     assert [e["code"] for e in body["errors"]] == [code]
+    [(name, value)] = params.items()
+    assert body["errors"][0]["message"].startswith(f'The {name} "{value}" is not valid: use ')
     assert headers[REMAINING] == "999"
 
 
