@@ -4,7 +4,9 @@ by public snapshots only (``Limiter.quota``, ``estimated_remaining``, ``stats``,
 
 - ``Permit.observe_reading`` (the pool's 2xx path) leaves the limiter answering as
   ``Permit.observe(Quota(...))`` does, whatever the sequence of readings, resets, lost and
-  unsent attempts and clock moves;
+  unsent attempts and clock moves (both now feed the one ``QuotaEstimate.observe``; this
+  keeps the entry points from drifting apart again), and ``admit_now`` admits exactly when
+  ``slot()`` would not wait (both ask ``QuotaEstimate.decide``);
 - ``read_quota`` reads what ``parse_quota`` reads;
 - ``WireURLs`` hands aiohttp the same URL as ``wire_url``, and a ``Request.on`` a
   ``BaseURL`` carries (``target``) the URL ``wire_url`` makes of its ``url``;
@@ -36,6 +38,7 @@ from arena_async.policies import QuotaPolicy
 from arena_async.testing import FakeArena, Fault
 
 from .test_limiter import ManualClock
+from .test_pool import GivenSession
 
 START = 1_800_000_000.0
 
@@ -183,13 +186,18 @@ def test_a_request_on_a_base_carries_what_wire_url_makes_of_its_url() -> None:
 
 
 async def test_an_id_sent_through_a_target_keeps_its_encoding_on_the_wire() -> None:
-    async with FakeArena.seeded(items=1, seed=1) as fake, ArenaClient(
-            email=fake.email, password=fake.password, base_url=fake.url) as arena:
-        pool = arena._pool  # (the client's pool: sending a Request is its public method)
-        request = Request.on(BaseURL(fake.url), "GET", "items", "A;x", "tickets")
-        assert request.target is not None
-        with pytest.raises(APIError):
-            await pool.send(request)
+    async with FakeArena.seeded(items=1, seed=1) as fake:
+        pool = SessionPool(auth=GivenSession(), limiter=Limiter(max_concurrency=1),
+                           retry=RetryPolicy(max_attempts=1), timeout=5.0)
+        await pool.open()
+        try:
+            request = Request.on(BaseURL(fake.url), "GET", "items", "A;x", "tickets",
+                                 auth=False)
+            assert request.target is not None
+            with pytest.raises(APIError):  # no session: 401
+                await pool.send(request)
+        finally:
+            await pool.close()
         assert fake.requests[-1].path.endswith("/items/A%3Bx/tickets")
 
 
