@@ -8,6 +8,7 @@ waits and wake-ups.
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 
 import pytest
@@ -88,7 +89,7 @@ def test_a_quota_429_without_headers_on_a_fresh_probe_means_zero_left() -> None:
     seq = est.admit(T0, probe=True)
     assert est.observe(seq, None, None, exhausted=True, now=T0) is False
     est.settle(seq, probe=True, spent=False)
-    assert est.known == 0
+    assert (est.known, est.server_min, est.reset_at) == (0, 0, None)
     assert est.remaining(T0) == 0
     # spent, and no reset time: raise (even in wait mode: nothing to wait for)
     assert est.decide(WAIT, T0) == (Step.RAISE, 0.0)
@@ -210,6 +211,22 @@ def test_a_probe_after_expiry_opens_the_window_even_without_a_reset_time() -> No
     seq = est.admit(RESET, probe=True)
     assert est.observe(seq, 480, None, exhausted=False, now=RESET) is True
     assert (est.known, est.reset_at, est.expires_at) == (480, None, None)
+
+
+def test_a_quota_429_without_headers_from_before_the_expiry_is_stale() -> None:
+    est = known_window(50)
+    last = est.admit(T0, probe=False)  # the last admission before the window expires
+    assert est.decide(RAISE, RESET) == (Step.PROBE, 0.0)
+    assert est.window_mark == last
+    assert est.observe(last, None, None, exhausted=True, now=RESET) is False
+    assert est.known is None  # not a fresh probe's answer: still unknown
+
+
+def test_a_reading_at_the_reset_time_exactly_finds_the_window_expired() -> None:
+    est = known_window(50)
+    seq = est.admit(T0, probe=False)
+    assert est.observe(seq, 49, RESET, exhausted=False, now=RESET) is False
+    assert (est.known, est.expired_reset) == (None, RESET)
 
 
 def test_a_reading_expiring_the_window_is_judged_in_the_new_state() -> None:
@@ -366,6 +383,22 @@ def test_pace_does_not_apply_without_a_trusted_reset_time() -> None:
     skewed = QuotaEstimate()
     answered(skewed, 100, T0 - 1, probe=True)  # past reset: expires_at is a backoff
     assert skewed.decide(policy, T0) == (Step.ADMIT, 0.0)
+
+
+def test_a_probe_is_logged_at_debug(caplog: pytest.LogCaptureFixture) -> None:
+    est = QuotaEstimate()
+    with caplog.at_level(logging.DEBUG, logger="arena_async._estimate"):
+        est.admit(T0, probe=False)
+        assert caplog.messages == []
+        est.admit(T0, probe=True)
+    assert caplog.messages == ["quota state unknown: admitting one probe request"]
+
+
+def test_spent_state_never_reports_below_zero() -> None:
+    est = known_window(1)
+    for _ in range(3):
+        est.settle(est.admit(T0, probe=False), probe=False, spent=True)
+    assert est.spent_state()[0] == 0
 
 
 def test_admissions_are_numbered_and_timed() -> None:
