@@ -11,7 +11,7 @@ from .._convert import structure_json
 from .._envelope import ARENA_LISTING, read_listing
 from .._pagination import records
 from .._pool import SessionPool
-from .._protocol import BaseURL, Request
+from .._protocol import BaseURL, Request, validate_id
 from ..models.common import Page
 
 __all__ = ["MAX_PAGE_SIZE", "Resource", "arguments_of", "records_of"]
@@ -58,6 +58,15 @@ class Resource:
     async def _one(self, cl: type[T], request: Request, deadline: float | None) -> T:
         response = await self._pool.send(request, deadline=deadline)
         return structure_json(response.body, cl, url=request.display)
+
+    async def _child(self, cl: type[T], item_guid: str, child: str, id_name: str,
+                     child_guid: str, *, deadline: float | None) -> T:
+        """One record of an item's sub-resource, ``GET items/{item_guid}/{child}/{guid}``,
+        both ids checked before anything is sent."""
+        validate_id("item_guid", item_guid)
+        validate_id(id_name, child_guid)
+        return await self._one(
+            cl, self._request("GET", "items", item_guid, child, child_guid), deadline)
 
     async def _results(self, cl: type[T], request: Request, deadline: float | None) -> list[T]:
         response = await self._pool.send(request, deadline=deadline)

@@ -43,11 +43,8 @@ class ItemTickets(Resource):
     async def get(self, item_guid: str, assoc_guid: str, *, deadline: float | None = None,
                   ) -> ItemTicketReference:
         """One ticket reference by its association GUID."""
-        validate_id("item_guid", item_guid)
-        validate_id("assoc_guid", assoc_guid)
-        return await self._one(
-            ItemTicketReference,
-            self._request("GET", "items", item_guid, "tickets", assoc_guid), deadline)
+        return await self._child(ItemTicketReference, item_guid, "tickets", "assoc_guid",
+                                 assoc_guid, deadline=deadline)
 
 
 class ItemReferences(Resource):
@@ -62,10 +59,8 @@ class ItemReferences(Resource):
     async def get(self, item_guid: str, ref_guid: str, *, deadline: float | None = None,
                   ) -> ItemReference:
         """One item reference by its GUID."""
-        validate_id("item_guid", item_guid)
-        validate_id("ref_guid", ref_guid)
-        return await self._one(
-            ItemReference, self._request("GET", "items", item_guid, "items", ref_guid), deadline)
+        return await self._child(ItemReference, item_guid, "items", "ref_guid", ref_guid,
+                                 deadline=deadline)
 
     async def create(self, item_guid: str, other_item_guid: str, *, note: str | None = None,
                      deadline: float | None = None) -> ItemReference:
@@ -162,11 +157,8 @@ class ItemTrainingRecords(Resource):
     async def get(self, item_guid: str, record_guid: str, *, deadline: float | None = None,
                   ) -> TrainingRecord:
         """One training record, with its due and signed dates."""
-        validate_id("item_guid", item_guid)
-        validate_id("record_guid", record_guid)
-        return await self._one(
-            TrainingRecord,
-            self._request("GET", "items", item_guid, "trainingrecords", record_guid), deadline)
+        return await self._child(TrainingRecord, item_guid, "trainingrecords", "record_guid",
+                                 record_guid, deadline=deadline)
 
 class Items(Resource):
     """``client.items``: item search (``GET /items``), one item, number lookups, and the
