@@ -22,7 +22,7 @@ from arena_async import (
     RetryPolicy,
     SQLiteShare,
 )
-from arena_async.arena._auth import ArenaAuth
+from arena_async.arena._auth import ArenaAuth, OAuthCredentials
 from arena_async.testing import FakeArena, Fault
 from tests.conftest import FakeClock
 
@@ -291,9 +291,11 @@ async def test_a_refused_login_answer_is_shown_unless_it_may_hold_a_credential(
         assert fake.password not in repr(info.value)
 
 
-async def test_a_login_without_credentials_is_refused_before_sending() -> None:
+@pytest.mark.parametrize(("email", "password"), [(None, None), ("e@x", None), (None, "pw")])
+async def test_a_login_without_credentials_is_refused_before_sending(
+        email: str | None, password: str | None) -> None:
     # ArenaClient never builds such an auth; the auth itself still refuses to log in.
-    auth = ArenaAuth(base_url="http://127.0.0.1:9/v1", email=None, password=None,
+    auth = ArenaAuth(base_url="http://127.0.0.1:9/v1", email=email, password=password,
                      workspace_id=None, session_id=None)
     pool: Any = None  # never reached: nothing is sent
     with pytest.raises(AuthenticationError) as info:
@@ -344,3 +346,46 @@ async def test_a_refusal_learnt_from_the_share_is_latched(status: int, tmp_path:
                 await b.items.tickets.list(fake.item_guids[0])
             assert info.value.status == status
         assert len(routes(fake, LOGIN)) == 1
+
+
+# -- what the auth shows of itself -------------------------------------------------------
+def test_the_auth_repr_names_who_never_the_secret() -> None:
+    base = "http://127.0.0.1:9/v1"
+    by_email = ArenaAuth(base_url=base, email="e@x", password="PW-1", workspace_id=None,
+                         session_id=None)
+    assert repr(by_email) == "<ArenaAuth e@x (no session)>"
+    given = ArenaAuth(base_url=base, email=None, password=None, workspace_id=None,
+                      session_id="S-1")
+    assert repr(given) == "<ArenaAuth given session (session)>"
+    oauth = OAuthCredentials("cid", "SECRET-1", "https://auth.example/oauth/token")
+    assert repr(oauth) == "<OAuthCredentials cid at https://auth.example/oauth/token>"
+    by_oauth = ArenaAuth(base_url=base, email=None, password=None, workspace_id=None,
+                         session_id=None, oauth=oauth)
+    assert repr(by_oauth) == "<ArenaAuth cid (no session)>"
+
+
+async def test_an_email_without_a_password_cannot_replace_a_given_session() -> None:
+    async with FakeArena.seeded(items=1) as fake:
+        async with ArenaClient(session_id="given-and-unknown", email=fake.email,
+                               base_url=fake.url) as arena:
+            assert not arena._auth.can_login
+            with pytest.raises(AuthenticationError) as info:
+                await arena.items.tickets.list(fake.item_guids[0])
+        assert info.value.url != "/login"  # the server's 401 itself, no login tried
+        assert routes(fake, LOGIN) == []
+        assert len(routes(fake, TICKETS)) == 1
+
+
+async def test_after_close_the_auth_hands_out_no_session() -> None:
+    async with FakeArena.seeded(items=1) as fake:
+        arena = client_for(fake)
+        async with arena:
+            await arena.items.tickets.list(fake.item_guids[0])
+            assert arena._auth.ready(arena._pool) is not None
+        # A request racing the close would ask the auth (ready, then current): nothing to
+        # send with, the session being logged out.
+        assert arena._auth.ready(arena._pool) is None
+        headers, _ = await arena._auth.current()
+        assert headers == {}
+        assert "no session" in repr(arena._auth)
+        assert len(routes(fake, LOGOUT)) == 1
