@@ -115,7 +115,7 @@ class QuotaEstimate:
         self.expires_at: float | None = None  # when the estimate stops trusting `known`
         self.server_min: int | None = None  # lowest reading of the window (server's word)
         self.min_mark = 0  # admissions counted when server_min was last lowered
-        self.window_mark = 0  # admissions counted when the window (or probe mode) began
+        self.window_mark = 0  # admissions counted when probing (the unknown state) began
         self.expired_reset: float | None = None  # reset time of the window that expired
         self.read_at = 0.0  # when the server last told us something about this window
         self.outstanding = 0
@@ -217,7 +217,8 @@ class QuotaEstimate:
             self._adopt(seq, 0 if exhausted else remaining, reset_ts, now)
             return True
         server_min = self.server_min
-        if server_min is not None and remaining > server_min and seq > self.min_mark:
+        assert server_min is not None  # set with `known`, by _adopt
+        if remaining > server_min and seq > self.min_mark:
             # Sent after the lowest reading was received, yet the server reports more:
             # only a reset explains it (in-flight requests can only lower the counter).
             log.debug("quota reset recognised: remaining went up from %d to %d",
@@ -228,8 +229,8 @@ class QuotaEstimate:
         if current is None and reset_ts is not None and reset_ts > now:
             self.reset_at = self.expires_at = reset_ts
             announce = True
-        if server_min is None or remaining <= server_min:
-            if server_min is None or remaining < server_min:
+        if remaining <= server_min:
+            if remaining < server_min:
                 self.server_min = remaining
                 self.min_mark = self.admissions
             announce = True
@@ -275,7 +276,6 @@ class QuotaEstimate:
         self.known = max(0, remaining)
         self.server_min = remaining
         self.min_mark = self.admissions
-        self.window_mark = self.admissions
         self.reset_at = reset_ts
         self.read_at = now
         if reset_ts is None:

@@ -189,7 +189,7 @@ def test_the_window_expires_at_its_reset_time_exactly() -> None:
     assert est.remaining(RESET - 0.001) == 50
     assert est.remaining(RESET) is None
     assert est.decide(RAISE, RESET) == (Step.PROBE, 0.0)
-    assert est.known is None
+    assert (est.known, est.reset_at, est.expires_at, est.server_min) == (None, None, None, None)
     assert est.expired_reset == RESET
 
 
@@ -399,6 +399,108 @@ def test_spent_state_never_reports_below_zero() -> None:
     for _ in range(3):
         est.settle(est.admit(T0, probe=False), probe=False, spent=True)
     assert est.spent_state()[0] == 0
+
+
+def test_a_fresh_probes_quota_429_with_headers_opens_a_spent_window() -> None:
+    est = QuotaEstimate()
+    seq = est.admit(T0, probe=True)
+    assert est.observe(seq, 30, RESET, exhausted=True, now=T0) is True
+    assert (est.known, est.server_min) == (0, 0)
+
+
+def test_a_rise_that_is_a_429_opens_a_spent_window() -> None:
+    est = known_window(5)
+    seq = est.admit(T0, probe=False)
+    assert est.observe(seq, 400, RESET, exhausted=True, now=T0) is True
+    assert (est.known, est.server_min) == (0, 0)
+
+
+def test_a_429s_zero_is_not_undone_by_the_same_reading_again() -> None:
+    est = known_window(50)
+    seq = est.admit(T0, probe=False)
+    est.observe(seq, 40, RESET, exhausted=True, now=T0)  # 40 by the headers, none by the 429
+    est.settle(seq, probe=False, spent=False)
+    assert (est.known, est.server_min) == (0, 40)
+    again = est.admit(T0, probe=False)  # admitted after the 40 was read
+    assert est.observe(again, 40, RESET, exhausted=False, now=T0) is True  # not a rise
+    assert est.known == 0
+
+
+def test_an_equal_reading_does_not_move_the_lowest_readings_mark() -> None:
+    est = known_window(100)  # the probe (admission 1) read 100
+    early = est.admit(T0, probe=False)  # admission 2: after the 100 was read
+    later = est.admit(T0, probe=False)  # admission 3
+    assert est.observe(later, 100, RESET, exhausted=False, now=T0) is True
+    assert est.min_mark == 1  # the lowest reading is still the probe's
+    # `early` was sent after the lowest reading arrived: a rise can only be a reset
+    assert est.observe(early, 150, RESET, exhausted=False, now=T0) is True
+    assert est.known == 150
+
+
+def test_an_answer_sent_before_a_new_window_opened_never_reopens_it() -> None:
+    est = known_window(100)
+    early = est.admit(T0, probe=False)  # admission 2
+    opener = est.admit(T0, probe=False)  # admission 3
+    assert est.observe(opener, 500, RESET + 86_400, exhausted=False, now=T0) is True
+    assert est.min_mark == 3
+    # admitted before the new window's reading arrived: its higher count is not a reset
+    assert est.observe(early, 600, RESET + 86_400, exhausted=False, now=T0) is False
+    assert est.known == 500
+
+
+def test_a_new_window_without_a_reset_time_does_not_keep_the_old_expiry() -> None:
+    est = known_window(5)
+    seq = est.admit(T0, probe=False)
+    assert est.observe(seq, 400, None, exhausted=False, now=T0) is True  # a rise: a reset
+    est.settle(seq, probe=False, spent=False)
+    assert (est.reset_at, est.expires_at) == (None, None)
+    assert est.remaining(RESET + 1) == 400
+
+
+def test_a_negative_count_reads_as_zero() -> None:
+    est = QuotaEstimate()
+    answered(est, -5, RESET, probe=True)
+    assert (est.known, est.remaining(T0)) == (0, 0)
+    est = known_window(10)
+    answered(est, -1)
+    assert (est.known, est.remaining(T0)) == (0, 0)
+
+
+def test_spent_without_a_reset_time_backs_off_from_the_last_reading() -> None:
+    est = QuotaEstimate()
+    answered(est, 10, None, probe=True)
+    answered(est, 0, None, now=T0 + 10)  # the same window, read again ten seconds later
+    assert est.read_at == T0 + 10
+    assert est.decide(RAISE, T0 + 10) == (Step.RAISE, 0.0)
+    assert est.expires_at == T0 + 11
+
+
+def test_a_reading_covers_only_the_losses_before_its_admission() -> None:
+    est = known_window(100)
+    est.settle(est.admit(T0, probe=False), probe=False, spent=True)  # lost at admission 2
+    between = est.admit(T0, probe=False)  # admission 3
+    est.settle(est.admit(T0, probe=False), probe=False, spent=True)  # lost at admission 4
+    assert list(est.lost) == [2, 4]
+    est.observe(between, 99, RESET, exhausted=False, now=T0)
+    assert list(est.lost) == [4]
+
+
+def test_windows_and_resets_are_logged_at_debug(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.DEBUG, logger="arena_async._estimate"):
+        est = known_window(5)
+        answered(est, 3)
+        answered(est, 400)  # went up
+        answered(est, 300, RESET + 86_400)  # the reset moved forward
+        est.decide(RAISE, RESET + 86_400)  # expired
+    assert caplog.messages == [
+        "quota state unknown: admitting one probe request",
+        f"quota window: 5 remaining, reset at {RESET}",
+        "quota reset recognised: remaining went up from 3 to 400",
+        f"quota window: 400 remaining, reset at {RESET}",
+        "quota reset recognised: the reset time moved forward",
+        f"quota window: 300 remaining, reset at {RESET + 86_400}",
+        "quota window passed its reset time: probing for fresh headers",
+    ]
 
 
 def test_admissions_are_numbered_and_timed() -> None:
