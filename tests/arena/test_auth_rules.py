@@ -389,3 +389,14 @@ async def test_after_close_the_auth_hands_out_no_session() -> None:
         assert headers == {}
         assert "no session" in repr(arena._auth)
         assert len(routes(fake, LOGOUT)) == 1
+
+
+async def test_a_login_answered_299_is_a_success() -> None:
+    async with FakeArena.seeded(items=1) as fake:
+        fake.faults.add(Fault("status", status=299, path="/login$", times=1,
+                              body={"arenaSessionId": "S-299", "workspaceId": 1}))
+        async with client_for(fake) as arena:
+            await arena.items.tickets.list(fake.item_guids[0])  # S-299 unknown: a re-login
+        sent = [r.headers["arena_session_id"] for r in routes(fake, TICKETS)]
+        assert sent[0] == "S-299"
+        assert len(routes(fake, LOGIN)) == 2

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import base64
 import logging
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
-from arena_async import ArenaClient, LoginError, ResponseFormatError
+from arena_async import ArenaClient, LoginError, ResponseFormatError, SQLiteShare
 from arena_async.testing import FakeArena, Fault
 from tests.conftest import FakeClock
 
@@ -280,3 +281,54 @@ async def test_tokens_refused_soon_after_they_were_obtained_warn_of_nothing(
             clock.now += 1.0
         assert fake.stats.token_requests == 3
     assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+async def test_a_token_endpoint_answering_299_is_a_success() -> None:
+    async with FakeArena.seeded(items=1, seed=17) as fake:
+        token = await real_token(fake)
+        fake.faults.add(Fault("status", status=299, path="/oauth/token$", times=1,
+                              body={"access_token": token, "token_type": "bearer",
+                                    "expires_in": 600}))
+        async with oauth(fake) as arena:
+            await arena.items.tickets.list(fake.item_guids[0])
+        [sent] = fake.requests_to("GET /items/{item}/tickets")
+        assert sent.headers["Authorization"] == f"Bearer {token}"
+
+
+@pytest.mark.parametrize(("status", "latched"), [(400, True), (401, True), (403, True),
+                                                 (402, False), (409, False)])
+async def test_refused_client_credentials_are_tried_once(status: int, latched: bool) -> None:
+    async with FakeArena.seeded(items=1, seed=18) as fake:
+        fake.faults.add(Fault("status", status=status, path="/oauth/token$",
+                              body={"error": "invalid_client"}))
+        before = token_requests(fake)
+        async with oauth(fake) as arena:
+            for _ in range(2):
+                with pytest.raises(LoginError) as info:
+                    await arena.items.tickets.list(fake.item_guids[0])
+                assert info.value.status == status
+                assert info.value.url == "/oauth/token"  # the token URL's path
+        assert token_requests(fake, before) == (1 if latched else 2)
+
+
+async def test_a_token_that_lives_one_second_is_renewed_after_nine_tenths_of_it() -> None:
+    clock = FakeClock()
+    async with FakeArena.seeded(items=1, seed=19, clock=clock) as fake:
+        token = await real_token(fake)
+        fake.faults.add(Fault("wrong_shape", path="/oauth/token$", times=1,
+                              body={"access_token": token, "token_type": "bearer",
+                                    "expires_in": 1}))
+        before = token_requests(fake)
+        async with oauth(fake, clock) as arena:
+            await arena.items.tickets.list(fake.item_guids[0])
+            clock.now += 0.9
+            await arena.items.tickets.list(fake.item_guids[0])
+        assert token_requests(fake, before) == 2
+
+
+async def test_an_oauth_client_with_a_share_never_logs_out(tmp_path: Path) -> None:
+    async with FakeArena.seeded(items=1, seed=20) as fake:
+        async with oauth(fake, share=SQLiteShare(tmp_path / "share.db")) as arena:
+            await arena.items.tickets.list(fake.item_guids[0])
+        assert fake.stats.token_requests == 1
+        assert not fake.requests_to("PUT /logout")  # the last sharer's close: a token expires
