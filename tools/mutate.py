@@ -201,6 +201,40 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
     ("arena_async/arena/_auth.py", "if not 200 <= response.status < 300:", "`200` -> `199`"):
         "a 1xx answer is interim: aiohttp reads on for the final answer (a server that "
         "sends only a 199 times the login out), so no status below 200 reaches this line",
+    ("arena_async/arena/_auth.py", "self._owns_session = False",
+     "`self._owns_session = False` removed"):
+        "(in close; the same line in __init__ is killed) the session was just dropped: a "
+        "later close returns at `self._token is None` whatever the flag says, and the "
+        "pool calls close once",
+    ("arena_async/arena/_auth.py", "self.login = login", "`self.login = login` removed"):
+        "nothing in the library reads `login` (the last login's answer, kept for "
+        "inspection); tests/test_secrets.py only checks that its repr hides the session",
+    ("arena_async/arena/_auth.py",
+     "reserve = limiter.policy.reserve if limiter.policy is not None else 0", "`0` -> `1`"):
+        "ArenaClient always gives its limiter a QuotaPolicy (`quota or QuotaPolicy()`): "
+        "`limiter.policy` is never None here",
+    ("arena_async/arena/_auth.py",
+     "reserve = limiter.policy.reserve if limiter.policy is not None else 0", "`0` -> `-1`"):
+        "ArenaClient always gives its limiter a QuotaPolicy (`quota or QuotaPolicy()`): "
+        "`limiter.policy` is never None here",
+    ("arena_async/arena/_auth.py", "return []", "`return x` -> `return None`"):
+        "(`_oauth_errors` of a body that is not JSON) APIError keeps `list(errors or [])`: "
+        "None and [] make the same error",
+    ("arena_async/arena/_auth.py",
+     'request = Request("POST", url, "/login", json=body, headers=headers, auth=False)',
+     "`False` -> `True`"):
+        "`Request.auth` is read only by the pool's `send` and by `classify`; login, token "
+        "and logout requests go through `login_once` / `send_once`, which read neither",
+    ("arena_async/arena/_auth.py",
+     'request = Request("POST", oauth.token_url, shown, headers=headers, auth=False,',
+     "`False` -> `True`"):
+        "`Request.auth` is read only by the pool's `send` and by `classify`; login, token "
+        "and logout requests go through `login_once` / `send_once`, which read neither",
+    ("arena_async/arena/_auth.py",
+     'request = Request("PUT", build_url(self._base_url, "logout"), "/logout", auth=False)',
+     "`False` -> `True`"):
+        "`Request.auth` is read only by the pool's `send` and by `classify`; login, token "
+        "and logout requests go through `login_once` / `send_once`, which read neither",
 }
 
 #: What the tests read beside the package and the tests themselves.

@@ -198,12 +198,17 @@ async def test_a_session_refused_again_after_a_relogin_stops_within_max_attempts
 
 # -- logout and the quota ----------------------------------------------------------------
 @pytest.mark.parametrize(("reserve", "logs_out"), [(0, True), (1, True), (2, False)])
-async def test_logout_only_while_more_than_the_reserve_is_left(reserve: int,
-                                                               logs_out: bool) -> None:
+async def test_logout_only_while_more_than_the_reserve_is_left(
+        reserve: int, logs_out: bool, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="arena_async.arena._auth")
     async with FakeArena.seeded(items=1, quota_limit=3) as fake:
         async with client_for(fake, quota=QuotaPolicy(reserve=reserve)) as arena:
             await arena.items.tickets.list(fake.item_guids[0])  # 2 left
         assert len(routes(fake, LOGOUT)) == (1 if logs_out else 0)
+    said = [r.getMessage() for r in caplog.records if "not logging out" in r.getMessage()]
+    assert said == ([] if logs_out else [
+        "not logging out of Arena: the request budget is spent; the session ends by "
+        "itself after 90 idle minutes"])
 
 
 async def test_logout_without_a_quota_policy_is_sent() -> None:
