@@ -768,6 +768,11 @@ def merge_rerun(module: str, summary: dict[str, object],
     return merged
 
 
+def _percent(part: int, whole: int) -> str:
+    """A score rounded down (99.6 % is not 100 %: a survivor is left)."""
+    return f"{100 * part // whole} %"
+
+
 def _table(sections: dict[str, str]) -> str:
     rows = ["| module | mutants (sampled) | killed | survived | uncovered | named equivalent "
             "| score | score without equivalents | run |",
@@ -782,8 +787,8 @@ def _table(sections: dict[str, str]) -> str:
         sampled = f"{s['mutants']} ({s['sampled']})" if s["sampled"] != s["mutants"] \
             else str(s["mutants"])
         rows.append(f"| `{module}` | {sampled} | {s['killed']} | {s['survived']} | "
-                    f"{s['uncovered']} | {s['equivalent']} | {100 * s['killed'] / valid:.0f} % "
-                    f"| {100 * s['killed'] / counted:.0f} % | {s['seconds']} s, {s['date']} |")
+                    f"{s['uncovered']} | {s['equivalent']} | {_percent(s['killed'], valid)} "
+                    f"| {_percent(s['killed'], counted)} | {s['seconds']} s, {s['date']} |")
     return "\n".join(rows)
 
 
@@ -807,7 +812,7 @@ def write_report(path: Path, results: list[ModuleResult]) -> None:
 
 def _print(result: ModuleResult) -> None:
     print(f"\n{result.module}: {result.killed}/{result.valid} killed "
-          f"({100 * result.score:.0f} %; {100 * result.adjusted:.0f} % without "
+          f"({100 * result.score:.1f} %; {100 * result.adjusted:.1f} % without "
           f"{result.equivalents} named equivalent), {result.count('survived')} survived, "
           f"{result.count('uncovered')} uncovered, {result.count('invalid')} invalid; "
           f"{result.sampled} of {result.total_mutants} mutants, {result.seconds:.0f} s")
