@@ -8,7 +8,8 @@ event loop, ArenaClient and share connections (none exists before the fork: this
 only imports), killed with real signals. ``random`` is reseeded in each child by Python.
 
 Run as ``python tests/share/_zygote.py FD`` where FD is the inherited end of an
-``AF_UNIX``/``SOCK_SEQPACKET`` socket pair. Each request is one JSON message:
+``AF_UNIX``/``SOCK_SEQPACKET`` socket pair. Once its imports are done it sends
+``{"ready": true}``; then each request is one JSON message:
 
 - ``{"config": {...}}`` with three file descriptors (stdout, stderr and status: the write
   ends of pipes): fork a worker that runs ``_worker.run(config)`` with that stdout and
@@ -87,6 +88,7 @@ def serve(sock: socket.socket) -> None:
     selector = selectors.DefaultSelector()
     selector.register(sock, selectors.EVENT_READ)
     selector.register(wakeup[0], selectors.EVENT_READ)
+    sock.send(b'{"ready": true}')  # imports done: each fork from now on takes milliseconds
     try:
         while True:
             for key, _ in selector.select():

@@ -108,7 +108,17 @@ class Zygote:
                 pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL, stderr=self.errors)
         self.sock = ours
-        self.sock.settimeout(60)  # its imports, then a fork takes milliseconds
+        self.sock.settimeout(60)
+        try:  # its imports, here (no event loop yet), so that a spawn takes milliseconds
+            ready = self.sock.recv(4096)
+        except OSError as exc:
+            ready = str(exc).encode()
+        if ready != b'{"ready": true}':
+            self.sock.close()
+            self.proc.wait(30)
+            why = f"the fork server did not start ({ready!r}):\n{self.stderr()}"
+            self.errors.close()
+            raise AssertionError(why)
 
     def stderr(self) -> str:
         self.errors.seek(0)
@@ -122,17 +132,18 @@ class Zygote:
                 socket.send_fds(self.sock, [json.dumps({"config": config}).encode()],
                                 [w for _, w in pipes])
                 answer = self.sock.recv(4096)
+            except OSError as exc:  # it ended (an import failed?): say why
+                raise AssertionError(f"the fork server ended ({exc}):\n{self.stderr()}",
+                                     ) from None
             finally:
                 for _, w in pipes:
                     os.close(w)
+            if not answer:
+                raise AssertionError(f"the fork server ended:\n{self.stderr()}")
         except BaseException:
             for r, _ in pipes:
                 os.close(r)
             raise
-        if not answer:
-            for r, _ in pipes:
-                os.close(r)
-            raise AssertionError(f"the fork server ended:\n{self.stderr()}")
         loop = asyncio.get_running_loop()
         readers: list[asyncio.StreamReader] = []
         transports: list[asyncio.BaseTransport] = []
