@@ -130,11 +130,12 @@ async def test_refused_credentials_are_tried_once_for_every_sharer(
 
 
 async def test_an_unreachable_redis_share_sends_nothing_and_hides_its_password(
-        caplog: pytest.LogCaptureFixture) -> None:
+        caplog: pytest.LogCaptureFixture, fake_clock: FakeClock) -> None:
     caplog.set_level(logging.DEBUG)
     url = f"redis://:s3cret-pw@127.0.0.1:{free_port()}/0"
     async with FakeArena.seeded(items=2, seed=7) as fake:
-        arena = client(fake, url)
+        # The retries' backoff on the injected sleep: no real wait.
+        arena = client(fake, url, sleep=fake_clock.sleep)
         assert "s3cret-pw" not in repr(arena)
         async with arena:
             with pytest.raises(ShareUnavailableError) as info:
@@ -145,10 +146,11 @@ async def test_an_unreachable_redis_share_sends_nothing_and_hides_its_password(
     assert f"redis://127.0.0.1:{url.rsplit(':', 1)[1]}" in str(info.value)
 
 
-async def test_an_unusable_sqlite_share_names_itself(tmp_path: Path) -> None:
+async def test_an_unusable_sqlite_share_names_itself(tmp_path: Path,
+                                                     fake_clock: FakeClock) -> None:
     path = tmp_path / "missing-folder" / "share.db"
     async with FakeArena.seeded(items=1, seed=8) as fake:
-        async with client(fake, f"sqlite:///{path}") as arena:
+        async with client(fake, f"sqlite:///{path}", sleep=fake_clock.sleep) as arena:
             with pytest.raises(ShareUnavailableError) as info:
                 await arena.items.tickets.list(fake.item_guids[0])
         assert "missing-folder" in str(info.value)
