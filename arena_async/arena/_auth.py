@@ -91,6 +91,7 @@ class ArenaAuth(SessionAuth):
         self._refresh_at: float | None = None  # (clock) renew a bearer token from then on
         self._obtained_at: float | None = None
         self._owns_session = False
+        self._closed = False
         self._set_token(session_id)
         self._cancelled = 0  # sessions cancelled soon after their login (no share)
         self._warned = False
@@ -119,17 +120,23 @@ class ArenaAuth(SessionAuth):
         await self._get(pool, seen=self._version)
 
     async def _replace(self, pool: SessionPool, error: APIError) -> None:
-        if not self.can_login:
-            raise AuthenticationError(
+        if not self.can_login or self._closed:
+            refused = AuthenticationError(
                 error.status, error.errors, method=error.method, url=error.url,
                 body_excerpt=error.body_excerpt,
-            ) from None
+            )
+            if self._closed:  # a request that was in flight when close began
+                refused.add_note("the client was closing: no new login")
+            raise refused from None
         self._note_rejected()
         log.info("Arena %s rejected (HTTP %d); obtaining a new one",
                  "token" if self._kind == "bearer" else "session", error.status)
         await self._get(pool, seen=self._version)
 
     async def close(self, pool: SessionPool) -> None:
+        # From now on no credential is obtained: a request still in flight that meets a
+        # 401 must not log in again (a session nobody would end).
+        self._closed = True
         token, owned = self._token, self._owns_session
         self._set_token(None)  # nothing is sent with it any more
         self._owns_session = False
@@ -157,6 +164,8 @@ class ArenaAuth(SessionAuth):
     async def _get(self, pool: SessionPool, *, seen: int | None) -> None:
         """A new credential: from the share (adopted, or fetched under its lease) or
         fetched here. Called with the lock held."""
+        if self._closed:
+            raise RuntimeError("this client is closed; create a new one")
         if self._link is not None:
             await self._link.ensure_open()
             try:

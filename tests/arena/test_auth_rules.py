@@ -405,3 +405,33 @@ async def test_a_login_answered_299_is_a_success() -> None:
         sent = [r.headers["arena_session_id"] for r in routes(fake, TICKETS)]
         assert sent[0] == "S-299"
         assert len(routes(fake, LOGIN)) == 2
+
+
+async def test_a_401_met_while_the_client_closes_logs_in_no_new_session() -> None:
+    # A request is in flight when close() begins; its 401 arrives while the logout is on
+    # the wire. Logging in again then would leave a session nobody ends.
+    async with FakeArena.seeded(items=1) as fake:
+        arena = client_for(fake)
+        await arena.open()
+        await arena.items.tickets.list(fake.item_guids[0])
+        fake.faults.add(Fault("slow_headers", delay=0.5, path="/logout$", times=1))
+        fake.faults.add(Fault("slow_headers", delay=0.1, path="/tickets$", times=1))
+        in_flight = asyncio.ensure_future(arena.items.tickets.list(fake.item_guids[0]))
+        await asyncio.sleep(0.03)
+        fake.expire_sessions()
+        await arena.close()
+        with pytest.raises(AuthenticationError) as info:
+            await in_flight
+        assert info.value.status == 401
+        assert "the client was closing: no new login" in " ".join(info.value.__notes__)
+        assert len(routes(fake, LOGIN)) == 1
+        assert fake.active_sessions == 0
+
+
+async def test_a_closed_auth_obtains_no_credential() -> None:
+    auth = ArenaAuth(base_url="http://127.0.0.1:9/v1", email="e@x", password="pw",
+                     workspace_id=None, session_id=None)
+    pool: Any = None  # never reached: nothing is sent
+    await auth.close(pool)  # nothing held: no logout
+    with pytest.raises(RuntimeError, match="this client is closed"):
+        await auth.headers(pool)
