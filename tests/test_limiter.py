@@ -159,6 +159,34 @@ def test_quota_and_limit_are_validated() -> None:
         Limiter(max_concurrency=1, quota="raise")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="limit"):
         Limiter(max_concurrency=1).set_limit(-1)
+    limiter = Limiter(max_concurrency=1)
+    limiter.set_limit(0)  # a workspace may have no requests at all
+    limiter.set_limit(None)
+
+
+def test_a_new_limiter_shows_zeroed_stats_and_its_state_in_its_repr() -> None:
+    limiter = Limiter(max_concurrency=3)
+    assert limiter.stats == LimiterStats() == LimiterStats(0, 0, 0, 0.0, 0, 0)
+    assert repr(limiter) == "<Limiter max_concurrency=3 in_flight=0 estimate=None>"
+    permit = limiter.admit_now()
+    assert permit is not None
+    assert repr(limiter) == "<Limiter max_concurrency=3 in_flight=1 estimate=None>"
+    limiter.release(permit)
+
+
+async def test_admit_now_admits_at_once_when_the_quota_gate_would() -> None:
+    limiter = Limiter(max_concurrency=2, quota=QuotaPolicy(reserve=1), clock=lambda: START)
+    assert limiter.admit_now() is None  # unknown: the probe goes through slot()
+    async with limiter.slot() as permit:
+        assert permit.probe
+        permit.observe(Quota(2, at(START + 3600)))
+    first = limiter.admit_now()
+    assert first is not None
+    assert not first.probe
+    assert limiter.admit_now() is None  # 2 - 1 in flight - reserve 1: wait for an answer
+    first.observe(Quota(1, at(START + 3600)))
+    limiter.release(first)
+    assert limiter.estimated_remaining == 1
 
 
 async def test_no_quota_gate_still_tracks_quota_and_limit() -> None:
