@@ -35,6 +35,10 @@ class SessionAuth:
         self._fatal: APIError | None = None
         # The headers proving the credential and their generation; None: none held.
         self._ready: tuple[Mapping[str, str], int] | None = None
+        # Set by close(): from then on no credential is obtained, renewed or replaced (a
+        # request still in flight that meets a 401 must not log in again: a session nobody
+        # would end).
+        self._closed = False
 
     # -- what a server's auth supplies -------------------------------------------------
     def _due(self, pool: SessionPool) -> bool:
@@ -53,6 +57,15 @@ class SessionAuth:
         """The server refused the held credential (``error``, a 401): replace it. Called
         with the lock, once for every request that saw it refused."""
         raise NotImplementedError
+
+    def _unreplaced(self, error: APIError) -> APIError:
+        """What to raise for a refused credential that will not be replaced (``error``, the
+        401 it met): by default a copy of ``error``."""
+        return copy_error(error)
+
+    async def _close(self, pool: SessionPool) -> None:
+        """End the credential if this client obtained it (after :meth:`close` has made sure
+        no new one will be obtained)."""
 
     # -- for subclasses ------------------------------------------------------------------
     def _hold(self, headers: Mapping[str, str] | None, *, new: bool = True) -> None:
@@ -90,6 +103,8 @@ class SessionAuth:
             async with self._lock:  # single-flight: one login or renewal for every waiter
                 if self._fatal is not None:
                     raise copy_error(self._fatal)
+                if self._closed:
+                    raise RuntimeError("this client is closed; create a new one")
                 if self._ready is None:
                     await self._obtain(pool)
                 elif self._due(pool):
@@ -110,7 +125,17 @@ class SessionAuth:
                 raise copy_error(self._fatal)
             if self._generation != generation:
                 return  # another task already replaced the credential this request used
+            if self._closed:  # a request that was in flight when close began
+                refused = self._unreplaced(error)
+                refused.add_note("the client was closing: no new login")
+                raise refused from None
             await self._replace(pool, error)
+
+    async def close(self, pool: SessionPool) -> None:
+        """Obtain no credential from now on, then end the held one if it is this client's
+        (:meth:`_close`)."""
+        self._closed = True
+        await self._close(pool)
 
     def _now(self) -> tuple[Mapping[str, str], int]:
         return self._ready or ({}, self._generation)

@@ -182,7 +182,7 @@ class AkanaAuth(SessionAuth):
             error.status, [*error.errors, hint], method=error.method, url=error.url,
             body_excerpt=error.body_excerpt))
 
-    async def close(self, pool: SessionPool) -> None:
+    async def _close(self, pool: SessionPool) -> None:
         if not self._owns_session or not self.has_token:
             return
         headers = self._auth_headers()

@@ -19,7 +19,7 @@ from urllib.parse import urlencode, urlsplit
 
 import aiohttp
 
-from .._auth import SessionAuth
+from .._auth import CREDENTIAL_REFUSALS, SessionAuth
 from .._convert import structure_json
 from .._protocol import Request, build_url, parse_error_body
 from ..errors import (
@@ -91,7 +91,6 @@ class ArenaAuth(SessionAuth):
         self._refresh_at: float | None = None  # (clock) renew a bearer token from then on
         self._obtained_at: float | None = None
         self._owns_session = False
-        self._closed = False
         self._set_token(session_id)
         self._cancelled = 0  # sessions cancelled soon after their login (no share)
         self._warned = False
@@ -119,24 +118,19 @@ class ArenaAuth(SessionAuth):
     async def _renew(self, pool: SessionPool) -> None:
         await self._get(pool, seen=self._version)
 
+    def _unreplaced(self, error: APIError) -> APIError:
+        return AuthenticationError(error.status, error.errors, method=error.method,
+                                   url=error.url, body_excerpt=error.body_excerpt)
+
     async def _replace(self, pool: SessionPool, error: APIError) -> None:
-        if not self.can_login or self._closed:
-            refused = AuthenticationError(
-                error.status, error.errors, method=error.method, url=error.url,
-                body_excerpt=error.body_excerpt,
-            )
-            if self._closed:  # a request that was in flight when close began
-                refused.add_note("the client was closing: no new login")
-            raise refused from None
+        if not self.can_login:
+            raise self._unreplaced(error) from None
         self._note_rejected()
         log.info("Arena %s rejected (HTTP %d); obtaining a new one",
                  "token" if self._kind == "bearer" else "session", error.status)
         await self._get(pool, seen=self._version)
 
-    async def close(self, pool: SessionPool) -> None:
-        # From now on no credential is obtained: a request still in flight that meets a
-        # 401 must not log in again (a session nobody would end).
-        self._closed = True
+    async def _close(self, pool: SessionPool) -> None:
         token, owned = self._token, self._owns_session
         self._set_token(None)  # nothing is sent with it any more
         self._owns_session = False
@@ -164,14 +158,12 @@ class ArenaAuth(SessionAuth):
     async def _get(self, pool: SessionPool, *, seen: int | None) -> None:
         """A new credential: from the share (adopted, or fetched under its lease) or
         fetched here. Called with the lock held."""
-        if self._closed:
-            raise RuntimeError("this client is closed; create a new one")
         if self._link is not None:
             await self._link.ensure_open()
             try:
                 credential = await self._link.session.obtain(seen, lambda: self._fetch(pool))
             except LoginError as exc:
-                if exc.status in (400, 401, 403):
+                if exc.status in CREDENTIAL_REFUSALS:
                     self._fatal = exc
                 raise
             token, expires_in, version = (credential.token, credential.expires_in,
@@ -223,11 +215,9 @@ class ArenaAuth(SessionAuth):
             error = LoginError(response.status, details, method="POST", url="/login",
                                body_excerpt="" if details else _login_excerpt(
                                    response.body, self._password))
-            if response.status in (400, 401, 403):
-                raise self._latch(error)
             if response.status in (404, 405):
                 raise _not_the_api(error, url, self._base_url)
-            raise error
+            raise self._failed_login(error)
         try:
             login: ArenaLogin = structure_json(response.body, ArenaLogin, url="/login")
         except ResponseFormatError:
@@ -259,9 +249,7 @@ class ArenaAuth(SessionAuth):
         if not 200 <= response.status < 300:
             error = LoginError(response.status, _oauth_errors(response.body), method="POST",
                                url=shown)
-            if response.status in (400, 401, 403):
-                raise self._latch(error)
-            raise error
+            raise self._failed_login(error)
         try:
             answer = json.loads(response.body)
             token = answer["access_token"]

@@ -502,3 +502,24 @@ async def test_a_transient_renewal_failure_does_not_kill_a_given_token(
     assert got == ids
     assert len(fake_clock.sleeps) == 1  # the 503 cost one backoff, not the client
     assert fake.stats.renewals == 0  # the retry found the token good again: nothing to renew
+
+
+async def test_a_401_met_while_the_client_closes_logs_in_no_new_session() -> None:
+    # A request is in flight when close() begins; its 401 arrives while the endsession is
+    # on the wire. Logging in again then would leave a session nobody ends.
+    async with FakeAkana.seeded(tickets=5, seed=2) as fake:
+        akana = client_for(fake)
+        await akana.open()
+        await akana.tickets.list(page_size=1, max_items=1)
+        fake.faults.add(Fault("slow_headers", delay=0.5, path="/endsession$", times=1))
+        fake.faults.add(Fault("slow_headers", delay=0.1, path="/api/tickets$", times=1))
+        in_flight = asyncio.ensure_future(akana.tickets.list(page_size=1, max_items=1))
+        await asyncio.sleep(0.03)
+        fake.expire_tokens()
+        await akana.close()
+        with pytest.raises(ArenaAsyncError) as info:
+            await in_flight
+        assert getattr(info.value, "status", None) == 401
+        assert "the client was closing: no new login" in " ".join(info.value.__notes__)
+        assert fake.stats.logins == 1
+        assert fake.stats.endsessions == 1
