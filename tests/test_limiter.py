@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import logging
 import math
 import random
 from collections import Counter
@@ -870,3 +871,151 @@ async def test_hold_until_delays_every_admission_and_cancels_cleanly(
     with pytest.raises(asyncio.CancelledError):
         await task
     assert limiter.stats.in_flight == 0
+
+
+# -- boundaries of the waits (mutation survivors) -------------------------------------
+async def test_a_sub_second_hold_is_slept_exactly(fake_clock: FakeClock) -> None:
+    limiter = make(fake_clock)
+    await learn(limiter, 100, at(fake_clock.now + 3600))
+    limiter.hold_until(fake_clock.now + 0.25)
+    async with limiter.slot():
+        pass
+    assert fake_clock.sleeps == [pytest.approx(0.25)]
+    assert limiter.stats.waits == 1
+
+
+async def test_a_wait_cancelled_during_a_hold_is_still_counted() -> None:
+    clock = ManualClock()
+    limiter = make(clock)
+    limiter.hold_until(clock.now + 5)
+    waiter = asyncio.create_task(limiter.slot().__aenter__())
+    await yields(3)
+    assert clock.sleeping == 1
+    clock.now += 2  # two seconds into the hold, the caller gives up
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    assert (limiter.stats.waits, limiter.stats.wait_seconds) == (1, 2.0)
+    assert limiter.stats.in_flight == 0
+
+
+async def test_a_sub_second_wait_for_the_reset_is_slept_exactly(fake_clock: FakeClock) -> None:
+    limiter = make(fake_clock, quota=policy(on_exhausted="wait", max_wait=60.0))
+    await learn(limiter, 0, at(fake_clock.now + 0.5))
+    async with limiter.slot() as permit:
+        assert permit.probe  # after the reset: one probe
+    assert fake_clock.sleeps == [pytest.approx(0.5 + Limiter.RESET_MARGIN)]
+
+
+async def test_a_clock_stepping_back_never_makes_a_wait_negative() -> None:
+    clock = ManualClock()
+    limiter = make(clock, max_concurrency=1)
+    async with limiter.slot():
+        waiter = asyncio.create_task(limiter.slot().__aenter__())
+        await yields(3)
+        clock.now -= 30  # the wall clock is set back while the waiter waits
+    permit = await waiter
+    limiter.release(permit)
+    assert (limiter.stats.waits, limiter.stats.wait_seconds) == (1, 0.0)
+
+
+async def test_the_spent_quota_wait_is_logged_at_the_reserve_exactly(
+        fake_clock: FakeClock, caplog: pytest.LogCaptureFixture) -> None:
+    limiter = make(fake_clock, quota=policy(reserve=3, on_exhausted="wait", max_wait=60.0))
+    await learn(limiter, 3, at(fake_clock.now + 10))
+    with caplog.at_level(logging.INFO, logger="arena_async._limiter"):
+        async with limiter.slot():
+            pass
+    assert [r.getMessage() for r in caplog.records] == [
+        "Arena request quota spent (3 left, reserve 3); waiting 10.0 s for the reset"]
+
+
+async def test_pacing_sleeps_are_not_logged_as_a_spent_quota(
+        fake_clock: FakeClock, caplog: pytest.LogCaptureFixture) -> None:
+    limiter = make(fake_clock, quota=policy(pace=True))
+    await learn(limiter, 100, at(fake_clock.now + 100))
+    with caplog.at_level(logging.INFO, logger="arena_async._limiter"):
+        async with limiter.slot():
+            pass
+    assert fake_clock.sleeps == [pytest.approx(1.0)]
+    assert caplog.records == []
+
+
+# -- the share's ledger: every admission it grants is reported or given back -----------
+class RecordingLedger:
+    """The limiter's side of :class:`SharedLedger` (take_now / take / give_back / ended),
+    recording each call: what the limiter owes the ledger, without a share behind it."""
+
+    def __init__(self, *, at_hand: bool = False, waited: bool = False,
+                 refuse: bool = False) -> None:
+        self.at_hand = at_hand
+        self.waited = waited
+        self.refuse = refuse
+        self.calls: list[object] = []
+
+    def take_now(self) -> bool:
+        self.calls.append("take_now")
+        return self.at_hand
+
+    async def take(self) -> bool:
+        self.calls.append("take")
+        if self.refuse:
+            raise QuotaExhaustedError(0, None)
+        return self.waited
+
+    def give_back(self) -> None:
+        self.calls.append("give_back")
+
+    def ended(self, remaining: int | None, reset_at: float | None, *, lost: bool = False,
+              exhausted: bool = False) -> None:
+        self.calls.append(("ended", remaining, lost, exhausted))
+
+
+def with_ledger(limiter: Limiter, ledger: RecordingLedger) -> Limiter:
+    limiter.attach_ledger(ledger)  # type: ignore[arg-type]
+    return limiter
+
+
+async def test_a_ledger_refusal_is_a_quota_rejection_and_frees_the_slot(
+        fake_clock: FakeClock) -> None:
+    limiter = with_ledger(make(fake_clock, max_concurrency=1), RecordingLedger(refuse=True))
+    with pytest.raises(QuotaExhaustedError):
+        async with limiter.slot():
+            pass
+    assert limiter.stats.quota_rejections == 1
+    assert limiter.stats.in_flight == 0
+    assert limiter.admit_now() is None  # the ledger has nothing at hand; the slot is free
+
+
+async def test_a_wait_for_the_ledger_counts_as_a_wait(fake_clock: FakeClock) -> None:
+    limiter = Limiter(max_concurrency=4, clock=fake_clock, sleep=fake_clock.sleep)
+    ledger = RecordingLedger(waited=True)
+    with_ledger(limiter, ledger)
+    async with limiter.slot() as permit:
+        permit.observe(Quota(10, None))
+    assert limiter.stats.waits == 1
+    assert ledger.calls == ["take_now", "take", ("ended", 10, False, False)]
+
+
+async def test_a_grant_the_local_gate_refuses_goes_back_to_the_ledger(
+        fake_clock: FakeClock) -> None:
+    limiter = make(fake_clock)
+    await learn(limiter, 0, at(fake_clock.now + 3600))  # spent, by this process's reading
+    ledger = RecordingLedger()
+    with_ledger(limiter, ledger)
+    with pytest.raises(QuotaExhaustedError):
+        async with limiter.slot():
+            pass
+    assert ledger.calls == ["take", "give_back"]
+
+
+async def test_an_admission_never_sent_or_never_answered_is_reported_to_the_ledger(
+        fake_clock: FakeClock) -> None:
+    limiter = Limiter(max_concurrency=4, clock=fake_clock, sleep=fake_clock.sleep)
+    ledger = RecordingLedger(at_hand=True)
+    with_ledger(limiter, ledger)
+    async with limiter.slot() as permit:
+        permit.unsent()
+    async with limiter.slot():
+        pass  # left without a report: maybe sent
+    assert ledger.calls == ["take_now", "give_back", "take_now", ("ended", None, True, False)]
