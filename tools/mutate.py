@@ -145,12 +145,27 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
     ("arena_async/_limiter.py", '__slots__ = ("_limiter", "_probe", "_seq", "_settled")',
      "`__slots__ = ('_limiter', '_probe', '_seq', '_settled')` removed"):
         "slots only save memory: nothing sets other attributes on a Permit",
-    ("arena_async/_limiter.py",
-     "return (_Step.ANSWER, 0.0) if self._probe_out else (_Step.PROBE, 0.0)",
-     "`0.0` -> `1.0`"):
-        "the second value (when to wake) is read only for SLEEP: ANSWER and PROBE ignore it",
-    ("arena_async/_limiter.py", "return _Step.RAISE, 0.0", "`0.0` -> `1.0`"):
-        "the second value (when to wake) is read only for SLEEP: RAISE ignores it",
+    ("arena_async/_limiter.py", "Clock = Callable[[], float]",
+     "`Clock = Callable[[], float]` removed"):
+        "a type alias read only in annotations, which `from __future__ import annotations` "
+        "never evaluates",
+    ("arena_async/_limiter.py", "@attrs.frozen(slots=True)", "`True` -> `False`"):
+        "slots only save memory: LimiterStats is frozen (and compared by value) either way",
+    # -- _estimate
+    ("arena_async/_estimate.py",
+     '__slots__ = ("admissions", "backoff", "expired_reset", "expires_at", "known",',
+     "`__slots__ = ('admissions', 'backoff', 'expired_reset', 'e...` removed"):
+        "slots only save memory: nothing sets other attributes on a QuotaEstimate",
+    ("arena_async/_estimate.py",
+     "return max(0, (self.known or 0) - len(self.lost)), resets_at", "`0` -> `-1`"):
+        "(the `or 0`) known is None or 0 there: -1 - lost and 0 - lost are both below 0, "
+        "and max(0, ...) makes either 0 (the other `0` -> `-1`, in max, is killed)",
+    ("arena_async/_estimate.py", "if reset_ts < current:", "`<` -> `<=`"):
+        "the branch is entered only when reset_ts != current: the two never compare equal "
+        "there",
+    ("arena_async/_estimate.py", "if remaining < self.known:", "`<` -> `<=`"):
+        "when remaining == known the mutant assigns max(0, remaining), which is known "
+        "already (known is never negative)",
     ("arena_async/arena/_auth.py", "self._owns_session = False", "`False` -> `True`"):
         "(in close) the session was just dropped: a later close returns at `self._token is "
         "None` whatever the flag says",
