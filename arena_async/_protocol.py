@@ -322,13 +322,16 @@ def _details(data: Any) -> list[ErrorDetail]:
         if isinstance(lowered.get(key), str):
             message = lowered[key]
             break
-    if message is None:
-        return []
     code = lowered.get("code", lowered.get("errorcode"))
     if isinstance(code, str) and code.isdigit():
         code = int(code)
-    return [ErrorDetail(code=code if isinstance(code, int) and not isinstance(code, bool)
-                        else None, message=message)]
+    if not isinstance(code, int) or isinstance(code, bool):
+        code = None
+    if message is None:
+        # A code alone still tells what happened (a quota 429 is 4084 with or without
+        # its message); neither: not an error entry.
+        return [] if code is None else [ErrorDetail(code=code, message="")]
+    return [ErrorDetail(code=code, message=message)]
 
 
 def classify(

@@ -119,7 +119,8 @@ class APIError(ArenaAsyncError):
             parts.append(f"from {where}")
         if self.errors:
             detail = "; ".join(
-                f"{e.code}: {e.message}" if e.code is not None else e.message for e in self.errors
+                e.message if e.code is None else f"{e.code}: {e.message}" if e.message
+                else f"code {e.code}" for e in self.errors
             )
             parts.append(f"- {detail}")
         elif self.body_excerpt:

@@ -305,6 +305,11 @@ def test_error_body_shapes() -> None:
     [beside] = parse_error_body(b'{"errors": [], "message": "m2"}')
     assert beside.message == "m2"
     assert parse_error_body(b'{"message": 5}') == []
+    [code_only] = parse_error_body(b'{"errors": [{"code": 4084}]}')
+    assert (code_only.code, code_only.message) == (4084, "")
+    assert parse_error_body(b'{"errors": [{"code": "E1"}, {"code": true}]}') == []
+    failed = classify_(400, b'{"errors": [{"code": 3011}]}').error
+    assert str(failed) == "HTTP 400 from GET /items/A/tickets - code 3011"
     [first] = parse_error_body(b'{"description": "second", "message": "first"}')
     assert first.message == "first"  # the first of the known keys, in their order
     assert parse_error_body(b'"just a string"') == []
@@ -386,6 +391,11 @@ def test_quota_429_carries_the_reset_from_the_headers() -> None:
     assert bare.kind is VerdictKind.QUOTA  # an empty message: still the quota
     assert isinstance(bare.error, QuotaExhaustedError)
     assert bare.error.resets_at is None
+    for code_only in (b'{"status":429,"errors":[{"code":4084}]}', b'{"code": "4014"}'):
+        # no message at all: the code alone still says the quota is spent (never retried)
+        verdict = classify_(429, code_only)
+        assert verdict.kind is VerdictKind.QUOTA, code_only
+        assert isinstance(verdict.error, QuotaExhaustedError)
     assert classify_(400, body).kind is VerdictKind.FAIL  # the code only counts on a 429
     two = classify_(429, b'{"status":429,"errors":[{"code":4084,"message":"first"},'
                          b'{"code":1,"message":"second"}]}')
