@@ -17,6 +17,7 @@ from .._checks import check_deadline, check_max_items, check_offset, check_page_
 from .._pagination import paginate
 from .._pool import SessionPool
 from .._protocol import validate_id
+from ..errors import TransportError
 from ..models.arena import Item, ItemReference, ItemTicketReference, TrainingRecord
 from ..models.common import Page
 from ._item_query import ASSEMBLY_TYPES, check_number, search_params, view_params
@@ -197,6 +198,8 @@ class Items(Resource):
         self.references = ItemReferences(pool, base_url)
         self.training_records = ItemTrainingRecords(pool, base_url)
         self._guids: dict[str, str | None] = {}
+        # Numbers being looked up now, by any call: the others wait for that answer.
+        self._asking: dict[str, asyncio.Event] = {}
 
     def pages(
         self,
@@ -322,8 +325,10 @@ class Items(Resource):
         GUID is that of the first item listed whose number is exactly the one asked
         (else the first that matches ignoring case), and a warning is logged. On a
         failure the error is raised, the lookups still running are cancelled, and the
-        answers already received stay cached. (Two calls running at the same time do not
-        wait for each other: a number new to both is asked by each.)
+        answers already received stay cached. Calls running at the same time share the
+        lookups in flight: a number new to several is asked once (should that lookup
+        fail, or its call be cancelled, a call still waiting asks it itself). A
+        ``deadline`` also bounds each wait for another call's lookup.
 
         Example::
 
@@ -344,7 +349,7 @@ class Items(Resource):
 
         async def worker() -> None:
             for number in pending:  # one shared iterator: each number taken once
-                self._guids[number] = await self._lookup(number, deadline)
+                await self._resolve(number, deadline)
 
         workers = min(len(todo), self._pool.limiter.max_concurrency)
         tasks = [asyncio.ensure_future(worker()) for _ in range(workers)]
@@ -359,6 +364,26 @@ class Items(Resource):
         for error in errors:
             if error is not None:
                 raise error
+
+    async def _resolve(self, number: str, deadline: float | None) -> None:
+        """Have ``number`` in the cache: looked up here, or by another call already asking."""
+        while number not in self._guids:
+            asking = self._asking.get(number)
+            if asking is None:
+                asking = self._asking[number] = asyncio.Event()
+                try:
+                    self._guids[number] = await self._lookup(number, deadline)
+                finally:
+                    del self._asking[number]
+                    asking.set()  # the waiters look again: answered, or theirs to ask
+                return
+            try:
+                async with asyncio.timeout(deadline):
+                    await asking.wait()
+            except TimeoutError:
+                raise TransportError(
+                    f"the deadline passed while another call looked up item number "
+                    f"{number!r}", method="GET", url="/items") from None
 
     async def _lookup(self, number: str, deadline: float | None) -> str | None:
         params = {"number": number, "responseview": "minimum", "offset": "0",

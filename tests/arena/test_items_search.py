@@ -18,6 +18,7 @@ from arena_async import (
     CategorySummary,
     Item,
     LifecyclePhaseSummary,
+    TransportError,
     Url,
     UserSummary,
 )
@@ -452,3 +453,59 @@ def test_items_help_lists_resources_and_methods() -> None:
                  "AdditionalAttribute", "OnShape"):
         assert name in arena_async.__all__
         assert getattr(arena_async, name).__doc__
+
+
+async def test_concurrent_guids_for_calls_share_the_lookups_in_flight() -> None:
+    async with FakeArena() as fake:
+        guids = {n: fake.add_item(number=n) for n in ("PN-1", "PN-2", "PN-3", "PN-4")}
+        async with client_for(fake, max_concurrency=8) as arena:
+            await arena.items.get(fake.item_guids[0])  # logged in
+            fake.clear_requests()
+            fake.latency = 0.05
+            first, second, third = await asyncio.gather(
+                arena.items.guids_for(["PN-1", "PN-2", "PN-3"]),
+                arena.items.guids_for(["PN-3", "PN-2", "NOPE"]),
+                arena.items.guids_for(["PN-2", "PN-4", "NOPE"]))
+            assert first == {n: guids[n] for n in ("PN-1", "PN-2", "PN-3")}
+            assert second == {"PN-3": guids["PN-3"], "PN-2": guids["PN-2"], "NOPE": None}
+            assert third == {"PN-2": guids["PN-2"], "PN-4": guids["PN-4"], "NOPE": None}
+            # each distinct number asked once, whichever call asked it
+            assert sorted(q["number"] for q in searches(fake)) == [
+                "NOPE", "PN-1", "PN-2", "PN-3", "PN-4"]
+
+
+async def test_a_waiting_call_asks_itself_when_the_asking_call_is_cancelled() -> None:
+    async with FakeArena() as fake:
+        guid = fake.add_item(number="PN-1")
+        async with client_for(fake) as arena:
+            await arena.items.get(fake.item_guids[0])  # logged in
+            fake.clear_requests()
+            fake.latency = 0.2
+            asking = asyncio.ensure_future(arena.items.guids_for(["PN-1"]))
+            for _ in range(200):
+                await asyncio.sleep(0.001)
+                if fake.stats.in_flight == 1:
+                    break
+            waiting = asyncio.ensure_future(arena.items.guids_for(["PN-1"]))
+            await asyncio.sleep(0.01)
+            assert len(searches(fake)) == 1  # the second call waits for the first's answer
+            asking.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await asking
+            assert await waiting == {"PN-1": guid}
+            assert [q["number"] for q in searches(fake)] == ["PN-1", "PN-1"]
+
+
+async def test_a_wait_for_another_calls_lookup_is_bounded_by_the_deadline() -> None:
+    async with FakeArena() as fake:
+        guid = fake.add_item(number="PN-1")
+        async with client_for(fake) as arena:
+            await arena.items.get(fake.item_guids[0])  # logged in
+            fake.clear_requests()
+            fake.latency = 0.4
+            asking = asyncio.ensure_future(arena.items.guids_for(["PN-1"]))
+            await asyncio.sleep(0.02)
+            with pytest.raises(TransportError, match="deadline passed while another call"):
+                await arena.items.guids_for(["PN-1"], deadline=0.05)
+            assert await asking == {"PN-1": guid}
+            assert len(searches(fake)) == 1
