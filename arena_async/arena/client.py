@@ -121,6 +121,12 @@ class ArenaClient(BaseClient):
                 raise ValueError("email and password must be strings")
         elif not isinstance(session_id, str) or not session_id.strip():
             raise ValueError("session_id must be a non-empty string")
+        elif (email is None) != (password is None):
+            raise ValueError("with session_id, give both email and password (to log in "
+                             "again when that session ends) or neither")
+        elif email is not None and (not isinstance(email, str) or not email
+                                    or not isinstance(password, str) or not password):
+            raise ValueError("email and password must be non-empty strings")
         shared = open_share(share)
         if shared is not None and session_id is not None:
             raise ValueError("share= holds the session every sharer uses: give email and "

@@ -371,14 +371,16 @@ def test_the_auth_repr_names_who_never_the_secret() -> None:
 
 async def test_an_email_without_a_password_cannot_replace_a_given_session() -> None:
     async with FakeArena.seeded(items=1) as fake:
-        async with ArenaClient(session_id="given-and-unknown", email=fake.email,
-                               base_url=fake.url) as arena:
-            assert not arena._auth.can_login
-            with pytest.raises(AuthenticationError) as info:
-                await arena.items.tickets.list(fake.item_guids[0])
-        assert info.value.url != "/login"  # the server's 401 itself, no login tried
-        assert routes(fake, LOGIN) == []
-        assert len(routes(fake, TICKETS)) == 1
+        for half in ({"email": fake.email}, {"password": fake.password}):
+            with pytest.raises(ValueError, match="give both email and password"):
+                ArenaClient(session_id="given", base_url=fake.url, **half)
+        assert fake.requests == []
+    # the auth itself: half the credentials cannot log in
+    auth = ArenaAuth(base_url="http://127.0.0.1:9/v1", email="e@x", password=None,
+                     workspace_id=None, session_id="given")
+    assert not auth.can_login
+    assert ArenaAuth(base_url="http://127.0.0.1:9/v1", email=None, password="pw",
+                     workspace_id=None, session_id="given").can_login is False
 
 
 async def test_after_close_the_auth_hands_out_no_session() -> None:
