@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
+#: What the server announced: a Quota, or a 2xx answer's (remaining, resets_at, reset_ts).
+Announced = Quota | tuple[int, datetime | None, float | None]
 
 
 @attrs.frozen(slots=True)
@@ -103,10 +105,10 @@ class Permit:
         ``exhausted=True`` when the response was a quota 429 (code 4084/4014).
         """
         if quota is None:
-            self._limiter._report(self, None, None, None, exhausted)
+            self._limiter.report(self, None, None, None, exhausted)
         else:
             resets_at = quota.resets_at
-            self._limiter._report(self, quota.remaining,
+            self._limiter.report(self, quota.remaining,
                                   resets_at.timestamp() if resets_at is not None else None,
                                   quota, exhausted)
 
@@ -199,7 +201,7 @@ class Limiter:
         self._hold_until = 0.0  # no admission before this (a server's Retry-After)
         # The latest quota the server announced: a Quota, or (remaining, resets_at) from
         # observe_reading, made into a Quota only when read.
-        self._quota: Quota | tuple[int, datetime | None] | None = None
+        self._quota: Announced | None = None
         self._limit: int | None = None
         # With a share: the workspace's ledger grants each admission first (SharedLedger).
         self._ledger: SharedLedger | None = None
@@ -403,12 +405,18 @@ class Limiter:
     # -- what became of each attempt -------------------------------------------------
     def observe_reading(self, permit: Permit, remaining: int, resets_at: datetime | None,
                         reset_ts: float | None) -> None:
-        """:meth:`Permit.observe_reading` (the pool's 2xx path calls it here directly)."""
-        self._report(permit, remaining, reset_ts, (remaining, resets_at), False)
+        """:meth:`Permit.observe_reading`."""
+        self.report(permit, remaining, reset_ts, (remaining, resets_at, reset_ts), False)
 
-    def _report(self, permit: Permit, remaining: int | None, reset_ts: float | None,
-                quota: Quota | tuple[int, datetime | None] | None, exhausted: bool) -> None:
-        """An answer's quota reading (``remaining`` None: the answer had no quota headers)."""
+    def report(self, permit: Permit, remaining: int | None, reset_ts: float | None,
+               quota: Announced | None, exhausted: bool) -> None:
+        """What ``permit``'s answer said of the quota: ``remaining`` and the reset time
+        (epoch seconds) from its headers (``remaining`` None: it had none), ``quota``
+        what :attr:`quota` shows if the reading is the server's latest word (a
+        :class:`Quota`, or ``read_quota``'s ``(remaining, resets_at, reset_ts)``, made
+        into a Quota only when read), ``exhausted`` for a quota 429. The one path of every
+        report (:meth:`Permit.observe`, :meth:`Permit.observe_reading`, the pool's 2xx
+        answers)."""
         if self._estimate.observe(permit._seq, remaining, reset_ts, exhausted,
                                   self._clock()) and quota is not None:
             self._quota = quota

@@ -268,7 +268,7 @@ class SessionPool(Lifecycle):
             if reading is None:
                 permit.observe(None)
             else:
-                self.limiter.observe_reading(permit, reading[0], reading[1], reading[2])
+                self.limiter.report(permit, reading[0], reading[2], reading, False)
             return _OK
         quota = parse_quota(response.headers, self.quota_limit)
         verdict = classify(response.status, response.headers, response.body, request,
