@@ -1019,3 +1019,19 @@ async def test_an_admission_never_sent_or_never_answered_is_reported_to_the_ledg
     async with limiter.slot():
         pass  # left without a report: maybe sent
     assert ledger.calls == ["take_now", "give_back", "take_now", ("ended", None, True, False)]
+
+
+async def test_a_grant_cancelled_in_the_rate_wait_goes_back_once() -> None:
+    limiter = Limiter(max_concurrency=4, requests_per_second=1.0)  # aiolimiter: loop time
+    ledger = RecordingLedger(at_hand=False)
+    with_ledger(limiter, ledger)
+    async with limiter.slot() as permit:  # takes the one request of this second
+        permit.observe(Quota(10, None))
+    ledger.calls.clear()
+    waiter = asyncio.create_task(limiter.slot().__aenter__())
+    await yields(5)  # granted by the ledger, admitted, now waiting for the rate
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    assert ledger.calls == ["take", "give_back"]  # (admit_now never runs with a rate)
+    assert limiter.stats.in_flight == 0
