@@ -30,6 +30,7 @@ from aiolimiter import AsyncLimiter
 
 from ._checks import check_positive_int, check_rate
 from ._estimate import QuotaEstimate, Step
+from ._permit import Permit, Slot
 from ._slots import Slots
 from .errors import QuotaExhaustedError
 from .models.common import Quota
@@ -66,88 +67,6 @@ class LimiterStats:
     wait_seconds: float = 0.0
     in_flight: int = 0
     max_in_flight: int = 0
-
-
-class Permit:
-    """One admitted attempt; report what became of it exactly once.
-
-    Call :meth:`observe` with the response's quota headers, or :meth:`unsent` when the
-    request never reached the server. A permit that did neither by the end of its
-    ``async with`` block counts as spent.
-
-    Example::
-
-        async with limiter.slot() as permit:
-            try:
-                response = await send()
-            except ConnectError:
-                permit.unsent()
-                raise
-            permit.observe(parse_quota(response.headers), exhausted=is_quota_429(response))
-    """
-
-    __slots__ = ("_limiter", "_probe", "_seq", "_settled")
-
-    def __init__(self, limiter: Limiter, seq: int, probe: bool) -> None:
-        self._limiter = limiter
-        self._seq = seq
-        self._probe = probe
-        self._settled = False
-
-    @property
-    def probe(self) -> bool:
-        """True when this attempt was admitted as the one probe of an unknown quota state."""
-        return self._probe
-
-    def observe(self, quota: Quota | None, *, exhausted: bool = False) -> None:
-        """Report the quota headers of this attempt's response (None when it had none).
-
-        ``exhausted=True`` when the response was a quota 429 (code 4084/4014).
-        """
-        if quota is None:
-            self._limiter.report(self, None, None, None, exhausted)
-        else:
-            resets_at = quota.resets_at
-            self._limiter.report(self, quota.remaining,
-                                  resets_at.timestamp() if resets_at is not None else None,
-                                  quota, exhausted)
-
-    def observe_reading(self, remaining: int, resets_at: datetime | None,
-                        reset_ts: float | None) -> None:
-        """:meth:`observe` for a 2xx answer's quota headers, given as the remaining count and
-        the reset time (as a datetime and as epoch seconds): no :class:`Quota` is built
-        unless someone reads :attr:`Limiter.quota`."""
-        self._limiter.observe_reading(self, remaining, resets_at, reset_ts)
-
-    def unsent(self) -> None:
-        """The request never reached the server: give its budget back."""
-        self._limiter._end(self, spent=False)
-
-    def __repr__(self) -> str:
-        state = "settled" if self._settled else "open"
-        return f"<Permit #{self._seq}{' probe' if self._probe else ''} {state}>"
-
-
-class _Slot:
-    """``async with limiter.slot()``: a plain class, not an async generator, because it
-    runs for every request (an @asynccontextmanager costs a generator per use)."""
-
-    __slots__ = ("_limiter", "_permit")
-
-    def __init__(self, limiter: Limiter) -> None:
-        self._limiter = limiter
-        self._permit: Permit | None = None
-
-    async def __aenter__(self) -> Permit:
-        limiter = self._limiter
-        permit = limiter.admit_now()
-        self._permit = permit if permit is not None else await limiter._acquire()
-        return self._permit
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        permit, self._permit = self._permit, None
-        if permit is not None:
-            self._limiter.release(permit)
 
 
 class Limiter:
@@ -223,7 +142,7 @@ class Limiter:
         ``max_wait`` or with an unknown reset) without anything being sent. Cancellation at
         any point gives everything back.
         """
-        return _Slot(self)
+        return Slot(self)
 
     @property
     def quota(self) -> Quota | None:
@@ -309,11 +228,13 @@ class Limiter:
         """End a permit from :meth:`admit_now` (what leaving ``slot()`` does): a permit not
         reported by then counts as spent; its concurrency slot goes to the next waiter."""
         if not permit._settled:
-            self._end(permit, spent=True)
+            self.end(permit, spent=True)
         self._in_flight -= 1
         self._slots.give()
 
-    async def _acquire(self) -> Permit:
+    async def acquire(self) -> Permit:
+        """Wait for admission (what ``slot()`` does on entry); hand the permit back with
+        :meth:`release`."""
         started = self._clock()
         waited = self._slots.busy()
         # Before taking a slot: a held request must not keep one from the others.
@@ -353,7 +274,7 @@ class Limiter:
                             waited = True
                         await self._rate.acquire()
                     except BaseException:
-                        self._end(permit, spent=False)  # admitted by the gate, never sent
+                        self.end(permit, spent=False)  # admitted by the gate, never sent
                         raise
             except BaseException:
                 if ledger is not None and admitted is None:
@@ -428,7 +349,7 @@ class Limiter:
             self._estimate.settle(permit._seq, permit._probe, spent)
         self._wake()  # even when already settled: the reading may have changed the budget
 
-    def _end(self, permit: Permit, *, spent: bool) -> None:
+    def end(self, permit: Permit, *, spent: bool) -> None:
         """An attempt ended with no reading: never sent (``spent=False``: its budget comes
         back) or maybe sent and never heard of (``spent=True``)."""
         if permit._settled:

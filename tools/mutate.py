@@ -92,10 +92,14 @@ MODULE_TESTS: dict[str, list[str]] = {
         "tests/test_estimate.py", "tests/test_limiter.py", "tests/test_limiter_properties.py",
         "tests/test_fast_paths.py", "tests/test_retry.py", "tests/share/test_share_clients.py",
     ],
+    "arena_async/_permit.py": [
+        "tests/test_limiter.py", "tests/test_fast_paths.py", "tests/test_retry.py",
+        "tests/arena/test_client.py",
+    ],
 }
 
 #: Default sample sizes (None: every mutant); a run of one module stays within minutes.
-DEFAULT_SAMPLE: dict[str, int | None] = {"arena_async/_limiter.py": 150, "arena_async/bulk.py": 120}
+DEFAULT_SAMPLE: dict[str, int | None] = {"arena_async/bulk.py": 120}
 
 #: Named equivalent mutants: (module, source line stripped, mutation) -> why no test can
 #: tell it from the original. Only survivors are matched against this table.
@@ -142,7 +146,7 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
      "`Sleep = Callable[[float], Awaitable[None]]` removed"):
         "a type alias read only in annotations, which `from __future__ import annotations` "
         "never evaluates",
-    ("arena_async/_limiter.py", '__slots__ = ("_limiter", "_probe", "_seq", "_settled")',
+    ("arena_async/_permit.py", '__slots__ = ("_limiter", "_probe", "_seq", "_settled")',
      "`__slots__ = ('_limiter', '_probe', '_seq', '_settled')` removed"):
         "slots only save memory: nothing sets other attributes on a Permit",
     ("arena_async/_limiter.py", "Clock = Callable[[], float]",
