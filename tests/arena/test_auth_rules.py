@@ -383,6 +383,17 @@ async def test_an_email_without_a_password_cannot_replace_a_given_session() -> N
                      workspace_id=None, session_id="given").can_login is False
 
 
+async def test_a_refused_given_session_without_credentials_raises_its_own_401() -> None:
+    async with FakeArena.seeded(items=1) as fake:
+        async with ArenaClient(session_id="given-and-unknown", base_url=fake.url) as arena:
+            with pytest.raises(AuthenticationError) as info:
+                await arena.items.tickets.list(fake.item_guids[0])
+        assert info.value.status == 401
+        assert info.value.url.endswith("/tickets")  # the server's 401 itself, no login tried
+        assert routes(fake, LOGIN) == []
+        assert len(routes(fake, TICKETS)) == 1
+
+
 async def test_after_close_the_auth_hands_out_no_session() -> None:
     async with FakeArena.seeded(items=1) as fake:
         arena = client_for(fake)
