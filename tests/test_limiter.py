@@ -1035,3 +1035,19 @@ async def test_a_grant_cancelled_in_the_rate_wait_goes_back_once() -> None:
         await waiter
     assert ledger.calls == ["take", "give_back"]  # (admit_now never runs with a rate)
     assert limiter.stats.in_flight == 0
+
+
+async def test_a_permit_shows_its_number_kind_and_state() -> None:
+    limiter = Limiter(max_concurrency=2, quota=QuotaPolicy(), clock=lambda: START)
+    async with limiter.slot() as probe:
+        assert repr(probe) == "<Permit #1 probe open>"
+        probe.observe_reading(10, at(START + 60), START + 60)  # a 2xx answer's reading
+        assert repr(probe) == "<Permit #1 probe settled>"
+    assert limiter.quota == Quota(10, at(START + 60))
+    assert limiter.estimated_remaining == 10
+    permit = limiter.admit_now()
+    assert permit is not None
+    assert repr(permit) == "<Permit #2 open>"
+    limiter.release(permit)  # no report: counted as spent
+    assert repr(permit) == "<Permit #2 settled>"
+    assert limiter.estimated_remaining == 9

@@ -149,6 +149,13 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
     ("arena_async/_permit.py", '__slots__ = ("_limiter", "_probe", "_seq", "_settled")',
      "`__slots__ = ('_limiter', '_probe', '_seq', '_settled')` removed"):
         "slots only save memory: nothing sets other attributes on a Permit",
+    ("arena_async/_permit.py", '__slots__ = ("_limiter", "_permit")',
+     "`__slots__ = ('_limiter', '_permit')` removed"):
+        "slots only save memory: nothing sets other attributes on a Slot",
+    ("arena_async/_permit.py", "self._permit: Permit | None = None",
+     "`self._permit: Permit | None = None` removed"):
+        "__aenter__ sets it before anything reads it, and __aexit__ runs only after "
+        "__aenter__ returned",
     ("arena_async/_limiter.py", "Clock = Callable[[], float]",
      "`Clock = Callable[[], float]` removed"):
         "a type alias read only in annotations, which `from __future__ import annotations` "
