@@ -165,7 +165,16 @@ def test_quota_and_limit_are_validated() -> None:
     limiter.set_limit(None)
 
 
+def test_clock_and_sleep_must_be_callables() -> None:
+    with pytest.raises(ValueError, match="clock must be a callable"):
+        Limiter(max_concurrency=1, clock=5.0)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="sleep must be a coroutine function"):
+        Limiter(max_concurrency=1, sleep=5.0)  # type: ignore[arg-type]
+
+
 def test_a_new_limiter_shows_zeroed_stats_and_its_state_in_its_repr() -> None:
+    assert (Limiter.RESET_MARGIN, Limiter.MIN_BACKOFF, Limiter.MAX_BACKOFF) == (0.05, 1.0, 60.0)
+    assert Limiter(max_concurrency=1, requests_per_second=2.5).requests_per_second == 2.5
     limiter = Limiter(max_concurrency=3)
     assert limiter.stats == LimiterStats() == LimiterStats(0, 0, 0, 0.0, 0, 0)
     assert repr(limiter) == "<Limiter max_concurrency=3 in_flight=0 estimate=None>"
@@ -1051,3 +1060,17 @@ async def test_a_permit_shows_its_number_kind_and_state() -> None:
     limiter.release(permit)  # no report: counted as spent
     assert repr(permit) == "<Permit #2 settled>"
     assert limiter.estimated_remaining == 9
+
+
+async def test_admit_now_admits_at_the_end_of_a_hold_exactly() -> None:
+    clock = ManualClock()
+    limiter = Limiter(max_concurrency=2, clock=clock, sleep=clock.sleep)
+    limiter.hold_until(clock.now + 2)
+    assert limiter.admit_now() is None  # held
+    clock.now += 2
+    permit = limiter.admit_now()  # the hold ends now: admitted at once
+    assert permit is not None
+    assert not permit.probe  # no quota policy: nothing to probe
+    limiter.release(permit)
+    async with limiter.slot() as again:
+        assert not again.probe

@@ -156,6 +156,28 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
      "`self._permit: Permit | None = None` removed"):
         "__aenter__ sets it before anything reads it, and __aexit__ runs only after "
         "__aenter__ returned",
+    ("arena_async/_limiter.py",
+     "Announced = Quota | tuple[int, datetime | None, float | None]",
+     "`Announced = Quota | tuple[int, datetime | None, float | N...` removed"):
+        "a type alias read only in annotations, which `from __future__ import annotations` "
+        "never evaluates",
+    ("arena_async/_limiter.py",
+     "self._hold_until = 0.0  # no admission before this (a server's Retry-After)",
+     "`0.0` -> `-1.0`"):
+        "the initial hold is compared with the wall clock: 0 and -1 both lie in the past",
+    ("arena_async/_limiter.py",
+     "permit = Permit(self, self._estimate.admit(self._clock(), probe=False),",
+     "`False` -> `True`"):
+        "(the `probe=False` given to the estimate) without a QuotaPolicy the estimate is "
+        "never asked to decide, so its probe_out is never read (the Permit's own flag, on "
+        "the next line, is tested)",
+    ("arena_async/_limiter.py", "await self._sleep(max(0.0, until - now))", "`0.0` -> `-1.0`"):
+        "decide() answers SLEEP only with `until` in the future (a passed reset expires "
+        "the window first), so the floor is never reached",
+    ("arena_async/_limiter.py", "if self._answer is fut:", "`is` -> `is not`"):
+        "only the gate's holder waits for an answer, so _answer is this future or None "
+        "here; a stale, done future left behind is ignored by _wake and replaced by the "
+        "next waiter",
     ("arena_async/_limiter.py", "Clock = Callable[[], float]",
      "`Clock = Callable[[], float]` removed"):
         "a type alias read only in annotations, which `from __future__ import annotations` "
