@@ -1074,3 +1074,15 @@ async def test_admit_now_admits_at_the_end_of_a_hold_exactly() -> None:
     limiter.release(permit)
     async with limiter.slot() as again:
         assert not again.probe
+
+
+async def test_a_permit_reports_once_a_late_unsent_is_ignored(fake_clock: FakeClock) -> None:
+    limiter = make(fake_clock)
+    await learn(limiter, 10, at(fake_clock.now + 3600))
+    ledger = RecordingLedger(at_hand=True)
+    with_ledger(limiter, ledger)
+    async with limiter.slot() as permit:
+        permit.observe(Quota(9, at(fake_clock.now + 3600)))
+        permit.unsent()  # already reported: nothing more happens
+    assert limiter.estimated_remaining == 9
+    assert ledger.calls == ["take_now", ("ended", 9, False, False)]

@@ -174,6 +174,9 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
     ("arena_async/_limiter.py", "await self._sleep(max(0.0, until - now))", "`0.0` -> `-1.0`"):
         "decide() answers SLEEP only with `until` in the future (a passed reset expires "
         "the window first), so the floor is never reached",
+    ("arena_async/_limiter.py", "self._answer = None", "`self._answer = None` removed"):
+        "(in the finally of the answer wait) a done future left in _answer is ignored by "
+        "_wake and replaced by the next waiter (the same reason as the `is` flip above)",
     ("arena_async/_limiter.py", "if self._answer is fut:", "`is` -> `is not`"):
         "only the gate's holder waits for an answer, so _answer is this future or None "
         "here; a stale, done future left behind is ignored by _wake and replaced by the "
