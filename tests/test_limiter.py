@@ -1074,6 +1074,10 @@ async def test_admit_now_admits_at_the_end_of_a_hold_exactly() -> None:
     limiter.release(permit)
     async with limiter.slot() as again:
         assert not again.probe
+    paced = Limiter(max_concurrency=1, requests_per_second=1000.0)  # never admitted at once
+    async with paced.slot() as waited:
+        assert not waited.probe
+        assert repr(waited) == "<Permit #1 open>"
 
 
 async def test_a_permit_reports_once_a_late_unsent_is_ignored(fake_clock: FakeClock) -> None:
