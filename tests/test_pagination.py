@@ -107,6 +107,19 @@ async def test_a_failure_names_the_offset_to_resume_from() -> None:
     assert server.calls == [(0, 5), (5, 5), (10, 5)]
 
 
+@pytest.mark.parametrize(("fail_at", "noted"), [(0, False), (1, True)])
+async def test_a_resume_note_only_past_the_first_record(fail_at: int, noted: bool) -> None:
+    # At 0 (a refused login, say) there is nothing to resume after: no note, but the
+    # offset is still set; at 1 the note says where to resume.
+    server = Server(30, fail_at=fail_at)
+    with pytest.raises(NotFoundError) as info:
+        await pages_of(server, page_size=1, offset=fail_at)
+    assert info.value.resume_from == fail_at
+    notes = getattr(info.value, "__notes__", [])
+    assert notes == ([f"the listing stopped at offset={fail_at}; pass offset={fail_at} to "
+                      "resume"] if noted else [])
+
+
 async def test_records_flattens_pages_and_closes_them() -> None:
     server = Server(12)
     pages = paginate(server.fetch, page_size=5, offset=0, max_items=None)
