@@ -308,11 +308,10 @@ class Limiter:
                     self._rejections += 1
                     raise QuotaExhaustedError(*estimate.spent_state())
                 if step is Step.SLEEP:
-                    if estimate.known is not None \
-                            and estimate.known - len(estimate.lost) <= policy.reserve:
+                    left, _ = estimate.spent_state()
+                    if left <= policy.reserve:  # (else a pacing sleep: not worth a line)
                         log.info("Arena request quota spent (%d left, reserve %d); waiting "
-                                 "%.1f s for the reset", estimate.known - len(estimate.lost),
-                                 policy.reserve, until - now)
+                                 "%.1f s for the reset", left, policy.reserve, until - now)
                     await self._sleep(max(0.0, until - now))
                 else:
                     fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
