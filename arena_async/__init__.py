@@ -27,6 +27,7 @@ from .errors import (
     RateLimitError,
     ResponseFormatError,
     ServerError,
+    ShareMisconfiguredError,
     ShareUnavailableError,
     TransportError,
 )
@@ -98,6 +99,7 @@ __all__ = [
     "SQLiteShare",
     "ServerError",
     "Share",
+    "ShareMisconfiguredError",
     "ShareUnavailableError",
     "Stats",
     "TargetResource",

@@ -37,6 +37,7 @@ __all__ = [
     "RateLimitError",
     "ResponseFormatError",
     "ServerError",
+    "ShareMisconfiguredError",
     "ShareUnavailableError",
     "TransportError",
     "copy_error",
@@ -272,6 +273,22 @@ class ShareUnavailableError(TransportError):
     def __init__(self, message: str, *, share: str) -> None:
         self.share: str = share
         super().__init__(f"share {share}: {message}", brief=f"share {share} unavailable")
+
+
+class ShareMisconfiguredError(ShareUnavailableError):
+    """The share can never work as configured: a missing folder, a file or folder another
+    user owns or can read, a symlink, a wrong Redis password, TLS to a plain server.
+
+    Raised at once (never retried, never waited for) with a hint naming the fix; nothing was
+    sent to Arena and nothing was written to the share.
+
+    Example::
+
+        try:
+            await arena.items.tickets.list(item_guid)
+        except ShareMisconfiguredError as exc:
+            sys.exit(f"fix the share: {exc}")
+    """
 
 
 class ResponseFormatError(ArenaAsyncError):
