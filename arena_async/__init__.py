@@ -114,7 +114,7 @@ __all__ = [
     "__version__",
 ]
 
-# Outcome's two kinds and the models' dict/JSON helpers (issue 14).
+# Outcome's two kinds and the models' dict/JSON helpers.
 from .models._wire import to_dict, to_json
 from .models.common import Failure, Success
 

@@ -82,10 +82,10 @@ class BulkRun(Generic[K, V]):
 async def _run(fn: Callable[[K], Awaitable[V]], keys: Iterable[K] | AsyncIterable[K],
                concurrency: int, ordered: bool, peak: list[int],
                ) -> AsyncGenerator[Success[K, V] | Failure[K], None]:
-    # Workers, not a task per key (benchmarks/analysis.md §1, fix 13): each of at most
-    # `concurrency` tasks draws a key, runs `fn`, hands the outcome over and draws the
-    # next. A worker starts with a key of its own: a short run starts no more tasks than
-    # it has keys.
+    # Workers, not a task per key (a task per key costs more than a loopback request:
+    # benchmarks/analysis.md §1): each of at most `concurrency` tasks draws a key, runs
+    # `fn`, hands the outcome over and draws the next. A worker starts with a key of its
+    # own: a short run starts no more tasks than it has keys.
     sync_keys = iter(keys) if isinstance(keys, Iterable) else None
     async_keys = aiter(keys) if sync_keys is None and isinstance(keys, AsyncIterable) \
         else None
@@ -188,7 +188,7 @@ async def _run(fn: Callable[[K], Awaitable[V]], keys: Iterable[K] | AsyncIterabl
                 done.append(outcome)
             wake()
             # One loop turn between keys, so that workers answered together send
-            # together: see benchmarks/analysis.md §1, fix 13.
+            # together: see benchmarks/analysis.md §1.
             await asyncio.sleep(0)
             return await draw(wait=True)
         except asyncio.CancelledError:
