@@ -15,7 +15,8 @@ LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
 
 
 def markdown_files() -> list[Path]:
-    return [REPO / "README.md", REPO / "CHANGELOG.md", *sorted((REPO / "docs").glob("*.md"))]
+    return [REPO / "README.md", REPO / "CHANGELOG.md", REPO / "CONTRIBUTING.md",
+            *sorted((REPO / "docs").glob("*.md"))]
 
 
 @pytest.mark.skipif(not SHARED_API.is_file(), reason="no ../shared/API.md beside the clone")
