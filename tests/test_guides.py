@@ -52,11 +52,15 @@ def test_the_python_blocks_of_a_page_run(page: Path, tmp_path: Path,
                                          monkeypatch: pytest.MonkeyPatch,
                                          capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.chdir(tmp_path)
-    with fakes(monkeypatch) as (arena, _):
+    with fakes(monkeypatch) as (arena, akana):
         assert run_blocks(page, namespace(arena, page.stem)) >= 1
         out = capsys.readouterr().out
         for words in PRINTED.get(page.name, []):
             assert words in out, f"{page.name} printed no {words!r}:\n{out}"
+        if page.name == "credentials.md":
+            assert arena.stats.tokens_issued >= 1  # the OAuth token, not a login
+        if page.name == "index.md":
+            assert akana.stats.logins >= 1
         if page.name == "etl.md":
             exported = (tmp_path / "ticket-refs.jsonl").read_text().splitlines()
             assert len(exported) == sum(len(arena.ticket_refs(g))
