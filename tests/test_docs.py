@@ -15,7 +15,8 @@ LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
 
 
 def markdown_files() -> list[Path]:
-    return [REPO / "README.md", REPO / "CHANGELOG.md", *sorted((REPO / "docs").glob("*.md"))]
+    return [REPO / "README.md", REPO / "CHANGELOG.md", REPO / "CONTRIBUTING.md",
+            *sorted((REPO / "docs").glob("*.md"))]
 
 
 @pytest.mark.skipif(not SHARED_API.is_file(), reason="no ../shared/API.md beside the clone")
@@ -44,3 +45,18 @@ def test_snippets_in_the_docs_name_existing_files() -> None:
         for target in re.findall(r'^--8<-- "([^":]+)', path.read_text(encoding="utf-8"),
                                  re.MULTILINE):
             assert (REPO / target).is_file(), f"{path.name}: {target}"
+
+
+def test_the_reference_shows_every_public_name() -> None:
+    """docs/reference.md has a ``::: arena_async.<name>`` line for every public name (the
+    errors come with their module's entry)."""
+    import arena_async
+    import arena_async.errors
+
+    reference = (REPO / "docs" / "reference.md").read_text(encoding="utf-8")
+    shown = set(re.findall(r"^::: arena_async\.(\w+)\s*$", reference, re.MULTILINE))
+    errors = set(vars(arena_async.errors))
+    missing = [name for name in arena_async.__all__
+               if name not in shown | errors and not name.startswith("_")]
+    assert "errors" in shown
+    assert missing == [], f"add '::: arena_async.<name>' lines to docs/reference.md: {missing}"

@@ -1,4 +1,4 @@
-"""The README's Logging section names every logger there is, and what it says happens.
+"""The logging guide (docs/logging.md) names every logger there is, and what it says happens.
 
 (That no log line holds a secret is tests/test_secrets.py's job, at DEBUG everywhere.)
 """
@@ -18,8 +18,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def documented_loggers() -> set[str]:
-    text = (REPO / "README.md").read_text(encoding="utf-8")
-    section = text.split("\n## Logging\n", 1)[1].split("\n## ", 1)[0]
+    text = (REPO / "docs" / "logging.md").read_text(encoding="utf-8")
+    section = text.split("\n## The loggers\n", 1)[1].split("\n## ", 1)[0]
     names: set[str] = set()
     for row in re.findall(r"^\| `arena_async\.[^|]*\|", section, re.MULTILINE):
         base = ""

@@ -1,9 +1,9 @@
-"""Users' code type-checks: the README's Python blocks and examples/ under mypy --strict and
-pyright, and the narrowing that a bulk loop relies on.
+"""Users' code type-checks: the Python blocks of the README and of the site's pages, and
+examples/, under mypy --strict and pyright, and the narrowing that a bulk loop relies on.
 
-The README's ``python`` blocks share one namespace (see tests/test_readme.py), so they are
-checked as one module, after declarations of the names the README says stand for your
-GUIDs; its ``python pytest`` blocks as a test module. ``python skip`` blocks are excerpts.
+The ``python`` blocks of a file share one namespace (see tests/_doc_blocks.py), so each
+file's are checked as one module, after declarations of the names the documentation says
+stand for your GUIDs; the ``pytest`` blocks as test modules. ``skip`` blocks are excerpts.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from .test_readme import blocks
+from ._doc_blocks import README, blocks, pages
 
 REPO = Path(__file__).resolve().parents[1]
 PYRIGHT = shutil.which("pyright", path=str(Path(sys.executable).parent))
@@ -78,15 +78,21 @@ def by_ok(outcome: Success[str, int] | Failure[str]) -> None:
 def sources(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     """The files to check, written to a temporary directory."""
     root = tmp_path_factory.mktemp("typing")
-    run = [code for _, words, code in blocks("python") if words == ["python"]]
-    tests = [code for _, words, code in blocks("python") if words[1:2] == ["pytest"]]
-    assert run
+    files = {"narrowing.py": NARROWING}
+    tests = 0
+    for path in [README, *pages()]:
+        python = blocks(path, "python")
+        run = [b.code for b in python if b.runs]
+        if run:
+            stem = path.stem.lower().replace("-", "_")
+            files[f"{stem}_blocks.py"] = PREAMBLE + "\n\n".join(run)
+        for block in python:
+            if "pytest" in block.marks:
+                files[f"test_{path.stem.lower()}_block_{tests}.py"] = block.code
+                tests += 1
+    assert "readme_blocks.py" in files
+    assert len(files) >= 8
     assert tests
-    files = {
-        "readme_blocks.py": PREAMBLE + "\n\n".join(run),
-        "test_readme_blocks.py": "\n\n".join(tests),
-        "narrowing.py": NARROWING,
-    }
     for name, text in files.items():
         (root / name).write_text(text, encoding="utf-8")
     examples = sorted((REPO / "examples").glob("*.py"))

@@ -289,7 +289,8 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
 }
 
 #: What the tests read beside the package and the tests themselves.
-COPIED = ("arena_async", "tests", "pyproject.toml", "README.md", "docs", "examples")
+COPIED = ("arena_async", "tests", "pyproject.toml", "README.md", "CONTRIBUTING.md", "docs",
+          "examples", "mkdocs.yml")
 
 
 # ---------------------------------------------------------------------------- mutants

@@ -309,7 +309,7 @@ class FakeServer:
     @property
     def _logger(self) -> logging.Logger:
         # The fake's own module logger (``arena_async.testing._fake_arena``, ...): what a
-        # fake does is logged under its name, as the README's logging table says.
+        # fake does is logged under its name, as the logging guide's table (docs/logging.md) says.
         return logging.getLogger(type(self).__module__)
 
     @property

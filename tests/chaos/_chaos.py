@@ -118,7 +118,7 @@ def faults_before_success(plan: KeyedPlan, method: str, target: str, limit: int 
 BREAKING = frozenset({"reset_before_headers", "reset_after_headers", "truncate",
                       "slow_headers"})
 
-#: The pool's documented DEBUG line for each answer it read in full (README, Logging).
+#: The pool's documented DEBUG line for each answer it read in full (docs/logging.md).
 _ANSWER = re.compile(r"^(?P<method>\S+) (?P<display>\S+) -> (?P<status>\d+) \(\d+ ms\)$")
 
 
@@ -144,7 +144,7 @@ class Tally(logging.Handler):
 
     Sends come from an aiohttp trace config given to the client (``trace_configs=``: one
     ``on_request_start`` per send, whatever became of it); answers read in full from the
-    pool's DEBUG line per answer (``GET /path?query -> 200 (3 ms)``, README "Logging"),
+    pool's DEBUG line per answer (``GET /path?query -> 200 (3 ms)``, docs/logging.md),
     heard while :meth:`listening`. Both are keyed by the display form of the request
     (path under the API's base path ``prefix``, then the query).
 

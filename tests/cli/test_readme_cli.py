@@ -1,4 +1,4 @@
-"""README's "The command line" section stays true: its ``--fake`` commands run, and every
+"""The command line guide (docs/cli.md) stays true: its ``--fake`` commands run, and every
 option it names exists."""
 
 from __future__ import annotations
