@@ -43,6 +43,14 @@ __all__ = ["app", "run"]
 
 PROG = "arena-async"
 
+#: The exit statuses, for the help of every command that runs an export.
+EXIT_STATUS = (
+    "Exit status: 0 done (or complete already: nothing to do), 1 error, 2 bad usage, 3 "
+    "Arena quota exhausted (resumable after the reset), 4 finished but some items failed "
+    "for good (listed in <out>.failed.jsonl), 130 interrupted by Ctrl-C and 143 by SIGTERM "
+    "(both resumable)."
+)
+
 app: typer.Typer = typer.Typer(
     name=PROG,
     help="Bulk-fetch and export Arena PLM and Akana data, with progress, exact resume "
@@ -50,10 +58,7 @@ app: typer.Typer = typer.Typer(
          "(ARENA_EMAIL, ARENA_PASSWORD, ARENA_WORKSPACE_ID or ARENA_SESSION_ID, or "
          "ARENA_CLIENT_ID, ARENA_CLIENT_SECRET and ARENA_TOKEN_URL for an OAuth machine "
          "user; ARENA_BASE_URL; ARENA_SHARE; AKANA_BASE_URL, AKANA_EMAIL, AKANA_PASSWORD "
-         "or AKANA_AUTH_TOKEN + AKANA_TENANT).\n\nExit status: 0 done, 1 error, 2 bad "
-         "usage, 3 Arena quota exhausted (resumable after the reset), 4 finished but some "
-         "items failed for good (listed in <out>.failed.jsonl), 130 interrupted by Ctrl-C "
-         "and 143 by SIGTERM (both resumable).",
+         "or AKANA_AUTH_TOKEN + AKANA_TENANT).\n\n" + EXIT_STATUS,
     no_args_is_help=True,
     add_completion=False,
     # Plain help: no '<bool>' placeholder after flags, option names never cut short.
@@ -64,7 +69,12 @@ app: typer.Typer = typer.Typer(
 export_app = typer.Typer(
     help="Stream records to .jsonl or .csv, resumably.\n\nA checkpoint beside the output "
          "lets an interrupted export (Ctrl-C, quota exhausted) resume where it stopped "
-         "when the same command is run again.",
+         "when the same command is run again. Run again once finished, an export does "
+         "nothing (exit 0) unless --fresh, which exports again and replaces the output "
+         "only when the new export completes (for cron).\n\nProgress: bars on a "
+         "terminal, else a plain 'progress: ...' line every --progress-interval seconds "
+         "(cron, pipes, CI); --progress chooses, --quiet prints only warnings and errors.",
+    epilog=EXIT_STATUS,
     no_args_is_help=True,
     rich_markup_mode=None,
 )
@@ -105,6 +115,32 @@ def _root(
     """Root options."""
 
 
+class ProgressChoice(enum.StrEnum):
+    """--progress values."""
+
+    auto = "auto"
+    bars = "bars"
+    plain = "plain"
+    none = "none"
+
+
+ProgressOpt = Annotated[ProgressChoice, typer.Option(
+    "--progress", help="How progress is shown on stderr: bars (live), plain (a line of "
+                       "counts, rate, quota left and ETA every interval), none; auto: "
+                       "bars on a terminal, else plain lines (cron, pipes, CI).")]
+ProgressEvery = Annotated[float, typer.Option(
+    "--progress-interval", min=0.01, metavar="SECONDS",
+    help="Seconds between plain progress lines.")]
+
+
+def _reporter(quiet: bool, progress: ProgressChoice, interval: float, *,
+              none: bool = False) -> Reporter:
+    """The command's reporter: ``quiet`` prints only warnings and errors; ``none`` only
+    turns the progress off."""
+    return Reporter(quiet=quiet, progress="none" if none else progress.value,
+                    interval=interval)
+
+
 # ---------------------------------------------------------------------------- demo
 
 
@@ -120,10 +156,13 @@ def demo(
         min=0.0, max=1.0, help="Share of requests that fail once with 503.")] = 0.002,
     quota: Annotated[int, typer.Option(min=1, help="Fake daily request quota.")] = 100_000,
     tickets: Annotated[int, typer.Option(min=0, help="Akana tickets (0: skip Akana).")] = 1001,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q",
+                                        help="No progress (bars or lines).")] = False,
     share: Annotated[str | None, typer.Option(
         "--share", metavar="URL", help="Share the session and quota (sqlite:///path.db, "
                                        "redis://...; default: $ARENA_SHARE).")] = None,
+    progress: ProgressOpt = ProgressChoice.auto,
+    progress_interval: ProgressEvery = Reporter.PLAIN_EVERY,
 ) -> None:
     """Bulk-fetch a built-in fake workspace, with progress bars and a summary.
 
@@ -133,7 +172,8 @@ def demo(
     """
     code = _execute(run_demo(items=items, seed=seed, concurrency=concurrency,
                              latency=latency, fault_rate=fault_rate, quota=quota,
-                             tickets=tickets, ui=Reporter(quiet=quiet),
+                             tickets=tickets,
+                             ui=_reporter(False, progress, progress_interval, none=quiet),
                              arena_extra=share_settings(share=share)))
     if code:
         raise typer.Exit(code)
@@ -155,10 +195,19 @@ FormatOpt = Annotated[OutputFormat | None, typer.Option(
     "--format", help="Output format (default: from the --out suffix).")]
 Concurrency = Annotated[int, typer.Option(min=1, max=256, help="Requests in flight.")]
 Restart = Annotated[bool, typer.Option(
-    "--restart", help="Discard the checkpoint and start over.")]
+    "--restart", help="Discard the checkpoint of an interrupted export and start over.")]
 Overwrite = Annotated[bool, typer.Option(
-    "--overwrite", help="Replace an existing output that has no checkpoint.")]
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+    "--overwrite", help="Replace an existing output that has no checkpoint, at once (it "
+                        "is emptied as the run begins; --fresh keeps it until the new "
+                        "export completes).")]
+FreshOpt = Annotated[bool, typer.Option(
+    "--fresh", help="When the output holds this export finished, export again: into "
+                    "<out>.fresh (resumable like any export), which replaces the output "
+                    "only when it completes. Without it a finished export is not run "
+                    "again (exit 0). An interrupted export resumes either way.")]
+Quiet = Annotated[bool, typer.Option(
+    "--quiet", "-q", help="Print nothing but warnings and errors: no progress, notes or "
+                          "summary (--plan still prints the plan).")]
 Interval = Annotated[float, typer.Option(
     "--checkpoint-interval", min=0.0, help="Seconds between checkpoints.")]
 Fake = Annotated[bool, typer.Option(
@@ -208,7 +257,8 @@ def _item_export(kind_name: str, *, items: str | None, number: str | None,
                  overwrite: bool, quiet: bool, interval: float, fake: bool, fake_items: int,
                  fake_seed: int, fake_quota: int | None, fake_latency: float, reserve: int,
                  wait_for_quota: bool, max_wait: float, plan: bool,
-                 share: str | None) -> None:
+                 share: str | None, fresh: bool, progress: ProgressChoice,
+                 progress_interval: float) -> None:
     kind = _records.ITEM_KINDS[kind_name]
     query = Query(number=number, category_name=category, lifecycle_phase_stage=stage)
     try:
@@ -216,7 +266,7 @@ def _item_export(kind_name: str, *, items: str | None, number: str | None,
                              concurrency=concurrency, page_size=page_size, restart=restart,
                              overwrite=overwrite, checkpoint_interval=interval,
                              quota_reserve=reserve, wait_for_quota=wait_for_quota,
-                             max_wait=max_wait, plan=plan)
+                             max_wait=max_wait, plan=plan, fresh=fresh)
         if query.filters and items is not None:
             raise CliError("give --items FILE or a query (--number, --category, "
                            "--lifecycle-stage), not both", EXIT_USAGE)
@@ -230,7 +280,8 @@ def _item_export(kind_name: str, *, items: str | None, number: str | None,
         client = share_settings(share=share) if fake else arena_settings(share=share)
     except CliError as exc:
         raise _fail(exc.message, exc.exit_code) from None
-    ui = Reporter(quiet=quiet)
+    # The plan is what --plan asks for: printed even when quiet.
+    ui = _reporter(quiet and not plan, progress, progress_interval, none=quiet)
 
     async def main() -> None:
         if not fake:
@@ -249,7 +300,9 @@ def _item_export_options(
     *, out: Out, items: ItemsOpt = None, number: NumberOpt = None,
     category: CategoryOpt = None, stage: StageOpt = None, fmt: FormatOpt = None,
     concurrency: Concurrency = 16, plan: PlanOpt = False, share: Share = None,
-    restart: Restart = False, overwrite: Overwrite = False, quiet: Quiet = False,
+    fresh: FreshOpt = False, restart: Restart = False, overwrite: Overwrite = False,
+    quiet: Quiet = False, progress: ProgressOpt = ProgressChoice.auto,
+    progress_interval: ProgressEvery = Reporter.PLAIN_EVERY,
     interval: Interval = 1.0, fake: Fake = False, fake_items: FakeItems = 200,
     fake_seed: FakeSeed = 1, fake_quota: FakeQuota = None, fake_latency: FakeLatency = 0.0,
     reserve: Reserve = 0, wait_for_quota: WaitQuota = False, max_wait: MaxWait = 3600.0,
@@ -279,7 +332,7 @@ def _item_command(name: str, doc: str, kind: Callable[[dict[str, Any]], str],
     command.__doc__ = doc
     command.__name__ = command.__qualname__ = "export_" + name.replace("-", "_")
     setattr(command, "__signature__", inspect.Signature(params))  # noqa: B010 - typer reads it
-    return export_app.command(name)(command)
+    return export_app.command(name, epilog=EXIT_STATUS)(command)
 
 
 def _items_options(
@@ -328,7 +381,7 @@ def _opt(name: str, helptext: str) -> Any:
     return typer.Option(f"--{name}", help=helptext)
 
 
-@export_app.command("akana-tickets")
+@export_app.command("akana-tickets", epilog=EXIT_STATUS)
 def export_akana_tickets(
     *, out: Out, fmt: FormatOpt = None,
     api_id: Annotated[str | None, _opt("api-id", "Filter: APIID.")] = None,
@@ -351,7 +404,9 @@ def export_akana_tickets(
     include_actions: Annotated[bool | None, typer.Option(
         "--actions/--no-actions", help="Include the valid actions.")] = None,
     page_size: Annotated[int, typer.Option(min=1, help="Tickets per request.")] = 100,
-    restart: Restart = False, overwrite: Overwrite = False, quiet: Quiet = False,
+    fresh: FreshOpt = False, restart: Restart = False, overwrite: Overwrite = False,
+    quiet: Quiet = False, progress: ProgressOpt = ProgressChoice.auto,
+    progress_interval: ProgressEvery = Reporter.PLAIN_EVERY,
     interval: Interval = 1.0, fake: Fake = False,
     fake_tickets: Annotated[int, typer.Option("--fake-tickets", min=0,
                                               help="With --fake: tickets.")] = 1001,
@@ -362,12 +417,12 @@ def export_akana_tickets(
     try:
         opts = ExportOptions(out=out, format=format_for(out, fmt.value if fmt else None),
                              page_size=page_size, restart=restart, overwrite=overwrite,
-                             checkpoint_interval=interval)
+                             checkpoint_interval=interval, fresh=fresh)
         client = None if fake else akana_settings()
     except CliError as exc:
         raise _fail(exc.message, exc.exit_code) from None
     filters = {name: given[name] for name in TICKET_FILTERS}
-    ui = Reporter(quiet=quiet)
+    ui = _reporter(quiet, progress, progress_interval)
 
     async def main() -> None:
         if client is not None:
@@ -402,6 +457,10 @@ def fake_server(
     write_items: Annotated[Path | None, typer.Option(
         "--write-items", dir_okay=False,
         help="Write the fake's item GUIDs to this file (for export --items).")] = None,
+    write_numbers: Annotated[Path | None, typer.Option(
+        "--write-numbers", dir_okay=False,
+        help="Write the fake's item numbers to this file, one a line (for export "
+             "--items: selection by item number).")] = None,
 ) -> None:
     """Run the fake Arena and Akana servers until Ctrl-C or SIGTERM.
 
@@ -411,7 +470,8 @@ def fake_server(
         raise _fail("nothing to serve: --no-arena and --no-akana", EXIT_USAGE)
     _execute(serve(arena=arena, akana=akana, host=host, arena_port=arena_port,
                    akana_port=akana_port, items=items, tickets=tickets, seed=seed,
-                   quota=quota, latency=latency, write_items=write_items))
+                   quota=quota, latency=latency, write_items=write_items,
+                   write_numbers=write_numbers))
 
 
 def run(argv: Sequence[str] | None = None) -> int:

@@ -10,7 +10,20 @@ any reason) the output is flushed and fsynced, then the state is written to
 Resuming truncates the output to the checkpointed size, which drops whatever was written
 after the last checkpoint (complete lines of work the checkpoint does not cover, or half a
 line from a crash), and continues with the work the checkpoint says is left: no record is
-written twice, none is missed. A finished export removes its checkpoint.
+written twice, none is missed. A finished export removes its checkpoint and leaves
+``<out>.complete.json`` instead (:class:`Completion`: what it was of, and its size).
+
+Running the same export again (:func:`target` decides, before any request):
+
+- an interrupted export (a checkpoint) resumes, exactly;
+- a finished one (its completion record matches the kind, format and selection, and the
+  file still has the size it finished with) is not run again: nothing to do, exit 0;
+- with ``--fresh`` a finished one is exported again into ``<out>.fresh`` (with its own
+  checkpoint, so it resumes like any export), which replaces ``<out>`` (and its failed
+  items) with one ``os.replace`` only when it completes: until then ``<out>`` stays the
+  last complete export;
+- an output this export did not finish (no checkpoint, no matching completion record) is
+  refused (exit 2) unless ``--fresh``, ``--overwrite`` or ``--restart``.
 
 Items that failed for good (a 4xx other than 401/408/425/429, an unknown item number) are
 appended to ``<out>.failed.jsonl`` in the same synchronous step that marks them complete;
@@ -37,6 +50,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -44,11 +58,15 @@ import attrs
 
 from ._common import EXIT_ERROR, EXIT_USAGE, CliError
 
-__all__ = ["CHECKPOINT_SUFFIX", "FAILED_SUFFIX", "Checkpoint", "Output", "checkpoint_path",
-           "check_resumable", "failed_path", "fingerprint", "peek"]
+__all__ = ["CHECKPOINT_SUFFIX", "COMPLETE_SUFFIX", "FAILED_SUFFIX", "FRESH_SUFFIX",
+           "Checkpoint", "Completion", "Output", "Target", "check_resumable",
+           "checkpoint_path", "complete_path", "failed_path", "fingerprint", "fresh_path",
+           "peek", "read_completion", "target"]
 
 CHECKPOINT_SUFFIX = ".checkpoint.json"
 FAILED_SUFFIX = ".failed.jsonl"
+COMPLETE_SUFFIX = ".complete.json"
+FRESH_SUFFIX = ".fresh"
 CHECKPOINT_VERSION = 1
 
 
@@ -60,6 +78,16 @@ def checkpoint_path(out: Path) -> Path:
 def failed_path(out: Path) -> Path:
     """``<out>.failed.jsonl``, beside the output: the items that failed for good."""
     return out.with_name(out.name + FAILED_SUFFIX)
+
+
+def complete_path(out: Path) -> Path:
+    """``<out>.complete.json``, beside a finished export's output: what it was of."""
+    return out.with_name(out.name + COMPLETE_SUFFIX)
+
+
+def fresh_path(out: Path) -> Path:
+    """``<out>.fresh``: where ``--fresh`` exports again, until it replaces ``out``."""
+    return out.with_name(out.name + FRESH_SUFFIX)
 
 
 def fingerprint(parts: Iterable[str]) -> str:
@@ -166,6 +194,117 @@ class Checkpoint:
         return state
 
 
+@attrs.frozen
+class Completion:
+    """``<out>.complete.json``: what a finished export was of (kind, format, the
+    fingerprint of its selection or filters), what it wrote, and when it finished."""
+
+    kind: str
+    format: str
+    fingerprint: str
+    records: int
+    bytes: int
+    failed: int
+    finished_at: str
+
+    @classmethod
+    def of(cls, state: Checkpoint) -> Completion:
+        """The completion record of a finished export's final state, stamped now."""
+        return cls(state.kind, state.format, state.fingerprint, state.records, state.bytes,
+                   state.failed, datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+
+    def to_json(self) -> dict[str, Any]:
+        """The file's content."""
+        return {"version": CHECKPOINT_VERSION, **attrs.asdict(self)}
+
+    @classmethod
+    def from_json(cls, data: Any) -> Completion:
+        """Parse a completion record; ``ValueError`` when it is not one."""
+        if not isinstance(data, dict) or data.get("version") != CHECKPOINT_VERSION:
+            raise ValueError("not a version 1 completion record")
+        try:
+            return cls(kind=_typed(data["kind"], str), format=_typed(data["format"], str),
+                       fingerprint=_typed(data["fingerprint"], str),
+                       records=_count(data["records"]), bytes=_count(data["bytes"]),
+                       failed=_count(data["failed"]),
+                       finished_at=_typed(data["finished_at"], str))
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"malformed completion record ({exc})") from None
+
+
+def read_completion(out: Path) -> Completion | None:
+    """The completion record beside ``out``; None when there is none or it cannot be
+    read (then the output counts as one this export did not finish)."""
+    try:
+        return Completion.from_json(json.loads(
+            complete_path(out).read_text(encoding="utf-8")))
+    except (OSError, ValueError):
+        return None
+
+
+@attrs.frozen
+class Target:
+    """Where an export runs, decided by :func:`target` before anything is sent.
+
+    ``path``: the file this run writes (``out``, or ``<out>.fresh`` for ``--fresh``);
+    ``restart``: discard the checkpoint at ``path`` first; ``complete``: set when ``out``
+    already holds this export, finished (nothing to do); ``fresh_pending``: a ``--fresh``
+    run is unfinished beside it.
+    """
+
+    path: Path
+    out: Path
+    restart: bool = False
+    complete: Completion | None = None
+    fresh_pending: bool = False
+
+    @property
+    def staged(self) -> bool:
+        """This run writes ``<out>.fresh``, which replaces ``out`` when it completes."""
+        return self.path != self.out
+
+
+def _has_content(path: Path) -> bool:
+    try:
+        return path.stat().st_size > 0
+    except FileNotFoundError:
+        return False
+
+
+def target(out: Path, kind: str, format: str, fp: str, *, restart: bool = False,
+           overwrite: bool = False, fresh: bool = False) -> Target:
+    """Where an export of ``kind`` as ``format`` with selection fingerprint ``fp`` runs:
+    see the module doc. Reads files only; raises :class:`CliError` (exit 2) for an output
+    it must not touch.
+
+    Example: ``where = target(Path("refs.jsonl"), "ticket-refs", "jsonl", fp, fresh=True)``
+    """
+    staged = fresh_path(out)
+    if checkpoint_path(out).exists():  # an interrupted run in place: resume (or restart)
+        return Target(out, out, restart=restart)
+    if fresh and _has_content(out):
+        # A checkpoint whose file is gone: a replace that stopped half-way; start again.
+        orphan = checkpoint_path(staged).exists() and not staged.exists()
+        return Target(staged, out, restart=restart or orphan)
+    if restart or overwrite or not _has_content(out):
+        return Target(out, out, restart=restart)
+    done = read_completion(out)
+    again = f"pass --fresh to export again (it replaces {out} when it completes)"
+    if done is None:
+        raise CliError(f"{out} exists (and has no checkpoint to resume from); {again}, or "
+                       "--overwrite to replace it now", EXIT_USAGE)
+    if (done.kind, done.format, done.fingerprint) != (kind, format, fp):
+        what = ("other items or filters" if (done.kind, done.format) == (kind, format)
+                else f"{done.kind} as {done.format}")
+        raise CliError(f"{out} holds a finished export of {what}; {again}, or use another "
+                       "--out", EXIT_USAGE)
+    size = out.stat().st_size
+    if size != done.bytes:
+        raise CliError(f"{out} was changed since its export finished ({size:,} bytes, not "
+                       f"{done.bytes:,}); {again}", EXIT_USAGE)
+    return Target(out, out, complete=done, fresh_pending=checkpoint_path(staged).exists())
+
+
 def _typed(value: Any, cl: type[Any]) -> Any:
     if not isinstance(value, cl) or isinstance(value, bool):
         raise TypeError(f"expected {cl.__name__}, got {type(value).__name__}")
@@ -200,8 +339,11 @@ class Output:
     """
 
     def __init__(self, path: Path, file: BinaryIO, state: Checkpoint, *, resumed: bool,
-                 interval: float, clock: Callable[[], float] = time.monotonic) -> None:
+                 interval: float, clock: Callable[[], float] = time.monotonic,
+                 final: Path | None = None) -> None:
         self.path = path
+        #: The output ``path`` replaces when the export completes (``--fresh``), or None.
+        self.final = final
         self.checkpoint_path = checkpoint_path(path)
         self.state = state
         #: True when this run continues an interrupted one.
@@ -217,9 +359,11 @@ class Output:
 
     @classmethod
     def open(cls, path: Path, fresh: Checkpoint, *, header: bytes = b"", restart: bool = False,
-             overwrite: bool = False, interval: float = 1.0) -> Output:
+             overwrite: bool = False, interval: float = 1.0,
+             final: Path | None = None) -> Output:
         """Resume from ``<path>.checkpoint.json`` when it exists (it must match ``fresh``'s
         kind, format and fingerprint), else start ``path`` afresh with ``header``.
+        ``final``: the output that ``path`` replaces when the export completes.
 
         Raises :class:`CliError`: exit 2 when the checkpoint belongs to another export or
         ``path`` exists without one (and not ``overwrite``); exit 1 when the output is
@@ -246,17 +390,19 @@ class Output:
             failed = _reopen_failed(failed_path(path), state, file)
             file.truncate(state.bytes)
             file.seek(state.bytes)
-            output = cls(path, file, state, resumed=True, interval=interval)
+            output = cls(path, file, state, resumed=True, interval=interval, final=final)
             output._failed = failed
             return output
         if path.exists() and path.stat().st_size > 0 and not overwrite:
             raise CliError(f"{path} exists (and has no checkpoint to resume from); pass "
-                           "--overwrite to replace it", EXIT_USAGE)
+                           "--fresh to export again, or --overwrite to replace it now",
+                           EXIT_USAGE)
         if path.parent != Path() and not path.parent.is_dir():
             raise CliError(f"directory {path.parent} does not exist", EXIT_USAGE)
         file = path.open("wb")
         failed_path(path).unlink(missing_ok=True)  # a finished export's, replaced
-        output = cls(path, file, fresh, resumed=False, interval=interval)
+        complete_path(path).unlink(missing_ok=True)
+        output = cls(path, file, fresh, resumed=False, interval=interval, final=final)
         if header:
             output.write(header, 0)
         output.checkpoint()
@@ -294,13 +440,7 @@ class Output:
         os.fsync(self._file.fileno())
         if self._failed is not None:
             os.fsync(self._failed.fileno())
-        tmp = self.checkpoint_path.with_name(self.checkpoint_path.name + ".tmp")
-        with tmp.open("w", encoding="utf-8") as f:
-            json.dump(self.state.to_json(), f, separators=(",", ":"))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.checkpoint_path)
-        _fsync_dir(self.checkpoint_path.parent)
+        _write_json(self.checkpoint_path, self.state.to_json())
         self._last = self._clock()
 
     def maybe_checkpoint(self) -> None:
@@ -309,7 +449,9 @@ class Output:
             self.checkpoint()
 
     def close(self, *, finished: bool) -> None:
-        """Checkpoint and close; a finished export's checkpoint is removed instead."""
+        """Checkpoint and close. A finished export then replaces :attr:`final` (when set),
+        writes its completion record and removes its checkpoint, in this order: a stop
+        half-way leaves a state :func:`target` recognizes."""
         if self._file.closed:
             return
         try:
@@ -318,13 +460,41 @@ class Output:
             self._file.close()
             if self._failed is not None:
                 self._failed.close()
-        if finished:
-            self.checkpoint_path.unlink(missing_ok=True)
+        if not finished:
+            return
+        if self.final is not None:
+            self._replace_final(self.final)
+        _write_json(complete_path(self.path), Completion.of(self.state).to_json())
+        self.checkpoint_path.unlink(missing_ok=True)
+
+    def _replace_final(self, final: Path) -> None:
+        """Move the output (then its failed items) over ``final``'s, each with one
+        ``os.replace``; from here on :attr:`path` is ``final``. ``final``'s completion
+        record goes first: it describes the data being replaced."""
+        complete_path(final).unlink(missing_ok=True)
+        os.replace(self.path, final)
+        if self.state.failed_bytes:
+            os.replace(self.failed_path, failed_path(final))
+        else:
+            failed_path(final).unlink(missing_ok=True)
+        _fsync_dir(final.parent)
+        self.path, self.failed_path, self.final = final, failed_path(final), None
 
     @property
     def size(self) -> int:
         """Bytes in the output."""
         return self.state.bytes
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    """Replace ``path`` with ``data`` atomically (a temporary file, fsync, rename)."""
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as f:
+        json.dump(data, f, separators=(",", ":"))
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
 
 
 def _reopen_failed(path: Path, state: Checkpoint, output: BinaryIO) -> BinaryIO | None:

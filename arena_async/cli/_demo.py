@@ -61,6 +61,7 @@ async def run_demo(*, items: int, seed: int, concurrency: int, latency: float,
         arena = await stack.enter_async_context(
             ArenaClient(**arena_kwargs_for(fake), **(arena_extra or {}),
                         max_concurrency=concurrency))
+        ui.watch(arena)
         jobs: list[tuple[str, Callable[[str], Awaitable[Sequence[Any]]]]] = [
             ("ticket refs", arena.items.tickets.list),
             ("item refs", arena.items.references.list),
@@ -108,6 +109,7 @@ async def _akana_phase(fake: FakeAkana, ui: Reporter, bar: TaskID) -> _Phase:
     ui.start(bar)
     t0 = time.perf_counter()
     async with AkanaClient(**akana_kwargs_for(fake)) as akana:
+        ui.watch(akana, quota=False)
         before = akana.stats
         try:
             async for page in akana.tickets.pages(page_size=100):

@@ -21,6 +21,10 @@ Failures, by kind:
 
 Ctrl-C and SIGTERM stop it resumably (exit 130 / 143); a second Ctrl-C while it saves
 the checkpoint is ignored.
+
+Run again, a finished export does nothing (exit 0) unless ``--fresh``, which exports again
+into ``<out>.fresh`` and replaces the output only when that completes; see
+:func:`arena_async.cli._checkpoint.target`.
 """
 
 from __future__ import annotations
@@ -45,7 +49,17 @@ from ..errors import APIError, ArenaAsyncError, AuthenticationError, QuotaExhaus
 from ..models.akana import Ticket
 from ..models.common import Page, Quota, Stats
 from ..policies import QuotaPolicy
-from ._checkpoint import Checkpoint, Output, check_resumable, fingerprint
+from ._checkpoint import (
+    Checkpoint,
+    Output,
+    Target,
+    check_resumable,
+    checkpoint_path,
+    failed_path,
+    fingerprint,
+    fresh_path,
+    target,
+)
 from ._common import (
     EXIT_ERROR,
     EXIT_INTERRUPTED,
@@ -107,6 +121,9 @@ class ExportOptions:
     max_wait: float = 3600.0
     #: Print the plan (requests against the quota left) and exit, writing nothing.
     plan: bool = False
+    #: Export again when the output holds this export finished (into ``<out>.fresh``,
+    #: which replaces it when complete); without it a finished export is not run again.
+    fresh: bool = False
 
 
 def format_for(out: Path, explicit: str | None) -> Format:
@@ -277,17 +294,53 @@ async def _read_quota(arena: ArenaClient) -> None:
             break
 
 
-def _open_output(opts: ExportOptions, fresh: Checkpoint, columns: Sequence[str]) -> Output:
+def _where(opts: ExportOptions, kind: str, spec: str) -> Target:
+    """Where this export runs (:func:`target`), before any request."""
+    return target(opts.out, kind, opts.format, spec, restart=opts.restart,
+                  overwrite=opts.overwrite, fresh=opts.fresh)
+
+
+def _already_complete(where: Target, ui: Reporter) -> None:
+    """What a run of a finished export says: nothing to do."""
+    done = where.complete
+    assert done is not None
+    failed = (f", {done.failed:,} item{'s' if done.failed != 1 else ''} failed for good "
+              f"(listed in {failed_path(where.out)})" if done.failed else "")
+    pending = (f"; an unfinished --fresh export is in {fresh_path(where.out)} (--fresh "
+               "continues it)" if where.fresh_pending else "")
+    ui.say(f"{where.out} is complete already ({done.kind}, {done.records:,} records, "
+           f"finished {done.finished_at}{failed}): nothing to do; --fresh exports again"
+           + pending)
+
+
+def _open_output(opts: ExportOptions, where: Target, fresh: Checkpoint,
+                 columns: Sequence[str], ui: Reporter) -> Output:
+    """The output at ``where.path`` (``opts.out``), resumed or begun."""
     header = encode_csv([list(columns)]) if opts.format == "csv" else b""
-    return Output.open(opts.out, fresh, header=header, restart=opts.restart,
-                       overwrite=opts.overwrite, interval=opts.checkpoint_interval)
+    out = Output.open(where.path, fresh, header=header, restart=where.restart,
+                      overwrite=opts.overwrite or where.staged,
+                      interval=opts.checkpoint_interval,
+                      final=where.out if where.staged else None)
+    if where.staged and not out.resumed:
+        ui.note(f"exporting again into {where.path}: it replaces {where.out} when the "
+                "export completes")
+    elif not where.staged and not out.resumed:
+        _discard_fresh(where.out)  # a --fresh run of the output just begun anew
+    return out
+
+
+def _discard_fresh(out: Path) -> None:
+    staged = fresh_path(out)
+    for path in (staged, checkpoint_path(staged), failed_path(staged),
+                 selection_path(staged)):
+        path.unlink(missing_ok=True)
 
 
 def _close(out: Output, finished: bool, ui: Reporter) -> None:
     try:
         out.close(finished=finished)
     except OSError as exc:  # the previous checkpoint still matches a prefix of the file
-        ui.note(f"could not write the checkpoint: {exc}")
+        ui.warn(f"could not write the checkpoint or finish the output: {exc}")
 
 
 def failed_entry(key: str, guid: str | None, exc: BaseException) -> dict[str, Any]:
@@ -355,12 +408,23 @@ async def export_items(kind: ItemKind, selection: Selection, client: Mapping[str
     if kind.own and selection.query is not None:
         await export_item_listing(selection.query, client, opts, ui)
         return
+    spec = spec_fingerprint(selection.entries, selection.query)
+    if kind.own:
+        assert selection.entries is not None
+        spec = fingerprint(e.key for e in selection.entries)
+    where = _where(opts, kind.name, spec)
+    if where.complete is not None:
+        _already_complete(where, ui)
+        return
+    opts = attrs.evolve(opts, out=where.path, restart=where.restart)
     arena = _arena_client(client, opts)
+    ui.watch(arena)
     with _signals_stop(ui) as signals:
         try:
             async with arena:
                 await _export_items(arena, kind, selection=selection, opts=opts, ui=ui,
-                                    signals=signals, logout=_logs_out(client))
+                                    signals=signals, logout=_logs_out(client), spec=spec,
+                                    where=where)
         except asyncio.CancelledError:
             if not signals.fired:
                 raise
@@ -395,17 +459,8 @@ async def _select(arena: ArenaClient, kind: ItemKind, *, selection: Selection,
 
 async def _export_items(arena: ArenaClient, kind: ItemKind, *, selection: Selection,
                         opts: ExportOptions, ui: Reporter, signals: _Signals,
-                        logout: int) -> None:
-    spec = spec_fingerprint(selection.entries, selection.query)
-    if kind.own:
-        assert selection.entries is not None
-        spec = fingerprint(e.key for e in selection.entries)
-    if not opts.restart and check_resumable(opts.out, kind.name, opts.format, spec) is None \
-            and not opts.plan and not opts.overwrite and opts.out.exists() \
-            and opts.out.stat().st_size > 0:
-        # Before spending requests on finding the items: Output.open would refuse it.
-        raise CliError(f"{opts.out} exists (and has no checkpoint to resume from); pass "
-                       "--overwrite to replace it", EXIT_USAGE)
+                        logout: int, spec: str, where: Target) -> None:
+    """An Arena per-item export at ``where`` (``opts.out`` is ``where.path``)."""
     resolved, looked_up, numbers = await _select(arena, kind, selection=selection, opts=opts,
                                                  spec=spec, ui=ui)
     guids = resolved.guids
@@ -417,7 +472,7 @@ async def _export_items(arena: ArenaClient, kind: ItemKind, *, selection: Select
         return
 
     fresh = Checkpoint(kind.name, opts.format, spec, items=len(guids))
-    out = _open_output(opts, fresh, kind.columns)
+    out = _open_output(opts, where, fresh, kind.columns, ui)
     state = out.state
     if out.resumed:
         ui.note(f"resuming {out.path}: {state.items_done:,} of {state.items:,} items "
@@ -429,7 +484,7 @@ async def _export_items(arena: ArenaClient, kind: ItemKind, *, selection: Select
             len(resolved.unknown))
         shown = ", ".join(resolved.unknown[:SHOWN_FAILURES])
         more_unknown = len(resolved.unknown) - SHOWN_FAILURES
-        ui.note(f"{len(resolved.unknown):,} item number"
+        ui.warn(f"{len(resolved.unknown):,} item number"
                 f"{'s' if len(resolved.unknown) != 1 else ''} unknown ({shown}"
                 f"{f', ... {more_unknown:,} more' if more_unknown > 0 else ''}): "
                 f"listed in {out.failed_path}")
@@ -646,8 +701,13 @@ async def export_item_listing(query: Query, client: Mapping[str, Any], opts: Exp
     """``export items`` by query: the ``GET /items`` listing itself (``view="full"``), page
     by page, one request per ``page_size`` items; resumes at the next offset (the last
     page's GUIDs are kept to skip repeats, like the Akana export)."""
-    arena = _arena_client(client, opts)
     spec = fingerprint(["items query v1", *(f"{k}={v}" for k, v in query.filters.items())])
+    where = _where(opts, "items", spec)
+    if where.complete is not None:
+        _already_complete(where, ui)
+        return
+    opts = attrs.evolve(opts, out=where.path, restart=where.restart)
+    arena = _arena_client(client, opts)
     logout = _logs_out(client)
     more = f"1 per {opts.page_size} items, and 1 more when the count is a multiple of it"
     if opts.plan:
@@ -668,7 +728,7 @@ async def export_item_listing(query: Query, client: Mapping[str, Any], opts: Exp
         return
     from ._records import ITEM_KINDS
     kind = ITEM_KINDS["items"]
-    out = _open_output(opts, Checkpoint("items", opts.format, spec), kind.columns)
+    out = _open_output(opts, where, Checkpoint("items", opts.format, spec), kind.columns, ui)
 
     def encode(items: Sequence[Any]) -> bytes:
         if opts.format == "csv":
@@ -699,6 +759,7 @@ async def _export_listing(client: ArenaClient | AkanaClient, out: Output,
         ui.note(f"resuming {out.path}: {state.records:,} {what} were written already")
     if plan is not None:
         ui.note(plan)
+    ui.watch(client, quota=isinstance(client, ArenaClient))
     run = _Run()
     task = ui.add(title or what, total=None, records=state.records, unit="")
     try:
@@ -750,13 +811,18 @@ async def export_tickets(filters: Mapping[str, Any], client: Mapping[str, Any],
                          opts: ExportOptions, ui: Reporter) -> None:
     """Export the Akana tickets matching ``filters`` (``AkanaClient.tickets`` keywords)."""
     chosen = {k: v for k, v in filters.items() if v is not None}
+    spec = fingerprint(f"{k}={chosen[k]!r}" for k in sorted(chosen))
+    where = _where(opts, "akana-tickets", spec)
+    if where.complete is not None:
+        _already_complete(where, ui)
+        return
+    opts = attrs.evolve(opts, out=where.path, restart=where.restart)
     try:
         akana = AkanaClient(**client)
     except ValueError as exc:
         raise CliError(f"Akana settings: {exc}", EXIT_USAGE) from None
-    fresh = Checkpoint("akana-tickets", opts.format,
-                       fingerprint(f"{k}={chosen[k]!r}" for k in sorted(chosen)))
-    out = _open_output(opts, fresh, AKANA_TICKET_COLUMNS)
+    fresh = Checkpoint("akana-tickets", opts.format, spec)
+    out = _open_output(opts, where, fresh, AKANA_TICKET_COLUMNS, ui)
 
     def encode(tickets: Sequence[Ticket]) -> bytes:
         if opts.format == "csv":

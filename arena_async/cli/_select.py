@@ -68,6 +68,18 @@ class Entry:
         """``guid:X`` or ``number:Y``: what the export's fingerprint is made of."""
         return f"{'number' if self.is_number else 'guid'}:{self.text}"
 
+    @property
+    def line(self) -> str:
+        """The entry as a line of an ``--items`` file: its text, with a ``guid:`` or
+        ``number:`` prefix only when the text alone would be read as the other.
+
+        Example: ``Entry("PN-000001", is_number=True).line == "PN-000001"``
+        """
+        looks_like_guid = bool(_ARENA_GUID.fullmatch(self.text))
+        plain = (self.is_number != looks_like_guid
+                 and not self.text.startswith(("guid:", "number:", "#")))
+        return self.text if plain else self.key
+
 
 def _shown(text: str) -> str:
     return repr(text if len(text) <= _SHOWN else text[: _SHOWN - 1] + "…")

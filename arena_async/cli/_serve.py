@@ -9,10 +9,12 @@ from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ..testing import FakeArena
 from ._common import EXIT_ERROR, CliError
 from ._fakes import akana_kwargs_for, arena_kwargs_for, start_fake_akana, start_fake_arena
+from ._select import Entry
 
-__all__ = ["serve"]
+__all__ = ["item_numbers", "serve"]
 
 _F = TypeVar("_F")
 
@@ -26,6 +28,17 @@ def _write_lines(path: Path, lines: list[str]) -> None:
         path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
     except OSError as exc:
         raise CliError(f"cannot write {path}: {exc.strerror}", EXIT_ERROR) from None
+
+
+def item_numbers(fake: FakeArena) -> list[str]:
+    """The fake's item numbers as lines of an ``--items`` file: each number once, in item
+    order (a number selects every item that has it)."""
+    numbers: dict[str, None] = {}
+    for guid in fake.item_guids:
+        number = fake.item(guid, view="minimum").get("number")
+        if number:
+            numbers[Entry(str(number), is_number=True).line] = None
+    return list(numbers)
 
 
 def _exports(prefix: str, client_kwargs: dict[str, Any]) -> str:
@@ -46,8 +59,12 @@ async def _listen(stack: AsyncExitStack, server: AbstractAsyncContextManager[_F]
 
 async def serve(*, arena: bool, akana: bool, host: str, arena_port: int, akana_port: int,
                 items: int, tickets: int, seed: int, quota: int | None, latency: float,
-                write_items: Path | None) -> None:
-    """Start the fakes, print where they listen and how to log in, wait for a signal."""
+                write_items: Path | None, write_numbers: Path | None = None) -> None:
+    """Start the fakes, print where they listen and how to log in, wait for a signal.
+
+    ``write_items`` / ``write_numbers``: files to write the Arena items' GUIDs / item
+    numbers to, one a line, for ``export --items``.
+    """
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     handled = []
@@ -69,6 +86,9 @@ async def serve(*, arena: bool, akana: bool, host: str, arena_port: int, akana_p
                 if write_items is not None:
                     _write_lines(write_items, fake.item_guids)
                     _say(f"  item GUIDs written to {write_items}")
+                if write_numbers is not None:
+                    _write_lines(write_numbers, item_numbers(fake))
+                    _say(f"  item numbers written to {write_numbers}")
             if akana:
                 fake_akana = await _listen(stack, start_fake_akana(
                     tickets=tickets, seed=seed, latency=latency, port=akana_port,

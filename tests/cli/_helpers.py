@@ -85,7 +85,7 @@ def served(*fakes: Any) -> Iterator[ThreadedLoop]:
 
 #: Informational lines an export prints on stderr before and while it runs.
 NOTE_PREFIXES = ("plan: ", "quota left after the first answer", "resuming ", "finding the ",
-                 "warning: the quota left")
+                 "warning: the quota left", "progress: ", "exporting again into ")
 
 
 def problems(err: str) -> list[str]:

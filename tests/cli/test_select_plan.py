@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from arena_async.__main__ import main
-from arena_async.cli._checkpoint import checkpoint_path, failed_path
+from arena_async.cli._checkpoint import checkpoint_path, complete_path, failed_path
 from arena_async.cli._common import CliError
 from arena_async.cli._select import parse_entries, selection_path
 from arena_async.testing import FakeArena, Fault, FaultPlan
@@ -117,10 +117,15 @@ def test_a_query_selects_the_items_in_one_listing_request(
         search = fake.requests_to("GET /items")
         assert len(search) == 1
         assert "responseview=minimum" in search[0].query_string
-        # An output that exists without a checkpoint is refused before any request.
+        # Run again, the finished export is complete already: nothing is asked.
         before = spent(fake)
-        assert main(["export", "ticket-refs", "--number", "PN-00001*", "--out", str(out),
-                     "-q"]) == 2
+        again = ["export", "ticket-refs", "--number", "PN-00001*", "--out", str(out), "-q"]
+        assert main(again) == 0
+        assert spent(fake) == before
+        # An output that exists with neither a checkpoint nor its completion record is
+        # refused before any request.
+        complete_path(out).unlink()
+        assert main(again) == 2
         assert spent(fake) == before
     assert canonical(read_jsonl(out)) == canonical(ticket_rows(fake, chosen))
 
