@@ -30,7 +30,8 @@ from ._state import Doc, Step
 
 __all__ = ["FOUND_TTL", "MISSING_TTL", "SHARDS", "SharedNames", "lookup_step", "remember_step"]
 
-log = logging.getLogger(__name__)
+# Under the item lookups' logger: what a user reads there is about looking numbers up.
+log = logging.getLogger("arena_async.arena.items")
 
 #: Seconds a resolved number is reused (item numbers rarely move to another item).
 FOUND_TTL: Final = 86400.0

@@ -190,7 +190,8 @@ class Items(Resource):
       arguments, snake_case of the wire names), ``view="full"`` or ``"minimum"``.
     - :meth:`get`: one :class:`Item` by GUID.
     - :meth:`guids_for`: item numbers to GUIDs (batched, remembered, shared);
-      :meth:`guid_batches`: the same, one batch at a time (progress, checkpoints).
+      :meth:`guid_batches`: the same, one batch at a time (progress, checkpoints);
+      :meth:`lookup_batches`: the batches a lookup would send (plans).
 
     Resources:
 
@@ -402,6 +403,23 @@ class Items(Resource):
                 offset += page_size
 
         return self._lookups.batches(wanted, plan=planner.split, fetch=fetch, deadline=deadline)
+
+    def lookup_batches(self, numbers: Iterable[str], *, page_size: int = MAX_PAGE_SIZE,
+                       ) -> list[list[str]]:
+        """The batches (one request each, unless a page comes back full) that looking up
+        ``numbers`` would send if none were known yet: for plans and cost estimates.
+        Nothing is sent; the numbers are checked as :meth:`guid_batches` checks them.
+
+        Example: ``requests = len(arena.items.lookup_batches(numbers))`` (300 numbers: 6)
+        """
+        if isinstance(numbers, str | bytes) or not isinstance(numbers, Iterable):
+            raise ValueError("numbers must be an iterable of item numbers (not one string)")
+        wanted = list(dict.fromkeys(check_number(n) for n in numbers))
+        check_page_size(page_size, maximum=MAX_PAGE_SIZE)
+        planner = NumberBatches(self._items_url, page_size=page_size)
+        for number in wanted:
+            planner.check(number)
+        return planner.split(wanted)
 
     async def guids_for(self, numbers: Iterable[str], *, page_size: int = MAX_PAGE_SIZE,
                         deadline: float | None = None) -> dict[str, str | None]:

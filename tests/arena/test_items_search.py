@@ -689,3 +689,19 @@ async def test_a_wait_for_another_calls_lookup_is_bounded_by_the_deadline() -> N
             assert "deadline passed while another call" in str(error)
             assert await asking == {"PN-1": guid}
             assert len(searches(fake)) == 1
+
+
+async def test_lookup_batches_plan_what_a_lookup_sends() -> None:
+    async with FakeArena() as fake:
+        numbers = [f"PN-{n:06d}" for n in range(300)]
+        for number in numbers:
+            fake.add_item(number=number)
+        async with client_for(fake) as arena:
+            planned = arena.items.lookup_batches([*numbers, numbers[0]])
+            assert fake.stats.requests == 0  # nothing sent
+            assert [n for b in planned for n in b] == numbers
+            await arena.items.guids_for(numbers)
+            assert sorted(map(sorted, asked(fake))) == sorted(map(sorted, planned))
+            assert len(arena.items.lookup_batches(numbers[:5], page_size=2)) == 3
+            with pytest.raises(ValueError, match="not one string"):
+                arena.items.lookup_batches("PN-1")

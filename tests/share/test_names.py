@@ -126,7 +126,7 @@ async def test_a_share_that_fails_only_costs_the_map(tmp_path: Path,
                                                      caplog: pytest.LogCaptureFixture) -> None:
     share = SQLiteShare(tmp_path / "s.db")
     names = SharedNames(share, "names:x")  # the share is not open: every step fails
-    with caplog.at_level(logging.WARNING, logger="arena_async._share._names"):
+    with caplog.at_level(logging.WARNING, logger="arena_async.arena.items"):
         assert await names.get(["PN-1"]) == {}
         await names.put({"PN-1": "G1"})
         assert await names.get(["PN-1"]) == {}
