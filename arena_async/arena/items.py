@@ -7,6 +7,7 @@ is ``/items/{item}/tickets``. The search query is checked and encoded in ``_item
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import logging
 import time
@@ -405,7 +406,7 @@ class Items(Resource):
         return self._lookups.batches(wanted, plan=planner.split, fetch=fetch, deadline=deadline)
 
     def lookup_batches(self, numbers: Iterable[str], *, page_size: int = MAX_PAGE_SIZE,
-                       ) -> list[list[str]]:
+                       ) -> builtins.list[builtins.list[str]]:
         """The batches (one request each, unless a page comes back full) that looking up
         ``numbers`` would send if none were known yet: for plans and cost estimates.
         Nothing is sent; the numbers are checked as :meth:`guid_batches` checks them.
