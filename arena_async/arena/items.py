@@ -47,6 +47,9 @@ __all__ = [
 
 log: logging.Logger = logging.getLogger(__name__)
 
+#: The longest search URL sent (bytes): front ends refuse request lines over about 8 KB.
+MAX_SEARCH_URL = 8000
+
 
 class ItemTickets(Resource):
     """``/items/{item_guid}/tickets``: the tickets (changes, requests) an item references."""
@@ -309,6 +312,13 @@ class Items(Resource):
         check_offset("offset", offset)
         check_max_items(max_items)
         check_deadline(deadline)
+        # The largest offset/limit a page may add is a few bytes: measured with room for them.
+        length = len(str(self._items_url.extend_query(
+            {**query, "offset": "9" * 12, "limit": "400"})))
+        if length > MAX_SEARCH_URL:
+            raise ValueError(
+                f"this search's URL would be {length:,} bytes; front ends refuse request lines "
+                f"over about 8 KB (414): split the criteria into several searches")
 
         async def fetch(at: int, limit: int) -> list[Item]:
             params = {**query, "offset": str(at), "limit": str(limit)}

@@ -705,3 +705,15 @@ async def test_lookup_batches_plan_what_a_lookup_sends() -> None:
             assert len(arena.items.lookup_batches(numbers[:5], page_size=2)) == 3
             with pytest.raises(ValueError, match="not one string"):
                 arena.items.lookup_batches("PN-1")
+
+
+async def test_a_search_too_long_for_a_url_is_refused_before_sending() -> None:
+    async with FakeArena() as fake, client_for(fake) as arena:
+        many = [[{"attribute": "number", "operator": "IS_EQUAL_TO", "value": f"PN-{n:06d}"}]
+                for n in range(200)]
+        criteria = [part for group in many for part in (group, "OR")][:-1]
+        with pytest.raises(ValueError, match=r"URL would be [\d,]+ bytes; front ends refuse"):
+            arena.items.iter(criteria=criteria)
+        assert fake.stats.requests == 0
+        assert len(await arena.items.list(criteria=criteria[:99])) == 0  # 50 numbers fit
+        assert fake.stats.uri_too_long == 0
