@@ -12,6 +12,7 @@ from ._share import RedisShare, Share, SQLiteShare
 from .akana import AkanaClient
 from .akana.tickets import TicketFilters
 from .arena import ArenaClient
+from .arena.items import GuidBatch
 from .bulk import BulkRun
 from .errors import (
     APIError,
@@ -21,6 +22,7 @@ from .errors import (
     ConflictError,
     ErrorDetail,
     LoginError,
+    LookupFailedError,
     NotFoundError,
     PermissionDeniedError,
     QuotaExhaustedError,
@@ -77,6 +79,7 @@ __all__ = [
     "CommentsPreview",
     "ConflictError",
     "ErrorDetail",
+    "GuidBatch",
     "Image",
     "Item",
     "ItemReference",
@@ -84,6 +87,7 @@ __all__ = [
     "ItemTicketReference",
     "LifecyclePhaseSummary",
     "LoginError",
+    "LookupFailedError",
     "NotFoundError",
     "OnShape",
     "Outcome",

@@ -31,6 +31,7 @@ __all__ = [
     "ConflictError",
     "ErrorDetail",
     "LoginError",
+    "LookupFailedError",
     "NotFoundError",
     "PermissionDeniedError",
     "QuotaExhaustedError",
@@ -40,6 +41,7 @@ __all__ = [
     "ShareMisconfiguredError",
     "ShareUnavailableError",
     "TransportError",
+    "brief_error",
     "copy_error",
     "error_for_status",
 ]
@@ -308,6 +310,53 @@ class ResponseFormatError(ArenaAsyncError):
         if excerpt:
             text += f"; body begins {excerpt!r}"
         super().__init__(text)
+
+
+class LookupFailedError(ArenaAsyncError):
+    """Some item numbers could not be looked up (their batch failed after retries); the
+    others were.
+
+    ``found``: ``{number: guid or None}`` for every number answered (None: no item has it),
+    in the order asked; ``failed``: ``{number: the error of its batch}``. The first error
+    is also ``__cause__``. Asking again for ``failed`` costs requests only for those.
+
+    Example::
+
+        try:
+            guids = await arena.items.guids_for(numbers)
+        except LookupFailedError as exc:
+            guids = exc.found
+            retry_later = list(exc.failed)
+    """
+
+    def __init__(self, found: dict[str, str | None], failed: dict[str, BaseException]) -> None:
+        self.found: dict[str, str | None] = found
+        self.failed: dict[str, BaseException] = failed
+        reasons = list(dict.fromkeys(brief_error(e) for e in failed.values()))
+        shown = ", ".join(repr(n) for n in list(failed)[:5])
+        more = f" and {len(failed) - 5} more" if len(failed) > 5 else ""
+        super().__init__(
+            f"{len(failed)} of {len(found) + len(failed)} item numbers could not be looked up"
+            f" ({shown}{more}): {'; '.join(reasons[:3])}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.found, self.failed))
+
+
+def brief_error(error: BaseException) -> str:
+    """An error in a few words for summaries: its class and status or reason, without the
+    (possibly very long) URL.
+
+    Example: ``brief_error(ServerError(503))`` is ``"ServerError: HTTP 503"``.
+    """
+    name = type(error).__name__
+    if isinstance(error, APIError):
+        code = f" (code {error.code})" if error.code is not None and error.code != error.status \
+            else ""
+        return f"{name}: HTTP {error.status}{code}"
+    if isinstance(error, TransportError):
+        return f"{name}: {error.brief}"
+    return f"{name}: {excerpt(str(error), 120)}"
 
 
 def copy_error(error: APIError) -> APIError:

@@ -171,7 +171,7 @@ class ArenaClient(BaseClient):
             rng=random.Random(seed), quota=self.quota_policy,
             trace_configs=tracing,
         )
-        self.items = Items(self._pool, self.base_url)
+        self.items = Items(self._pool, self.base_url, link=self.share_link, clock=clock)
         self._who = email or (oauth.client_id if oauth is not None else "given session")
 
     def __repr__(self) -> str:

@@ -7,25 +7,48 @@ is ``/items/{item}/tickets``. The search query is checked and encoded in ``_item
 
 from __future__ import annotations
 
-import asyncio
+import builtins
+import contextlib
 import logging
-from collections.abc import AsyncGenerator, Iterable, Iterator, Mapping, Sequence
+import time
+from collections.abc import AsyncGenerator, Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, Literal
+
+import yarl
 
 from .._checks import check_deadline, check_max_items, check_offset, check_page_size
 from .._pagination import paginate
 from .._pool import SessionPool
 from .._protocol import validate_id
-from ..errors import TransportError
+from .._share import ShareLink
+from .._share._names import SharedNames
+from ..errors import LookupFailedError
 from ..models.arena import Item, ItemReference, ItemTicketReference, TrainingRecord
 from ..models.common import Page
-from ._item_query import ASSEMBLY_TYPES, check_number, search_params, view_params
+from ._item_query import (
+    ASSEMBLY_TYPES,
+    NumberBatches,
+    check_number,
+    search_params,
+    view_params,
+)
+from ._numbers import GuidBatch, NumberLookups, match_numbers
 from ._resource import MAX_PAGE_SIZE, Resource, arguments_of, records_of
 
-__all__ = ["ASSEMBLY_TYPES", "ItemReferences", "ItemTickets", "ItemTrainingRecords", "Items"]
+__all__ = [
+    "ASSEMBLY_TYPES",
+    "GuidBatch",
+    "ItemReferences",
+    "ItemTickets",
+    "ItemTrainingRecords",
+    "Items",
+]
 
 log: logging.Logger = logging.getLogger(__name__)
+
+#: The longest search URL sent (bytes): front ends refuse request lines over about 8 KB.
+MAX_SEARCH_URL = 8000
 
 
 class ItemTickets(Resource):
@@ -170,7 +193,9 @@ class Items(Resource):
     - :meth:`iter` / :meth:`pages` / :meth:`list`: items matching filters (keyword
       arguments, snake_case of the wire names), ``view="full"`` or ``"minimum"``.
     - :meth:`get`: one :class:`Item` by GUID.
-    - :meth:`guids_for`: item numbers to GUIDs (one request per new number, cached).
+    - :meth:`guids_for`: item numbers to GUIDs (batched, remembered, shared);
+      :meth:`guid_batches`: the same, one batch at a time (progress, checkpoints);
+      :meth:`lookup_batches`: the batches a lookup would send (plans).
 
     Resources:
 
@@ -192,14 +217,21 @@ class Items(Resource):
     #: ``/items/{item}/trainingrecords``: training records, paged.
     training_records: ItemTrainingRecords
 
-    def __init__(self, pool: SessionPool, base_url: str) -> None:
+    def __init__(self, pool: SessionPool, base_url: str, *, link: ShareLink | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
         super().__init__(pool, base_url)
         self.tickets = ItemTickets(pool, base_url)
         self.references = ItemReferences(pool, base_url)
         self.training_records = ItemTrainingRecords(pool, base_url)
-        self._guids: dict[str, str | None] = {}
-        # Numbers being looked up now, by any call: the others wait for that answer.
-        self._asking: dict[str, asyncio.Event] = {}
+        text, target = self._base.join("items")
+        self._items_url = target if target is not None else yarl.URL(text)
+        names = None
+        if link is not None:
+            # One map per workspace: the scope of the share's quota ledger.
+            scope = link.ledger.key.removeprefix("ledger:")
+            names = SharedNames(link.share, f"names:{scope}", opener=link.ensure_open)
+        self._lookups = NumberLookups(concurrency=lambda: pool.limiter.max_concurrency,
+                                      clock=clock, names=names)
 
     def pages(
         self,
@@ -225,7 +257,7 @@ class Items(Resource):
         modified_sourcing: bool | None = None,
         modified_specs: bool | None = None,
         effective_date_time: datetime | str | None = None,
-        criteria: Mapping[str, Any] | None = None,
+        criteria: Sequence[Any] | None = None,
         view: Literal["full", "minimum"] = "full",
         page_size: int = MAX_PAGE_SIZE,
         offset: int = 0,
@@ -235,16 +267,25 @@ class Items(Resource):
         """Stream pages of the items matching every filter given (``GET /items``).
 
         A text filter matches exactly unless it ends with ``*`` (a prefix); None leaves a
-        filter out; ``criteria`` is sent as URL-encoded JSON (Arena's export-criteria
-        format); ``view="minimum"`` asks only ``guid``, ``number`` and ``url`` of each item
-        (``responseview=minimum``). ``page.next_offset`` is None on the last page; a failed
-        page raises with ``resume_from`` set to its offset. Arguments are checked now,
-        before anything is sent; ``deadline`` bounds each page request (all its retries).
+        filter out; ``criteria`` is Arena's export-criteria list (criterion groups joined by
+        ``"AND"`` / ``"OR"``, each a list of ``{"attribute", "operator", "value"}`` joined the
+        same way), checked against the vendor's table of attributes and operators and sent
+        as URL-encoded compact JSON; ``effective_date_time`` an aware datetime or a string
+        with its offset (sent as UTC ``YYYY-MM-DDTHH:MM:SSZ``); ``view="minimum"`` asks
+        only ``guid``, ``number`` and ``url`` of each item (``responseview=minimum``).
+        ``page.next_offset`` is None on the last page; a failed page raises with
+        ``resume_from`` set to its offset. Arguments are checked now, before anything is
+        sent; ``deadline`` bounds each page request (all its retries).
 
         Example::
 
             async for page in arena.items.pages(category_name="Resistors", page_size=400):
                 save(page.items); checkpoint = page.next_offset
+            criteria = [[{"attribute": "number", "operator": "STARTS_WITH", "value": "PN-1"}],
+                        "OR",
+                        [{"attribute": "category.name", "operator": "IS_EQUAL_TO",
+                          "value": "Resistors"}]]
+            items = await arena.items.list(criteria=criteria, view="minimum")
         """
         filters = {
             "number": number,
@@ -271,6 +312,13 @@ class Items(Resource):
         check_offset("offset", offset)
         check_max_items(max_items)
         check_deadline(deadline)
+        # The largest offset/limit a page may add is a few bytes: measured with room for them.
+        length = len(str(self._items_url.extend_query(
+            {**query, "offset": "9" * 12, "limit": "400"})))
+        if length > MAX_SEARCH_URL:
+            raise ValueError(
+                f"this search's URL would be {length:,} bytes; front ends refuse request lines "
+                f"over about 8 KB (414): split the criteria into several searches")
 
         async def fetch(at: int, limit: int) -> list[Item]:
             params = {**query, "offset": str(at), "limit": str(limit)}
@@ -309,93 +357,120 @@ class Items(Resource):
         return await self._one(Item, self._request("GET", "items", item_guid, params=params),
                                deadline)
 
-    async def guids_for(self, numbers: Iterable[str], *, deadline: float | None = None,
-                        ) -> dict[str, str | None]:
-        """Item numbers to GUIDs: ``{number: guid}``, None for a number no item has.
+    def guid_batches(self, numbers: Iterable[str], *, page_size: int = MAX_PAGE_SIZE,
+                     deadline: float | None = None) -> AsyncGenerator[GuidBatch, None]:
+        """Item numbers to GUIDs, one :class:`GuidBatch` at a time as each batch completes:
+        for progress bars and checkpoints (:meth:`guids_for` collects the same batches).
 
-        One ``GET /items?number=<n>&responseview=minimum`` (exact match) per distinct
-        number not asked before: duplicates are asked once, and every answer (None
-        included) is kept for the client's life, so asking again spends nothing. At most
-        the client's ``max_concurrency`` lookups run at once. The keys are the distinct
-        numbers in the order given. Every number is checked before anything is sent: a
-        number ending in ``*`` is a prefix search, not one item, and is refused
-        (ValueError), as are empty numbers and numbers with surrounding whitespace.
+        Numbers already known come first (``source="memory"``: this client's answers, kept
+        24 h, "no such item" 10 min; ``"share"``: another process of the share resolved
+        them); the rest are asked in batches, ``GET /items?criteria=...&responseview=
+        minimum``: ``criteria`` OR groups of exact ``IS_EQUAL_TO`` numbers (``*``, ``%`` and
+        ``+`` are matched literally), as many per request as fit in a URL of about 6 KB and
+        ``page_size`` results; a batch whose page comes back full is paged on. At most the
+        client's ``max_concurrency`` batches run at once; calls running at the same time
+        share the lookups in flight (should that lookup fail or its call be cancelled, a
+        call still waiting asks itself). A batch that fails after retries yields its numbers
+        in ``failed``, with the error, and the others go on. ``deadline`` bounds each
+        request (all its retries) and each wait for another call's lookup.
 
-        When the server lists several items for one number (revisions of one item), the
-        GUID is that of the first item listed whose number is exactly the one asked
-        (else the first that matches ignoring case), and a warning is logged. On a
-        failure the error is raised, the lookups still running are cancelled, and the
-        answers already received stay cached. Calls running at the same time share the
-        lookups in flight: a number new to several is asked once (should that lookup
-        fail, or its call be cancelled, a call still waiting asks it itself). A
-        ``deadline`` also bounds each wait for another call's lookup.
+        Every number is checked before anything is sent (ValueError): a string, not empty,
+        no surrounding whitespace; duplicates are asked once. Break out of the loop, or
+        cancel it, and the batches still running are cancelled (use
+        ``contextlib.aclosing`` to close at once); answers already received are kept.
 
         Example::
 
-            guids = await arena.items.guids_for(["PN-000123", "PN-000124"])
-            missing = [n for n, g in guids.items() if g is None]
+            async with contextlib.aclosing(arena.items.guid_batches(numbers)) as batches:
+                async for batch in batches:
+                    progress.advance(len(batch.numbers))
+                    checkpoint.save(batch.found)            # {number: guid or None}
+                    failed.update(batch.failed)             # {number: error}
         """
         if isinstance(numbers, str | bytes) or not isinstance(numbers, Iterable):
             raise ValueError("numbers must be an iterable of item numbers (not one string)")
         wanted = list(dict.fromkeys(check_number(n) for n in numbers))
+        check_page_size(page_size, maximum=MAX_PAGE_SIZE)
         check_deadline(deadline)
-        todo = [n for n in wanted if n not in self._guids]
-        if todo:
-            await self._lookup_all(todo, deadline)
-        return {n: self._guids[n] for n in wanted}
+        planner = NumberBatches(self._items_url, page_size=page_size)
+        for number in wanted:
+            planner.check(number)
 
-    async def _lookup_all(self, todo: Sequence[str], deadline: float | None) -> None:
-        pending: Iterator[str] = iter(todo)
+        async def fetch(batch: Sequence[str], deadline: float | None, sent: list[int],
+                        ) -> dict[str, str | None]:
+            found: list[Item] = []
+            seen: set[str] = set()
+            offset = 0
+            while True:
+                request = self._request("GET", "items", params=planner.params(batch, offset))
+                sent[0] += 1
+                page = await self._results(Item, request, deadline)
+                fresh = [item for item in page if item.guid not in seen]
+                found.extend(fresh)
+                seen.update(item.guid for item in fresh)
+                # A short page is the last; a full page of nothing new would repeat forever.
+                if len(page) < page_size or not fresh:
+                    return match_numbers(batch, found)
+                offset += page_size
 
-        async def worker() -> None:
-            for number in pending:  # one shared iterator: each number taken once
-                await self._resolve(number, deadline)
+        return self._lookups.batches(wanted, plan=planner.split, fetch=fetch, deadline=deadline)
 
-        workers = min(len(todo), self._pool.limiter.max_concurrency)
-        tasks = [asyncio.ensure_future(worker()) for _ in range(workers)]
-        try:
-            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.wait(tasks)
-        # Every failure is retrieved (no "exception never retrieved"); the first is raised.
-        errors = [task.exception() for task in tasks if task in done and not task.cancelled()]
-        for error in errors:
-            if error is not None:
-                raise error
+    def lookup_batches(self, numbers: Iterable[str], *, page_size: int = MAX_PAGE_SIZE,
+                       ) -> builtins.list[builtins.list[str]]:
+        """The batches (one request each, unless a page comes back full) that looking up
+        ``numbers`` would send if none were known yet: for plans and cost estimates.
+        Nothing is sent; the numbers are checked as :meth:`guid_batches` checks them.
 
-    async def _resolve(self, number: str, deadline: float | None) -> None:
-        """Have ``number`` in the cache: looked up here, or by another call already asking."""
-        while number not in self._guids:
-            asking = self._asking.get(number)
-            if asking is None:
-                asking = self._asking[number] = asyncio.Event()
-                try:
-                    self._guids[number] = await self._lookup(number, deadline)
-                finally:
-                    del self._asking[number]
-                    asking.set()  # the waiters look again: answered, or theirs to ask
-                return
+        Example: ``requests = len(arena.items.lookup_batches(numbers))`` (300 numbers: 6)
+        """
+        if isinstance(numbers, str | bytes) or not isinstance(numbers, Iterable):
+            raise ValueError("numbers must be an iterable of item numbers (not one string)")
+        wanted = list(dict.fromkeys(check_number(n) for n in numbers))
+        check_page_size(page_size, maximum=MAX_PAGE_SIZE)
+        planner = NumberBatches(self._items_url, page_size=page_size)
+        for number in wanted:
+            planner.check(number)
+        return planner.split(wanted)
+
+    async def guids_for(self, numbers: Iterable[str], *, page_size: int = MAX_PAGE_SIZE,
+                        deadline: float | None = None) -> dict[str, str | None]:
+        """Item numbers to GUIDs: ``{number: guid}``, None for a number no item has; the
+        keys are the distinct numbers in the order given.
+
+        Runs :meth:`guid_batches` (the same arguments and rules) to the end: numbers known to
+        this client or to the share cost nothing, the rest go in batches of about 50 per
+        request (300 numbers: 6 requests). When several items have one number (revisions),
+        the GUID is that of the first listed whose number is exactly the one asked (else
+        the first that matches ignoring case), and a warning is logged.
+
+        When some batches fail after retries, :class:`~arena_async.LookupFailedError` is
+        raised once every batch is done: its ``found`` holds every answer (in the order
+        given) and ``failed`` maps each number not looked up to its batch's error (also the
+        error's ``__cause__``). The answers received stay known, so asking again spends
+        requests only on the failed numbers.
+
+        Example::
+
             try:
-                async with asyncio.timeout(deadline):
-                    await asking.wait()
-            except TimeoutError:
-                raise TransportError(
-                    f"the deadline passed while another call looked up item number "
-                    f"{number!r}", method="GET", url="/items") from None
-
-    async def _lookup(self, number: str, deadline: float | None) -> str | None:
-        params = {"number": number, "responseview": "minimum", "offset": "0",
-                  "limit": str(MAX_PAGE_SIZE)}
-        found = await self._results(Item, self._request("GET", "items", params=params),
-                                    deadline)
-        exact = [item for item in found if item.number == number]
-        if not exact:
-            folded = number.casefold()
-            exact = [item for item in found
-                     if item.number is not None and item.number.casefold() == folded]
-        if len(exact) > 1:
-            log.warning("%d items have number %r; using the first listed (%s)", len(exact),
-                        number, exact[0].guid)
-        return exact[0].guid if exact else None
+                guids = await arena.items.guids_for(["PN-000123", "PN-000124"])
+            except LookupFailedError as exc:
+                guids, retry = exc.found, list(exc.failed)
+            missing = [n for n, g in guids.items() if g is None]
+        """
+        wanted = (list(numbers)
+                  if isinstance(numbers, Iterable) and not isinstance(numbers, str | bytes)
+                  else numbers)  # an iterator is read once; guid_batches checks the rest
+        found: dict[str, str | None] = {}
+        failed: dict[str, BaseException] = {}
+        async with contextlib.aclosing(self.guid_batches(wanted, page_size=page_size,
+                                                         deadline=deadline)) as batches:
+            async for batch in batches:
+                found.update(batch.found)
+                failed.update(batch.failed)
+        order = list(dict.fromkeys(wanted))  # checked by guid_batches: strings
+        ordered = {n: found[n] for n in order if n in found}
+        if failed:
+            first = next(iter(failed.values()))
+            raise LookupFailedError(ordered, {n: failed[n] for n in order if n in failed}
+                                    ) from first
+        return ordered

@@ -219,7 +219,8 @@ ItemsOpt = Annotated[str | None, typer.Option(
     "--items", "-i", metavar="FILE|-",
     help="Item GUIDs and/or item numbers, one a line ('-': stdin). A line of 16 or 20 "
          "upper-case letters and digits is a GUID, anything else an item number (looked "
-         "up, one request each; unknown numbers are listed in <out>.failed.jsonl); "
+         "up in batches of about 50 per request; unknown numbers are listed in "
+         "<out>.failed.jsonl); "
          "prefix a line with 'guid:' or 'number:' to say which. With --fake: default "
          "every fake item.")]
 NumberOpt = Annotated[str | None, typer.Option(

@@ -436,7 +436,7 @@ async def export_items(kind: ItemKind, selection: Selection, client: Mapping[str
 async def _select(arena: ArenaClient, kind: ItemKind, *, selection: Selection,
                   opts: ExportOptions, spec: str, ui: Reporter) -> tuple[Resolved, bool, int]:
     """The items; whether finding them took requests this time; and, for ``--plan``,
-    how many item numbers were left for the run to look up (one request each)."""
+    how many item numbers were left for the run to look up (in batches)."""
     entries, query = selection.entries, selection.query
     if kind.own:  # export items --items: fetched by GUID or by number, nothing to resolve
         assert entries is not None
@@ -607,8 +607,8 @@ async def _print_plan(arena: ArenaClient, kind: ItemKind, *, selection: Selectio
                       numbers: int, ui: Reporter, logout: int) -> None:
     """``--plan``: what the run would spend, against the quota left; writes nothing.
 
-    The run's requests: finding the items (item numbers: one each, looked up by the run,
-    not by the plan; a query: listed by the plan, and again by the run; none when a
+    The run's requests: finding the items (item numbers: one per batch, looked up by the
+    run, not by the plan; a query: listed by the plan, and again by the run; none when a
     resumed export reuses its saved selection) plus those for the items left to do.
     """
     per_item, more = _per_item(kind, opts.page_size)
@@ -617,7 +617,9 @@ async def _print_plan(arena: ArenaClient, kind: ItemKind, *, selection: Selectio
     pending = len(resolved.guids)
     if state is not None and state.items == pending:
         pending = sum(1 for _ in state.pending())
-    finding = numbers or (resolved.spent if looked_up else 0)
+    lookups = len(arena.items.lookup_batches(
+        [e.text for e in selection.entries or () if e.is_number])) if numbers else 0
+    finding = lookups or (resolved.spent if looked_up else 0)
     plan = Plan(pending, pending, None if kind.paged else pending + numbers, per_item,
                 finding=finding, more=more, logout=logout)
     spent_before = counted(arena)
@@ -633,7 +635,8 @@ async def _print_plan(arena: ArenaClient, kind: ItemKind, *, selection: Selectio
         items += f"; {len(resolved.unknown):,} item numbers unknown"
     rows = [("items", items)]
     if numbers:
-        rows.append(("finding", f"{numbers:,} requests: one per item number"))
+        rows.append(("finding", f"{lookups:,} requests: {numbers:,} item numbers in "
+                                "batches"))
     elif looked_up and selection.query is not None:
         rows.append(("finding", f"{finding:,} requests to list the items matching "
                                 f"{selection.query.describe()}"))

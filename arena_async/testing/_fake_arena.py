@@ -38,7 +38,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from ._faults import FaultPlan, arena_error_body
-from ._item_search import ASSEMBLY_TYPES, BadQuery, Category, item_filter, read_criteria
+from ._item_search import ASSEMBLY_TYPES, BadQuery, Category, criteria_filter, item_filter
 from ._oauth import OAuthTokens
 from ._server import FakeServer, FakeServerStats, RecordedRequest, _bearer
 
@@ -72,6 +72,9 @@ UNLIMITED_QUOTA: Final = 1_000_000_000
 MAX_LIMIT: Final = 400
 #: Default ``limit`` of the training-records list.
 DEFAULT_LIMIT: Final = 20
+#: Longest request line (``GET <path?query> HTTP/1.1``, bytes) the front ends let through;
+#: a longer one gets 414 before it reaches Arena (not counted against the quota).
+MAX_REQUEST_LINE: Final = 8192
 
 SESSION_HEADER: Final = "arena_session_id"
 #: Path of the OAuth 2.0 token endpoint (outside ``/v1``, like a separate auth server).
@@ -167,7 +170,8 @@ class FakeArenaStats(FakeServerStats):
     ``failed_token_requests`` the refused ones (bad client, bad grant, bad form);
     ``tokens_expired`` bearer tokens ended by their lifetime (seen on use),
     :meth:`FakeArena.expire_tokens`, ``expire_sessions_every`` or an ``expire_session``
-    fault; ``bearer_requests`` API requests that came with a valid bearer token.
+    fault; ``bearer_requests`` API requests that came with a valid bearer token;
+    ``uri_too_long`` requests refused with 414 (a request line over ``max_request_line``).
 
     Example: ``assert fake.stats.max_in_flight <= 8``
     """
@@ -182,6 +186,7 @@ class FakeArenaStats(FakeServerStats):
     failed_token_requests: int = 0
     tokens_expired: int = 0
     bearer_requests: int = 0
+    uri_too_long: int = 0
 
 
 class _ApiError(Exception):
@@ -313,8 +318,16 @@ class FakeArena(FakeServer):
     :meth:`add_training_records` add exact data; :meth:`item`, :meth:`ticket_refs`,
     :meth:`references`, :meth:`training_records` read the truth back in server order.
     ``GET /items`` matches text filters case-insensitively (a trailing ``*`` is a prefix),
-    and reads ``criteria`` as a JSON object of query fields ANDed with the others (the
-    real format is unconfirmed); its default ``limit`` is 20 (the documented default).
+    and evaluates ``criteria``, the vendor's export-criteria list (groups joined by
+    ``"AND"`` / ``"OR"``, the vendor table's operators for each attribute; see
+    :func:`~arena_async.testing._item_search.criteria_filter`), ANDed with the other
+    filters; criteria Arena would refuse get 400 with the vendor's code (3004 unknown
+    attribute, 3114 operator not valid for the attribute, 3003 / 3020 / 4323 bad, empty or
+    non-Zulu value, 3294 a ``guid`` criterion not alone, 400 a malformed list). Its default
+    ``limit`` is 20 (the documented default).
+
+    Tests count requests per route with ``fake.stats.by_route`` (``{"GET /items": 6,
+    "POST /login": 1, ...}``) and read each request line's query in :attr:`requests`.
 
     Keyword arguments (all optional):
 
@@ -344,6 +357,9 @@ class FakeArena(FakeServer):
     - ``clock``: ``() -> epoch seconds`` for quota windows, idle timeouts, token expiry
       and the reset header (default ``time.time``).
     - ``seed``: seeds the GUIDs and data of later ``add_*`` calls.
+    - ``max_request_line``: the longest request line (bytes) let through, default
+      :data:`MAX_REQUEST_LINE` (8192, as front ends); longer ones get 414, are recorded
+      and not counted against the quota (None: no limit).
 
     Quota rules: one budget for the whole fake, shared by every session and token; every
     request but login and token requests counts, failed ones too; at 0 a request gets 429
@@ -400,6 +416,7 @@ class FakeArena(FakeServer):
         faults: FaultPlan | None = None,
         clock: Callable[[], float] = time.time,
         seed: int = 0,
+        max_request_line: int | None = MAX_REQUEST_LINE,
     ) -> None:
         if quota_limit is not None and quota_limit < 0:
             raise ValueError("quota_limit must be >= 0 or None")
@@ -409,6 +426,9 @@ class FakeArena(FakeServer):
             raise ValueError(f"unknown reset_header_format {reset_header_format!r}")
         if expire_sessions_every is not None and expire_sessions_every < 1:
             raise ValueError("expire_sessions_every must be >= 1 or None")
+        if max_request_line is not None and max_request_line < 64:
+            raise ValueError("max_request_line must be >= 64 or None")
+        self.max_request_line = max_request_line
         if token_lifetime is not None and not token_lifetime > 0:
             raise ValueError("token_lifetime must be > 0 or None")
         for name, value, allowed in (
@@ -975,8 +995,26 @@ class FakeArena(FakeServer):
         route.add_get("/v1/items/{item:[^/]+}/trainingrecords", self._list_records)
         route.add_get("/v1/items/{item:[^/]+}/trainingrecords/{ref:[^/]+}", self._get_record)
 
+    def _handler_args(self) -> dict[str, Any]:
+        # aiohttp's parser answers 400 past 8190 bytes; the fake answers as a front end does.
+        return {"max_line_size": 1 << 20, "max_field_size": 1 << 16}
+
     def _outer_middlewares(self) -> list[Middleware]:
-        return [self._quota_middleware]
+        return [self._front_end_middleware, self._quota_middleware]
+
+    @web.middleware
+    async def _front_end_middleware(
+        self, request: web.Request, handler: Handler
+    ) -> web.StreamResponse:
+        """414 for a request line over ``max_request_line`` bytes, as front ends answer."""
+        limit = self.max_request_line
+        if limit is not None:
+            line = len(request.method) + len(request.raw_path.encode()) + len(" HTTP/1.1") + 1
+            if line > limit:
+                self.stats.uri_too_long += 1
+                return web.Response(status=414, text="414 Request-URI Too Large",
+                                    content_type="text/html")
+        return await handler(request)
 
     def _inner_middlewares(self) -> list[Middleware]:
         return [self._api_middleware]
@@ -1033,7 +1071,7 @@ class FakeArena(FakeServer):
         except _ApiError as exc:
             return _error_response(exc.status, exc.code, exc.message)
         except BadQuery as exc:
-            return _error_response(400, CODE_BAD_FORMAT, exc.message)
+            return _error_response(400, exc.code, exc.message)
 
     # ------------------------------------------------------------------ handlers
 
@@ -1119,8 +1157,9 @@ class FakeArena(FakeServer):
         criteria = query.pop("criteria", None)
         tests = [item_filter(query, self._categories)]
         if criteria is not None:
-            tests.append(item_filter(read_criteria(criteria), self._categories))
-        found = (item for item in self._items.values() if all(t(item.data) for t in tests))
+            tests.append(criteria_filter(criteria))
+        found = (item for item in self._items.values()
+                 if all(t({"guid": item.guid, **item.data}) for t in tests))
         page = self._paginate(request, found, DEFAULT_LIMIT)
         return self._page([self._render_item(item, minimum=minimum) for item in page])
 

@@ -142,8 +142,10 @@ class Fault:
     - ``"expire_session"``: expire the request's session (the fake's callback), then
       process normally, so it meets the fake's usual 401.
 
-    Which requests: ``method`` (any when None) and ``path`` (a regex *searched* in the
-    request path; any when None).
+    Which requests: ``method`` (any when None), ``path`` (a regex *searched* in the
+    request path; any when None) and ``query`` (a regex searched in the decoded query,
+    ``name=value`` pairs joined by ``&``; any when None), e.g.
+    ``query=r'"value":"PN-7"'`` for the lookups whose ``criteria`` hold number PN-7.
 
     When: of the matching requests, the first ``after`` are skipped; then every
     ``every``-th one is a candidate; a candidate fires with probability ``rate`` (drawn
@@ -170,6 +172,7 @@ class Fault:
     delay: float = attrs.field(default=0.0, validator=attrs.validators.ge(0.0))
     method: str | None = attrs.field(default=None, converter=_to_upper_opt)
     path: str | None = attrs.field(default=None, validator=_check_regex)
+    query: str | None = attrs.field(default=None, validator=_check_regex, kw_only=True)
     times: int | None = attrs.field(
         default=None, validator=attrs.validators.optional(attrs.validators.ge(1))
     )
@@ -182,9 +185,12 @@ class Fault:
     )
     after: int = attrs.field(default=0, validator=attrs.validators.ge(0))
 
-    def matches(self, method: str, path: str) -> bool:
-        """True when ``method`` and ``path`` are in this rule's scope (schedule aside)."""
+    def matches(self, method: str, path: str, query: str = "") -> bool:
+        """True when ``method``, ``path`` and the decoded ``query`` are in this rule's scope
+        (schedule aside)."""
         if self.method is not None and self.method != method.upper():
+            return False
+        if self.query is not None and re.search(self.query, query) is None:
             return False
         return self.path is None or re.search(self.path, path) is not None
 
@@ -269,9 +275,10 @@ class FaultPlan:
 
         Counts the request against each rule it reaches, so call it once per request.
         """
+        query = _decoded_query(request)
         for slot in self._slots:
             fault = slot.fault
-            if not fault.matches(request.method, request.path):
+            if not fault.matches(request.method, request.path, query):
                 continue
             slot.matched += 1
             position = slot.matched - fault.after
@@ -285,6 +292,15 @@ class FaultPlan:
             self.fired[fault.kind] += 1
             return fault
         return None
+
+
+def _decoded_query(request: _RequestLike) -> str:
+    """The request's query, decoded, as ``name=value`` pairs joined by ``&``."""
+    query = getattr(request, "query", None)
+    if not isinstance(query, Mapping):
+        return ""
+    items = query.items()
+    return "&".join(f"{name}={value}" for name, value in items)
 
 
 def _encode(body: Any) -> bytes:

@@ -265,7 +265,8 @@ class FakeServer:
         name = type(self).__name__
         if self._runner is not None:
             raise RuntimeError(f"{name} is already started")
-        app = web.Application(middlewares=self._middlewares())
+        app = web.Application(middlewares=self._middlewares(),
+                              handler_args=self._handler_args() or None)
         self._setup_app(app)
         runner = web.AppRunner(
             app, access_log=None, handler_cancellation=True, shutdown_timeout=1.0
@@ -365,6 +366,10 @@ class FakeServer:
     def _setup_app(self, app: web.Application) -> None:
         """Add the fake's routes (and signals) to ``app``."""
         raise NotImplementedError
+
+    def _handler_args(self) -> dict[str, Any]:
+        """Arguments of aiohttp's request handler (``max_line_size``, ...)."""
+        return {}
 
     def _outer_middlewares(self) -> list[Middleware]:
         """Middlewares between recording and the faults (they see faulted requests)."""

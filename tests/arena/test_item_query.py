@@ -44,13 +44,18 @@ def test_filters_go_by_their_wire_names(filters: dict[str, object],
     assert query(filters) == expected
 
 
+R_AND_FLAG = [[{"attribute": "category.name", "operator": "IS_EQUAL_TO", "value": "R"},
+               "AND", {"attribute": "modifiedBOM", "operator": "IS_EQUAL_TO", "value": True}]]
+
+
 def test_the_other_arguments() -> None:
     moment = datetime(2023, 6, 1, 2, 0, tzinfo=timezone(timedelta(hours=2)))
     assert query(assembly_type="SUB_ASSEMBLY", effective_date_time=moment,
-                 criteria={"inAssembly": True, "category.name": "R"}, view="minimum") == {
+                 criteria=R_AND_FLAG, view="minimum") == {
         "assemblyType": "SUB_ASSEMBLY", "effectiveDateTime": "2023-06-01T00:00:00Z",
-        "criteria": '{"inAssembly":true,"category.name":"R"}', "responseview": "minimum"}
-    assert query(effective_date_time="2024-07-01")["effectiveDateTime"] == "2024-07-01"
+        "criteria": '[[{"attribute":"category.name","operator":"IS_EQUAL_TO","value":"R"},'
+                    '"AND",{"attribute":"modifiedBOM","operator":"IS_EQUAL_TO","value":true}]]',
+        "responseview": "minimum"}
     assert set(ASSEMBLY_TYPES) == {"TOP_LEVEL_ASSEMBLY", "SUB_ASSEMBLY", "NOT_AN_ASSEMBLY"}
     for kind in ASSEMBLY_TYPES:
         assert query(assembly_type=kind) == {"assemblyType": kind}
@@ -59,10 +64,14 @@ def test_the_other_arguments() -> None:
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"view": "compact"}, "view must be 'full' or 'minimum'"),
     ({"assembly_type": "ASSEMBLY"}, "assembly_type must be one of TOP_LEVEL_ASSEMBLY"),
-    ({"criteria": [["number", "x"]]}, "criteria must be a dict"),
-    ({"criteria": {"x": float("nan")}}, "criteria must be JSON-serializable"),
-    ({"effective_date_time": datetime(2024, 1, 1)}, "must be timezone-aware"),
+    ({"criteria": [["number", "x"]]}, r"criteria\[0\]\[0\] must be a criterion"),
+    ({"criteria": {"category.name": "R"}}, "not a dict: e.g. criteria=\\[\\[\\{\"attribute\": "
+     "\"category.name\", \"operator\": \"IS_EQUAL_TO\", \"value\": \"R\"\\}\\]\\]"),
+    ({"effective_date_time": datetime(2024, 1, 1)}, "must say its time zone"),
+    ({"effective_date_time": "2024-07-01"}, "must say its time zone"),
+    ({"effective_date_time": "yesterday"}, "not an ISO 8601 date and time"),
     ({"effective_date_time": ""}, "effective_date_time must be an aware datetime"),
+    ({"effective_date_time": 5}, "effective_date_time must be an aware datetime"),
     ({"filters": {"number": 5}}, "number must be a string or None, got int"),
     ({"filters": {"in_assembly": 1}}, "in_assembly must be True, False or None"),
 ])
@@ -79,10 +88,23 @@ def test_views() -> None:
 
 
 @pytest.mark.parametrize(("number", "message"), [
-    ("PN-1*", "prefix search"), ("", "must not be empty"), (" PN-1", "whitespace"),
+    ("", "must not be empty"), (" PN-1", "whitespace"),
     ("PN-1\t", "whitespace"), (7, "must be a string, got int"),
 ])
 def test_a_number_to_look_up_is_one_exact_number(number: object, message: str) -> None:
-    assert check_number("PN-1") == "PN-1"
+    # '*' is literal in IS_EQUAL_TO: a number ending in '*' is that number, not a prefix.
+    for exact in ("PN-1", "PN-1*", "50%", "A+B", "*"):
+        assert check_number(exact) == exact
     with pytest.raises(ValueError, match=message):
         check_number(number)
+
+
+@pytest.mark.parametrize(("given", "sent"), [
+    (datetime(2023, 6, 1, 2, 0, 5, 999, tzinfo=timezone(timedelta(hours=2))),
+     "2023-06-01T00:00:05Z"),
+    ("2024-07-01T00:00:00Z", "2024-07-01T00:00:00Z"),
+    ("2024-07-01T02:00:00+02:00", "2024-07-01T00:00:00Z"),
+    ("2024-07-01T00:00:00.750Z", "2024-07-01T00:00:00Z"),
+])
+def test_effective_date_time_is_sent_in_arenas_zulu_form(given: object, sent: str) -> None:
+    assert query(effective_date_time=given)["effectiveDateTime"] == sent

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import logging
+import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -18,12 +21,15 @@ from arena_async import (
     CategorySummary,
     Item,
     LifecyclePhaseSummary,
+    LookupFailedError,
+    ServerError,
     TransportError,
     Url,
     UserSummary,
 )
 from arena_async.arena.items import Items
 from arena_async.testing import FakeArena, Fault
+from tests.conftest import FakeClock
 
 SEARCH = "GET /items"
 ONE = "GET /items/{item}"
@@ -121,8 +127,19 @@ A, B, C, D = "PN-100100", "PN-100200", "PN-200100", "PN-200200"
      {"effectiveDateTime": "2023-06-01T00:00:00Z"}, [A]),
     ({"effective_date_time": "2024-07-01T00:00:00Z"},
      {"effectiveDateTime": "2024-07-01T00:00:00Z"}, [A, C]),
-    ({"criteria": {"category.name": "Resistors", "inAssembly": True}},
-     {"criteria": '{"category.name":"Resistors","inAssembly":true}'}, [A]),
+    ({"criteria": [[{"attribute": "category.name", "operator": "IS_EQUAL_TO",
+                     "value": "Resistors"}, "AND",
+                    {"attribute": "modifiedBOM", "operator": "IS_EQUAL_TO", "value": True}]]},
+     {"criteria": '[[{"attribute":"category.name","operator":"IS_EQUAL_TO","value":"Resistors"},'
+                  '"AND",{"attribute":"modifiedBOM","operator":"IS_EQUAL_TO","value":true}]]'},
+     [A]),
+    ({"criteria": [[{"attribute": "number", "operator": "STARTS_WITH", "value": "PN-2"}], "OR",
+                   [{"attribute": "owner.fullName", "operator": "IS_EQUAL_TO",
+                     "value": "Chen Wu"}]],
+      "in_assembly": False},
+     {"criteria": '[[{"attribute":"number","operator":"STARTS_WITH","value":"PN-2"}],"OR",'
+                  '[{"attribute":"owner.fullName","operator":"IS_EQUAL_TO","value":"Chen Wu"}]]',
+      "inAssembly": "false"}, [B, C]),
     ({"number": "PN-*", "lifecycle_phase_stage": "IN_PRODUCTION", "owner_full_name": "Ann Lee",
       "category_name": None, "in_assembly": None},
      {"number": "PN-*", "lifecyclePhase.stage": "IN_PRODUCTION", "owner.fullName": "Ann Lee"},
@@ -277,15 +294,16 @@ async def test_deadline_is_passed_and_checked() -> None:
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"view": "compact"}, "view must be 'full' or 'minimum'"),
     ({"assembly_type": "ASSEMBLY"}, "assembly_type must be one of TOP_LEVEL_ASSEMBLY"),
-    ({"criteria": [["number", "x"]]}, "criteria must be a dict"),
-    ({"criteria": "{}"}, "criteria must be a dict"),
-    ({"criteria": {"x": object()}}, "criteria must be JSON-serializable"),
-    ({"criteria": {"x": float("nan")}}, "criteria must be JSON-serializable"),
+    ({"criteria": [["number", "x"]]}, "criteria[0][0] must be a criterion"),
+    ({"criteria": "{}"}, "criteria must be a list of criterion groups"),
+    ({"criteria": {"number": "PN-1"}}, "not a dict: e.g. criteria=[[{"),
+    ({"criteria": [[{"attribute": "number", "operator": "IS_EQUAL_TO", "value": object()}]]},
+     'criteria[0][0]["value"] must be a string'),
     ({"number": 5}, "number must be a string or None, got int"),
     ({"category_name": ""}, "category_name must not be empty"),
     ({"in_assembly": "yes"}, "in_assembly must be True, False or None"),
     ({"include_child_categories": 1}, "include_child_categories must be True, False or None"),
-    ({"effective_date_time": datetime(2024, 1, 1)}, "effective_date_time must be timezone-aware"),
+    ({"effective_date_time": datetime(2024, 1, 1)}, "effective_date_time must say its time"),
     ({"effective_date_time": 20240101}, "effective_date_time must be an aware datetime"),
     ({"page_size": 0}, "page_size must be 1..400"),
     ({"page_size": 401}, "page_size must be 1..400"),
@@ -295,9 +313,9 @@ async def test_deadline_is_passed_and_checked() -> None:
 async def test_bad_arguments_are_refused_before_sending(kwargs: dict[str, Any],
                                                         message: str) -> None:
     async with FakeArena() as fake, client_for(fake) as arena:
-        with pytest.raises(ValueError, match=message.replace("(", r"\(")):
+        with pytest.raises(ValueError, match=re.escape(message)):
             arena.items.iter(**kwargs)
-        with pytest.raises(ValueError, match=message.replace("(", r"\(")):
+        with pytest.raises(ValueError, match=re.escape(message)):
             await arena.items.list(**kwargs)
         with pytest.raises(TypeError):
             arena.items.iter(numbr="x")
@@ -319,6 +337,16 @@ async def test_get_checks_its_arguments_and_reports_unknown_items() -> None:
 # ------------------------------------------------------------------------- guids_for
 
 
+def asked(fake: FakeArena) -> list[list[str]]:
+    """The numbers of each lookup request, in the order received."""
+    out = []
+    for query in searches(fake):
+        groups = json.loads(query["criteria"])
+        assert groups[1::2] == ["OR"] * (len(groups) // 2)
+        out.append([g[0]["value"] for g in groups[::2]])
+    return out
+
+
 async def test_guids_for_found_missing_and_duplicates() -> None:
     async with FakeArena() as fake:
         guids = {n: fake.add_item(number=n) for n in ("PN-1", "PN-2", "PN-3")}
@@ -327,9 +355,10 @@ async def test_guids_for_found_missing_and_duplicates() -> None:
             got = await arena.items.guids_for(["PN-2", "PN-1", "NOPE", "PN-2", "PN-1"])
             assert got == {"PN-2": guids["PN-2"], "PN-1": guids["PN-1"], "NOPE": None}
             assert list(got) == ["PN-2", "PN-1", "NOPE"]
+            assert asked(fake) == [["PN-2", "PN-1", "NOPE"]]  # one request for all three
             sent = searches(fake)
-            assert sorted(q["number"] for q in sent) == ["NOPE", "PN-1", "PN-2"]
-            assert all(q["responseview"] == "minimum" for q in sent)
+            assert all(q["responseview"] == "minimum" and q["limit"] == "400" for q in sent)
+            assert all(set(q) == {"criteria", "responseview", "offset", "limit"} for q in sent)
             # Asked again (None included): nothing is spent.
             fake.clear_requests()
             again = await arena.items.guids_for(("PN-1", "NOPE"))
@@ -338,23 +367,28 @@ async def test_guids_for_found_missing_and_duplicates() -> None:
             # Only what is new is asked.
             third = await arena.items.guids_for(iter(["PN-3", "PN-2"]))
             assert third == {"PN-3": guids["PN-3"], "PN-2": guids["PN-2"]}
-            assert [q["number"] for q in searches(fake)] == ["PN-3"]
+            assert asked(fake) == [["PN-3"]]
             assert await arena.items.guids_for([]) == {}
             assert fake.stats.requests == 1
 
 
 @pytest.mark.parametrize(("numbers", "message"), [
     ("PN-1", "not one string"),
-    (["PN-1", "PN-1*"], "ends with '\\*'"),
     (["PN-1", ""], "must not be empty"),
     ([" PN-1"], "whitespace"),
     (["PN-1", 7], "must be a string, got int"),
     (None, "iterable"),
+    (["PN-1", "%" * 3000], "too long to look up"),
 ])
 async def test_guids_for_refuses_bad_numbers_before_sending(numbers: Any, message: str) -> None:
     async with FakeArena() as fake, client_for(fake) as arena:
         with pytest.raises(ValueError, match=message):
             await arena.items.guids_for(numbers)
+        with pytest.raises(ValueError, match=message):
+            arena.items.guid_batches(numbers)  # at the call, not at the first iteration
+        for bad in ({"page_size": 0}, {"page_size": 401}, {"deadline": -1}):
+            with pytest.raises(ValueError):
+                arena.items.guid_batches(["PN-1"], **bad)
         assert fake.stats.requests == 0
 
 
@@ -378,34 +412,144 @@ async def test_guids_for_exact_match_wins_over_case_variant() -> None:
             assert await arena.items.guids_for(["PN-9"]) == {"PN-9": exact}
 
 
-async def test_guids_for_a_thousand_numbers_within_max_concurrency() -> None:
-    async with FakeArena(latency=0.002) as fake:
+async def test_asterisk_percent_and_plus_are_sent_and_matched_exactly() -> None:
+    async with FakeArena() as fake:
+        tricky = ["PN-1*", "PN-1", "50%", "50%25", "1+1", "1 1", "A*B", "AxB", "*", "%2B"]
+        guids = {n: fake.add_item(number=n) for n in tricky}
+        async with client_for(fake) as arena:
+            got = await arena.items.guids_for(["PN-1*", "50%", "1+1", "A*B", "*", "%2B"])
+            assert got == {n: guids[n] for n in ["PN-1*", "50%", "1+1", "A*B", "*", "%2B"]}
+            assert asked(fake) == [["PN-1*", "50%", "1+1", "A*B", "*", "%2B"]]
+            raw = fake.requests_to(SEARCH)[0].query_string
+            assert "%2525" not in raw
+            assert "50%25" in raw
+            assert "1%2B1" in raw  # encoded once
+            assert await arena.items.guids_for(["PN-1", "1 1", "AxB"]) == {
+                n: guids[n] for n in ["PN-1", "1 1", "AxB"]}
+
+
+async def test_300_numbers_cost_at_most_10_requests_none_over_6_kb() -> None:
+    async with FakeArena() as fake:
+        guids = {f"PN-{n:06d}": fake.add_item(number=f"PN-{n:06d}") for n in range(300)}
+        async with client_for(fake, max_concurrency=4) as arena:
+            got = await arena.items.guids_for([*guids, "MISSING"])
+        assert got == {**guids, "MISSING": None}
+        assert fake.stats.by_route[SEARCH] <= 10
+        assert fake.stats.by_route == {SEARCH: fake.stats.by_route[SEARCH], "POST /login": 1,
+                                       "PUT /logout": 1}
+        for record in fake.requests_to(SEARCH):
+            line = f"GET {record.path}?{record.query_string} HTTP/1.1"
+            assert len(line) <= 6144
+            assert record.status == 200
+        assert sorted(n for batch in asked(fake) for n in batch) == sorted([*guids, "MISSING"])
+        assert fake.stats.uri_too_long == 0
+
+
+async def test_a_thousand_numbers_within_max_concurrency() -> None:
+    async with FakeArena(latency=0.01) as fake:
         guids = {f"PN-{n:05d}": fake.add_item(number=f"PN-{n:05d}") for n in range(1000)}
-        async with client_for(fake, max_concurrency=8) as arena:
+        async with client_for(fake, max_concurrency=3) as arena:
             fake.clear_requests()
             got = await arena.items.guids_for([*guids, "MISSING"])
         assert got == {**guids, "MISSING": None}
-        # One request per distinct number, and nothing else but the login and logout.
-        assert fake.stats.by_route == {SEARCH: 1001, "POST /login": 1, "PUT /logout": 1}
-        assert 2 <= fake.stats.max_in_flight <= 8
+        assert 2 <= fake.stats.max_in_flight <= 3
+        assert fake.stats.by_route[SEARCH] == len(asked(fake)) <= 25
 
 
-async def test_guids_for_failure_keeps_what_was_answered() -> None:
+async def test_a_full_page_is_paged_on() -> None:
     async with FakeArena() as fake:
-        guids = {n: fake.add_item(number=n) for n in ("PN-1", "PN-2", "PN-3")}
-        fake.faults.add(Fault("status", status=400, path=r"/items$", after=1, times=1))
-        async with client_for(fake, max_concurrency=1) as arena:
-            with pytest.raises(BadRequestError):
-                await arena.items.guids_for(["PN-1", "PN-2", "PN-3"])
-            assert [q["number"] for q in searches(fake)] == ["PN-1", "PN-2"]
+        # A workspace that allows duplicate numbers: 3 items for 2 numbers, pages of 2.
+        a1, a2 = fake.add_item(number="A"), fake.add_item(number="A")
+        b = fake.add_item(number="B")
+        async with client_for(fake) as arena:
+            got = await arena.items.guids_for(["A", "B"], page_size=2)
+        assert got == {"A": a1, "B": b}
+        assert a2 != a1
+        assert [(q["offset"], q["limit"]) for q in searches(fake)] == [("0", "2"), ("2", "2")]
+
+
+async def test_a_failed_batch_fails_only_its_numbers() -> None:
+    async with FakeArena() as fake:
+        numbers = [f"PN-{n:06d}" for n in range(150)]
+        guids = {n: fake.add_item(number=n) for n in numbers}
+        # Every request whose criteria hold PN-000070 answers 503 (after the retries too).
+        fault = fake.faults.add(Fault("status", status=503, query=r'"value":"PN-000070"'))
+        async with client_for(fake, max_concurrency=2) as arena:
+            with pytest.raises(LookupFailedError) as caught:
+                await arena.items.guids_for(numbers)
+            error = caught.value
+            failed_batch = next(b for b in asked(fake) if "PN-000070" in b)
+            assert list(error.failed) == failed_batch
+            assert all(isinstance(e, ServerError) and e.status == 503
+                       for e in error.failed.values())
+            assert isinstance(error.__cause__, ServerError)
+            assert error.found == {n: guids[n] for n in numbers if n not in failed_batch}
+            assert list(error.found) == [n for n in numbers if n not in failed_batch]
+            assert f"{len(failed_batch)} of 150 item numbers could not be looked up" in str(error)
+            assert "ServerError: HTTP 503" in str(error)
+            assert "criteria" not in str(error)
+            # Asked again, only the failed numbers cost requests.
+            fake.faults.remove(fault)
             fake.clear_requests()
-            assert await arena.items.guids_for(["PN-1", "PN-2", "PN-3"]) == guids
-            assert [q["number"] for q in searches(fake)] == ["PN-2", "PN-3"]
+            assert await arena.items.guids_for(numbers) == guids
+            assert sorted(n for batch in asked(fake) for n in batch) == sorted(failed_batch)
+
+
+async def test_guid_batches_report_progress_per_batch() -> None:
+    async with FakeArena() as fake:
+        numbers = [f"PN-{n:06d}" for n in range(120)]
+        guids = {n: fake.add_item(number=n) for n in numbers}
+        fake.faults.add(Fault("status", status=400, query=r'"value":"PN-000000"'))
+        async with client_for(fake, max_concurrency=1) as arena:
+            await arena.items.guids_for(numbers[60:70])  # known beforehand
+            fake.clear_requests()
+            batches = [b async for b in arena.items.guid_batches([*numbers, "NOPE"])]
+        assert batches[0].source == "memory"
+        assert batches[0].requests == 0
+        assert list(batches[0].found) == numbers[60:70]
+        asked_now = [b for b in batches if b.source == "arena"]
+        assert [b.numbers for b in asked_now] == asked(fake)
+        # one request per batch (a 400 is not retried, and counts too)
+        assert sum(b.requests for b in asked_now) == fake.stats.by_route[SEARCH] == 3
+        bad = [b for b in batches if not b.ok]
+        assert len(bad) == 1
+        assert "PN-000000" in bad[0].failed
+        assert isinstance(bad[0].failed["PN-000000"], BadRequestError)
+        every = [n for b in batches for n in b.numbers]
+        assert sorted(every) == sorted([*numbers, "NOPE"])  # each number once
+        found = {n: g for b in batches for n, g in b.found.items()}
+        assert found == {**{n: guids[n] for n in numbers if n not in bad[0].failed},
+                         "NOPE": None}
+
+
+async def test_breaking_out_of_guid_batches_cancels_the_rest() -> None:
+    async with FakeArena() as fake:
+        numbers = [f"PN-{n:06d}" for n in range(300)]
+        for number in numbers:
+            fake.add_item(number=number)
+        async with client_for(fake, max_concurrency=2) as arena:
+            await arena.items.get(fake.item_guids[0])  # logged in
+            fake.clear_requests()
+            fake.latency = 0.05
+            async with contextlib.aclosing(arena.items.guid_batches(numbers)) as batches:
+                first = await anext(batches)
+            await asyncio.sleep(0.1)
+            assert first.ok
+            assert first.source == "arena"
+            assert fake.stats.by_route[SEARCH] == 2  # the two running; none started after
+            assert [t for t in asyncio.all_tasks() if "NumberLookups" in repr(t.get_coro())] == []
+            # What was answered is kept; the rest is asked next time.
+            fake.latency = 0.0
+            fake.clear_requests()
+            assert None not in (await arena.items.guids_for(numbers)).values()
+            again = len([n for b in asked(fake) for n in b])
+            # the other batch in flight was cancelled, unless it had answered already
+            assert again in (300 - len(first.found), 300 - 2 * len(first.found))
 
 
 async def test_guids_for_cancelled_leaves_no_task_behind() -> None:
     async with FakeArena() as fake:
-        numbers = [f"PN-{n}" for n in range(40)]
+        numbers = [f"PN-{n:06d}" for n in range(300)]
         for number in numbers:
             fake.add_item(number=number)
         async with client_for(fake, max_concurrency=4) as arena:
@@ -417,25 +561,21 @@ async def test_guids_for_cancelled_leaves_no_task_behind() -> None:
                 if fake.stats.in_flight == 4:
                     break
             assert fake.stats.in_flight == 4
-            assert len([t for t in asyncio.all_tasks()
-                        if "_lookup_all" in getattr(t.get_coro(), "__qualname__", "")]) == 4
             lookup.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await lookup
-            workers = [t for t in asyncio.all_tasks()
-                       if "_lookup_all" in getattr(t.get_coro(), "__qualname__", "")]
-            assert workers == []
-            asked = fake.stats.by_route[SEARCH]
-            assert asked == 4
-            # What was not answered is asked next time.
+            assert [t for t in asyncio.all_tasks() if "NumberLookups" in repr(t.get_coro())] == []
+            assert fake.stats.by_route[SEARCH] == 4
+            # Nothing was answered: everything is asked next time, nobody waits on a claim.
             fake.latency = 0.0
+            fake.clear_requests()
             got = await arena.items.guids_for(numbers)
             assert list(got) == numbers
             assert None not in got.values()
-            assert fake.stats.by_route[SEARCH] == 4 + 40  # none of the cancelled was kept
+            assert sorted(n for b in asked(fake) for n in b) == numbers
 
 
-async def test_guids_for_cache_is_per_client() -> None:
+async def test_guids_for_cache_is_per_client_without_a_share() -> None:
     async with FakeArena() as fake:
         guid = fake.add_item(number="PN-1")
         for _ in range(2):
@@ -444,13 +584,34 @@ async def test_guids_for_cache_is_per_client() -> None:
         assert fake.stats.by_route[SEARCH] == 2
 
 
+async def test_answers_expire_found_after_a_day_missing_after_ten_minutes(
+        fake_clock: FakeClock) -> None:
+    async with FakeArena() as fake:
+        guid = fake.add_item(number="PN-1")
+        async with client_for(fake, clock=fake_clock, sleep=fake_clock.sleep) as arena:
+            assert await arena.items.guids_for(["PN-1", "LATER"]) == {"PN-1": guid,
+                                                                      "LATER": None}
+            later = fake.add_item(number="LATER")
+            fake_clock.now += 599
+            assert await arena.items.guids_for(["PN-1", "LATER"]) == {"PN-1": guid,
+                                                                      "LATER": None}
+            assert fake.stats.by_route[SEARCH] == 1
+            fake_clock.now += 2  # "no such item" is forgotten after 10 minutes
+            assert await arena.items.guids_for(["PN-1", "LATER"]) == {"PN-1": guid,
+                                                                      "LATER": later}
+            assert asked(fake)[-1] == ["LATER"]
+            fake_clock.now += 86400  # a GUID is kept for a day
+            assert await arena.items.guids_for(["PN-1"]) == {"PN-1": guid}
+            assert asked(fake)[-1] == ["PN-1"]
+
+
 def test_items_help_lists_resources_and_methods() -> None:
     doc = Items.__doc__ or ""
-    for name in ("iter", "pages", "list", "get", "guids_for", "tickets", "references",
-                 "training_records"):
+    for name in ("iter", "pages", "list", "get", "guids_for", "guid_batches", "tickets",
+                 "references", "training_records"):
         assert name in doc
     for name in ("Item", "CategorySummary", "LifecyclePhaseSummary", "UserSummary",
-                 "AdditionalAttribute", "OnShape"):
+                 "AdditionalAttribute", "OnShape", "GuidBatch", "LookupFailedError"):
         assert name in arena_async.__all__
         assert getattr(arena_async, name).__doc__
 
@@ -470,8 +631,7 @@ async def test_concurrent_guids_for_calls_share_the_lookups_in_flight() -> None:
             assert second == {"PN-3": guids["PN-3"], "PN-2": guids["PN-2"], "NOPE": None}
             assert third == {"PN-2": guids["PN-2"], "PN-4": guids["PN-4"], "NOPE": None}
             # each distinct number asked once, whichever call asked it
-            assert sorted(q["number"] for q in searches(fake)) == [
-                "NOPE", "PN-1", "PN-2", "PN-3", "PN-4"]
+            assert asked(fake) == [["PN-1", "PN-2", "PN-3"], ["NOPE"], ["PN-4"]]
 
 
 async def test_a_waiting_call_asks_itself_when_the_asking_call_is_cancelled() -> None:
@@ -493,7 +653,24 @@ async def test_a_waiting_call_asks_itself_when_the_asking_call_is_cancelled() ->
             with pytest.raises(asyncio.CancelledError):
                 await asking
             assert await waiting == {"PN-1": guid}
-            assert [q["number"] for q in searches(fake)] == ["PN-1", "PN-1"]
+            assert asked(fake) == [["PN-1"], ["PN-1"]]
+
+
+async def test_a_waiting_call_asks_itself_when_the_asking_batch_fails() -> None:
+    async with FakeArena() as fake:
+        guid = fake.add_item(number="PN-1")
+        fake.faults.add(Fault("status", status=400, path="/items$", times=1))
+        async with client_for(fake) as arena:
+            await arena.items.get(fake.item_guids[0])  # logged in
+            fake.clear_requests()
+            fake.latency = 0.1
+            first, second = await asyncio.gather(
+                arena.items.guids_for(["PN-1"]), arena.items.guids_for(["PN-1"]),
+                return_exceptions=True)
+            assert isinstance(first, LookupFailedError)
+            assert isinstance(first.failed["PN-1"], BadRequestError)
+            assert second == {"PN-1": guid}
+            assert asked(fake) == [["PN-1"], ["PN-1"]]
 
 
 async def test_a_wait_for_another_calls_lookup_is_bounded_by_the_deadline() -> None:
@@ -505,7 +682,38 @@ async def test_a_wait_for_another_calls_lookup_is_bounded_by_the_deadline() -> N
             fake.latency = 0.4
             asking = asyncio.ensure_future(arena.items.guids_for(["PN-1"]))
             await asyncio.sleep(0.02)
-            with pytest.raises(TransportError, match="deadline passed while another call"):
+            with pytest.raises(LookupFailedError) as caught:
                 await arena.items.guids_for(["PN-1"], deadline=0.05)
+            error = caught.value.failed["PN-1"]
+            assert isinstance(error, TransportError)
+            assert "deadline passed while another call" in str(error)
             assert await asking == {"PN-1": guid}
             assert len(searches(fake)) == 1
+
+
+async def test_lookup_batches_plan_what_a_lookup_sends() -> None:
+    async with FakeArena() as fake:
+        numbers = [f"PN-{n:06d}" for n in range(300)]
+        for number in numbers:
+            fake.add_item(number=number)
+        async with client_for(fake) as arena:
+            planned = arena.items.lookup_batches([*numbers, numbers[0]])
+            assert fake.stats.requests == 0  # nothing sent
+            assert [n for b in planned for n in b] == numbers
+            await arena.items.guids_for(numbers)
+            assert sorted(map(sorted, asked(fake))) == sorted(map(sorted, planned))
+            assert len(arena.items.lookup_batches(numbers[:5], page_size=2)) == 3
+            with pytest.raises(ValueError, match="not one string"):
+                arena.items.lookup_batches("PN-1")
+
+
+async def test_a_search_too_long_for_a_url_is_refused_before_sending() -> None:
+    async with FakeArena() as fake, client_for(fake) as arena:
+        many = [[{"attribute": "number", "operator": "IS_EQUAL_TO", "value": f"PN-{n:06d}"}]
+                for n in range(200)]
+        criteria = [part for group in many for part in (group, "OR")][:-1]
+        with pytest.raises(ValueError, match=r"URL would be [\d,]+ bytes; front ends refuse"):
+            arena.items.iter(criteria=criteria)
+        assert fake.stats.requests == 0
+        assert len(await arena.items.list(criteria=criteria[:99])) == 0  # 50 numbers fit
+        assert fake.stats.uri_too_long == 0

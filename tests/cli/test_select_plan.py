@@ -89,9 +89,9 @@ def test_numbers_and_guids_mixed_are_resolved_and_unknown_numbers_reported(
     with arena_env(monkeypatch, fake):
         assert main(["export", "ticket-refs", "--items", str(items), "--out", str(out),
                      "-q"]) == 4
-        # 4 distinct numbers looked up, one each; 4 items; the logout.
-        assert spent(fake) == 4 + 4 + 1
-        assert fake.stats.by_route["GET /items"] == 4
+        # 4 distinct numbers looked up in one request; 4 items; the logout.
+        assert spent(fake) == 1 + 4 + 1
+        assert fake.stats.by_route["GET /items"] == 1
     err = capsys.readouterr().err
     assert "1 item number unknown (PN-999999)" in err
     assert problems(err)[-1].startswith("arena-async: error: finished, but 1 item failed")
@@ -337,7 +337,7 @@ def test_a_mixed_run_with_bad_keys_finishes_with_every_good_record_once(
         capsys.readouterr()
         fake.set_quota(remaining=LIMIT)
         assert main(argv) == 4
-        assert fake.stats.by_route["GET /items"] == 11  # the numbers, looked up once
+        assert fake.stats.by_route["GET /items"] == 1  # the numbers, in one batch, once
     err = capsys.readouterr().err
     assert problems(err)[-1] == (
         f"arena-async: error: finished, but 3 items failed for good (an unknown item, "

@@ -15,7 +15,9 @@ Config keys: ``base_url``, ``email``, ``password``, ``workspace_id``, ``share`` 
 first QuotaExhaustedError), ``go`` (a path to wait for), ``joined`` (a directory: once its
 first call succeeded the worker marks itself there, and it closes its client only when
 ``joined_count`` workers have, so that none leaves the share before the others joined),
-``close_after`` (a path to wait for before closing the client).
+``close_after`` (a path to wait for before closing the client), ``numbers`` (item numbers:
+the worker resolves them with ``arena.items.guids_for`` instead, and its RESULT carries
+``guids``).
 """
 
 from __future__ import annotations
@@ -72,12 +74,17 @@ async def main(config: dict[str, Any]) -> dict[str, Any]:
     started = time.time()
     first_ok: float | None = None
     kinds: Counter[str] = Counter()
+    guids: dict[str, str | None] = {}
     policy = QuotaPolicy(reserve=config.get("reserve", 0),
                          on_exhausted=config.get("on_exhausted", "raise"))
     async with ArenaClient(email=config["email"], password=config["password"],
                            workspace_id=config["workspace_id"], base_url=config["base_url"],
                            max_concurrency=config.get("concurrency", 8), quota=policy,
                            timeout=20.0, share=make_share(config)) as arena:
+        if config.get("numbers") is not None:
+            guids = await arena.items.guids_for(config["numbers"])
+            kinds["ok"] += len(guids)
+            first_ok = time.time()
         async with arena.bulk(arena.items.tickets.list, config["keys"]) as run:
             async for outcome in run:
                 if outcome.error is None:
@@ -100,8 +107,11 @@ async def main(config: dict[str, Any]) -> dict[str, Any]:
         stats = arena.stats
         counters = {name: getattr(stats, name) for name in
                     ("requests", "retries", "rate_limited", "logins", "waits")}
-    return {"pid": os.getpid(), "kinds": dict(kinds), "started": started,
-            "first_ok": first_ok, "ended": time.time(), "stats": counters}
+    result = {"pid": os.getpid(), "kinds": dict(kinds), "started": started,
+              "first_ok": first_ok, "ended": time.time(), "stats": counters}
+    if config.get("numbers") is not None:
+        result["guids"] = guids
+    return result
 
 
 def run(config: dict[str, Any]) -> None:

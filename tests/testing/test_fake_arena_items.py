@@ -371,8 +371,9 @@ async def test_search_paging_rules_and_errors(http: aiohttp.ClientSession) -> No
             ({"effectiveDateTime": "yesterday"}, 400),
             ({"criteria": "{bad"}, 400),
             ({"criteria": "[1]"}, 400),
-            ({"criteria": '{"color": "red"}'}, 400),
-            ({"criteria": '{"number": 5}'}, 400),
+            ({"criteria": '{"number": "PN-1"}'}, 400),  # the old object form
+            ({"criteria": '[[{"attribute":"color","operator":"IS_EQUAL_TO","value":"x"}]]'},
+             3004),
         ):
             status, body = await search(http, fake, auth, **params)
             assert status == 400, params
@@ -411,9 +412,15 @@ async def test_search_filters_wildcards_and_views(http: aiohttp.ClientSession) -
             ({"lifecyclePhase.stage": "IN_PRODUCTION"}, ["PN-1"]),
             ({"lifecyclePhase.stage": "IN_DESIGN"}, ["PN-12"]),  # a new phase's default stage
             ({"owner.fullName": "Dee*"}, ["XX-1"]),
-            ({"criteria": json.dumps({"number": "PN-1*", "inAssembly": False})}, ["PN-1"]),
             (
-                {"criteria": json.dumps({"category.name": "Resistors"}), "number": "PN-12"},
+                {"criteria": json.dumps([[{"attribute": "number", "operator": "STARTS_WITH",
+                                           "value": "PN-1"}]]), "inAssembly": "false"},
+                ["PN-1"],
+            ),
+            (
+                {"criteria": json.dumps([[{"attribute": "category.name",
+                                           "operator": "IS_EQUAL_TO", "value": "Resistors"}]]),
+                 "number": "PN-12"},
                 ["PN-12"],
             ),
         ]

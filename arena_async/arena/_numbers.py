@@ -1,0 +1,273 @@
+"""Item numbers to GUIDs, in batches: what :meth:`Items.guid_batches` and
+:meth:`Items.guids_for` run on.
+
+A number is answered from, in order: this client's memory (answers kept
+:data:`~arena_async._share._names.FOUND_TTL` seconds, "no such item"
+:data:`~arena_async._share._names.MISSING_TTL`), the share's map when the client has a share
+(so no process asks again for what another resolved), a lookup already running in this
+client (calls at the same time share it), and last Arena: ``criteria`` OR groups of exact
+numbers, as many per request as :class:`~arena_async.arena._item_query.NumberBatches` fits.
+A batch that fails after retries fails its own numbers only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
+from typing import Any, Final, Literal
+
+import attrs
+
+from .._share._names import FOUND_TTL, MISSING_TTL, SharedNames
+from ..errors import ArenaAsyncError, TransportError, brief_error
+from ..models.arena import Item
+
+__all__ = ["GuidBatch", "NumberLookups", "match_numbers"]
+
+log: logging.Logger = logging.getLogger("arena_async.arena.items")
+
+#: Answers kept in one client's memory at most (the oldest go first).
+MAX_REMEMBERED: Final = 65536
+
+Source = Literal["memory", "share", "arena"]
+#: ``fetch(numbers, deadline, sent)`` -> answers: one batch asked of Arena; it adds 1 to
+#: ``sent[0]`` for each request it sends (so a failed batch still says what it spent).
+Fetch = Callable[[Sequence[str], float | None, list[int]], Awaitable[dict[str, str | None]]]
+Plan = Callable[[Sequence[str]], list[list[str]]]
+
+
+@attrs.frozen(slots=True)
+class GuidBatch:
+    """The outcome of one batch of an item-number lookup (:meth:`Items.guid_batches`).
+
+    - ``found``: ``{number: guid or None}`` answered by this batch (None: no item has it).
+    - ``failed``: ``{number: error}``: numbers this batch could not look up (after
+      retries), with the error; asking again costs requests for these only.
+    - ``source``: ``"arena"`` (asked now), ``"memory"`` (this client knew, or another call
+      of it was asking) or ``"share"`` (another process had resolved them).
+    - ``requests``: Arena requests the batch sent (one per page, a failed one included;
+      retries not counted).
+
+    Example::
+
+        async for batch in arena.items.guid_batches(numbers):
+            done += len(batch.numbers)
+            save(batch.found)
+    """
+
+    found: Mapping[str, str | None] = attrs.field(factory=dict)
+    failed: Mapping[str, BaseException] = attrs.field(factory=dict)
+    source: Source = "arena"
+    requests: int = 0
+
+    @property
+    def numbers(self) -> list[str]:
+        """Every number of the batch: found, then failed."""
+        return [*self.found, *self.failed]
+
+    @property
+    def ok(self) -> bool:
+        """True when no number of the batch failed."""
+        return not self.failed
+
+
+def match_numbers(asked: Sequence[str], items: Sequence[Item]) -> dict[str, str | None]:
+    """The GUID of each asked number among ``items``: the first item listed whose number is
+    exactly the one asked, else the first that matches ignoring case; None when none does.
+    Several exact matches (revisions, or a workspace that allows duplicate numbers) log a
+    warning.
+
+    Example: ``match_numbers(["PN-1"], items)`` is ``{"PN-1": "<guid>"}``.
+    """
+    exact: dict[str, list[str]] = {}
+    folded: dict[str, list[str]] = {}
+    for item in items:
+        if item.number is None:
+            continue
+        exact.setdefault(item.number, []).append(item.guid)
+        folded.setdefault(item.number.casefold(), []).append(item.guid)
+    answers: dict[str, str | None] = {}
+    for number in asked:
+        guids = exact.get(number) or folded.get(number.casefold()) or []
+        if len(guids) > 1:
+            log.warning("%d items have number %r; using the first listed (%s)", len(guids),
+                        number, guids[0])
+        answers[number] = guids[0] if guids else None
+    return answers
+
+
+class NumberLookups:
+    """One client's number -> GUID answers and the lookups running for them.
+
+    ``concurrency`` (a callable, read when a lookup starts) bounds the batches one call runs
+    at once; ``names`` is the share's map (None without a share); ``clock`` the client's
+    wall clock. Each lookup brings its ``plan`` (numbers -> batches) and ``fetch`` (one
+    batch asked of Arena).
+    """
+
+    def __init__(self, *, concurrency: Callable[[], int],
+                 clock: Callable[[], float], names: SharedNames | None = None,
+                 found_ttl: float = FOUND_TTL, missing_ttl: float = MISSING_TTL,
+                 max_remembered: int = MAX_REMEMBERED) -> None:
+        self._concurrency = concurrency
+        self._clock = clock
+        self.names = names
+        self.found_ttl = found_ttl
+        self.missing_ttl = missing_ttl
+        self.max_remembered = max_remembered
+        #: number -> (guid or None, expires at on ``clock``)
+        self._known: dict[str, tuple[str | None, float]] = {}
+        # Numbers being asked now, by any call: the others wait for that batch's answer.
+        self._asking: dict[str, asyncio.Event] = {}
+
+    # -- memory ----------------------------------------------------------------------------
+
+    def _fresh(self, numbers: Sequence[str]) -> dict[str, str | None]:
+        now = self._clock()
+        fresh: dict[str, str | None] = {}
+        for number in numbers:
+            entry = self._known.get(number)
+            if entry is not None:
+                if entry[1] > now:
+                    fresh[number] = entry[0]
+                else:
+                    del self._known[number]
+        return fresh
+
+    def _remember(self, answers: Mapping[str, str | None],
+                  seconds_left: Mapping[str, float] | None = None) -> None:
+        now = self._clock()
+        known = self._known
+        for number, guid in answers.items():
+            ttl = self.found_ttl if guid is not None else self.missing_ttl
+            if seconds_left is not None and number in seconds_left:
+                ttl = min(ttl, seconds_left[number])
+            known.pop(number, None)  # re-inserted last: the oldest go first
+            known[number] = (guid, now + ttl)
+        while len(known) > self.max_remembered:
+            del known[next(iter(known))]
+
+    def forget(self) -> None:
+        """Drop every answer this client remembers (not the share's)."""
+        self._known.clear()
+
+    # -- a lookup --------------------------------------------------------------------------
+
+    async def batches(self, wanted: Sequence[str], *, plan: Plan, fetch: Fetch,
+                      deadline: float | None) -> AsyncGenerator[GuidBatch, None]:
+        """Answer ``wanted`` (distinct, checked numbers), one :class:`GuidBatch` at a time as
+        each completes."""
+        known = self._fresh(wanted)
+        if known:
+            yield GuidBatch(known, source="memory")
+        rest = [n for n in wanted if n not in known]
+        idle = [n for n in rest if n not in self._asking]
+        if idle and self.names is not None:
+            shared = await self.names.get(idle)
+            if shared:
+                answers = {n: shared[n][0] for n in rest if n in shared}
+                self._remember(answers, {n: shared[n][1] for n in answers})
+                yield GuidBatch(answers, source="share")
+                rest = [n for n in rest if n not in shared]
+        if rest:
+            async for batch in self._ask(rest, plan, fetch, deadline):
+                yield batch
+
+    async def _ask(self, numbers: Sequence[str], plan: Plan, fetch: Fetch,
+                   deadline: float | None) -> AsyncGenerator[GuidBatch, None]:
+        todo: deque[tuple[list[str], asyncio.Event]] = deque()
+        # Our batches running (-> GuidBatch) and our waits for other calls' batches
+        # (-> None when answered, or the error that ended the wait), with their numbers.
+        running: dict[asyncio.Future[GuidBatch], list[str]] = {}
+        waiting: dict[asyncio.Future[BaseException | None], list[str]] = {}
+        limit = max(1, self._concurrency())
+
+        def claim(some: Sequence[str]) -> dict[str, str | None]:
+            """Claim the numbers nobody is asking; wait for the others; answer the known."""
+            resolved = self._fresh(some)
+            mine: list[str] = []
+            others: dict[asyncio.Event, list[str]] = {}
+            for number in some:
+                if number in resolved:
+                    continue
+                event = self._asking.get(number)
+                if event is None:
+                    mine.append(number)
+                else:
+                    others.setdefault(event, []).append(number)
+            for batch in plan(mine):
+                event = asyncio.Event()
+                for number in batch:
+                    self._asking[number] = event
+                todo.append((batch, event))
+            for event, theirs in others.items():
+                waiting[asyncio.ensure_future(self._wait(event, deadline))] = theirs
+            return resolved
+
+        try:
+            resolved = claim(numbers)
+            if resolved:
+                yield GuidBatch(resolved, source="memory")
+            while todo or running or waiting:
+                while todo and len(running) < limit:
+                    batch, event = todo.popleft()
+                    running[asyncio.ensure_future(self._run(batch, event, fetch, deadline))] = batch
+                watched: set[asyncio.Future[Any]] = {*running, *waiting}
+                await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
+                for done in [f for f in running if f.done()]:
+                    del running[done]
+                    yield done.result()
+                for waited in [f for f in waiting if f.done()]:
+                    theirs = waiting.pop(waited)
+                    error = waited.result()
+                    if error is not None:
+                        yield GuidBatch(failed=dict.fromkeys(theirs, error), source="memory")
+                        continue
+                    # Answered, or (that batch failed or was cancelled) ours to ask now.
+                    resolved = claim(theirs)
+                    if resolved:
+                        yield GuidBatch(resolved, source="memory")
+        finally:
+            pending: list[asyncio.Future[Any]] = [*running, *waiting]
+            for future in pending:
+                future.cancel()
+            if pending:
+                await asyncio.wait(pending)
+            for batch, event in todo:  # claimed, never started
+                self._release(batch, event)
+
+    def _release(self, batch: Sequence[str], event: asyncio.Event) -> None:
+        for number in batch:
+            if self._asking.get(number) is event:
+                del self._asking[number]
+        event.set()  # the waiters look again: answered, or theirs to ask
+
+    async def _run(self, batch: list[str], event: asyncio.Event, fetch: Fetch,
+                   deadline: float | None) -> GuidBatch:
+        sent = [0]
+        try:
+            try:
+                answers = await fetch(batch, deadline, sent)
+            except ArenaAsyncError as exc:
+                log.warning("looking up %d item numbers (%r...) failed: %s", len(batch),
+                            batch[0], brief_error(exc))
+                return GuidBatch(failed=dict.fromkeys(batch, exc), source="arena",
+                                 requests=sent[0])
+            self._remember(answers)
+        finally:
+            self._release(batch, event)
+        if self.names is not None:
+            await self.names.put(answers)
+        return GuidBatch(answers, source="arena", requests=sent[0])
+
+    @staticmethod
+    async def _wait(event: asyncio.Event, deadline: float | None) -> BaseException | None:
+        try:
+            async with asyncio.timeout(deadline):
+                await event.wait()
+        except TimeoutError:
+            return TransportError("the deadline passed while another call looked up these "
+                                  "item numbers", method="GET", url="/items")
+        return None
