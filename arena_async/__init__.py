@@ -14,6 +14,7 @@ from .akana.tickets import TicketFilters
 from .arena import ArenaClient
 from .bulk import BulkRun
 from .errors import (
+    AnswerTooLargeError,
     APIError,
     ArenaAsyncError,
     AuthenticationError,
@@ -23,12 +24,14 @@ from .errors import (
     LoginError,
     NotFoundError,
     PermissionDeniedError,
+    ProxyError,
     QuotaExhaustedError,
     RateLimitError,
     ResponseFormatError,
     ServerError,
     ShareMisconfiguredError,
     ShareUnavailableError,
+    TLSCertificateError,
     TransportError,
 )
 from .models import (
@@ -68,6 +71,7 @@ __all__ = [
     "AkanaClient",
     "ArenaAsyncError",
     "ArenaClient",
+    "AnswerTooLargeError",
     "AuthenticationError",
     "AuthoringUser",
     "BadRequestError",
@@ -89,6 +93,7 @@ __all__ = [
     "Outcome",
     "Page",
     "PermissionDeniedError",
+    "ProxyError",
     "Quota",
     "QuotaExhaustedError",
     "QuotaPolicy",
@@ -101,6 +106,7 @@ __all__ = [
     "Share",
     "ShareMisconfiguredError",
     "ShareUnavailableError",
+    "TLSCertificateError",
     "Stats",
     "TargetResource",
     "TicketFilters",
