@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import base64
 import ipaddress
-import logging
 import os
 import ssl as _ssl
 from collections.abc import Iterable, Mapping
@@ -48,8 +47,6 @@ from urllib.parse import unquote, urlsplit
 import yarl
 
 __all__ = ["Network", "Route", "check_proxy", "network_settings", "read_ca_bundle"]
-
-log = logging.getLogger(__name__)
 
 #: What each fix looks like, for messages (the docs page "Corporate networks" says more).
 TRUST_FIXES: Final = (
@@ -71,6 +68,9 @@ class Route:
     """
 
     __slots__ = ("headers", "proxy")
+
+    proxy: yarl.URL
+    headers: Mapping[str, str] | None
 
     def __init__(self, proxy: yarl.URL, headers: Mapping[str, str] | None) -> None:
         self.proxy = proxy
@@ -194,8 +194,6 @@ def _check_ssl(value: object, *, allow_insecure: bool) -> _ssl.SSLContext | bool
                 "read the password and the session. If the server's certificate is not "
                 f"trusted, {TRUST_FIXES}; to turn verification off anyway, also pass "
                 "allow_insecure=True")
-        log.warning("TLS certificate verification is off (ssl=False, allow_insecure=True): "
-                    "the password and session travel to whoever answers")
         return False
     if isinstance(value, _ssl.SSLContext):
         if not allow_insecure and (value.verify_mode == _ssl.CERT_NONE

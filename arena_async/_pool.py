@@ -97,6 +97,9 @@ class SessionPool(Lifecycle):
         self.max_answer_size: int = max_answer_size
         # The proxy of each origin; None when nothing goes through a proxy (no work then).
         self._route = self.network.route_for if self.network.proxied else None
+        if self.network.ssl is False:
+            log.warning("TLS certificate verification is off (ssl=False, allow_insecure="
+                        "True): the password and the session go to whoever answers")
         self._headers = dict(headers or {})
         self._clock = clock
         self._sleep = sleep

@@ -21,7 +21,8 @@ __all__ = ["DEFAULT_MAX_ANSWER_SIZE", "Auth", "Response", "new_session", "other_
            "read_body"]
 
 #: The largest answer a client reads by default: 64 MiB, far above any real page (400
-#: full items are under 2 MB) and small enough that a runaway body cannot exhaust memory.
+#: full items are a few MB at most) and small enough that a runaway body cannot exhaust
+#: memory.
 DEFAULT_MAX_ANSWER_SIZE = 64 * 2**20
 
 

@@ -246,12 +246,15 @@ async def test_a_certificate_error_pickles_with_its_fields(tls_arena: FakeArena)
         str(info.value), info.value.problem, info.value.host, 1, info.value.brief)
 
 
-async def test_verification_off_needs_allow_insecure(tls_arena: FakeArena) -> None:
+async def test_verification_off_needs_allow_insecure(
+        tls_arena: FakeArena, caplog: pytest.LogCaptureFixture) -> None:
     with pytest.raises(ValueError, match="allow_insecure=True"):
         arena_for(tls_arena, ssl=False)
     item = tls_arena.add_item()
     async with arena_for(tls_arena, ssl=False, allow_insecure=True) as arena:
         assert await arena.items.tickets.list(item) == []
+    assert [(r.name, r.levelname) for r in caplog.records
+            if "verification is off" in r.getMessage()] == [("arena_async._pool", "WARNING")]
 
 
 async def test_an_ssl_context_that_verifies_nothing_needs_allow_insecure(

@@ -92,6 +92,16 @@ class AkanaClient(BaseClient):
 
     ``clock`` (wall-clock seconds), ``sleep`` and ``seed`` exist for tests: waits and
     token lifetimes can be driven by a fake clock instead of real time.
+
+    Corporate networks (every request: login, API calls, logout, the OAuth token URL):
+    ``ssl`` is a CA bundle path (PEM), an ``ssl.SSLContext`` (e.g.
+    ``truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)``) or None (the system's
+    verification; False only with ``allow_insecure``); ``proxy`` an
+    ``http://[user:password@]host:port`` URL; ``trust_env=True`` reads ``HTTPS_PROXY``,
+    ``NO_PROXY``, ``SSL_CERT_FILE``... once, when the client is made. ``max_answer_size``
+    (bytes, 64 MiB by default) bounds every answer read
+    (:class:`~arena_async.AnswerTooLargeError`).
+    See the guide "Corporate networks".
     """
 
     #: The portal root, e.g. ``https://portal.example.com`` (no trailing slash).

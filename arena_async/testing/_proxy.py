@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import logging
 import secrets
 from types import TracebackType
 from typing import Final, Self
@@ -32,8 +31,6 @@ from urllib.parse import quote, urlsplit
 import attrs
 
 __all__ = ["ForwardProxy", "ProxiedRequest"]
-
-logger = logging.getLogger(__name__)
 
 _HOP_BY_HOP: Final = frozenset({"connection", "keep-alive", "proxy-authorization",
                                 "proxy-connection", "proxy-authenticate", "te", "trailer",
@@ -210,7 +207,6 @@ class ForwardProxy:
         authenticated = self._authenticated(headers)
         if self._expected is not None and not authenticated:
             self._record(method, target, 407, False)
-            logger.debug("proxy: 407 for %s %s", method, target)
             await _answer(writer, 407, "Proxy Authentication Required",
                           ("Proxy-Authenticate", 'Basic realm="ForwardProxy"'))
             return
@@ -240,7 +236,6 @@ class ForwardProxy:
             await _answer(writer, 502, "Bad Gateway")
             return
         self._record("CONNECT", target, 200, authenticated)
-        logger.debug("proxy: tunnel to %s", target)
         self._writers.add(up_writer)
         try:
             writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
@@ -281,7 +276,6 @@ class ForwardProxy:
                               (line.partition(":") for line in lines[1:] if line)
                               if k.strip().lower() not in _HOP_BY_HOP]
             self._record(method, target, status, authenticated)
-            logger.debug("proxy: %s %s -> %d", method, target, status)
             writer.write(_head(status_line, [*answer_headers, ("Connection", "close")]))
             await _pipe(up_reader, writer)
         finally:
