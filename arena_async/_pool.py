@@ -209,9 +209,10 @@ class SessionPool(Lifecycle):
         else:
             sending = self._through_proxy(session, request, url, data, headers)
         async with sending as resp:
-            length = resp.content_length
-            if length is not None and length <= self.max_answer_size \
-                    and "Content-Encoding" not in resp.headers:
+            answer_headers = resp.headers
+            length = answer_headers.get("Content-Length")  # checked by aiohttp's parser
+            if length is not None and "Content-Encoding" not in answer_headers \
+                    and int(length) <= self.max_answer_size:
                 body = await resp.read()  # the parser reads no more than Content-Length
             else:
                 body = await read_body(resp, self.max_answer_size, request.method,

@@ -615,3 +615,26 @@ async def test_akana_login_through_a_refusing_proxy_is_a_proxy_error(
         assert fake.requests == []
     assert str(info.value).endswith("(POST /api/login, 1 attempt)")
     assert fake_clock.sleeps == []
+
+
+@pytest.mark.parametrize(("host", "port", "no_proxy", "direct"), [
+    ("api.arenasolutions.com", 443, "arenasolutions.com", True),
+    ("api.arenasolutions.com", 443, ".arenasolutions.com", True),
+    ("api.arenasolutions.com", 443, "ARENASOLUTIONS.COM.", True),
+    ("notarenasolutions.com", 443, "arenasolutions.com", False),
+    ("api.arenasolutions.com", 443, "api.arenasolutions.com:443", True),
+    ("api.arenasolutions.com", 443, "api.arenasolutions.com:8443", False),
+    ("10.1.2.3", 443, "10.0.0.0/8", True),
+    ("10.1.2.3", 443, "10.1.2.3", True),
+    ("10.1.2.3", 443, "192.168.0.0/16, 10.1.2.4", False),
+    ("::1", 443, "::1", True),
+    ("::1", 8443, "[::1]:8443", True),
+    ("fd00::5", 443, "fd00::/8", True),
+    ("portal.corp", 443, "localhost,  portal.corp ", True),
+    ("portal.corp", 443, "", False),
+    ("anything", 1, "*", True),
+])
+def test_no_proxy_entries(host: str, port: int, no_proxy: str, direct: bool) -> None:
+    from arena_async._network import _bypassed
+
+    assert _bypassed(host, port, no_proxy) is direct
