@@ -15,6 +15,7 @@ from .arena import ArenaClient
 from .arena.items import GuidBatch
 from .bulk import BulkRun
 from .errors import (
+    AnswerTooLargeError,
     APIError,
     ArenaAsyncError,
     AuthenticationError,
@@ -25,12 +26,14 @@ from .errors import (
     LookupFailedError,
     NotFoundError,
     PermissionDeniedError,
+    ProxyError,
     QuotaExhaustedError,
     RateLimitError,
     ResponseFormatError,
     ServerError,
     ShareMisconfiguredError,
     ShareUnavailableError,
+    TLSCertificateError,
     TransportError,
 )
 from .models import (
@@ -70,6 +73,7 @@ __all__ = [
     "AkanaClient",
     "ArenaAsyncError",
     "ArenaClient",
+    "AnswerTooLargeError",
     "AuthenticationError",
     "AuthoringUser",
     "BadRequestError",
@@ -93,6 +97,7 @@ __all__ = [
     "Outcome",
     "Page",
     "PermissionDeniedError",
+    "ProxyError",
     "Quota",
     "QuotaExhaustedError",
     "QuotaPolicy",
@@ -105,6 +110,7 @@ __all__ = [
     "Share",
     "ShareMisconfiguredError",
     "ShareUnavailableError",
+    "TLSCertificateError",
     "Stats",
     "TargetResource",
     "TicketFilters",

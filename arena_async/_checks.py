@@ -15,6 +15,7 @@ Example::
 from __future__ import annotations
 
 import math
+import unicodedata
 
 __all__ = [
     "check_deadline",
@@ -22,6 +23,7 @@ __all__ = [
     "check_int",
     "check_max_items",
     "check_offset",
+    "check_one_token",
     "check_optional_flag",
     "check_page_size",
     "check_positive_int",
@@ -29,6 +31,7 @@ __all__ = [
     "check_seconds",
     "check_text",
     "check_timeout",
+    "check_workspace_id",
 ]
 
 
@@ -187,4 +190,45 @@ def check_text(name: str, value: object, *, blank: bool = True) -> str | None:
     if not (value if blank else value.strip()):
         raise ValueError(f"{name} must not be empty{'' if blank else ' or blank'} "
                          "(None leaves the filter out)")
+    return value
+
+
+def check_one_token(name: str, value: str) -> str:
+    """A string sent as it is (in a URL, a header or a login): no whitespace and no control
+    characters (CR, LF, NUL, tab, DEL, the invisible format characters), which could cut
+    a header or a request line or make a different value look the same. The value is never
+    repeated: it may be a secret.
+
+    Example: ``check_one_token("email", "me@example.com\\r\\nX: y")`` raises ``email must
+    not contain spaces or control characters (CR, LF, NUL...): found '\\r' at index 14``.
+    """
+    for index, char in enumerate(value):
+        if char.isspace() or unicodedata.category(char) in ("Cc", "Cf", "Cs", "Zl", "Zp"):
+            raise ValueError(f"{name} must not contain spaces or control characters (CR, LF, "
+                             f"NUL...): found {char!r} at index {index}")
+    return value
+
+
+#: Arena's workspace ids are 64-bit (``int64`` in the vendor's OpenAPI spec, a Java long):
+#: anything above 2**63 - 1 cannot be one, and the server would refuse it as malformed.
+MAX_WORKSPACE_ID = 2**63 - 1
+
+
+def check_workspace_id(value: object) -> int | None:
+    """``workspace_id``: None (the user's default workspace) or an ``int`` in
+    1..2**63-1 (the spec's ``int64``; ids are positive).
+
+    Example: ``check_workspace_id(-1)`` raises ``workspace_id must be 1..9223372036854775807
+    (Arena's workspace ids are positive 64-bit integers), got -1``.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"workspace_id must be an integer or None, got "
+                         f"{type(value).__name__}")
+    if not 1 <= value <= MAX_WORKSPACE_ID:
+        digits = len(str(abs(value)))
+        shown = repr(value) if digits <= 40 else f"a {digits}-digit number"
+        raise ValueError(f"workspace_id must be 1..{MAX_WORKSPACE_ID} (Arena's workspace ids "
+                         f"are positive 64-bit integers), got {shown}")
     return value

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from ._checks import check_one_token
 from ._pool import SessionPool
 from .bulk import BulkRun
 from .models.common import Quota, Stats
@@ -24,9 +25,12 @@ V = TypeVar("V")
 
 
 def check_base_url(base_url: object, *, allow_insecure: bool, name: str = "base_url") -> str:
-    """An http(s) URL with a host; plain http only to loopback unless ``allow_insecure``."""
+    """An http(s) URL with a host, without spaces or control characters; plain http only to
+    loopback unless ``allow_insecure``."""
     if not isinstance(base_url, str):
         raise ValueError(f"{name} must be a string, got {type(base_url).__name__}")
+    # Before parsing: urlsplit silently drops tabs and newlines (and keeps other controls).
+    check_one_token(name, base_url)
     parts = urlsplit(base_url)
     if parts.username or parts.password:
         # Never echo it: the URL holds a secret.

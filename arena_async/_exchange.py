@@ -25,16 +25,26 @@ import enum
 import errno
 import random
 import socket
+import ssl
 from typing import Any, TypeVar
 
 import aiohttp
 
+from ._network import TRUST_FIXES
 from ._protocol import Request, Verdict, VerdictKind, with_attempts
 from ._retry import backoff_delay, is_retryable_exception, may_retry, was_sent
-from .errors import APIError, ArenaAsyncError, QuotaExhaustedError, TransportError
+from .errors import (
+    APIError,
+    ArenaAsyncError,
+    ProxyError,
+    QuotaExhaustedError,
+    TLSCertificateError,
+    TransportError,
+)
 from .policies import RetryPolicy
 
-__all__ = ["Action", "ActionKind", "Exchange", "Trail", "brief_failure", "describe_failure"]
+__all__ = ["Action", "ActionKind", "Exchange", "Trail", "brief_failure", "describe_failure",
+           "failure_error"]
 
 _E = TypeVar("_E", bound=BaseException)
 
@@ -182,16 +192,15 @@ class Exchange:
                 and may_retry(self.policy, self.request, sent=was_sent(exc))):
             return self._backoff(exc, None, now)
         request = self.request
-        return self._fail(TransportError(
-            f"request {describe_failure(exc)}", method=request.method, url=request.display,
-            attempts=attempt, brief=brief_failure(exc)), cause=exc)
+        return self._fail(failure_error("request", exc, method=request.method,
+                                        url=request.display, attempts=attempt), cause=exc)
 
     def on_login_failure(self, exc: ArenaAsyncError, now: float) -> Action:
         """Logging in (first or again) failed with ``exc``. Login spends no quota and
         replaces the session, so trying it again is safe; the failed try costs an
         attempt, and is tried again only when transient."""
         attempt = self.attempt
-        transient = isinstance(exc, TransportError) or (
+        transient = (isinstance(exc, TransportError) and not _permanent(exc)) or (
             isinstance(exc, APIError) and exc.status in self.policy.retry_statuses)
         self.trail.failed(attempt, exc, login=True)
         if not transient or attempt >= self.policy.max_attempts:
@@ -228,10 +237,10 @@ class Exchange:
             if isinstance(cause, APIError):
                 return self._fail(with_attempts(cause, attempt))
             request = self.request
-            return self._fail(TransportError(
-                f"the deadline leaves no time to retry; last {describe_failure(cause)}",
-                method=request.method, url=request.display, attempts=attempt,
-                brief=brief_failure(cause)), cause=cause)
+            return self._fail(failure_error("the deadline leaves no time to retry; last",
+                                            cause, method=request.method,
+                                            url=request.display, attempts=attempt),
+                              cause=cause)
         self.trail.phase = f"waiting {delay:.2f} s to retry"
         return Action(ActionKind.RETRY, delay=delay)
 
@@ -300,12 +309,87 @@ class Trail:
         return error
 
 
+def failure_error(what: str, exc: BaseException, *, method: str, url: str,
+                  attempts: int = 1) -> TransportError:
+    """The error for a request (or login: ``what``) that got no answer: a
+    :class:`TLSCertificateError` when the server's certificate was refused, else a
+    :class:`TransportError`.
+
+    Example: ``failure_error("login", TimeoutError(), method="POST", url="/login")`` says
+    ``login timed out (POST /login, 1 attempt)``."""
+    certificate = _certificate_error(exc)
+    if certificate is not None:
+        assert isinstance(exc, aiohttp.ClientConnectorError)
+        problem = certificate.verify_message or certificate.reason or str(certificate)
+        return TLSCertificateError(f"{what} {describe_failure(exc)}", problem=problem,
+                                   host=f"{exc.host}:{exc.port}", method=method, url=url,
+                                   attempts=attempts, brief=brief_failure(exc))
+    if isinstance(exc, aiohttp.ClientHttpProxyError):
+        return ProxyError(f"{what} {describe_failure(exc)}", status=exc.status,
+                          method=method, url=url, attempts=attempts, brief=brief_failure(exc))
+    return TransportError(f"{what} {describe_failure(exc)}", method=method, url=url,
+                          attempts=attempts, brief=brief_failure(exc))
+
+
+def _permanent(error: TransportError) -> bool:
+    """A failure another try cannot cure: a refused certificate, a proxy's 4xx refusal."""
+    return isinstance(error, TLSCertificateError) or (
+        isinstance(error, ProxyError) and 400 <= error.status < 500
+        and error.status not in (408, 429))
+
+
+def _certificate_error(exc: BaseException) -> ssl.SSLCertVerificationError | None:
+    """The TLS library's verdict on a certificate refused while connecting, else None."""
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        error = exc.certificate_error
+        if isinstance(error, ssl.SSLCertVerificationError):
+            return error
+    return None
+
+
+#: verify codes of OpenSSL (X509_V_ERR_*): what went wrong with the certificate, and the fix
+_HOSTNAME_CODES = frozenset({62, 64})  # hostname / IP address mismatch
+_DATE_CODES = frozenset({9, 10})  # not yet valid / expired
+
+
+def _describe_certificate(exc: aiohttp.ClientConnectorError,
+                          error: ssl.SSLCertVerificationError) -> str:
+    """What was wrong with a refused certificate and how to fix it."""
+    problem = error.verify_message or error.reason or "refused"
+    where = f"{exc.host}:{exc.port}"
+    code = error.verify_code
+    if code in _HOSTNAME_CODES:
+        return (f"failed: the TLS certificate of {where} is not valid for that host "
+                f"({problem}): use the host name the certificate names in base_url (or "
+                "token_url); if a proxy or load balancer presents it, its operator must fix "
+                "its certificate")
+    if code in _DATE_CODES:
+        return (f"failed: the TLS certificate of {where} is refused: {problem}: the "
+                "server's operator must renew it (or this machine's clock is wrong)")
+    return (f"failed: the TLS certificate of {where} is not trusted ({problem}); if a "
+            "private CA or a TLS-inspecting proxy signs it, " + TRUST_FIXES)
+
+
 def describe_failure(exc: BaseException) -> str:
     """A short account of one failed attempt, for messages: never headers or bodies.
 
     Example: ``describe_failure(TimeoutError())`` is ``"timed out"``."""
+    certificate = _certificate_error(exc)
+    if certificate is not None:
+        assert isinstance(exc, aiohttp.ClientConnectorError)
+        return _describe_certificate(exc, certificate)
     if isinstance(exc, APIError):
         return f"HTTP {exc.status}" + (f" (code {exc.code})" if exc.code is not None else "")
+    if isinstance(exc, aiohttp.ClientHttpProxyError):
+        answer = f"HTTP {exc.status}" + (f" {exc.message}" if exc.message else "")
+        if exc.status == 407:
+            return (f"failed: the proxy refused its credentials ({answer}): check the user "
+                    "name and password in the proxy URL (proxy=, or HTTPS_PROXY with "
+                    "trust_env=True)")
+        if exc.status == 403:
+            return (f"failed: the proxy does not allow this destination ({answer}): ask "
+                    "its operator, or exempt the host with NO_PROXY (trust_env=True)")
+        return f"failed: the proxy answered {answer} instead of passing the request on"
     if isinstance(exc, TimeoutError):
         return "timed out"
     if isinstance(exc, ArenaAsyncError):
@@ -336,8 +420,18 @@ def brief_failure(exc: BaseException) -> str:
         return "timed out"
     if isinstance(exc, aiohttp.ServerDisconnectedError):
         return "server disconnected"
+    certificate = _certificate_error(exc)
+    if certificate is not None:
+        code = certificate.verify_code
+        return ("certificate host name mismatch" if code in _HOSTNAME_CODES
+                else "certificate expired" if code == 10
+                else "certificate not yet valid" if code == 9
+                else "certificate not trusted")
     if isinstance(exc, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError):
         return "TLS failed"
+    if isinstance(exc, aiohttp.ClientHttpProxyError):
+        return ("proxy credentials refused" if exc.status == 407
+                else f"proxy answered HTTP {exc.status}")
     if isinstance(exc, aiohttp.ClientConnectorError):
         return _os_words(exc.os_error, exc.os_error.strerror or "cannot connect")
     if isinstance(exc, aiohttp.ClientPayloadError):

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 import aiohttp
 
+from ._network import Network
 from ._session import new_session, other_loop_error
 
 __all__ = ["Lifecycle"]
@@ -39,8 +40,11 @@ class Lifecycle:
 
     def __init__(self, *, timeout: float, session: aiohttp.ClientSession | None = None,
                  connector_limit: int = 100,
-                 trace_configs: Sequence[aiohttp.TraceConfig] = ()) -> None:
+                 trace_configs: Sequence[aiohttp.TraceConfig] = (),
+                 network: Network | None = None) -> None:
         self._trace_configs = list(trace_configs)
+        #: TLS verification and proxies of the session we create (``ssl=``, ``proxy=``).
+        self.network: Network = network if network is not None else Network()
         if self._trace_configs and session is not None:
             raise ValueError("trace_configs go to the client's own aiohttp session; with "
                              "session= give them to that session instead "
@@ -67,7 +71,8 @@ class Lifecycle:
         if self._session is None:
             self._session = new_session(timeout=self._session_timeout,
                                         limit=self._connector_limit,
-                                        trace_configs=self._trace_configs)
+                                        trace_configs=self._trace_configs,
+                                        ssl=self.network.ssl)
 
     async def close(self) -> None:
         """End the server session (if ours), then close our aiohttp session. Idempotent.

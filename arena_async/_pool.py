@@ -22,14 +22,17 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import aiohttp
 import attrs
+import yarl
 
 from ._attempt_timer import AttemptTimer
-from ._exchange import Action, ActionKind, Exchange, brief_failure, describe_failure
+from ._exchange import Action, ActionKind, Exchange, failure_error
 from ._lifecycle import Lifecycle
 from ._limiter import Limiter, Permit
+from ._network import Network
 from ._pool_stats import PoolCounters
 from ._protocol import (
     Request,
@@ -42,9 +45,9 @@ from ._protocol import (
     read_quota,
 )
 from ._retry import was_sent
-from ._session import Auth, Response, other_loop_error
+from ._session import DEFAULT_MAX_ANSWER_SIZE, Auth, Response, other_loop_error, read_body
 from ._urls import WireURLs
-from .errors import APIError, ArenaAsyncError, TransportError, error_for_status, excerpt
+from .errors import APIError, ArenaAsyncError, error_for_status, excerpt
 from .models.common import Quota, Stats
 from .policies import QuotaPolicy, RetryPolicy
 
@@ -78,6 +81,8 @@ class SessionPool(Lifecycle):
         quota: QuotaPolicy | None = None,
         quota_waits: int = 2,
         trace_configs: Sequence[aiohttp.TraceConfig] = (),
+        network: Network | None = None,
+        max_answer_size: int = DEFAULT_MAX_ANSWER_SIZE,
     ) -> None:
         if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
             raise ValueError(f"timeout must be a number of seconds > 0, got {timeout!r}")
@@ -86,7 +91,15 @@ class SessionPool(Lifecycle):
         self.retry: RetryPolicy = retry
         self.timeout: float = float(timeout)
         super().__init__(timeout=self.timeout, session=session,
-                         connector_limit=connector_limit, trace_configs=trace_configs)
+                         connector_limit=connector_limit, trace_configs=trace_configs,
+                         network=network)
+        #: The largest answer read, in bytes (``max_answer_size``).
+        self.max_answer_size: int = max_answer_size
+        # The proxy of each origin; None when nothing goes through a proxy (no work then).
+        self._route = self.network.route_for if self.network.proxied else None
+        if self.network.ssl is False:
+            log.warning("TLS certificate verification is off (ssl=False, allow_insecure="
+                        "True): the password and the session go to whoever answers")
         self._headers = dict(headers or {})
         self._clock = clock
         self._sleep = sleep
@@ -161,8 +174,8 @@ class SessionPool(Lifecycle):
         try:
             response = await self.send_once(request)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise TransportError(f"login {describe_failure(exc)}", method=request.method,
-                                 url=request.display, brief=brief_failure(exc)) from None
+            raise failure_error("login", exc, method=request.method,
+                                url=request.display) from None
         if 200 <= response.status < 300:
             self.count_login()
         if response.status in self.retry.retry_statuses or response.status >= 500:
@@ -185,17 +198,49 @@ class SessionPool(Lifecycle):
         debug = log.isEnabledFor(logging.DEBUG)
         started = time.perf_counter() if debug else 0.0
         target = request.target
-        async with session.request(
-            request.method, target if target is not None else self._wire_url(request.url),
-            params=request.params, data=data,
-            headers=headers, allow_redirects=False,
-            raise_for_status=False,  # a caller's session may say True
-        ) as resp:
-            body = await resp.read()
+        url = target if target is not None else self._wire_url(request.url)
+        if self._route is None:
+            sending = session.request(
+                request.method, url,
+                params=request.params, data=data,
+                headers=headers, allow_redirects=False,
+                raise_for_status=False,  # a caller's session may say True
+            )
+        else:
+            sending = self._through_proxy(session, request, url, data, headers)
+        async with sending as resp:
+            answer_headers = resp.headers
+            length = answer_headers.get("Content-Length")  # checked by aiohttp's parser
+            if length is not None and "Content-Encoding" not in answer_headers \
+                    and int(length) <= self.max_answer_size:
+                body = await resp.read()  # the parser reads no more than Content-Length
+            else:
+                body = await read_body(resp, self.max_answer_size, request.method,
+                                       request.display)
         if debug:
             log.debug("%s %s -> %d (%.0f ms)", request.method, request.display, resp.status,
                       (time.perf_counter() - started) * 1000)
         return Response(resp.status, resp.headers, body)
+
+    def _through_proxy(self, session: aiohttp.ClientSession, request: Request,
+                       url: str | yarl.URL, data: bytes | None,
+                       headers: dict[str, str]) -> Any:
+        """``session.request`` through the proxy of ``url``'s origin (or direct, when
+        ``NO_PROXY`` says so); a proxy's 407 to a plain-http request becomes the error a
+        refused ``CONNECT`` raises."""
+        assert self._route is not None
+        route = self._route(url)
+        proxy = proxy_headers = None
+        if route is not None:
+            proxy, proxy_headers = route.proxy, route.headers
+            if proxy_headers and not str(url).startswith("https:"):
+                # Plain http goes to the proxy in absolute form: it reads the credentials
+                # off the request itself (aiohttp sends proxy_headers on CONNECT only).
+                headers.update(proxy_headers)
+        return _ProxiedRequest(session.request(
+            request.method, url, params=request.params, data=data, headers=headers,
+            allow_redirects=False, raise_for_status=False, proxy=proxy,
+            proxy_headers=proxy_headers), proxied=proxy is not None)
 
     # -- the exchange: a driver of _exchange.Exchange -------------------------------------
     async def send(self, request: Request, *, deadline: float | None = None) -> Response:
@@ -382,6 +427,28 @@ class SessionPool(Lifecycle):
             return self._failed(ex, failure), generation, None
         assert response is not None
         return self._answered(ex, response, verdict), generation, response
+
+
+class _ProxiedRequest:
+    """``async with`` a request sent through a proxy: a 407 answer (the proxy's own, to a
+    plain-http request) raises ``ClientHttpProxyError``, as a refused ``CONNECT`` does."""
+
+    __slots__ = ("_proxied", "_sending")
+
+    def __init__(self, sending: Any, *, proxied: bool) -> None:
+        self._sending = sending
+        self._proxied = proxied
+
+    async def __aenter__(self) -> aiohttp.ClientResponse:
+        resp: aiohttp.ClientResponse = await self._sending.__aenter__()
+        if resp.status == 407 and self._proxied:
+            resp.release()
+            raise aiohttp.ClientHttpProxyError(resp.request_info, resp.history, status=407,
+                                               message=resp.reason or "")
+        return resp
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        await self._sending.__aexit__(*exc_info)
 
 
 def _report_failure(permit: Permit, exc: BaseException) -> None:

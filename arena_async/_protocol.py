@@ -296,8 +296,9 @@ def parse_error_body(body: bytes) -> list[ErrorDetail]:
     """Error details from a body, tolerating every shape seen; [] when there are none.
 
     Arena: ``{"status", "errors": [{"code", "message"}]}``. Akana's is undocumented: try
-    ``errors`` / ``Errors``, ``{"code", "message"}``, ``{"Error": ...}``; else nothing
-    (the caller keeps a raw excerpt).
+    ``errors`` / ``Errors``, ``{"code", "message"}``, ``{"Error": ...}``, a problem+json
+    ``{"type", "title", "status", "detail"}`` (title and detail, either may be missing or
+    empty); else nothing (the caller keeps a raw excerpt). Empty texts count as absent.
     """
     try:
         data = json.loads(body) if body else None
@@ -319,9 +320,19 @@ def _details(data: Any) -> list[ErrorDetail]:
                 return found
     message = None
     for key in ("message", "errormessage", "description", "detail", "reason"):
-        if isinstance(lowered.get(key), str):
-            message = lowered[key]
+        value = lowered.get(key)
+        if isinstance(value, str) and value.strip():
+            message = value.strip()
             break
+    # RFC 9457 problem details: "title" names the problem, "detail" (optional, maybe
+    # empty) tells this occurrence; say both, never an empty one.
+    title = lowered.get("title")
+    if isinstance(title, str) and title.strip():
+        title = title.strip()
+        if message is None:
+            message = title
+        elif title.lower() not in message.lower():
+            message = f"{title}: {message}"
     code = lowered.get("code", lowered.get("errorcode"))
     if isinstance(code, str) and code.isdigit():
         code = int(code)

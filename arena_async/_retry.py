@@ -22,14 +22,19 @@ def backoff_delay(policy: RetryPolicy, attempt: int, rng: random.Random) -> floa
 
 
 def was_sent(exc: BaseException) -> bool:
-    """False only when the failure proves the request never left (connect failed)."""
-    return not isinstance(exc, aiohttp.ClientConnectorError)
+    """False only when the failure proves the request never reached the server: connect
+    failed, or the proxy answered instead of passing it on."""
+    return not isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ClientHttpProxyError)
 
 
 def is_retryable_exception(exc: BaseException) -> bool:
     """Connection errors, broken or truncated bodies and timeouts are worth another try;
-    an invalid URL or a refused certificate is not."""
+    an invalid URL, a refused certificate or a proxy's refusal (a 4xx: its credentials,
+    a destination it forbids) is not."""
     if isinstance(exc, _PERMANENT):
+        return False
+    if isinstance(exc, aiohttp.ClientHttpProxyError) and 400 <= exc.status < 500 \
+            and exc.status not in (408, 429):
         return False
     return isinstance(exc, aiohttp.ClientError | asyncio.TimeoutError | ConnectionError)
 

@@ -10,12 +10,20 @@ from typing import TYPE_CHECKING, Protocol
 import aiohttp
 import attrs
 
-from .errors import APIError
+from .errors import AnswerTooLargeError, APIError
 
 if TYPE_CHECKING:
+    import ssl
+
     from ._pool import SessionPool
 
-__all__ = ["Auth", "Response", "new_session", "other_loop_error"]
+__all__ = ["DEFAULT_MAX_ANSWER_SIZE", "Auth", "Response", "new_session", "other_loop_error",
+           "read_body"]
+
+#: The largest answer a client reads by default: 64 MiB, far above any real page (400
+#: full items are a few MB at most) and small enough that a runaway body cannot exhaust
+#: memory.
+DEFAULT_MAX_ANSWER_SIZE = 64 * 2**20
 
 
 @attrs.frozen(slots=True)
@@ -57,14 +65,43 @@ class Auth(Protocol):
         ...
 
 
+async def read_body(resp: aiohttp.ClientResponse, limit: int, method: str, url: str) -> bytes:
+    """The whole body of ``resp``, at most ``limit`` bytes, else :class:`AnswerTooLargeError`.
+
+    A ``Content-Length`` over the limit is refused before reading; a body without one
+    (chunked, or compressed: its length is not the decoded size) is counted as it streams
+    and reading stops at the limit, so no more than the limit and one chunk is ever held.
+    Leaving the response unread closes its connection (aiohttp never reuses it).
+
+    Example: ``body = await read_body(resp, 64 * 2**20, "GET", "/items")``"""
+    length = resp.content_length
+    if length is not None and length > limit:
+        raise AnswerTooLargeError(limit=limit, size=length, declared=True, method=method,
+                                  url=url)
+    if length is not None and "Content-Encoding" not in resp.headers:
+        return await resp.read()  # the parser reads no more than Content-Length
+    # A list, not a growing bytearray: growing copies the body, briefly holding it twice.
+    chunks: list[bytes] = []
+    size = 0
+    content = resp.content
+    while chunk := await content.readany():
+        size += len(chunk)
+        if size > limit:
+            raise AnswerTooLargeError(limit=limit, size=size, declared=False, method=method,
+                                      url=url)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def new_session(*, timeout: float, limit: int,
-                trace_configs: Sequence[aiohttp.TraceConfig] = ()) -> aiohttp.ClientSession:
+                trace_configs: Sequence[aiohttp.TraceConfig] = (),
+                ssl: ssl.SSLContext | bool = True) -> aiohttp.ClientSession:
     """The pool's own aiohttp session (call it inside the running loop): ``limit``
     connections, ``timeout`` to connect, no cookies, no status raised, every send one
-    attempt.
+    attempt; ``ssl`` verifies servers' certificates (``_network.Network.ssl``).
 
     Example: ``session = new_session(timeout=30.0, limit=100)``."""
-    connector = aiohttp.TCPConnector(limit=limit, limit_per_host=0)
+    connector = aiohttp.TCPConnector(limit=limit, limit_per_host=0, ssl=ssl)
     session = aiohttp.ClientSession(
         connector=connector,
         # The per-attempt limit is enforced around each attempt (the shared AttemptTimer

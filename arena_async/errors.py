@@ -26,6 +26,7 @@ import attrs
 __all__ = [
     "APIError",
     "ArenaAsyncError",
+    "AnswerTooLargeError",
     "AuthenticationError",
     "BadRequestError",
     "ConflictError",
@@ -34,12 +35,14 @@ __all__ = [
     "LookupFailedError",
     "NotFoundError",
     "PermissionDeniedError",
+    "ProxyError",
     "QuotaExhaustedError",
     "RateLimitError",
     "ResponseFormatError",
     "ServerError",
     "ShareMisconfiguredError",
     "ShareUnavailableError",
+    "TLSCertificateError",
     "TransportError",
     "brief_error",
     "copy_error",
@@ -120,12 +123,9 @@ class APIError(ArenaAsyncError):
         parts = [f"HTTP {self.status}"]
         if where:
             parts.append(f"from {where}")
-        if self.errors:
-            detail = "; ".join(
-                e.message if e.code is None else f"{e.code}: {e.message}" if e.message
-                else f"code {e.code}" for e in self.errors
-            )
-            parts.append(f"- {detail}")
+        said = [text for text in (_said(e) for e in self.errors) if text]
+        if said:
+            parts.append(f"- {'; '.join(said)}")
         elif self.body_excerpt:
             parts.append(f"- body: {self.body_excerpt!r}")
         if self.attempts > 1:
@@ -138,6 +138,15 @@ class APIError(ArenaAsyncError):
             (type(self), self.status, self.errors, self.method, self.url, self.body_excerpt,
              self.attempts, self.retry_after),
         )
+
+
+def _said(error: ErrorDetail) -> str:
+    """One error entry in words: ``3011: The guid ...``, ``code 3011``, the message alone,
+    or nothing when it has neither."""
+    message = error.message.strip() if isinstance(error.message, str) else ""
+    if error.code is None:
+        return message
+    return f"{error.code}: {message}" if message else f"code {error.code}"
 
 
 def _rebuild_api_error(  # noqa: PLR0917 - pickle passes these positionally
@@ -257,6 +266,77 @@ class TransportError(ArenaAsyncError):
         super().__init__(f"{message}{where}")
 
 
+class TLSCertificateError(TransportError):
+    """The server's TLS certificate was refused: its issuer is not trusted (a private CA, a
+    TLS-inspecting proxy, a self-signed certificate), it names another host, or it has
+    expired. Never retried: the same certificate would be refused again.
+
+    ``problem`` is what the TLS library said (e.g. ``"self-signed certificate"``,
+    ``"unable to get local issuer certificate"``, ``"Hostname mismatch, certificate is not
+    valid for 'api.example.com'."``, ``"certificate has expired"``); ``host`` the
+    ``host:port`` whose certificate it was. The message says how to fix it (``ssl=`` with
+    the CA bundle, ``trust_env=True`` with ``SSL_CERT_FILE``, the ``truststore`` extra).
+
+    Example::
+
+        try:
+            await arena.items.tickets.list(item_guid)
+        except TLSCertificateError as exc:
+            sys.exit(f"{exc.host}: {exc.problem}; see the docs, 'Corporate networks'")
+    """
+
+    def __init__(self, message: str, *, problem: str, host: str, method: str = "",
+                 url: str = "", attempts: int = 1, brief: str | None = None) -> None:
+        self.problem: str = problem
+        self.host: str = host
+        super().__init__(message, method=method, url=url, attempts=attempts, brief=brief)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_tls_error, (self.reason, self.problem, self.host, self.method,
+                                     self.url, self.attempts, self.brief))
+
+
+def _rebuild_tls_error(  # noqa: PLR0917 - pickle passes these positionally
+    message: str, problem: str, host: str, method: str, url: str, attempts: int,
+    brief: str,
+) -> TLSCertificateError:
+    return TLSCertificateError(message, problem=problem, host=host, method=method, url=url,
+                               attempts=attempts, brief=brief)
+
+
+class ProxyError(TransportError):
+    """The HTTP proxy (``proxy=``, or ``HTTPS_PROXY`` with ``trust_env=True``) refused the
+    request instead of passing it on: ``status`` 407 (its credentials are missing or
+    wrong: the user and password in the proxy URL), 403 (it does not allow the
+    destination), or 5xx (it could not reach the server). A 4xx is never retried (it
+    would be refused again); a 5xx is retried like a connection failure. The proxy's
+    password is never in the message.
+
+    Example::
+
+        try:
+            await arena.items.tickets.list(item_guid)
+        except ProxyError as exc:
+            print(exc.status)   # 407
+    """
+
+    def __init__(self, message: str, *, status: int, method: str = "", url: str = "",
+                 attempts: int = 1, brief: str | None = None) -> None:
+        self.status: int = status
+        super().__init__(message, method=method, url=url, attempts=attempts, brief=brief)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_proxy_error, (self.reason, self.status, self.method, self.url,
+                                       self.attempts, self.brief))
+
+
+def _rebuild_proxy_error(  # noqa: PLR0917 - pickle passes these positionally
+    message: str, status: int, method: str, url: str, attempts: int, brief: str,
+) -> ProxyError:
+    return ProxyError(message, status=status, method=method, url=url, attempts=attempts,
+                      brief=brief)
+
+
 class ShareUnavailableError(TransportError):
     """The share (``share=``: SQLite file or Redis) could not be reached or used.
 
@@ -310,6 +390,51 @@ class ResponseFormatError(ArenaAsyncError):
         if excerpt:
             text += f"; body begins {excerpt!r}"
         super().__init__(text)
+
+
+class AnswerTooLargeError(ResponseFormatError):
+    """An answer was larger than the client's ``max_answer_size`` (64 MiB by default).
+
+    The client stopped reading it at the limit (or, when its ``Content-Length`` said so,
+    before reading it), so memory stays bounded; it is not retried (the same answer would
+    come). ``limit`` is the ``max_answer_size`` in force, ``size`` the size seen: the
+    ``Content-Length`` (``declared`` True), or the bytes received when reading stopped.
+    Raise ``max_answer_size=`` on the client if answers that large are expected.
+
+    Example::
+
+        try:
+            records = await arena.items.training_records.list(item_guid)
+        except AnswerTooLargeError as exc:
+            print(exc.limit, exc.size, exc.url)
+    """
+
+    def __init__(self, *, limit: int, size: int, declared: bool, method: str = "",
+                 url: str = "") -> None:
+        self.limit: int = limit
+        self.size: int = size
+        self.declared: bool = declared
+        self.method: str = method
+        self.path: str = "$"
+        self.excerpt: str = ""
+        self.url: str = url
+        where = f" to {method} {url}" if url else ""
+        seen = (f"its Content-Length is {size:,} bytes; not read" if declared
+                else f"{size:,} bytes received when reading stopped")
+        ArenaAsyncError.__init__(
+            self, f"the answer{where} is larger than max_answer_size={limit:,} bytes "
+                  f"({seen}); if answers this large are expected, raise max_answer_size= "
+                  f"on the client")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_too_large, (self.limit, self.size, self.declared, self.method,
+                                     self.url))
+
+
+def _rebuild_too_large(limit: int, size: int, declared: bool, method: str,
+                       url: str) -> AnswerTooLargeError:
+    return AnswerTooLargeError(limit=limit, size=size, declared=declared, method=method,
+                               url=url)
 
 
 class LookupFailedError(ArenaAsyncError):

@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import re
+import ssl as _ssl
 import time
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 import aiohttp
 
-from .._checks import check_flag, check_positive_int, check_rate, check_timeout
+from .._checks import (
+    check_flag,
+    check_int,
+    check_one_token,
+    check_positive_int,
+    check_rate,
+    check_timeout,
+)
 from .._client import (
     BaseClient,
     Clock,
@@ -23,7 +32,9 @@ from .._client import (
     check_trace_configs,
 )
 from .._limiter import Limiter
+from .._network import network_settings
 from .._pool import SessionPool
+from .._session import DEFAULT_MAX_ANSWER_SIZE
 from ..policies import RetryPolicy
 from ._auth import AkanaAuth
 from .tickets import KNOWN_API_VERSIONS, Tickets
@@ -81,6 +92,16 @@ class AkanaClient(BaseClient):
 
     ``clock`` (wall-clock seconds), ``sleep`` and ``seed`` exist for tests: waits and
     token lifetimes can be driven by a fake clock instead of real time.
+
+    Corporate networks (every request: login, API calls, logout, the OAuth token URL):
+    ``ssl`` is a CA bundle path (PEM), an ``ssl.SSLContext`` (e.g.
+    ``truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)``) or None (the system's
+    verification; False only with ``allow_insecure``); ``proxy`` an
+    ``http://[user:password@]host:port`` URL; ``trust_env=True`` reads ``HTTPS_PROXY``,
+    ``NO_PROXY``, ``SSL_CERT_FILE``... once, when the client is made. ``max_answer_size``
+    (bytes, 64 MiB by default) bounds every answer read
+    (:class:`~arena_async.AnswerTooLargeError`).
+    See the guide "Corporate networks".
     """
 
     #: The portal root, e.g. ``https://portal.example.com`` (no trailing slash).
@@ -113,9 +134,20 @@ class AkanaClient(BaseClient):
         clock: Clock | None = None,
         sleep: Sleep | None = None,
         seed: int | None = None,
+        ssl: _ssl.SSLContext | str | os.PathLike[str] | bool | None = None,
+        proxy: str | None = None,
+        trust_env: bool = False,
+        max_answer_size: int = DEFAULT_MAX_ANSWER_SIZE,
     ) -> None:
+        if isinstance(email, str):
+            check_one_token("email", email)
         self.base_url = check_base_url(base_url,
                                        allow_insecure=check_flag("allow_insecure", allow_insecure))
+        network = network_settings(ssl=ssl, proxy=proxy, trust_env=trust_env,
+                                   allow_insecure=allow_insecure, session=session,
+                                   urls=(self.base_url,))
+        answer_limit = check_int("max_answer_size", max_answer_size, minimum=1)
+        assert answer_limit is not None
         if urlsplit(self.base_url).path.rstrip("/").lower().endswith("/api"):
             raise ValueError(f"base_url must be the portal root, without '/api' (the client "
                              f"adds it), got {base_url!r}")
@@ -161,6 +193,7 @@ class AkanaClient(BaseClient):
             connector_limit=max(100, self.max_concurrency), clock=clock, sleep=sleep,
             rng=random.Random(seed), quota=None,
             trace_configs=tracing,
+            network=network, max_answer_size=answer_limit,
         )
         self.tickets = Tickets(self._pool, self.base_url, api_version)
         self._email = email

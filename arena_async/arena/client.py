@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import random
+import ssl as _ssl
 import time
 from collections.abc import Sequence
 
 import aiohttp
 
-from .._checks import check_flag, check_positive_int, check_rate, check_timeout
+from .._checks import (
+    check_flag,
+    check_int,
+    check_one_token,
+    check_positive_int,
+    check_rate,
+    check_timeout,
+    check_workspace_id,
+)
 from .._client import (
     BaseClient,
     Clock,
@@ -21,7 +31,9 @@ from .._client import (
     check_trace_configs,
 )
 from .._limiter import Limiter
+from .._network import network_settings
 from .._pool import SessionPool
+from .._session import DEFAULT_MAX_ANSWER_SIZE
 from .._share import Share, ShareLink, open_share
 from ..policies import QuotaPolicy, RetryPolicy
 from ._auth import ArenaAuth, OAuthCredentials
@@ -70,6 +82,16 @@ class ArenaClient(BaseClient):
 
     ``clock`` (wall-clock seconds), ``sleep`` and ``seed`` exist for tests: waits can be
     driven by a fake clock instead of real time.
+
+    Corporate networks (every request: login, API calls, logout, the OAuth token URL):
+    ``ssl`` is a CA bundle path (PEM), an ``ssl.SSLContext`` (e.g.
+    ``truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)``) or None (the system's
+    verification; False only with ``allow_insecure``); ``proxy`` an
+    ``http://[user:password@]host:port`` URL; ``trust_env=True`` reads ``HTTPS_PROXY``,
+    ``NO_PROXY``, ``SSL_CERT_FILE``... once, when the client is made. ``max_answer_size``
+    (bytes, 64 MiB by default) bounds every answer read
+    (:class:`~arena_async.AnswerTooLargeError`).
+    See the guide "Corporate networks".
     """
 
     #: The API root, e.g. ``https://api.arenasolutions.com/v1`` (no trailing slash).
@@ -106,7 +128,12 @@ class ArenaClient(BaseClient):
         clock: Clock | None = None,
         sleep: Sleep | None = None,
         seed: int | None = None,
+        ssl: _ssl.SSLContext | str | os.PathLike[str] | bool | None = None,
+        proxy: str | None = None,
+        trust_env: bool = False,
+        max_answer_size: int = DEFAULT_MAX_ANSWER_SIZE,
     ) -> None:
+        _check_inputs(email, session_id, client_id, workspace_id)
         insecure = check_flag("allow_insecure", allow_insecure)
         oauth = _check_oauth(client_id, client_secret, token_url, allow_insecure=insecure)
         if oauth is not None:
@@ -143,6 +170,11 @@ class ArenaClient(BaseClient):
         check_test_hooks(clock, sleep, seed)
         tracing = check_trace_configs(trace_configs, session)
         self.base_url = check_base_url(base_url, allow_insecure=insecure)
+        network = network_settings(ssl=ssl, proxy=proxy, trust_env=trust_env,
+                                   allow_insecure=insecure, session=session,
+                                   urls=(self.base_url, oauth.token_url if oauth else None))
+        answer_limit = check_int("max_answer_size", max_answer_size, minimum=1)
+        assert answer_limit is not None
         self.max_concurrency = check_positive_int("max_concurrency", max_concurrency)
         self.quota_policy = quota or QuotaPolicy()
         clock = clock or time.time
@@ -170,6 +202,7 @@ class ArenaClient(BaseClient):
             connector_limit=max(100, self.max_concurrency), clock=clock, sleep=sleep,
             rng=random.Random(seed), quota=self.quota_policy,
             trace_configs=tracing,
+            network=network, max_answer_size=answer_limit,
         )
         self.items = Items(self._pool, self.base_url, link=self.share_link, clock=clock)
         self._who = email or (oauth.client_id if oauth is not None else "given session")
@@ -177,6 +210,17 @@ class ArenaClient(BaseClient):
     def __repr__(self) -> str:
         shared = f" share={self.share_link.share.name}" if self.share_link else ""
         return f"<ArenaClient {self.base_url} {self._who}{shared}>"
+
+
+def _check_inputs(email: object, session_id: object, client_id: object,
+                  workspace_id: object) -> None:
+    """What is sent as it is (in the login, a header, the Basic credentials) holds no
+    spaces or control characters; ``workspace_id`` is a positive 64-bit integer."""
+    for name, value in (("email", email), ("session_id", session_id),
+                        ("client_id", client_id)):
+        if isinstance(value, str):
+            check_one_token(name, value)
+    check_workspace_id(workspace_id)
 
 
 def _check_oauth(client_id: object, client_secret: object, token_url: object, *,

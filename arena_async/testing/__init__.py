@@ -2,7 +2,9 @@
 
 The fakes are products, not test glue: users run their own tests against them. Both
 derive from :class:`FakeServer` (lifecycle, ``url``, request recording as
-:class:`RecordedRequest`, latency, faults, stats with ``reset()``). The
+:class:`RecordedRequest`, latency, faults, stats with ``reset()``, HTTPS with
+``ssl_context=``). :class:`ForwardProxy` is an HTTP forward proxy (``CONNECT`` tunnels,
+absolute-form requests, optional Basic proxy auth) that counts what passes. The
 pytest plugin (``arena_async.testing.plugin``, auto-registered) gives the fixtures
 ``fake_arena``, ``fake_arena_factory`` and ``fake_akana``.
 
@@ -21,6 +23,7 @@ from typing import Any
 
 from ._fake_arena import FakeArena, FakeArenaStats, format_reset
 from ._faults import FAULT_KINDS, Fault, FaultKind, FaultPlan, arena_error_body, faults_middleware
+from ._proxy import ForwardProxy, ProxiedRequest
 from ._server import STATS_PATH, FakeServer, FakeServerStats, RecordedRequest
 
 __all__ = [
@@ -35,6 +38,8 @@ __all__ = [
     "Fault",
     "FaultKind",
     "FaultPlan",
+    "ForwardProxy",
+    "ProxiedRequest",
     "RecordedRequest",
     "arena_error_body",
     "faults_middleware",

@@ -41,6 +41,7 @@ import copy
 import json
 import logging
 import random
+import ssl
 import time
 import uuid
 import warnings
@@ -169,6 +170,8 @@ class FakeAkana(FakeServer):
       ``"lower"`` keys in the LoginResponse; ``valid_until_format`` — ``"iso"`` or
       ``"epoch_ms"`` for ``authTokenValidUntil``.
     * ``host`` / ``port`` — where to listen (port 0: any free port).
+    * ``ssl_context`` — serve HTTPS with this server-side ``ssl.SSLContext`` (see
+      :class:`~arena_async.testing.FakeServer`); :attr:`url` is then ``https://``.
 
     * ``host`` may be ``"::1"`` (IPv6 loopback; :attr:`url` brackets it).
 
@@ -200,10 +203,12 @@ class FakeAkana(FakeServer):
         valid_until_format: Literal["iso", "epoch_ms"] = "iso",
         host: str = "127.0.0.1",
         port: int = 0,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         if not tenant or "." in tenant:
             raise ValueError("tenant must be a non-empty name without dots")
-        super().__init__(host=host, port=port, latency=latency, faults=faults, clock=clock)
+        super().__init__(host=host, port=port, latency=latency, faults=faults, clock=clock,
+                         ssl_context=ssl_context)
         self.tenant = tenant
         self.csrf = csrf
         self.csrf_on_reads = csrf_on_reads

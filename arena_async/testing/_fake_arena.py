@@ -25,6 +25,7 @@ import math
 import random
 import re
 import secrets
+import ssl
 import string
 import time
 from collections import Counter
@@ -360,6 +361,8 @@ class FakeArena(FakeServer):
     - ``max_request_line``: the longest request line (bytes) let through, default
       :data:`MAX_REQUEST_LINE` (8192, as front ends); longer ones get 414, are recorded
       and not counted against the quota (None: no limit).
+    - ``ssl_context``: serve HTTPS with this server-side ``ssl.SSLContext`` (see
+      :class:`~arena_async.testing.FakeServer`); :attr:`url` is then ``https://``.
 
     Quota rules: one budget for the whole fake, shared by every session and token; every
     request but login and token requests counts, failed ones too; at 0 a request gets 429
@@ -417,6 +420,7 @@ class FakeArena(FakeServer):
         clock: Callable[[], float] = time.time,
         seed: int = 0,
         max_request_line: int | None = MAX_REQUEST_LINE,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         if quota_limit is not None and quota_limit < 0:
             raise ValueError("quota_limit must be >= 0 or None")
@@ -453,7 +457,8 @@ class FakeArena(FakeServer):
         self.note_key = note_key
         self.trainingplan_key = trainingplan_key
         self.item_url = item_url
-        super().__init__(host=host, port=port, latency=latency, faults=faults, clock=clock)
+        super().__init__(host=host, port=port, latency=latency, faults=faults, clock=clock,
+                         ssl_context=ssl_context)
         self._rng = random.Random(seed)
         self._guids: set[str] = set()
         self._items: dict[str, _Item] = {}

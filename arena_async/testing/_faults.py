@@ -53,6 +53,7 @@ FaultKind = Literal[
     "slow_headers",
     "slow_body",
     "expire_session",
+    "huge_body",
 ]
 
 #: Every kind of fault :class:`Fault` accepts.
@@ -141,6 +142,11 @@ class Fault:
     - ``"slow_body"``: process the request, send the headers, sleep ``delay``, send the body.
     - ``"expire_session"``: expire the request's session (the fake's callback), then
       process normally, so it meets the fake's usual 401.
+    - ``"huge_body"``: answer 200 with a JSON body of ``size`` bytes (default 1 GiB),
+      generated while it is sent (the fake holds none of it), in 64 KiB chunks: chunked
+      with no ``Content-Length`` (``chunked=True``, the default) or announced by a
+      ``Content-Length`` (``chunked=False``). A client that stops reading ends it. The
+      request is not processed. For testing a client's answer size limit.
 
     Which requests: ``method`` (any when None), ``path`` (a regex *searched* in the
     request path; any when None) and ``query`` (a regex searched in the decoded query,
@@ -159,6 +165,7 @@ class Fault:
 
         Fault("status", status=429, retry_after="2", path=r"/tickets", times=1)
         Fault("slow_body", delay=0.5, every=10)
+        Fault("huge_body", size=2**30, times=1)   # a 1 GiB streamed answer
     """
 
     kind: FaultKind = attrs.field(validator=_check_kind)
@@ -184,6 +191,8 @@ class Fault:
         ),
     )
     after: int = attrs.field(default=0, validator=attrs.validators.ge(0))
+    size: int = attrs.field(default=2**30, validator=attrs.validators.ge(0))
+    chunked: bool = True
 
     def matches(self, method: str, path: str, query: str = "") -> bool:
         """True when ``method``, ``path`` and the decoded ``query`` are in this rule's scope
@@ -347,6 +356,38 @@ async def _send_partial(
     return response
 
 
+_HUGE_HEAD: Final = b'{"count": 0, "results": [], "padding": "'
+_HUGE_TAIL: Final = b'"}'
+_HUGE_CHUNK: Final = b"x" * 65536
+
+
+async def _send_huge(request: web.Request, fault: Fault) -> web.StreamResponse:
+    """``fault.size`` bytes of JSON, made as they are sent; ends quietly when the client
+    stops reading (the point of the fault)."""
+    filler = max(0, fault.size - len(_HUGE_HEAD) - len(_HUGE_TAIL))
+    response = web.StreamResponse(status=200)
+    response.headers["Content-Type"] = _JSON
+    if fault.chunked:
+        response.enable_chunked_encoding()
+    else:
+        response.content_length = len(_HUGE_HEAD) + filler + len(_HUGE_TAIL)
+    await response.prepare(request)
+    if request.method == "HEAD":
+        return response
+    try:
+        await response.write(_HUGE_HEAD)
+        while filler > 0:
+            step = min(filler, len(_HUGE_CHUNK))
+            await response.write(_HUGE_CHUNK if step == len(_HUGE_CHUNK)
+                                 else _HUGE_CHUNK[:step])
+            filler -= step
+        await response.write(_HUGE_TAIL)
+        await response.write_eof()
+    except ConnectionError:
+        logger.debug("huge_body: the client stopped reading")
+    return response
+
+
 def faults_middleware(
     plan: FaultPlan,
     *,
@@ -397,6 +438,8 @@ def faults_middleware(
             if expire is not None:
                 expire(request)
             return await handler(request)
+        if kind == "huge_body":
+            return await _send_huge(request, fault)
         status, raw, headers = await _materialize(handler, request)
         if fault.body is not None:
             raw = _encode(fault.body)

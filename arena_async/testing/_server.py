@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import ssl
 import time
 import warnings
 from collections import Counter
@@ -209,6 +210,15 @@ class FakeServer:
     - ``latency``: seconds slept before each answer (real sleep; settable later).
     - ``faults``: a :class:`~arena_async.testing.FaultPlan` (a fresh one by default).
     - ``clock``: ``() -> epoch seconds``, read for ``received_at`` and the fake's timers.
+    - ``ssl_context``: serve HTTPS with this server-side ``ssl.SSLContext`` (its
+      certificate must name the host the client uses: ``127.0.0.1``, ``localhost``);
+      :attr:`url` then starts with ``https://``. E.g. with ``trustme``::
+
+          ca = trustme.CA()
+          context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+          ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
+          async with FakeArena(ssl_context=context) as fake:
+              ...  # ArenaClient(base_url=fake.url, ssl=<path of ca.cert_pem>, ...)
 
     Example::
 
@@ -237,6 +247,7 @@ class FakeServer:
         latency: float = 0.0,
         faults: FaultPlan | None = None,
         clock: Callable[[], float] = time.time,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         if not host:
             raise ValueError("host must be a non-empty host name or address")
@@ -244,6 +255,10 @@ class FakeServer:
             raise ValueError(f"port must be an integer from 0 to 65535, not {port!r}")
         if not latency >= 0:
             raise ValueError("latency must be >= 0")
+        if ssl_context is not None and not isinstance(ssl_context, ssl.SSLContext):
+            raise ValueError(f"ssl_context must be an ssl.SSLContext or None, got "
+                             f"{type(ssl_context).__name__}")
+        self._ssl_context = ssl_context
         self._host = host
         self._port = port
         self._bound_port: int | None = None
@@ -273,7 +288,7 @@ class FakeServer:
         )
         await runner.setup()
         try:
-            site = web.TCPSite(runner, self._host, self._port)
+            site = web.TCPSite(runner, self._host, self._port, ssl_context=self._ssl_context)
             await site.start()
             port: int = runner.addresses[0][1]
         except BaseException:
@@ -282,7 +297,8 @@ class FakeServer:
         self._runner = runner
         self._bound_port = port
         host = f"[{self._host}]" if ":" in self._host else self._host  # IPv6 literal
-        self._url = f"http://{host}:{port}{self.base_path}"
+        scheme = "https" if self._ssl_context is not None else "http"
+        self._url = f"{scheme}://{host}:{port}{self.base_path}"
         self._logger.debug("%s listening on %s", name, self._url)
         return self
 
@@ -315,8 +331,9 @@ class FakeServer:
 
     @property
     def url(self) -> str:
-        """``http://<host>:<port>`` plus :attr:`base_path`; once started (and after
-        :meth:`close`, when it points at nothing)."""
+        """``http://<host>:<port>`` (``https://`` with ``ssl_context``) plus
+        :attr:`base_path`; once started (and after :meth:`close`, when it points at
+        nothing)."""
         if self._url is None:
             raise RuntimeError(f"{type(self).__name__} is not started")
         return self._url

@@ -50,6 +50,7 @@ def test_kinds_are_the_documented_ones() -> None:
                 "slow_headers",
                 "slow_body",
                 "expire_session",
+                "huge_body",
             }
         )
         == FAULT_KINDS
