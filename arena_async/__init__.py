@@ -8,6 +8,7 @@ Example::
         refs = await arena.items.tickets.list(item_guid)
 """
 
+from ._cache import AnswerInfo
 from ._share import RedisShare, Share, SQLiteShare
 from .akana import AkanaClient
 from .akana.tickets import TicketFilters
@@ -57,7 +58,7 @@ from .models import (
     Url,
     UserSummary,
 )
-from .policies import QuotaPolicy, RetryPolicy
+from .policies import CachePolicy, QuotaPolicy, RetryPolicy
 
 __version__ = "0.1.0"
 
@@ -66,12 +67,14 @@ __all__ = [
     "Action",
     "AdditionalAttribute",
     "AkanaClient",
+    "AnswerInfo",
     "ArenaAsyncError",
     "ArenaClient",
     "AuthenticationError",
     "AuthoringUser",
     "BadRequestError",
     "BulkRun",
+    "CachePolicy",
     "CategorySummary",
     "Comment",
     "CommentsPreview",
