@@ -253,6 +253,9 @@ class AnswerCache:
         marked = claim is Claim.FILL and self.store.shared
         drops = self._drops
         self._counters.cache_misses += 1
+        # A live filler keeps its marker (however long Arena or the quota makes it wait):
+        # only a dead one's lapses, and then a waiter fetches.
+        keeper = asyncio.ensure_future(self._keep_marker(key)) if marked else None
         try:
             left = None if ask.give_up is None else ask.give_up - time.monotonic()
             if left is not None and left <= 0:
@@ -261,6 +264,7 @@ class AnswerCache:
             fetched_at = self._clock()
             value = parse(body)
         except BaseException as exc:
+            await _stop(keeper)
             if marked:
                 await self._release(key)
             if isinstance(exc, Exception) and can_serve_stale(exc):
@@ -268,6 +272,7 @@ class AnswerCache:
                 if stale is not None:
                     return stale
             raise
+        await _stop(keeper)
         tags = tags_for(self.namespace, ask.request, value)
         if drops == self._drops:
             await self._write(key, Stored(body, fetched_at), tags)
@@ -303,26 +308,39 @@ class AnswerCache:
 
     async def _wait_for_fill(self, ask: _Ask[T],
                              stored: Stored | None) -> tuple[Stored | None, Claim]:
-        """Wait while another process fetches the answer: until it is there (FRESH), the
-        marker is gone (FILL: ours now), or ``fill_ttl`` passed (FILL without a marker: it
-        is slow, ask too). Polls with backoff, in real time, as the marker lapses. Returns
-        the latest answer seen (maybe stale) with what to do."""
+        """Wait while another process fetches the answer: until it is there (FRESH) or no
+        live marker is left (FILL: ours now). A marker lives ``fill_ttl`` seconds: a filler
+        that died holds the others no longer, and one that is slower than that has a
+        waiter fetch too. Polls with backoff, in real time (the marker lapses in real
+        time). Returns the latest answer seen (maybe stale) with what to do."""
         give_up = ask.give_up
-        patience = time.monotonic() + self._fill_ttl
         pause = _POLL_FIRST
         while True:
-            now = time.monotonic()
-            if give_up is not None and now >= give_up:
-                raise ask.late("another process")
-            if now >= patience:
-                return stored, Claim.FILL
-            limit = min(patience, give_up) if give_up is not None else patience
-            await asyncio.sleep(min(pause, max(0.0, limit - now)))
+            if give_up is None:
+                await asyncio.sleep(pause)
+            else:
+                left = give_up - time.monotonic()
+                if left <= 0:
+                    raise ask.late("another process")
+                await asyncio.sleep(min(pause, left))
             pause = min(pause * 2, _POLL_MAX)
             seen, claim = await self._read(ask.key)
             stored = seen or stored
             if claim is not Claim.WAIT:
                 return stored, claim
+
+    async def _keep_marker(self, key: str) -> None:
+        """Renew our fill marker every third of its life while we fetch (a read renews the
+        marker of its owner), until it is no longer ours to keep."""
+        while True:
+            await asyncio.sleep(self._fill_ttl / 3)
+            try:
+                _, claim = await self.store.read(key, self._clock() - self._ttl, self.owner,
+                                                 self._fill_ttl)
+            except ShareUnavailableError:
+                continue
+            if claim is not Claim.FILL:
+                return
 
     # -- the store, fallible ------------------------------------------------------------
     async def _read(self, key: str) -> tuple[Stored | None, Claim]:
@@ -378,6 +396,13 @@ class AnswerCache:
             log.warning("could not drop the cached references of a changed reference (%s): "
                         "other processes may see the old ones for up to ttl=%g s", exc,
                         self._ttl)
+
+
+async def _stop(task: asyncio.Task[None] | asyncio.Future[None] | None) -> None:
+    """Cancel a helper task and wait until it has ended."""
+    if task is not None and not task.done():
+        task.cancel()
+        await asyncio.wait((task,))
 
 
 def _brief(error: BaseException) -> str:
