@@ -227,7 +227,7 @@ class AnswerCache:
     async def _lead(self, ask: _Ask[T], stored: Stored | None, claim: Claim) -> T:
         key = ask.key
         flight: asyncio.Future[_Outcome] = asyncio.get_running_loop().create_future()
-        self._flights[key] = flight
+        self._flights[key] = flight  # MUT1
         outcome: _Outcome = None
         try:
             value, answer = await self._fill(ask, stored, claim)
@@ -237,7 +237,7 @@ class AnswerCache:
             outcome = exc
             raise
         finally:
-            del self._flights[key]
+            self._flights.pop(key, None)
             flight.set_result(outcome)
 
     async def _fill(self, ask: _Ask[T], stored: Stored | None,
