@@ -227,7 +227,7 @@ class AnswerCache:
     async def _lead(self, ask: _Ask[T], stored: Stored | None, claim: Claim) -> T:
         key = ask.key
         flight: asyncio.Future[_Outcome] = asyncio.get_running_loop().create_future()
-        self._flights[key] = flight  # MUT1
+        self._flights[key] = flight
         outcome: _Outcome = None
         try:
             value, answer = await self._fill(ask, stored, claim)
