@@ -90,9 +90,10 @@ class Resource:
             return (await self._pool.send(request, deadline=left)).body
         return fetch
 
-    async def _references_changed(self, *item_guids: str | None) -> None:
-        """A reference between these items was written: the cached references of both
-        ends (and of any item whose cached references mention them) are dropped."""
+    async def _references_changed(self, *item_guids: str) -> None:
+        """A reference of these items was written: every cached reference answer that
+        involves any of them (their own, and those of the items they reference) is
+        dropped."""
         cache = self._pool.answer_cache
         if cache is not None:
-            await cache.references_changed(guid for guid in item_guids if guid)
+            await cache.references_changed(item_guids)

@@ -98,17 +98,14 @@ class ItemReferences(Resource):
         if note is not None and not isinstance(note, str):
             raise ValueError(f"note must be a string or None, got {type(note).__name__}")
         params = {"setnull": "true"} if note is None else None
-        other: str | None = None
         try:
-            ref = await self._one(
+            return await self._one(
                 ItemReference,
                 self._request("PUT", "items", item_guid, "items", ref_guid, params=params,
                               json={"note": note}),
                 deadline)
-            other = ref.item.guid
-            return ref
-        finally:
-            await self._references_changed(item_guid, other)
+        finally:  # (the other end's cached answers of this reference name item_guid)
+            await self._references_changed(item_guid)
 
     async def delete(self, item_guid: str, ref_guid: str, *, deadline: float | None = None,
                      ) -> None:
@@ -118,7 +115,7 @@ class ItemReferences(Resource):
         try:
             await self._pool.send(self._request("DELETE", "items", item_guid, "items",
                                                 ref_guid), deadline=deadline)
-        finally:
+        finally:  # (the other end's cached answers of this reference name item_guid)
             await self._references_changed(item_guid)
 
 

@@ -456,11 +456,13 @@ async def test_the_memory_store_is_bounded_by_entries_and_bytes() -> None:
         store = arena._cache.store if arena._cache else None  # noqa: SLF001
         assert isinstance(store, MemoryStore)
         assert len(store) == 4
-        for guid in guids[-4:]:  # the most recent stay
-            await arena.items.get(guid)
+        await arena.items.get(guids[6])  # a hit: now the most recently used
         assert fake.stats.by_route[ITEM] == 10
-        await arena.items.get(guids[0])  # the least recent went
+        await arena.items.get(guids[0])  # the least recently used (7) goes
+        await arena.items.get(guids[6])
         assert fake.stats.by_route[ITEM] == 11
+        await arena.items.get(guids[7])
+        assert fake.stats.by_route[ITEM] == 12
     size = len(fake.item(guids[0])) * 40  # a few answers' worth of bytes
     async with FakeArena.seeded(items=10, seed=1) as fake, \
             client_for(fake, cache=CachePolicy(ttl=3600.0, max_bytes=size)) as arena:
