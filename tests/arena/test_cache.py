@@ -120,6 +120,27 @@ def test_tags_name_the_item_and_both_ends_of_references() -> None:
                          item_tags(ns, "C")[1]}
 
 
+def test_stale_answers_stand_in_only_when_arena_cannot_answer() -> None:
+    from arena_async import (
+        BadRequestError,
+        RateLimitError,
+        ResponseFormatError,
+        ShareMisconfiguredError,
+        ShareUnavailableError,
+    )
+    from arena_async._cache import can_serve_stale
+
+    assert can_serve_stale(QuotaExhaustedError(0, None))
+    assert can_serve_stale(ServerError(503, []))
+    assert can_serve_stale(RateLimitError(429, []))
+    assert can_serve_stale(TransportError("reset"))
+    assert can_serve_stale(ShareUnavailableError("down", share="s"))
+    assert not can_serve_stale(ShareMisconfiguredError("wrong password", share="s"))
+    assert not can_serve_stale(NotFoundError(404, []))
+    assert not can_serve_stale(BadRequestError(400, []))
+    assert not can_serve_stale(ResponseFormatError("bad"))
+
+
 # -- TTL --------------------------------------------------------------------------------
 async def test_an_answer_is_kept_ttl_seconds(fake_clock: FakeClock) -> None:
     async with FakeArena.seeded(items=3, seed=1) as fake, \

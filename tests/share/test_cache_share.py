@@ -20,9 +20,14 @@ from arena_async import (
     RetryPolicy,
     ServerError,
     Share,
+    ShareUnavailableError,
     SQLiteShare,
+    TransportError,
 )
 from arena_async._cache import MemoryStore, ShareStore
+from arena_async._cache._keys import answer_key
+from arena_async._protocol import BaseURL, Request
+from arena_async._share._answers import Claim
 from arena_async._share._state import Step
 from arena_async.testing import FakeArena, Fault
 from tests.conftest import FakeClock
@@ -129,21 +134,23 @@ async def test_a_slow_filler_keeps_its_marker(make_share: ShareFactory) -> None:
 async def test_writes_and_forget_reach_every_client(make_share: ShareFactory) -> None:
     async with FakeArena.seeded(items=5, seed=2, max_item_refs=0) as fake:
         async with Clients(client(fake, make_share()), client(fake, make_share())) as (a, b):
-            x, y = fake.item_guids[:2]
+            x, y, z = fake.item_guids[:3]
             assert await a.items.references.list(x) == []
             assert await a.items.references.list(y) == []
             item = await a.items.get(x)
+            await a.items.get(z)
             await b.items.references.create(x, y, note="n")
             assert [r.item.guid for r in await a.items.references.list(x)] == [y]
             assert [r.item.guid for r in await a.items.references.list(y)] == [x]
             assert await a.items.get(x) == item
-            before = fake.stats.by_route[ITEM]
+            assert fake.stats.by_route[ITEM] == 2
             await b.forget(x)
             await a.items.get(x)
-            assert fake.stats.by_route[ITEM] == before + 1
+            await a.items.get(z)
+            assert fake.stats.by_route[ITEM] == 3
             await b.forget()
-            await a.items.references.list(y)
-            assert fake.stats.by_route[REFS] == 2 + 2 + 1
+            await a.items.get(z)
+            assert fake.stats.by_route[ITEM] == 4
 
 
 async def test_identities_and_servers_keep_their_own_answers(make_share: ShareFactory) -> None:
@@ -289,3 +296,55 @@ async def test_sqlite_sweeps_expired_answers(tmp_path: Any, expired_rows_are_swe
                 assert conn.execute("SELECT count(*) FROM arena_answer").fetchone() == (1,)
                 assert conn.execute("SELECT count(DISTINCT key) FROM arena_answer_tag"
                                     ).fetchone() == (1,)
+
+
+async def test_a_deadline_bounds_the_wait_for_another_process(make_share: ShareFactory) -> None:
+    async with FakeArena.seeded(items=3, seed=1) as fake:
+        async with client(fake, make_share(lease_ttl=30.0, member_ttl=90.0)) as arena:
+            await arena.items.get(fake.item_guids[1])
+            assert arena._cache is not None and arena.share_link is not None  # noqa: SLF001
+            guid = fake.item_guids[0]
+            request = Request.on(BaseURL(fake.url), "GET", "items", guid, "tickets")
+            key = answer_key(arena._cache.namespace, request)  # noqa: SLF001
+            # another process is fetching it (for up to 30 s)
+            _, claim = await arena.share_link.share.answer_read(key, 0.0, "other", 30.0)
+            assert claim is Claim.FILL
+            started = time.monotonic()
+            with pytest.raises(TransportError, match="another process"):
+                await arena.items.tickets.list(guid, deadline=0.3)
+            assert 0.25 < time.monotonic() - started < 5
+            assert fake.stats.by_route[TICKETS] == 0
+
+
+class FlakyAnswers(SQLiteShare):
+    """A SQLite share whose answer store fails while ``failing`` is set."""
+
+    failing = True
+
+    async def answer_read(self, *args: Any, **kw: Any) -> Any:
+        if self.failing:
+            raise ShareUnavailableError("answers unavailable", share=self.name)
+        return await super().answer_read(*args, **kw)
+
+    async def answer_write(self, *args: Any, **kw: Any) -> None:
+        if self.failing:
+            raise ShareUnavailableError("answers unavailable", share=self.name)
+        await super().answer_write(*args, **kw)
+
+
+async def test_a_failing_answer_store_asks_arena_and_recovers(
+        tmp_path: Any, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="arena_async.cache")
+    share = FlakyAnswers(tmp_path / "share.db")
+    async with FakeArena.seeded(items=3, seed=1) as fake:
+        async with client(fake, share) as arena:
+            guid = fake.item_guids[0]
+            for _ in range(3):
+                await arena.items.get(guid)
+            assert fake.stats.by_route[ITEM] == 3
+            share.failing = False
+            await arena.items.get(guid)
+            await arena.items.get(guid)
+            assert fake.stats.by_route[ITEM] == 4
+    warnings = [r for r in caplog.records if "cannot use the share" in r.getMessage()]
+    assert len(warnings) == 1
