@@ -277,7 +277,8 @@ async def test_stale_answers_when_the_quota_is_spent(fake_clock: FakeClock,
         caplog.set_level(logging.WARNING, logger="arena_async.cache")
         with arena.cache_info() as info:
             assert await arena.items.tickets.list(guid) == first
-        assert info.from_cache and info.stale
+        assert info.from_cache
+        assert info.stale
         assert info.age == pytest.approx(300.0)
         with arena.cache_info() as again:
             assert await arena.items.tickets.list(guid) == first  # refused locally now
@@ -474,7 +475,7 @@ async def test_the_memory_store_is_bounded_by_entries_and_bytes() -> None:
         guids = fake.item_guids
         for guid in guids:
             await arena.items.get(guid)
-        store = arena._cache.store if arena._cache else None  # noqa: SLF001
+        store = arena._cache.store if arena._cache else None
         assert isinstance(store, MemoryStore)
         assert len(store) == 4
         await arena.items.get(guids[6])  # a hit: now the most recently used
@@ -489,7 +490,7 @@ async def test_the_memory_store_is_bounded_by_entries_and_bytes() -> None:
             client_for(fake, cache=CachePolicy(ttl=3600.0, max_bytes=size)) as arena:
         for guid in fake.item_guids:
             await arena.items.get(guid)
-        store = arena._cache.store if arena._cache else None  # noqa: SLF001
+        store = arena._cache.store if arena._cache else None
         assert isinstance(store, MemoryStore)
         assert 0 < len(store) < 10
         assert store.bytes <= size

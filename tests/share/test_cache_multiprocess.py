@@ -12,15 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from arena_async.testing import FakeArena, Fault
-from tests.share.test_multiprocess import (  # noqa: F401 - the fixtures, used by name
-    ROUTE,
-    Workers,
-    config_for,
-    share_config,
-    total,
-    workers,
-    zygote,
-)
+from tests.share import test_multiprocess as mp
+from tests.share.test_multiprocess import ROUTE, Workers, config_for, total
+
+# The fork server and its workers, as in test_multiprocess.py (fixtures by name).
+share_config = mp.share_config
+workers = mp.workers
+zygote = mp.zygote
 
 
 async def test_four_processes_fetch_each_answer_once(share_config: dict[str, Any],
