@@ -8,13 +8,12 @@ ask; :class:`AnswerInfo` tells a caller where its answers came from.
 from __future__ import annotations
 
 import hashlib
-import logging
 from collections.abc import Callable
 
 from .._pool import SessionPool
 from .._share import ShareLink
 from ..policies import CachePolicy
-from ._answers import AnswerCache, Store, can_serve_stale
+from ._answers import AnswerCache, Store, can_serve_stale, log
 from ._info import AnswerInfo
 from ._keys import namespace
 from ._memory import MemoryStore
@@ -22,8 +21,6 @@ from ._shared import Decode, Encode, ShareStore, sealed_codec
 
 __all__ = ["AnswerCache", "AnswerInfo", "MemoryStore", "ShareStore", "build_cache",
            "can_serve_stale", "cache_identity", "check_cache", "sealed_codec"]
-
-log = logging.getLogger("arena_async.cache")
 
 #: Seconds a fill marker lives in a store without a lease of its own (never shared).
 _LOCAL_FILL_TTL = 10.0

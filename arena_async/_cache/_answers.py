@@ -47,7 +47,7 @@ from ._keys import answer_key, item_tags, reference_tags, tags_for
 
 __all__ = ["AnswerCache", "Fetch", "Store"]
 
-log = logging.getLogger("arena_async.cache")
+log: logging.Logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 

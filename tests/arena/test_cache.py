@@ -274,7 +274,7 @@ async def test_stale_answers_when_the_quota_is_spent(fake_clock: FakeClock,
         first = await arena.items.tickets.list(guid)
         fake_clock.now += 300.0
         fake.set_quota(remaining=0)  # spent by someone else: the next request meets a 429
-        caplog.set_level(logging.WARNING, logger="arena_async.cache")
+        caplog.set_level(logging.WARNING, logger="arena_async._cache._answers")
         with arena.cache_info() as info:
             assert await arena.items.tickets.list(guid) == first
         assert info.from_cache

@@ -265,7 +265,7 @@ class DictShare(Share):
 
 async def test_a_share_that_keeps_no_answers_leaves_the_cache_in_memory(
         caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.WARNING, logger="arena_async.cache")
+    caplog.set_level(logging.WARNING, logger="arena_async._cache._answers")
     async with FakeArena.seeded(items=2, seed=1) as fake, client(fake, DictShare()) as arena:
         assert isinstance(arena._cache.store if arena._cache else None,
                           MemoryStore)
@@ -335,7 +335,7 @@ class FlakyAnswers(SQLiteShare):
 
 async def test_a_failing_answer_store_asks_arena_and_recovers(
         tmp_path: Any, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.WARNING, logger="arena_async.cache")
+    caplog.set_level(logging.WARNING, logger="arena_async._cache._answers")
     share = FlakyAnswers(tmp_path / "share.db")
     async with FakeArena.seeded(items=3, seed=1) as fake, client(fake, share) as arena:
         guid = fake.item_guids[0]
