@@ -42,7 +42,7 @@ from ..errors import (
     TransportError,
 )
 from ..policies import CachePolicy
-from ._info import AnswerInfo, collect, record
+from ._info import record
 from ._keys import answer_key, item_tags, reference_tags, tags_for
 
 __all__ = ["AnswerCache", "Fetch", "Store"]
@@ -159,10 +159,6 @@ class AnswerCache:
 
     def __repr__(self) -> str:
         return f"<AnswerCache ttl={self._ttl:g}s {type(self.store).__name__}>"
-
-    def info(self) -> contextlib.AbstractContextManager[AnswerInfo]:
-        """A block that collects where this cache's answers given inside it came from."""
-        return collect(self)
 
     # -- answers ----------------------------------------------------------------------
     async def answer(self, request: Request, parse: Callable[[bytes], T], fetch: Fetch,
