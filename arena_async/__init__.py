@@ -8,6 +8,7 @@ Example::
         refs = await arena.items.tickets.list(item_guid)
 """
 
+from ._cache import AnswerInfo
 from ._share import RedisShare, Share, SQLiteShare
 from .akana import AkanaClient
 from .akana.tickets import TicketFilters
@@ -62,7 +63,7 @@ from .models import (
     Url,
     UserSummary,
 )
-from .policies import QuotaPolicy, RetryPolicy
+from .policies import CachePolicy, QuotaPolicy, RetryPolicy
 
 __version__ = "0.1.0"
 
@@ -71,6 +72,7 @@ __all__ = [
     "Action",
     "AdditionalAttribute",
     "AkanaClient",
+    "AnswerInfo",
     "ArenaAsyncError",
     "ArenaClient",
     "AnswerTooLargeError",
@@ -78,6 +80,7 @@ __all__ = [
     "AuthoringUser",
     "BadRequestError",
     "BulkRun",
+    "CachePolicy",
     "CategorySummary",
     "Comment",
     "CommentsPreview",

@@ -22,7 +22,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import attrs
@@ -50,6 +50,9 @@ from ._urls import WireURLs
 from .errors import APIError, ArenaAsyncError, error_for_status, excerpt
 from .models.common import Quota, Stats
 from .policies import QuotaPolicy, RetryPolicy
+
+if TYPE_CHECKING:
+    from ._cache import AnswerCache
 
 __all__ = ["Auth", "Response", "SessionPool", "other_loop_error"]
 
@@ -110,6 +113,13 @@ class SessionPool(Lifecycle):
         self._counters = PoolCounters()
         self._timer = AttemptTimer(self.timeout)
         self._wire_url = WireURLs()  # for requests without a target
+        #: The answer cache (``cache=``), which the resources ask before sending a GET.
+        self.answer_cache: AnswerCache | None = None
+
+    @property
+    def counters(self) -> PoolCounters:
+        """The running counts behind :attr:`stats` (the answer cache adds its own)."""
+        return self._counters
 
     @property
     def quota_limit(self) -> int | None:

@@ -37,6 +37,10 @@ class PoolCounters:
     wait_seconds: float = 0.0
     logins: int = 0
     renewals: int = 0
+    # The answer cache's (cache=): it adds to these itself.
+    cache_hits: int = 0
+    cache_misses: int = 0
+    cache_stale: int = 0
 
     def answered(self, status: int) -> None:
         """Count an answer other than a 2xx: a 429 (quota or not) or a 5xx."""
@@ -70,4 +74,7 @@ class PoolCounters:
             wait_seconds=self.wait_seconds + limiter.wait_seconds,
             logins=self.logins,
             renewals=self.renewals,
+            cache_hits=self.cache_hits,
+            cache_misses=self.cache_misses,
+            cache_stale=self.cache_stale,
         )

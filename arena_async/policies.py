@@ -1,4 +1,5 @@
-"""User-facing policies: how to retry, and how to spend the Arena request quota."""
+"""User-facing policies: how to retry, how to spend the Arena request quota, and how long to
+keep answers."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Literal
 
 import attrs
 
-__all__ = ["QuotaPolicy", "RetryPolicy"]
+__all__ = ["CachePolicy", "QuotaPolicy", "RetryPolicy"]
 
 
 def _positive_int(_: object, attribute: attrs.Attribute[int], value: int) -> None:
@@ -78,3 +79,34 @@ class QuotaPolicy:
     on_exhausted: Literal["raise", "wait"] = attrs.field(default="raise", validator=_on_exhausted)
     max_wait: float = attrs.field(default=3600.0, validator=_non_negative)
     pace: bool = False
+
+
+def _positive_seconds(_: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) \
+            or value <= 0:
+        raise ValueError(f"{attribute.name} must be a finite number of seconds > 0, got "
+                         f"{value!r}")
+
+
+@attrs.frozen(slots=True)
+class CachePolicy:
+    """How long the answers of GET requests are kept, and used, instead of asking again.
+
+    - ``ttl``: seconds an answer is served from the cache without asking Arena (no request,
+      no quota spent).
+    - ``stale_if_error``: for that many seconds more, an older answer is served instead of
+      raising when Arena cannot answer: the quota is spent
+      (:class:`~arena_async.QuotaExhaustedError`), or a 5xx, a 429 that is not the quota's,
+      or a connection failure persists after the retries. ``0`` (the default) never serves
+      an answer older than ``ttl``.
+    - ``max_entries`` / ``max_bytes``: the bounds of the in-memory store (used when the
+      client has no share); the least recently used answers go first. With a share, the
+      answers live in the share and expire there.
+
+    Example: ``ArenaClient(..., cache=CachePolicy(ttl=300.0, stale_if_error=86400.0))``.
+    """
+
+    ttl: float = attrs.field(validator=_positive_seconds)
+    stale_if_error: float = attrs.field(default=0.0, validator=_non_negative)
+    max_entries: int = attrs.field(default=10_000, validator=_positive_int)
+    max_bytes: int = attrs.field(default=64 * 1024 * 1024, validator=_positive_int)

@@ -23,7 +23,7 @@ def bench() -> object:
 
 @pytest.mark.parametrize("name", ["_common", "_prototype", "_codegen", "load_server", "overhead",
                                   "latency", "streaming", "structuring", "quota", "run_all",
-                                  "breakdown", "sharing", "instructions"])
+                                  "breakdown", "sharing", "instructions", "frugal"])
 def test_imports(bench: object, name: str) -> None:
     module = importlib.import_module(name)
     assert module.__doc__
@@ -102,3 +102,9 @@ def test_sharing_tiny(bench: object, tmp_path: Path) -> None:
     assert figures["shared, SQLite"]["contacts"][0] > 0  # the ledger was used
     four = sharing.four_processes(f"sqlite:///{tmp_path / 'share.db'}", 10, 100, 0)
     assert four["ok"] + four["failed"] == 40
+
+
+def test_frugal_jobs_tiny(bench: object) -> None:
+    frugal = importlib.import_module("frugal")
+    (row,) = frugal.etl_rerun(quick=True)
+    assert row[1:3] == ["180", "90"]  # the re-run spends nothing with the cache

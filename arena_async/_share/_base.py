@@ -11,11 +11,13 @@ from __future__ import annotations
 import abc
 import asyncio
 import json
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
 
 from .._checks import check_seconds
 from ..errors import ShareUnavailableError
+from ._answers import Claim, Stored
 from ._state import Doc, Step
 
 __all__ = ["Share", "dumps", "loads", "open_share"]
@@ -111,6 +113,39 @@ class Share(abc.ABC):
 
     @abc.abstractmethod
     async def _update(self, key: str, step: Step[R]) -> R: ...
+
+    # -- cached answers (``cache=``): a blob store with expiry, beside the documents --------
+    # A backend that keeps answers sets ``keeps_answers`` and overrides the five methods
+    # below; without them a client's cache stays in its own memory.
+
+    #: Whether this backend keeps cached answers (:mod:`._answers`).
+    keeps_answers: ClassVar[bool] = False
+
+    async def answer_read(self, key: str, fresh_since: float, owner: str,
+                          fill_ttl: float) -> tuple[Stored | None, Claim]:
+        """The answer at ``key`` (unexpired, fresh or not) and what to do: ``FRESH`` when it
+        was stored at ``fresh_since`` or later; else, atomically, ``WAIT`` when another
+        owner's fill marker is alive, or ``FILL`` after setting ``owner``'s marker for
+        ``fill_ttl`` seconds (of the share's clock)."""
+        raise NotImplementedError
+
+    async def answer_write(self, key: str, stored: Stored, *, keep_for: float,
+                           tags: Sequence[str], owner: str) -> None:
+        """Store an answer at ``key`` for ``keep_for`` seconds (of the share's clock) under
+        ``tags``, and drop ``owner``'s fill marker of ``key``."""
+        raise NotImplementedError
+
+    async def answer_release(self, key: str, owner: str) -> None:
+        """Drop ``owner``'s fill marker of ``key`` (the fetch failed: others may try)."""
+        raise NotImplementedError
+
+    async def answer_drop_tags(self, tags: Sequence[str]) -> None:
+        """Drop every answer stored under any of ``tags``."""
+        raise NotImplementedError
+
+    async def answer_drop_namespace(self, namespace: str) -> None:
+        """Drop every answer, tag and fill marker of ``namespace``."""
+        raise NotImplementedError
 
 
 def open_share(value: object) -> Share | None:

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import ShareUnavailableError
+from ._answers import Claim, Stored
 from ._base import Share, check_ttl, dumps, loads, redact_url
 from ._state import Step
 
@@ -36,6 +38,47 @@ local v = redis.call('GET', KEYS[1])
 if (v or '') ~= ARGV[1] then return 0 end
 if ARGV[2] == '' then redis.call('DEL', KEYS[1])
 else redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) end
+return 1
+"""
+
+# Cached answers (cache=): the value is "<stored_at>\n<bytes>" with a PX expiry; the fill
+# marker a key of its own with a short PX; a tag a set of value keys, living as long as its
+# longest-lived member.
+_ANSWER_READ = """
+local v = redis.call('GET', KEYS[1])
+if v then
+  local nl = string.find(v, '\\n', 1, true)
+  if nl and tonumber(string.sub(v, 1, nl - 1)) >= tonumber(ARGV[1]) then
+    return {v, 'fresh'}
+  end
+end
+local holder = redis.call('GET', KEYS[2])
+if holder and holder ~= ARGV[2] then return {v or false, 'wait'} end
+redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+return {v or false, 'fill'}
+"""
+
+_ANSWER_WRITE = """
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+if redis.call('GET', KEYS[2]) == ARGV[3] then redis.call('DEL', KEYS[2]) end
+local keep = tonumber(ARGV[2])
+for i = 3, #KEYS do
+  redis.call('SADD', KEYS[i], KEYS[1])
+  if redis.call('PTTL', KEYS[i]) < keep then redis.call('PEXPIRE', KEYS[i], ARGV[2]) end
+end
+return 1
+"""
+
+_ANSWER_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 1
+"""
+
+_ANSWER_DROP_TAGS = """
+for i = 1, #KEYS do
+  for _, key in ipairs(redis.call('SMEMBERS', KEYS[i])) do redis.call('DEL', key) end
+  redis.call('DEL', KEYS[i])
+end
 return 1
 """
 
@@ -149,7 +192,106 @@ class RedisShare(Share):
         raise ShareUnavailableError(f"too much contention on {key!r}", share=self.name)
 
 
+    # -- cached answers (``cache=``): keys of their own under the prefix, expiring by PX ----
+    keeps_answers = True
+
+    def _answer_keys(self, kind: str, *names: str) -> list[str]:
+        return [f"{self.prefix}answer-{kind}:{name}" for name in names]
+
+    async def _answer_call(self, call: Callable[[], Awaitable[R]]) -> R:
+        import redis.exceptions
+
+        if self._client is None:
+            raise ShareUnavailableError("not open", share=self.name)
+        try:
+            return await call()
+        except redis.exceptions.RedisError as exc:
+            raise ShareUnavailableError(f"{type(exc).__name__}: {_safe(exc)}",
+                                        share=self.name) from None
+        except OSError as exc:
+            raise ShareUnavailableError(f"{type(exc).__name__}", share=self.name) from None
+
+    def _answer_script(self, name: str, source: str) -> Any:
+        scripts: dict[str, Any] = self.__dict__.setdefault("_answer_scripts", {})
+        client = self._client
+        if scripts.get("client") is not client:  # registered again for a new client
+            scripts.clear()
+            scripts["client"] = client
+        if name not in scripts:
+            scripts[name] = client.register_script(source)
+        return scripts[name]
+
+    async def answer_read(self, key: str, fresh_since: float, owner: str,
+                          fill_ttl: float) -> tuple[Stored | None, Claim]:
+        """See :meth:`Share.answer_read`."""
+        keys = self._answer_keys("value", key) + self._answer_keys("fill", key)
+        args = [repr(fresh_since), owner, str(max(1, int(fill_ttl * 1000)))]
+        script = self._answer_script("read", _ANSWER_READ)
+        raw, claim = await self._answer_call(lambda: script(keys=keys, args=args))
+        return _stored(raw), Claim(claim.decode() if isinstance(claim, bytes) else claim)
+
+    async def answer_write(self, key: str, stored: Stored, *, keep_for: float,
+                           tags: Sequence[str], owner: str) -> None:
+        """See :meth:`Share.answer_write`."""
+        keys = (self._answer_keys("value", key) + self._answer_keys("fill", key)
+                + self._answer_keys("tag", *tags))
+        value = repr(stored.stored_at).encode() + b"\n" + stored.value
+        args = [value, str(max(1, int(keep_for * 1000))), owner]
+        script = self._answer_script("write", _ANSWER_WRITE)
+        await self._answer_call(lambda: script(keys=keys, args=args))
+
+    async def answer_release(self, key: str, owner: str) -> None:
+        """See :meth:`Share.answer_release`."""
+        keys = self._answer_keys("fill", key)
+        script = self._answer_script("release", _ANSWER_RELEASE)
+        await self._answer_call(lambda: script(keys=keys, args=[owner]))
+
+    async def answer_drop_tags(self, tags: Sequence[str]) -> None:
+        """See :meth:`Share.answer_drop_tags`."""
+        if not tags:
+            return
+        keys = self._answer_keys("tag", *tags)
+        script = self._answer_script("drop", _ANSWER_DROP_TAGS)
+        await self._answer_call(lambda: script(keys=keys, args=[]))
+
+    async def answer_drop_namespace(self, namespace: str) -> None:
+        """See :meth:`Share.answer_drop_namespace`: every key of the namespace, found by
+        ``SCAN`` (forgetting everything is rare; nothing is indexed for it)."""
+        client = self._client
+
+        async def drop() -> None:
+            for kind in ("value", "tag", "fill"):
+                pattern = _glob_escape(f"{self.prefix}answer-{kind}:{namespace}:") + "*"
+                batch: list[Any] = []
+                async for key in client.scan_iter(match=pattern, count=500):
+                    batch.append(key)
+                    if len(batch) >= 500:
+                        await client.delete(*batch)
+                        batch.clear()
+                if batch:
+                    await client.delete(*batch)
+
+        await self._answer_call(drop)
+
+
 def _safe(exc: BaseException) -> str:
     """redis-py's messages name host and port, never the password; cut them short anyway."""
     text = str(exc)
     return text if len(text) <= 200 else text[:199] + "…"
+
+
+def _stored(raw: Any) -> Stored | None:
+    """An answer as :data:`_ANSWER_READ` returns it: ``b"<stored_at>\\n<value>"``."""
+    if not raw:
+        return None
+    data = raw.encode() if isinstance(raw, str) else bytes(raw)  # a client's decode_responses
+    stamp, sep, value = data.partition(b"\n")
+    try:
+        return Stored(value, float(stamp)) if sep else None
+    except ValueError:
+        return None
+
+
+def _glob_escape(text: str) -> str:
+    """``text`` matched literally by a Redis ``SCAN MATCH`` pattern."""
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)

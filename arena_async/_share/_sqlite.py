@@ -7,16 +7,31 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from ..errors import ShareUnavailableError
+from ._answers import Claim, Stored, namespace_range
 from ._base import Share, check_ttl, dumps, loads
 from ._state import Step
 
 __all__ = ["SQLiteShare"]
 
 R = TypeVar("R")
+
+_ANSWER_TABLES = """
+CREATE TABLE IF NOT EXISTS arena_answer (key TEXT PRIMARY KEY, value BLOB NOT NULL,
+    stored REAL NOT NULL, expires REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS arena_answer_expires ON arena_answer (expires);
+CREATE TABLE IF NOT EXISTS arena_answer_tag (tag TEXT NOT NULL, key TEXT NOT NULL,
+    PRIMARY KEY (tag, key)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS arena_answer_tag_key ON arena_answer_tag (key);
+CREATE TABLE IF NOT EXISTS arena_answer_fill (key TEXT PRIMARY KEY, owner TEXT NOT NULL,
+    expires REAL NOT NULL);
+"""
+
+#: Seconds between two sweeps of expired answers by one process (on its writes).
+_SWEEP_EVERY = 60.0
 
 
 class SQLiteShare(Share):
@@ -118,3 +133,125 @@ class SQLiteShare(Share):
         except OSError as exc:
             raise ShareUnavailableError(f"{type(exc).__name__}: {exc.strerror or exc}",
                                         share=self.name) from None
+
+    # -- cached answers (``cache=``): three tables of their own; rows carry their expiry
+    # (the share's clock) and are swept lazily, on writes, at most every _SWEEP_EVERY s.
+    keeps_answers = True
+
+    def _answer_conn(self) -> sqlite3.Connection:
+        """The connection, with the answer tables made (once per connection). Under
+        ``_thread_lock``."""
+        conn = self._conn
+        if conn is None:
+            raise ShareUnavailableError("not open", share=self.name)
+        tables_on: object = getattr(self, "_answer_tables_on", None)
+        if tables_on is not conn:
+            for statement in filter(str.strip, _ANSWER_TABLES.split(";")):
+                conn.execute(statement)
+            self._answer_tables_on: object = conn
+        return conn
+
+    async def answer_read(self, key: str, fresh_since: float, owner: str,
+                          fill_ttl: float) -> tuple[Stored | None, Claim]:
+        """See :meth:`Share.answer_read`."""
+        return await self._in_thread(self._answer_read_sync, key, fresh_since, owner, fill_ttl)
+
+    def _answer_read_sync(self, key: str, fresh_since: float, owner: str,
+                          fill_ttl: float) -> tuple[Stored | None, Claim]:
+        with self._thread_lock:
+            conn = self._answer_conn()
+            now = self._clock()
+            select = "SELECT value, stored FROM arena_answer WHERE key = ? AND expires >= ?"
+            row = conn.execute(select, (key, now)).fetchone()  # a hit needs no write lock
+            if row is not None and row[1] >= fresh_since:
+                return Stored(bytes(row[0]), row[1]), Claim.FRESH
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                row = conn.execute(select, (key, now)).fetchone()  # filled meanwhile?
+                stored = None if row is None else Stored(bytes(row[0]), row[1])
+                if stored is not None and stored.stored_at >= fresh_since:
+                    claim = Claim.FRESH
+                else:
+                    holder = conn.execute(
+                        "SELECT owner FROM arena_answer_fill WHERE key = ? AND expires > ?",
+                        (key, now)).fetchone()
+                    if holder is not None and holder[0] != owner:
+                        claim = Claim.WAIT
+                    else:
+                        conn.execute("INSERT OR REPLACE INTO arena_answer_fill (key, owner, "
+                                     "expires) VALUES (?, ?, ?)", (key, owner, now + fill_ttl))
+                        claim = Claim.FILL
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        return stored, claim
+
+    async def answer_write(self, key: str, stored: Stored, *, keep_for: float,
+                           tags: Sequence[str], owner: str) -> None:
+        """See :meth:`Share.answer_write`."""
+        await self._in_thread(self._answer_write_sync, key, stored, keep_for,
+                              (tuple(tags), owner))
+
+    def _answer_write_sync(self, key: str, stored: Stored, keep_for: float,
+                           tags_owner: tuple[tuple[str, ...], str]) -> None:
+        tags, owner = tags_owner
+        with self._thread_lock:
+            conn = self._answer_conn()
+            now = self._clock()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute("INSERT OR REPLACE INTO arena_answer (key, value, stored, expires) "
+                             "VALUES (?, ?, ?, ?)",
+                             (key, stored.value, stored.stored_at, now + keep_for))
+                conn.execute("DELETE FROM arena_answer_tag WHERE key = ?", (key,))
+                conn.executemany("INSERT OR IGNORE INTO arena_answer_tag (tag, key) "
+                                 "VALUES (?, ?)", [(tag, key) for tag in tags])
+                conn.execute("DELETE FROM arena_answer_fill WHERE key = ? AND owner = ?",
+                             (key, owner))
+                if now >= getattr(self, "_answers_swept_at", 0.0) + _SWEEP_EVERY:
+                    self._answers_swept_at: float = now
+                    conn.execute("DELETE FROM arena_answer WHERE expires < ?", (now,))
+                    conn.execute("DELETE FROM arena_answer_tag WHERE key NOT IN "
+                                 "(SELECT key FROM arena_answer)")
+                    conn.execute("DELETE FROM arena_answer_fill WHERE expires <= ?", (now,))
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    async def answer_release(self, key: str, owner: str) -> None:
+        """See :meth:`Share.answer_release`."""
+        await self._in_thread(self._answer_exec, [
+            ("DELETE FROM arena_answer_fill WHERE key = ? AND owner = ?", (key, owner))])
+
+    async def answer_drop_tags(self, tags: Sequence[str]) -> None:
+        """See :meth:`Share.answer_drop_tags`."""
+        if not tags:
+            return
+        marks = ", ".join("?" * len(tags))
+        await self._in_thread(self._answer_exec, [
+            (f"DELETE FROM arena_answer WHERE key IN (SELECT key FROM arena_answer_tag "
+             f"WHERE tag IN ({marks}))", tuple(tags)),
+            (f"DELETE FROM arena_answer_tag WHERE tag IN ({marks})", tuple(tags))])
+
+    async def answer_drop_namespace(self, namespace: str) -> None:
+        """See :meth:`Share.answer_drop_namespace`."""
+        bounds = namespace_range(namespace)
+        await self._in_thread(self._answer_exec, [
+            ("DELETE FROM arena_answer WHERE key >= ? AND key < ?", bounds),
+            ("DELETE FROM arena_answer_tag WHERE tag >= ? AND tag < ?", bounds),
+            ("DELETE FROM arena_answer_fill WHERE key >= ? AND key < ?", bounds)])
+
+    def _answer_exec(self, statements: list[tuple[str, tuple[object, ...]]]) -> None:
+        """Run ``statements`` in one write transaction."""
+        with self._thread_lock:
+            conn = self._answer_conn()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for sql, args in statements:
+                    conn.execute(sql, args)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise

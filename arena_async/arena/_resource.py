@@ -1,10 +1,11 @@
 """What every Arena resource shares: its pool and base URL, requests carrying their wire
-URL, one answer or one listing page structured, and the listing helpers."""
+URL, one answer or one listing page structured (through the answer cache, when the client
+has one), and the listing helpers."""
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any, ParamSpec, TypeVar, cast
 
 from .._convert import structure_json
@@ -56,6 +57,11 @@ class Resource:
         return Request.on(self._base, method, *segments, params=params, json=json)
 
     async def _one(self, cl: type[T], request: Request, deadline: float | None) -> T:
+        cache = self._pool.answer_cache
+        if cache is not None and request.method == "GET":
+            return await cache.answer(
+                request, lambda body: structure_json(body, cl, url=request.display),
+                self._fetch(request), deadline)
         response = await self._pool.send(request, deadline=deadline)
         return structure_json(response.body, cl, url=request.display)
 
@@ -69,5 +75,25 @@ class Resource:
             cl, self._request("GET", "items", item_guid, child, child_guid), deadline)
 
     async def _results(self, cl: type[T], request: Request, deadline: float | None) -> list[T]:
+        cache = self._pool.answer_cache
+        if cache is not None:
+            return await cache.answer(
+                request, lambda body: read_listing(body, cl, ARENA_LISTING, url=request.display),
+                self._fetch(request), deadline)
         response = await self._pool.send(request, deadline=deadline)
         return read_listing(response.body, cl, ARENA_LISTING, url=request.display)
+
+    def _fetch(self, request: Request) -> Callable[[float | None], Awaitable[bytes]]:
+        """The answer cache's way to ask Arena: the wire body of ``request``, within the
+        seconds left of the caller's deadline."""
+        async def fetch(left: float | None) -> bytes:
+            return (await self._pool.send(request, deadline=left)).body
+        return fetch
+
+    async def _references_changed(self, *item_guids: str) -> None:
+        """A reference of these items was written: every cached reference answer that
+        involves any of them (their own, and those of the items they reference) is
+        dropped."""
+        cache = self._pool.answer_cache
+        if cache is not None:
+            await cache.references_changed(item_guids)

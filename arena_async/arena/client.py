@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import ssl as _ssl
@@ -11,6 +12,8 @@ from collections.abc import Sequence
 
 import aiohttp
 
+from .._cache import AnswerCache, AnswerInfo, build_cache, cache_identity, check_cache
+from .._cache._info import collect
 from .._checks import (
     check_flag,
     check_int,
@@ -33,9 +36,10 @@ from .._client import (
 from .._limiter import Limiter
 from .._network import network_settings
 from .._pool import SessionPool
+from .._protocol import validate_id
 from .._session import DEFAULT_MAX_ANSWER_SIZE
 from .._share import Share, ShareLink, open_share
-from ..policies import QuotaPolicy, RetryPolicy
+from ..policies import CachePolicy, QuotaPolicy, RetryPolicy
 from ._auth import ArenaAuth, OAuthCredentials
 from .items import Items
 
@@ -92,6 +96,11 @@ class ArenaClient(BaseClient):
     (bytes, 64 MiB by default) bounds every answer read
     (:class:`~arena_async.AnswerTooLargeError`).
     See the guide "Corporate networks".
+
+    ``cache``: a :class:`CachePolicy` keeps the answers of GET requests ``ttl`` seconds (in
+    the share when there is one, so every process reuses them; in memory otherwise), and
+    may serve older ones when Arena cannot answer; :meth:`forget` drops them,
+    :meth:`cache_info` tells where an answer came from. None (the default) caches nothing.
     """
 
     #: The API root, e.g. ``https://api.arenasolutions.com/v1`` (no trailing slash).
@@ -132,6 +141,7 @@ class ArenaClient(BaseClient):
         proxy: str | None = None,
         trust_env: bool = False,
         max_answer_size: int = DEFAULT_MAX_ANSWER_SIZE,
+        cache: CachePolicy | None = None,
     ) -> None:
         _check_inputs(email, session_id, client_id, workspace_id)
         insecure = check_flag("allow_insecure", allow_insecure)
@@ -168,6 +178,7 @@ class ArenaClient(BaseClient):
             raise ValueError("usage_reason must be a non-empty one-line string (it is sent as "
                              "the Arena-Usage-Reason header)")
         check_test_hooks(clock, sleep, seed)
+        cache_policy = check_cache(cache)
         tracing = check_trace_configs(trace_configs, session)
         self.base_url = check_base_url(base_url, allow_insecure=insecure)
         network = network_settings(ssl=ssl, proxy=proxy, trust_env=trust_env,
@@ -206,10 +217,48 @@ class ArenaClient(BaseClient):
         )
         self.items = Items(self._pool, self.base_url, link=self.share_link, clock=clock)
         self._who = email or (oauth.client_id if oauth is not None else "given session")
+        self._cache: AnswerCache | None = build_cache(
+            cache_policy, pool=self._pool, link=self.share_link, base_url=self.base_url,
+            identity=cache_identity(email, oauth.client_id if oauth else None, session_id),
+            workspace_id=workspace_id, clock=clock)
 
     def __repr__(self) -> str:
         shared = f" share={self.share_link.share.name}" if self.share_link else ""
         return f"<ArenaClient {self.base_url} {self._who}{shared}>"
+
+    # -- the answer cache (``cache=``) ---------------------------------------------------
+    @property
+    def cache_policy(self) -> CachePolicy | None:
+        """The :class:`CachePolicy` in force, or None (nothing is cached)."""
+        return None if self._cache is None else self._cache.policy
+
+    async def forget(self, item_guid: str | None = None) -> None:
+        """Drop what the cache holds about one item (the item, its tickets, references and
+        training records, and the references of other items to it), or, with no
+        ``item_guid``, everything this client cached; in every process when the cache is in
+        the share. Does nothing without ``cache=``.
+
+        Example: ``await arena.forget(item_guid)`` after changing the item elsewhere;
+        ``await arena.forget()`` to start afresh.
+        """
+        if item_guid is not None:
+            validate_id("item_guid", item_guid)
+        if self._cache is not None:
+            await self._cache.forget(item_guid)
+
+    def cache_info(self) -> contextlib.AbstractContextManager[AnswerInfo]:
+        """A block that tells where the answers of this client given inside it came from
+        (:class:`AnswerInfo`: from the cache or not, how old, stale or not); per task, so
+        concurrent requests each learn their own. Without ``cache=`` nothing is counted.
+
+        Example::
+
+            with arena.cache_info() as info:
+                refs = await arena.items.tickets.list(item_guid)
+            if info.stale:
+                log.warning("answer %d s old: Arena could not answer", info.age)
+        """
+        return collect(self._cache if self._cache is not None else self)
 
 
 def _check_inputs(email: object, session_id: object, client_id: object,

@@ -72,7 +72,11 @@ class ItemTickets(Resource):
 
 
 class ItemReferences(Resource):
-    """``/items/{item_guid}/items``: item-to-item references (bidirectional)."""
+    """``/items/{item_guid}/items``: item-to-item references (bidirectional).
+
+    With ``cache=``, a reference created, updated or deleted drops the cached references of
+    both its items (in every process, when the cache is in the share).
+    """
 
     async def list(self, item_guid: str, *, deadline: float | None = None) -> list[ItemReference]:
         """All item references of an item (one request)."""
@@ -102,9 +106,12 @@ class ItemReferences(Resource):
         body: dict[str, Any] = {"item": {"guid": other_item_guid}}
         if note is not None:
             body["note"] = note
-        return await self._one(
-            ItemReference, self._request("POST", "items", item_guid, "items", json=body),
-            deadline)
+        try:
+            return await self._one(
+                ItemReference, self._request("POST", "items", item_guid, "items", json=body),
+                deadline)
+        finally:  # (also when the answer was lost: the write may have happened)
+            await self._references_changed(item_guid, other_item_guid)
 
     async def update(self, item_guid: str, ref_guid: str, note: str | None = None, *,
                      deadline: float | None = None) -> ItemReference:
@@ -114,19 +121,25 @@ class ItemReferences(Resource):
         if note is not None and not isinstance(note, str):
             raise ValueError(f"note must be a string or None, got {type(note).__name__}")
         params = {"setnull": "true"} if note is None else None
-        return await self._one(
-            ItemReference,
-            self._request("PUT", "items", item_guid, "items", ref_guid, params=params,
-                          json={"note": note}),
-            deadline)
+        try:
+            return await self._one(
+                ItemReference,
+                self._request("PUT", "items", item_guid, "items", ref_guid, params=params,
+                              json={"note": note}),
+                deadline)
+        finally:  # (the other end's cached answers of this reference name item_guid)
+            await self._references_changed(item_guid)
 
     async def delete(self, item_guid: str, ref_guid: str, *, deadline: float | None = None,
                      ) -> None:
         """Delete a reference (both directions)."""
         validate_id("item_guid", item_guid)
         validate_id("ref_guid", ref_guid)
-        await self._pool.send(self._request("DELETE", "items", item_guid, "items", ref_guid),
-                              deadline=deadline)
+        try:
+            await self._pool.send(self._request("DELETE", "items", item_guid, "items",
+                                                ref_guid), deadline=deadline)
+        finally:  # (the other end's cached answers of this reference name item_guid)
+            await self._references_changed(item_guid)
 
 
 class ItemTrainingRecords(Resource):

@@ -255,6 +255,10 @@ class Stats:
     (first and re-logins);
     ``renewals``: session tokens renewed (Akana's ``renewToken``, ahead of the lapse or
     after a 401; always 0 for Arena).
+    With ``cache=`` (Arena): ``cache_hits``: answers given from the cache without a
+    request; ``cache_misses``: answers the cache did not have fresh, so asked of Arena;
+    ``cache_stale``: answers older than the cache's ``ttl`` given because Arena could not
+    answer (``stale_if_error``).
 
     Example::
 
@@ -272,3 +276,6 @@ class Stats:
     wait_seconds: float = 0.0
     logins: int = 0
     renewals: int = 0
+    cache_hits: int = 0
+    cache_misses: int = 0
+    cache_stale: int = 0

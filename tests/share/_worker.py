@@ -17,7 +17,7 @@ first call succeeded the worker marks itself there, and it closes its client onl
 ``joined_count`` workers have, so that none leaves the share before the others joined),
 ``close_after`` (a path to wait for before closing the client), ``numbers`` (item numbers:
 the worker resolves them with ``arena.items.guids_for`` instead, and its RESULT carries
-``guids``).
+``guids``), ``cache_ttl`` (seconds: ``cache=CachePolicy(ttl=...)``).
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from arena_async import (
     ArenaClient,
+    CachePolicy,
     QuotaExhaustedError,
     QuotaPolicy,
     RedisShare,
@@ -80,7 +81,9 @@ async def main(config: dict[str, Any]) -> dict[str, Any]:
     async with ArenaClient(email=config["email"], password=config["password"],
                            workspace_id=config["workspace_id"], base_url=config["base_url"],
                            max_concurrency=config.get("concurrency", 8), quota=policy,
-                           timeout=20.0, share=make_share(config)) as arena:
+                           timeout=20.0, share=make_share(config),
+                           cache=CachePolicy(ttl=config["cache_ttl"]) if config.get("cache_ttl")
+                           else None) as arena:
         if config.get("numbers") is not None:
             guids = await arena.items.guids_for(config["numbers"])
             kinds["ok"] += len(guids)
@@ -106,7 +109,8 @@ async def main(config: dict[str, Any]) -> dict[str, Any]:
             await wait_for(config["close_after"])
         stats = arena.stats
         counters = {name: getattr(stats, name) for name in
-                    ("requests", "retries", "rate_limited", "logins", "waits")}
+                    ("requests", "retries", "rate_limited", "logins", "waits", "cache_hits",
+                     "cache_misses")}
     result = {"pid": os.getpid(), "kinds": dict(kinds), "started": started,
               "first_ok": first_ok, "ended": time.time(), "stats": counters}
     if config.get("numbers") is not None:
