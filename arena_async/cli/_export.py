@@ -714,7 +714,7 @@ async def _none() -> list[Any]:  # pragma: no cover - every per-item kind has a 
 
 
 #: Items whose training records ``--plan`` counts to estimate a ``--details`` run.
-PLAN_SAMPLE = 16
+PLAN_SAMPLE = 32
 #: The estimate's range: this many standard errors either side of it.
 PLAN_SPREAD = 2.5
 
