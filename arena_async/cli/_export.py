@@ -49,6 +49,7 @@ from rich.progress import TaskID
 from ..akana import AkanaClient
 from ..akana.tickets import TicketFilters
 from ..arena import ArenaClient
+from ..arena.items import GuidBatch
 from ..errors import APIError, ArenaAsyncError, AuthenticationError, QuotaExhaustedError
 from ..models.akana import Ticket
 from ..models.common import Page, Quota, Stats
@@ -487,16 +488,22 @@ async def _select(arena: ArenaClient, kind: ItemKind, *, selection: Selection,
                  if lookup.reused else "")
         ui.note(f"finding the items of {len(lookup.left):,} item numbers{again} ...")
     task = ui.add("item numbers", total=len(lookup.numbers), completed=len(lookup.found),
-                  records=None, unit="numbers")
+                  records=None, unit="numbers") if lookup.left else None
+
+    def advance(batch: GuidBatch) -> None:
+        if task is not None:
+            ui.advance(task, items=len(batch.numbers))
+
     try:
-        await lookup.run(arena, lambda batch: ui.advance(task, items=len(batch.numbers)))
+        await lookup.run(arena, advance)
     except asyncio.CancelledError:
         if signals is None or not signals.fired:
             raise
         code = EXIT_TERMINATED if signals.terminated else EXIT_INTERRUPTED
         raise CliError(f"interrupted while looking up item numbers; {_looked_up(lookup)}: "
                        "run the same command again to resume", code) from None
-    ui.finish(task)
+    if task is not None:
+        ui.finish(task)
     if lookup.stop is not None:
         if isinstance(lookup.stop, QuotaExhaustedError):
             raise CliError(f"{one_line(lookup.stop)}; {_looked_up(lookup)}: run the same "

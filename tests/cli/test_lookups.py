@@ -23,7 +23,7 @@ from arena_async.cli._checkpoint import checkpoint_path, failed_path
 from arena_async.cli._select import selection_path
 from arena_async.testing import FakeArena, Fault, FaultPlan
 
-from ._helpers import canonical, problems, read_csv, read_jsonl, served
+from ._helpers import canonical, problems, read_csv, read_jsonl
 from .test_select_plan import LIMIT, arena_env, planned, spent, ticket_rows
 
 REPO = Path(__file__).resolve().parents[2]
@@ -86,7 +86,8 @@ def test_numbers_are_looked_up_in_batches_with_progress_lines_and_timed(
     for text in lines:
         assert line.match(text), text
     done = [int(line.match(x).group(1)) for x in lines]  # type: ignore[union-attr]
-    assert done == sorted(done) and done[-1] < 122
+    assert done == sorted(done)
+    assert done[-1] < 122
     assert "\x1b" not in captured.err
     seconds = re.search(r"^time\s+([\d.]+) s", captured.out, re.M)
     assert seconds, captured.out
@@ -242,7 +243,8 @@ def test_item_number_in_jsonl_and_csv_when_selected_by_number(
         assert spent(fake) == 2 * (1 + 7 + 1) + 7 + 1
     number = {g: fake.item(g)["number"] for g in guids[:6]}
     rows = read_jsonl(jsonl)
-    assert rows and all(list(r)[:2] == ["item_guid", "item_number"] for r in rows)
+    assert rows
+    assert all(list(r)[:2] == ["item_guid", "item_number"] for r in rows)
     assert {r["item_guid"]: r["item_number"] for r in rows} == {
         g: number.get(g) for g in guids[:7] if fake.references(g)}
     header, csv_rows = read_csv(csv_out)
