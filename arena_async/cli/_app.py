@@ -245,7 +245,9 @@ MaxWait = Annotated[float, typer.Option("--max-wait", min=0.0,
 PlanOpt = Annotated[bool, typer.Option(
     "--plan", help="Print the requests the export would spend against the quota left, "
                    "and exit 0 without writing anything (may spend a request to read the "
-                   "quota, and those needed to list the items of a query).")]
+                   "quota, and those needed to list the items of a query; with --details, "
+                   "one per item of a sample of 32 to count their training records, for "
+                   "a range).")]
 Share = Annotated[str | None, typer.Option(
     "--share", metavar="URL",
     help="Share the session and the quota with the other processes of this Arena user: "

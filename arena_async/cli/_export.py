@@ -31,7 +31,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import csv
+import math
+import random
 import signal
+import statistics
 import sys
 import time
 from collections.abc import AsyncGenerator, Callable, Iterator, Mapping, Sequence
@@ -45,6 +49,7 @@ from rich.progress import TaskID
 from ..akana import AkanaClient
 from ..akana.tickets import TicketFilters
 from ..arena import ArenaClient
+from ..arena.items import GuidBatch
 from ..errors import APIError, ArenaAsyncError, AuthenticationError, QuotaExhaustedError
 from ..models.akana import Ticket
 from ..models.common import Page, Quota, Stats
@@ -83,10 +88,12 @@ from ._records import (
 )
 from ._select import (
     Entry,
+    NumberLookup,
     Query,
     Resolved,
+    by_numbers,
     counted,
-    load_resolved,
+    load_selection,
     needs_resolving,
     resolve,
     save_resolved,
@@ -433,77 +440,205 @@ async def export_items(kind: ItemKind, selection: Selection, client: Mapping[str
             raise CliError("interrupted before the export began", code) from None
 
 
+@attrs.frozen
+class _Selected:
+    """The items an export covers (:func:`_select`).
+
+    ``looked_up``: finding them took requests this run (a query listed, numbers asked);
+    ``left``: for ``--plan``, the item numbers a run would still look up (in batches).
+    """
+
+    resolved: Resolved
+    looked_up: bool = False
+    left: list[str] = attrs.field(factory=list)
+    #: The answers of the item numbers (``{number: guid or None}``), kept beside the
+    #: selection.
+    numbers: dict[str, str | None] | None = None
+
+
 async def _select(arena: ArenaClient, kind: ItemKind, *, selection: Selection,
-                  opts: ExportOptions, spec: str, ui: Reporter) -> tuple[Resolved, bool, int]:
-    """The items; whether finding them took requests this time; and, for ``--plan``,
-    how many item numbers were left for the run to look up (in batches)."""
+                  opts: ExportOptions, spec: str, ui: Reporter,
+                  signals: _Signals | None = None) -> _Selected:
+    """The items of the export. Item numbers are looked up in batches, with progress,
+    their answers saved per batch (:class:`NumberLookup`); ``--plan`` counts them only.
+    Raises :class:`CliError` when a lookup stops (a signal, a fatal error, failed
+    batches): what was answered is kept for the next run."""
     entries, query = selection.entries, selection.query
     if kind.own:  # export items --items: fetched by GUID or by number, nothing to resolve
         assert entries is not None
-        return Resolved([e.key for e in entries]), False, 0
+        return _Selected(Resolved([e.key for e in entries]))
     if not needs_resolving(entries, query):
         assert entries is not None
-        return Resolved([e.text for e in entries]), False, 0
-    if not opts.restart and check_resumable(opts.out, kind.name, opts.format, spec):
-        saved = load_resolved(opts.out, spec)
-        if saved is not None:
-            return saved, False, 0
-    if opts.plan and query is None:  # numbers: counted, not looked up, for a plan
-        assert entries is not None
-        numbers = sum(1 for e in entries if e.is_number)
-        return Resolved([e.text for e in entries if not e.is_number]), False, numbers
-    what = f"items matching {query.describe()}" if query else "item numbers"
-    ui.note(f"finding the {what} ...")
-    return await resolve(arena, entries, query), True, 0
+        return _Selected(Resolved([e.text for e in entries]))
+    saved = None if opts.restart else load_selection(opts.out, spec)
+    if (saved is not None and saved.resolved is not None
+            and check_resumable(opts.out, kind.name, opts.format, spec)):
+        return _Selected(saved.resolved)
+    if query is not None:
+        ui.note(f"finding the items matching {query.describe()} ...")
+        return _Selected(await resolve(arena, None, query), looked_up=True)
+    assert entries is not None
+    lookup = NumberLookup(opts.out, spec, entries, saved.numbers if saved else {},
+                          interval=opts.checkpoint_interval)
+    if opts.plan:  # numbers: counted, not looked up, for a plan
+        known = [e for e in entries if not e.is_number or e.text in lookup.found]
+        return _Selected(by_numbers(known, lookup.found), left=lookup.left)
+    if lookup.left:
+        again = (f" ({lookup.reused:,} looked up already by an earlier run)"
+                 if lookup.reused else "")
+        ui.note(f"finding the items of {len(lookup.left):,} item numbers{again} ...")
+    task = ui.add("item numbers", total=len(lookup.numbers), completed=len(lookup.found),
+                  records=None, unit="numbers") if lookup.left else None
+
+    def advance(batch: GuidBatch) -> None:
+        if task is not None:
+            ui.advance(task, items=len(batch.numbers))
+
+    try:
+        await lookup.run(arena, advance)
+    except asyncio.CancelledError:
+        if signals is None or not signals.fired:
+            raise
+        code = EXIT_TERMINATED if signals.terminated else EXIT_INTERRUPTED
+        raise CliError(f"interrupted while looking up item numbers; {_looked_up(lookup)}: "
+                       "run the same command again to resume", code) from None
+    if task is not None:
+        ui.finish(task)
+    if lookup.stop is not None:
+        if isinstance(lookup.stop, QuotaExhaustedError):
+            raise CliError(f"{one_line(lookup.stop)}; {_looked_up(lookup)}: run the same "
+                           "command again after the reset", EXIT_QUOTA)
+        raise CliError(f"{one_line(lookup.stop)}; {_looked_up(lookup)}: run the same "
+                       "command again to resume", EXIT_ERROR)
+    if lookup.failed:
+        failed = list(lookup.failed)
+        shown = ", ".join(failed[:SHOWN_FAILURES])
+        more = f", ... {len(failed) - SHOWN_FAILURES:,} more" if len(failed) > 5 else ""
+        reason = one_line(next(iter(lookup.failed.values())))
+        raise CliError(f"{len(failed):,} item number{'s' if len(failed) != 1 else ''} could "
+                       f"not be looked up ({shown}{more}: {reason}); {_looked_up(lookup)}: "
+                       "run the same command again to retry them", EXIT_ERROR)
+    return _Selected(lookup.resolved(), looked_up=True, numbers=lookup.found)
+
+
+def _looked_up(lookup: NumberLookup) -> str:
+    """``104 of 300 item numbers are looked up (kept in <out>.selection.json)``."""
+    kept = f" (kept in {selection_path(lookup.out)})" if lookup.found else ""
+    return (f"{len(lookup.found):,} of {len(lookup.numbers):,} item numbers are looked "
+            f"up{kept}")
+
+
+def _numbered(kind: ItemKind, selection: Selection) -> bool:
+    """The export has an ``item_number`` column: its items were selected by number (item
+    numbers in ``--items``, or ``--number``); ``export items`` has the items' own."""
+    if kind.own:
+        return False
+    if selection.query is not None:
+        return selection.query.number is not None
+    return any(e.is_number for e in selection.entries or ())
+
+
+def _csv_header(path: Path) -> list[str]:
+    """The header of a CSV output (empty when unreadable)."""
+    try:
+        with path.open(encoding="utf-8", newline="") as f:
+            return next(csv.reader(f), [])
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return []
 
 
 async def _export_items(arena: ArenaClient, kind: ItemKind, *, selection: Selection,
                         opts: ExportOptions, ui: Reporter, signals: _Signals,
                         logout: int, spec: str, where: Target) -> None:
     """An Arena per-item export at ``where`` (``opts.out`` is ``where.path``)."""
-    resolved, looked_up, numbers = await _select(arena, kind, selection=selection, opts=opts,
-                                                 spec=spec, ui=ui)
-    guids = resolved.guids
-    per_item, more = _per_item(kind, opts.page_size)
+    run = _Run()  # from here: the summary's time includes finding the items
     if opts.plan:
+        selected = await _select(arena, kind, selection=selection, opts=opts, spec=spec,
+                                 ui=ui)
         await _print_plan(arena, kind, selection=selection, opts=opts, spec=spec,
-                          resolved=resolved, looked_up=looked_up, numbers=numbers, ui=ui,
-                          logout=logout)
+                          selected=selected, ui=ui, logout=logout)
         return
-
-    fresh = Checkpoint(kind.name, opts.format, spec, items=len(guids))
-    out = _open_output(opts, where, fresh, kind.columns, ui)
+    per_item, more = _per_item(kind, opts.page_size)
+    plain = kind
+    numbered = _numbered(kind, selection)
+    if numbered:
+        kind = kind.with_numbers()
+    out: Output | None = None
+    try:
+        with ui:
+            selected = await _select(arena, kind, selection=selection, opts=opts,
+                                     spec=spec, ui=ui, signals=signals)
+            resolved = selected.resolved
+            guids = resolved.guids
+            fresh = Checkpoint(kind.name, opts.format, spec, items=len(guids))
+            out = _open_output(opts, where, fresh, kind.columns, ui)
+            state = out.state
+            if out.resumed and opts.format == "csv" and numbered:
+                # A CSV begun without the column (by an older version) goes on without it.
+                numbered = "item_number" in _csv_header(out.path)
+                kind = kind if numbered else plain
+            if out.resumed:
+                ui.note(f"resuming {out.path}: {state.items_done:,} of {state.items:,} items "
+                        f"({state.records:,} records) were written already")
+            elif resolved.unknown:
+                out.write_failed(encode_jsonl([
+                    {"key": n, "item_guid": None, "status": None, "code": None,
+                     "message": "no item has this number"} for n in resolved.unknown]),
+                    len(resolved.unknown))
+                shown = ", ".join(resolved.unknown[:SHOWN_FAILURES])
+                more_unknown = len(resolved.unknown) - SHOWN_FAILURES
+                ui.warn(f"{len(resolved.unknown):,} item number"
+                        f"{'s' if len(resolved.unknown) != 1 else ''} unknown ({shown}"
+                        f"{f', ... {more_unknown:,} more' if more_unknown > 0 else ''}): "
+                        f"listed in {out.failed_path}")
+            if needs_resolving(selection.entries, selection.query) and not kind.own:
+                # Kept until the export finishes: a resume asks nothing again.
+                save_resolved(opts.out, spec, resolved, selected.numbers)
+                out.checkpoint()
+            pending = sum(1 for _ in state.pending())
+            plan = Plan(pending, pending, pending if not kind.paged else None, per_item,
+                        finding=resolved.spent, more=more, logout=logout)
+            ui.note(plan.line(arena.quota, opts.quota_reserve))
+            await _fan_out(arena, kind, out, resolved, run, opts=opts, ui=ui,
+                           signals=signals, plan=plan, numbered=numbered)
+    finally:
+        if out is not None:
+            state = out.state
+            finished = (run.stop is None and not run.failures and not run.interrupted
+                        and state.items_done == state.items)
+            _close(out, finished, ui)
+            if finished:
+                selection_path(opts.out).unlink(missing_ok=True)
+    assert out is not None
     state = out.state
-    if out.resumed:
-        ui.note(f"resuming {out.path}: {state.items_done:,} of {state.items:,} items "
-                f"({state.records:,} records) were written already")
-    elif looked_up and resolved.unknown:
-        out.write_failed(encode_jsonl([
-            {"key": n, "item_guid": None, "status": None, "code": None,
-             "message": "no item has this number"} for n in resolved.unknown]),
-            len(resolved.unknown))
-        shown = ", ".join(resolved.unknown[:SHOWN_FAILURES])
-        more_unknown = len(resolved.unknown) - SHOWN_FAILURES
-        ui.warn(f"{len(resolved.unknown):,} item number"
-                f"{'s' if len(resolved.unknown) != 1 else ''} unknown ({shown}"
-                f"{f', ... {more_unknown:,} more' if more_unknown > 0 else ''}): "
-                f"listed in {out.failed_path}")
-    if looked_up:  # kept until the export finishes: a resume asks nothing again
-        save_resolved(opts.out, spec, resolved)
-        out.checkpoint()
-    pending = sum(1 for _ in state.pending())
-    plan = Plan(pending, pending, pending if not kind.paged else None, per_item,
-                finding=resolved.spent, more=more, logout=logout)
-    ui.note(plan.line(arena.quota, opts.quota_reserve))
+    rows = [("items", f"{state.items_done:,} of {state.items:,} complete"
+             + (f", {state.failed:,} failed for good" if state.failed else "")
+             + (f", {len(run.failures):,} failed" if run.failures else ""))]
+    if state.failed:
+        rows.append(("failed", f"{state.failed:,} listed in {out.failed_path}"))
+    _summary(ui, f"export {kind.name}", out, run, rows)
+    _conclude(run, f"{state.items_done:,} of {state.items:,} items are complete",
+              failed=state.failed, failed_file=out.failed_path)
+
+
+async def _fan_out(arena: ArenaClient, kind: ItemKind, out: Output, resolved: Resolved,
+                   run: _Run, *, opts: ExportOptions, ui: Reporter, signals: _Signals,
+                   plan: Plan, numbered: bool) -> None:
+    """Fetch and write every pending item, ``opts.concurrency`` at once; what happened goes
+    to ``run`` (a fatal error stops it; a signal interrupts it)."""
+    state = out.state
+    guids = resolved.guids
+
+    def number(guid: str) -> str | None:
+        return resolved.labels.get(guid) if numbered else None
 
     if opts.format == "csv":
         def encode(key: str, records: Sequence[Any]) -> bytes:
-            return encode_csv(kind.rows(key, records))
+            return encode_csv(kind.rows(key, records, number=number(key)))
     else:
         def encode(key: str, records: Sequence[Any]) -> bytes:
-            return encode_jsonl(kind.objects(key, records))
+            return encode_jsonl(kind.objects(key, records, number=number(key)))
 
-    run = _Run()
     task = ui.add(kind.title, total=state.items, completed=state.items_done,
                   records=state.records)
 
@@ -541,53 +676,36 @@ async def _export_items(arena: ArenaClient, kind: ItemKind, *, selection: Select
 
     quota_known = arena.quota is not None
     try:
-        with ui:
-            try:
-                async with arena.bulk(one, state.pending(),
-                                      concurrency=opts.concurrency) as outcomes:
-                    async for outcome in outcomes:
-                        if not quota_known and arena.quota is not None:
-                            quota_known = True
-                            ui.note(f"quota left after the first answer: "
-                                    f"{format_quota(arena.quota)}"
-                                    + _shortfall(plan.low, arena.quota,
-                                                 opts.quota_reserve))
-                        error = outcome.error
-                        if outcome.ok:
-                            ui.advance(task, items=1)
-                        elif error is not None and is_fatal(error):
-                            run.stop = error
-                            break
-                        elif error is not None and is_permanent(error):
-                            index = outcome.key[0]
-                            guid = guids[index]
-                            out.write_failed(encode_jsonl([failed_entry(
-                                label(guid), _item_guid(kind, guid), error)]), 1)
-                            state.complete(index)
-                            run.failed += 1
-                            ui.advance(task, items=1)
-                            out.maybe_checkpoint()
-                        elif error is not None:
-                            run.failures[label(guids[outcome.key[0]])] = error
-            except asyncio.CancelledError:
-                run.interrupted = True
-                run.terminated = signals.terminated
-            finally:
-                run.stats, run.quota = arena.stats, arena.quota
+        async with arena.bulk(one, state.pending(),
+                              concurrency=opts.concurrency) as outcomes:
+            async for outcome in outcomes:
+                if not quota_known and arena.quota is not None:
+                    quota_known = True
+                    ui.note(f"quota left after the first answer: "
+                            f"{format_quota(arena.quota)}"
+                            + _shortfall(plan.low, arena.quota, opts.quota_reserve))
+                error = outcome.error
+                if outcome.ok:
+                    ui.advance(task, items=1)
+                elif error is not None and is_fatal(error):
+                    run.stop = error
+                    break
+                elif error is not None and is_permanent(error):
+                    index = outcome.key[0]
+                    guid = guids[index]
+                    out.write_failed(encode_jsonl([failed_entry(
+                        label(guid), _item_guid(kind, guid), error)]), 1)
+                    state.complete(index)
+                    run.failed += 1
+                    ui.advance(task, items=1)
+                    out.maybe_checkpoint()
+                elif error is not None:
+                    run.failures[label(guids[outcome.key[0]])] = error
+    except asyncio.CancelledError:
+        run.interrupted = True
+        run.terminated = signals.terminated
     finally:
-        finished = (run.stop is None and not run.failures and not run.interrupted
-                    and state.items_done == state.items)
-        _close(out, finished, ui)
-        if finished:
-            selection_path(opts.out).unlink(missing_ok=True)
-    rows = [("items", f"{state.items_done:,} of {state.items:,} complete"
-             + (f", {state.failed:,} failed for good" if state.failed else "")
-             + (f", {len(run.failures):,} failed" if run.failures else ""))]
-    if state.failed:
-        rows.append(("failed", f"{state.failed:,} listed in {out.failed_path}"))
-    _summary(ui, f"export {kind.name}", out, run, rows)
-    _conclude(run, f"{state.items_done:,} of {state.items:,} items are complete",
-              failed=state.failed, failed_file=out.failed_path)
+        run.stats, run.quota = arena.stats, arena.quota
 
 
 def _item_guid(kind: ItemKind, key: str) -> str | None:
@@ -602,27 +720,112 @@ async def _none() -> list[Any]:  # pragma: no cover - every per-item kind has a 
     return []
 
 
+#: Items whose training records ``--plan`` counts to estimate a ``--details`` run.
+PLAN_SAMPLE = 32
+#: The estimate's range: this many standard errors either side of it.
+PLAN_SPREAD = 2.5
+
+
+@attrs.frozen
+class _Estimate:
+    """The requests a ``--details`` run would spend on its items, estimated from a sample:
+    ``low``..``high``, the mean per item, the items sampled, and what sampling cost."""
+
+    low: int
+    high: int
+    mean: float
+    sampled: int
+    spent: int
+
+
+async def _records_left(arena: ArenaClient, guid: str, offset: int) -> int:
+    """An item's training records from ``offset`` on, counted in pages of 400."""
+    count = 0
+    pages = arena.items.training_records.pages(guid, page_size=400, offset=offset)
+    async with aclosing(pages):
+        async for page in pages:
+            count += len(page.items)
+    return count
+
+
+async def _estimate_details(arena: ArenaClient, page_size: int,
+                            pending: Sequence[tuple[str, int]],
+                            numbers: Sequence[str]) -> _Estimate:
+    """Estimate what a ``--details`` run spends on its items: a random sample of up to
+    :data:`PLAN_SAMPLE` of them (items left, and item numbers not looked up yet: those
+    are looked up, in one request) has its training records counted; each item costs one
+    request per page of ``page_size`` records (one more when the last page is full) plus
+    one per record. The range is the sample's total plus the others at the sample's mean,
+    :data:`PLAN_SPREAD` standard errors either side (the exact cost when every item is
+    sampled)."""
+    before = counted(arena)
+    population: list[tuple[str, int] | str] = [*pending, *numbers]
+    sample = random.Random(len(population)).sample(population, min(PLAN_SAMPLE,
+                                                                   len(population)))
+    asked = [s for s in sample if isinstance(s, str)]
+    found = await arena.items.guids_for(asked) if asked else {}
+    items: list[tuple[str, int]] = []
+    for entry in sample:
+        if isinstance(entry, tuple):
+            items.append(entry)
+        elif (guid := found.get(entry)) is not None:
+            items.append((guid, 0))
+    async with asyncio.TaskGroup() as group:
+        tasks = [group.create_task(_records_left(arena, guid, offset))
+                 for guid, offset in items]
+    # An item number no item has costs nothing: it goes to <out>.failed.jsonl.
+    costs = [r // page_size + 1 + r for r in (t.result() for t in tasks)]
+    costs += [0] * (len(sample) - len(costs))
+    known, n, others = sum(costs), len(sample), len(population) - len(sample)
+    mean = known / n if n else 0.0
+    if others == 0 or n == 0:
+        return _Estimate(known, known, mean, n, counted(arena) - before)
+    spread = statistics.stdev(costs) if n > 1 else 0.0
+    # At least one request's doubt per item: a sample that happens to be uniform says
+    # little about the items it missed.
+    spread = max(spread, 1.0)
+    error = spread * math.sqrt(others + others * others / n)
+    middle = known + others * mean
+    floor = known + (0 if numbers else others)  # every item by GUID costs a page at least
+    low = max(floor, math.floor(middle - PLAN_SPREAD * error))
+    high = max(low, math.ceil(middle + PLAN_SPREAD * error))
+    return _Estimate(low, high, mean, n, counted(arena) - before)
+
+
 async def _print_plan(arena: ArenaClient, kind: ItemKind, *, selection: Selection,
-                      opts: ExportOptions, spec: str, resolved: Resolved, looked_up: bool,
-                      numbers: int, ui: Reporter, logout: int) -> None:
+                      opts: ExportOptions, spec: str, selected: _Selected, ui: Reporter,
+                      logout: int) -> None:
     """``--plan``: what the run would spend, against the quota left; writes nothing.
 
     The run's requests: finding the items (item numbers: one per batch, looked up by the
-    run, not by the plan; a query: listed by the plan, and again by the run; none when a
-    resumed export reuses its saved selection) plus those for the items left to do.
+    run, not by the plan, :meth:`Items.lookup_batches` counts them; a query: listed by the
+    plan, and again by the run; none when a resumed export reuses its saved selection)
+    plus those for the items left to do. With ``--details`` the items' part is a range
+    estimated from a sample (:func:`_estimate_details`), which the plan spends.
     """
+    resolved, looked_up, left = selected.resolved, selected.looked_up, selected.left
+    numbers = len(left)
     per_item, more = _per_item(kind, opts.page_size)
     state = None if opts.restart else check_resumable(opts.out, kind.name, opts.format,
                                                        spec)
-    pending = len(resolved.guids)
-    if state is not None and state.items == pending:
-        pending = sum(1 for _ in state.pending())
-    lookups = len(arena.items.lookup_batches(
-        [e.text for e in selection.entries or () if e.is_number])) if numbers else 0
+    todo = [(guid, 0) for guid in resolved.guids]
+    if state is not None and state.items == len(todo):
+        todo = [(resolved.guids[i], offset) for i, offset in state.pending()]
+    pending = len(todo)
+    lookups = len(arena.items.lookup_batches(left)) if left else 0
     finding = lookups or (resolved.spent if looked_up else 0)
-    plan = Plan(pending, pending, None if kind.paged else pending + numbers, per_item,
-                finding=finding, more=more, logout=logout)
     spent_before = counted(arena)
+    estimate = None
+    if kind.details and (todo or left):
+        estimate = await _estimate_details(arena, opts.page_size, todo, left)
+        plan = Plan(pending, estimate.low, estimate.high, per_item, finding=finding,
+                    more=more, logout=logout)
+        per_item = f"about {estimate.mean:,.1f}"
+        more = (f"measured on {estimate.sampled:,} of the items: 1 per page of "
+                f"{opts.page_size} records, +1 per record for its dates")
+    else:
+        plan = Plan(pending, pending, None if kind.paged else pending + numbers, per_item,
+                    finding=finding, more=more, logout=logout)
     if arena.quota is None:
         await _read_quota(arena)
     probe = counted(arena) - spent_before
@@ -640,13 +843,14 @@ async def _print_plan(arena: ArenaClient, kind: ItemKind, *, selection: Selectio
     elif looked_up and selection.query is not None:
         rows.append(("finding", f"{finding:,} requests to list the items matching "
                                 f"{selection.query.describe()}"))
+    why = (f" ({estimate.spent:,} to sample the training records)" if estimate
+           else " (one to read the quota)" if probe else "")
     rows += [
         ("per item", per_item + (f" ({more})" if more else "")),
         ("requests", plan.total),
         ("quota left", format_quota(arena.quota) if arena.quota else "unknown"),
         ("this plan", f"spent {(resolved.spent if looked_up else 0) + probe + logout:,} "
-                      "requests" + (" (one to read the quota)" if probe else "")
-                      + (", its logout included" if logout else "")),
+                      "requests" + why + (", its logout included" if logout else "")),
     ]
     ui.pairs(f"plan: export {kind.name} -> {opts.out}", rows)
     shortfall = _shortfall(plan.finding + plan.low, arena.quota, opts.quota_reserve)

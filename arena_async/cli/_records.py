@@ -108,20 +108,44 @@ class ItemKind:
     omit: tuple[str, ...] = ()
     #: The records are the items themselves (``export items``): no ``item_guid`` column.
     own: bool = False
+    #: An ``item_number`` column after ``item_guid`` (items selected by number).
+    numbered: bool = False
 
-    def objects(self, item_guid: str, records: Sequence[Any]) -> list[dict[str, Any]]:
-        """JSONL objects: the item's GUID, then the record's fields."""
+    def with_numbers(self) -> ItemKind:
+        """The same kind with an ``item_number`` column after ``item_guid`` (the same
+        name: the column follows from the selection, which the checkpoint already
+        fingerprints).
+
+        Example: ``ITEM_KINDS["ticket-refs"].with_numbers().columns[:2]`` is
+        ``("item_guid", "item_number")``
+        """
+        if self.own or self.numbered:
+            return self
+        return attrs.evolve(self, columns=(self.columns[0], "item_number", *self.columns[1:]),
+                            numbered=True)
+
+    def objects(self, item_guid: str, records: Sequence[Any], *,
+                number: str | None = None) -> list[dict[str, Any]]:
+        """JSONL objects: the item's GUID (and, :attr:`numbered`, its ``number`` as
+        ``item_number``), then the record's fields."""
         if self.own:
             return [to_wire(r) for r in records]
-        rows = [{"item_guid": item_guid, **to_wire(r)} for r in records]
+        head: dict[str, Any] = {"item_guid": item_guid}
+        if self.numbered:
+            head["item_number"] = number
+        rows = [{**head, **to_wire(r)} for r in records]
         for row in rows:
             for name in self.omit:
                 row.pop(name, None)
         return rows
 
-    def rows(self, item_guid: str, records: Sequence[Any]) -> list[list[Any]]:
+    def rows(self, item_guid: str, records: Sequence[Any], *,
+             number: str | None = None) -> list[list[Any]]:
         """CSV rows in :attr:`columns` order."""
-        return [self.flatten(item_guid, r) for r in records]
+        rows = [self.flatten(item_guid, r) for r in records]
+        if self.numbered:
+            rows = [[row[0], number, *row[1:]] for row in rows]
+        return rows
 
 
 def _ticket_ref_row(item_guid: str, ref: ItemTicketReference) -> list[Any]:

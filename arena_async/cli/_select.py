@@ -5,11 +5,15 @@ GUID or number? A line of exactly 16 or 20 characters of ``[A-Z0-9]`` (Arena's G
 a GUID; anything else is an item number. A ``guid:`` or ``number:`` prefix says which
 when the rule guesses wrong (an item number such as ``ABCD1234EFGH5678``).
 
-Item numbers are resolved with :meth:`Items.guids_for` (exact match, one request per
-number); a number no item has is reported (``<out>.failed.jsonl``), not fatal. A query is
-walked with ``view="minimum"`` (one request per 400 items). Both resolutions are kept in
-``<out>.selection.json`` while the export is unfinished, so a resumed run asks nothing
-again and covers exactly the same items.
+Item numbers are looked up with :meth:`Items.guid_batches` (exact match, about 50 numbers
+per request) by :class:`NumberLookup`, which saves the answers to ``<out>.selection.json``
+as the batches complete (at most every ``--checkpoint-interval`` seconds, and whenever the
+lookup stops): a run stopped half-way (Ctrl-C, a spent quota, a failed batch) keeps what
+it learned, and the next run asks only for the numbers left. A number no item has is
+reported (``<out>.failed.jsonl``), not fatal. A query is walked with ``view="minimum"``
+(one request per 400 items). The whole selection is kept in ``<out>.selection.json``
+while the export is unfinished, so a resumed run asks nothing again and covers exactly the
+same items.
 """
 
 from __future__ import annotations
@@ -18,23 +22,30 @@ import json
 import os
 import re
 import sys
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import aclosing
 from pathlib import Path
 from typing import Any
 
 import attrs
 
 from ..arena import ArenaClient
+from ..arena.items import GuidBatch
 from ._checkpoint import fingerprint
-from ._common import EXIT_ERROR, EXIT_USAGE, CliError
+from ._common import EXIT_ERROR, EXIT_USAGE, CliError, is_fatal
 
 __all__ = [
     "SELECTION_SUFFIX",
     "Entry",
+    "NumberLookup",
     "Query",
     "Resolved",
+    "Saved",
+    "by_numbers",
     "counted",
     "load_resolved",
+    "load_selection",
     "read_entries",
     "resolve",
     "save_resolved",
@@ -192,7 +203,8 @@ def needs_resolving(entries: Sequence[Entry] | None, query: Query | None) -> boo
 async def resolve(arena: ArenaClient, entries: Sequence[Entry] | None,
                   query: Query | None) -> Resolved:
     """The GUIDs of the selection: numbers through ``guids_for``, a query walked with
-    ``view="minimum"``. ``spent`` counts the requests (from the client's stats)."""
+    ``view="minimum"``. ``spent`` counts the requests (from the client's stats). An export
+    looks numbers up with :class:`NumberLookup` instead (progress, saved per batch)."""
     before = counted(arena)
     if query is not None:
         guids: dict[str, None] = {}
@@ -208,9 +220,19 @@ async def resolve(arena: ArenaClient, entries: Sequence[Entry] | None,
     assert entries is not None
     numbers = [e.text for e in entries if e.is_number]
     found = await arena.items.guids_for(numbers) if numbers else {}
+    return attrs.evolve(by_numbers(entries, found), spent=counted(arena) - before)
+
+
+def by_numbers(entries: Sequence[Entry], found: Mapping[str, str | None]) -> Resolved:
+    """The selection of ``entries`` once every number is in ``found`` (``{number: guid or
+    None}``): the items in the order given, each once; a number no item has in
+    ``unknown``. Pure: the same answers always give the same items.
+
+    Example: ``by_numbers(parse_entries("PN-1\\n", "f"), {"PN-1": "G1"}).guids == ["G1"]``
+    """
     ordered: dict[str, None] = {}
-    labels = {}
-    unknown = []
+    labels: dict[str, str] = {}
+    unknown: list[str] = []
     for entry in entries:
         if not entry.is_number:
             ordered.setdefault(entry.text, None)
@@ -221,7 +243,7 @@ async def resolve(arena: ArenaClient, entries: Sequence[Entry] | None,
         else:
             ordered.setdefault(guid, None)
             labels.setdefault(guid, entry.text)
-    return Resolved(list(ordered), labels, unknown, counted(arena) - before)
+    return Resolved(list(ordered), labels, unknown)
 
 
 def counted(arena: ArenaClient) -> int:
@@ -230,12 +252,8 @@ def counted(arena: ArenaClient) -> int:
     return stats.requests - stats.logins
 
 
-def save_resolved(out: Path, spec: str, resolved: Resolved) -> None:
-    """Write ``<out>.selection.json`` atomically."""
-    path = selection_path(out)
+def _write_selection(path: Path, data: Mapping[str, Any]) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    data = {"version": 1, "fingerprint": spec, "guids": resolved.guids,
-            "labels": resolved.labels, "unknown": resolved.unknown}
     with tmp.open("w", encoding="utf-8") as f:
         json.dump(data, f, separators=(",", ":"))
         f.flush()
@@ -243,8 +261,30 @@ def save_resolved(out: Path, spec: str, resolved: Resolved) -> None:
     os.replace(tmp, path)
 
 
-def load_resolved(out: Path, spec: str) -> Resolved | None:
-    """The selection an unfinished export of ``spec`` saved, or None."""
+def save_resolved(out: Path, spec: str, resolved: Resolved,
+                  numbers: Mapping[str, str | None] | None = None) -> None:
+    """Write ``<out>.selection.json`` atomically: the whole selection, and the answers of
+    its item numbers (``numbers``) when it has some."""
+    data: dict[str, Any] = {"version": 1, "fingerprint": spec, "guids": resolved.guids,
+                            "labels": resolved.labels, "unknown": resolved.unknown}
+    if numbers is not None:
+        data["numbers"] = dict(numbers)
+    _write_selection(selection_path(out), data)
+
+
+@attrs.frozen
+class Saved:
+    """What ``<out>.selection.json`` holds for a selection: the whole selection once it
+    was found (``resolved``), and the item numbers answered so far (``numbers``: ``{number:
+    guid or None}``; a lookup stopped half-way saves only these)."""
+
+    resolved: Resolved | None
+    numbers: dict[str, str | None]
+
+
+def load_selection(out: Path, spec: str) -> Saved | None:
+    """What an earlier run of the export of ``spec`` saved, or None (no file, or one of
+    other items). Raises :class:`CliError` (exit 1) for a file that cannot be read."""
     path = selection_path(out)
     try:
         data: Any = json.loads(path.read_text(encoding="utf-8"))
@@ -256,10 +296,107 @@ def load_resolved(out: Path, spec: str) -> Resolved | None:
     if not isinstance(data, Mapping) or data.get("fingerprint") != spec:
         return None
     try:
-        guids = [str(g) for g in data["guids"]]
-        labels = {str(k): str(v) for k, v in data["labels"].items()}
-        unknown = [str(n) for n in data["unknown"]]
+        resolved = None
+        if "guids" in data:
+            resolved = Resolved([str(g) for g in data["guids"]],
+                                {str(k): str(v) for k, v in data["labels"].items()},
+                                [str(n) for n in data["unknown"]], 0)
+        numbers = {str(k): None if v is None else str(v)
+                   for k, v in data.get("numbers", {}).items()}
     except (KeyError, TypeError, AttributeError) as exc:
         raise CliError(f"malformed {path} ({exc}); start over with --restart",
                        EXIT_ERROR) from None
-    return Resolved(guids, labels, unknown, 0)
+    return Saved(resolved, numbers)
+
+
+def load_resolved(out: Path, spec: str) -> Resolved | None:
+    """The whole selection an unfinished export of ``spec`` saved, or None."""
+    saved = load_selection(out, spec)
+    return saved.resolved if saved is not None else None
+
+
+class NumberLookup:
+    """The item numbers of an export, looked up in batches (:meth:`Items.guid_batches`),
+    the answers saved to ``<out>.selection.json`` as the batches complete: at most every
+    ``interval`` seconds, and whenever :meth:`run` ends (done, failed, cancelled).
+
+    ``known``: answers an earlier run saved (not asked again). After :meth:`run`:
+    ``found`` (every answer), ``failed`` (numbers whose batch failed after retries, with
+    the error: asked again by the next run), ``stop`` (a fatal error: a spent quota,
+    refused credentials, an unreachable server), ``requests`` (sent by this run).
+
+    Example::
+
+        lookup = NumberLookup(out, spec, entries, saved.numbers, interval=1.0)
+        await lookup.run(arena, lambda batch: bar.advance(len(batch.numbers)))
+        resolved = lookup.resolved()   # when lookup.done
+    """
+
+    def __init__(self, out: Path, spec: str, entries: Sequence[Entry],
+                 known: Mapping[str, str | None], *, interval: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.out = out
+        self.spec = spec
+        self.entries = list(entries)
+        #: Every distinct number of the selection, in order.
+        self.numbers = list(dict.fromkeys(e.text for e in self.entries if e.is_number))
+        wanted = set(self.numbers)
+        self.found: dict[str, str | None] = {n: g for n, g in known.items() if n in wanted}
+        #: Answers saved by an earlier run.
+        self.reused = len(self.found)
+        self.failed: dict[str, BaseException] = {}
+        self.stop: BaseException | None = None
+        self.requests = 0
+        self._interval = interval
+        self._clock = clock
+        self._saved = clock()
+        self._dirty = False
+
+    @property
+    def left(self) -> list[str]:
+        """The numbers not answered yet, in order."""
+        return [n for n in self.numbers if n not in self.found]
+
+    @property
+    def done(self) -> bool:
+        """Every number is answered."""
+        return len(self.found) == len(self.numbers)
+
+    async def run(self, arena: ArenaClient, on_batch: Callable[[GuidBatch], None]) -> None:
+        """Look up :attr:`left`; ``on_batch`` is called with each batch as it completes.
+        Stops at the first fatal error (:attr:`stop`); a failed batch fails its own
+        numbers only (:attr:`failed`)."""
+        self.failed = {}
+        left = self.left
+        try:
+            if not left:
+                return
+            batches = arena.items.guid_batches(left)
+            async with aclosing(batches):
+                async for batch in batches:
+                    self.found.update(batch.found)
+                    self.failed.update(batch.failed)
+                    self.requests += batch.requests
+                    self._dirty = self._dirty or bool(batch.found)
+                    on_batch(batch)
+                    fatal = [e for e in batch.failed.values() if is_fatal(e)]
+                    if fatal:
+                        self.stop = fatal[0]
+                        break
+                    if self._clock() - self._saved >= self._interval:
+                        self.save()
+        finally:
+            self.save()
+
+    def save(self) -> None:
+        """Write the answers so far to ``<out>.selection.json`` (when any is new)."""
+        if not self._dirty:
+            return
+        _write_selection(selection_path(self.out), {"version": 1, "fingerprint": self.spec,
+                                                    "numbers": self.found})
+        self._dirty = False
+        self._saved = self._clock()
+
+    def resolved(self) -> Resolved:
+        """The selection, once :attr:`done`; ``spent``: the requests of this run."""
+        return attrs.evolve(by_numbers(self.entries, self.found), spent=self.requests)

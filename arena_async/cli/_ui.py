@@ -61,6 +61,9 @@ class _Task:
     total: int | None
     completed: int
     records: int
+    #: What ``completed`` counts (``items``, ``numbers``); whether records are counted.
+    unit: str = "items"
+    counts_records: bool = True
     started: float | None = None
     start_completed: int = 0
     start_records: int = 0
@@ -129,7 +132,7 @@ class Reporter:
                 TextColumn("{task.description:<16}"),
                 BarColumn(bar_width=None),
                 MofNCompleteColumn(),
-                TextColumn("[cyan]{task.fields[records]:>9,}[/] records"),
+                TextColumn("{task.fields[detail]}"),
                 TimeElapsedColumn(),
                 TimeRemainingColumn(),
                 console=self.err,
@@ -168,14 +171,16 @@ class Reporter:
         self._quota = quota
 
     def add(self, description: str, total: int | None, *, completed: int = 0,
-            records: int = 0, unit: str = "items", start: bool = True) -> TaskID:
+            records: int | None = 0, unit: str = "items", start: bool = True) -> TaskID:
         """A new bar; ``total=None`` for a listing of unknown length; ``start=False`` for
-        one that waits (its clock starts with :meth:`start`)."""
-        task = _Task(description, total, completed, records)
+        one that waits (its clock starts with :meth:`start`); ``records=None`` for work
+        that writes no records (item numbers looked up: ``unit="numbers"``)."""
+        task = _Task(description, total, completed, records or 0, unit=unit or "items",
+                     counts_records=records is not None)
         if self._progress is not None:
             task.bar = self._progress.add_task(description, total=total,
-                                               completed=completed, records=records,
-                                               unit=unit, start=start)
+                                               completed=completed, records=task.records,
+                                               detail=_detail(task), unit=unit, start=start)
         task_id = TaskID(len(self._tasks))
         self._tasks[task_id] = task
         if start:
@@ -212,7 +217,7 @@ class Reporter:
         for state in self._tasks.values():
             if state.bar is not None and state.dirty:
                 self._progress.update(state.bar, advance=state.pending,
-                                      records=state.records)
+                                      records=state.records, detail=_detail(state))
             state.pending, state.dirty = 0, False
 
     def finish(self, task: TaskID, *, total: int | None = None) -> None:
@@ -262,12 +267,13 @@ class Reporter:
             parts = []
             if task.total is not None:
                 share = task.completed * 100 // task.total if task.total else 100
-                parts.append(f"{task.completed:,}/{task.total:,} items ({share}%)")
-            parts.append(f"{task.records:,} records")
+                parts.append(f"{task.completed:,}/{task.total:,} {task.unit} ({share}%)")
+            if task.counts_records:
+                parts.append(f"{task.records:,} records")
             if stats is not None:
                 parts.append(f"{stats.requests:,} requests")
-            done = task.records - task.start_records
-            if elapsed > 0:
+            if task.counts_records and elapsed > 0:
+                done = task.records - task.start_records
                 parts.append(f"{done / elapsed:,.0f} records/s")
             if watched is not None and self._quota:
                 parts.append(_quota_left(quota))
@@ -328,6 +334,11 @@ class Reporter:
             table.add_row(name, value)
         self.out.print(title, markup=False, highlight=False)
         self.out.print(table, markup=False)
+
+
+def _detail(task: _Task) -> str:
+    """The bar's records column: empty for work that writes no records."""
+    return f"[cyan]{task.records:>9,}[/] records" if task.counts_records else ""
 
 
 def _quota_left(quota: Quota | None) -> str:

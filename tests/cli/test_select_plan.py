@@ -53,7 +53,13 @@ def planned(out: str) -> tuple[int, int | None]:
     return low, int(match.group(3).replace(",", "")) if match.group(3) else low
 
 
-def ticket_rows(fake: FakeArena, guids: list[str]) -> list[dict[str, Any]]:
+def ticket_rows(fake: FakeArena, guids: list[str], *,
+                numbered: bool = False) -> list[dict[str, Any]]:
+    """The ticket references of ``guids`` as an export writes them; ``numbered``: items
+    selected by number, whose rows carry their ``item_number``."""
+    if numbered:
+        return [{"item_guid": g, "item_number": fake.item(g)["number"], **t}
+                for g in guids for t in fake.ticket_refs(g)]
     return [{"item_guid": g, **t} for g in guids for t in fake.ticket_refs(g)]
 
 
@@ -95,8 +101,12 @@ def test_numbers_and_guids_mixed_are_resolved_and_unknown_numbers_reported(
     err = capsys.readouterr().err
     assert "1 item number unknown (PN-999999)" in err
     assert problems(err)[-1].startswith("arena-async: error: finished, but 1 item failed")
-    chosen = [guids[0], guids[1], guids[2], guids[3]]
-    assert canonical(read_jsonl(out)) == canonical(ticket_rows(fake, chosen))
+    # Selected by number: each row says which number named its item (the GUID given as a
+    # GUID only has none; the one given both ways has its number).
+    named = {guids[0]: numbers[0], guids[1]: numbers[1], guids[2]: numbers[2], guids[3]: None}
+    expected = [{"item_guid": g, "item_number": n, **t}
+                for g, n in named.items() for t in fake.ticket_refs(g)]
+    assert canonical(read_jsonl(out)) == canonical(expected)
     assert read_jsonl(failed_path(out)) == [
         {"key": "PN-999999", "item_guid": None, "status": None, "code": None,
          "message": "no item has this number"}]
@@ -127,7 +137,7 @@ def test_a_query_selects_the_items_in_one_listing_request(
         complete_path(out).unlink()
         assert main(again) == 2
         assert spent(fake) == before
-    assert canonical(read_jsonl(out)) == canonical(ticket_rows(fake, chosen))
+    assert canonical(read_jsonl(out)) == canonical(ticket_rows(fake, chosen, numbered=True))
 
 
 def test_a_query_and_an_items_file_together_are_refused(
@@ -286,7 +296,7 @@ def test_plan_of_a_resumed_export_counts_what_is_left(
         listings = [r for r in fake.requests_to("GET /items") if "limit=400" in r.query_string]
         assert len(listings) == 1  # listed once, by the first run (the plan read the quota)
     chosen = [g for g in fake.item_guids if fake.item(g)["number"].startswith("PN-0000")]
-    assert canonical(read_jsonl(out)) == canonical(ticket_rows(fake, chosen))
+    assert canonical(read_jsonl(out)) == canonical(ticket_rows(fake, chosen, numbered=True))
     assert not selection_path(out).exists()
 
 
@@ -343,7 +353,9 @@ def test_a_mixed_run_with_bad_keys_finishes_with_every_good_record_once(
         f"arena-async: error: finished, but 3 items failed for good (an unknown item, "
         f"number or GUID, or no privilege): see {failed_path(out)}")
     good = [g for g in guids if g != forbidden]
-    expected = [{"item_guid": g, "guid": r["guid"], "training_plan": r["trainingplan"]}
+    by_number = {g: fake.item(g)["number"] for g in guids[20:]}
+    expected = [{"item_guid": g, "item_number": by_number.get(g), "guid": r["guid"],
+                 "training_plan": r["trainingplan"]}
                 for g in good for r in fake.training_records(g)]
     assert canonical(read_jsonl(out)) == canonical(expected)
     failed = {f["key"]: f for f in read_jsonl(failed_path(out))}
