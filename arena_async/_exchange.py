@@ -31,7 +31,13 @@ import aiohttp
 
 from ._protocol import Request, Verdict, VerdictKind, with_attempts
 from ._retry import backoff_delay, is_retryable_exception, may_retry, was_sent
-from .errors import APIError, ArenaAsyncError, QuotaExhaustedError, TransportError
+from .errors import (
+    APIError,
+    ArenaAsyncError,
+    QuotaExhaustedError,
+    ShareUnavailableError,
+    TransportError,
+)
 from .policies import RetryPolicy
 
 __all__ = ["Action", "ActionKind", "Exchange", "Trail", "brief_failure", "describe_failure"]
@@ -191,7 +197,10 @@ class Exchange:
         replaces the session, so trying it again is safe; the failed try costs an
         attempt, and is tried again only when transient."""
         attempt = self.attempt
-        transient = isinstance(exc, TransportError) or (
+        # A share that fails has already waited out its outage (its own outage_wait), or
+        # can never work (ShareMisconfiguredError): not tried again here.
+        transient = (isinstance(exc, TransportError)
+                     and not isinstance(exc, ShareUnavailableError)) or (
             isinstance(exc, APIError) and exc.status in self.policy.retry_statuses)
         self.trail.failed(attempt, exc, login=True)
         if not transient or attempt >= self.policy.max_attempts:

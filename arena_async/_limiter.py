@@ -177,6 +177,7 @@ class Limiter:
         """Admit nothing that the shared quota ledger has not granted (``share=``): the
         budget and the reserve then hold for every sharer of the workspace together."""
         self._ledger = ledger
+        ledger.limit = self._limit
 
     def set_limit(self, limit: int | None) -> None:
         """Record the workspace's 24-hour request limit (``workspaceRequestLimit``)."""
@@ -184,6 +185,8 @@ class Limiter:
                                   or limit < 0):
             raise ValueError(f"limit must be an integer >= 0 or None, got {limit!r}")
         self._limit = limit
+        if self._ledger is not None:
+            self._ledger.limit = limit
 
     def hold_until(self, when: float) -> None:
         """Admit nothing before ``when`` (epoch seconds on the injected clock).

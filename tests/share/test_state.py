@@ -12,6 +12,7 @@ from arena_async._share._state import (
     Acquired,
     Decision,
     Doc,
+    Now,
     Report,
     Step,
     acquire_step,
@@ -32,11 +33,12 @@ class Store:
 
         self._json = json
         self.text: str | None = None
-        self.now = now
+        self.now = now  # the wall clock
+        self.skew = 0.0  # the lease clock reads now + skew (a wall-clock step moves only now)
 
     def apply(self, step: Step[Any]) -> Any:
         doc = None if self.text is None else self._json.loads(self.text)
-        new, result = step(doc, self.now)
+        new, result = step(doc, Now(self.now, self.now + self.skew))
         self.text = None if new is None else self._json.dumps(new)
         return result
 
@@ -46,10 +48,21 @@ class Store:
         return dict(self._json.loads(self.text))
 
 
-def acquire(store: Store, member: str, seen: int | None = None, **kw: float) -> Acquired:
+def acquire(store: Store, member: str, seen: int | None = None, **kw: Any) -> Acquired:
     kw.setdefault("lease_ttl", 10.0)
     kw.setdefault("member_ttl", 15.0)
     return store.apply(acquire_step(member, seen, **kw))  # type: ignore[no-any-return]
+
+
+def publish(store: Store, member: str, token: str, expires_in: float | None = None,
+            gen: int | None = None) -> int:
+    """Publish under the member's current lease (its generation, unless given)."""
+    if gen is None:
+        lease = store.doc["lease"]
+        gen = lease["gen"] if lease and lease["owner"] == member else 0
+    published = store.apply(publish_step(member, token, expires_in, gen=gen))
+    assert published.kind == "published", published
+    return int(published.version)
 
 
 # -- session, lease, members -----------------------------------------------------------
@@ -59,7 +72,7 @@ def test_the_first_sharer_logs_in_the_others_wait_then_adopt() -> None:
     waiting = acquire(store, "b")
     assert waiting.kind == "wait"
     assert waiting.wait == pytest.approx(10.0)
-    assert store.apply(publish_step("a", "S1", None)) == 1
+    assert publish(store, "a", "S1", None) == 1
     adopted = acquire(store, "b")
     assert (adopted.kind, adopted.token, adopted.version) == ("adopt", "S1", 1)
     assert store.doc["lease"] is None
@@ -68,11 +81,11 @@ def test_the_first_sharer_logs_in_the_others_wait_then_adopt() -> None:
 def test_a_401_on_the_published_session_leads_to_one_login() -> None:
     store = Store()
     acquire(store, "a")
-    store.apply(publish_step("a", "S1", None))
+    publish(store, "a", "S1", None)
     # Both saw version 1 die: the first takes the lease, the second waits, then adopts S2.
     assert acquire(store, "a", seen=1).kind == "login"
     assert acquire(store, "b", seen=1).kind == "wait"
-    store.apply(publish_step("a", "S2", None))
+    publish(store, "a", "S2", None)
     got = acquire(store, "b", seen=1)
     assert (got.kind, got.token, got.version) == ("adopt", "S2", 2)
     # A sharer that already holds version 2 and sees it die logs in, it does not re-adopt it.
@@ -120,7 +133,7 @@ def test_a_failed_login_releases_the_lease_for_the_next() -> None:
 def test_an_expiring_token_is_not_adopted_within_the_margin() -> None:
     store = Store()
     acquire(store, "a")
-    store.apply(publish_step("a", "T1", 10.0))
+    publish(store, "a", "T1", 10.0)
     got = acquire(store, "b", margin=1.0)
     assert got.kind == "adopt"
     assert got.expires_in == pytest.approx(10.0)
@@ -131,34 +144,34 @@ def test_an_expiring_token_is_not_adopted_within_the_margin() -> None:
 def test_the_last_member_to_leave_gets_the_session_to_log_out_once() -> None:
     store = Store()
     acquire(store, "a")
-    store.apply(publish_step("a", "S1", None))
+    publish(store, "a", "S1", None)
     acquire(store, "b")
-    assert store.apply(leave_step("a")) is None
-    assert store.apply(leave_step("b")) == "S1"
-    assert store.apply(leave_step("b")) is None  # once
+    assert store.apply(leave_step("a")).kind == "stay"
+    assert store.apply(leave_step("b")).token == "S1"
+    assert store.apply(leave_step("b")).kind == "stay"  # once
     assert store.doc["session"] is None
 
 
 def test_a_crashed_member_expires_and_does_not_keep_the_session_alive() -> None:
     store = Store()
     acquire(store, "a", member_ttl=5.0)
-    store.apply(publish_step("a", "S1", None))
+    publish(store, "a", "S1", None)
     acquire(store, "b", member_ttl=5.0)  # b then dies: no heartbeat
     store.now += 4.0
     store.apply(heartbeat_step("a", 5.0))
     store.now += 2.0  # b's membership is over, a's is not
-    assert store.apply(leave_step("a")) == "S1"
+    assert store.apply(leave_step("a")).token == "S1"
 
 
 def test_a_live_member_keeps_the_session_for_the_others() -> None:
     store = Store()
     acquire(store, "a", member_ttl=5.0)
-    store.apply(publish_step("a", "S1", None))
+    publish(store, "a", "S1", None)
     acquire(store, "b", member_ttl=5.0)
     store.now += 4.0
     store.apply(heartbeat_step("b", 5.0))
     store.now += 4.0
-    assert store.apply(leave_step("a")) is None
+    assert store.apply(leave_step("a")).kind == "stay"
 
 
 # -- the quota ledger -------------------------------------------------------------------
@@ -242,7 +255,10 @@ def test_a_reading_from_an_older_window_is_ignored_a_newer_window_adopted() -> N
     assert store.doc["remaining"] == 50
     ask(store, "a", reading(60, reset), want=0)  # same window: the lowest stays
     assert store.doc["remaining"] == 50
-    ask(store, "a", reading(900, reset + 86400), want=0)
+    ask(store, "a", reading(900, reset + 86400), want=0)  # before the reset: not evidence
+    assert store.doc["remaining"] == 50
+    store.now = reset
+    ask(store, "a", reading(900, reset + 86400), want=0)  # the window is over: a new one
     assert store.doc["remaining"] == 900
 
 
