@@ -341,7 +341,7 @@ class Limiter:
         report (:meth:`Permit.observe`, :meth:`Permit.observe_reading`, the pool's 2xx
         answers)."""
         if self._estimate.observe(permit._seq, remaining, reset_ts, exhausted,
-                                  self._clock()) and quota is not None:
+                                  self._clock(), self._limit) and quota is not None:
             self._quota = quota
         if not permit._settled:
             spent = remaining is None and not exhausted  # maybe sent, never heard of
