@@ -197,7 +197,7 @@ class QuotaEstimate:
 
     # -- events -----------------------------------------------------------------------
     def observe(self, seq: int, remaining: int | None, reset_ts: float | None,
-                exhausted: bool, now: float, limit: int | None = None) -> bool:
+                exhausted: bool, now: float, *, limit: int | None = None) -> bool:
         """Take in what admission ``seq``'s answer said: ``remaining`` and the reset time
         (epoch seconds) from its headers (None when absent), ``exhausted`` for a quota 429;
         ``limit`` the workspace's request limit when known (a count above it is no reading).

@@ -150,6 +150,7 @@ class Share(abc.ABC):
             except ShareMisconfiguredError:
                 raise
             except ShareUnavailableError as exc:
+                _raise_if_cancelled()  # (a store client may turn a cancellation into an error)
                 now = time.monotonic()
                 if self._outage_since is None:
                     self._outage_since = now
@@ -232,3 +233,10 @@ def check_wait(name: str, value: Any) -> float:
             or not 0 <= value < float("inf"):  # NaN fails the comparison too
         raise ValueError(f"{name} must be a number of seconds >= 0, got {value!r}")
     return float(value)
+
+
+def _raise_if_cancelled() -> None:
+    """Re-raise a cancellation of the current task that a library swallowed."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError

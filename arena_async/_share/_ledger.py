@@ -74,6 +74,9 @@ class SharedLedger:
         self._remaining: int | None = None
         self._reset_at: float | None = None
         self._exhausted = False
+        # The lowest count since the last report, whatever its reset (a reset that jitters
+        # between answers must not hide a lower count behind a higher, later one).
+        self._low: tuple[int, float | None] | None = None
         # The newest genuine reading seen (kept: re-sent to a ledger that lost its state),
         # and the admissions lost since it.
         self._latest: tuple[int, float | None] | None = None
@@ -111,6 +114,11 @@ class SharedLedger:
         self._units = 0
         self._ahead = False
 
+    def current(self) -> bool:
+        """True while admissions granted now may still be spent (this sharer's entry in
+        the ledger surely lives): the limiter asks after waiting with one in hand."""
+        return self._monotonic() < self._valid_until
+
     def give_back(self) -> None:
         """An admission taken but never sent (cancelled, refused locally): keep it."""
         self._units += 1
@@ -131,9 +139,11 @@ class SharedLedger:
             remaining = 0
         if remaining is None:
             return
+        if self._low is None or remaining < self._low[0]:
+            self._low = (remaining, reset_at)
         latest = self._latest
-        if latest is None or _newer(reset_at, latest[1]) or (
-                not _newer(latest[1], reset_at) and remaining <= latest[0]):
+        if latest is None or remaining <= latest[0] or _newer(
+                reset_at, None if latest[1] is None else latest[1] + _JITTER):
             self._latest, self._latest_lost = (remaining, reset_at), 0
         if self._remaining is None or _newer(reset_at, self._reset_at):
             self._remaining, self._reset_at, self._exhausted = remaining, reset_at, exhausted
@@ -198,6 +208,8 @@ class SharedLedger:
         return Report(done=self._done, returned=self._returned, lost=self._lost,
                       remaining=self._remaining, reset_at=self._reset_at,
                       exhausted=self._exhausted,
+                      low_remaining=None if self._low is None else self._low[0],
+                      low_reset_at=None if self._low is None else self._low[1],
                       held=self._held - self._done - self._returned,
                       latest_remaining=None if latest is None else latest[0],
                       latest_reset_at=None if latest is None else latest[1],
@@ -221,6 +233,7 @@ class SharedLedger:
         self._done = self._lost = self._returned = 0
         self._remaining = self._reset_at = None
         self._exhausted = False
+        self._low = None
         policy = self.policy
         started = self._monotonic()
         try:
@@ -252,6 +265,9 @@ class SharedLedger:
         self._done += report.done
         self._lost += report.lost
         self._returned += report.returned
+        if report.low_remaining is not None:
+            self.ended(report.low_remaining, report.low_reset_at)
+            self._done -= 1
         if report.remaining is not None:
             self.ended(report.remaining, report.reset_at, exhausted=report.exhausted)
             self._done -= 1
@@ -260,6 +276,11 @@ class SharedLedger:
 def _retrieve(fetch: asyncio.Future[Decision]) -> None:
     if not fetch.cancelled():
         fetch.exception()
+
+
+#: Seconds by which readings' reset times may differ and still be one window, for the
+#: reading kept to re-seed a ledger (the ledger itself judges windows by its clock).
+_JITTER = 10.0
 
 
 def _newer(a: float | None, b: float | None) -> bool:

@@ -81,6 +81,9 @@ class ShareLink:
             except ShareUnavailableError as exc:
                 # (The share logs an outage once; the next round tries again.)
                 log.debug("sync with the share failed: %s", exc)
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise asyncio.CancelledError from None  # a swallowed cancellation
 
     async def close(self, logout: Callable[[str], Awaitable[None]]) -> None:
         """Report to the ledger, leave; the last sharer logs out (``logout(token)``)."""

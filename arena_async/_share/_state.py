@@ -28,6 +28,7 @@ evidence, not gospel (:func:`ledger_step`).
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from typing import Any, Literal, TypeVar
 
@@ -73,8 +74,8 @@ Step = Callable[[Doc | None, Now], tuple[Doc | None, R]]
 
 
 def _new_epoch(member: str, now: Now) -> str:
-    """A name for a document made now by ``member`` (member names are unique)."""
-    return f"{member}@{now.tick:.6f}"
+    """A new name for a document made now by ``member`` (never one it had before)."""
+    return f"{member}@{now.tick:.3f}/{secrets.token_hex(4)}"
 
 
 def _note_loss(d: Doc, epoch: str | None, now: Now, settle: float) -> None:
@@ -348,7 +349,9 @@ class Report:
     ``returned``: admissions given back unused (never sent); ``lost``: of ``done``, those
     maybe sent that brought no reading (they count as spent); ``remaining`` / ``reset_at``:
     the lowest reading of the newest window among the answers (None: none); ``exhausted``:
-    an answer was a quota 429 in that window.
+    an answer was a quota 429 in that window; ``low_remaining`` / ``low_reset_at``: the
+    lowest count among the answers, whatever its reset (a reset that jitters between
+    answers must not hide it).
 
     Registration (what the member holds, whatever the ledger remembers): ``held``: the
     admissions it holds once this report is taken in (None: count down from the ledger's
@@ -364,6 +367,8 @@ class Report:
     remaining: int | None = None
     reset_at: float | None = None
     exhausted: bool = False
+    low_remaining: int | None = None
+    low_reset_at: float | None = None
     held: int | None = None
     latest_remaining: int | None = None
     latest_reset_at: float | None = None
@@ -533,6 +538,8 @@ def ledger_step(member: str, report: Report, *, want: int, reserve: int,
         if probe is not None and (probe["exp"] <= tick or probe["owner"] not in members
                                   or probe_done):
             d["probe"] = probe = None
+        if report.low_remaining is not None:
+            _apply_reading(d, report.low_remaining, report.low_reset_at, False, wall)
         _apply_reading(d, report.remaining, report.reset_at, report.exhausted, wall,
                        fresh=probe_done)
         if report.lost and d["remaining"] is not None:

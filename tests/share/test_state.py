@@ -12,6 +12,7 @@ from arena_async._share._state import (
     Acquired,
     Decision,
     Doc,
+    Held,
     Now,
     Report,
     Step,
@@ -316,3 +317,214 @@ def test_a_reset_time_already_past_is_looked_at_again_after_a_backoff() -> None:
     assert ask(store, "a").granted == 8
     store.now += MIN_BACKOFF
     assert ask(store, "b").probe  # the window is looked at again, one probe
+
+
+# -- fencing ------------------------------------------------------------------------------
+def test_a_holder_stopped_past_its_lease_is_fenced_and_adopts_the_newer_session() -> None:
+    store = Store()
+    stale = acquire(store, "a", lease_ttl=3.0)  # a logs in... and is stopped (SIGSTOP)
+    store.now += 3.0
+    fresh = acquire(store, "b", lease_ttl=3.0)
+    assert (stale.kind, fresh.kind) == ("login", "login")
+    assert fresh.gen > stale.gen  # the fencing token
+    assert publish(store, "b", "S-b", gen=fresh.gen) == 1
+    # a resumes: its session (cancelled by b's login) must not replace b's.
+    fenced = store.apply(publish_step("a", "S-a", None, gen=stale.gen))
+    assert fenced.kind == "fenced"
+    got = acquire(store, "a", seen=None)
+    assert (got.kind, got.token) == ("adopt", "S-b")
+
+
+def test_a_holder_is_fenced_while_another_holds_a_newer_lease() -> None:
+    store = Store()
+    stale = acquire(store, "a", lease_ttl=3.0)
+    store.now += 3.0
+    acquire(store, "b", lease_ttl=3.0)  # b logs in now
+    assert store.apply(publish_step("a", "S-a", None, gen=stale.gen)).kind == "fenced"
+    assert acquire(store, "a").kind == "wait"  # for b's session
+
+
+def test_an_expired_lease_nobody_took_still_publishes_and_a_retry_is_harmless() -> None:
+    store = Store()
+    got = acquire(store, "a", lease_ttl=3.0)
+    store.now += 10.0  # slow login, nobody else wanted the lease
+    assert publish(store, "a", "S1", gen=got.gen) == 1
+    again = store.apply(publish_step("a", "S1", None, gen=got.gen))  # its answer was lost
+    assert (again.kind, again.version) == ("published", 1)
+    assert store.apply(extend_step("a", 3.0, got.gen)) is False  # the lease is gone
+
+
+# -- the store lost its state -----------------------------------------------------------------
+def held(token: str, version: int, gen: int = 1) -> Held:
+    return Held(token, version, gen)
+
+
+def test_after_a_loss_sharers_put_back_their_session_and_one_logs_out_at_the_end() -> None:
+    store = Store()
+    a, b = acquire(store, "a"), acquire(store, "b")
+    version = publish(store, "a", "S1", gen=a.gen)
+    epoch = store.doc["epoch"]
+    assert b.epoch == epoch
+    store.text = None  # FLUSHALL
+    # b's heartbeat puts back its membership and the session it holds: a newcomer adopts it
+    # (no login: that would cancel the session a and b still use).
+    store.apply(heartbeat_step("b", 15.0, epoch=epoch, settle=2.0,
+                               held=held("S1", version, a.gen)))
+    got = acquire(store, "c")
+    assert (got.kind, got.token, got.version) == ("adopt", "S1", version)
+    # Nobody is provably the last until every live sharer could re-register (the recovery).
+    assert store.apply(leave_step("c", settle=2.0, epoch=got.epoch)).kind == "wait"
+    store.apply(heartbeat_step("a", 15.0, epoch=epoch, settle=2.0,
+                               held=held("S1", version, a.gen)))
+    store.now += 2.0
+    assert store.apply(leave_step("c", epoch=got.epoch)).kind == "stay"
+    assert store.apply(leave_step("b", epoch=got.epoch)).kind == "stay"
+    left = store.apply(leave_step("a", epoch=epoch, held=held("S1", version, a.gen)))
+    assert (left.kind, left.token) == ("logout", "S1")
+    # A sharer that still holds the logged-out session cannot put it back.
+    store.apply(heartbeat_step("d", 15.0, held=held("S1", version, a.gen)))
+    assert store.doc["session"] is None
+
+
+def test_a_lone_sharer_leaving_a_lost_share_waits_then_logs_out() -> None:
+    store = Store()
+    a = acquire(store, "a")
+    version = publish(store, "a", "S1", gen=a.gen)
+    store.text = None
+    left = store.apply(leave_step("a", epoch=a.epoch, settle=2.0, held=held("S1", version)))
+    assert (left.kind, left.delay) == ("wait", 2.0)
+    store.now += 2.0
+    left = store.apply(leave_step("a", epoch=a.epoch, settle=2.0, held=held("S1", version)))
+    assert (left.kind, left.token) == ("logout", "S1")
+
+
+def test_a_newer_session_wins_over_a_stale_one_put_back_first() -> None:
+    store = Store()
+    store.apply(heartbeat_step("old", 15.0, epoch="gone", held=held("S1", 1, 1)))
+    store.apply(heartbeat_step("new", 15.0, epoch="gone", held=held("S2", 2, 2)))
+    store.apply(heartbeat_step("old", 15.0, epoch="gone", held=held("S1", 1, 1)))
+    assert (store.doc["session"]["token"], store.doc["version"], store.doc["gen"]) == (
+        "S2", 2, 2)
+    assert acquire(store, "x", seen=2).gen == 3  # generations keep going up
+
+
+def test_a_wall_clock_step_neither_expires_members_nor_leases() -> None:
+    store = Store()
+    acquire(store, "a", lease_ttl=3.0)
+    acquire(store, "b")
+    store.now += 600.0  # the wall clock steps; the lease clock does not
+    store.skew = -600.0
+    assert acquire(store, "b").kind == "wait"
+    assert store.apply(leave_step("b")).kind == "stay"  # a is alive
+
+
+def reg(member_held: int, latest: tuple[int, float] | None = None, lost: int = 0,
+        **kw: Any) -> Report:
+    return Report(held=member_held, latest_remaining=None if latest is None else latest[0],
+                  latest_reset_at=None if latest is None else latest[1], latest_lost=lost,
+                  **kw)
+
+
+def ask2(store: Store, member: str, report: Report, *, epoch: str | None, want: int = 8,
+         reserve: int = 0, settle: float = 1.0) -> Decision:
+    return store.apply(ledger_step(  # type: ignore[no-any-return]
+        member, report, want=want, reserve=reserve, on_exhausted="raise", max_wait=3600.0,
+        member_ttl=15.0, probe_ttl=10.0, epoch=epoch, settle=settle))
+
+
+def test_a_lost_ledger_recovers_then_reseeds_from_the_newest_genuine_reading() -> None:
+    store = Store()
+    reset = store.now + 3600
+    first = ask2(store, "a", reg(0), epoch=None)
+    ask2(store, "a", reg(0, remaining=120, reset_at=reset, done=1), epoch=first.epoch, want=0)
+    assert ask2(store, "a", reg(0), epoch=first.epoch, want=40, reserve=20).granted == 40
+    assert ask2(store, "b", reg(0), epoch=first.epoch, want=40, reserve=20).granted == 40
+    epoch = first.epoch
+    store.text = None  # Redis restarted without persistence
+    # a comes back first: it still holds 40 unreported, and its newest reading was 120.
+    got = ask2(store, "a", reg(40, (120, reset)), epoch=epoch, reserve=20)
+    assert got.kind == "wait"  # b has not re-registered yet: nothing is granted, no probe
+    assert store.doc["remaining"] == 120
+    got = ask2(store, "b", reg(30, (95, reset), lost=2), epoch=epoch, reserve=20)
+    assert got.kind == "wait"
+    assert store.doc["remaining"] == 93  # the newest reading, less what b lost since
+    store.now += 1.0  # the recovery is over
+    got = ask2(store, "a", reg(40), epoch=got.epoch, want=100, reserve=20)
+    assert (got.kind, got.granted) == ("grant", 93 - 20 - 40 - 30)
+
+
+def test_a_lost_ledger_without_a_reading_admits_only_one_probe() -> None:
+    store = Store()
+    first = ask2(store, "a", reg(0), epoch=None)
+    assert first.probe
+    store.text = None
+    assert ask2(store, "a", reg(1), epoch=first.epoch).kind == "wait"  # recovering
+    store.now += 1.0
+    got = ask2(store, "b", reg(0), epoch=None)
+    assert (got.kind, got.granted, got.probe) == ("grant", 1, True)
+    assert ask2(store, "a", reg(1), epoch=got.epoch).kind == "wait"
+
+
+def test_a_registration_is_absolute_so_a_lost_answer_or_a_lapsed_entry_heals() -> None:
+    store = Store()
+    reset = store.now + 3600
+    first = ask2(store, "a", reg(0), epoch=None)
+    ask2(store, "a", reg(0, remaining=100, reset_at=reset, done=1), epoch=first.epoch, want=0)
+    ask2(store, "a", reg(0), epoch=first.epoch, want=50)  # granted 50, the answer was lost
+    ask2(store, "a", reg(0), epoch=first.epoch, want=10)  # a still holds none: 10 now
+    assert store.doc["members"]["a"]["out"] == 10
+    store.now += 20.0  # a was stopped past its entry's life
+    store.skew = 0.0
+    assert "a" in store.doc["members"]
+    ask2(store, "b", reg(0), epoch=first.epoch, want=0)
+    assert "a" not in store.doc["members"]
+    ask2(store, "a", reg(7), epoch=first.epoch, want=0)  # it resumes with 7 in flight
+    assert store.doc["members"]["a"]["out"] == 7
+
+
+@pytest.mark.parametrize(("remaining", "reset_in", "limit", "counts"), [
+    (1_000_000, 30 * 86400.0, None, False),  # a reset 30 days out: no window
+    (90, 30 * 86400.0, None, True),  # ... though a lower count still lowers it
+    (20_000, 3600.0, 10_000, False),  # above the workspace's limit: no reading
+    (500, 3601.0, None, False),  # a reset a second later: jitter, the lowest count counts
+    (40, 3599.0, None, True),  # a second earlier, still ahead: the same window
+])
+def test_readings_are_evidence(remaining: int, reset_in: float, limit: int | None,
+                               counts: bool) -> None:
+    store = Store()
+    reset = store.now + 3600.0
+    ask(store, "a")
+    ask(store, "a", Report(done=1, remaining=100, reset_at=reset, limit=limit), want=0)
+    ask(store, "b", reading(remaining, store.now + reset_in), want=0)
+    assert store.doc["reset_at"] == reset
+    assert store.doc["remaining"] == (remaining if counts else 100)
+
+
+def test_readings_that_never_open_an_unknown_window() -> None:
+    store = Store()
+    assert ask(store, "a", Report(limit=10_000)).probe
+    ask(store, "a", reading(9_000_000, store.now + 30 * 86400.0), want=0)
+    assert store.doc["remaining"] is None
+    assert ask(store, "a").probe  # the next probe asks again
+    ask(store, "a", reading(20_000, store.now + 3600.0), want=0)
+    assert store.doc["remaining"] is None
+    assert ask(store, "a").probe
+    ask(store, "a", reading(9_000, store.now + 3600.0), want=0)
+    assert store.doc["remaining"] == 9_000
+
+
+def test_a_probe_that_finds_the_window_still_open_is_believed() -> None:
+    store = Store()
+    reset = store.now + 600.0
+    ask(store, "a")
+    ask(store, "a", reading(50, reset), want=0)
+    store.now += 600.0  # the share's wall clock steps past the server's reset
+    assert ask(store, "a", reserve=40).probe
+    ask(store, "b", reading(45, reset), want=0)  # a late answer of the old window: ignored
+    assert store.doc["remaining"] is None
+    # The probe's answer (sent after the expiry) says the window still runs: the budget
+    # holds again, and no probe after probe spends the reserve.
+    ask(store, "a", reading(44, reset), want=0)
+    assert store.doc["remaining"] == 44
+    assert ask(store, "a", reserve=40).granted == 4
+    assert ask(store, "b", reserve=40).kind == "wait"
