@@ -73,7 +73,11 @@ class ShareLink:
             self._sync_task = asyncio.ensure_future(self._sync_loop())
 
     async def _sync_loop(self) -> None:
+        task = asyncio.current_task()
         while True:
+            if task is not None and task.cancelling():
+                # A store client swallowed the cancellation (close() waits for this task).
+                raise asyncio.CancelledError
             await asyncio.sleep(self.share.sync_interval)
             try:
                 await self.ledger.sync()
@@ -81,9 +85,6 @@ class ShareLink:
             except ShareUnavailableError as exc:
                 # (The share logs an outage once; the next round tries again.)
                 log.debug("sync with the share failed: %s", exc)
-                task = asyncio.current_task()
-                if task is not None and task.cancelling():
-                    raise asyncio.CancelledError from None  # a swallowed cancellation
 
     async def close(self, logout: Callable[[str], Awaitable[None]]) -> None:
         """Report to the ledger, leave; the last sharer logs out (``logout(token)``)."""
