@@ -97,7 +97,9 @@ class Share(abc.ABC):
     @property
     def settle(self) -> float:
         """Seconds every live sharer needs to re-register after the store lost its state
-        (two sync intervals, and a little): the recovery after such a loss."""
+        (two sync intervals, and a little): the recovery after such a loss.
+
+        Example: ``SQLiteShare(path, sync_interval=1.0).settle`` is ``2.25``."""
         return 2 * self.sync_interval + 0.25
 
     @property

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -80,19 +81,26 @@ async def spend_to_the_reserve(fake: FakeArena, workers: Workers, share: dict[st
 
 
 # -- state lost ---------------------------------------------------------------------------
-@pytest.mark.parametrize("loss", ["flushall", "restart"])
-async def test_state_lost_mid_run_spends_none_of_the_reserve_and_logs_out_once(
-        loss: str, own_redis: RedisServer, workers: Workers) -> None:
+@pytest.mark.parametrize("loss", ["flushall", "restart", "sqlite-emptied"])
+async def test_state_lost_mid_run_spends_none_of_the_reserve(
+        loss: str, own_redis: RedisServer, workers: Workers, tmp_path: Path) -> None:
     limit, reserve = 1000, 200
+    db = tmp_path / "share.db"
+    share = (redis_config(own_redis) if loss != "sqlite-emptied"
+             else {"share": f"sqlite:///{db}", "timings": FAST})
     async with FakeArena.seeded(items=400, seed=31, quota_limit=limit, latency=0.002) as fake:
-        await spend_to_the_reserve(fake, workers, redis_config(own_redis), reserve=reserve)
+        await spend_to_the_reserve(fake, workers, share, reserve=reserve)
         workers.go()
         await served(fake, 250)
         if loss == "flushall":
             await flushall(own_redis)
-        else:  # restarted without persistence: empty, and gone for a moment
+        elif loss == "restart":  # restarted without persistence: empty, and gone a moment
             own_redis.stop()
             own_redis.start()
+        else:  # what the sharers meet in a SQLite file made again: nothing
+            with sqlite3.connect(db, isolation_level=None) as conn:
+                conn.execute("DELETE FROM arena_share")
+            conn.close()
         results = await workers.results()
         kinds = total(results)
         assert set(kinds) == {"ok", "QuotaExhaustedError"}, kinds
