@@ -236,8 +236,13 @@ class QuotaEstimate:
                 log.debug("quota reset recognised: the reset time moved forward")
                 self._adopt(seq, 0 if exhausted else remaining, reset_ts, now)
                 return True
-            if reset_ts < current and reset_ts <= now:
-                return False  # an answer from an older window
+            if reset_ts < current:
+                if reset_ts <= now:
+                    return False  # an answer from an older window
+                # An earlier reset, still ahead: the same window, ending by then.
+                if self.expires_at == current:
+                    self.expires_at = reset_ts
+                self.reset_at = current = reset_ts
             reset_ts = current  # the same window: jitter, or a server clock ahead of ours
         server_min = self.server_min
         assert server_min is not None  # set with `known`, by _adopt

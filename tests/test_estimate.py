@@ -520,11 +520,12 @@ def test_a_reset_that_jitters_before_the_window_ends_is_the_same_window() -> Non
     answered(est, 90)
     # An answer processed earlier (higher count) arrives later, its reset a second off
     # either way: the same window, whose lowest count counts.
-    for jitter in (1.0, -1.0, 3.0):
+    for jitter, ends in ((1.0, RESET), (3.0, RESET), (-1.0, RESET - 1.0)):
         seq = est.admit(T0, probe=False)
         est.observe(seq, 95, RESET + jitter, exhausted=False, now=T0)
         est.settle(seq, probe=False, spent=False)
-        assert (est.known, est.reset_at) == (90, RESET)
+        # (an earlier reset still ahead: the same window, ending then)
+        assert (est.known, est.reset_at, est.expires_at) == (90, ends, ends)
     answered(est, 80, RESET + 1.0)
     assert est.known == 80  # a lower count with a jittered reset still lowers it
 

@@ -975,6 +975,9 @@ class RecordingLedger:
     def give_back(self) -> None:
         self.calls.append("give_back")
 
+    def current(self) -> bool:
+        return True
+
     def ended(self, remaining: int | None, reset_at: float | None, *, lost: bool = False,
               exhausted: bool = False) -> None:
         self.calls.append(("ended", remaining, lost, exhausted))

@@ -459,7 +459,7 @@ def _apply_reading(d: Doc, remaining: int | None, reset_at: float | None, exhaus
       reset before then (jitter of a few seconds between answers, or a server whose clock
       runs ahead) is the same window, so only the lowest count counts;
     - a reading with an earlier reset is from an older window only when that reset is
-      past; before then it is the same window too;
+      past; before then it is the same window too, which then ends at the earlier reset;
     - after the window expired by the share's clock, a reading of the window that ended
       is ignored, unless it is the probe's (``fresh``: sent after the expiry, so the
       server says that window still runs: the share's clock is ahead of the server's).
@@ -488,6 +488,10 @@ def _apply_reading(d: Doc, remaining: int | None, reset_at: float | None, exhaus
                 return
         elif reset_at <= wall:
             return  # an answer from an older window
+        else:  # an earlier reset, still ahead: the same window, ending by then
+            if d["expires_at"] == current:
+                d["expires_at"] = reset_at
+            d["reset_at"] = current = reset_at
         reset_at = current  # the same window
     if current is None and reset_at is not None and reset_at > wall:
         d["reset_at"] = d["expires_at"] = reset_at
