@@ -183,8 +183,17 @@ class SharedLedger:
         as the last sharer's logout, which must not spend the workspace's reserve."""
         if self.take_now():
             return True
-        decision = await self._ask(1)
-        return decision.kind == "grant" and self.take_now()
+        deadline = self._monotonic() + self.settle
+        while True:
+            decision = await self._ask(1)
+            if decision.kind == "grant":
+                return self.take_now()
+            # A short wait (answers in flight, a recovery after the share lost its state)
+            # is worth it, within the recovery's length; a spent budget is not.
+            if decision.kind != "wait" or decision.until_reset \
+                    or self._monotonic() + decision.delay > deadline:
+                return False
+            await asyncio.sleep(decision.delay)
 
     async def sync(self) -> None:
         """Report what ended; give back admissions unused since the last sync."""
