@@ -33,7 +33,15 @@ closes that gap with a ledger: :mod:`arena_async._share._ledger`).
 A new window is recognised when a response's reset time moves forward; when a request
 *sent after* the lowest reading was received reports more than that reading (the counter
 went up, which no amount of in-flight traffic can explain); or when the clock passes the
-known reset time. A reading from an older window (earlier reset time) is ignored.
+known reset time. A reading from an older window (earlier reset time, already past) is
+ignored.
+
+Readings are evidence, not gospel (PROTOCOL.md, "Quota"): the first two signs count only
+once the current window is over by the clock (before then a later reset is jitter between
+answers, or a server clock running ahead: the same window, whose lowest count counts); a
+count above the workspace's limit (login's ``workspaceRequestLimit``) is no reading; and a
+reset further ahead than a day plus :attr:`QuotaEstimate.RESET_SLACK` is no reset (such a
+reading may lower the count, never open a window).
 
 Unknown state: before any response, and once the reset time has passed with no fresh
 headers, the estimate admits one probe at a time until a response tells the truth; that is
@@ -104,6 +112,10 @@ class QuotaEstimate:
     #: Backoff (seconds) before re-probing when the reset time is unknown or already past.
     MIN_BACKOFF = 1.0
     MAX_BACKOFF = 60.0
+    #: A window lasts a day; a reset announced further ahead than a day and this slack (a
+    #: 25-hour day at a daylight-saving change, clock skew) is not believed.
+    DAY = 86400.0
+    RESET_SLACK = 2 * 3600.0
 
     __slots__ = ("admissions", "backoff", "expired_reset", "expires_at", "known",
                  "last_admit_at", "lost", "min_mark", "outstanding", "probe_out", "read_at",
@@ -185,15 +197,21 @@ class QuotaEstimate:
 
     # -- events -----------------------------------------------------------------------
     def observe(self, seq: int, remaining: int | None, reset_ts: float | None,
-                exhausted: bool, now: float) -> bool:
+                exhausted: bool, now: float, *, limit: int | None = None) -> bool:
         """Take in what admission ``seq``'s answer said: ``remaining`` and the reset time
-        (epoch seconds) from its headers (None when absent), ``exhausted`` for a quota 429.
+        (epoch seconds) from its headers (None when absent), ``exhausted`` for a quota 429;
+        ``limit`` the workspace's request limit when known (a count above it is no reading).
 
         True when the reading is the server's latest word on the quota (what the client
         shows as its ``quota``); False when it was ignored (an older window, a late higher
         reading) or carried no count. Call :meth:`settle` for the attempt afterwards."""
         if self.known is not None and self.expires_at is not None and now >= self.expires_at:
             self._expire()
+        if remaining is not None and limit is not None and remaining > limit:
+            remaining = None  # not a reading of this workspace's quota
+        opens = True  # may this reading open a window?
+        if reset_ts is not None and reset_ts > now + self.DAY + self.RESET_SLACK:
+            reset_ts, opens = None, False
         if remaining is None:
             if exhausted:
                 if self.known is not None:
@@ -203,6 +221,8 @@ class QuotaEstimate:
                     self._adopt(seq, 0, None, now)
             return False
         if self.known is None:
+            if not opens:
+                return False
             newer = reset_ts is not None and (self.expired_reset is None
                                               or reset_ts > self.expired_reset)
             if seq > self.window_mark or newer:  # sent after probing began, or a newer reset
@@ -210,15 +230,23 @@ class QuotaEstimate:
                 return True
             return False
         current = self.reset_at
+        over = current is None or now >= current  # the window may have ended
         if reset_ts is not None and current is not None and reset_ts != current:
+            if reset_ts > current and over:
+                log.debug("quota reset recognised: the reset time moved forward")
+                self._adopt(seq, 0 if exhausted else remaining, reset_ts, now)
+                return True
             if reset_ts < current:
-                return False  # an answer from an older window
-            log.debug("quota reset recognised: the reset time moved forward")
-            self._adopt(seq, 0 if exhausted else remaining, reset_ts, now)
-            return True
+                if reset_ts <= now:
+                    return False  # an answer from an older window
+                # An earlier reset, still ahead: the same window, ending by then.
+                if self.expires_at == current:
+                    self.expires_at = reset_ts
+                self.reset_at = current = reset_ts
+            reset_ts = current  # the same window: jitter, or a server clock ahead of ours
         server_min = self.server_min
         assert server_min is not None  # set with `known`, by _adopt
-        if remaining > server_min and seq > self.min_mark:
+        if remaining > server_min and seq > self.min_mark and opens and over:
             # Sent after the lowest reading was received, yet the server reports more:
             # only a reset explains it (in-flight requests can only lower the counter).
             log.debug("quota reset recognised: remaining went up from %d to %d",

@@ -38,6 +38,7 @@ from .errors import (
     ArenaAsyncError,
     ProxyError,
     QuotaExhaustedError,
+    ShareUnavailableError,
     TLSCertificateError,
     TransportError,
 )
@@ -200,7 +201,10 @@ class Exchange:
         replaces the session, so trying it again is safe; the failed try costs an
         attempt, and is tried again only when transient."""
         attempt = self.attempt
-        transient = (isinstance(exc, TransportError) and not _permanent(exc)) or (
+        # A share that fails has already waited out its outage (its own outage_wait), or
+        # can never work (ShareMisconfiguredError): not tried again here.
+        transient = (isinstance(exc, TransportError) and not _permanent(exc)
+                     and not isinstance(exc, ShareUnavailableError)) or (
             isinstance(exc, APIError) and exc.status in self.policy.retry_statuses)
         self.trail.failed(attempt, exc, login=True)
         if not transient or attempt >= self.policy.max_attempts:

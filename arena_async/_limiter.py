@@ -177,6 +177,7 @@ class Limiter:
         """Admit nothing that the shared quota ledger has not granted (``share=``): the
         budget and the reserve then hold for every sharer of the workspace together."""
         self._ledger = ledger
+        ledger.limit = self._limit
 
     def set_limit(self, limit: int | None) -> None:
         """Record the workspace's 24-hour request limit (``workspaceRequestLimit``)."""
@@ -184,6 +185,8 @@ class Limiter:
                                   or limit < 0):
             raise ValueError(f"limit must be an integer >= 0 or None, got {limit!r}")
         self._limit = limit
+        if self._ledger is not None:
+            self._ledger.limit = limit
 
     def hold_until(self, when: float) -> None:
         """Admit nothing before ``when`` (epoch seconds on the injected clock).
@@ -249,38 +252,45 @@ class Limiter:
         try:
             await self._slots.take()
             ledger = self._ledger
-            try:
-                if ledger is not None:
-                    waited = await ledger.take() or waited
-            except QuotaExhaustedError:
-                self._rejections += 1
-                self._slots.give()
-                raise
-            except BaseException:
-                self._slots.give()
-                raise
-            admitted: Permit | None = None
-            try:
-                if self.policy is not None:
-                    permit, gate_waited = await self._pass_gate(self.policy)
-                    waited = waited or gate_waited
-                else:
-                    permit = Permit(self, self._estimate.admit(self._clock(), probe=False),
-                                    False)
-                admitted = permit
-                if self._rate is not None:
-                    try:
-                        if not self._rate.has_capacity():
-                            waited = True
-                        await self._rate.acquire()
-                    except BaseException:
-                        self.end(permit, spent=False)  # admitted by the gate, never sent
-                        raise
-            except BaseException:
-                if ledger is not None and admitted is None:
-                    ledger.give_back()  # granted, never admitted here (a permit gives back)
-                self._slots.give()
-                raise
+            while True:
+                try:
+                    if ledger is not None:
+                        waited = await ledger.take() or waited
+                except QuotaExhaustedError:
+                    self._rejections += 1
+                    self._slots.give()
+                    raise
+                except BaseException:
+                    self._slots.give()
+                    raise
+                admitted: Permit | None = None
+                try:
+                    if self.policy is not None:
+                        permit, gate_waited = await self._pass_gate(self.policy)
+                        waited = waited or gate_waited
+                    else:
+                        permit = Permit(self, self._estimate.admit(self._clock(), probe=False),
+                                        False)
+                    admitted = permit
+                    if self._rate is not None:
+                        try:
+                            if not self._rate.has_capacity():
+                                waited = True
+                            await self._rate.acquire()
+                        except BaseException:
+                            self.end(permit, spent=False)  # admitted by the gate, never sent
+                            raise
+                except BaseException:
+                    if ledger is not None and admitted is None:
+                        ledger.give_back()  # granted, never admitted here (a permit gives back)
+                    self._slots.give()
+                    raise
+                if ledger is None or ledger.current():
+                    break
+                # This process was stopped (or starved) past its entry's life in the
+                # ledger while it waited here: the ledger may have handed the admission to
+                # another sharer meanwhile. Give it back and ask again.
+                self.end(permit, spent=False)
         finally:
             if waited:
                 self._count_wait(started)
@@ -338,7 +348,7 @@ class Limiter:
         report (:meth:`Permit.observe`, :meth:`Permit.observe_reading`, the pool's 2xx
         answers)."""
         if self._estimate.observe(permit._seq, remaining, reset_ts, exhausted,
-                                  self._clock()) and quota is not None:
+                                  self._clock(), limit=self._limit) and quota is not None:
             self._quota = quota
         if not permit._settled:
             spent = remaining is None and not exhausted  # maybe sent, never heard of

@@ -32,6 +32,8 @@ def answered(est: QuotaEstimate, remaining: int | None, reset: float | None = RE
 
 
 def known_window(remaining: int = 100, reset: float = RESET) -> QuotaEstimate:
+    """A window read at T0 (``reset=T0``: one whose reset time has come by our clock, so
+    that what the server says next may open a new one)."""
     est = QuotaEstimate()
     assert est.decide(RAISE, T0) == (Step.PROBE, 0.0)
     answered(est, remaining, reset, probe=True)
@@ -146,31 +148,31 @@ def test_a_reading_equal_to_the_lowest_is_the_servers_word_again() -> None:
 # -- new windows -------------------------------------------------------------------------
 
 def test_a_higher_reading_sent_after_the_lowest_means_a_reset() -> None:
-    est = known_window(5)
-    seq = answered(est, 3)
+    est = known_window(5, T0)
+    seq = answered(est, 3, T0)
     assert est.known == 3
-    later = est.admit(T0 + 1, probe=False)
+    later = est.admit(T0 + 0.5, probe=False)
     assert later > seq
-    assert est.observe(later, 500, RESET, exhausted=False, now=T0 + 1) is True
+    assert est.observe(later, 500, T0, exhausted=False, now=T0 + 0.5) is True
     assert est.known == 500
     assert est.server_min == 500
 
 
 def test_a_higher_reading_admitted_exactly_when_the_lowest_was_read_is_not_a_reset() -> None:
-    est = known_window(5)
+    est = known_window(5, T0)
     before = est.admit(T0, probe=False)  # admission 2, min_mark becomes 2 at the next read
     after = est.admit(T0, probe=False)  # admission 3
-    assert est.observe(after, 3, RESET, exhausted=False, now=T0) is True
+    assert est.observe(after, 3, T0, exhausted=False, now=T0) is True
     assert est.min_mark == 3
-    assert est.observe(before, 4, RESET, exhausted=False, now=T0) is False
+    assert est.observe(before, 4, T0, exhausted=False, now=T0) is False
     assert est.known == 3
     fresh = est.admit(T0, probe=False)  # admission 4, after the lowest: a rise is a reset
-    assert est.observe(fresh, 4, RESET, exhausted=False, now=T0) is True
+    assert est.observe(fresh, 4, T0, exhausted=False, now=T0) is True
     assert est.known == 4
 
 
 def test_a_reset_time_that_moves_forward_opens_a_new_window() -> None:
-    est = known_window(5)
+    est = known_window(5, T0)
     seq = est.admit(T0, probe=False)
     assert est.observe(seq, 400, RESET + 86_400, exhausted=False, now=T0) is True
     assert (est.known, est.reset_at, est.expires_at) == (400, RESET + 86_400, RESET + 86_400)
@@ -321,7 +323,7 @@ def test_a_quota_429_sets_the_window_to_zero() -> None:
 
 
 def test_a_quota_429_with_a_new_reset_opens_a_spent_window() -> None:
-    est = known_window(50)
+    est = known_window(50, T0)
     seq = est.admit(T0, probe=False)
     assert est.observe(seq, 40, RESET + 86_400, exhausted=True, now=T0) is True
     assert (est.known, est.server_min, est.reset_at) == (0, 0, RESET + 86_400)
@@ -348,7 +350,7 @@ def test_a_lost_attempt_counts_as_spent_until_a_later_reading_covers_it() -> Non
 
 
 def test_a_new_window_covers_the_lost_attempts_before_it() -> None:
-    est = known_window(10)
+    est = known_window(10, T0)
     est.settle(est.admit(T0, probe=False), probe=False, spent=True)
     answered(est, 500, RESET + 86_400)
     assert list(est.lost) == []
@@ -409,9 +411,9 @@ def test_a_fresh_probes_quota_429_with_headers_opens_a_spent_window() -> None:
 
 
 def test_a_rise_that_is_a_429_opens_a_spent_window() -> None:
-    est = known_window(5)
+    est = known_window(5, T0)
     seq = est.admit(T0, probe=False)
-    assert est.observe(seq, 400, RESET, exhausted=True, now=T0) is True
+    assert est.observe(seq, 400, T0, exhausted=True, now=T0) is True
     assert (est.known, est.server_min) == (0, 0)
 
 
@@ -427,18 +429,18 @@ def test_a_429s_zero_is_not_undone_by_the_same_reading_again() -> None:
 
 
 def test_an_equal_reading_does_not_move_the_lowest_readings_mark() -> None:
-    est = known_window(100)  # the probe (admission 1) read 100
+    est = known_window(100, T0)  # the probe (admission 1) read 100
     early = est.admit(T0, probe=False)  # admission 2: after the 100 was read
     later = est.admit(T0, probe=False)  # admission 3
-    assert est.observe(later, 100, RESET, exhausted=False, now=T0) is True
+    assert est.observe(later, 100, T0, exhausted=False, now=T0) is True
     assert est.min_mark == 1  # the lowest reading is still the probe's
     # `early` was sent after the lowest reading arrived: a rise can only be a reset
-    assert est.observe(early, 150, RESET, exhausted=False, now=T0) is True
+    assert est.observe(early, 150, T0, exhausted=False, now=T0) is True
     assert est.known == 150
 
 
 def test_an_answer_sent_before_a_new_window_opened_never_reopens_it() -> None:
-    est = known_window(100)
+    est = known_window(100, T0)
     early = est.admit(T0, probe=False)  # admission 2
     opener = est.admit(T0, probe=False)  # admission 3
     assert est.observe(opener, 500, RESET + 86_400, exhausted=False, now=T0) is True
@@ -449,7 +451,7 @@ def test_an_answer_sent_before_a_new_window_opened_never_reopens_it() -> None:
 
 
 def test_a_new_window_without_a_reset_time_does_not_keep_the_old_expiry() -> None:
-    est = known_window(5)
+    est = known_window(5, T0)
     seq = est.admit(T0, probe=False)
     assert est.observe(seq, 400, None, exhausted=False, now=T0) is True  # a rise: a reset
     est.settle(seq, probe=False, spent=False)
@@ -487,16 +489,16 @@ def test_a_reading_covers_only_the_losses_before_its_admission() -> None:
 
 def test_windows_and_resets_are_logged_at_debug(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.DEBUG, logger="arena_async._estimate"):
-        est = known_window(5)
-        answered(est, 3)
-        answered(est, 400)  # went up
+        est = known_window(5, T0)
+        answered(est, 3, T0)
+        answered(est, 400, T0)  # went up
         answered(est, 300, RESET + 86_400)  # the reset moved forward
         est.decide(RAISE, RESET + 86_400)  # expired
     assert caplog.messages == [
         "quota state unknown: admitting one probe request",
-        f"quota window: 5 remaining, reset at {RESET}",
+        f"quota window: 5 remaining, reset at {T0}",
         "quota reset recognised: remaining went up from 3 to 400",
-        f"quota window: 400 remaining, reset at {RESET}",
+        f"quota window: 400 remaining, reset at {T0}",
         "quota reset recognised: the reset time moved forward",
         f"quota window: 300 remaining, reset at {RESET + 86_400}",
         "quota window passed its reset time: probing for fresh headers",
@@ -509,3 +511,42 @@ def test_admissions_are_numbered_and_timed() -> None:
     assert est.admit(T0 + 5, probe=False) == 2
     assert est.last_admit_at == T0 + 5
     assert est.probe_out is False
+
+
+# -- readings are evidence, not gospel -------------------------------------------------------
+
+def test_a_reset_that_jitters_before_the_window_ends_is_the_same_window() -> None:
+    est = known_window(100)
+    answered(est, 90)
+    # An answer processed earlier (higher count) arrives later, its reset a second off
+    # either way: the same window, whose lowest count counts.
+    for jitter, ends in ((1.0, RESET), (3.0, RESET), (-1.0, RESET - 1.0)):
+        seq = est.admit(T0, probe=False)
+        est.observe(seq, 95, RESET + jitter, exhausted=False, now=T0)
+        est.settle(seq, probe=False, spent=False)
+        # (an earlier reset still ahead: the same window, ending then)
+        assert (est.known, est.reset_at, est.expires_at) == (90, ends, ends)
+    answered(est, 80, RESET + 1.0)
+    assert est.known == 80  # a lower count with a jittered reset still lowers it
+
+
+def test_a_poisoned_reading_never_opens_a_window() -> None:
+    est = known_window(100)
+    far = T0 + 30 * 86_400.0
+    # A reset 30 days out: no reset; its count may only lower the window's.
+    answered(est, 1_000_000, far)
+    assert (est.known, est.reset_at) == (100, RESET)
+    answered(est, 60, far)
+    assert (est.known, est.reset_at) == (60, RESET)
+    # A count above the workspace's limit: no reading at all, even with a plausible reset.
+    seq = est.admit(T0, probe=False)
+    assert est.observe(seq, 20_000, RESET, exhausted=False, now=T0, limit=10_000) is False
+    assert est.known == 60
+    # Nor does either open an unknown window.
+    est = QuotaEstimate()
+    seq = est.admit(T0, probe=True)
+    assert est.observe(seq, 500, far, exhausted=False, now=T0) is False
+    assert est.observe(seq, 20_000, RESET, exhausted=False, now=T0, limit=10_000) is False
+    assert est.known is None
+    # A day and a little (a 25-hour day) is still a window.
+    assert est.observe(seq, 500, T0 + 25 * 3600.0, exhausted=False, now=T0) is True

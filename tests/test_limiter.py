@@ -500,7 +500,7 @@ async def test_stale_headers_do_not_raise_the_estimate(fake_clock: FakeClock) ->
 async def test_reset_recognised_when_the_reset_time_moves_forward(
         fake_clock: FakeClock) -> None:
     limiter = make(fake_clock)
-    reset = fake_clock.now + 3600
+    reset = fake_clock.now  # the window's reset time has come (before it: the same window)
     await learn(limiter, 5, at(reset))
     async with limiter.slot() as old, limiter.slot() as new:
         new.observe(Quota(1000, at(reset + 86_400)))
@@ -974,6 +974,9 @@ class RecordingLedger:
 
     def give_back(self) -> None:
         self.calls.append("give_back")
+
+    def current(self) -> bool:
+        return True
 
     def ended(self, remaining: int | None, reset_at: float | None, *, lost: bool = False,
               exhausted: bool = False) -> None:

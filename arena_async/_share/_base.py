@@ -11,18 +11,28 @@ from __future__ import annotations
 import abc
 import asyncio
 import json
-from collections.abc import Sequence
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
 
 from .._checks import check_seconds
-from ..errors import ShareUnavailableError
+from ..errors import ShareMisconfiguredError, ShareUnavailableError
 from ._answers import Claim, Stored
 from ._state import Doc, Step
 
 __all__ = ["Share", "dumps", "loads", "open_share"]
 
+log = logging.getLogger(__name__)
+
 R = TypeVar("R")
+
+#: Seconds between tries while the store is unreachable: from the first, doubling to the
+#: last (with jitter), until ``outage_wait`` runs out.
+_FIRST_RETRY = 0.05
+_LAST_RETRY = 1.0
 
 
 def dumps(doc: Doc | None) -> str | None:
@@ -56,19 +66,42 @@ class Share(abc.ABC):
     a live sharer renews its membership, reports what its requests met and gives back unused
     admissions; ``probe_ttl``: how long a dead sharer's probe of a new quota window blocks
     the others.
+
+    When the store fails: ``outage_wait`` (seconds, default 10; 0: fail at once): how long
+    each use of the share waits, retrying with backoff, while the store is unreachable
+    (Redis restarting, a SQLite file locked): an outage that short fails no call; a longer
+    one fails with :class:`~arena_async.ShareUnavailableError`. The first failure of an
+    outage is logged once at WARNING, the recovery once at INFO. A share that can never
+    work as configured (:class:`~arena_async.ShareMisconfiguredError`: a missing folder, a
+    wrong password, TLS to a plain server) fails at once, with a hint, never waited for.
+
+    Example::
+
+        share = RedisShare("redis://redis.internal:6379/0", outage_wait=30.0)
     """
 
     def __init__(self, *, lease_ttl: float = 10.0, member_ttl: float = 15.0,
-                 sync_interval: float = 1.0, probe_ttl: float = 10.0) -> None:
+                 sync_interval: float = 1.0, probe_ttl: float = 10.0,
+                 outage_wait: float = 10.0) -> None:
         self.lease_ttl: float = check_ttl("lease_ttl", lease_ttl)
         self.member_ttl: float = check_ttl("member_ttl", member_ttl)
         self.sync_interval: float = check_ttl("sync_interval", sync_interval)
         self.probe_ttl: float = check_ttl("probe_ttl", probe_ttl)
+        self.outage_wait: float = check_wait("outage_wait", outage_wait)
         if self.member_ttl <= 2 * self.sync_interval:
             raise ValueError("member_ttl must exceed twice sync_interval (a live sharer renews "
                              "its membership every sync_interval)")
         self._users = 0
         self._lock: asyncio.Lock | None = None
+        self._outage_since: float | None = None  # (monotonic) the current outage began
+
+    @property
+    def settle(self) -> float:
+        """Seconds every live sharer needs to re-register after the store lost its state
+        (two sync intervals, and a little): the recovery after such a loss.
+
+        Example: ``SQLiteShare(path, sync_interval=1.0).settle`` is ``2.25``."""
+        return 2 * self.sync_interval + 0.25
 
     @property
     @abc.abstractmethod
@@ -84,7 +117,7 @@ class Share(abc.ABC):
             self._lock = asyncio.Lock()
         async with self._lock:
             if self._users == 0:
-                await self._open()
+                await self._through_outage(self._open)
             self._users += 1
 
     async def release(self) -> None:
@@ -99,11 +132,48 @@ class Share(abc.ABC):
     async def update(self, key: str, step: Step[R]) -> R:
         """Apply ``step`` to the document at ``key`` atomically; return its result.
 
-        Raises :class:`~arena_async.ShareUnavailableError` when the share cannot be used."""
+        Waits up to ``outage_wait`` seconds for a store that is unreachable; raises
+        :class:`~arena_async.ShareUnavailableError` when the share cannot be used (then, or
+        at once when it is misconfigured: :class:`~arena_async.ShareMisconfiguredError`).
+        ``step`` may run more than once (a try whose answer was lost): steps are written so
+        that running one again does no harm."""
         if self._users == 0:
             raise ShareUnavailableError("not open (the client using it is closed)",
                                         share=self.name)
-        return await self._update(key, step)
+        return await self._through_outage(lambda: self._update(key, step))
+
+    async def _through_outage(self, attempt: Callable[[], Awaitable[R]]) -> R:
+        """``attempt()``, tried again with backoff while the store is unreachable, for
+        ``outage_wait`` seconds at most from this call's first failure."""
+        deadline: float | None = None
+        delay = _FIRST_RETRY
+        while True:
+            try:
+                result = await attempt()
+            except ShareMisconfiguredError:
+                raise
+            except ShareUnavailableError as exc:
+                _raise_if_cancelled()  # (a store client may turn a cancellation into an error)
+                now = time.monotonic()
+                if self._outage_since is None:
+                    self._outage_since = now
+                    log.warning("%s; waiting up to %.0f s for it (outage_wait)", exc,
+                                self.outage_wait)
+                if deadline is None:
+                    deadline = now + self.outage_wait
+                pause = delay * random.uniform(0.8, 1.2)
+                if now + pause > deadline:
+                    raise
+                await asyncio.sleep(pause)
+                delay = min(delay * 2, _LAST_RETRY)
+                if self._users == 0 and self._lock is not None and not self._lock.locked():
+                    raise  # closed meanwhile
+                continue
+            since, self._outage_since = self._outage_since, None
+            if since is not None:
+                log.info("share %s is reachable again (after %.1f s)", self.name,
+                         time.monotonic() - since)
+            return result
 
     @abc.abstractmethod
     async def _open(self) -> None: ...
@@ -191,3 +261,18 @@ def check_ttl(name: str, value: Any) -> float:
     seconds = check_seconds(name, value)
     assert seconds is not None
     return seconds
+
+
+def check_wait(name: str, value: Any) -> float:
+    """A finite number of seconds >= 0."""
+    if isinstance(value, bool) or not isinstance(value, int | float) \
+            or not 0 <= value < float("inf"):  # NaN fails the comparison too
+        raise ValueError(f"{name} must be a number of seconds >= 0, got {value!r}")
+    return float(value)
+
+
+def _raise_if_cancelled() -> None:
+    """Re-raise a cancellation of the current task that a library swallowed."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError

@@ -6,6 +6,14 @@ next ask for a batch carries the report, so a sharer talks to the share about on
 ``batch`` requests, not once per request. Unused admissions go back when the sharer idles
 or closes; a sharer that dies stops renewing its entry, which then expires with everything
 it held.
+
+Every ask also registers what the sharer holds (its admissions, absolute, not a difference)
+and, when the ledger lost its state (a new epoch), its newest genuine reading: so a ledger
+made again re-seeds from the sharers instead of starting afresh (ledger_step). Granted
+admissions are only spent while this sharer's entry in the ledger surely lives (its
+``member_ttl`` from the last contact, by this machine's monotonic clock, less a margin): a
+sharer stopped past it (SIGSTOP, a VM paused) gives them back and asks again on resuming,
+since the ledger may have handed them to others meanwhile.
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
@@ -33,7 +42,8 @@ class SharedLedger:
 
     def __init__(self, share: Share, key: str, member: str, *, policy: QuotaPolicy,
                  batch: int, member_ttl: float, probe_ttl: float, sleep: Sleep,
-                 opener: Callable[[], Awaitable[None]]) -> None:
+                 opener: Callable[[], Awaitable[None]], settle: float = 0.0,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         self.share = share
         self.key = key
         self.member = member
@@ -43,6 +53,14 @@ class SharedLedger:
         self.probe_ttl = probe_ttl
         self._sleep = sleep
         self._opener = opener
+        self.settle = settle
+        self._monotonic = monotonic
+        #: The workspace's request limit, when known (the limiter sets it from login).
+        self.limit: int | None = None
+        self.epoch: str | None = None  # the ledger document's, as last seen
+        # (monotonic) granted admissions may be spent until then: the ledger keeps this
+        # member's entry at least that long after the last contact began.
+        self._valid_until = 0.0
         self._units = 0  # granted, not yet spent
         self._refill_at = self.batch // 2
         self._ahead = False  # the last ask got a whole batch: asking ahead is worth it
@@ -56,6 +74,13 @@ class SharedLedger:
         self._remaining: int | None = None
         self._reset_at: float | None = None
         self._exhausted = False
+        # The lowest count since the last report, whatever its reset (a reset that jitters
+        # between answers must not hide a lower count behind a higher, later one).
+        self._low: tuple[int, float | None] | None = None
+        # The newest genuine reading seen (kept: re-sent to a ledger that lost its state),
+        # and the admissions lost since it.
+        self._latest: tuple[int, float | None] | None = None
+        self._latest_lost = 0
         self._fetch: asyncio.Task[Decision] | None = None
         self.contacts: int = 0  # round trips to the share (for tests and benchmarks)
         self.waits: int = 0
@@ -68,6 +93,9 @@ class SharedLedger:
         the workers do not all stop and wait for one round trip to the share."""
         units = self._units
         if units > 0:
+            if self._monotonic() >= self._valid_until:
+                self._void()
+                return False
             self._units = units - 1
             self._used_since_sync = True
             if units <= self._refill_at and self._ahead:
@@ -76,6 +104,20 @@ class SharedLedger:
                     self._start(self.batch)
             return True
         return False
+
+    def _void(self) -> None:
+        """The ledger may have let this member's entry expire (it was stopped, or could not
+        reach the share): its unspent admissions go back; the next ask re-registers."""
+        log.debug("granted admissions outlived this sharer's entry in the ledger: asking "
+                  "again")
+        self._returned += self._units
+        self._units = 0
+        self._ahead = False
+
+    def current(self) -> bool:
+        """True while admissions granted now may still be spent (this sharer's entry in
+        the ledger surely lives): the limiter asks after waiting with one in hand."""
+        return self._monotonic() < self._valid_until
 
     def give_back(self) -> None:
         """An admission taken but never sent (cancelled, refused locally): keep it."""
@@ -88,6 +130,7 @@ class SharedLedger:
         self._done += 1
         if lost:
             self._lost += 1
+            self._latest_lost += 1
         if self._probing:
             # The others wait for this reading: report it now, not at the next sync.
             self._probing = False
@@ -96,6 +139,12 @@ class SharedLedger:
             remaining = 0
         if remaining is None:
             return
+        if self._low is None or remaining < self._low[0]:
+            self._low = (remaining, reset_at)
+        latest = self._latest
+        if latest is None or remaining <= latest[0] or _newer(
+                reset_at, None if latest[1] is None else latest[1] + _JITTER):
+            self._latest, self._latest_lost = (remaining, reset_at), 0
         if self._remaining is None or _newer(reset_at, self._reset_at):
             self._remaining, self._reset_at, self._exhausted = remaining, reset_at, exhausted
         elif not _newer(self._reset_at, reset_at) and remaining <= self._remaining:
@@ -134,8 +183,17 @@ class SharedLedger:
         as the last sharer's logout, which must not spend the workspace's reserve."""
         if self.take_now():
             return True
-        decision = await self._ask(1)
-        return decision.kind == "grant" and self.take_now()
+        deadline = self._monotonic() + self.settle
+        while True:
+            decision = await self._ask(1)
+            if decision.kind == "grant":
+                return self.take_now()
+            # A short wait (answers in flight, a recovery after the share lost its state)
+            # is worth it, within the recovery's length; a spent budget is not.
+            if decision.kind != "wait" or decision.until_reset \
+                    or self._monotonic() + decision.delay > deadline:
+                return False
+            await asyncio.sleep(decision.delay)
 
     async def sync(self) -> None:
         """Report what ended; give back admissions unused since the last sync."""
@@ -155,9 +213,16 @@ class SharedLedger:
             await self._ask(0)
 
     def _report(self) -> Report:
+        latest = self._latest
         return Report(done=self._done, returned=self._returned, lost=self._lost,
                       remaining=self._remaining, reset_at=self._reset_at,
-                      exhausted=self._exhausted)
+                      exhausted=self._exhausted,
+                      low_remaining=None if self._low is None else self._low[0],
+                      low_reset_at=None if self._low is None else self._low[1],
+                      held=self._held - self._done - self._returned,
+                      latest_remaining=None if latest is None else latest[0],
+                      latest_reset_at=None if latest is None else latest[1],
+                      latest_lost=self._latest_lost, limit=self.limit)
 
     def _ask(self, want: int) -> asyncio.Future[Decision]:
         """One round trip, single-flight: concurrent askers share it. It runs to the end
@@ -177,15 +242,25 @@ class SharedLedger:
         self._done = self._lost = self._returned = 0
         self._remaining = self._reset_at = None
         self._exhausted = False
+        self._low = None
         policy = self.policy
+        started = self._monotonic()
         try:
             decision = await self.share.update(self.key, ledger_step(
                 self.member, report, want=want, reserve=policy.reserve,
                 on_exhausted=policy.on_exhausted, max_wait=policy.max_wait,
-                member_ttl=self.member_ttl, probe_ttl=self.probe_ttl))
+                member_ttl=self.member_ttl, probe_ttl=self.probe_ttl, epoch=self.epoch,
+                settle=self.settle))
         except BaseException:
             self._restore(report)
             raise
+        if decision.epoch is not None and self.epoch is not None \
+                and decision.epoch != self.epoch:
+            log.info("the share's quota ledger lost its state: re-registered this sharer's "
+                     "admissions and newest reading")
+        self.epoch = decision.epoch
+        # The ledger's clock read after `started`: the entry lives member_ttl from then.
+        self._valid_until = started + self.member_ttl * 0.8
         self.contacts += 1
         self._ahead = want > 0 and decision.granted >= want
         self._units += decision.granted
@@ -199,6 +274,9 @@ class SharedLedger:
         self._done += report.done
         self._lost += report.lost
         self._returned += report.returned
+        if report.low_remaining is not None:
+            self.ended(report.low_remaining, report.low_reset_at)
+            self._done -= 1
         if report.remaining is not None:
             self.ended(report.remaining, report.reset_at, exhausted=report.exhausted)
             self._done -= 1
@@ -207,6 +285,11 @@ class SharedLedger:
 def _retrieve(fetch: asyncio.Future[Decision]) -> None:
     if not fetch.cancelled():
         fetch.exception()
+
+
+#: Seconds by which readings' reset times may differ and still be one window, for the
+#: reading kept to re-seed a ledger (the ledger itself judges windows by its clock).
+_JITTER = 10.0
 
 
 def _newer(a: float | None, b: float | None) -> bool:

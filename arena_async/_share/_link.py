@@ -41,13 +41,14 @@ class ShareLink:
                                       else identity)
         self.session: SharedSession = SharedSession(share, session_key, self.member,
                                      lease_ttl=share.lease_ttl, member_ttl=share.member_ttl,
-                                     sleep=sleep, margin=token_margin)
+                                     sleep=sleep, margin=token_margin, settle=share.settle)
         self.ledger: SharedLedger = SharedLedger(share, ledger_key, self.member, policy=policy,
                                    # Two rounds of every slot per ask (asked again,
                                    # ahead, when half is spent): see benchmarks/sharing.py.
                                    batch=min(2 * max_concurrency, 256),
                                    member_ttl=share.member_ttl, probe_ttl=share.probe_ttl,
-                                   sleep=sleep, opener=self.ensure_open)
+                                   sleep=sleep, opener=self.ensure_open,
+                                   settle=share.settle)
         self._opened = False
         self._open_lock: asyncio.Lock | None = None
         self._sync_task: asyncio.Task[None] | None = None
@@ -72,20 +73,18 @@ class ShareLink:
             self._sync_task = asyncio.ensure_future(self._sync_loop())
 
     async def _sync_loop(self) -> None:
-        failing = False
+        task = asyncio.current_task()
         while True:
+            if task is not None and task.cancelling():
+                # A store client swallowed the cancellation (close() waits for this task).
+                raise asyncio.CancelledError
             await asyncio.sleep(self.share.sync_interval)
             try:
                 await self.ledger.sync()
                 await self.session.heartbeat()
             except ShareUnavailableError as exc:
-                if not failing:
-                    log.warning("%s", exc)
-                failing = True
-            else:
-                if failing:
-                    log.warning("share %s is reachable again", self.share.name)
-                failing = False
+                # (The share logs an outage once; the next round tries again.)
+                log.debug("sync with the share failed: %s", exc)
 
     async def close(self, logout: Callable[[str], Awaitable[None]]) -> None:
         """Report to the ledger, leave; the last sharer logs out (``logout(token)``)."""
@@ -114,6 +113,11 @@ class ShareLink:
                              "spent; the session ends by itself after 90 idle minutes")
             await self.ledger.close()
         except ShareUnavailableError as exc:
-            log.warning("could not leave the share cleanly: %s", exc)
+            # Unreachable for longer than outage_wait: this sharer cannot tell whether it
+            # is the last, and logging out a session others still use would cost every
+            # one of them a 401 and a login. So no logout: the session ends by itself.
+            log.warning("could not leave the share cleanly, so not logging out of Arena "
+                        "(other sharers may still use the session; it ends by itself after "
+                        "90 idle minutes): %s", exc)
         finally:
             await self.share.release()

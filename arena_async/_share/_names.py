@@ -26,7 +26,7 @@ from typing import Any, Final
 
 from ..errors import ShareUnavailableError
 from ._base import Share
-from ._state import Doc, Step
+from ._state import Doc, Now, Step
 
 __all__ = ["FOUND_TTL", "MISSING_TTL", "SHARDS", "SharedNames", "lookup_step", "remember_step"]
 
@@ -68,7 +68,8 @@ def lookup_step(numbers: Iterable[str]) -> Step[dict[str, Answer]]:
     Expired entries are dropped from the document on the way."""
     wanted = list(numbers)
 
-    def step(doc: Doc | None, now: float) -> tuple[Doc | None, dict[str, Answer]]:
+    def step(doc: Doc | None, at: Now) -> tuple[Doc | None, dict[str, Answer]]:
+        now = at.wall  # expiries of a day: a clock step of minutes is no matter
         entries = _entries(doc, now)
         found = {n: (entries[n][0], float(entries[n][1]) - now) for n in wanted if n in entries}
         if doc is not None and len(entries) == len(doc.get("n") or {}):
@@ -85,7 +86,8 @@ def remember_step(answers: Mapping[str, str | None], *, found_ttl: float = FOUND
     ``max_entries``, dropping those that expire first."""
     given = dict(answers)
 
-    def step(doc: Doc | None, now: float) -> tuple[Doc | None, None]:
+    def step(doc: Doc | None, at: Now) -> tuple[Doc | None, None]:
+        now = at.wall
         entries = _entries(doc, now)
         for number, guid in given.items():
             entries[number] = [guid, now + (found_ttl if guid is not None else missing_ttl)]

@@ -14,11 +14,12 @@ import asyncio
 import random
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit
 
-from ..errors import ShareUnavailableError
+from ..errors import ShareMisconfiguredError, ShareUnavailableError
 from ._answers import Claim, Stored
 from ._base import Share, check_ttl, dumps, loads, redact_url
-from ._state import Step
+from ._state import Now, Step
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -95,8 +96,11 @@ class RedisShare(Share):
     ``redis.asyncio.Redis`` you own (never closed by us). ``prefix`` starts every key.
     ``key_ttl``: seconds an untouched document lives (sharers touch theirs at least every
     few seconds while open). ``timeout``: seconds for a Redis command before
-    :class:`~arena_async.ShareUnavailableError`. ``lease_ttl``, ``member_ttl``,
-    ``sync_interval``, ``probe_ttl``: see :class:`Share`.
+    :class:`~arena_async.ShareUnavailableError` (tried again within ``outage_wait``).
+    ``lease_ttl``, ``member_ttl``, ``sync_interval``, ``probe_ttl``, ``outage_wait``: see
+    :class:`Share`. A wrong password or user, an unknown database number, a read-only
+    replica, or ``rediss://`` (TLS) to a server that speaks plain Redis raise
+    :class:`~arena_async.ShareMisconfiguredError` at once, naming the fix.
 
     Example::
 
@@ -134,6 +138,7 @@ class RedisShare(Share):
         self._client: Any = None
         self._read: Any = None
         self._cas: Any = None
+        self._tls_mismatch: ShareMisconfiguredError | None = None
 
     @property
     def name(self) -> str:
@@ -169,6 +174,8 @@ class RedisShare(Share):
 
         if self._client is None:
             raise ShareUnavailableError("not open", share=self.name)
+        if self._tls_mismatch is not None:
+            raise self._tls_mismatch
         full_key = self.prefix + key
         ttl_ms = str(int(self.key_ttl * 1000))
         try:
@@ -176,7 +183,7 @@ class RedisShare(Share):
                 old, seconds, micros = await self._read(keys=[full_key])
                 old_text = old.decode() if isinstance(old, bytes) else (old or "")
                 now = int(seconds) + int(micros) / 1e6
-                new, result = step(loads(old_text), now)
+                new, result = step(loads(old_text), Now(now, now))
                 text = dumps(new) or ""
                 if text == old_text:
                     return result
@@ -185,12 +192,34 @@ class RedisShare(Share):
                 if tries >= 3:  # contended: let the others through
                     await asyncio.sleep(random.uniform(0, 0.002 * tries))
         except redis.exceptions.RedisError as exc:
+            hint = _permanent(exc)
+            if hint is not None:
+                raise ShareMisconfiguredError(f"{type(exc).__name__}: {_safe(exc)}: {hint}",
+                                              share=self.name) from None
+            if isinstance(exc, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError):
+                await self._check_tls()
             raise ShareUnavailableError(f"{type(exc).__name__}: {_safe(exc)}",
                                         share=self.name) from None
         except OSError as exc:
             raise ShareUnavailableError(f"{type(exc).__name__}", share=self.name) from None
         raise ShareUnavailableError(f"too much contention on {key!r}", share=self.name)
 
+    async def _check_tls(self) -> None:
+        """A ``rediss://`` URL whose connection failed: when the server answers plain Redis,
+        TLS can never work (the handshake only times out): say so, for good."""
+        url = self._url
+        if url is None or not url.lower().startswith("rediss://"):
+            return
+        try:
+            parts = urlsplit(url)
+            host, port = parts.hostname or "localhost", parts.port or 6379
+        except ValueError:
+            return
+        if await _speaks_plain_redis(host, port, within=min(self.timeout, 1.0)):
+            self._tls_mismatch = ShareMisconfiguredError(
+                "the URL asks for TLS (rediss://) but the server speaks plain Redis: use "
+                "redis://, or enable TLS on the server", share=self.name)
+            raise self._tls_mismatch
 
     # -- cached answers (``cache=``): keys of their own under the prefix, expiring by PX ----
     keeps_answers = True
@@ -272,6 +301,43 @@ class RedisShare(Share):
                     await client.delete(*batch)
 
         await self._answer_call(drop)
+
+
+async def _speaks_plain_redis(host: str, port: int, *, within: float) -> bool:
+    """True when ``host:port`` answers a plain ``PING`` the way Redis does."""
+    writer = None
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), within)
+        writer.write(b"PING\r\n")
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(64), within)
+    except (OSError, TimeoutError):
+        return False
+    finally:
+        if writer is not None:
+            writer.close()
+    return answer.startswith((b"+PONG", b"-NOAUTH", b"-ERR", b"-WRONGPASS"))
+
+
+def _permanent(exc: BaseException) -> str | None:
+    """The fix, when ``exc`` says the share can never work as configured (else None)."""
+    import redis.exceptions as errors
+
+    if isinstance(exc, errors.AuthenticationError | errors.AuthenticationWrongNumberOfArgsError):
+        return "Redis refused the credentials: check the user and password in the URL"
+    if isinstance(exc, errors.NoPermissionError):
+        return "the Redis user lacks a permission the share needs (GET, SET, DEL, EVALSHA, TIME)"
+    if isinstance(exc, errors.ReadOnlyError):
+        return "the URL points at a read-only replica: use the primary"
+    text = str(exc)
+    if isinstance(exc, errors.ResponseError):
+        if "DB index is out of range" in text:
+            return "the server has no database with that number: use one it has (/0 to /15)"
+        if text.startswith(("NOAUTH", "WRONGPASS")):
+            return "Redis requires a password: give it in the URL (redis://:password@host)"
+        if "unknown command" in text.lower() and ("EVAL" in text or "TIME" in text):
+            return "the server lacks Lua scripting or TIME, which the share needs"
+    return None
 
 
 def _safe(exc: BaseException) -> str:

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable
 
 import attrs
@@ -13,6 +14,7 @@ import attrs
 from ..errors import APIError, ErrorDetail, LoginError
 from ._base import Share
 from ._state import (
+    Held,
     acquire_step,
     extend_step,
     heartbeat_step,
@@ -39,6 +41,7 @@ class Credential:
     token: str = attrs.field(repr=False)
     version: int
     expires_in: float | None = None
+    gen: int = 0
 
 
 class SharedSession:
@@ -47,19 +50,46 @@ class SharedSession:
     :meth:`obtain` returns the published session when it is newer than the one the caller
     saw; otherwise one sharer (the holder of the login lease) logs in and publishes, and the
     others wait for it and adopt. A holder that dies blocks the others at most ``lease_ttl``
-    seconds; the holder extends its lease while its login lasts longer.
+    seconds; the holder extends its lease while its login lasts longer. A session is
+    published with the generation of the lease it was obtained under (a fencing token): a
+    holder stopped past its lease that resumes finds a newer generation and adopts the newer
+    session instead of overwriting it.
+
+    If the share loses its document (a new epoch), each sharer puts back its membership and
+    the session it holds at its next heartbeat.
     """
 
     def __init__(self, share: Share, key: str, member: str, *, lease_ttl: float,
-                 member_ttl: float, sleep: Sleep, margin: float = 0.0) -> None:
+                 member_ttl: float, sleep: Sleep, margin: float = 0.0,
+                 settle: float = 0.0) -> None:
         self.share = share
         self.key = key
         self.member = member
         self.lease_ttl = lease_ttl
         self.member_ttl = member_ttl
         self.margin = margin
+        self.settle = settle
         self._sleep = sleep
         self.joined: bool = False
+        self.epoch: str | None = None  # the document's, as last seen
+        self._held: Credential | None = None
+        self._held_at = 0.0  # (monotonic) when it was obtained
+
+    def _holding(self) -> Held | None:
+        """The session this sharer holds, to re-register it."""
+        held = self._held
+        if held is None:
+            return None
+        expires_in = held.expires_in
+        if expires_in is not None:
+            expires_in -= time.monotonic() - self._held_at
+            if expires_in <= 0:
+                return None
+        return Held(held.token, held.version, held.gen, expires_in)
+
+    def _hold(self, credential: Credential) -> Credential:
+        self._held, self._held_at = credential, time.monotonic()
+        return credential
 
     async def obtain(self, seen_version: int | None,
                      login: Callable[[], Awaitable[tuple[str, float | None]]]) -> Credential:
@@ -69,12 +99,14 @@ class SharedSession:
         while True:
             got = await self.share.update(self.key, acquire_step(
                 self.member, seen_version, lease_ttl=self.lease_ttl,
-                member_ttl=self.member_ttl, margin=self.margin))
+                member_ttl=self.member_ttl, margin=self.margin, epoch=self.epoch,
+                settle=self.settle))
             self.joined = True
+            self.epoch = got.epoch
             if got.kind == "adopt":
                 assert got.token is not None
                 log.debug("adopted the shared session (version %d)", got.version)
-                return Credential(got.token, got.version, got.expires_in)
+                return self._hold(Credential(got.token, got.version, got.expires_in, got.gen))
             if got.kind == "refused":
                 error = LoginError(got.status or 400,
                                    [ErrorDetail(got.code, got.message)] if got.message else [],
@@ -87,11 +119,18 @@ class SharedSession:
                 await asyncio.sleep(min(got.wait, poll) * random.uniform(0.8, 1.2))
                 poll = min(poll * 2, 0.25)
                 continue
-            return await self._login_under_lease(login)
+            credential = await self._login_under_lease(login, got.gen)
+            if credential is not None:
+                return self._hold(credential)
+            # Fenced: another sharer took the lease while this one was stopped; its
+            # session is the newer (this login's was cancelled by it): adopt it.
+            log.info("the login lease passed to another sharer during this login; adopting "
+                     "its session")
 
     async def _login_under_lease(
-            self, login: Callable[[], Awaitable[tuple[str, float | None]]]) -> Credential:
-        extender = asyncio.ensure_future(self._extend())
+            self, login: Callable[[], Awaitable[tuple[str, float | None]]],
+            gen: int) -> Credential | None:
+        extender = asyncio.ensure_future(self._extend(gen))
         try:
             token, expires_in = await login()
         except BaseException as exc:
@@ -108,27 +147,45 @@ class SharedSession:
         finally:
             extender.cancel()
             await asyncio.wait({extender})
-        version = await self.share.update(self.key, publish_step(self.member, token, expires_in))
-        return Credential(token, version, expires_in)
+        published = await self.share.update(self.key, publish_step(
+            self.member, token, expires_in, gen=gen))
+        if published.kind == "fenced":
+            return None
+        return Credential(token, published.version, expires_in, gen)
 
-    async def _extend(self) -> None:
+    async def _extend(self, gen: int) -> None:
         while True:
             await asyncio.sleep(self.lease_ttl / 3)
             try:
                 if not await self.share.update(self.key, extend_step(self.member,
-                                                                     self.lease_ttl)):
+                                                                     self.lease_ttl, gen)):
                     return
             except Exception as exc:  # the login goes on; the lease may lapse
                 log.debug("could not extend the login lease: %s", type(exc).__name__)
 
     async def heartbeat(self) -> None:
-        """Keep this sharer's membership alive."""
+        """Keep this sharer's membership alive (and put back what it holds if the share
+        lost it)."""
         if self.joined:
-            await self.share.update(self.key, heartbeat_step(self.member, self.member_ttl))
+            self.epoch = await self.share.update(self.key, heartbeat_step(
+                self.member, self.member_ttl, epoch=self.epoch, settle=self.settle,
+                held=self._holding()))
 
     async def leave(self) -> str | None:
-        """Leave; the token to log out when this was the last sharer, else None."""
+        """Leave; the token to log out when this was the last sharer, else None.
+
+        While the share recovers from a loss of its state, nobody is provably the last:
+        this waits (a few seconds, the recovery's length) and decides then."""
         if not self.joined:
             return None
+        while True:
+            left = await self.share.update(self.key, leave_step(
+                self.member, epoch=self.epoch, settle=self.settle, held=self._holding(),
+                member_ttl=self.member_ttl))
+            if left.kind != "wait":
+                break
+            log.debug("the share is recovering: waiting %.2f s to leave", left.delay)
+            await asyncio.sleep(left.delay)
         self.joined = False
-        return await self.share.update(self.key, leave_step(self.member))
+        self._held = None
+        return left.token if left.kind == "logout" else None

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import errno
+import json
 import os
 import sqlite3
 import threading
@@ -10,10 +12,10 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from ..errors import ShareUnavailableError
+from ..errors import ShareMisconfiguredError, ShareUnavailableError
 from ._answers import Claim, Stored, namespace_range
 from ._base import Share, check_ttl, dumps, loads
-from ._state import Step
+from ._state import Now, Step
 
 __all__ = ["SQLiteShare"]
 
@@ -46,13 +48,20 @@ class SQLiteShare(Share):
         async with ArenaClient(email=e, password=p, workspace_id=w, share=share) as arena:
             ...
 
-    ``timeout``: seconds to wait for another process's write lock before giving up with
-    :class:`~arena_async.ShareUnavailableError`. ``clock`` (epoch seconds) is for tests.
-    ``lease_ttl``, ``member_ttl``, ``sync_interval``, ``probe_ttl``: see :class:`Share`.
+    ``timeout``: seconds to wait for another process's write lock before the try counts as
+    failed (tried again within ``outage_wait``). ``lease_ttl``, ``member_ttl``,
+    ``sync_interval``, ``probe_ttl``, ``outage_wait``: see :class:`Share`.
+
+    Time: quota windows run on the wall clock (the server's reset times are dates); leases,
+    memberships and probes run on the host's boot clock (``CLOCK_BOOTTIME``), which every
+    process of the machine shares and which a wall-clock step (NTP, an operator, a VM
+    resumed) does not move: a step cannot expire live sharers or their admissions.
+    ``clock`` (epoch seconds) and ``boot_clock`` (seconds, any origin) are for tests.
     """
 
     def __init__(self, path: str | os.PathLike[str], *, timeout: float = 5.0,
-                 clock: Callable[[], float] = time.time, **timings: float) -> None:
+                 clock: Callable[[], float] = time.time,
+                 boot_clock: Callable[[], float] | None = None, **timings: float) -> None:
         super().__init__(**timings)
         if not isinstance(path, str | os.PathLike) or not os.fspath(path):
             raise ValueError(f"SQLiteShare path must be a file path, got {path!r}")
@@ -60,7 +69,11 @@ class SQLiteShare(Share):
         self.timeout: float = check_ttl("timeout", timeout)
         if not callable(clock):
             raise ValueError("clock must be a callable returning epoch seconds")
+        if boot_clock is not None and not callable(boot_clock):
+            raise ValueError("boot_clock must be a callable returning seconds")
         self._clock = clock
+        self._boot_clock: Callable[[], float] = boot_clock or _boot_time
+        self._boot: str | None = None
         self._conn: sqlite3.Connection | None = None
         self._thread_lock = threading.Lock()
 
@@ -75,7 +88,9 @@ class SQLiteShare(Share):
     def _open_sync(self) -> None:
         parent = os.path.dirname(os.path.abspath(self.path))
         if not os.path.isdir(parent):
-            raise ShareUnavailableError(f"the folder {parent} does not exist", share=self.name)
+            raise ShareMisconfiguredError(f"the folder {parent} does not exist: create it, "
+                                          "or give a path in an existing folder",
+                                          share=self.name)
         # Created 0600 before SQLite opens it: the file holds the session id.
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         os.close(fd)
@@ -110,7 +125,7 @@ class SQLiteShare(Share):
                 row = conn.execute("SELECT value FROM arena_share WHERE key = ?",
                                    (key,)).fetchone()
                 old = row[0] if row else None
-                new, result = step(loads(old), self._clock())
+                new, result = step(loads(old), Now(self._clock(), self._tick(conn)))
                 text = dumps(new)
                 if text != old:
                     if text is None:
@@ -124,15 +139,45 @@ class SQLiteShare(Share):
                 raise
         return result
 
+    def _tick(self, conn: sqlite3.Connection) -> float:
+        """The share's lease clock: the boot clock, offset so that it reads about epoch
+        seconds. The offset is fixed once per boot for every process (a row of its own, in
+        the step's transaction); after a reboot the old leases are as old as they look."""
+        raw = self._boot_clock()
+        row = conn.execute("SELECT value FROM arena_share WHERE key = ?",
+                           (_CLOCK_KEY,)).fetchone()
+        anchor = loads(row[0]) if row else None
+        boot = self._boot
+        if boot is None:
+            boot = self._boot = _boot_id()
+        if anchor is None or anchor.get("boot") != boot or raw < float(anchor.get("raw", 0)):
+            anchor = {"boot": boot, "raw": raw, "offset": self._clock() - raw}
+            conn.execute("INSERT OR REPLACE INTO arena_share (key, value) VALUES (?, ?)",
+                         (_CLOCK_KEY, json.dumps(anchor)))
+        return raw + float(anchor["offset"])
+
     async def _in_thread(self, fn: Callable[..., R], *args: object) -> R:
         try:
             return await asyncio.to_thread(fn, *args)
+        except ShareUnavailableError:
+            raise
         except sqlite3.Error as exc:
-            raise ShareUnavailableError(f"{type(exc).__name__}: {exc}",
+            text = str(exc)
+            hint = _PERMANENT.get(text.lower())
+            if hint is not None:
+                raise ShareMisconfiguredError(f"{type(exc).__name__}: {text}: {hint}",
+                                              share=self.name) from None
+            raise ShareUnavailableError(f"{type(exc).__name__}: {text}",
                                         share=self.name) from None
         except OSError as exc:
-            raise ShareUnavailableError(f"{type(exc).__name__}: {exc.strerror or exc}",
-                                        share=self.name) from None
+            message = f"{type(exc).__name__}: {exc.strerror or exc}"
+            if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOENT,
+                             errno.ENOTDIR, errno.EISDIR):
+                raise ShareMisconfiguredError(
+                    f"{message}: this process cannot create or open the share file there",
+                    share=self.name) from None
+            raise ShareUnavailableError(message, share=self.name) from None
+
 
     # -- cached answers (``cache=``): three tables of their own; rows carry their expiry
     # (the share's clock) and are swept lazily, on writes, at most every _SWEEP_EVERY s.
@@ -255,3 +300,32 @@ class SQLiteShare(Share):
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
+
+#: The row that holds the lease clock's offset (not a document key: those are hex names).
+_CLOCK_KEY = "~clock"
+
+#: SQLite errors that no wait will cure, and what to do about them.
+_PERMANENT = {
+    "file is not a database": "the file is not a SQLite database (not a share): remove it "
+                              "or choose another path",
+    "attempt to write a readonly database": "the file or its folder is read-only for this "
+                                            "process",
+}
+
+
+def _boot_time() -> float:
+    """Seconds since boot, sleep included, the same in every process of the machine."""
+    clock_id = getattr(time, "CLOCK_BOOTTIME", None)
+    if clock_id is not None:
+        return time.clock_gettime(clock_id)
+    return time.monotonic()
+
+
+def _boot_id() -> str:
+    """This boot's id (Linux), else empty (a reboot then shows as the boot clock going
+    back)."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            return f.read().strip()
+    except OSError:
+        return ""

@@ -366,7 +366,10 @@ class FakeArena(FakeServer):
 
     Quota rules: one budget for the whole fake, shared by every session and token; every
     request but login and token requests counts, failed ones too; at 0 a request gets 429
-    and is not processed.
+    and is not processed. Readings that are not the truth (fault injection):
+    ``fake.reset_jitter = 1`` moves each answer's reset header by up to that many whole
+    seconds either way; :meth:`poison_quota` makes the next answers announce a made-up
+    count and reset.
 
     OAuth 2.0 (client credentials, RFC 6749 4.4): ``POST`` :attr:`token_url` with the form
     ``grant_type=client_credentials`` and the client authenticated by HTTP Basic (id and
@@ -482,6 +485,11 @@ class FakeArena(FakeServer):
         self._authenticated = 0
         self._remaining = self._limit
         self._reset_at = clock() + quota_window
+        #: Whole seconds each answer's reset header may be off the true reset, either way
+        #: (fault injection: a server whose reset header jitters between answers).
+        self.reset_jitter: int = 0
+        self._jitter_rng = random.Random(f"{seed}:jitter")
+        self._poisoned: list[tuple[int, float]] = []
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -583,8 +591,30 @@ class FakeArena(FakeServer):
                 raise ValueError("remaining must be >= 0")
             self._remaining = remaining
 
+    def poison_quota(self, *, remaining: int, resets_in: float, times: int = 1) -> None:
+        """Fault injection: the next ``times`` counted answers announce ``remaining`` and a
+        reset ``resets_in`` seconds from now instead of the truth (the real count goes on).
+
+        Example: ``fake.poison_quota(remaining=10**9, resets_in=30 * 86400)``
+        """
+        if times < 1:
+            raise ValueError("times must be >= 1")
+        self._poisoned.extend([(remaining, resets_in)] * times)
+
     def _reset_header(self) -> str:
-        return format_reset(self.quota_resets_at, self.reset_header_format)
+        moment = self.quota_resets_at
+        if self.reset_jitter:
+            jitter = self._jitter_rng.randint(-self.reset_jitter, self.reset_jitter)
+            moment += timedelta(seconds=jitter)
+        return format_reset(moment, self.reset_header_format)
+
+    def _announced(self) -> tuple[int, str]:
+        """What a counted answer's quota headers say: the truth, unless poisoned."""
+        if self._poisoned:
+            remaining, resets_in = self._poisoned.pop(0)
+            moment = datetime.fromtimestamp(math.ceil(self._clock() + resets_in), UTC)
+            return remaining, format_reset(moment, self.reset_header_format)
+        return self._remaining, self._reset_header()
 
     # ------------------------------------------------------------------ sessions
 
@@ -1049,7 +1079,7 @@ class FakeArena(FakeServer):
                 f" It will be reset at {self._reset_header()}.",
             )
         self._remaining -= 1
-        request[_QUOTA_KEY] = (self._remaining, self._reset_header())
+        request[_QUOTA_KEY] = self._announced()
         return await handler(request)
 
     async def _add_quota_headers(self, request: web.Request, response: web.StreamResponse) -> None:

@@ -121,3 +121,8 @@ def share_url(share_kind: str, tmp_path: Path, request: pytest.FixtureRequest) -
     finally:
         client.close()
     return f"redis://127.0.0.1:{server.port}/{db}"
+
+
+# The real-process fixtures (a fork server, its workers, a share per test), for every
+# module of this folder that runs sharers as processes.
+from tests.share.test_multiprocess import share_config, workers, zygote  # noqa: E402, F401

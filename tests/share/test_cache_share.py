@@ -28,7 +28,7 @@ from arena_async._cache import MemoryStore, ShareStore
 from arena_async._cache._keys import answer_key
 from arena_async._protocol import BaseURL, Request
 from arena_async._share._answers import Claim
-from arena_async._share._state import Step
+from arena_async._share._state import Now, Step
 from arena_async.testing import FakeArena, Fault
 from tests.conftest import FakeClock
 from tests.share.conftest import ShareFactory
@@ -258,7 +258,7 @@ class DictShare(Share):
         pass
 
     async def _update(self, key: str, step: Step[Any]) -> Any:
-        new, result = step(self.docs.get(key), time.time())
+        new, result = step(self.docs.get(key), Now(time.time(), time.monotonic()))
         self.docs[key] = new
         return result
 

@@ -21,6 +21,7 @@ from arena_async._share._names import (
     remember_step,
     shard_of,
 )
+from arena_async._share._state import Now
 from arena_async.testing import FakeArena
 from tests.share.conftest import ShareFactory
 from tests.share.test_multiprocess import (  # noqa: F401 - the fixtures
@@ -42,33 +43,37 @@ def asked(fake: FakeArena) -> list[str]:
 # ------------------------------------------------------------------------ pure steps
 
 
+def _at(wall: float) -> Now:
+    return Now(wall, wall)
+
+
 def test_remember_then_look_up_with_expiry() -> None:
-    doc, _ = remember_step({"PN-1": "G1", "NOPE": None})(None, 1000.0)
+    doc, _ = remember_step({"PN-1": "G1", "NOPE": None})(None, _at(1000.0))
     assert doc == {"n": {"PN-1": ["G1", 1000.0 + FOUND_TTL], "NOPE": [None, 1000.0 + MISSING_TTL]}}
-    same, found = lookup_step(["PN-1", "NOPE", "OTHER"])(doc, 1100.0)
+    same, found = lookup_step(["PN-1", "NOPE", "OTHER"])(doc, _at(1100.0))
     assert found == {"PN-1": ("G1", FOUND_TTL - 100), "NOPE": (None, MISSING_TTL - 100)}
     assert same is doc  # nothing expired: nothing to write
-    later, found = lookup_step(["PN-1", "NOPE"])(doc, 1000.0 + MISSING_TTL)
+    later, found = lookup_step(["PN-1", "NOPE"])(doc, _at(1000.0 + MISSING_TTL))
     assert found == {"PN-1": ("G1", FOUND_TTL - MISSING_TTL)}
     assert later == {"n": {"PN-1": ["G1", 1000.0 + FOUND_TTL]}}  # the expired one dropped
-    gone, found = lookup_step(["PN-1"])(later, 1000.0 + FOUND_TTL)
+    gone, found = lookup_step(["PN-1"])(later, _at(1000.0 + FOUND_TTL))
     assert (gone, found) == (None, {})
 
 
 def test_the_map_is_bounded_dropping_what_expires_first() -> None:
     step = remember_step({f"N{i}": f"G{i}" for i in range(5)}, max_entries=3)
-    doc, _ = step(None, 0.0)
+    doc, _ = step(None, _at(0.0))
     assert set(doc["n"]) == {"N0", "N1", "N2"}
-    doc, _ = remember_step({"LATE": "GL", "MISS": None}, max_entries=3)(doc, 10.0)
+    doc, _ = remember_step({"LATE": "GL", "MISS": None}, max_entries=3)(doc, _at(10.0))
     assert set(doc["n"]) == {"LATE", "N0", "N1"}  # a miss expires first: dropped first
 
 
 @pytest.mark.parametrize("junk", [None, {}, {"n": []}, {"n": {"A": "G"}}, {"n": {"A": [1, 2]}},
                                   {"n": {"A": ["G"]}}, {"n": {"A": ["G", "soon"]}}])
 def test_a_damaged_document_is_read_as_empty(junk: Any) -> None:
-    _, found = lookup_step(["A"])(junk, 0.0)
+    _, found = lookup_step(["A"])(junk, _at(0.0))
     assert found == {}
-    new, _ = remember_step({"B": "GB"})(junk, 0.0)
+    new, _ = remember_step({"B": "GB"})(junk, _at(0.0))
     assert new == {"n": {"B": ["GB", FOUND_TTL]}}
 
 

@@ -135,7 +135,7 @@ async def test_an_unreachable_redis_share_sends_nothing_and_hides_its_password(
     url = f"redis://:s3cret-pw@127.0.0.1:{free_port()}/0"
     async with FakeArena.seeded(items=2, seed=7) as fake:
         # The retries' backoff on the injected sleep: no real wait.
-        arena = client(fake, url, sleep=fake_clock.sleep)
+        arena = client(fake, RedisShare(url, outage_wait=0.2), sleep=fake_clock.sleep)
         assert "s3cret-pw" not in repr(arena)
         async with arena:
             with pytest.raises(ShareUnavailableError) as info:
@@ -193,7 +193,7 @@ async def test_calls_resume_when_redis_comes_back(tmp_path: Path) -> None:
     server.start()
     try:
         async with FakeArena.seeded(items=40, seed=10) as fake, \
-                client(fake, RedisShare(server.url, timeout=0.5),
+                client(fake, RedisShare(server.url, timeout=0.5, outage_wait=0.05),
                        max_concurrency=2) as arena:
             guids = fake.item_guids
             await arena.items.tickets.list(guids[0])

@@ -12,6 +12,8 @@ from arena_async._share._state import (
     Acquired,
     Decision,
     Doc,
+    Held,
+    Now,
     Report,
     Step,
     acquire_step,
@@ -32,11 +34,12 @@ class Store:
 
         self._json = json
         self.text: str | None = None
-        self.now = now
+        self.now = now  # the wall clock
+        self.skew = 0.0  # the lease clock reads now + skew (a wall-clock step moves only now)
 
     def apply(self, step: Step[Any]) -> Any:
         doc = None if self.text is None else self._json.loads(self.text)
-        new, result = step(doc, self.now)
+        new, result = step(doc, Now(self.now, self.now + self.skew))
         self.text = None if new is None else self._json.dumps(new)
         return result
 
@@ -46,10 +49,21 @@ class Store:
         return dict(self._json.loads(self.text))
 
 
-def acquire(store: Store, member: str, seen: int | None = None, **kw: float) -> Acquired:
+def acquire(store: Store, member: str, seen: int | None = None, **kw: Any) -> Acquired:
     kw.setdefault("lease_ttl", 10.0)
     kw.setdefault("member_ttl", 15.0)
     return store.apply(acquire_step(member, seen, **kw))  # type: ignore[no-any-return]
+
+
+def publish(store: Store, member: str, token: str, expires_in: float | None = None,
+            gen: int | None = None) -> int:
+    """Publish under the member's current lease (its generation, unless given)."""
+    if gen is None:
+        lease = store.doc["lease"]
+        gen = lease["gen"] if lease and lease["owner"] == member else 0
+    published = store.apply(publish_step(member, token, expires_in, gen=gen))
+    assert published.kind == "published", published
+    return int(published.version)
 
 
 # -- session, lease, members -----------------------------------------------------------
@@ -59,7 +73,7 @@ def test_the_first_sharer_logs_in_the_others_wait_then_adopt() -> None:
     waiting = acquire(store, "b")
     assert waiting.kind == "wait"
     assert waiting.wait == pytest.approx(10.0)
-    assert store.apply(publish_step("a", "S1", None)) == 1
+    assert publish(store, "a", "S1", None) == 1
     adopted = acquire(store, "b")
     assert (adopted.kind, adopted.token, adopted.version) == ("adopt", "S1", 1)
     assert store.doc["lease"] is None
@@ -68,11 +82,11 @@ def test_the_first_sharer_logs_in_the_others_wait_then_adopt() -> None:
 def test_a_401_on_the_published_session_leads_to_one_login() -> None:
     store = Store()
     acquire(store, "a")
-    store.apply(publish_step("a", "S1", None))
+    publish(store, "a", "S1", None)
     # Both saw version 1 die: the first takes the lease, the second waits, then adopts S2.
     assert acquire(store, "a", seen=1).kind == "login"
     assert acquire(store, "b", seen=1).kind == "wait"
-    store.apply(publish_step("a", "S2", None))
+    publish(store, "a", "S2", None)
     got = acquire(store, "b", seen=1)
     assert (got.kind, got.token, got.version) == ("adopt", "S2", 2)
     # A sharer that already holds version 2 and sees it die logs in, it does not re-adopt it.
@@ -120,7 +134,7 @@ def test_a_failed_login_releases_the_lease_for_the_next() -> None:
 def test_an_expiring_token_is_not_adopted_within_the_margin() -> None:
     store = Store()
     acquire(store, "a")
-    store.apply(publish_step("a", "T1", 10.0))
+    publish(store, "a", "T1", 10.0)
     got = acquire(store, "b", margin=1.0)
     assert got.kind == "adopt"
     assert got.expires_in == pytest.approx(10.0)
@@ -131,34 +145,34 @@ def test_an_expiring_token_is_not_adopted_within_the_margin() -> None:
 def test_the_last_member_to_leave_gets_the_session_to_log_out_once() -> None:
     store = Store()
     acquire(store, "a")
-    store.apply(publish_step("a", "S1", None))
+    publish(store, "a", "S1", None)
     acquire(store, "b")
-    assert store.apply(leave_step("a")) is None
-    assert store.apply(leave_step("b")) == "S1"
-    assert store.apply(leave_step("b")) is None  # once
+    assert store.apply(leave_step("a")).kind == "stay"
+    assert store.apply(leave_step("b")).token == "S1"
+    assert store.apply(leave_step("b")).kind == "stay"  # once
     assert store.doc["session"] is None
 
 
 def test_a_crashed_member_expires_and_does_not_keep_the_session_alive() -> None:
     store = Store()
     acquire(store, "a", member_ttl=5.0)
-    store.apply(publish_step("a", "S1", None))
+    publish(store, "a", "S1", None)
     acquire(store, "b", member_ttl=5.0)  # b then dies: no heartbeat
     store.now += 4.0
     store.apply(heartbeat_step("a", 5.0))
     store.now += 2.0  # b's membership is over, a's is not
-    assert store.apply(leave_step("a")) == "S1"
+    assert store.apply(leave_step("a")).token == "S1"
 
 
 def test_a_live_member_keeps_the_session_for_the_others() -> None:
     store = Store()
     acquire(store, "a", member_ttl=5.0)
-    store.apply(publish_step("a", "S1", None))
+    publish(store, "a", "S1", None)
     acquire(store, "b", member_ttl=5.0)
     store.now += 4.0
     store.apply(heartbeat_step("b", 5.0))
     store.now += 4.0
-    assert store.apply(leave_step("a")) is None
+    assert store.apply(leave_step("a")).kind == "stay"
 
 
 # -- the quota ledger -------------------------------------------------------------------
@@ -242,7 +256,10 @@ def test_a_reading_from_an_older_window_is_ignored_a_newer_window_adopted() -> N
     assert store.doc["remaining"] == 50
     ask(store, "a", reading(60, reset), want=0)  # same window: the lowest stays
     assert store.doc["remaining"] == 50
-    ask(store, "a", reading(900, reset + 86400), want=0)
+    ask(store, "a", reading(900, reset + 86400), want=0)  # before the reset: not evidence
+    assert store.doc["remaining"] == 50
+    store.now = reset
+    ask(store, "a", reading(900, reset + 86400), want=0)  # the window is over: a new one
     assert store.doc["remaining"] == 900
 
 
@@ -300,3 +317,215 @@ def test_a_reset_time_already_past_is_looked_at_again_after_a_backoff() -> None:
     assert ask(store, "a").granted == 8
     store.now += MIN_BACKOFF
     assert ask(store, "b").probe  # the window is looked at again, one probe
+
+
+# -- fencing ------------------------------------------------------------------------------
+def test_a_holder_stopped_past_its_lease_is_fenced_and_adopts_the_newer_session() -> None:
+    store = Store()
+    stale = acquire(store, "a", lease_ttl=3.0)  # a logs in... and is stopped (SIGSTOP)
+    store.now += 3.0
+    fresh = acquire(store, "b", lease_ttl=3.0)
+    assert (stale.kind, fresh.kind) == ("login", "login")
+    assert fresh.gen > stale.gen  # the fencing token
+    assert publish(store, "b", "S-b", gen=fresh.gen) == 1
+    # a resumes: its session (cancelled by b's login) must not replace b's.
+    fenced = store.apply(publish_step("a", "S-a", None, gen=stale.gen))
+    assert fenced.kind == "fenced"
+    got = acquire(store, "a", seen=None)
+    assert (got.kind, got.token) == ("adopt", "S-b")
+
+
+def test_a_holder_is_fenced_while_another_holds_a_newer_lease() -> None:
+    store = Store()
+    stale = acquire(store, "a", lease_ttl=3.0)
+    store.now += 3.0
+    acquire(store, "b", lease_ttl=3.0)  # b logs in now
+    assert store.apply(publish_step("a", "S-a", None, gen=stale.gen)).kind == "fenced"
+    assert acquire(store, "a").kind == "wait"  # for b's session
+
+
+def test_an_expired_lease_nobody_took_still_publishes_and_a_retry_is_harmless() -> None:
+    store = Store()
+    got = acquire(store, "a", lease_ttl=3.0)
+    store.now += 10.0  # slow login, nobody else wanted the lease
+    assert publish(store, "a", "S1", gen=got.gen) == 1
+    again = store.apply(publish_step("a", "S1", None, gen=got.gen))  # its answer was lost
+    assert (again.kind, again.version) == ("published", 1)
+    assert store.apply(extend_step("a", 3.0, got.gen)) is False  # the lease is gone
+
+
+# -- the store lost its state -----------------------------------------------------------------
+def held(token: str, version: int, gen: int = 1) -> Held:
+    return Held(token, version, gen)
+
+
+def test_after_a_loss_sharers_put_back_their_session_and_one_logs_out_at_the_end() -> None:
+    store = Store()
+    a, b = acquire(store, "a"), acquire(store, "b")
+    version = publish(store, "a", "S1", gen=a.gen)
+    epoch = store.doc["epoch"]
+    assert b.epoch == epoch
+    store.text = None  # FLUSHALL
+    # b's heartbeat puts back its membership and the session it holds: a newcomer adopts it
+    # (no login: that would cancel the session a and b still use).
+    store.apply(heartbeat_step("b", 15.0, epoch=epoch, settle=2.0,
+                               held=held("S1", version, a.gen)))
+    got = acquire(store, "c")
+    assert (got.kind, got.token, got.version) == ("adopt", "S1", version)
+    # Nobody is provably the last until every live sharer could re-register (the recovery).
+    assert store.apply(leave_step("c", settle=2.0, epoch=got.epoch)).kind == "wait"
+    store.apply(heartbeat_step("a", 15.0, epoch=epoch, settle=2.0,
+                               held=held("S1", version, a.gen)))
+    store.now += 2.0
+    assert store.apply(leave_step("c", epoch=got.epoch)).kind == "stay"
+    assert store.apply(leave_step("b", epoch=got.epoch)).kind == "stay"
+    left = store.apply(leave_step("a", epoch=epoch, held=held("S1", version, a.gen)))
+    assert (left.kind, left.token) == ("logout", "S1")
+    # A sharer that still holds the logged-out session cannot put it back.
+    store.apply(heartbeat_step("d", 15.0, held=held("S1", version, a.gen)))
+    assert store.doc["session"] is None
+
+
+def test_a_lone_sharer_leaving_a_lost_share_waits_then_logs_out() -> None:
+    store = Store()
+    a = acquire(store, "a")
+    version = publish(store, "a", "S1", gen=a.gen)
+    store.text = None
+    left = store.apply(leave_step("a", epoch=a.epoch, settle=2.0, held=held("S1", version)))
+    assert (left.kind, left.delay) == ("wait", 2.0)
+    store.now += 2.0
+    left = store.apply(leave_step("a", epoch=a.epoch, settle=2.0, held=held("S1", version)))
+    assert (left.kind, left.token) == ("logout", "S1")
+
+
+def test_a_newer_session_wins_over_a_stale_one_put_back_first() -> None:
+    store = Store()
+    store.apply(heartbeat_step("old", 15.0, epoch="gone", held=held("S1", 1, 1)))
+    store.apply(heartbeat_step("new", 15.0, epoch="gone", held=held("S2", 2, 2)))
+    store.apply(heartbeat_step("old", 15.0, epoch="gone", held=held("S1", 1, 1)))
+    assert (store.doc["session"]["token"], store.doc["version"], store.doc["gen"]) == (
+        "S2", 2, 2)
+    assert acquire(store, "x", seen=2).gen == 3  # generations keep going up
+
+
+def test_a_wall_clock_step_neither_expires_members_nor_leases() -> None:
+    store = Store()
+    acquire(store, "a", lease_ttl=3.0)
+    acquire(store, "b")
+    store.now += 600.0  # the wall clock steps; the lease clock does not
+    store.skew = -600.0
+    assert acquire(store, "b").kind == "wait"
+    assert store.apply(leave_step("b")).kind == "stay"  # a is alive
+
+
+def reg(member_held: int, latest: tuple[int, float] | None = None, lost: int = 0,
+        **kw: Any) -> Report:
+    return Report(held=member_held, latest_remaining=None if latest is None else latest[0],
+                  latest_reset_at=None if latest is None else latest[1], latest_lost=lost,
+                  **kw)
+
+
+def ask2(store: Store, member: str, report: Report, *, epoch: str | None, want: int = 8,
+         reserve: int = 0, settle: float = 1.0) -> Decision:
+    return store.apply(ledger_step(  # type: ignore[no-any-return]
+        member, report, want=want, reserve=reserve, on_exhausted="raise", max_wait=3600.0,
+        member_ttl=15.0, probe_ttl=10.0, epoch=epoch, settle=settle))
+
+
+def test_a_lost_ledger_recovers_then_reseeds_from_the_newest_genuine_reading() -> None:
+    store = Store()
+    reset = store.now + 3600
+    first = ask2(store, "a", reg(0), epoch=None)
+    ask2(store, "a", reg(0, remaining=120, reset_at=reset, done=1), epoch=first.epoch, want=0)
+    assert ask2(store, "a", reg(0), epoch=first.epoch, want=40, reserve=20).granted == 40
+    assert ask2(store, "b", reg(0), epoch=first.epoch, want=40, reserve=20).granted == 40
+    epoch = first.epoch
+    store.text = None  # Redis restarted without persistence
+    # a comes back first: it still holds 40 unreported, and its newest reading was 120.
+    got = ask2(store, "a", reg(40, (120, reset)), epoch=epoch, reserve=20)
+    assert got.kind == "wait"  # b has not re-registered yet: nothing is granted, no probe
+    assert store.doc["remaining"] == 120
+    got = ask2(store, "b", reg(30, (95, reset), lost=2), epoch=epoch, reserve=20)
+    assert got.kind == "wait"
+    assert store.doc["remaining"] == 93  # the newest reading, less what b lost since
+    store.now += 1.0  # the recovery is over
+    got = ask2(store, "a", reg(40), epoch=got.epoch, want=100, reserve=20)
+    assert (got.kind, got.granted) == ("grant", 93 - 20 - 40 - 30)
+
+
+def test_a_lost_ledger_without_a_reading_admits_only_one_probe() -> None:
+    store = Store()
+    first = ask2(store, "a", reg(0), epoch=None)
+    assert first.probe
+    store.text = None
+    assert ask2(store, "a", reg(1), epoch=first.epoch).kind == "wait"  # recovering
+    store.now += 1.0
+    got = ask2(store, "b", reg(0), epoch=None)
+    assert (got.kind, got.granted, got.probe) == ("grant", 1, True)
+    assert ask2(store, "a", reg(1), epoch=got.epoch).kind == "wait"
+
+
+def test_a_registration_is_absolute_so_a_lost_answer_or_a_lapsed_entry_heals() -> None:
+    store = Store()
+    reset = store.now + 3600
+    first = ask2(store, "a", reg(0), epoch=None)
+    ask2(store, "a", reg(0, remaining=100, reset_at=reset, done=1), epoch=first.epoch, want=0)
+    ask2(store, "a", reg(0), epoch=first.epoch, want=50)  # granted 50, the answer was lost
+    ask2(store, "a", reg(0), epoch=first.epoch, want=10)  # a still holds none: 10 now
+    assert store.doc["members"]["a"]["out"] == 10
+    store.now += 20.0  # a was stopped past its entry's life
+    store.skew = 0.0
+    assert "a" in store.doc["members"]
+    ask2(store, "b", reg(0), epoch=first.epoch, want=0)
+    assert "a" not in store.doc["members"]
+    ask2(store, "a", reg(7), epoch=first.epoch, want=0)  # it resumes with 7 in flight
+    assert store.doc["members"]["a"]["out"] == 7
+
+
+@pytest.mark.parametrize(("remaining", "reset_in", "limit", "counts"), [
+    (1_000_000, 30 * 86400.0, None, False),  # a reset 30 days out: no window
+    (90, 30 * 86400.0, None, True),  # ... though a lower count still lowers it
+    (20_000, 3600.0, 10_000, False),  # above the workspace's limit: no reading
+    (500, 3601.0, None, False),  # a reset a second later: jitter, the lowest count counts
+    (40, 3599.0, None, True),  # a second earlier, still ahead: the same window
+])
+def test_readings_are_evidence(remaining: int, reset_in: float, limit: int | None,
+                               counts: bool) -> None:
+    store = Store()
+    reset = store.now + 3600.0
+    ask(store, "a")
+    ask(store, "a", Report(done=1, remaining=100, reset_at=reset, limit=limit), want=0)
+    ask(store, "b", reading(remaining, store.now + reset_in), want=0)
+    # (an earlier reset still ahead: the same window, ending then)
+    assert store.doc["reset_at"] == min(reset, store.now + reset_in)
+    assert store.doc["remaining"] == (remaining if counts else 100)
+
+
+def test_readings_that_never_open_an_unknown_window() -> None:
+    store = Store()
+    assert ask(store, "a", Report(limit=10_000)).probe
+    ask(store, "a", reading(9_000_000, store.now + 30 * 86400.0), want=0)
+    assert store.doc["remaining"] is None
+    assert ask(store, "a").probe  # the next probe asks again
+    ask(store, "a", reading(20_000, store.now + 3600.0), want=0)
+    assert store.doc["remaining"] is None
+    assert ask(store, "a").probe
+    ask(store, "a", reading(9_000, store.now + 3600.0), want=0)
+    assert store.doc["remaining"] == 9_000
+
+
+def test_a_probe_that_finds_the_window_still_open_is_believed() -> None:
+    store = Store()
+    reset = store.now + 600.0
+    ask(store, "a")
+    ask(store, "a", reading(50, reset), want=0)
+    store.now += 600.0  # the share's wall clock steps past the server's reset
+    assert ask(store, "a", reserve=40).probe
+    ask(store, "b", reading(45, reset), want=0)  # a late answer of the old window: ignored
+    assert store.doc["remaining"] is None
+    # The probe's answer (sent after the expiry) says the window still runs: the budget
+    # holds again, and no probe after probe spends the reserve.
+    ask(store, "a", reading(44, reset), want=0)
+    assert store.doc["remaining"] == 44
+    assert ask(store, "a", reserve=40).granted == 4
+    assert ask(store, "b", reserve=40).kind == "wait"
