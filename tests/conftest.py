@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -36,3 +37,17 @@ class FakeClock:
 @pytest.fixture
 def fake_clock() -> FakeClock:
     return FakeClock()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_state_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The suite never touches the user's real default share: ``XDG_STATE_HOME`` (and
+    ``HOME``, for the platforms that use it) point into a temporary folder, and
+    ``ARENA_SHARE`` is unset, so a client made with the default ``share=None`` shares
+    through ``<tmp>/arena_async/share.db``. Subprocesses inherit it."""
+    home = tmp_path_factory.mktemp("home")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_STATE_HOME", str(home / "state"))
+        patch.setenv("HOME", str(home))
+        patch.delenv("ARENA_SHARE", raising=False)
+        yield home

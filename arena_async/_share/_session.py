@@ -12,6 +12,7 @@ import attrs
 
 from ..errors import APIError, ErrorDetail, LoginError
 from ._base import Share
+from ._seal import Seal
 from ._state import (
     acquire_step,
     extend_step,
@@ -51,8 +52,11 @@ class SharedSession:
     """
 
     def __init__(self, share: Share, key: str, member: str, *, lease_ttl: float,
-                 member_ttl: float, sleep: Sleep, margin: float = 0.0) -> None:
+                 member_ttl: float, sleep: Sleep, margin: float = 0.0,
+                 seal: Seal | None = None) -> None:
         self.share = share
+        self.seal = seal  # the session goes into the share sealed (None: as it is)
+        self._foreign_logged = False
         self.key = key
         self.member = member
         self.lease_ttl = lease_ttl
@@ -73,8 +77,12 @@ class SharedSession:
             self.joined = True
             if got.kind == "adopt":
                 assert got.token is not None
+                token = self._unseal(got.token)
+                if token is None:  # sealed with other credentials: log in, publish anew
+                    seen_version = got.version
+                    continue
                 log.debug("adopted the shared session (version %d)", got.version)
-                return Credential(got.token, got.version, got.expires_in)
+                return Credential(token, got.version, got.expires_in)
             if got.kind == "refused":
                 error = LoginError(got.status or 400,
                                    [ErrorDetail(got.code, got.message)] if got.message else [],
@@ -108,7 +116,9 @@ class SharedSession:
         finally:
             extender.cancel()
             await asyncio.wait({extender})
-        version = await self.share.update(self.key, publish_step(self.member, token, expires_in))
+        sealed = token if self.seal is None else self.seal.seal(token)
+        version = await self.share.update(self.key, publish_step(self.member, sealed,
+                                                                 expires_in))
         return Credential(token, version, expires_in)
 
     async def _extend(self) -> None:
@@ -131,4 +141,19 @@ class SharedSession:
         if not self.joined:
             return None
         self.joined = False
-        return await self.share.update(self.key, leave_step(self.member))
+        token = await self.share.update(self.key, leave_step(self.member))
+        return None if token is None else self._unseal(token)
+
+    def _unseal(self, value: str) -> str | None:
+        """The session in a shared value; None (logged, without secrets) when it was sealed
+        with other credentials for this user, or altered."""
+        if self.seal is None:
+            return value
+        token = self.seal.unseal(value)
+        if token is None:
+            log.log(logging.DEBUG if self._foreign_logged else logging.WARNING,
+                    "the shared session was sealed with other credentials for this user (a "
+                    "password changed, or another program uses this share): this sharer "
+                    "does not use it (it logs in and publishes its own when it needs one)")
+            self._foreign_logged = True
+        return token
