@@ -151,7 +151,9 @@ def share_from_url(url: str) -> Share:
     scheme, sep, _ = url.partition(":")
     make = SCHEMES.get(scheme.lower()) if sep else None
     if make is None:
-        raise ValueError(f"share URL {shown!r} has an unknown scheme: use "
+        # Without a scheme it may be anything (a path, a secret pasted by mistake): not shown.
+        what = f"share URL {shown!r} has an unknown scheme" if sep else "share URL has no scheme"
+        raise ValueError(f"{what}: use "
                          "sqlite:////absolute/path.db, redis://host:6379/0, rediss:// or "
                          "unix:///path/redis.sock")
     return make(url)
@@ -191,6 +193,8 @@ def check_redis_url(url: str) -> None:
     def bad(problem: str) -> ValueError:
         return ValueError(f"share URL {shown!r}: {problem}")
 
+    if any(c.isspace() or ord(c) < 32 for c in url):
+        raise bad("holds whitespace or control characters")
     try:
         parts = urlsplit(url)
     except ValueError as exc:
@@ -281,22 +285,22 @@ def redact_url(url: str) -> str:
     A malformed URL is shown as written but for those (never as a bare ``…``).
 
     Example: ``redact_url("redis://:pw@cache:6379/0")`` is ``"redis://cache:6379/0"``."""
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        scheme, sep, rest = url.partition(":")
-        if not sep:
-            return "…" if "@" in url else url
-        sep = ":"
-    cut = len(rest)
+    scheme, sep, rest = url.partition(":")
+    if not sep or not scheme or not all(c.isalnum() or c in "+-." for c in scheme):
+        return "…" if "@" in url else url
+    body = rest.lstrip("/")
+    leading = rest[:len(rest) - len(body)]
+    cut = len(body)
     for mark in "/?#":
-        at = rest.find(mark)
+        at = body.find(mark)
         if at != -1:
             cut = min(cut, at)
-    netloc, tail = rest[:cut], rest[cut:]
-    netloc = netloc.rpartition("@")[2]
+    netloc, tail = body[:cut], body[cut:]
+    if len(leading) < 3:  # an authority (not an absolute path after an empty one)
+        netloc = netloc.rpartition("@")[2]
     path, _, query = tail.partition("?")
     path = path.split("#", 1)[0]
-    return f"{scheme}{sep}{netloc}{path}{'?…' if query else ''}"
+    return f"{scheme}:{leading}{netloc}{path}{'?…' if query else ''}"
 
 
 def check_ttl(name: str, value: Any) -> float:
