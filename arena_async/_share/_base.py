@@ -121,7 +121,8 @@ class Share(abc.ABC):
 
 def open_share(value: object, environ: Mapping[str, str] | None = None) -> Share | None:
     """``share=`` as given, checked without any I/O but the default folder's creation:
-    ``None`` (the default share: :func:`default_share`), ``False`` (no share), a
+    ``None`` (the default share: :func:`default_share`), ``False`` or ``"none"`` (no
+    share, as ``ARENA_SHARE=none`` and the CLI's ``--share none``), a
     :class:`Share`, or a URL of a scheme in :data:`SCHEMES` (``sqlite:////absolute.db``,
     ``redis://``, ``rediss://``, ``unix://``). A malformed URL or a relative SQLite path is
     a ``ValueError`` naming the problem (never the password).
@@ -130,7 +131,7 @@ def open_share(value: object, environ: Mapping[str, str] | None = None) -> Share
     ``open_share(False)`` is None."""
     if value is None:
         return default_share(environ)
-    if value is False:
+    if value is False or (isinstance(value, str) and value.strip().lower() == "none"):
         return None
     if isinstance(value, Share):
         return value

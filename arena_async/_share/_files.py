@@ -15,7 +15,6 @@ symlink (the default folder, under ``%LOCALAPPDATA%``, is the user's own).
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import stat
 import sys
@@ -31,8 +30,6 @@ __all__ = [
     "open_private_files",
     "state_folder",
 ]
-
-log = logging.getLogger(__name__)
 
 #: The default share's file name, in :func:`state_folder`.
 DEFAULT_FILE = "share.db"

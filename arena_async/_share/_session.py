@@ -14,6 +14,7 @@ from ..errors import APIError, ErrorDetail, LoginError
 from ._base import Share
 from ._seal import Seal
 from ._state import (
+    Doc,
     acquire_step,
     extend_step,
     heartbeat_step,
@@ -40,6 +41,13 @@ class Credential:
     token: str = attrs.field(repr=False)
     version: int
     expires_in: float | None = None
+
+
+def _forget_refusal(doc: Doc | None, now: float) -> tuple[Doc | None, None]:
+    """The step that drops a remembered refusal of other credentials."""
+    if not doc or doc.get("refused") is None:
+        return doc, None
+    return {**doc, "refused": None}, None
 
 
 class SharedSession:
@@ -84,8 +92,16 @@ class SharedSession:
                 log.debug("adopted the shared session (version %d)", got.version)
                 return Credential(token, got.version, got.expires_in)
             if got.kind == "refused":
+                message = got.message if self.seal is None else self.seal.unseal(got.message)
+                if message is None:
+                    # Refused with other credentials for this user (the message is sealed
+                    # with the refused ones): these may be right, so they get their try.
+                    log.info("a login with other credentials for this user was refused "
+                             "recently; trying these")
+                    await self.share.update(self.key, _forget_refusal)
+                    continue
                 error = LoginError(got.status or 400,
-                                   [ErrorDetail(got.code, got.message)] if got.message else [],
+                                   [ErrorDetail(got.code, message)] if message else [],
                                    method="POST", url="/login")
                 error.add_note(f"another sharer's login with these credentials was refused; "
                                f"nobody tries them again for {got.wait:.0f} s")
@@ -111,7 +127,8 @@ class SharedSession:
             with contextlib.suppress(Exception):
                 await asyncio.shield(self.share.update(self.key, release_step(
                     self.member, refused_for=REFUSED_FOR if refused else 0.0, status=status,
-                    code=code, message=message or "")))
+                    code=code, message=message if self.seal is None
+                    else self.seal.seal(message))))
             raise
         finally:
             extender.cancel()

@@ -4,9 +4,9 @@ Registered through the ``pytest11`` entry point; without installation use
 ``pytest -p arena_async.testing.plugin``. The fixtures are ``fake_arena`` (a started
 ``FakeArena.seeded(items=50, seed=1)``), ``fake_arena_factory`` (fakes with your settings)
 and ``fake_akana`` (a started ``FakeAkana.seeded(tickets=120, seed=1)``), each closed after
-its test. Each first points ``ARENA_SHARE`` at a private temporary folder for the rest of
-the test session (``arena_async_share_folder``), so the clients of your tests share among
-themselves there and never touch your real default share.
+its test. Each first points ``ARENA_SHARE`` at a private temporary folder of the test's
+own (``arena_async_share_folder``), so the clients of a test share among themselves there
+and never touch your real default share.
 
 With pytest-asyncio installed (``pip install 'arena_async[testing]'``) they are
 ``pytest_asyncio`` fixtures of function scope: the fake serves from the test's own event
@@ -115,12 +115,13 @@ class _LoopThread:
                 self.loop.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def arena_async_share_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A private temporary folder that holds the default share of every client made while
-    the plugin's fakes serve: ``ARENA_SHARE`` points into it for the rest of the test
-    session (restored at its end), so tests never touch the user's real default share.
-    The fake fixtures request it; request it yourself for clients made without them.
+    """A private temporary folder, the test's own, that holds the default share of every
+    client the test makes: ``ARENA_SHARE`` points into it during the test (restored
+    after), so tests never touch the user's real default share, nor meet another test's
+    fakes there. The fake fixtures request it; request it yourself for clients made
+    without them.
 
     Example::
 

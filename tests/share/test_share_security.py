@@ -97,7 +97,8 @@ def test_arena_share_names_the_default_share_and_none_opts_out(
         assert ArenaClient(**base).share_link is None  # type: ignore[arg-type]
     monkeypatch.setenv("ARENA_SHARE", f"sqlite:///{tmp_path}/env.db")
     link = ArenaClient(**base).share_link  # type: ignore[arg-type]
-    assert link is not None and link.share.name == f"sqlite:///{tmp_path}/env.db"
+    assert link is not None
+    assert link.share.name == f"sqlite:///{tmp_path}/env.db"
     monkeypatch.setenv("ARENA_SHARE", "redis://:hunter2@cache:port/0")
     with pytest.raises(ValueError, match="ARENA_SHARE") as info:
         ArenaClient(**base)  # type: ignore[arg-type]
@@ -294,7 +295,8 @@ async def test_the_store_holds_the_session_sealed_and_sharers_still_share_it(
             await a.items.tickets.list(fake.item_guids[0])
             await b.items.tickets.list(fake.item_guids[1])
             ids = session_ids(fake)
-            assert len(ids) == 1 and fake.stats.logins == 1
+            assert len(ids) == 1
+            assert fake.stats.logins == 1
             stored = raw_values(share_kind, share_url)
             assert stored
             text = "\n".join(stored)
@@ -318,7 +320,8 @@ async def test_an_oauth_token_is_sealed_too(share_kind: str, share_url: str) -> 
             await b.items.tickets.list(fake.item_guids[1])
             tokens = {r.headers["Authorization"].split()[-1] for r in fake.requests
                       if r.headers.get("Authorization", "").startswith("Bearer ")}
-            assert len(tokens) == 1 and fake.stats.tokens_issued == 1
+            assert len(tokens) == 1
+            assert fake.stats.tokens_issued == 1
             text = "\n".join(raw_values(share_kind, share_url))
             assert tokens.pop() not in text
             assert "s3cret-value" not in text
@@ -349,7 +352,8 @@ async def test_a_sharer_with_other_credentials_cannot_read_the_session(
         assert got.token == "SESSION-RIGHT"
         # The other cannot open it: it logs in and publishes its own, a newer version.
         theirs = await other.session.obtain(None, lambda: login_as("SESSION-OTHER"))
-        assert theirs.token == "SESSION-OTHER" and theirs.version > got.version
+        assert theirs.token == "SESSION-OTHER"
+        assert theirs.version > got.version
         assert logins == ["SESSION-RIGHT", "SESSION-OTHER"]
         # ... which the right one, in turn, does not take for its own.
         again = await right.session.obtain(got.version, lambda: login_as("SESSION-RIGHT-2"))
@@ -378,7 +382,8 @@ async def _no_logout(token: str) -> None:
 def test_the_seal_opens_only_its_own_values() -> None:
     seal = Seal("pw", context="https://a/v1\nme@x\n1")
     value = seal.seal("S3SSION")
-    assert "S3SSION" not in value and value != seal.seal("S3SSION")  # a fresh nonce each time
+    assert "S3SSION" not in value
+    assert value != seal.seal("S3SSION")
     assert seal.unseal(value) == "S3SSION"
     assert Seal("pw", context="https://a/v1\nme@x\n1").unseal(value) == "S3SSION"
     assert Seal("other", context="https://a/v1\nme@x\n1").unseal(value) is None
@@ -397,28 +402,28 @@ async def test_a_replaced_file_is_noticed_and_checked_again(tmp_path: Path,
     folder.mkdir(mode=0o700)
     path = folder / "share.db"
     share = SQLiteShare(path, clock=fake_clock)
-    async with FakeArena.seeded(items=4, seed=4) as fake:
-        async with client(fake, share) as arena:
-            await arena.items.tickets.list(fake.item_guids[0])
-            await share.update("probe", lambda doc, now: ({"in": "old file"}, None))
-            for name in ("share.db", "share.db-wal", "share.db-shm"):
-                (folder / name).unlink()
-            fake_clock.now += 0.5  # not yet looked at again
-            assert await share.update("probe", read) == {"in": "old file"}
-            fake_clock.now += 1.0
-            assert await share.update("probe", read) is None  # a new, empty file
-            assert path.exists() and mode(path) == 0o600
-            await arena.items.tickets.list(fake.item_guids[1])
-            # Replaced by a file another user can write: refused at the next check.
-            path.unlink()
-            path.write_bytes(b"")
-            path.chmod(0o666)
-            fake_clock.now += 1.5
-            with pytest.raises(ShareMisconfiguredError, match="chmod 600"):
-                await share.update("probe", lambda doc, now: (doc, None))
-            with pytest.raises(ShareMisconfiguredError):  # and at each use after
-                await share.update("probe", lambda doc, now: (doc, None))
-            assert path.read_bytes() == b""
-            path.chmod(0o600)  # fixed: used again
+    async with FakeArena.seeded(items=4, seed=4) as fake, client(fake, share) as arena:
+        await arena.items.tickets.list(fake.item_guids[0])
+        await share.update("probe", lambda doc, now: ({"in": "old file"}, None))
+        for name in ("share.db", "share.db-wal", "share.db-shm"):
+            (folder / name).unlink()
+        fake_clock.now += 0.5  # not yet looked at again
+        assert await share.update("probe", read) == {"in": "old file"}
+        fake_clock.now += 1.0
+        assert await share.update("probe", read) is None  # a new, empty file
+        assert path.exists()
+        assert mode(path) == 0o600
+        await arena.items.tickets.list(fake.item_guids[1])
+        # Replaced by a file another user can write: refused at the next check.
+        path.unlink()
+        path.write_bytes(b"")
+        path.chmod(0o666)
+        fake_clock.now += 1.5
+        with pytest.raises(ShareMisconfiguredError, match="chmod 600"):
             await share.update("probe", lambda doc, now: (doc, None))
+        with pytest.raises(ShareMisconfiguredError):  # and at each use after
+            await share.update("probe", lambda doc, now: (doc, None))
+        assert path.read_bytes() == b""
+        path.chmod(0o600)  # fixed: used again
+        await share.update("probe", lambda doc, now: (doc, None))
 
