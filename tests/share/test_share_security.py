@@ -258,7 +258,7 @@ async def test_a_missing_folder_is_refused_with_a_hint(tmp_path: Path) -> None:
 async def test_a_new_file_is_0600_whatever_the_umask(tmp_path: Path) -> None:
     folder = tmp_path / "share"
     folder.mkdir(mode=0o700)
-    old = os.umask(0o000)
+    old = os.umask(0o277)  # would make it 0400: read-only to SQLite itself
     try:
         async with FakeArena.seeded(items=2, seed=2) as fake, \
                 client(fake, f"sqlite:///{folder / 'share.db'}") as arena:
