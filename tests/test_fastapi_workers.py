@@ -2,8 +2,8 @@
 
 The workers share one Arena session and quota ledger through the library's default share
 (a SQLite file in the user's state folder, here a test's own XDG_STATE_HOME): 400
-concurrent requests, no failure, one login, one logout when uvicorn stops. Also /healthz: it proves the session
-(wrong credentials are not healthy) for at most one cheap request.
+concurrent requests, no failure, one login, one logout when uvicorn stops. Also /healthz: it
+proves the session (wrong credentials are not healthy) for at most one cheap request.
 """
 
 from __future__ import annotations
