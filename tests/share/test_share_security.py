@@ -427,3 +427,35 @@ async def test_a_replaced_file_is_noticed_and_checked_again(tmp_path: Path,
         path.chmod(0o600)  # fixed: used again
         await share.update("probe", lambda doc, now: (doc, None))
 
+
+
+# -- what never touches the user's default share -----------------------------------------
+def test_the_demo_and_the_fake_server_never_touch_the_default_share(
+        state_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import subprocess
+    import sys
+
+    from arena_async.__main__ import main
+
+    assert main(["demo", "--items", "8", "--tickets", "0"]) == 0
+    capsys.readouterr()
+    assert not state_home.exists()
+    with subprocess.Popen([sys.executable, "-m", "arena_async.testing", "arena", "--port",
+                           "0"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                          text=True) as fake:
+        try:
+            assert fake.stdout is not None
+            assert fake.stdout.readline().startswith("READY ")
+        finally:
+            fake.terminate()
+            fake.wait(30)
+    assert not state_home.exists()
+
+
+async def test_the_plugin_fixture_points_arena_share_into_a_private_folder(
+        fake_arena: FakeArena, arena_async_share_folder: Path) -> None:
+    assert os.environ["ARENA_SHARE"] == f"sqlite:///{arena_async_share_folder / 'share.db'}"
+    assert mode(arena_async_share_folder) == 0o700
+    async with client(fake_arena, None) as arena:
+        await arena.items.tickets.list(fake_arena.item_guids[0])
+    assert mode(arena_async_share_folder / "share.db") == 0o600
