@@ -367,6 +367,46 @@ async def test_a_sharer_with_other_credentials_cannot_read_the_session(
         assert not any(secret in line for line in lines if "sealed" in line)
 
 
+async def test_a_refusal_holds_back_the_same_credentials_not_other_ones(
+        make_share: Any) -> None:
+    from arena_async import LoginError, QuotaPolicy
+    from arena_async._share import ShareLink
+    from arena_async.errors import ErrorDetail
+
+    def link(secret: str) -> ShareLink:
+        return ShareLink(make_share(), base_url="https://arena.test/v1", identity="me@x",
+                         workspace_id=1, policy=QuotaPolicy(), max_concurrency=2,
+                         sleep=_no_sleep, secret=secret)
+
+    tries: list[str] = []
+
+    async def refused() -> tuple[str, float | None]:
+        tries.append("wrong")
+        raise LoginError(400, [ErrorDetail(4001, "not valid")], method="POST", url="/login")
+
+    async def accepted() -> tuple[str, float | None]:
+        tries.append("right")
+        return "SESSION", None
+
+    wrong, wrong_too, right = link("wrong-password"), link("wrong-password"), link("right")
+    try:
+        for one in (wrong, wrong_too, right):
+            await one.ensure_open()
+        with pytest.raises(LoginError):
+            await wrong.session.obtain(None, refused)
+        # The same credentials are not tried again (Arena locks accounts), with the message.
+        with pytest.raises(LoginError, match="not valid") as info:
+            await wrong_too.session.obtain(None, refused)
+        assert "refused" in " ".join(info.value.__notes__)
+        # Other credentials get their try.
+        got = await right.session.obtain(None, accepted)
+        assert got.token == "SESSION"
+        assert tries == ["wrong", "right"]
+    finally:
+        for one in (wrong, wrong_too, right):
+            await one.close(_no_logout)
+
+
 def read(doc: Any, now: float) -> tuple[Any, Any]:
     return doc, doc
 
