@@ -98,7 +98,8 @@ async def run_httpx(url: str, keys: list[str]) -> dict[str, float]:
 
 def _client(url: str) -> ArenaClient:
     return ArenaClient(email=c.EMAIL, password=c.PASSWORD, base_url=url,
-                       max_concurrency=CONCURRENCY, timeout=30.0)
+                       max_concurrency=CONCURRENCY, timeout=30.0,
+                       share=False)  # the client alone (the share's cost: sharing.py)
 
 
 async def run_arena_bulk(url: str, keys: list[str]) -> dict[str, float]:

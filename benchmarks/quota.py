@@ -65,7 +65,8 @@ def keys(n: int) -> list[str]:
 def client(url: str, policy: QuotaPolicy, concurrency: int = CONCURRENCY,
            share: str | None = None) -> ArenaClient:
     return ArenaClient(email=FAKE_EMAIL, password=FAKE_PASSWORD, base_url=url,
-                       max_concurrency=concurrency, timeout=10.0, quota=policy, share=share)
+                       max_concurrency=concurrency, timeout=10.0, quota=policy,
+                       share=share if share is not None else False)
 
 
 def classify(error: BaseException | None) -> str:

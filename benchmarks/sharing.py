@@ -90,19 +90,20 @@ def redis_server(cpu: int | None) -> Iterator[str | None]:
             proc.wait(5)
 
 
-def make_share(url: str | None, prefix: str) -> Share | None:
-    """The share at ``url`` (Redis keys under ``prefix``: the same in every sharer)."""
+def make_share(url: str | None, prefix: str) -> Share | bool:
+    """The share at ``url`` (Redis keys under ``prefix``: the same in every sharer);
+    ``False`` (no share) without one."""
     if url is None:
-        return None
+        return False
     if url.startswith("sqlite:///"):
         return SQLiteShare(url[len("sqlite:///"):])
     return RedisShare(url, prefix=prefix)
 
 
 # -- (a) one process ----------------------------------------------------------------------
-async def one_process(url: str, keys: list[str], share: Share | None) -> dict[str, float]:
+async def one_process(url: str, keys: list[str], share: Share | bool) -> dict[str, float]:
     spent = [0.0]
-    if share is not None:  # measurement only: the wall time of every share round trip
+    if isinstance(share, Share):  # measurement only: the wall time of every share round trip
         update = share._update
 
         async def timed_update(key: str, step: Any) -> Any:

@@ -37,7 +37,7 @@ async def _child_arena(url: str, total: int, proc: object) -> dict[str, float]:
     from arena_async import ArenaClient
 
     async with ArenaClient(email=c.EMAIL, password=c.PASSWORD, base_url=url,
-                           max_concurrency=4, timeout=60.0) as arena:
+                           max_concurrency=4, timeout=60.0, share=False) as arena:
         await arena.items.tickets.list("WARMUP")  # login, first connection
         base = proc.memory_info().rss  # type: ignore[attr-defined]
         peak = base

@@ -11,11 +11,15 @@ The pattern:
   or absent, and the next run skips the complete ones without a request;
 - a spent Arena quota (bare, or inside the TaskGroup's ``ExceptionGroup``) stops the job
   with exit status 3: run it again after the reset. Other failures are counted, reported
-  and retried by the next run.
+  and retried by the next run;
+- several runs at once, and other programs of the same OS user on the machine, share one
+  Arena session and one quota ledger through the library's default share (nothing to
+  configure; ``ARENA_SHARE=redis://...`` for jobs on several machines, ``none`` for none).
 
 Configuration from the environment: ``ARENA_EMAIL``, ``ARENA_PASSWORD``,
-``ARENA_WORKSPACE_ID``, ``ARENA_BASE_URL`` (default: the US region); the quota reserve
-from ``ARENA_QUOTA_RESERVE`` (default 100). Against the built-in fake::
+``ARENA_WORKSPACE_ID``, ``ARENA_BASE_URL`` (default: the US region), ``ARENA_SHARE`` (read
+by the library); the quota reserve from ``ARENA_QUOTA_RESERVE`` (default 100). Against
+the built-in fake::
 
     arena-async fake-server --no-akana --items 200 --write-items guids.txt  # prints ARENA_*
     python examples/etl_sqlite.py guids.txt arena.db                          # after exporting

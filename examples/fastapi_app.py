@@ -5,14 +5,14 @@ The pattern:
 - one :class:`~arena_async.ArenaClient` per worker process, created in the lifespan: one
   connection pool, one quota budget and one concurrency limit for all of its requests (a
   client per request would log in per request);
-- every worker of the app joins one ``share``, so they hold **one** Arena session and one
-  quota ledger between them: Arena cancels a user's earlier session at each login, so
-  ``uvicorn --workers 4`` without a share has the workers log each other out (each 401 a
-  login that cancels another worker's session), and the quota belongs to the whole
-  workspace. ``ARENA_SHARE`` names the share (``sqlite:////path/file.db`` on one machine,
-  ``redis://host:6379/0`` across machines, ``none`` for none); by default a SQLite file in
-  the temp directory, ``arena_async-share-<uid>.db``, which every worker (and every app of
-  this user on the machine) computes the same way;
+- every worker of the app shares **one** Arena session and one quota ledger through the
+  library's default share: Arena cancels a user's earlier session at each login, so
+  workers that did not share would log each other out (each 401 a login that cancels
+  another worker's session), and the quota belongs to the whole workspace. The default
+  share is a private SQLite file in the OS user's state folder (every worker, and every
+  program of this user on the machine, finds the same one), or the URL in
+  ``ARENA_SHARE`` (``redis://host:6379/0`` when the app runs on several machines,
+  ``none`` for no share), which the library reads itself;
 - a ``QuotaPolicy(reserve=...)`` so the service never spends the workspace's last
   requests, and answers 503 with ``Retry-After`` when the quota is spent instead of
   waiting inside a request;
@@ -31,7 +31,8 @@ The pattern:
 
 Configuration from the environment: ``ARENA_EMAIL``, ``ARENA_PASSWORD``,
 ``ARENA_WORKSPACE_ID`` (or ``ARENA_SESSION_ID``, which cannot be shared),
-``ARENA_BASE_URL`` (default: the US region), ``ARENA_SHARE`` (see above),
+``ARENA_BASE_URL`` (default: the US region), ``ARENA_SHARE`` (read by the library, see
+above),
 ``ARENA_QUOTA_RESERVE`` (default 100), ``ARENA_MAX_CONCURRENCY`` (default 16),
 ``ARENA_HEALTH_TTL`` (default 60).
 
@@ -48,8 +49,6 @@ import asyncio
 import json
 import math
 import os
-import pathlib
-import tempfile
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -76,7 +75,7 @@ from arena_async import (
     TrainingRecord,
 )
 
-__all__ = ["app", "create_app", "default_share_url", "settings_from_env"]
+__all__ = ["app", "create_app", "settings_from_env"]
 
 #: Arena's code for a GUID it does not know (answered with HTTP 400, not 404).
 UNKNOWN_GUID = 3011
@@ -89,16 +88,9 @@ GUID_PATTERN = r"^[A-Za-z0-9]{1,64}$"
 ItemGuid = Annotated[str, Path(pattern=GUID_PATTERN)]
 
 
-def default_share_url() -> str:
-    """The share every worker computes the same way when ``ARENA_SHARE`` is not set: a
-    SQLite file in the temp directory, one per OS user (``arena_async-share-<uid>.db``)."""
-    user = os.getuid() if hasattr(os, "getuid") else os.environ.get("USERNAME", "user")
-    path = pathlib.Path(tempfile.gettempdir()).resolve() / f"arena_async-share-{user}.db"
-    return f"sqlite:///{path}"
-
-
 def settings_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """ArenaClient keyword arguments from ``ARENA_*`` environment variables."""
+    """ArenaClient keyword arguments from ``ARENA_*`` environment variables (but
+    ``ARENA_SHARE``, which the client reads itself: ``share`` is left to its default)."""
     env = os.environ if environ is None else environ
     settings: dict[str, Any] = {
         "max_concurrency": int(env.get("ARENA_MAX_CONCURRENCY", "16")),
@@ -111,9 +103,6 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any
         settings["password"] = env["ARENA_PASSWORD"]
         if env.get("ARENA_WORKSPACE_ID"):
             settings["workspace_id"] = int(env["ARENA_WORKSPACE_ID"])
-        share = env.get("ARENA_SHARE") or default_share_url()
-        if share.lower() != "none":
-            settings["share"] = share
     if env.get("ARENA_BASE_URL"):
         settings["base_url"] = env["ARENA_BASE_URL"]
     return settings

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -36,3 +37,32 @@ class FakeClock:
 @pytest.fixture
 def fake_clock() -> FakeClock:
     return FakeClock()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_state_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The same as :func:`private_state_home` for the whole session, under it: what
+    module- and session-scoped fixtures (a fork server's workers) inherit."""
+    home = tmp_path_factory.mktemp("session-home")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_STATE_HOME", str(home / "state"))
+        patch.setenv("HOME", str(home))
+        patch.delenv("ARENA_SHARE", raising=False)
+        yield home
+
+
+@pytest.fixture(autouse=True)
+def private_state_home(session_state_home: Path,
+                       tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The suite never touches the user's real default share: ``XDG_STATE_HOME`` (and
+    ``HOME``, for the platforms that use it) point into a temporary folder of the test's
+    own, and ``ARENA_SHARE`` is unset, so a client made with the default ``share=None``
+    shares through ``<tmp>/state/arena_async/share.db``. Subprocesses inherit it. One
+    folder per test: fakes of two tests may listen on the same port one after the other,
+    and must not meet in one share."""
+    home = tmp_path_factory.mktemp("home")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_STATE_HOME", str(home / "state"))
+        patch.setenv("HOME", str(home))
+        patch.delenv("ARENA_SHARE", raising=False)
+        yield home

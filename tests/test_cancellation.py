@@ -263,7 +263,7 @@ async def cancel(task):
 
 async def main(fake, loop):
     arena = ArenaClient(email=fake.email, password=fake.password, base_url=fake.url,
-                        max_concurrency=8, timeout=5.0, seed=1,
+                        max_concurrency=8, timeout=5.0, seed=1, share=False,
                         retry=RetryPolicy(backoff=30, max_backoff=60))
     async with arena:
         guid = fake.item_guids[0]

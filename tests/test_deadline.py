@@ -23,6 +23,9 @@ TICKETS = "/tickets$"
 
 
 def client_for(fake: FakeArena, **kw: Any) -> ArenaClient:
+    # Alone: a sharer's first call also opens the share and derives its seal's key (tens of
+    # milliseconds), which these deadlines of a tenth of a second are not about.
+    kw.setdefault("share", False)
     return ArenaClient(email=fake.email, password=fake.password, base_url=fake.url, **kw)
 
 

@@ -1,9 +1,9 @@
 """examples/fastapi_app.py as deployed: ``uvicorn --workers 3`` on one integration user.
 
-The workers share one Arena session and quota ledger through the example's default share
-(a SQLite file in the temp directory, here a test's own TMPDIR): 400 concurrent requests,
-no failure, one login, one logout when uvicorn stops. Also /healthz: it proves the session
-(wrong credentials are not healthy) for at most one cheap request.
+The workers share one Arena session and quota ledger through the library's default share
+(a SQLite file in the user's state folder, here a test's own XDG_STATE_HOME): 400
+concurrent requests, no failure, one login, one logout when uvicorn stops. Also /healthz: it
+proves the session (wrong credentials are not healthy) for at most one cheap request.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ async def test_three_workers_share_one_session(tmp_path: Path) -> None:
                     "ARENA_PASSWORD": fake.password,
                     "ARENA_WORKSPACE_ID": str(fake.workspace_id),
                     "ARENA_QUOTA_RESERVE": "0",
-                    "TMPDIR": str(tmp_path)})  # the default share: a file in TMPDIR
+                    "XDG_STATE_HOME": str(tmp_path / "state")})  # the default share
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "uvicorn", "examples.fastapi_app:app", "--workers", "3",
             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
@@ -89,7 +89,7 @@ async def test_three_workers_share_one_session(tmp_path: Path) -> None:
             assert fake.stats.logins == 1
             assert fake.stats.unauthorized == 0
             assert fake.stats.by_route[TICKETS] == 400
-            assert list(tmp_path.glob("arena_async-share-*.db"))  # the default share
+            assert (tmp_path / "state" / "arena_async" / "share.db").exists()
             os.killpg(proc.pid, signal.SIGTERM)  # the workers' lifespans end
             await asyncio.wait_for(proc.wait(), 30)
             assert fake.stats.logouts == 1  # the last worker to stop
@@ -147,17 +147,24 @@ async def test_healthz_proves_the_session_with_one_request(app_for: Any) -> None
         assert fake.requests_to("GET /items")[0].query["limit"] == "1"
 
 
-def test_the_default_share_is_the_same_for_every_worker(monkeypatch: pytest.MonkeyPatch,
-                                                        tmp_path: Path) -> None:
+def test_the_app_leaves_the_share_to_the_library_default(monkeypatch: pytest.MonkeyPatch,
+                                                         tmp_path: Path) -> None:
+    from arena_async import ArenaClient, RedisShare, SQLiteShare
+
     module = load_example()
-    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.delenv("ARENA_SHARE", raising=False)
     env = {"ARENA_EMAIL": "e@example.com", "ARENA_PASSWORD": "p"}
-    import tempfile
-    monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
-    share = module.settings_from_env(env)["share"]
-    assert share == module.settings_from_env(env)["share"] == module.default_share_url()
-    assert share.startswith(f"sqlite:///{tmp_path.resolve()}/arena_async-share-")
-    assert "share" not in module.settings_from_env({**env, "ARENA_SHARE": "none"})
-    assert module.settings_from_env({**env, "ARENA_SHARE": "redis://r:6379/0"})[
-        "share"] == "redis://r:6379/0"
+    settings = module.settings_from_env(env)
+    assert "share" not in settings
+    link = ArenaClient(**settings).share_link
+    assert link is not None
+    assert isinstance(link.share, SQLiteShare)
+    assert link.share.path == str(tmp_path / "state" / "arena_async" / "share.db")
+    monkeypatch.setenv("ARENA_SHARE", "none")
+    assert ArenaClient(**settings).share_link is None
+    monkeypatch.setenv("ARENA_SHARE", "redis://r:6379/0")
+    link = ArenaClient(**settings).share_link
+    assert link is not None
+    assert isinstance(link.share, RedisShare)
     assert "share" not in module.settings_from_env({"ARENA_SESSION_ID": "S"})

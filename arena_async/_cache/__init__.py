@@ -57,9 +57,9 @@ def build_cache(policy: CachePolicy | None, *, pool: SessionPool, link: ShareLin
     if link is not None and link.share.keeps_answers:
         encode: Encode
         decode: Decode
-        # SEAL: the answers in the share are sealed with the share's seal, read when each is
-        # stored or read (the identity while the link has none: a share that does not seal).
-        encode, decode = sealed_codec(lambda: getattr(link, "seal", None))
+        # The answers in the share are sealed with the link's seal (a key derived from the
+        # credentials), like the session: a reader of the store learns nothing from them.
+        encode, decode = sealed_codec(lambda: link.seal)
         shared = ShareStore(link, encode=encode, decode=decode)
         store, fill_ttl = shared, shared.fill_ttl
     else:

@@ -12,18 +12,21 @@ import abc
 import asyncio
 import json
 import logging
+import os
 import random
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, ClassVar, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from .._checks import check_seconds
 from ..errors import ShareMisconfiguredError, ShareUnavailableError
 from ._answers import Claim, Stored
 from ._state import Doc, Step
 
-__all__ = ["Share", "dumps", "loads", "open_share"]
+__all__ = ["SCHEMES", "Share", "default_share", "dumps", "loads", "open_share", "redact_url"]
+
+log = logging.getLogger(__name__)
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +58,8 @@ class Share(abc.ABC):
     """Where several :class:`~arena_async.ArenaClient` instances (processes, machines) keep
     the one Arena session and quota ledger they share.
 
-    Give one to ``ArenaClient(share=...)`` (or a URL: ``sqlite:///path.db``, ``redis://...``).
+    Give one to ``ArenaClient(share=...)`` (or a URL: ``sqlite:////path.db``,
+    ``redis://...``).
     A share object may serve several clients; it is opened on first use and closed when the
     last client using it closes. Built-in: :class:`~arena_async.SQLiteShare` (one machine)
     and :class:`~arena_async.RedisShare` (many machines).
@@ -218,42 +222,189 @@ class Share(abc.ABC):
         raise NotImplementedError
 
 
-def open_share(value: object) -> Share | None:
-    """``share=`` as given: None, a :class:`Share`, or a URL (``sqlite:///relative.db``,
-    ``sqlite:////absolute.db``, ``redis://``, ``rediss://``, ``unix://``)."""
-    if value is None or isinstance(value, Share):
+def open_share(value: object, environ: Mapping[str, str] | None = None) -> Share | None:
+    """``share=`` as given, checked without any I/O but the default folder's creation:
+    ``None`` (the default share: :func:`default_share`), ``False`` or ``"none"`` (no
+    share, as ``ARENA_SHARE=none`` and the CLI's ``--share none``), a
+    :class:`Share`, or a URL of a scheme in :data:`SCHEMES` (``sqlite:////absolute.db``,
+    ``redis://``, ``rediss://``, ``unix://``). A malformed URL or a relative SQLite path is
+    a ``ValueError`` naming the problem (never the password).
+
+    Example: ``open_share("redis://cache:6379/0")`` is a :class:`RedisShare`;
+    ``open_share(False)`` is None."""
+    if value is None:
+        return default_share(environ)
+    if value is False or (isinstance(value, str) and value.strip().lower() == "none"):
+        return None
+    if isinstance(value, Share):
         return value
     if not isinstance(value, str):
-        raise ValueError(f"share must be None, a URL or a share object (SQLiteShare, "
-                         f"RedisShare), got {type(value).__name__}")
-    scheme = value.split(":", 1)[0].lower() if ":" in value else ""
-    if scheme == "sqlite":
-        if not value.startswith("sqlite:///") or len(value) <= len("sqlite:///"):
-            raise ValueError("a SQLite share URL is sqlite:///relative/path.db or "
-                             "sqlite:////absolute/path.db")
-        from ._sqlite import SQLiteShare
-        return SQLiteShare(value[len("sqlite:///"):])
-    if scheme in ("redis", "rediss", "unix"):
-        from ._redis import RedisShare
-        return RedisShare(value)
-    shown = redact_url(value)
-    raise ValueError(f"share URL {shown!r} has an unknown scheme: use sqlite:///path.db, "
-                     "redis://host:6379/0, rediss:// or unix://")
+        raise ValueError(f"share must be None (the default share), False (none), a URL or a "
+                         f"share object (SQLiteShare, RedisShare), got {value!r}"
+                         if isinstance(value, bool) else
+                         f"share must be None (the default share), False (none), a URL or a "
+                         f"share object (SQLiteShare, RedisShare), got {type(value).__name__}")
+    return share_from_url(value)
+
+
+def share_from_url(url: str) -> Share:
+    """The share a URL names (:data:`SCHEMES`); ``ValueError`` when it is malformed."""
+    shown = redact_url(url)
+    if any(c.isspace() or ord(c) < 32 for c in url):
+        raise ValueError(f"share URL {shown!r} holds whitespace or control characters")
+    scheme, sep, _ = url.partition(":")
+    make = SCHEMES.get(scheme.lower()) if sep else None
+    if make is None:
+        # Without a scheme it may be anything (a path, a secret pasted by mistake): not shown.
+        what = f"share URL {shown!r} has an unknown scheme" if sep else "share URL has no scheme"
+        raise ValueError(f"{what}: use "
+                         "sqlite:////absolute/path.db, redis://host:6379/0, rediss:// or "
+                         "unix:///path/redis.sock")
+    return make(url)
+
+
+def _sqlite(url: str) -> Share:
+    from ._sqlite import SQLiteShare
+
+    prefix = "sqlite:///"
+    if not url.lower().startswith(prefix) or len(url) <= len(prefix):
+        raise ValueError(f"share URL {redact_url(url)!r}: a SQLite share URL is "
+                         "sqlite:////absolute/path.db (three slashes, then the absolute path)")
+    return SQLiteShare(url[len(prefix):])
+
+
+def _redis(url: str) -> Share:
+    from ._redis import RedisShare
+
+    check_redis_url(url)
+    return RedisShare(url)
+
+
+#: The share URL schemes, and what makes a share of each (checking the URL first).
+SCHEMES: dict[str, Callable[[str], Share]] = {
+    "sqlite": _sqlite,
+    "redis": _redis,
+    "rediss": _redis,
+    "unix": _redis,
+}
+
+
+def check_redis_url(url: str) -> None:
+    """A ``ValueError`` naming what is wrong with a Redis URL (host, port, database, socket
+    path), never its password; no I/O, no import of redis-py."""
+    shown = redact_url(url)
+
+    def bad(problem: str) -> ValueError:
+        return ValueError(f"share URL {shown!r}: {problem}")
+
+    if any(c.isspace() or ord(c) < 32 for c in url):
+        raise bad("holds whitespace or control characters")
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        raise bad(f"malformed ({_no_secret(exc, url)})") from None
+    scheme = parts.scheme.lower()
+    if scheme not in ("redis", "rediss", "unix"):
+        raise bad("a Redis URL starts with redis://, rediss:// or unix://")
+    if not url[len(scheme) + 1:].startswith("//"):
+        raise bad(f"missing '//' after '{scheme}:'")
+    query = parse_qs(parts.query, keep_blank_values=True)
+    db_values = query.get("db", [])
+    if scheme == "unix":
+        if not parts.path or not parts.path.startswith("/"):
+            raise bad("a unix:// URL names the socket's absolute path: "
+                      "unix:///run/redis/redis.sock?db=0")
+    else:
+        try:
+            host, port = parts.hostname, parts.port
+        except ValueError:
+            raise bad("the port must be a number from 1 to 65535") from None
+        if not host:
+            raise bad("missing host: redis://host:6379/0")
+        if port == 0:
+            raise bad("the port must be a number from 1 to 65535")
+        db_path = parts.path.strip("/")
+        if db_path:
+            db_values = [*db_values, db_path]
+    for db in db_values:
+        if not db.isdigit():
+            raise bad(f"the database must be a number (redis://host:6379/0), got {db!r}")
+
+
+def _no_secret(exc: Exception, url: str) -> str:
+    text = str(exc)
+    password = _password(url)
+    return text.replace(password, "***") if password else text
+
+
+def _password(url: str) -> str | None:
+    rest = url.split("://", 1)[1] if "://" in url else url.partition(":")[2]
+    netloc = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
+    if "@" not in netloc:
+        return None
+    userinfo = netloc.rpartition("@")[0]
+    return userinfo.partition(":")[2] or userinfo or None
+
+
+def default_share(environ: Mapping[str, str] | None = None) -> Share | None:
+    """The default share: the URL in ``ARENA_SHARE`` when it is set (``none``, in any case,
+    means no share), else a :class:`SQLiteShare` in the OS user's private state folder
+    (created 0700 when missing). Where that folder cannot be made, one WARNING and None:
+    the client runs alone.
+
+    Example: with ``XDG_STATE_HOME=/home/me/.local/state`` and no ``ARENA_SHARE``, a
+    SQLite share at ``/home/me/.local/state/arena_async/share.db``."""
+    from ._files import default_share_path, make_private_folder
+    from ._sqlite import SQLiteShare
+
+    env = os.environ if environ is None else environ
+    url = (env.get("ARENA_SHARE") or "").strip()
+    if url:
+        if url.lower() == "none":
+            return None
+        try:
+            return share_from_url(url)
+        except ValueError as exc:
+            raise ValueError(f"ARENA_SHARE: {exc}") from None
+    path = default_share_path(env)
+    if path is None:
+        log.warning("no default share: this OS user has no home folder, so this client "
+                    "runs alone (give share= or ARENA_SHARE to share one Arena session "
+                    "with the other processes of this integration)")
+        return None
+    folder = os.path.dirname(path)
+    try:
+        make_private_folder(folder)
+    except OSError as exc:
+        log.warning("no default share: cannot make the folder %s (%s), so this client runs "
+                    "alone (give share= or ARENA_SHARE to share one Arena session with the "
+                    "other processes of this integration)", folder,
+                    exc.strerror or type(exc).__name__)
+        return None
+    return SQLiteShare(path)
 
 
 def redact_url(url: str) -> str:
-    """``url`` without its user and password (for messages)."""
-    try:
-        parts = urlsplit(url)
-        netloc = parts.hostname or ""
-        if parts.port is not None:
-            netloc += f":{parts.port}"
-    except ValueError:
-        return url.split("://", 1)[0] + "://…"
-    if not parts.scheme:
-        return "…"
-    query = "?…" if parts.query else ""
-    return f"{parts.scheme}://{netloc}{parts.path}{query}"
+    """``url`` for messages: without its user and password, its query shown as ``?…``.
+    A malformed URL is shown as written but for those (never as a bare ``…``).
+
+    Example: ``redact_url("redis://:pw@cache:6379/0")`` is ``"redis://cache:6379/0"``."""
+    scheme, sep, rest = url.partition(":")
+    if not sep or not scheme or not all(c.isalnum() or c in "+-." for c in scheme):
+        return "…" if "@" in url else url
+    body = rest.lstrip("/")
+    leading = rest[:len(rest) - len(body)]
+    cut = len(body)
+    for mark in "/?#":
+        at = body.find(mark)
+        if at != -1:
+            cut = min(cut, at)
+    netloc, tail = body[:cut], body[cut:]
+    if len(leading) < 3:  # an authority (not an absolute path after an empty one)
+        netloc = netloc.rpartition("@")[2]
+    path, _, query = tail.partition("?")
+    path = path.split("#", 1)[0]
+    return f"{scheme}:{leading}{netloc}{path}{'?…' if query else ''}"
 
 
 def check_ttl(name: str, value: Any) -> float:

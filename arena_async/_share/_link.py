@@ -13,6 +13,7 @@ from ..errors import ShareUnavailableError
 from ..policies import QuotaPolicy
 from ._base import Share
 from ._ledger import SharedLedger
+from ._seal import Seal
 from ._session import SharedSession
 
 __all__ = ["ShareLink"]
@@ -33,15 +34,19 @@ class ShareLink:
 
     def __init__(self, share: Share, *, base_url: str, identity: str,
                  workspace_id: int | None, policy: QuotaPolicy, max_concurrency: int,
-                 sleep: Sleep, token_margin: float = 0.0) -> None:
+                 sleep: Sleep, secret: str, token_margin: float = 0.0) -> None:
         self.share = share
         self.member: str = f"{os.getpid()}-{secrets.token_hex(6)}"
+        #: Seals what this link puts in the share that is a live credential (a key derived
+        #: from ``secret``, the password or client secret, salted by the integration).
+        self.seal: Seal = Seal(secret, context=f"{base_url}\n{identity}\n{workspace_id}")
         session_key = "session:" + _key(base_url, identity, workspace_id)
         ledger_key = "ledger:" + _key(base_url, workspace_id if workspace_id is not None
                                       else identity)
         self.session: SharedSession = SharedSession(share, session_key, self.member,
                                      lease_ttl=share.lease_ttl, member_ttl=share.member_ttl,
-                                     sleep=sleep, margin=token_margin, settle=share.settle)
+                                     sleep=sleep, margin=token_margin, settle=share.settle,
+                                     seal=self.seal)
         self.ledger: SharedLedger = SharedLedger(share, ledger_key, self.member, policy=policy,
                                    # Two rounds of every slot per ask (asked again,
                                    # ahead, when half is spent): see benchmarks/sharing.py.
@@ -68,6 +73,7 @@ class ShareLink:
         async with self._open_lock:
             if self._opened:
                 return
+            await asyncio.to_thread(self.seal.prepare)  # the key: once, off the loop
             await self.share.acquire()
             self._opened = True
             self._sync_task = asyncio.ensure_future(self._sync_loop())

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from ..errors import ShareMisconfiguredError, ShareUnavailableError
 from ._answers import Claim, Stored
-from ._base import Share, check_ttl, dumps, loads, redact_url
+from ._base import Share, check_redis_url, check_ttl, dumps, loads, redact_url
 from ._state import Now, Step
 
 if TYPE_CHECKING:
@@ -121,9 +121,7 @@ class RedisShare(Share):
         self._url: str | None = None
         self._given: Any = None
         if isinstance(url_or_client, str):
-            if url_or_client.split(":", 1)[0].lower() not in ("redis", "rediss", "unix"):
-                raise ValueError(f"RedisShare URL {redact_url(url_or_client)!r} must start "
-                                 "with redis://, rediss:// or unix://")
+            check_redis_url(url_or_client)
             self._url = url_or_client
             self._name = redact_url(url_or_client)
         elif hasattr(url_or_client, "evalsha") and hasattr(url_or_client, "register_script"):

@@ -13,8 +13,11 @@ import attrs
 
 from ..errors import APIError, ErrorDetail, LoginError
 from ._base import Share
+from ._seal import Seal
 from ._state import (
+    Doc,
     Held,
+    Now,
     acquire_step,
     extend_step,
     heartbeat_step,
@@ -44,6 +47,13 @@ class Credential:
     gen: int = 0
 
 
+def _forget_refusal(doc: Doc | None, now: Now) -> tuple[Doc | None, None]:
+    """The step that drops a remembered refusal of other credentials."""
+    if not doc or doc.get("refused") is None:
+        return doc, None
+    return {**doc, "refused": None}, None
+
+
 class SharedSession:
     """One session for every sharer of ``key``.
 
@@ -61,8 +71,10 @@ class SharedSession:
 
     def __init__(self, share: Share, key: str, member: str, *, lease_ttl: float,
                  member_ttl: float, sleep: Sleep, margin: float = 0.0,
-                 settle: float = 0.0) -> None:
+                 settle: float = 0.0, seal: Seal | None = None) -> None:
         self.share = share
+        self.seal = seal  # the session goes into the share sealed (None: as it is)
+        self._foreign_logged = False
         self.key = key
         self.member = member
         self.lease_ttl = lease_ttl
@@ -73,6 +85,7 @@ class SharedSession:
         self.joined: bool = False
         self.epoch: str | None = None  # the document's, as last seen
         self._held: Credential | None = None
+        self._held_sealed = ""  # the held token as the share keeps it (sealed)
         self._held_at = 0.0  # (monotonic) when it was obtained
 
     def _holding(self) -> Held | None:
@@ -85,10 +98,12 @@ class SharedSession:
             expires_in -= time.monotonic() - self._held_at
             if expires_in <= 0:
                 return None
-        return Held(held.token, held.version, held.gen, expires_in)
+        return Held(self._held_sealed, held.version, held.gen, expires_in)
 
-    def _hold(self, credential: Credential) -> Credential:
-        self._held, self._held_at = credential, time.monotonic()
+    def _hold(self, credential: Credential, *, sealed: str) -> Credential:
+        """Hold ``credential``; ``sealed`` is its token as the share keeps it (put back as
+        it is if the share loses its state)."""
+        self._held, self._held_at, self._held_sealed = credential, time.monotonic(), sealed
         return credential
 
     async def obtain(self, seen_version: int | None,
@@ -105,11 +120,24 @@ class SharedSession:
             self.epoch = got.epoch
             if got.kind == "adopt":
                 assert got.token is not None
+                token = self._unseal(got.token)
+                if token is None:  # sealed with other credentials: log in, publish anew
+                    seen_version = got.version
+                    continue
                 log.debug("adopted the shared session (version %d)", got.version)
-                return self._hold(Credential(got.token, got.version, got.expires_in, got.gen))
+                return self._hold(Credential(token, got.version, got.expires_in, got.gen),
+                                  sealed=got.token)
             if got.kind == "refused":
+                message = got.message if self.seal is None else self.seal.unseal(got.message)
+                if message is None:
+                    # Refused with other credentials for this user (the message is sealed
+                    # with the refused ones): these may be right, so they get their try.
+                    log.info("a login with other credentials for this user was refused "
+                             "recently; trying these")
+                    await self.share.update(self.key, _forget_refusal)
+                    continue
                 error = LoginError(got.status or 400,
-                                   [ErrorDetail(got.code, got.message)] if got.message else [],
+                                   [ErrorDetail(got.code, message)] if message else [],
                                    method="POST", url="/login")
                 error.add_note(f"another sharer's login with these credentials was refused; "
                                f"nobody tries them again for {got.wait:.0f} s")
@@ -121,7 +149,7 @@ class SharedSession:
                 continue
             credential = await self._login_under_lease(login, got.gen)
             if credential is not None:
-                return self._hold(credential)
+                return credential
             # Fenced: another sharer took the lease while this one was stopped; its
             # session is the newer (this login's was cancelled by it): adopt it.
             log.info("the login lease passed to another sharer during this login; adopting "
@@ -142,16 +170,18 @@ class SharedSession:
             with contextlib.suppress(Exception):
                 await asyncio.shield(self.share.update(self.key, release_step(
                     self.member, refused_for=REFUSED_FOR if refused else 0.0, status=status,
-                    code=code, message=message or "")))
+                    code=code, message=message if self.seal is None
+                    else self.seal.seal(message))))
             raise
         finally:
             extender.cancel()
             await asyncio.wait({extender})
+        sealed = token if self.seal is None else self.seal.seal(token)
         published = await self.share.update(self.key, publish_step(
-            self.member, token, expires_in, gen=gen))
+            self.member, sealed, expires_in, gen=gen))
         if published.kind == "fenced":
             return None
-        return Credential(token, published.version, expires_in, gen)
+        return self._hold(Credential(token, published.version, expires_in, gen), sealed=sealed)
 
     async def _extend(self, gen: int) -> None:
         while True:
@@ -188,4 +218,20 @@ class SharedSession:
             await asyncio.sleep(left.delay)
         self.joined = False
         self._held = None
-        return left.token if left.kind == "logout" else None
+        if left.kind != "logout" or left.token is None:
+            return None
+        return self._unseal(left.token)
+
+    def _unseal(self, value: str) -> str | None:
+        """The session in a shared value; None (logged, without secrets) when it was sealed
+        with other credentials for this user, or altered."""
+        if self.seal is None:
+            return value
+        token = self.seal.unseal(value)
+        if token is None:
+            log.log(logging.DEBUG if self._foreign_logged else logging.WARNING,
+                    "the shared session was sealed with other credentials for this user (a "
+                    "password changed, or another program uses this share): this sharer "
+                    "does not use it (it logs in and publishes its own when it needs one)")
+            self._foreign_logged = True
+        return token

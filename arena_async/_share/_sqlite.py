@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import json
+import logging
 import os
 import sqlite3
 import threading
@@ -15,9 +16,10 @@ from typing import TypeVar
 from ..errors import ShareMisconfiguredError, ShareUnavailableError
 from ._answers import Claim, Stored, namespace_range
 from ._base import Share, check_ttl, dumps, loads
+from ._files import FileId, file_id, open_private_files
 from ._state import Now, Step
 
-__all__ = ["SQLiteShare"]
+__all__ = ["SQLiteShare", "check_sqlite_path"]
 
 R = TypeVar("R")
 
@@ -35,12 +37,35 @@ CREATE TABLE IF NOT EXISTS arena_answer_fill (key TEXT PRIMARY KEY, owner TEXT N
 #: Seconds between two sweeps of expired answers by one process (on its writes).
 _SWEEP_EVERY = 60.0
 
+log = logging.getLogger(__name__)
+
+#: Seconds between checks that the path still names the file open.
+RECHECK = 1.0
+
+
+def check_sqlite_path(path: str) -> str:
+    """``path`` if absolute; else a ``ValueError`` (a relative path depends on each
+    process's working directory: two jobs in two folders would not share)."""
+    if any(c in path for c in "\0\r\n"):
+        raise ValueError("a SQLite share path must not hold NUL, CR or LF")
+    if not os.path.isabs(path):
+        raise ValueError(f"a SQLite share path must be absolute, got {path!r}: a relative "
+                         "path depends on each process's working directory, so processes "
+                         "started in two folders would not share (URL: "
+                         "sqlite:////absolute/path.db, four slashes)")
+    return path
+
 
 class SQLiteShare(Share):
     """A share in a SQLite file: every process of one machine that opens the same ``path``
     shares one Arena session and one quota ledger. No service to run; Python's ``sqlite3``
-    in WAL mode; the file is created with mode 0600 (it holds the session id, never the
-    password). For several machines use :class:`RedisShare`.
+    in WAL mode. ``path`` is absolute; its folder must exist and be this OS user's own,
+    closed to group and others (0700); the file and its ``-wal`` / ``-shm`` are created
+    0600 without following symlinks, and an existing one that is a symlink, another user's,
+    or open to group or others is refused (:class:`~arena_async.ShareMisconfiguredError`).
+    It holds the session id sealed, never the password. A file deleted or replaced while in
+    use is noticed within a second and the new one opened (checked alike). For several
+    machines use :class:`RedisShare`.
 
     Example::
 
@@ -65,7 +90,7 @@ class SQLiteShare(Share):
         super().__init__(**timings)
         if not isinstance(path, str | os.PathLike) or not os.fspath(path):
             raise ValueError(f"SQLiteShare path must be a file path, got {path!r}")
-        self.path: str = os.fspath(path)
+        self.path: str = check_sqlite_path(os.fspath(path))
         self.timeout: float = check_ttl("timeout", timeout)
         if not callable(clock):
             raise ValueError("clock must be a callable returning epoch seconds")
@@ -76,6 +101,8 @@ class SQLiteShare(Share):
         self._boot: str | None = None
         self._conn: sqlite3.Connection | None = None
         self._thread_lock = threading.Lock()
+        self._file: FileId | None = None  # the file the connection has open
+        self._checked_at = 0.0  # when the path was last compared with it (share clock)
 
     @property
     def name(self) -> str:
@@ -86,14 +113,9 @@ class SQLiteShare(Share):
         await self._in_thread(self._open_sync)
 
     def _open_sync(self) -> None:
-        parent = os.path.dirname(os.path.abspath(self.path))
-        if not os.path.isdir(parent):
-            raise ShareMisconfiguredError(f"the folder {parent} does not exist: create it, "
-                                          "or give a path in an existing folder",
-                                          share=self.name)
-        # Created 0600 before SQLite opens it: the file holds the session id.
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        os.close(fd)
+        # Checked (and created 0600, -wal and -shm too) before SQLite opens anything.
+        self._file = open_private_files(self.path, self.name)
+        self._checked_at = self._clock()
         conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None,
                                check_same_thread=False)
         try:
@@ -108,6 +130,7 @@ class SQLiteShare(Share):
 
     async def _close(self) -> None:
         conn, self._conn = self._conn, None
+        self._file = None
         if conn is not None:
             with self._thread_lock:
                 conn.close()
@@ -115,11 +138,29 @@ class SQLiteShare(Share):
     async def _update(self, key: str, step: Step[R]) -> R:
         return await self._in_thread(self._update_sync, key, step)
 
+    def _reopen_if_replaced(self) -> None:
+        """At most once a second: the path still names the file open? Else (deleted or
+        replaced) close it and open what is there now, checked like the first."""
+        now = self._clock()
+        if abs(now - self._checked_at) < RECHECK and self._conn is not None:
+            return
+        self._checked_at = now
+        if self._conn is not None and file_id(self.path) == self._file:
+            return
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            log.warning("share %s: the file was deleted or replaced; opening the one at "
+                        "the path now", self.name)
+            conn.close()
+        self._open_sync()
+
     def _update_sync(self, key: str, step: Step[R]) -> R:
-        conn = self._conn
-        if conn is None:
+        if self._file is None:
             raise ShareUnavailableError("not open", share=self.name)
         with self._thread_lock:
+            self._reopen_if_replaced()
+            conn = self._conn
+            assert conn is not None
             conn.execute("BEGIN IMMEDIATE")
             try:
                 row = conn.execute("SELECT value FROM arena_share WHERE key = ?",

@@ -64,11 +64,13 @@ class ArenaClient(BaseClient):
     email and password; the token is fetched on first use, renewed before it expires and
     once (for every task) on a 401, and sent as ``Authorization: Bearer``.
 
-    Several processes or machines on one integration user: give each the same ``share``
-    (``"sqlite:////path/file.db"`` on one machine, ``"redis://host:6379/0"`` across
-    machines, or a :class:`SQLiteShare` / :class:`RedisShare`): they then hold one session
-    (Arena cancels a user's earlier session at each login) and one quota ledger, and the
-    last to close logs out.
+    Several processes or machines on one integration user share one session (Arena cancels
+    a user's earlier session at each login) and one quota ledger, and the last to close
+    logs out. By default (``share=None``) every process of one OS user on one machine
+    shares through a private SQLite file in the user's state folder (or the URL in
+    ``ARENA_SHARE``; ``none`` opts out); across machines give each the same
+    ``share="redis://host:6379/0"`` (or a :class:`SQLiteShare` / :class:`RedisShare`);
+    ``share=False`` runs alone. A client given a ``session_id`` never shares.
 
     Resources: ``arena.items`` (item search, ``guids_for``), ``arena.items.tickets``,
     ``arena.items.references``, ``arena.items.training_records``; ``arena.bulk(...)``,
@@ -129,7 +131,7 @@ class ArenaClient(BaseClient):
         session: aiohttp.ClientSession | None = None,
         trace_configs: Sequence[aiohttp.TraceConfig] | None = None,
         usage_reason: str | None = None,
-        share: str | Share | None = None,
+        share: str | Share | bool | None = None,
         client_id: str | None = None,
         client_secret: str | None = None,
         token_url: str | None = None,
@@ -164,10 +166,7 @@ class ArenaClient(BaseClient):
         elif email is not None and (not isinstance(email, str) or not email
                                     or not isinstance(password, str) or not password):
             raise ValueError("email and password must be non-empty strings")
-        shared = open_share(share)
-        if shared is not None and session_id is not None:
-            raise ValueError("share= holds the session every sharer uses: give email and "
-                             "password (or OAuth credentials), not session_id")
+        shared = _open_client_share(share, session_id)
         if workspace_id is not None and (isinstance(workspace_id, bool)
                                          or not isinstance(workspace_id, int)):
             raise ValueError(f"workspace_id must be an integer, got {type(workspace_id).__name__}")
@@ -193,7 +192,7 @@ class ArenaClient(BaseClient):
         limiter = Limiter(max_concurrency=self.max_concurrency,
                           requests_per_second=check_rate(requests_per_second),
                           quota=self.quota_policy, clock=clock, sleep=sleep)
-        #: The share's link (None without ``share=``).
+        #: The share's link (None when the client runs alone).
         self.share_link: ShareLink | None = None
         if shared is not None:
             self.share_link = ShareLink(
@@ -201,6 +200,7 @@ class ArenaClient(BaseClient):
                 identity=oauth.client_id if oauth is not None else str(email),
                 workspace_id=workspace_id, policy=self.quota_policy,
                 max_concurrency=self.max_concurrency, sleep=sleep,
+                secret=oauth.client_secret if oauth is not None else str(password),
                 token_margin=0.5 if oauth is not None else 0.0)
             limiter.attach_ledger(self.share_link.ledger)
         self._auth = ArenaAuth(base_url=self.base_url, email=email, password=password,
@@ -270,6 +270,18 @@ def _check_inputs(email: object, session_id: object, client_id: object,
         if isinstance(value, str):
             check_one_token(name, value)
     check_workspace_id(workspace_id)
+
+
+def _open_client_share(share: object, session_id: str | None) -> Share | None:
+    """The client's share: ``None`` is the default share, except with a ``session_id``
+    (never shared: the client then runs alone); a share given with a ``session_id`` is a
+    ``ValueError``."""
+    if session_id is not None:
+        if share is None or share is False:
+            return None
+        raise ValueError("share= holds the session every sharer uses: give email and "
+                         "password (or OAuth credentials), not session_id")
+    return open_share(share)
 
 
 def _check_oauth(client_id: object, client_secret: object, token_url: object, *,

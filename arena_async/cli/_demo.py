@@ -59,7 +59,8 @@ async def run_demo(*, items: int, seed: int, concurrency: int, latency: float,
                 f"{quota:,}/day, {fault_rate:.1%} of requests fail once with 503)"
                 + (f", Akana with {tickets:,} tickets" if tickets else ""))
         arena = await stack.enter_async_context(
-            ArenaClient(**arena_kwargs_for(fake), **(arena_extra or {}),
+            # Alone unless --share says otherwise: a demo never touches the real default share.
+            ArenaClient(**{"share": False, **arena_kwargs_for(fake), **(arena_extra or {})},
                         max_concurrency=concurrency))
         ui.watch(arena)
         jobs: list[tuple[str, Callable[[str], Awaitable[Sequence[Any]]]]] = [

@@ -4,7 +4,9 @@ Registered through the ``pytest11`` entry point; without installation use
 ``pytest -p arena_async.testing.plugin``. The fixtures are ``fake_arena`` (a started
 ``FakeArena.seeded(items=50, seed=1)``), ``fake_arena_factory`` (fakes with your settings)
 and ``fake_akana`` (a started ``FakeAkana.seeded(tickets=120, seed=1)``), each closed after
-its test.
+its test. Each first points ``ARENA_SHARE`` at a private temporary folder of the test's
+own (``arena_async_share_folder``), so the clients of a test share among themselves there
+and never touch your real default share.
 
 With pytest-asyncio installed (``pip install 'arena_async[testing]'``) they are
 ``pytest_asyncio`` fixtures of function scope: the fake serves from the test's own event
@@ -41,6 +43,7 @@ import contextlib
 import importlib.util
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
@@ -51,7 +54,8 @@ from ._server import FakeServer
 if TYPE_CHECKING:
     from ._fake_akana import FakeAkana
 
-__all__ = ["FIXTURE_ITEMS", "FIXTURE_TICKETS", "HAS_PYTEST_ASYNCIO"]
+__all__ = ["FIXTURE_ITEMS", "FIXTURE_TICKETS", "HAS_PYTEST_ASYNCIO",
+           "arena_async_share_folder"]
 
 #: Items in the ``fake_arena`` fixture's workspace.
 FIXTURE_ITEMS = 50
@@ -111,6 +115,26 @@ class _LoopThread:
                 self.loop.close()
 
 
+@pytest.fixture
+def arena_async_share_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A private temporary folder, the test's own, that holds the default share of every
+    client the test makes: ``ARENA_SHARE`` points into it during the test (restored
+    after), so tests never touch the user's real default share, nor meet another test's
+    fakes there. The fake fixtures request it; request it yourself for clients made
+    without them.
+
+    Example::
+
+        def test_default_share(arena_async_share_folder):
+            assert os.environ["ARENA_SHARE"].endswith("/share.db")
+    """
+    folder = tmp_path_factory.mktemp("arena_async_share")
+    folder.chmod(0o700)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ARENA_SHARE", f"sqlite:///{folder / 'share.db'}")
+        yield folder
+
+
 def _arena(items: int = FIXTURE_ITEMS, seed: int = 1, **kwargs: Any) -> FakeArena:
     """The fake ``fake_arena`` serves (its defaults) or ``fake_arena_factory`` makes."""
     return FakeArena.seeded(items=items, seed=seed, **kwargs)
@@ -127,14 +151,14 @@ if HAS_PYTEST_ASYNCIO:
     import pytest_asyncio
 
     @pytest_asyncio.fixture(name="fake_arena")
-    async def _fake_arena_async() -> AsyncIterator[FakeArena]:
+    async def _fake_arena_async(arena_async_share_folder: Path) -> AsyncIterator[FakeArena]:
         """A started ``FakeArena.seeded(items=50, seed=1)``, closed after the test."""
         async with _arena() as fake:
             yield fake
 
     @pytest_asyncio.fixture(name="fake_arena_factory")
     async def _fake_arena_factory_async(
-    ) -> AsyncIterator[Callable[..., Awaitable[FakeArena]]]:
+            arena_async_share_folder: Path) -> AsyncIterator[Callable[..., Awaitable[FakeArena]]]:
         """Start fakes with custom settings; every one is closed after the test.
 
         Example::
@@ -151,7 +175,7 @@ if HAS_PYTEST_ASYNCIO:
             yield make
 
     @pytest_asyncio.fixture(name="fake_akana")
-    async def _fake_akana_async() -> AsyncIterator[FakeAkana]:
+    async def _fake_akana_async(arena_async_share_folder: Path) -> AsyncIterator[FakeAkana]:
         """A started ``FakeAkana.seeded(tickets=120, seed=1)``, closed after the test."""
         async with _akana() as fake:
             yield fake
@@ -167,13 +191,14 @@ else:
             thread.close()
 
     @pytest.fixture(name="fake_arena")
-    def _fake_arena_threaded() -> Iterator[FakeArena]:
+    def _fake_arena_threaded(arena_async_share_folder: Path) -> Iterator[FakeArena]:
         """A ``FakeArena.seeded(items=50, seed=1)`` serving from a background thread."""
         with _loop_thread() as thread:
             yield thread.serve(_arena())
 
     @pytest.fixture(name="fake_arena_factory")
-    def _fake_arena_factory_threaded() -> Iterator[Callable[..., FakeArena]]:
+    def _fake_arena_factory_threaded(
+            arena_async_share_folder: Path) -> Iterator[Callable[..., FakeArena]]:
         """Start fakes with custom settings (each serving from a background thread);
         every one is closed after the test.
 
@@ -190,7 +215,7 @@ else:
             yield make
 
     @pytest.fixture(name="fake_akana")
-    def _fake_akana_threaded() -> Iterator[FakeAkana]:
+    def _fake_akana_threaded(arena_async_share_folder: Path) -> Iterator[FakeAkana]:
         """A ``FakeAkana.seeded(tickets=120, seed=1)`` serving from a background thread."""
         with _loop_thread() as thread:
             yield thread.serve(_akana())

@@ -34,6 +34,7 @@ TICKETS = "GET /items/{item}/tickets"
 def client_for(fake: FakeArena, clock: FakeClock | None = None, **kw: Any) -> ArenaClient:
     kw.setdefault("email", fake.email)
     kw.setdefault("password", fake.password)
+    kw.setdefault("share", False)  # the rules of one client alone (the share's: tests/share)
     if clock is not None:
         kw.update(clock=clock, sleep=clock.sleep)
     return ArenaClient(base_url=fake.url, **kw)

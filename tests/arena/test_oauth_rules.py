@@ -115,7 +115,7 @@ async def test_the_cancellation_warning_counts_sessions_younger_than_the_idle_li
     async with FakeArena.seeded(items=1, seed=7, clock=clock,
                                 session_idle_timeout=None) as fake, \
             ArenaClient(email=fake.email, password=fake.password, base_url=fake.url,
-                        clock=clock, sleep=clock.sleep) as arena:
+                        clock=clock, sleep=clock.sleep, share=False) as arena:
         await cancel_at(fake, clock, arena, age)
         assert "share=" not in caplog.text  # one cancellation: no warning yet
         await cancel_at(fake, clock, arena, age)

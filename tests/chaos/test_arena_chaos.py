@@ -43,8 +43,9 @@ LOGIN = "POST /login"
 
 
 def client_for(fake: FakeArena, **kw: Any) -> ArenaClient:
+    # One client alone: every sleep it takes is a retry's (a share's ledger waits too).
     return ArenaClient(email=fake.email, password=fake.password, workspace_id=fake.workspace_id,
-                       base_url=fake.url, **kw)
+                       base_url=fake.url, share=False, **kw)
 
 
 def attempts_seen_by_server(hits: list[RecordedRequest]) -> int:

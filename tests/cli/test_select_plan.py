@@ -28,9 +28,13 @@ ENV = ("ARENA_EMAIL", "ARENA_PASSWORD", "ARENA_SESSION_ID", "ARENA_WORKSPACE_ID"
 
 @contextmanager
 def arena_env(monkeypatch: pytest.MonkeyPatch, fake: FakeArena) -> Iterator[None]:
-    """Serve ``fake`` and point the ARENA_* variables at it."""
+    """Serve ``fake`` and point the ARENA_* variables at it. Each run alone
+    (``ARENA_SHARE=none``): these tests end a quota window with ``set_quota(remaining=)``,
+    which keeps the window's reset time, and a share would rightly hold every later run to
+    the spent window until that time."""
     for name in ENV:
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ARENA_SHARE", "none")
     with served(fake):
         monkeypatch.setenv("ARENA_BASE_URL", fake.url)
         monkeypatch.setenv("ARENA_EMAIL", fake.email)

@@ -9,7 +9,8 @@ line (``RESULT {...}``): the outcome counts by kind, when its first request succ
 (epoch seconds), when it started, and its client's counters. It exits 0 whatever the
 outcomes; the test decides.
 
-Config keys: ``base_url``, ``email``, ``password``, ``workspace_id``, ``share`` (a URL),
+Config keys: ``base_url``, ``email``, ``password``, ``workspace_id``, ``share`` (a URL,
+``none`` for no share, ``default`` for the default share),
 ``timings`` (SQLiteShare/RedisShare keywords), ``prefix`` (Redis key prefix), ``keys``
 (GUIDs), ``concurrency``, ``reserve``, ``on_exhausted``, ``stop_on_quota`` (stop at the
 first QuotaExhaustedError), ``go`` (a path to wait for), ``joined`` (a directory: once its
@@ -46,9 +47,11 @@ from arena_async import (
 )
 
 
-def make_share(config: dict[str, Any]) -> Share | None:
+def make_share(config: dict[str, Any]) -> Share | bool | None:
     url: str = config["share"]
     if url == "none":  # no share (for a test that shows what the share prevents)
+        return False
+    if url == "default":  # the default share (ARENA_SHARE or the user's state folder)
         return None
     timings: dict[str, Any] = config.get("timings", {})
     if url.startswith("sqlite:///"):

@@ -28,6 +28,7 @@ from arena_async._cache import MemoryStore, ShareStore
 from arena_async._cache._keys import answer_key
 from arena_async._protocol import BaseURL, Request
 from arena_async._share._answers import Claim
+from arena_async._share._seal import Seal
 from arena_async._share._state import Now, Step
 from arena_async.testing import FakeArena, Fault
 from tests.conftest import FakeClock
@@ -169,19 +170,6 @@ async def test_identities_and_servers_keep_their_own_answers(make_share: ShareFa
             assert twin.stats.by_route[ITEM] == 1
 
 
-class Reversing:
-    """A stand-in for the share's seal: reverses the text and marks it."""
-
-    def __init__(self, mark: str) -> None:
-        self.mark = mark
-
-    def seal(self, text: str) -> str:
-        return self.mark + text[::-1]
-
-    def unseal(self, text: str) -> str | None:
-        return text[len(self.mark):][::-1] if text.startswith(self.mark) else None
-
-
 def stored_values(share_kind: str, arena: ArenaClient) -> list[bytes]:
     """Every answer value in the share, as stored."""
     share = arena.share_link.share if arena.share_link else None
@@ -204,15 +192,16 @@ async def test_answers_in_the_share_are_sealed_like_the_share(make_share: ShareF
     async with FakeArena.seeded(items=3, seed=1) as fake, \
             Clients(client(fake, make_share()), client(fake, make_share()),
                        client(fake, make_share())) as (a, b, stranger):
-        for c, mark in ((a, "sealed:"), (b, "sealed:"), (stranger, "other:")):
-            assert c.share_link is not None
-            c.share_link.seal = Reversing(mark)  # type: ignore[attr-defined]
+        # a and b seal with the key their credentials give; the stranger's link holds a
+        # seal from other credentials (as a sharer with another password would)
+        assert stranger.share_link is not None
+        stranger.share_link.seal = Seal("another password", context="the same integration")
         guid = fake.item_guids[0]
         item = await a.items.get(guid)
         values = stored_values(share_kind, a)
         assert len(values) == 1
         assert guid.encode() not in values[0]
-        assert guid[::-1].encode() in values[0]
+        assert b'"guid"' not in values[0]  # nothing of the JSON answer shows
         assert await b.items.get(guid) == item  # unsealed by a sharer
         assert fake.stats.by_route[ITEM] == 1
         # one that cannot unseal it counts it as absent, fetches, and stores its own

@@ -28,7 +28,7 @@ from tests.conftest import FakeClock
 from tests.share.conftest import RedisServer, ShareFactory, free_port
 
 
-def client(fake: FakeArena, share: Share | str | None, **kw: Any) -> ArenaClient:
+def client(fake: FakeArena, share: Share | str | bool | None, **kw: Any) -> ArenaClient:
     kw.setdefault("password", fake.password)
     return ArenaClient(email=fake.email, workspace_id=fake.workspace_id, base_url=fake.url,
                        share=share, **kw)
@@ -183,9 +183,8 @@ def test_share_arguments_are_checked_before_anything_is_sent(tmp_path: Path) -> 
         SQLiteShare(tmp_path / "s.db", member_ttl=1.0, sync_interval=1.0)
     assert SQLiteShare(tmp_path / "s.db").name == f"sqlite:///{tmp_path}/s.db"
     assert RedisShare("redis://:pw@h:1/2").name == "redis://h:1/2"
-    relative = ArenaClient(share="sqlite:///rel/share.db", **base).share_link
-    assert relative is not None
-    assert relative.share.name == "sqlite:///rel/share.db"
+    with pytest.raises(ValueError, match="must be absolute"):
+        ArenaClient(share="sqlite:///rel/share.db", **base)
 
 
 async def test_calls_resume_when_redis_comes_back(tmp_path: Path) -> None:
@@ -298,7 +297,7 @@ async def test_without_a_share_cancelled_sessions_log_one_warning_naming_share(
         caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING)
     async with FakeArena.seeded(items=4, seed=16) as fake:
-        a, b = client(fake, None), client(fake, None)
+        a, b = client(fake, False), client(fake, False)
         async with a, b:
             for _ in range(4):  # each login cancels the other's session
                 await a.items.tickets.list(fake.item_guids[0])
