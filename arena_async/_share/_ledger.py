@@ -81,6 +81,7 @@ class SharedLedger:
         # and the admissions lost since it.
         self._latest: tuple[int, float | None] | None = None
         self._latest_lost = 0
+        self._leaving = False
         self._fetch: asyncio.Task[Decision] | None = None
         self.contacts: int = 0  # round trips to the share (for tests and benchmarks)
         self.waits: int = 0
@@ -209,7 +210,8 @@ class SharedLedger:
         """Give every unused admission back and report the rest."""
         self._returned += self._units
         self._units = 0
-        if not self._report().empty:
+        if self.contacts:  # a member of the ledger: leave it (and any probe it holds) now
+            self._leaving = True
             await self._ask(0)
 
     def _report(self) -> Report:
@@ -222,7 +224,8 @@ class SharedLedger:
                       held=self._held - self._done - self._returned,
                       latest_remaining=None if latest is None else latest[0],
                       latest_reset_at=None if latest is None else latest[1],
-                      latest_lost=self._latest_lost, limit=self.limit)
+                      latest_lost=self._latest_lost, limit=self.limit,
+                      leaving=self._leaving)
 
     def _ask(self, want: int) -> asyncio.Future[Decision]:
         """One round trip, single-flight: concurrent askers share it. It runs to the end

@@ -358,7 +358,8 @@ class Report:
     own entry); ``latest_remaining`` / ``latest_reset_at``: the newest genuine reading it
     has seen, and ``latest_lost`` the admissions lost since (to re-seed a ledger that lost
     its state); ``limit``: the workspace's request limit, when known (login's
-    ``workspaceRequestLimit``).
+    ``workspaceRequestLimit``); ``leaving``: the member closes (its entry and any probe it
+    holds go at once, instead of blocking the others until they expire).
     """
 
     done: int = 0
@@ -374,12 +375,13 @@ class Report:
     latest_reset_at: float | None = None
     latest_lost: int = 0
     limit: int | None = None
+    leaving: bool = False
 
     @property
     def empty(self) -> bool:
         """True when there is nothing to report."""
         return not (self.done or self.returned or self.lost or self.remaining is not None
-                    or self.exhausted)
+                    or self.exhausted or self.leaving)
 
 
 @attrs.frozen(slots=True)
@@ -537,8 +539,10 @@ def ledger_step(member: str, report: Report, *, want: int, reserve: int,
         entry["exp"] = tick + member_ttl
         d["members"] = members
         probe = d["probe"]
+        # A probe that was answered, given back or lost (no answer: no reading) no longer
+        # holds the window: another member probes at once rather than after probe_ttl.
         probe_done = probe is not None and probe["owner"] == member and bool(
-            report.done or report.returned)
+            report.done or report.returned or report.lost or report.leaving)
         if probe is not None and (probe["exp"] <= tick or probe["owner"] not in members
                                   or probe_done):
             d["probe"] = probe = None
@@ -559,6 +563,8 @@ def ledger_step(member: str, report: Report, *, want: int, reserve: int,
         remaining = d["remaining"]
         reset_at = d["reset_at"]
         ep = str(d["epoch"])
+        if report.leaving:
+            members.pop(member, None)
         if want <= 0:
             return d, Decision("grant", remaining=remaining, resets_at=reset_at, epoch=ep)
         recovering = _recovering(d, now)

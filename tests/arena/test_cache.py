@@ -34,6 +34,7 @@ RECORDS = "GET /items/{item}/trainingrecords"
 def client_for(fake: FakeArena, clock: FakeClock | None = None, **kw: Any) -> ArenaClient:
     if clock is not None:
         kw.update(clock=clock, sleep=clock.sleep)
+    kw.setdefault("share", False)  # these are the in-process rules; tests/share has the share's
     return ArenaClient(email=fake.email, password=fake.password, workspace_id=fake.workspace_id,
                        base_url=fake.url, **kw)
 

@@ -36,6 +36,7 @@ ONE = "GET /items/{item}"
 
 
 def client_for(fake: FakeArena, **kw: Any) -> ArenaClient:
+    kw.setdefault("share", False)  # these are the in-process rules; tests/share has the share's
     return ArenaClient(email=fake.email, password=fake.password, workspace_id=fake.workspace_id,
                        base_url=fake.url, **kw)
 

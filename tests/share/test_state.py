@@ -201,6 +201,26 @@ def test_an_unknown_window_admits_one_probe_across_all_members() -> None:
     assert ask(store, "b").granted == 8
 
 
+def test_a_lost_probe_frees_the_window_at_once() -> None:
+    # The probe's request got no answer (a reset connection): no reading, but it no longer
+    # holds the window, so the next member probes now, not probe_ttl later.
+    store = Store()
+    assert ask(store, "a").probe
+    assert ask(store, "b").kind == "wait"
+    assert ask(store, "a", Report(lost=1), want=0).kind == "grant"
+    got = ask(store, "b")
+    assert (got.kind, got.granted, got.probe) == ("grant", 1, True)
+
+
+def test_a_leaving_member_gives_up_its_entry_and_its_probe() -> None:
+    store = Store()
+    assert ask(store, "a").probe
+    ask(store, "a", Report(returned=1, leaving=True), want=0)
+    assert "a" not in store.doc["members"]
+    assert store.doc["probe"] is None
+    assert ask(store, "b").probe  # the next process probes at once
+
+
 def test_grants_never_exceed_the_budget_above_the_reserve() -> None:
     store = Store()
     ask(store, "a")
