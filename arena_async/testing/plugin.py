@@ -41,6 +41,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.util
+import inspect
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from pathlib import Path
@@ -147,18 +148,52 @@ def _akana() -> FakeAkana:
     return FakeAkana.seeded(tickets=FIXTURE_TICKETS, seed=1)
 
 
+#: pytest-asyncio's option for the loop scope of async fixtures.
+_LOOP_SCOPE = "asyncio_default_fixture_loop_scope"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """Default pytest-asyncio's ``asyncio_default_fixture_loop_scope`` to ``function`` (the
+    scope of these fixtures) when the project leaves it unset, so that users of the plugin
+    see no deprecation warning about it. A value the project sets is kept."""
+    if not HAS_PYTEST_ASYNCIO:
+        return
+    try:
+        value = config.getini(_LOOP_SCOPE)
+    except ValueError:  # an older pytest-asyncio without the option
+        return
+    cache = getattr(config, "_inicache", None)
+    if not value and isinstance(cache, dict):
+        cache[_LOOP_SCOPE] = "function"
+
+
+def _needs_async_test(request: pytest.FixtureRequest, name: str) -> None:
+    """With pytest-asyncio, the fakes serve from the test's own event loop, which a plain
+    ``def`` test never runs: its requests would hang until they time out. Say so at once."""
+    function = getattr(request, "function", None)
+    if function is not None and not inspect.iscoroutinefunction(function):
+        raise pytest.UsageError(
+            f"{request.node.name}: the {name} fixture serves from the test's event loop "
+            f"(pytest-asyncio is installed), so the test must be `async def` (await the "
+            f"client there instead of calling asyncio.run)")
+
+
 if HAS_PYTEST_ASYNCIO:
     import pytest_asyncio
 
-    @pytest_asyncio.fixture(name="fake_arena")
-    async def _fake_arena_async(arena_async_share_folder: Path) -> AsyncIterator[FakeArena]:
+    @pytest_asyncio.fixture(name="fake_arena", loop_scope="function")
+    async def _fake_arena_async(arena_async_share_folder: Path,
+                                request: pytest.FixtureRequest) -> AsyncIterator[FakeArena]:
         """A started ``FakeArena.seeded(items=50, seed=1)``, closed after the test."""
+        _needs_async_test(request, "fake_arena")
         async with _arena() as fake:
             yield fake
 
-    @pytest_asyncio.fixture(name="fake_arena_factory")
+    @pytest_asyncio.fixture(name="fake_arena_factory", loop_scope="function")
     async def _fake_arena_factory_async(
-            arena_async_share_folder: Path) -> AsyncIterator[Callable[..., Awaitable[FakeArena]]]:
+            arena_async_share_folder: Path,
+            request: pytest.FixtureRequest) -> AsyncIterator[Callable[..., Awaitable[FakeArena]]]:
         """Start fakes with custom settings; every one is closed after the test.
 
         Example::
@@ -166,6 +201,7 @@ if HAS_PYTEST_ASYNCIO:
             async def test_quota(fake_arena_factory):
                 fake = await fake_arena_factory(items=5, quota_limit=3, quota_window=0.3)
         """
+        _needs_async_test(request, "fake_arena_factory")
         async with contextlib.AsyncExitStack() as started:
 
             async def make(items: int = FIXTURE_ITEMS, seed: int = 1,
@@ -174,9 +210,11 @@ if HAS_PYTEST_ASYNCIO:
 
             yield make
 
-    @pytest_asyncio.fixture(name="fake_akana")
-    async def _fake_akana_async(arena_async_share_folder: Path) -> AsyncIterator[FakeAkana]:
+    @pytest_asyncio.fixture(name="fake_akana", loop_scope="function")
+    async def _fake_akana_async(arena_async_share_folder: Path,
+                                request: pytest.FixtureRequest) -> AsyncIterator[FakeAkana]:
         """A started ``FakeAkana.seeded(tickets=120, seed=1)``, closed after the test."""
+        _needs_async_test(request, "fake_akana")
         async with _akana() as fake:
             yield fake
 
