@@ -13,6 +13,7 @@ from .akana import AkanaClient
 from .akana.tickets import TicketFilters
 from .arena import ArenaClient
 from .bulk import BulkRun
+from .credentials import DirectoryLogin, GivenCookies, GivenSession, Login, OAuthClient
 from .errors import (
     APIError,
     ArenaAsyncError,
@@ -119,3 +120,6 @@ from .models._wire import to_dict, to_json
 from .models.common import Failure, Success
 
 __all__ += ["Failure", "Success", "to_dict", "to_json"]
+
+# Credentials as objects: ArenaClient(auth=...), AkanaClient(auth=...).
+__all__ += ["DirectoryLogin", "GivenCookies", "GivenSession", "Login", "OAuthClient"]

@@ -205,10 +205,6 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
     ("arena_async/arena/_auth.py", "self._owns_session = False", "`False` -> `True`"):
         "(in close) the session was just dropped: a later close returns at `self._token is "
         "None` whatever the flag says",
-    ("arena_async/arena/_auth.py",
-     '__slots__ = ("client_id", "client_secret", "token_url")',
-     "`__slots__ = ('client_id', 'client_secret', 'token_url')` removed"):
-        "slots only save memory: nothing sets other attributes on OAuthCredentials",
     ("arena_async/_protocol.py", "@functools.lru_cache(maxsize=64)", "`64` -> `63`"):
         "the cache size: every distinct reset header is still parsed the same way",
     ("arena_async/_protocol.py", "@functools.lru_cache(maxsize=64)", "`64` -> `65`"):

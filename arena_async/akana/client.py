@@ -24,6 +24,7 @@ from .._client import (
 )
 from .._limiter import Limiter
 from .._pool import SessionPool
+from ..credentials import AkanaCredential, akana_credential
 from ..policies import RetryPolicy
 from ._auth import AkanaAuth
 from .tickets import KNOWN_API_VERSIONS, Tickets
@@ -33,24 +34,16 @@ __all__ = ["KNOWN_API_VERSIONS", "AkanaClient"]
 _API_VERSION = re.compile(r"v[0-9]{1,4}")
 # A tenant is a cookie-name suffix and the part after the last "." of resource ids.
 _TENANT = re.compile(r"[A-Za-z0-9_\-]+")
-# Cookie values travel in a Cookie header: no separators, whitespace or control characters.
-_COOKIE_VALUE = re.compile(r"[!#-+\--:<-\[\]-~]+")
-
-
-def _check_cookie_value(name: str, value: object) -> str:
-    if not isinstance(value, str):
-        raise ValueError(f"{name} must be a string, got {type(value).__name__}")
-    if not value:
-        raise ValueError(f"{name} must not be empty")
-    if not _COOKIE_VALUE.fullmatch(value):
-        # The value is secret: say what is wrong, never show it.
-        raise ValueError(f"{name} must be a cookie value as the portal set it (no spaces, "
-                         "';', ',', '\"' or control characters)")
-    return value
 
 
 class AkanaClient(BaseClient):
     """An asyncio client for the Akana API Platform (Community Manager) REST API.
+
+    Credentials: ``auth=`` one of :class:`~arena_async.Login`,
+    :class:`~arena_async.DirectoryLogin` (a directory/LDAP user) or
+    :class:`~arena_async.GivenCookies`; the keyword arguments below are a shorthand that
+    builds the same object (giving both is a ``ValueError``: see
+    :mod:`arena_async.credentials`).
 
     Log in with ``email`` + ``password`` on first use (``POST /api/login``; the session
     is ended with ``GET /api/login/endsession`` on close), or reuse an existing session's
@@ -113,31 +106,19 @@ class AkanaClient(BaseClient):
         clock: Clock | None = None,
         sleep: Sleep | None = None,
         seed: int | None = None,
+        auth: AkanaCredential | None = None,
     ) -> None:
         self.base_url = check_base_url(base_url,
                                        allow_insecure=check_flag("allow_insecure", allow_insecure))
         if urlsplit(self.base_url).path.rstrip("/").lower().endswith("/api"):
             raise ValueError(f"base_url must be the portal root, without '/api' (the client "
                              f"adds it), got {base_url!r}")
-        if email is not None or password is not None:
-            if not isinstance(email, str) or not email.strip():
-                raise ValueError("email must be a non-empty string when a password is given")
-            if not isinstance(password, str) or not password:
-                raise ValueError("password must be a non-empty string when an email is given")
+        credential = akana_credential(auth, email=email, password=password,
+                                      auth_token=auth_token, tenant=tenant,
+                                      csrf_token=csrf_token)
         if tenant is not None and (not isinstance(tenant, str) or not _TENANT.fullmatch(tenant)):
             raise ValueError(f"tenant must be the tenant name (letters, digits, '-', '_'; no "
                              f"dots), got {tenant!r}")
-        if auth_token is not None:
-            _check_cookie_value("auth_token", auth_token)
-            if tenant is None:
-                raise ValueError("auth_token needs tenant= (the cookie is "
-                                 "AtmoAuthToken_{tenant})")
-        if csrf_token is not None:
-            _check_cookie_value("csrf_token", csrf_token)
-            if auth_token is None:
-                raise ValueError("csrf_token goes with auth_token (a login brings its own)")
-        if auth_token is None and email is None:
-            raise ValueError("give email and password (to log in) or auth_token and tenant")
         if not isinstance(api_version, str) or not _API_VERSION.fullmatch(api_version):
             raise ValueError(f"api_version must be like 'v81' (documented: "
                              f"{', '.join(KNOWN_API_VERSIONS)}), got {api_version!r}")
@@ -151,8 +132,7 @@ class AkanaClient(BaseClient):
         given_session = check_session(session)
         clock = clock or time.time
         sleep = sleep or asyncio.sleep
-        self._auth = AkanaAuth(base_url=self.base_url, email=email, password=password,
-                               auth_token=auth_token, tenant=tenant, csrf_token=csrf_token)
+        self._auth = AkanaAuth(base_url=self.base_url, credential=credential, tenant=tenant)
         limiter = Limiter(max_concurrency=self.max_concurrency, requests_per_second=rate,
                           quota=None, clock=clock, sleep=sleep)
         self._pool = SessionPool(
@@ -162,8 +142,10 @@ class AkanaClient(BaseClient):
             rng=random.Random(seed), quota=None,
             trace_configs=tracing,
         )
-        self.tickets = Tickets(self._pool, self.base_url, api_version)
-        self._email = email
+        self.tickets = Tickets(self._pool, self.base_url, api_version, lapses=self._auth)
+        #: The credential in use (:mod:`arena_async.credentials`; ``auth=`` or the one the
+        #: keyword arguments built).
+        self.auth: AkanaCredential = credential
 
     @property
     def media_type(self) -> str:
@@ -176,5 +158,5 @@ class AkanaClient(BaseClient):
         return self._auth.tenant
 
     def __repr__(self) -> str:
-        who = self._email or "given token"
+        who = self.auth.who
         return f"<AkanaClient {self.base_url} {who} {self.api_version}>"

@@ -23,8 +23,9 @@ from .._client import (
 from .._limiter import Limiter
 from .._pool import SessionPool
 from .._share import Share, ShareLink, open_share
+from ..credentials import ArenaCredential, arena_credential
 from ..policies import QuotaPolicy, RetryPolicy
-from ._auth import ArenaAuth, OAuthCredentials
+from ._auth import ArenaAuth
 from .items import Items
 
 __all__ = ["DEFAULT_BASE_URL", "ArenaClient"]
@@ -36,6 +37,11 @@ DEFAULT_BASE_URL = "https://api.arenasolutions.com/v1"
 
 class ArenaClient(BaseClient):
     """An asyncio client for the Arena PLM REST API.
+
+    Credentials: ``auth=`` one of :class:`~arena_async.Login`,
+    :class:`~arena_async.OAuthClient` or :class:`~arena_async.GivenSession`; the keyword
+    arguments below are a shorthand that builds the same object (giving both is a
+    ``ValueError``, as is any mix of two kinds: see :mod:`arena_async.credentials`).
 
     Log in with ``email`` + ``password`` (+ ``workspace_id``) on first use, or reuse an
     existing ``session_id``. With a ``session_id`` alone the client neither logs in nor
@@ -106,34 +112,17 @@ class ArenaClient(BaseClient):
         clock: Clock | None = None,
         sleep: Sleep | None = None,
         seed: int | None = None,
+        auth: ArenaCredential | None = None,
     ) -> None:
         insecure = check_flag("allow_insecure", allow_insecure)
-        oauth = _check_oauth(client_id, client_secret, token_url, allow_insecure=insecure)
-        if oauth is not None:
-            if email is not None or password is not None or session_id is not None:
-                raise ValueError("give either client_id/client_secret/token_url (OAuth) or "
-                                 "email/password or session_id, not both")
-        elif session_id is None:
-            if not email or not password:
-                raise ValueError("give email and password (to log in), client_id, "
-                                 "client_secret and token_url (OAuth), or session_id")
-            if not isinstance(email, str) or not isinstance(password, str):
-                raise ValueError("email and password must be strings")
-        elif not isinstance(session_id, str) or not session_id.strip():
-            raise ValueError("session_id must be a non-empty string")
-        elif (email is None) != (password is None):
-            raise ValueError("with session_id, give both email and password (to log in "
-                             "again when that session ends) or neither")
-        elif email is not None and (not isinstance(email, str) or not email
-                                    or not isinstance(password, str) or not password):
-            raise ValueError("email and password must be non-empty strings")
+        credential = arena_credential(auth, email=email, password=password,
+                                      workspace_id=workspace_id, session_id=session_id,
+                                      client_id=client_id, client_secret=client_secret,
+                                      token_url=token_url)
         shared = open_share(share)
-        if shared is not None and session_id is not None:
+        if shared is not None and credential.share_identity is None:
             raise ValueError("share= holds the session every sharer uses: give email and "
                              "password (or OAuth credentials), not session_id")
-        if workspace_id is not None and (isinstance(workspace_id, bool)
-                                         or not isinstance(workspace_id, int)):
-            raise ValueError(f"workspace_id must be an integer, got {type(workspace_id).__name__}")
         if quota is not None and not isinstance(quota, QuotaPolicy):
             raise ValueError(f"quota must be a QuotaPolicy or None, got {type(quota).__name__}")
         if usage_reason is not None and (not isinstance(usage_reason, str) or not usage_reason
@@ -154,16 +143,14 @@ class ArenaClient(BaseClient):
         self.share_link: ShareLink | None = None
         if shared is not None:
             self.share_link = ShareLink(
-                shared, base_url=self.base_url,
-                identity=oauth.client_id if oauth is not None else str(email),
-                workspace_id=workspace_id, policy=self.quota_policy,
+                shared, base_url=self.base_url, identity=str(credential.share_identity),
+                workspace_id=credential.workspace_id, policy=self.quota_policy,
                 max_concurrency=self.max_concurrency, sleep=sleep,
-                token_margin=0.5 if oauth is not None else 0.0)
+                token_margin=0.5)  # only tokens expire: a session is never within it
             limiter.attach_ledger(self.share_link.ledger)
-        self._auth = ArenaAuth(base_url=self.base_url, email=email, password=password,
-                               workspace_id=workspace_id, session_id=session_id,
-                               usage_reason=usage_reason, oauth=oauth, link=self.share_link,
-                               clock=clock)
+        self._auth = ArenaAuth(base_url=self.base_url, credential=credential,
+                               usage_reason=usage_reason, link=self.share_link, clock=clock,
+                               allow_insecure=insecure)
         self._pool = SessionPool(
             auth=self._auth, limiter=limiter, retry=check_retry(retry),
             timeout=check_timeout(timeout), session=check_session(session),
@@ -172,26 +159,12 @@ class ArenaClient(BaseClient):
             trace_configs=tracing,
         )
         self.items = Items(self._pool, self.base_url)
-        self._who = email or (oauth.client_id if oauth is not None else "given session")
+        self._who = credential.who
+        #: The credential in use (:mod:`arena_async.credentials`; ``auth=`` or the one the
+        #: keyword arguments built).
+        self.auth: ArenaCredential = credential
 
     def __repr__(self) -> str:
         shared = f" share={self.share_link.share.name}" if self.share_link else ""
         return f"<ArenaClient {self.base_url} {self._who}{shared}>"
-
-
-def _check_oauth(client_id: object, client_secret: object, token_url: object, *,
-                 allow_insecure: bool) -> OAuthCredentials | None:
-    given = [v is not None for v in (client_id, client_secret, token_url)]
-    if not any(given):
-        return None
-    if not all(given):
-        raise ValueError("OAuth needs all three of client_id, client_secret and token_url")
-    if not isinstance(client_id, str) or not client_id.strip():
-        raise ValueError("client_id must be a non-empty string")
-    if not isinstance(client_secret, str) or not client_secret:
-        raise ValueError("client_secret must be a non-empty string")
-    if not isinstance(token_url, str):
-        raise ValueError(f"token_url must be a string, got {type(token_url).__name__}")
-    url = check_base_url(token_url, allow_insecure=allow_insecure, name="token_url")
-    return OAuthCredentials(client_id, client_secret, url)
 
