@@ -52,6 +52,7 @@ __all__ = [
     "arena_credential",
     "check_auth",
     "credential_from",
+    "credential_keys",
 ]
 
 _CONTROL = re.compile(r"[\r\n\0]")
@@ -406,6 +407,17 @@ KINDS: Final[dict[Server, tuple[_Kind, ...]]] = {
 #: tenant's cookies a login keeps).
 _CONTEXT: Final[dict[Server, frozenset[str]]] = {"arena": frozenset(),
                                                    "akana": frozenset({"tenant"})}
+
+
+def credential_keys(server: Server) -> tuple[str, ...]:
+    """Every flat key :func:`credential_from` reads for ``server``, in table order.
+
+    Example: ``credential_keys("akana")`` → ``("email", "password", "domain", ...)``
+    """
+    keys: dict[str, None] = {}
+    for kind in KINDS[server]:
+        keys.update(dict.fromkeys(kind.keys))
+    return tuple(keys)
 
 
 def _and(names: list[str]) -> str:

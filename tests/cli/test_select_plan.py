@@ -367,11 +367,23 @@ def test_oauth_machine_user_from_the_environment(
     out = tmp_path / "refs.jsonl"
     argv = ["export", "ticket-refs", "--items", str(items), "--out", str(out), "-q"]
     with arena_env(monkeypatch, fake):
-        monkeypatch.delenv("ARENA_PASSWORD")
+        # OAuth and a password at once: refused, naming both (no silent winner).
         monkeypatch.setenv("ARENA_CLIENT_ID", "etl-machine")
+        monkeypatch.setenv("ARENA_CLIENT_SECRET", "s3cret-client-secret")
+        monkeypatch.setenv("ARENA_TOKEN_URL", fake.token_url)
         assert main(argv) == 2
-        assert "ARENA_CLIENT_SECRET and ARENA_TOKEN_URL are not set" in \
-            capsys.readouterr().err
+        err = capsys.readouterr().err
+        assert "give one credential, not both: Login (ARENA_EMAIL" in err
+        assert "OAuthClient (ARENA_CLIENT_ID, ARENA_CLIENT_SECRET and ARENA_TOKEN_URL)" in err
+        assert "s3cret-client-secret" not in err
+        assert fake.requests == []
+        monkeypatch.delenv("ARENA_EMAIL")
+        monkeypatch.delenv("ARENA_PASSWORD")
+        monkeypatch.delenv("ARENA_CLIENT_SECRET")
+        monkeypatch.delenv("ARENA_TOKEN_URL")
+        assert main(argv) == 2
+        assert ("OAuthClient needs ARENA_CLIENT_SECRET and ARENA_TOKEN_URL too" in
+                capsys.readouterr().err)
         monkeypatch.setenv("ARENA_TOKEN_URL", fake.token_url)
         monkeypatch.setenv("ARENA_CLIENT_SECRET", "wrong-secret-value")
         assert main(argv) == 1
