@@ -242,7 +242,7 @@ def test_akana_auth_and_the_keywords_build_equal_credentials(kwargs: dict[str, A
                                    {"session_id": "S"}, {"workspace_id": 3},
                                    {"client_id": "c"}, {"token_url": TOKEN_URL}])
 def test_arena_auth_with_a_keyword_is_refused(extra: dict[str, Any]) -> None:
-    with pytest.raises(ValueError, match="give auth= or .*, not both") as info:
+    with pytest.raises(ValueError, match=r"give auth= or .*, not both") as info:
         ArenaClient(base_url=ARENA, auth=Login("e@x", SECRET), **extra)
     assert SECRET not in str(info.value)
 
@@ -255,7 +255,7 @@ def test_arena_auth_with_a_keyword_is_refused(extra: dict[str, Any]) -> None:
     (GivenCookies("t", "acme"), {"csrf_token": "c"}),
 ])
 def test_akana_auth_with_a_keyword_is_refused(auth: Any, extra: dict[str, Any]) -> None:
-    with pytest.raises(ValueError, match="give auth= or .*, not both") as info:
+    with pytest.raises(ValueError, match=r"give auth= or .*, not both") as info:
         AkanaClient(base_url=AKANA, auth=auth, **extra)
     assert SECRET not in str(info.value)
 

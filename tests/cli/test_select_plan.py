@@ -416,3 +416,22 @@ def test_share_from_the_option_or_the_environment(
                      str(tmp_path / "b.jsonl"), "-q"]) == 0
         assert other.exists()
     assert fake.stats.logins == 2
+
+
+def test_the_arena_settings_and_the_logout_come_from_the_credential_object() -> None:
+    from arena_async import ArenaClient, GivenSession, Login, OAuthClient
+    from arena_async.cli._common import arena_settings
+    from arena_async.cli._export import _logs_out
+
+    env = {"ARENA_EMAIL": "e@x", "ARENA_PASSWORD": "pw", "ARENA_WORKSPACE_ID": "12"}
+    assert arena_settings(env)["auth"] == Login("e@x", "pw", workspace_id=12)
+    given = arena_settings({**env, "ARENA_SESSION_ID": "S"})["auth"]
+    assert given == GivenSession("S", login=Login("e@x", "pw", workspace_id=12))
+    oauth = {"ARENA_CLIENT_ID": "c", "ARENA_CLIENT_SECRET": "s",
+             "ARENA_TOKEN_URL": "https://auth.example.com/t"}
+    assert arena_settings(oauth)["auth"] == OAuthClient("c", "s", "https://auth.example.com/t")
+    base = "http://127.0.0.1:9/v1"
+    # One counted logout for a login only: the client's own credential says which.
+    assert [_logs_out(ArenaClient(base_url=base, auth=auth)) for auth in (
+        Login("e@x", "pw"), given, GivenSession("S"),
+        OAuthClient("c", "s", "https://auth.example.com/t"))] == [1, 0, 0, 0]
