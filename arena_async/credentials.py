@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar, Final, Literal, TypeAlias
+from typing import Any, ClassVar, Final, Literal, TypeAlias, overload
 
 import attrs
 
@@ -51,6 +51,7 @@ __all__ = [
     "akana_credential",
     "arena_credential",
     "check_auth",
+    "check_tenant",
     "credential_from",
     "credential_keys",
 ]
@@ -61,6 +62,18 @@ _TENANT = re.compile(r"[A-Za-z0-9_\-]+")
 # Cookie values travel in a Cookie header: no separators, whitespace or control characters.
 _COOKIE_VALUE = re.compile(r"[!#-+\--:<-\[\]-~]+")
 _HIDDEN = "***"
+
+
+def check_tenant(name: str, value: object) -> str:
+    """An Akana tenant (fedmemberid): letters, digits, '-', '_' (it is a cookie-name suffix
+    and the part after the last '.' of resource ids). ``ValueError`` naming ``name``.
+
+    Example: ``check_tenant("tenant", "acme.corp")`` raises (no dots).
+    """
+    if not isinstance(value, str) or not _TENANT.fullmatch(value):
+        raise ValueError(f"{name} must be the tenant name (letters, digits, '-', '_'; no "
+                         f"dots), got {value!r}")
+    return value
 
 
 def _text(owner: str, blank: bool = False) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
@@ -337,9 +350,7 @@ class GivenCookies:
 
     @tenant.validator
     def _check_tenant(self, _: attrs.Attribute[Any], value: Any) -> None:
-        if not isinstance(value, str) or not _TENANT.fullmatch(value):
-            raise ValueError(f"GivenCookies.tenant must be the tenant name (letters, digits, "
-                             f"'-', '_'; no dots), got {value!r}")
+        check_tenant("GivenCookies.tenant", value)
 
     @csrf_token.validator
     def _check_csrf(self, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -422,6 +433,21 @@ def credential_keys(server: Server) -> tuple[str, ...]:
 
 def _and(names: list[str]) -> str:
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+@overload
+def credential_from(server: Literal["arena"], values: Mapping[str, object], *,
+                    name: Callable[[str], str] = ...) -> ArenaCredential: ...
+
+
+@overload
+def credential_from(server: Literal["akana"], values: Mapping[str, object], *,
+                    name: Callable[[str], str] = ...) -> AkanaCredential: ...
+
+
+@overload
+def credential_from(server: Server, values: Mapping[str, object], *,
+                    name: Callable[[str], str] = ...) -> ArenaCredential | AkanaCredential: ...
 
 
 def credential_from(server: Server, values: Mapping[str, object], *,

@@ -24,7 +24,7 @@ from .._client import (
 )
 from .._limiter import Limiter
 from .._pool import SessionPool
-from ..credentials import AkanaCredential, akana_credential
+from ..credentials import AkanaCredential, akana_credential, check_tenant
 from ..policies import RetryPolicy
 from ._auth import AkanaAuth
 from .tickets import KNOWN_API_VERSIONS, Tickets
@@ -32,8 +32,6 @@ from .tickets import KNOWN_API_VERSIONS, Tickets
 __all__ = ["KNOWN_API_VERSIONS", "AkanaClient"]
 
 _API_VERSION = re.compile(r"v[0-9]{1,4}")
-# A tenant is a cookie-name suffix and the part after the last "." of resource ids.
-_TENANT = re.compile(r"[A-Za-z0-9_\-]+")
 
 
 class AkanaClient(BaseClient):
@@ -49,8 +47,9 @@ class AkanaClient(BaseClient):
     is ended with ``GET /api/login/endsession`` on close), or reuse an existing session's
     ``auth_token`` (the ``AtmoAuthToken_{tenant}`` cookie value) with its ``tenant`` and,
     when CSRF prevention is on, ``csrf_token`` (the ``Csrf-Token_{tenant}`` cookie value,
-    as is). A given token is neither logged out nor replaced, only renewed once when it is
-    refused; with credentials too, a refused token is replaced by a login.
+    as is). A given token is never logged out; it is renewed before it lapses (its expiry
+    read from the cookie, or learned by renewing it first) and once when it is refused;
+    with credentials too, a token that cannot be renewed is replaced by a login.
 
     ``base_url`` is the portal root (``https://portal.example.com``; the client adds
     ``/api/...``). ``tenant`` (the fedmemberid) is learned from the login cookies when not
@@ -116,9 +115,8 @@ class AkanaClient(BaseClient):
         credential = akana_credential(auth, email=email, password=password,
                                       auth_token=auth_token, tenant=tenant,
                                       csrf_token=csrf_token)
-        if tenant is not None and (not isinstance(tenant, str) or not _TENANT.fullmatch(tenant)):
-            raise ValueError(f"tenant must be the tenant name (letters, digits, '-', '_'; no "
-                             f"dots), got {tenant!r}")
+        if tenant is not None:
+            check_tenant("tenant", tenant)
         if not isinstance(api_version, str) or not _API_VERSION.fullmatch(api_version):
             raise ValueError(f"api_version must be like 'v81' (documented: "
                              f"{', '.join(KNOWN_API_VERSIONS)}), got {api_version!r}")
