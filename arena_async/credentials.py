@@ -64,7 +64,7 @@ _COOKIE_VALUE = re.compile(r"[!#-+\--:<-\[\]-~]+")
 _HIDDEN = "***"
 
 
-def check_tenant(name: str, value: object) -> str:
+def check_tenant(name: str, value: object) -> None:
     """An Akana tenant (fedmemberid): letters, digits, '-', '_' (it is a cookie-name suffix
     and the part after the last '.' of resource ids). ``ValueError`` naming ``name``.
 
@@ -73,7 +73,6 @@ def check_tenant(name: str, value: object) -> str:
     if not isinstance(value, str) or not _TENANT.fullmatch(value):
         raise ValueError(f"{name} must be the tenant name (letters, digits, '-', '_'; no "
                          f"dots), got {value!r}")
-    return value
 
 
 def _text(owner: str, blank: bool = False) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
@@ -99,9 +98,7 @@ def _cookie(owner: str) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
         name = f"{owner}.{attribute.name}"
         if not isinstance(value, str):
             raise ValueError(f"{name} must be a string, got {type(value).__name__}")
-        if not value:
-            raise ValueError(f"{name} must not be empty")
-        if not _COOKIE_VALUE.fullmatch(value):
+        if not _COOKIE_VALUE.fullmatch(value):  # an empty value too
             raise ValueError(f"{name} must be a cookie value as the portal set it (no "
                              "spaces, ';', ',', '\"' or control characters)")
     return check
@@ -478,8 +475,9 @@ def credential_from(server: Server, values: Mapping[str, object], *,
         raise ValueError(f"{lead}give {options}")
     outer = [k for k in meant if hasattr(k.cls, "fallbacks")]
     inner = [k for k in meant if k not in outer]
-    if len(outer) > 1 or len(inner) > 1 or (
-            outer and inner and inner[0].cls not in outer[0].cls.fallbacks):
+    # One kind; or a given session / given cookies with a login it may fall back on.
+    if not (len(meant) == 1 or (len(meant) == 2 and len(outer) == 1
+                                and inner[0].cls in outer[0].cls.fallbacks)):
         shown = " and ".join(f"{k.cls.__name__} ({_and([name(key) for key in k.keys])})"
                              for k in meant)
         raise ValueError(f"give one credential, not {'both' if len(meant) == 2 else 'several'}"
@@ -497,12 +495,12 @@ def credential_from(server: Server, values: Mapping[str, object], *,
         missing = [key for key in kind.required if key not in given]
         if missing:
             required = [name(key) for key in kind.required]
-            count = {1: "", 2: "both ", 3: "all three of "}.get(len(required), "all of ")
+            count = {2: "both ", 3: "all three of "}.get(len(required), "all of ")
             had = [name(key) for key in kind.keys if key in given]
             raise ValueError(f"{kind.cls.__name__} needs {_and([name(m) for m in missing])}"
                              f" too (given: {_and(had)}): give {count}{_and(required)}")
         fields = {key: values[key] for key in kind.keys if key in given}
-        if kind in outer and built is not None:
+        if kind in outer:
             fields["login"] = built
         built = kind.cls(**fields)
     return built

@@ -56,6 +56,7 @@ AKANA = "http://127.0.0.1:9"
     (lambda: DirectoryLogin("CORP", "jdoe", ""), "DirectoryLogin.password"),
     (lambda: DirectoryLogin("CORP", "jdoe", "a\0b"), "DirectoryLogin.password"),
     (lambda: GivenCookies("", "acme"), "GivenCookies.auth_token"),
+    (lambda: GivenCookies(5, "acme"), "GivenCookies.auth_token must be a string"),
     (lambda: GivenCookies("a b", "acme"), "GivenCookies.auth_token"),
     (lambda: GivenCookies("tok\r\n", "acme"), "GivenCookies.auth_token"),
     (lambda: GivenCookies("tok", "acme.corp"), "GivenCookies.tenant"),
@@ -77,7 +78,11 @@ def test_valid_credentials_are_frozen_equal_and_picklable() -> None:
         login.password = "other"  # type: ignore[misc]
     assert pickle.loads(pickle.dumps(GivenSession("S", login=login))) == \
         GivenSession("S", login=login)
-    assert Login("me@x", " spaced ").password == " spaced "  # a password is taken as is
+    # A secret is taken as is, even all blanks (only an empty one is refused).
+    assert Login("me@x", " spaced ").password == " spaced "
+    assert Login("me@x", "   ").password == "   "
+    assert OAuthClient("c", "   ", TOKEN_URL).client_secret == "   "
+    assert DirectoryLogin("CORP", "jdoe", "   ").password == "   "
 
 
 # -- each class: nothing secret in repr/str -----------------------------------------------
@@ -180,6 +185,10 @@ def test_the_rule_builds_one_credential(server: Any, values: dict[str, Any],
     ("akana", {"email": "e@x", "domain": "CORP", "username": "jdoe", "password": SECRET,
                "auth_token": "t", "tenant": "acme"}, "give one credential, not several"),
     ("akana", {"auth_token": "t"}, "GivenCookies needs tenant too (given: auth_token)"),
+    ("akana", {"auth_token": "t", "tenant": "acme", "password": SECRET},
+     "password goes with Login or DirectoryLogin, not with GivenCookies"),
+    ("arena", {"email": "e@x", "password": SECRET, "tenant": "acme", "domain": "D"},
+     "domain and tenant go with no credential, not with Login"),
     ("akana", {"email": "e@x", "password": SECRET, "csrf_token": "c"},
      "GivenCookies needs auth_token and tenant too (given: csrf_token)"),
 ])
