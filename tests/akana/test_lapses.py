@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import parse_qs
 
+import aiohttp
 import pytest
 
 from arena_async import (
@@ -29,6 +30,16 @@ LIST = "/api/tickets"
 PASSWORD = "Dir3ctory-Pa55word"
 JDOE = FakeUser("jdoe@corp.example", PASSWORD, "f00dfeed.acmepaymentscorp", "jdoe",
                 domain="CORP", username="jdoe")
+
+
+async def existing_session(fake: FakeAkana) -> tuple[str, str]:
+    """Log in with plain aiohttp (as another tool would): the (token, csrf) cookies."""
+    async with aiohttp.ClientSession() as http, http.post(
+            f"{fake.url}/api/login", json={"email": fake.email, "password": fake.password},
+            headers={"Accept": "application/json"}) as response:
+        assert response.status == 200
+        return (response.cookies[fake.auth_cookie].coded_value,
+                response.cookies[fake.csrf_cookie].coded_value)
 
 
 def paths(fake: FakeAkana, path: str) -> list[Any]:
@@ -141,20 +152,17 @@ async def test_renewal_rests_on_the_expiry_when_the_answer_does_not_say(
 
 async def test_a_given_token_is_renewed_from_its_cookie_before_it_lapses(
         fake: FakeAkana, fake_clock: FakeClock) -> None:
-    async with client(fake, fake_clock, Login(fake.email, fake.password)) as first:
-        await first.tickets.list(max_items=1)
-        token = first._auth._jar[fake.auth_cookie]
-        csrf = first._auth._jar[fake.csrf_cookie]
-        fake_clock.now += 1000  # the token is 1000 s old when it is handed over
-        given = client(fake, fake_clock, GivenCookies(token, fake.tenant, csrf_token=csrf))
-        async with given:
-            fake.expired_listing = "empty"
-            ids = await paged_over(given, fake_clock, 100.0)
-        assert ids == [t["TicketID"] for t in fake.tickets]
-        renewals = paths(fake, RENEW)
-        assert len(renewals) == 1
-        assert fake.stats.lapsed_empty == 0
-        assert fake.stats.unauthorized == 0
+    token, csrf = await existing_session(fake)
+    fake_clock.now += 1000  # the token is 1000 s old when it is handed over
+    given = client(fake, fake_clock, GivenCookies(token, fake.tenant, csrf_token=csrf))
+    async with given:
+        fake.expired_listing = "empty"
+        ids = await paged_over(given, fake_clock, 100.0)
+    assert ids == [t["TicketID"] for t in fake.tickets]
+    renewals = paths(fake, RENEW)
+    assert len(renewals) == 1
+    assert fake.stats.lapsed_empty == 0
+    assert fake.stats.unauthorized == 0
 
 
 # -- an empty page right after a lapse ------------------------------------------------------
@@ -180,22 +188,19 @@ async def test_an_empty_page_while_the_token_was_due_is_asked_again(
 
 async def test_an_empty_page_of_a_dead_given_token_raises_instead_of_ending_the_listing(
         fake: FakeAkana, fake_clock: FakeClock) -> None:
-    async with client(fake, fake_clock, Login(fake.email, fake.password)) as first:
-        await first.tickets.list(max_items=1)
-        token = first._auth._jar[fake.auth_cookie]
-        csrf = first._auth._jar[fake.csrf_cookie]
-        fake.expired_listing = "empty"
-        async with client(fake, fake_clock, GivenCookies(token, fake.tenant,
-                                                         csrf_token=csrf)) as given:
-            pages = given.tickets.pages(page_size=10)
+    token, csrf = await existing_session(fake)
+    fake.expired_listing = "empty"
+    async with client(fake, fake_clock, GivenCookies(token, fake.tenant,
+                                                     csrf_token=csrf)) as given:
+        pages = given.tickets.pages(page_size=10)
+        await anext(pages)
+        fake_clock.now += 1600  # due: the renewal fails, the server ends the token
+        fake.faults.add(Fault("status", status=503, path="renewToken$", times=1))
+        fake.expire_tokens()
+        with pytest.raises(AuthenticationError) as info:
             await anext(pages)
-            fake_clock.now += 1600  # due: the renewal fails, the server ends the token
-            fake.faults.add(Fault("status", status=503, path="renewToken$", times=1))
-            fake.expire_tokens()
-            with pytest.raises(AuthenticationError) as info:
-                await anext(pages)
-            assert "renewToken answered HTTP 401" in str(info.value)
-            assert info.value.resume_from == 10
+        assert "renewToken answered HTTP 401" in str(info.value)
+        assert info.value.resume_from == 10
 
 
 async def test_a_genuinely_empty_listing_costs_nothing_more(fake: FakeAkana,

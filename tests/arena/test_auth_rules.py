@@ -366,6 +366,16 @@ def test_the_auth_repr_names_who_never_the_secret() -> None:
     assert repr(by_oauth) == "<ArenaAuth cid (no session)>"
 
 
+def test_the_auth_sends_no_client_secret_over_plain_http_unless_allowed() -> None:
+    oauth = OAuthClient("cid", "SECRET-1", "http://auth.example.com/oauth/token/")
+    with pytest.raises(ValueError, match=r"token_url .* plain http") as info:
+        ArenaAuth(base_url="https://a.example.com/v1", credential=oauth)
+    assert "SECRET-1" not in str(info.value)
+    allowed = ArenaAuth(base_url="https://a.example.com/v1", credential=oauth,
+                        allow_insecure=True)
+    assert "SECRET-1" not in repr(allowed)
+
+
 async def test_an_email_without_a_password_cannot_replace_a_given_session() -> None:
     async with FakeArena.seeded(items=1) as fake:
         for half in ({"email": fake.email}, {"password": fake.password}):
