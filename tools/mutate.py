@@ -296,7 +296,7 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "`Request.auth` is read only by the pool's `send` and by `classify`; login, token "
         "and logout requests go through `login_once` / `send_once`, which read neither",
     ("arena_async/arena/_auth.py",
-     'request = Request("POST", oauth.token_url, shown, headers=headers, auth=False,',
+     'request = Request("POST", token_url, shown, headers=headers, auth=False,',
      "`False` -> `True`"):
         "`Request.auth` is read only by the pool's `send` and by `classify`; login, token "
         "and logout requests go through `login_once` / `send_once`, which read neither",

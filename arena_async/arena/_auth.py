@@ -227,7 +227,8 @@ class ArenaAuth(SessionAuth):
                                  .encode()).decode()
         headers = {"Authorization": f"Basic {basic}", "Accept": "application/json",
                    "Content-Type": "application/x-www-form-urlencoded"}
-        token_url = self._token_url or oauth.token_url
+        token_url = self._token_url
+        assert token_url is not None  # checked when the auth was made
         shown = urlsplit(token_url).path or "/"
         request = Request("POST", token_url, shown, headers=headers, auth=False,
                           data=urlencode({"grant_type": "client_credentials"}).encode())
