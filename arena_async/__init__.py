@@ -15,6 +15,7 @@ from .akana.tickets import TicketFilters
 from .arena import ArenaClient
 from .arena.items import GuidBatch
 from .bulk import BulkRun
+from .credentials import DirectoryLogin, GivenCookies, GivenSession, Login, OAuthClient
 from .errors import (
     AnswerTooLargeError,
     APIError,
@@ -132,3 +133,6 @@ from .models._wire import to_dict, to_json
 from .models.common import Failure, Success
 
 __all__ += ["Failure", "Success", "to_dict", "to_json"]
+
+# Credentials as objects: ArenaClient(auth=...), AkanaClient(auth=...).
+__all__ += ["DirectoryLogin", "GivenCookies", "GivenSession", "Login", "OAuthClient"]

@@ -102,7 +102,7 @@ def test_the_clients_and_the_limiter_agree_on_the_rate(rate: object) -> None:
     with pytest.raises(ValueError, match="requests_per_second must be a finite number"):
         Limiter(max_concurrency=1, requests_per_second=rate)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="requests_per_second must be a finite number"):
-        ArenaClient(session_id="s", workspace_id=1, base_url="http://127.0.0.1:9",
+        ArenaClient(session_id="s", base_url="http://127.0.0.1:9",
                     requests_per_second=rate)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="requests_per_second must be a finite number"):
         AkanaClient(base_url="http://127.0.0.1:9", auth_token="t", tenant="x",
@@ -120,7 +120,7 @@ def test_every_concurrency_is_the_same_rule(bad: object) -> None:
     with pytest.raises(ValueError, match=f"^max_concurrency {expected}$"):
         Limiter(max_concurrency=bad)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=f"^max_concurrency {expected}$"):
-        ArenaClient(session_id="s", workspace_id=1, base_url="http://127.0.0.1:9",
+        ArenaClient(session_id="s", base_url="http://127.0.0.1:9",
                     max_concurrency=bad)  # type: ignore[arg-type]
 
 

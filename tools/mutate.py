@@ -72,6 +72,11 @@ MODULE_TESTS: dict[str, list[str]] = {
         "tests/test_retry.py", "tests/share/test_share_clients.py",
         "tests/testing/test_fake_arena_items.py", "tests/test_tracing.py",
     ],
+    "arena_async/credentials.py": [
+        "tests/test_credentials.py", "tests/arena/test_auth_rules.py",
+        "tests/akana/test_lapses.py", "tests/cli/test_export_akana.py",
+        "tests/cli/test_select_plan.py",
+    ],
     "arena_async/_limiter.py": [
         "tests/test_limiter.py", "tests/test_limiter_properties.py", "tests/test_retry.py",
         "tests/arena/test_client.py", "tests/test_fast_paths.py",
@@ -104,6 +109,24 @@ DEFAULT_SAMPLE: dict[str, int | None] = {"arena_async/bulk.py": 120}
 #: Named equivalent mutants: (module, source line stripped, mutation) -> why no test can
 #: tell it from the original. Only survivors are matched against this table.
 EQUIVALENT: dict[tuple[str, str, str], str] = {
+    # -- credentials
+    ("arena_async/credentials.py",
+     "return names[0] if len(names) == 1 else f\"{', '.join(names[:-1])} and {names[-1]}\"",
+     "`0` -> `-1`"):
+        "with one name, names[0] and names[-1] are the same name",
+    ("arena_async/credentials.py",
+     "name: Callable[[str], str] = ...) -> ArenaCredential: ...", "`...` removed"):
+        "an @overload stub's body: never run",
+    ("arena_async/credentials.py",
+     "name: Callable[[str], str] = ...) -> AkanaCredential: ...", "`...` removed"):
+        "an @overload stub's body: never run",
+    ("arena_async/credentials.py",
+     "name: Callable[[str], str] = ...) -> ArenaCredential | AkanaCredential: ...",
+     "`...` removed"):
+        "an @overload stub's body: never run",
+    ("arena_async/credentials.py",
+     "and inner[0].cls in outer[0].cls.fallbacks)):", "`0` -> `-1`"):
+        "with two kinds, one of each: inner and outer hold one kind each, so [0] is [-1]",
     ("arena_async/_protocol.py",
      'if not _UNRESERVED_PATH.fullmatch(tail) or tail.count("/") != len(segments) - 1:',
      "`1` -> `2`"):
@@ -205,10 +228,6 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
     ("arena_async/arena/_auth.py", "self._owns_session = False", "`False` -> `True`"):
         "(in close) the session was just dropped: a later close returns at `self._token is "
         "None` whatever the flag says",
-    ("arena_async/arena/_auth.py",
-     '__slots__ = ("client_id", "client_secret", "token_url")',
-     "`__slots__ = ('client_id', 'client_secret', 'token_url')` removed"):
-        "slots only save memory: nothing sets other attributes on OAuthCredentials",
     ("arena_async/_protocol.py", "@functools.lru_cache(maxsize=64)", "`64` -> `63`"):
         "the cache size: every distinct reset header is still parsed the same way",
     ("arena_async/_protocol.py", "@functools.lru_cache(maxsize=64)", "`64` -> `65`"):
@@ -277,7 +296,7 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "`Request.auth` is read only by the pool's `send` and by `classify`; login, token "
         "and logout requests go through `login_once` / `send_once`, which read neither",
     ("arena_async/arena/_auth.py",
-     'request = Request("POST", oauth.token_url, shown, headers=headers, auth=False,',
+     'request = Request("POST", token_url, shown, headers=headers, auth=False,',
      "`False` -> `True`"):
         "`Request.auth` is read only by the pool's `send` and by `classify`; login, token "
         "and logout requests go through `login_once` / `send_once`, which read neither",

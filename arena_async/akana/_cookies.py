@@ -17,7 +17,8 @@ from __future__ import annotations
 import contextlib
 import email.utils
 from collections.abc import Iterable, Iterator, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
+from urllib.parse import unquote
 
 from multidict import MultiMapping
 
@@ -32,6 +33,7 @@ __all__ = [
     "parse_set_cookie",
     "renew_jar",
     "set_cookies",
+    "token_times",
 ]
 
 AUTH_COOKIE_PREFIX = "AtmoAuthToken_"
@@ -163,3 +165,28 @@ def renew_jar(jar: dict[str, str], cookies: Iterable[Cookie], tenant: str) -> No
                 jar.pop(key, None)
         else:
             jar[key] = value
+
+
+def token_times(value: str) -> tuple[datetime | None, datetime] | None:
+    """``(issued, expires)`` read from a token cookie's value, when it says: the platform's
+    token is URL-encoded ``TokenID=...,issueTime=<epoch ms>,expirationTime=<epoch ms>,...``
+    (field names read case-insensitively). None when there is no readable
+    ``expirationTime``; ``issued`` None when there is no readable ``issueTime``. The value
+    is opaque otherwise: nothing else is read from it.
+
+    Example: ``token_times("TokenID%3Dx%2CexpirationTime%3D1700000000000")`` is
+    ``(None, datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC))``.
+    """
+    fields: dict[str, datetime] = {}
+    for part in unquote(value).split(","):
+        key, eq, number = part.partition("=")
+        key = key.strip().lower()
+        if eq and key in ("issuetime", "expirationtime") and number.strip().isdigit():
+            try:
+                fields[key] = datetime.fromtimestamp(int(number) / 1000, UTC)
+            except (OverflowError, OSError, ValueError):
+                continue
+    expires = fields.get("expirationtime")
+    if expires is None:
+        return None
+    return fields.get("issuetime"), expires

@@ -35,6 +35,7 @@ from .._limiter import Limiter
 from .._network import network_settings
 from .._pool import SessionPool
 from .._session import DEFAULT_MAX_ANSWER_SIZE
+from ..credentials import AkanaCredential, akana_credential, check_tenant
 from ..policies import RetryPolicy
 from ._auth import AkanaAuth
 from .tickets import KNOWN_API_VERSIONS, Tickets
@@ -42,33 +43,24 @@ from .tickets import KNOWN_API_VERSIONS, Tickets
 __all__ = ["KNOWN_API_VERSIONS", "AkanaClient"]
 
 _API_VERSION = re.compile(r"v[0-9]{1,4}")
-# A tenant is a cookie-name suffix and the part after the last "." of resource ids.
-_TENANT = re.compile(r"[A-Za-z0-9_\-]+")
-# Cookie values travel in a Cookie header: no separators, whitespace or control characters.
-_COOKIE_VALUE = re.compile(r"[!#-+\--:<-\[\]-~]+")
-
-
-def _check_cookie_value(name: str, value: object) -> str:
-    if not isinstance(value, str):
-        raise ValueError(f"{name} must be a string, got {type(value).__name__}")
-    if not value:
-        raise ValueError(f"{name} must not be empty")
-    if not _COOKIE_VALUE.fullmatch(value):
-        # The value is secret: say what is wrong, never show it.
-        raise ValueError(f"{name} must be a cookie value as the portal set it (no spaces, "
-                         "';', ',', '\"' or control characters)")
-    return value
 
 
 class AkanaClient(BaseClient):
     """An asyncio client for the Akana API Platform (Community Manager) REST API.
 
+    Credentials: ``auth=`` one of :class:`~arena_async.Login`,
+    :class:`~arena_async.DirectoryLogin` (a directory/LDAP user) or
+    :class:`~arena_async.GivenCookies`; the keyword arguments below are a shorthand that
+    builds the same object (giving both is a ``ValueError``: see
+    :mod:`arena_async.credentials`).
+
     Log in with ``email`` + ``password`` on first use (``POST /api/login``; the session
     is ended with ``GET /api/login/endsession`` on close), or reuse an existing session's
     ``auth_token`` (the ``AtmoAuthToken_{tenant}`` cookie value) with its ``tenant`` and,
     when CSRF prevention is on, ``csrf_token`` (the ``Csrf-Token_{tenant}`` cookie value,
-    as is). A given token is neither logged out nor replaced, only renewed once when it is
-    refused; with credentials too, a refused token is replaced by a login.
+    as is). A given token is never logged out; it is renewed before it lapses (its expiry
+    read from the cookie, or learned by renewing it first) and once when it is refused;
+    with credentials too, a token that cannot be renewed is replaced by a login.
 
     ``base_url`` is the portal root (``https://portal.example.com``; the client adds
     ``/api/...``). ``tenant`` (the fedmemberid) is learned from the login cookies when not
@@ -138,6 +130,7 @@ class AkanaClient(BaseClient):
         proxy: str | None = None,
         trust_env: bool = False,
         max_answer_size: int = DEFAULT_MAX_ANSWER_SIZE,
+        auth: AkanaCredential | None = None,
     ) -> None:
         if isinstance(email, str):
             check_one_token("email", email)
@@ -151,25 +144,11 @@ class AkanaClient(BaseClient):
         if urlsplit(self.base_url).path.rstrip("/").lower().endswith("/api"):
             raise ValueError(f"base_url must be the portal root, without '/api' (the client "
                              f"adds it), got {base_url!r}")
-        if email is not None or password is not None:
-            if not isinstance(email, str) or not email.strip():
-                raise ValueError("email must be a non-empty string when a password is given")
-            if not isinstance(password, str) or not password:
-                raise ValueError("password must be a non-empty string when an email is given")
-        if tenant is not None and (not isinstance(tenant, str) or not _TENANT.fullmatch(tenant)):
-            raise ValueError(f"tenant must be the tenant name (letters, digits, '-', '_'; no "
-                             f"dots), got {tenant!r}")
-        if auth_token is not None:
-            _check_cookie_value("auth_token", auth_token)
-            if tenant is None:
-                raise ValueError("auth_token needs tenant= (the cookie is "
-                                 "AtmoAuthToken_{tenant})")
-        if csrf_token is not None:
-            _check_cookie_value("csrf_token", csrf_token)
-            if auth_token is None:
-                raise ValueError("csrf_token goes with auth_token (a login brings its own)")
-        if auth_token is None and email is None:
-            raise ValueError("give email and password (to log in) or auth_token and tenant")
+        credential = akana_credential(auth, email=email, password=password,
+                                      auth_token=auth_token, tenant=tenant,
+                                      csrf_token=csrf_token)
+        if tenant is not None:
+            check_tenant("tenant", tenant)
         if not isinstance(api_version, str) or not _API_VERSION.fullmatch(api_version):
             raise ValueError(f"api_version must be like 'v81' (documented: "
                              f"{', '.join(KNOWN_API_VERSIONS)}), got {api_version!r}")
@@ -183,8 +162,7 @@ class AkanaClient(BaseClient):
         given_session = check_session(session)
         clock = clock or time.time
         sleep = sleep or asyncio.sleep
-        self._auth = AkanaAuth(base_url=self.base_url, email=email, password=password,
-                               auth_token=auth_token, tenant=tenant, csrf_token=csrf_token)
+        self._auth = AkanaAuth(base_url=self.base_url, credential=credential, tenant=tenant)
         limiter = Limiter(max_concurrency=self.max_concurrency, requests_per_second=rate,
                           quota=None, clock=clock, sleep=sleep)
         self._pool = SessionPool(
@@ -195,8 +173,10 @@ class AkanaClient(BaseClient):
             trace_configs=tracing,
             network=network, max_answer_size=answer_limit,
         )
-        self.tickets = Tickets(self._pool, self.base_url, api_version)
-        self._email = email
+        self.tickets = Tickets(self._pool, self.base_url, api_version, lapses=self._auth)
+        #: The credential in use (:mod:`arena_async.credentials`; ``auth=`` or the one the
+        #: keyword arguments built).
+        self.auth: AkanaCredential = credential
 
     @property
     def media_type(self) -> str:
@@ -209,5 +189,5 @@ class AkanaClient(BaseClient):
         return self._auth.tenant
 
     def __repr__(self) -> str:
-        who = self._email or "given token"
+        who = self.auth.who
         return f"<AkanaClient {self.base_url} {who} {self.api_version}>"

@@ -12,7 +12,18 @@ from __future__ import annotations
 import builtins
 import inspect
 from collections.abc import AsyncGenerator, Callable
-from typing import Annotated, Any, Final, TypedDict, TypeVar, Unpack, cast, get_args, get_type_hints
+from typing import (
+    Annotated,
+    Any,
+    Final,
+    Protocol,
+    TypedDict,
+    TypeVar,
+    Unpack,
+    cast,
+    get_args,
+    get_type_hints,
+)
 
 from .._checks import (
     check_deadline,
@@ -42,6 +53,18 @@ KNOWN_API_VERSIONS = ("v72", "v80", "v81")
 _LIST_PATH = "/api/tickets"
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Lapses(Protocol):
+    """What the listing asks of the auth about empty pages
+    (:class:`~arena_async.akana._auth.AkanaAuth`): ``mark`` before a page, ``doubts``
+    after an empty one, ``confirm`` a live token before asking again."""
+
+    def mark(self, pool: SessionPool) -> Any: ...
+
+    def doubts(self, pool: SessionPool, mark: Any) -> bool: ...
+
+    async def confirm(self, pool: SessionPool, mark: Any) -> None: ...
 
 
 class TicketFilters(TypedDict, total=False):
@@ -148,8 +171,10 @@ class Tickets:
             print(t.ticket_id, t.title)
     """
 
-    def __init__(self, pool: SessionPool, base_url: str, api_version: str) -> None:
+    def __init__(self, pool: SessionPool, base_url: str, api_version: str,
+                 lapses: Lapses | None = None) -> None:
         self._pool = pool
+        self._lapses = lapses
         self._base_url = base_url
         self._base = BaseURL(base_url)
         self._api_version = api_version
@@ -260,6 +285,18 @@ class Tickets:
                                   url=request.display)
 
     async def _page(self, request: Request, deadline: float | None) -> builtins.list[Ticket]:
+        """One page. An expired token may get an empty 200 rather than a 401: an empty
+        page asked while (or just after) the token was due is not trusted but asked again,
+        once, after a renewal or a new login (:meth:`AkanaAuth.confirm`)."""
+        lapses = self._lapses
+        mark = lapses.mark(self._pool) if lapses is not None else None
+        tickets = await self._ask(request, deadline)
+        if tickets or lapses is None or mark is None or not lapses.doubts(self._pool, mark):
+            return tickets
+        await lapses.confirm(self._pool, mark)
+        return await self._ask(request, deadline)
+
+    async def _ask(self, request: Request, deadline: float | None) -> builtins.list[Ticket]:
         try:
             response = await self._pool.send(request, deadline=deadline)
         except NotFoundError as exc:

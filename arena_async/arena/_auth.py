@@ -22,6 +22,7 @@ import aiohttp
 from .._auth import CREDENTIAL_REFUSALS, SessionAuth
 from .._convert import structure_json
 from .._protocol import Request, build_url, parse_error_body
+from ..credentials import ArenaCredential, GivenSession, Login, OAuthClient
 from ..errors import (
     APIError,
     AuthenticationError,
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
     from .._pool import SessionPool
     from .._share import ShareLink
 
-__all__ = ["ArenaAuth", "OAuthCredentials"]
+__all__ = ["ArenaAuth"]
 
 log = logging.getLogger(__name__)
 
@@ -46,20 +47,6 @@ SESSION_HEADER = "arena_session_id"
 _IDLE_LIMIT = 90 * 60.0
 
 
-class OAuthCredentials:
-    """An OAuth 2.0 client-credentials grant; ``client_secret`` is never shown."""
-
-    __slots__ = ("client_id", "client_secret", "token_url")
-
-    def __init__(self, client_id: str, client_secret: str, token_url: str) -> None:
-        self.client_id = client_id
-        self.client_secret = client_secret
-        self.token_url = token_url
-
-    def __repr__(self) -> str:
-        return f"<OAuthCredentials {self.client_id} at {self.token_url}>"
-
-
 class ArenaAuth(SessionAuth):
     """Holds the Arena session id or bearer token; never shows it in ``repr`` or messages."""
 
@@ -67,45 +54,42 @@ class ArenaAuth(SessionAuth):
         self,
         *,
         base_url: str,
-        email: str | None,
-        password: str | None,
-        workspace_id: int | None,
-        session_id: str | None,
+        credential: ArenaCredential,
         usage_reason: str | None = None,
-        oauth: OAuthCredentials | None = None,
         link: ShareLink | None = None,
         clock: Callable[[], float] = time.time,
+        allow_insecure: bool = False,
     ) -> None:
         super().__init__()
         self._base_url = base_url
-        self._email = email
-        self._password = password
-        self._workspace_id = workspace_id
+        self._credential = credential
+        # What a dead session or token is replaced with (None: nothing, it is refused).
+        self._login_with: Login | OAuthClient | None = credential.login
+        self._token_url = (credential.checked_url(allow_insecure=allow_insecure)
+                           if isinstance(credential, OAuthClient) else None)
         self._usage_reason = usage_reason
-        self._oauth = oauth
         self._link = link
         self._clock = clock
-        self._kind: Literal["session", "bearer"] = "bearer" if oauth else "session"
+        self._kind: Literal["session", "bearer"] = (
+            "bearer" if isinstance(credential, OAuthClient) else "session")
         self._token: str | None = None
         self._version: int | None = None  # the credential's version in the share
         self._refresh_at: float | None = None  # (clock) renew a bearer token from then on
         self._obtained_at: float | None = None
         self._owns_session = False
-        self._set_token(session_id)
+        self._set_token(credential.session_id if isinstance(credential, GivenSession) else None)
         self._cancelled = 0  # sessions cancelled soon after their login (no share)
         self._warned = False
         self.login: ArenaLogin | None = None
 
     def __repr__(self) -> str:
         state = "session" if self._token else "no session"
-        who = self._email or (self._oauth.client_id if self._oauth else "given session")
-        return f"<ArenaAuth {who} ({state})>"
+        return f"<ArenaAuth {self._credential.who} ({state})>"
 
     @property
     def can_login(self) -> bool:
         """True when credentials were given (so a dead session can be replaced)."""
-        return self._oauth is not None or (self._email is not None
-                                           and self._password is not None)
+        return self._login_with is not None
 
     # -- the skeleton's hooks ----------------------------------------------------------
     def _due(self, pool: SessionPool) -> bool:
@@ -176,9 +160,13 @@ class ArenaAuth(SessionAuth):
         self._set_token(token, expires_in, new=True)
 
     async def _fetch(self, pool: SessionPool) -> tuple[str, float | None]:
-        if self._oauth is not None:
-            return await self._fetch_token(pool, self._oauth)
-        return await self._login(pool), None
+        login = self._login_with
+        if isinstance(login, OAuthClient):
+            return await self._fetch_token(pool, login)
+        if login is None:  # a refused given session is raised, never replaced
+            raise AuthenticationError(401, method="POST", url="/login",
+                                      body_excerpt="no session id and no credentials")
+        return await self._login(pool, login), None
 
     def _note_rejected(self) -> None:
         """Without a share, a session that dies well before Arena's idle limit was cancelled
@@ -198,13 +186,10 @@ class ArenaAuth(SessionAuth):
                 "share='redis://host:6379/0' across machines", self._cancelled)
 
     # -- the two credential kinds ------------------------------------------------------
-    async def _login(self, pool: SessionPool) -> str:
-        if self._email is None or self._password is None:
-            raise AuthenticationError(401, method="POST", url="/login",
-                                      body_excerpt="no session id and no credentials")
-        body: dict[str, object] = {"email": self._email, "password": self._password}
-        if self._workspace_id is not None:
-            body["workspaceId"] = self._workspace_id
+    async def _login(self, pool: SessionPool, credential: Login) -> str:
+        body: dict[str, object] = {"email": credential.email, "password": credential.password}
+        if credential.workspace_id is not None:
+            body["workspaceId"] = credential.workspace_id
         headers = {"Arena-Usage-Reason": self._usage_reason} if self._usage_reason else None
         url = build_url(self._base_url, "login")
         request = Request("POST", url, "/login", json=body, headers=headers, auth=False)
@@ -214,7 +199,7 @@ class ArenaAuth(SessionAuth):
             details = parse_error_body(response.body)
             error = LoginError(response.status, details, method="POST", url="/login",
                                body_excerpt="" if details else _login_excerpt(
-                                   response.body, self._password))
+                                   response.body, credential.password))
             if response.status in (404, 405):
                 raise _not_the_api(error, url, self._base_url)
             raise self._failed_login(error)
@@ -236,14 +221,16 @@ class ArenaAuth(SessionAuth):
         return login.session_id
 
     async def _fetch_token(self, pool: SessionPool,
-                           oauth: OAuthCredentials) -> tuple[str, float | None]:
+                           oauth: OAuthClient) -> tuple[str, float | None]:
         """RFC 6749 4.4: client credentials, the client authenticated with HTTP Basic."""
         basic = base64.b64encode(f"{_form(oauth.client_id)}:{_form(oauth.client_secret)}"
                                  .encode()).decode()
         headers = {"Authorization": f"Basic {basic}", "Accept": "application/json",
                    "Content-Type": "application/x-www-form-urlencoded"}
-        shown = urlsplit(oauth.token_url).path or "/"
-        request = Request("POST", oauth.token_url, shown, headers=headers, auth=False,
+        token_url = self._token_url
+        assert token_url is not None  # checked when the auth was made
+        shown = urlsplit(token_url).path or "/"
+        request = Request("POST", token_url, shown, headers=headers, auth=False,
                           data=urlencode({"grant_type": "client_credentials"}).encode())
         response = await pool.login_once(request)
         if not 200 <= response.status < 300:

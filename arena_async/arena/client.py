@@ -17,11 +17,9 @@ from .._cache._info import collect
 from .._checks import (
     check_flag,
     check_int,
-    check_one_token,
     check_positive_int,
     check_rate,
     check_timeout,
-    check_workspace_id,
 )
 from .._client import (
     BaseClient,
@@ -39,8 +37,9 @@ from .._pool import SessionPool
 from .._protocol import validate_id
 from .._session import DEFAULT_MAX_ANSWER_SIZE
 from .._share import Share, ShareLink, open_share
+from ..credentials import ArenaCredential, OAuthClient, arena_credential
 from ..policies import CachePolicy, QuotaPolicy, RetryPolicy
-from ._auth import ArenaAuth, OAuthCredentials
+from ._auth import ArenaAuth
 from .items import Items
 
 __all__ = ["DEFAULT_BASE_URL", "ArenaClient"]
@@ -52,6 +51,11 @@ DEFAULT_BASE_URL = "https://api.arenasolutions.com/v1"
 
 class ArenaClient(BaseClient):
     """An asyncio client for the Arena PLM REST API.
+
+    Credentials: ``auth=`` one of :class:`~arena_async.Login`,
+    :class:`~arena_async.OAuthClient` or :class:`~arena_async.GivenSession`; the keyword
+    arguments below are a shorthand that builds the same object (giving both is a
+    ``ValueError``, as is any mix of two kinds: see :mod:`arena_async.credentials`).
 
     Log in with ``email`` + ``password`` (+ ``workspace_id``) on first use, or reuse an
     existing ``session_id``. With a ``session_id`` alone the client neither logs in nor
@@ -144,32 +148,14 @@ class ArenaClient(BaseClient):
         trust_env: bool = False,
         max_answer_size: int = DEFAULT_MAX_ANSWER_SIZE,
         cache: CachePolicy | None = None,
+        auth: ArenaCredential | None = None,
     ) -> None:
-        _check_inputs(email, session_id, client_id, workspace_id)
         insecure = check_flag("allow_insecure", allow_insecure)
-        oauth = _check_oauth(client_id, client_secret, token_url, allow_insecure=insecure)
-        if oauth is not None:
-            if email is not None or password is not None or session_id is not None:
-                raise ValueError("give either client_id/client_secret/token_url (OAuth) or "
-                                 "email/password or session_id, not both")
-        elif session_id is None:
-            if not email or not password:
-                raise ValueError("give email and password (to log in), client_id, "
-                                 "client_secret and token_url (OAuth), or session_id")
-            if not isinstance(email, str) or not isinstance(password, str):
-                raise ValueError("email and password must be strings")
-        elif not isinstance(session_id, str) or not session_id.strip():
-            raise ValueError("session_id must be a non-empty string")
-        elif (email is None) != (password is None):
-            raise ValueError("with session_id, give both email and password (to log in "
-                             "again when that session ends) or neither")
-        elif email is not None and (not isinstance(email, str) or not email
-                                    or not isinstance(password, str) or not password):
-            raise ValueError("email and password must be non-empty strings")
-        shared = _open_client_share(share, session_id)
-        if workspace_id is not None and (isinstance(workspace_id, bool)
-                                         or not isinstance(workspace_id, int)):
-            raise ValueError(f"workspace_id must be an integer, got {type(workspace_id).__name__}")
+        credential = arena_credential(auth, email=email, password=password,
+                                      workspace_id=workspace_id, session_id=session_id,
+                                      client_id=client_id, client_secret=client_secret,
+                                      token_url=token_url)
+        shared = _open_client_share(share, credential)
         if quota is not None and not isinstance(quota, QuotaPolicy):
             raise ValueError(f"quota must be a QuotaPolicy or None, got {type(quota).__name__}")
         if usage_reason is not None and (not isinstance(usage_reason, str) or not usage_reason
@@ -182,7 +168,8 @@ class ArenaClient(BaseClient):
         self.base_url = check_base_url(base_url, allow_insecure=insecure)
         network = network_settings(ssl=ssl, proxy=proxy, trust_env=trust_env,
                                    allow_insecure=insecure, session=session,
-                                   urls=(self.base_url, oauth.token_url if oauth else None))
+                                   urls=(self.base_url, credential.token_url
+                                         if isinstance(credential, OAuthClient) else None))
         answer_limit = check_int("max_answer_size", max_answer_size, minimum=1)
         assert answer_limit is not None
         self.max_concurrency = check_positive_int("max_concurrency", max_concurrency)
@@ -196,17 +183,15 @@ class ArenaClient(BaseClient):
         self.share_link: ShareLink | None = None
         if shared is not None:
             self.share_link = ShareLink(
-                shared, base_url=self.base_url,
-                identity=oauth.client_id if oauth is not None else str(email),
-                workspace_id=workspace_id, policy=self.quota_policy,
+                shared, base_url=self.base_url, identity=str(credential.share_identity),
+                workspace_id=credential.workspace_id, policy=self.quota_policy,
                 max_concurrency=self.max_concurrency, sleep=sleep,
-                secret=oauth.client_secret if oauth is not None else str(password),
-                token_margin=0.5 if oauth is not None else 0.0)
+                secret=str(credential.share_secret),
+                token_margin=0.5)  # only tokens expire: a session is never within it
             limiter.attach_ledger(self.share_link.ledger)
-        self._auth = ArenaAuth(base_url=self.base_url, email=email, password=password,
-                               workspace_id=workspace_id, session_id=session_id,
-                               usage_reason=usage_reason, oauth=oauth, link=self.share_link,
-                               clock=clock)
+        self._auth = ArenaAuth(base_url=self.base_url, credential=credential,
+                               usage_reason=usage_reason, link=self.share_link, clock=clock,
+                               allow_insecure=insecure)
         self._pool = SessionPool(
             auth=self._auth, limiter=limiter, retry=check_retry(retry),
             timeout=check_timeout(timeout), session=check_session(session),
@@ -216,11 +201,14 @@ class ArenaClient(BaseClient):
             network=network, max_answer_size=answer_limit,
         )
         self.items = Items(self._pool, self.base_url, link=self.share_link, clock=clock)
-        self._who = email or (oauth.client_id if oauth is not None else "given session")
+        self._who = credential.who
+        #: The credential in use (:mod:`arena_async.credentials`; ``auth=`` or the one the
+        #: keyword arguments built).
+        self.auth: ArenaCredential = credential
         self._cache: AnswerCache | None = build_cache(
             cache_policy, pool=self._pool, link=self.share_link, base_url=self.base_url,
-            identity=cache_identity(email, oauth.client_id if oauth else None, session_id),
-            workspace_id=workspace_id, clock=clock)
+            identity=_cache_identity(credential), workspace_id=credential.workspace_id,
+            clock=clock)
 
     def __repr__(self) -> str:
         shared = f" share={self.share_link.share.name}" if self.share_link else ""
@@ -261,22 +249,11 @@ class ArenaClient(BaseClient):
         return collect(self._cache if self._cache is not None else self)
 
 
-def _check_inputs(email: object, session_id: object, client_id: object,
-                  workspace_id: object) -> None:
-    """What is sent as it is (in the login, a header, the Basic credentials) holds no
-    spaces or control characters; ``workspace_id`` is a positive 64-bit integer."""
-    for name, value in (("email", email), ("session_id", session_id),
-                        ("client_id", client_id)):
-        if isinstance(value, str):
-            check_one_token(name, value)
-    check_workspace_id(workspace_id)
-
-
-def _open_client_share(share: object, session_id: str | None) -> Share | None:
-    """The client's share: ``None`` is the default share, except with a ``session_id``
-    (never shared: the client then runs alone); a share given with a ``session_id`` is a
+def _open_client_share(share: object, credential: ArenaCredential) -> Share | None:
+    """The client's share: ``None`` is the default share, except for a given session
+    (never shared: the client then runs alone); a share given with one is a
     ``ValueError``."""
-    if session_id is not None:
+    if credential.share_identity is None:
         if share is None or share is False:
             return None
         raise ValueError("share= holds the session every sharer uses: give email and "
@@ -284,19 +261,10 @@ def _open_client_share(share: object, session_id: str | None) -> Share | None:
     return open_share(share)
 
 
-def _check_oauth(client_id: object, client_secret: object, token_url: object, *,
-                 allow_insecure: bool) -> OAuthCredentials | None:
-    given = [v is not None for v in (client_id, client_secret, token_url)]
-    if not any(given):
-        return None
-    if not all(given):
-        raise ValueError("OAuth needs all three of client_id, client_secret and token_url")
-    if not isinstance(client_id, str) or not client_id.strip():
-        raise ValueError("client_id must be a non-empty string")
-    if not isinstance(client_secret, str) or not client_secret:
-        raise ValueError("client_secret must be a non-empty string")
-    if not isinstance(token_url, str):
-        raise ValueError(f"token_url must be a string, got {type(token_url).__name__}")
-    url = check_base_url(token_url, allow_insecure=allow_insecure, name="token_url")
-    return OAuthCredentials(client_id, client_secret, url)
-
+def _cache_identity(credential: ArenaCredential) -> str:
+    """Who asks, for the answer cache's namespace (never a secret)."""
+    if isinstance(credential, OAuthClient):
+        return cache_identity(None, credential.client_id, None)
+    if credential.share_identity is not None:
+        return cache_identity(credential.share_identity, None, None)
+    return cache_identity(None, None, credential.session_id)

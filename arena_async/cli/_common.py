@@ -7,6 +7,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from ..credentials import GivenCookies, Server, credential_from, credential_keys
 from ..errors import (
     APIError,
     ArenaAsyncError,
@@ -110,50 +111,47 @@ def _env(environ: Mapping[str, str], name: str) -> str | None:
     return value or None
 
 
+def _credential(server: Server, prefix: str, values: dict[str, object],
+                remedy: str) -> Any:
+    """The one rule (:func:`~arena_async.credentials.credential_from`) over environment
+    values, its errors naming the variables (exit 2)."""
+    try:
+        return credential_from(server, values, name=lambda key: prefix + key.upper())
+    except ValueError as exc:
+        raise CliError(f"{exc}{remedy}", EXIT_USAGE) from None
+
+
+def _named(environ: Mapping[str, str], prefix: str, server: Server) -> dict[str, object]:
+    """Every credential key of ``server`` read from ``prefix`` + its name in capitals."""
+    return {key: _env(environ, prefix + key.upper()) for key in credential_keys(server)}
+
+
 def arena_settings(environ: Mapping[str, str] | None = None, *,
                    share: str | None = None) -> dict[str, Any]:
     """ArenaClient keyword arguments from ``ARENA_*`` environment variables.
 
-    An OAuth machine user when ``ARENA_CLIENT_ID``, ``ARENA_CLIENT_SECRET`` and
-    ``ARENA_TOKEN_URL`` are set (all three; they win over the others); else
-    ``ARENA_EMAIL`` + ``ARENA_PASSWORD`` (+ ``ARENA_WORKSPACE_ID``), or
-    ``ARENA_SESSION_ID``. Optional: ``ARENA_BASE_URL``, ``ARENA_USAGE_REASON``, and the
-    share (``share``, the ``--share`` option, else ``ARENA_SHARE``).
-    Raises :class:`CliError` (exit 2) naming what is missing, never a value.
+    The credential (``auth``) by the library's one rule: ``ARENA_EMAIL`` +
+    ``ARENA_PASSWORD`` (+ ``ARENA_WORKSPACE_ID``), or ``ARENA_CLIENT_ID`` +
+    ``ARENA_CLIENT_SECRET`` + ``ARENA_TOKEN_URL`` (an OAuth machine user), or
+    ``ARENA_SESSION_ID`` (with email and password too: to log in again when it ends); two
+    kinds at once are refused, never one chosen. Optional: ``ARENA_BASE_URL``,
+    ``ARENA_USAGE_REASON``, and the share (``share``, the ``--share`` option, else
+    ``ARENA_SHARE``). Raises :class:`CliError` (exit 2) naming what is missing or
+    clashing, never a value.
 
     Example::
 
         ArenaClient(**arena_settings(), max_concurrency=16)
     """
     env = os.environ if environ is None else environ
-    settings: dict[str, Any] = {}
-    oauth = {name: _env(env, name)
-             for name in ("ARENA_CLIENT_ID", "ARENA_CLIENT_SECRET", "ARENA_TOKEN_URL")}
-    session_id = _env(env, "ARENA_SESSION_ID")
-    email, password = _env(env, "ARENA_EMAIL"), _env(env, "ARENA_PASSWORD")
-    if any(oauth.values()):
-        missing = [name for name, value in oauth.items() if value is None]
-        if missing:
-            raise CliError(f"OAuth needs ARENA_CLIENT_ID, ARENA_CLIENT_SECRET and "
-                           f"ARENA_TOKEN_URL: {' and '.join(missing)} "
-                           f"{'is' if len(missing) == 1 else 'are'} not set", EXIT_USAGE)
-        settings.update(client_id=oauth["ARENA_CLIENT_ID"],
-                        client_secret=oauth["ARENA_CLIENT_SECRET"],
-                        token_url=oauth["ARENA_TOKEN_URL"])
-    elif session_id is not None:
-        settings["session_id"] = session_id
-    elif email is not None and password is not None:
-        settings["email"] = email
-        settings["password"] = password
-    else:
-        raise CliError("Arena credentials missing: set ARENA_EMAIL and ARENA_PASSWORD "
-                       "(and ARENA_WORKSPACE_ID), or ARENA_SESSION_ID, or ARENA_CLIENT_ID, "
-                       "ARENA_CLIENT_SECRET and ARENA_TOKEN_URL; or use --fake", EXIT_USAGE)
-    workspace = _env(env, "ARENA_WORKSPACE_ID")
-    if workspace is not None and "client_id" not in settings:
+    values = _named(env, "ARENA_", "arena")
+    workspace = values.get("workspace_id")
+    if isinstance(workspace, str):
         if not workspace.isdigit():
             raise CliError("ARENA_WORKSPACE_ID must be an integer", EXIT_USAGE)
-        settings["workspace_id"] = int(workspace)
+        values["workspace_id"] = int(workspace)
+    settings: dict[str, Any] = {"auth": _credential("arena", "ARENA_", values,
+                                                    "; or use --fake")}
     for name, key in (("ARENA_BASE_URL", "base_url"), ("ARENA_USAGE_REASON", "usage_reason")):
         value = _env(env, name)
         if value is not None:
@@ -177,8 +175,11 @@ def share_settings(environ: Mapping[str, str] | None = None,
 def akana_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """AkanaClient keyword arguments from ``AKANA_*`` environment variables.
 
-    ``AKANA_BASE_URL`` (required) and ``AKANA_EMAIL`` + ``AKANA_PASSWORD``, or
-    ``AKANA_AUTH_TOKEN`` + ``AKANA_TENANT`` (+ ``AKANA_CSRF_TOKEN``); optional
+    ``AKANA_BASE_URL`` (required) and the credential (``auth``) by the library's one rule:
+    ``AKANA_EMAIL`` + ``AKANA_PASSWORD``, or ``AKANA_DOMAIN`` + ``AKANA_USERNAME`` +
+    ``AKANA_PASSWORD`` (a directory user), or ``AKANA_AUTH_TOKEN`` + ``AKANA_TENANT``
+    (+ ``AKANA_CSRF_TOKEN``; with a login too: to log in when the token cannot be
+    renewed); optional ``AKANA_TENANT`` (with a login: which tenant) and
     ``AKANA_API_VERSION``.
     """
     env = os.environ if environ is None else environ
@@ -187,20 +188,10 @@ def akana_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         raise CliError("AKANA_BASE_URL is not set (e.g. https://portal.example.com); "
                        "or use --fake", EXIT_USAGE)
     settings: dict[str, Any] = {"base_url": base_url}
-    token, tenant = _env(env, "AKANA_AUTH_TOKEN"), _env(env, "AKANA_TENANT")
-    email, password = _env(env, "AKANA_EMAIL"), _env(env, "AKANA_PASSWORD")
-    if token is not None:
-        if tenant is None:
-            raise CliError("AKANA_AUTH_TOKEN needs AKANA_TENANT (the fedmemberid)", EXIT_USAGE)
-        settings.update(auth_token=token, tenant=tenant)
-        csrf = _env(env, "AKANA_CSRF_TOKEN")
-        if csrf is not None:
-            settings["csrf_token"] = csrf
-    elif email is not None and password is not None:
-        settings.update(email=email, password=password)
-    else:
-        raise CliError("Akana credentials missing: set AKANA_EMAIL and AKANA_PASSWORD, or "
-                       "AKANA_AUTH_TOKEN and AKANA_TENANT; or use --fake", EXIT_USAGE)
+    values = _named(env, "AKANA_", "akana")
+    settings["auth"] = _credential("akana", "AKANA_", values, "; or use --fake")
+    if not isinstance(settings["auth"], GivenCookies) and values["tenant"] is not None:
+        settings["tenant"] = values["tenant"]  # which tenant's cookies a login keeps
     version = _env(env, "AKANA_API_VERSION")
     if version is not None:
         settings["api_version"] = version

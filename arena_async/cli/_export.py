@@ -274,10 +274,10 @@ def _per_item(kind: ItemKind, page_size: int) -> tuple[str, str]:
     return "at least 1 per item", more
 
 
-def _logs_out(client: Mapping[str, Any]) -> int:
-    """1 when the client logs in with a password, and so out at the end (a counted
-    request); 0 for a given session id or an OAuth token."""
-    return 1 if "password" in client and "session_id" not in client else 0
+def _logs_out(arena: ArenaClient) -> int:
+    """1 when the client's credential logs out at the end (a counted request: a
+    :class:`~arena_async.Login`), else 0 (a given session, an OAuth token)."""
+    return 1 if arena.auth.logs_out else 0
 
 
 def _arena_client(client: Mapping[str, Any], opts: ExportOptions) -> ArenaClient:
@@ -430,7 +430,7 @@ async def export_items(kind: ItemKind, selection: Selection, client: Mapping[str
         try:
             async with arena:
                 await _export_items(arena, kind, selection=selection, opts=opts, ui=ui,
-                                    signals=signals, logout=_logs_out(client), spec=spec,
+                                    signals=signals, logout=_logs_out(arena), spec=spec,
                                     where=where)
         except asyncio.CancelledError:
             if not signals.fired:
@@ -915,7 +915,7 @@ async def export_item_listing(query: Query, client: Mapping[str, Any], opts: Exp
         return
     opts = attrs.evolve(opts, out=where.path, restart=where.restart)
     arena = _arena_client(client, opts)
-    logout = _logs_out(client)
+    logout = _logs_out(arena)
     more = f"1 per {opts.page_size} items, and 1 more when the count is a multiple of it"
     if opts.plan:
         state = None if opts.restart else check_resumable(opts.out, "items", opts.format,

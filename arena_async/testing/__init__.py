@@ -35,6 +35,7 @@ __all__ = [
     "FakeArenaStats",
     "FakeServer",
     "FakeServerStats",
+    "FakeUser",
     "Fault",
     "FaultKind",
     "FaultPlan",
@@ -49,7 +50,7 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     # FakeAkana is imported on first use so this package works without it loaded.
-    if name in ("FakeAkana", "FakeAkanaStats"):
+    if name in ("FakeAkana", "FakeAkanaStats", "FakeUser"):
         from . import _fake_akana
 
         return getattr(_fake_akana, name)

@@ -96,8 +96,12 @@ class FakeUser:
     client copes with "fewer tickets, not an error"). A user with ``pending_tasks``
     (strings or objects, sent as given) logs in with 200 and a non-empty
     ``pendingTasks``, and the token it gets is refused (401) by every other call.
+    A directory (LDAP) user has a ``domain`` and a ``username``, and logs in through
+    ``POST /api/login/ssoLogin`` with them and its ``password``.
 
-    Example: ``FakeUser("jo@example.com", "pw", user_id="u1.acme", name="jo", admin=False)``
+    Example: ``FakeUser("jo@example.com", "pw", user_id="u1.acme", name="jo", admin=False)``;
+    a directory user: ``FakeUser("jo@corp", "pw", "u2.acme", "jo", domain="CORP",
+    username="jo")``
     """
 
     email: str
@@ -106,6 +110,10 @@ class FakeUser:
     name: str
     admin: bool = True
     pending_tasks: tuple[str | Mapping[str, Any], ...] = ()
+    #: The directory (login domain) of a directory user (None: not one).
+    domain: str | None = None
+    #: Its name in that directory.
+    username: str | None = None
 
 
 @attrs.frozen(slots=True)

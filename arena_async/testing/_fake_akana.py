@@ -5,12 +5,17 @@ The fake speaks enough of the platform for a client's tests to run over real HTT
 * ``POST /api/login`` with ``{"email", "password"}`` answers a LoginResponse and sets the
   ``AtmoAuthToken_{tenant}`` cookie and, when CSRF prevention is on, the
   ``Csrf-Token_{tenant}`` cookie (URL-encoded, as the platform sends it).
+  ``POST /api/login/ssoLogin`` (form-encoded ``domain``, ``identity_username``,
+  ``secret_password``) does the same for the directory users it is given.
 * Every other ``/api`` call needs a live token cookie; writes (and reads, with
   ``csrf_on_reads=True``) need the header ``X-Csrf-Token_{tenant}`` equal to the CSRF
   cookie's value *as is*. A missing, unknown or expired token, or a bad CSRF header, gets
   401. Tokens live ``token_lifetime`` seconds on the injectable ``clock``;
   ``POST /api/login/renewToken`` extends a live one, ``GET /api/login/endsession`` ends it,
-  and :meth:`FakeAkana.expire_tokens` expires them all on demand.
+  and :meth:`FakeAkana.expire_tokens` expires them all on demand. With
+  ``expired_listing="empty"``, ``GET /api/tickets`` with an expired token answers an
+  empty 200 ``{"Ticket": []}`` instead of the 401 (what the platform may do: a fault to
+  prove a client loses no ticket to it).
 * ``/api/tickets*`` wants ``Accept: application/vnd.soa.{v}+json`` with ``v`` one of
   ``versions``; anything else (plain ``application/json`` too) gets 404, as on the real
   platform. ``GET /api/tickets`` implements every documented filter and ``start``/``count``
@@ -107,13 +112,17 @@ class FakeAkanaStats(FakeServerStats):
     ``in_flight`` / ``max_in_flight``), and: ``logins``, ``failed_logins``,
     ``renewals``, ``endsessions``; ``csrf_failures`` the 401s for a missing or wrong
     CSRF header; ``not_acceptable`` the 404s given for a wrong ``Accept``;
-    ``tickets_served`` the tickets listed.
+    ``tickets_served`` the tickets listed; ``directory_logins`` the logins through
+    ``ssoLogin`` (counted in ``logins`` too); ``lapsed_empty`` the empty 200s given to an
+    expired token (``expired_listing="empty"``).
 
     Example: ``assert fake.stats.csrf_failures == 0; fake.stats.reset()``
     """
 
     logins: int = 0
+    directory_logins: int = 0
     failed_logins: int = 0
+    lapsed_empty: int = 0
     renewals: int = 0
     endsessions: int = 0
     csrf_failures: int = 0
@@ -168,10 +177,17 @@ class FakeAkana(FakeServer):
       the shape of error bodies (the real one is unconfirmed). Settable later.
     * ``login_key_case`` — ``"camel"`` (``userName``), ``"pascal"`` (``UserName``) or
       ``"lower"`` keys in the LoginResponse; ``valid_until_format`` — ``"iso"`` or
-      ``"epoch_ms"`` for ``authTokenValidUntil``.
+      ``"epoch_ms"`` for ``authTokenValidUntil``, or ``"none"`` to leave it out.
+    * ``opaque_tokens`` — token cookies that say nothing of their times (by default they
+      carry ``issueTime`` and ``expirationTime`` in epoch ms, as the platform's do).
     * ``host`` / ``port`` — where to listen (port 0: any free port).
     * ``ssl_context`` — serve HTTPS with this server-side ``ssl.SSLContext`` (see
       :class:`~arena_async.testing.FakeServer`); :attr:`url` is then ``https://``.
+    * ``directory_users`` — :class:`FakeUser` accounts with a ``domain`` and ``username``
+      that log in through ``POST /api/login/ssoLogin`` (added to ``users``; they take no
+      part in generating :meth:`seeded` tickets).
+    * ``expired_listing`` — what ``GET /api/tickets`` answers an expired token: ``"401"``
+      or ``"empty"`` (an empty 200). Settable later.
 
     * ``host`` may be ``"::1"`` (IPv6 loopback; :attr:`url` brackets it).
 
@@ -200,10 +216,13 @@ class FakeAkana(FakeServer):
         versions: Sequence[str] = ("v72", "v80", "v81"),
         error_body: Literal["json", "text", "html"] = "json",
         login_key_case: Literal["camel", "pascal", "lower"] = "camel",
-        valid_until_format: Literal["iso", "epoch_ms"] = "iso",
+        valid_until_format: Literal["iso", "epoch_ms", "none"] = "iso",
         host: str = "127.0.0.1",
         port: int = 0,
         ssl_context: ssl.SSLContext | None = None,
+        directory_users: Sequence[FakeUser] = (),
+        expired_listing: Literal["401", "empty"] = "401",
+        opaque_tokens: bool = False,
     ) -> None:
         if not tenant or "." in tenant:
             raise ValueError("tenant must be a non-empty name without dots")
@@ -216,7 +235,8 @@ class FakeAkana(FakeServer):
         self.versions = tuple(versions)
         self.error_body: Literal["json", "text", "html"] = error_body
         self.login_key_case: Literal["camel", "pascal", "lower"] = login_key_case
-        self.valid_until_format: Literal["iso", "epoch_ms"] = valid_until_format
+        self.valid_until_format: Literal["iso", "epoch_ms", "none"] = valid_until_format
+        self.opaque_tokens = opaque_tokens
         base_users = list(users) if users is not None else _default_users(tenant)
         if pending_tasks:
             base_users = [
@@ -226,7 +246,11 @@ class FakeAkana(FakeServer):
             ]
         if not base_users:
             raise ValueError("FakeAkana needs at least one user")
-        self.users: list[FakeUser] = base_users
+        for user in directory_users:
+            if not user.domain or not user.username:
+                raise ValueError("a directory user needs a domain and a username")
+        self.users: list[FakeUser] = [*base_users, *directory_users]
+        self.expired_listing: Literal["401", "empty"] = expired_listing
         #: Counters; see :class:`FakeAkanaStats`.
         self.stats: FakeAkanaStats = FakeAkanaStats()
         #: Query parameter names ``GET /api/tickets`` ignored, across all requests.
@@ -284,6 +308,7 @@ class FakeAkana(FakeServer):
 
     def _setup_app(self, app: web.Application) -> None:
         app.router.add_post("/api/login", self._login)
+        app.router.add_post("/api/login/ssoLogin", self._sso_login)
         app.router.add_post("/api/login/renewToken", self._renew)
         app.router.add_get("/api/login/endsession", self._endsession)
         app.router.add_get("/api/tickets", self._list_tickets)
@@ -332,6 +357,11 @@ class FakeAkana(FakeServer):
     def restricted_password(self) -> str:
         """The restricted user's password."""
         return self.restricted_user.password
+
+    @property
+    def directory_user(self) -> FakeUser:
+        """The first directory user (``LookupError`` if none)."""
+        return self._first_user("directory", lambda u: u.domain is not None)
 
     @property
     def pending_user(self) -> FakeUser:
@@ -539,6 +569,8 @@ class FakeAkana(FakeServer):
             "pendingTasks": [copy.deepcopy(t) for t in user.pending_tasks],
             "authTokenValidUntil": until,
         }
+        if self.valid_until_format == "none":
+            del body["authTokenValidUntil"]
         if self.login_key_case == "pascal":
             return {k[0].upper() + k[1:]: v for k, v in body.items()}
         if self.login_key_case == "lower":
@@ -546,6 +578,8 @@ class FakeAkana(FakeServer):
         return body
 
     def _auth_cookie_value(self, session: _Session, issued: float) -> str:
+        if self.opaque_tokens:
+            return base64.urlsafe_b64encode(uuid.uuid4().bytes * 2).decode().rstrip("=")
         raw = (
             f"TokenID={session.token_id},"
             f"claimed_id=urn:atmosphere:user:{self.tenant}:{_bare_id(session.user.user_id)},"
@@ -581,6 +615,28 @@ class FakeAkana(FakeServer):
             self.stats.failed_logins += 1
             logger.debug("FakeAkana refused a login")
             raise _Refusal(401, "Invalid email or password")
+        return self._open_session(user)
+
+    async def _sso_login(self, request: web.Request) -> web.StreamResponse:
+        """``POST /api/login/ssoLogin``: a directory user's login, form-encoded."""
+        form = await request.post()
+        domain, username, password = (form.get(key) for key in (
+            "domain", "identity_username", "secret_password"))
+        if not isinstance(domain, str) or not isinstance(username, str) \
+                or not isinstance(password, str):
+            raise _Refusal(400, "domain, identity_username and secret_password are required")
+        user = next((u for u in self.users if u.domain is not None and u.username is not None
+                     and u.domain.lower() == domain.lower()
+                     and u.username.lower() == username.lower()), None)
+        if user is None or user.password != password:
+            self.stats.failed_logins += 1
+            logger.debug("FakeAkana refused a directory login")
+            raise _Refusal(401, "Invalid domain, user name or password")
+        self.stats.directory_logins += 1
+        return self._open_session(user)
+
+    def _open_session(self, user: FakeUser) -> web.Response:
+        """A new session of ``user``: its LoginResponse and cookies."""
         now = self._clock()
         csrf = None
         if self.csrf:
@@ -618,6 +674,12 @@ class FakeAkana(FakeServer):
     # ------------------------------------------------------------------ /api/tickets
 
     async def _list_tickets(self, request: web.Request) -> web.StreamResponse:
+        if self.expired_listing == "empty":
+            session = self._sessions.get(request.cookies.get(self.auth_cookie, ""))
+            if session is not None and not session.ended \
+                    and session.expires_at <= self._clock():
+                self.stats.lapsed_empty += 1
+                return self._json({"Ticket": []}, self.media_type())
         session, media = self._ticket_call(request)
         record = request[RECORD_KEY]
         unknown = [name for name in request.query if name not in TICKET_PARAMS]

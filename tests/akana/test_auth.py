@@ -17,6 +17,7 @@ from arena_async import (
     AkanaClient,
     ArenaAsyncError,
     AuthenticationError,
+    Login,
     LoginError,
     NotFoundError,
 )
@@ -483,7 +484,7 @@ def test_valid_until_in_the_past_on_our_clock_assumes_the_default(
         def now(self) -> datetime:
             return datetime.fromtimestamp(fake_clock(), UTC)
 
-    auth = AkanaAuth(base_url="http://x", email="a", password="p")
+    auth = AkanaAuth(base_url="http://x", credential=Login("a", "p"))
     pool: Any = Pool()
     auth._schedule(pool, pool.now() - timedelta(hours=1))  # skewed server clock
     assert auth.valid_until == pool.now() + timedelta(minutes=30)

@@ -105,3 +105,16 @@ def test_headers_carry_the_jar_and_the_csrf_value_as_is() -> None:
                                         "X-Csrf-Token_acme": "c%3D"}
     assert headers_for({"AtmoAuthToken_acme": "t"}, "acme") == {"Cookie": "AtmoAuthToken_acme=t"}
     assert headers_for(jar, None) == {"Cookie": "AtmoAuthToken_acme=t%3D; Csrf-Token_acme=c%3D"}
+
+
+def test_token_times_are_read_from_the_cookie_when_it_says() -> None:
+    from arena_async.akana._cookies import token_times
+
+    both = "TokenID%3Dabc%2CissueTime%3D1700000000000%2CexpirationTime%3D1700001800000%2Csig%3Dx"
+    issued, expires = token_times(both)  # type: ignore[misc]
+    assert issued == datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC)
+    assert (expires - issued).total_seconds() == 1800
+    assert token_times("EXPIRATIONTIME=1700001800000") == (None, expires)
+    for opaque in ("abc", "expirationTime=soon", "expirationTime=", "issueTime=1700000000000",
+                   "expirationTime=99999999999999999999999"):
+        assert token_times(opaque) is None

@@ -22,7 +22,8 @@ from arena_async import (
     RetryPolicy,
     SQLiteShare,
 )
-from arena_async.arena._auth import ArenaAuth, OAuthCredentials
+from arena_async.arena._auth import ArenaAuth
+from arena_async.credentials import GivenSession, Login, OAuthClient
 from arena_async.testing import FakeArena, Fault
 from tests.conftest import FakeClock
 
@@ -297,12 +298,10 @@ async def test_a_refused_login_answer_is_shown_unless_it_may_hold_a_credential(
         assert fake.password not in repr(info.value)
 
 
-@pytest.mark.parametrize(("email", "password"), [(None, None), ("e@x", None), (None, "pw")])
-async def test_a_login_without_credentials_is_refused_before_sending(
-        email: str | None, password: str | None) -> None:
-    # ArenaClient never builds such an auth; the auth itself still refuses to log in.
-    auth = ArenaAuth(base_url="http://127.0.0.1:9/v1", email=email, password=password,
-                     workspace_id=None, session_id=None)
+async def test_a_login_without_credentials_is_refused_before_sending() -> None:
+    # ArenaClient never asks a given session alone for a login; the auth still refuses.
+    auth = ArenaAuth(base_url="http://127.0.0.1:9/v1", credential=GivenSession("S-1"))
+    auth._set_token(None)
     pool: Any = None  # never reached: nothing is sent
     with pytest.raises(AuthenticationError) as info:
         await auth.headers(pool)
@@ -357,17 +356,25 @@ async def test_a_refusal_learnt_from_the_share_is_latched(status: int, tmp_path:
 # -- what the auth shows of itself -------------------------------------------------------
 def test_the_auth_repr_names_who_never_the_secret() -> None:
     base = "http://127.0.0.1:9/v1"
-    by_email = ArenaAuth(base_url=base, email="e@x", password="PW-1", workspace_id=None,
-                         session_id=None)
+    by_email = ArenaAuth(base_url=base, credential=Login("e@x", "PW-1"))
     assert repr(by_email) == "<ArenaAuth e@x (no session)>"
-    given = ArenaAuth(base_url=base, email=None, password=None, workspace_id=None,
-                      session_id="S-1")
+    given = ArenaAuth(base_url=base, credential=GivenSession("S-1"))
     assert repr(given) == "<ArenaAuth given session (session)>"
-    oauth = OAuthCredentials("cid", "SECRET-1", "https://auth.example/oauth/token")
-    assert repr(oauth) == "<OAuthCredentials cid at https://auth.example/oauth/token>"
-    by_oauth = ArenaAuth(base_url=base, email=None, password=None, workspace_id=None,
-                         session_id=None, oauth=oauth)
+    oauth = OAuthClient("cid", "SECRET-1", "https://auth.example/oauth/token")
+    assert repr(oauth) == ("OAuthClient(client_id='cid', client_secret=***, "
+                           "token_url='https://auth.example/oauth/token')")
+    by_oauth = ArenaAuth(base_url=base, credential=oauth)
     assert repr(by_oauth) == "<ArenaAuth cid (no session)>"
+
+
+def test_the_auth_sends_no_client_secret_over_plain_http_unless_allowed() -> None:
+    oauth = OAuthClient("cid", "SECRET-1", "http://auth.example.com/oauth/token/")
+    with pytest.raises(ValueError, match=r"token_url .* plain http") as info:
+        ArenaAuth(base_url="https://a.example.com/v1", credential=oauth)
+    assert "SECRET-1" not in str(info.value)
+    allowed = ArenaAuth(base_url="https://a.example.com/v1", credential=oauth,
+                        allow_insecure=True)
+    assert "SECRET-1" not in repr(allowed)
 
 
 async def test_an_email_without_a_password_cannot_replace_a_given_session() -> None:
@@ -376,12 +383,11 @@ async def test_an_email_without_a_password_cannot_replace_a_given_session() -> N
             with pytest.raises(ValueError, match="give both email and password"):
                 ArenaClient(session_id="given", base_url=fake.url, **half)
         assert fake.requests == []
-    # the auth itself: half the credentials cannot log in
-    auth = ArenaAuth(base_url="http://127.0.0.1:9/v1", email="e@x", password=None,
-                     workspace_id=None, session_id="given")
-    assert not auth.can_login
-    assert ArenaAuth(base_url="http://127.0.0.1:9/v1", email=None, password="pw",
-                     workspace_id=None, session_id="given").can_login is False
+    # the auth itself: a given session alone cannot log in; with a login it can
+    base = "http://127.0.0.1:9/v1"
+    assert not ArenaAuth(base_url=base, credential=GivenSession("given")).can_login
+    assert ArenaAuth(base_url=base, credential=GivenSession(
+        "given", login=Login("e@x", "pw"))).can_login
 
 
 async def test_a_refused_given_session_without_credentials_raises_its_own_401() -> None:
@@ -443,8 +449,7 @@ async def test_a_401_met_while_the_client_closes_logs_in_no_new_session() -> Non
 
 
 async def test_a_closed_auth_obtains_no_credential() -> None:
-    auth = ArenaAuth(base_url="http://127.0.0.1:9/v1", email="e@x", password="pw",
-                     workspace_id=None, session_id=None)
+    auth = ArenaAuth(base_url="http://127.0.0.1:9/v1", credential=Login("e@x", "pw"))
     pool: Any = None  # never reached: nothing is sent
     await auth.close(pool)  # nothing held: no logout
     with pytest.raises(RuntimeError, match="this client is closed"):

@@ -98,3 +98,55 @@ def test_akana_credentials_from_the_environment(tmp_path: Path,
     monkeypatch.setenv("AKANA_AUTH_TOKEN", "tok")
     assert main(["export", "akana-tickets", "--out", out]) == 2
     assert "AKANA_TENANT" in capsys.readouterr().err
+
+
+def test_a_directory_user_from_the_environment(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    from arena_async.testing._fake_akana import FakeUser
+
+    from ._helpers import served
+
+    for name in ("AKANA_EMAIL", "AKANA_PASSWORD", "AKANA_AUTH_TOKEN", "AKANA_TENANT",
+                 "AKANA_CSRF_TOKEN", "AKANA_DOMAIN", "AKANA_USERNAME"):
+        monkeypatch.delenv(name, raising=False)
+    secret = "Ldap-s3cret-Pa55"
+    user = FakeUser("jdoe@corp.example", secret, "f00d.acmepaymentscorp", "jdoe",
+                    domain="CORP", username="jdoe")
+    fake = FakeAkana.seeded(tickets=25, seed=5, directory_users=[user])
+    out = tmp_path / "t.jsonl"
+    argv = ["export", "akana-tickets", "--out", str(out), "-q"]
+    with served(fake):
+        monkeypatch.setenv("AKANA_BASE_URL", fake.url)
+        monkeypatch.setenv("AKANA_DOMAIN", "CORP")
+        monkeypatch.setenv("AKANA_PASSWORD", secret)
+        assert main(argv) == 2  # the one rule: which variable is missing, by name
+        assert ("DirectoryLogin needs AKANA_USERNAME too (given: AKANA_DOMAIN and "
+                "AKANA_PASSWORD)") in capsys.readouterr().err
+        monkeypatch.setenv("AKANA_USERNAME", "jdoe")
+        monkeypatch.setenv("AKANA_EMAIL", fake.email)
+        assert main(argv) == 2  # a password login and a directory login: refused
+        err = capsys.readouterr().err
+        assert "give one credential, not both: Login (AKANA_EMAIL and AKANA_PASSWORD) and " \
+               "DirectoryLogin (AKANA_DOMAIN, AKANA_USERNAME and AKANA_PASSWORD)" in err
+        monkeypatch.delenv("AKANA_EMAIL")
+        assert main(argv) == 0
+        assert fake.stats.directory_logins == 1
+        assert fake.stats.endsessions == 1
+        assert fake.requests[0].path == "/api/login/ssoLogin"
+    assert [r["ticket_id"] for r in read_jsonl(out)] == [t["TicketID"] for t in fake.tickets]
+    captured = capsys.readouterr()
+    assert secret not in captured.out + captured.err
+
+
+def test_akana_settings_carry_the_credential_object() -> None:
+    from arena_async import GivenCookies, Login
+    from arena_async.cli._common import akana_settings
+
+    base = {"AKANA_BASE_URL": "https://portal.example.com"}
+    assert akana_settings({**base, "AKANA_EMAIL": "e@x", "AKANA_PASSWORD": "pw",
+                           "AKANA_TENANT": "acme"}) == {
+        "base_url": "https://portal.example.com", "auth": Login("e@x", "pw"), "tenant": "acme"}
+    assert akana_settings({**base, "AKANA_AUTH_TOKEN": "t", "AKANA_TENANT": "acme",
+                           "AKANA_EMAIL": "e@x", "AKANA_PASSWORD": "pw"})["auth"] == \
+        GivenCookies("t", "acme", login=Login("e@x", "pw"))

@@ -388,11 +388,23 @@ def test_oauth_machine_user_from_the_environment(
     out = tmp_path / "refs.jsonl"
     argv = ["export", "ticket-refs", "--items", str(items), "--out", str(out), "-q"]
     with arena_env(monkeypatch, fake):
-        monkeypatch.delenv("ARENA_PASSWORD")
+        # OAuth and a password at once: refused, naming both (no silent winner).
         monkeypatch.setenv("ARENA_CLIENT_ID", "etl-machine")
+        monkeypatch.setenv("ARENA_CLIENT_SECRET", "s3cret-client-secret")
+        monkeypatch.setenv("ARENA_TOKEN_URL", fake.token_url)
         assert main(argv) == 2
-        assert "ARENA_CLIENT_SECRET and ARENA_TOKEN_URL are not set" in \
-            capsys.readouterr().err
+        err = capsys.readouterr().err
+        assert "give one credential, not both: Login (ARENA_EMAIL" in err
+        assert "OAuthClient (ARENA_CLIENT_ID, ARENA_CLIENT_SECRET and ARENA_TOKEN_URL)" in err
+        assert "s3cret-client-secret" not in err
+        assert fake.requests == []
+        monkeypatch.delenv("ARENA_EMAIL")
+        monkeypatch.delenv("ARENA_PASSWORD")
+        monkeypatch.delenv("ARENA_CLIENT_SECRET")
+        monkeypatch.delenv("ARENA_TOKEN_URL")
+        assert main(argv) == 2
+        assert ("OAuthClient needs ARENA_CLIENT_SECRET and ARENA_TOKEN_URL too" in
+                capsys.readouterr().err)
         monkeypatch.setenv("ARENA_TOKEN_URL", fake.token_url)
         monkeypatch.setenv("ARENA_CLIENT_SECRET", "wrong-secret-value")
         assert main(argv) == 1
@@ -425,3 +437,22 @@ def test_share_from_the_option_or_the_environment(
                      str(tmp_path / "b.jsonl"), "-q"]) == 0
         assert other.exists()
     assert fake.stats.logins == 2
+
+
+def test_the_arena_settings_and_the_logout_come_from_the_credential_object() -> None:
+    from arena_async import ArenaClient, GivenSession, Login, OAuthClient
+    from arena_async.cli._common import arena_settings
+    from arena_async.cli._export import _logs_out
+
+    env = {"ARENA_EMAIL": "e@x", "ARENA_PASSWORD": "pw", "ARENA_WORKSPACE_ID": "12"}
+    assert arena_settings(env)["auth"] == Login("e@x", "pw", workspace_id=12)
+    given = arena_settings({**env, "ARENA_SESSION_ID": "S"})["auth"]
+    assert given == GivenSession("S", login=Login("e@x", "pw", workspace_id=12))
+    oauth = {"ARENA_CLIENT_ID": "c", "ARENA_CLIENT_SECRET": "s",
+             "ARENA_TOKEN_URL": "https://auth.example.com/t"}
+    assert arena_settings(oauth)["auth"] == OAuthClient("c", "s", "https://auth.example.com/t")
+    base = "http://127.0.0.1:9/v1"
+    # One counted logout for a login only: the client's own credential says which.
+    assert [_logs_out(ArenaClient(base_url=base, auth=auth)) for auth in (
+        Login("e@x", "pw"), given, GivenSession("S"),
+        OAuthClient("c", "s", "https://auth.example.com/t"))] == [1, 0, 0, 0]
