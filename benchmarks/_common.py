@@ -41,7 +41,7 @@ CLIENT_CPU = 0
 
 #: The order of sections in RESULTS.md.
 SECTIONS = ("overhead", "instructions", "breakdown", "latency", "streaming", "structuring", "quota",
-            "sharing")
+            "sharing", "frugal")
 
 EMAIL = "bench@example.com"
 PASSWORD = "bench-password"

@@ -27,6 +27,7 @@ SCRIPTS = {
     "structuring": "structuring.py",
     "quota": "quota.py",
     "sharing": "sharing.py",
+    "frugal": "frugal.py",
 }
 #: Each script must finish well inside this (they take 10-90 s on the 2-core box).
 TIMEOUT = 300

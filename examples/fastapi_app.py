@@ -24,6 +24,14 @@ The pattern:
   Arena rejected although the login worked (another login of the same user cancelled it:
   a process outside the share) is 503 ``upstream_session``, with a hint naming ``share=``;
   an unknown item (Arena answers 400 with code 3011 for a GUID it does not know) is 404;
+- a shared answer cache when ``ARENA_CACHE_TTL`` is set (seconds): every worker reuses
+  every answer through the share, and an answer missing everywhere is fetched once across
+  the workers, so a page viewed again costs no Arena request. A response built from a
+  cached answer sends ``Age`` (its seconds since Arena gave it); when Arena cannot answer
+  (the quota spent, a 5xx after the retries, the network down), an answer up to
+  ``ARENA_CACHE_STALE`` seconds older than the TTL is served instead of an error, marked
+  with ``Warning: 110 - "Response is Stale"``: with the quota spent the service keeps
+  answering what it cached (only an item it never cached gets the 503);
 - ``/healthz`` proves the Arena session (login is lazy, so a process with wrong
   credentials would otherwise look healthy): it answers 200 only after an Arena request
   with the session succeeded, spending at most one cheap request (``GET /items?limit=1``)
@@ -34,7 +42,8 @@ Configuration from the environment: ``ARENA_EMAIL``, ``ARENA_PASSWORD``,
 ``ARENA_BASE_URL`` (default: the US region), ``ARENA_SHARE`` (read by the library, see
 above),
 ``ARENA_QUOTA_RESERVE`` (default 100), ``ARENA_MAX_CONCURRENCY`` (default 16),
-``ARENA_HEALTH_TTL`` (default 60).
+``ARENA_HEALTH_TTL`` (default 60), ``ARENA_CACHE_TTL`` (default: no cache),
+``ARENA_CACHE_STALE`` (default 86400; with ``ARENA_CACHE_TTL`` only).
 
 Run it against the built-in fake server::
 
@@ -60,11 +69,13 @@ from fastapi import FastAPI, Path, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from arena_async import (
+    AnswerInfo,
     APIError,
     ArenaAsyncError,
     ArenaClient,
     AuthenticationError,
     BadRequestError,
+    CachePolicy,
     LoginError,
     NotFoundError,
     PermissionDeniedError,
@@ -86,6 +97,8 @@ SHARE_HINT = ("Arena rejected the session although the login worked: another log
 #: Arena GUIDs are letters and digits; anything else is refused with 422 before Arena.
 GUID_PATTERN = r"^[A-Za-z0-9]{1,64}$"
 ItemGuid = Annotated[str, Path(pattern=GUID_PATTERN)]
+#: RFC 9111's warning for an answer served past its freshness (Arena could not answer).
+STALE_WARNING = '110 - "Response is Stale"'
 
 
 def settings_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -105,7 +118,22 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any
             settings["workspace_id"] = int(env["ARENA_WORKSPACE_ID"])
     if env.get("ARENA_BASE_URL"):
         settings["base_url"] = env["ARENA_BASE_URL"]
+    if env.get("ARENA_CACHE_TTL"):  # CachePolicy refuses a TTL <= 0 or a negative window
+        settings["cache"] = CachePolicy(
+            ttl=float(env["ARENA_CACHE_TTL"]),
+            stale_if_error=float(env.get("ARENA_CACHE_STALE", "86400")))
     return settings
+
+
+def _freshness(info: AnswerInfo) -> dict[str, str]:
+    """HTTP headers saying where a response's Arena answers came from: ``Age`` when every
+    one came from the cache, ``Warning`` when one is stale (Arena could not answer)."""
+    headers = {}
+    if info.from_cache:
+        headers["Age"] = str(int(info.age))
+    if info.stale:
+        headers["Warning"] = STALE_WARNING
+    return headers
 
 
 def _json(value: Any) -> Any:
@@ -195,9 +223,12 @@ def create_app(settings: Mapping[str, Any] | None = None) -> FastAPI:
     app.add_exception_handler(ArenaAsyncError, _other_error)
 
     @app.get("/items/{item_guid}/ticket-refs")
-    async def ticket_refs(item_guid: ItemGuid, request: Request) -> list[dict[str, Any]]:
+    async def ticket_refs(item_guid: ItemGuid, request: Request,
+                          response: Response) -> list[dict[str, Any]]:
         """The tickets an item references."""
-        refs = await _arena(request).items.tickets.list(item_guid)
+        with _arena(request).cache_info() as info:
+            refs = await _arena(request).items.tickets.list(item_guid)
+        response.headers.update(_freshness(info))
         return [_json(r) for r in refs]
 
     @app.get("/items/{item_guid}/training-records")
@@ -209,11 +240,13 @@ def create_app(settings: Mapping[str, Any] | None = None) -> FastAPI:
         """An item's training records as JSON lines, streamed page by page.
 
         If Arena fails after the response has started, the last line is
-        ``{"error": ..., "resume_offset": N}``: ask again with ``offset=N``.
+        ``{"error": ..., "resume_offset": N}``: ask again with ``offset=N``. The ``Age``
+        and ``Warning`` headers tell about the first page (sent before the others).
         """
         pages = _arena(request).items.training_records.pages(
             item_guid, page_size=page_size, offset=offset)
-        first = await anext(pages)  # errors here become a proper status code
+        with _arena(request).cache_info() as info:
+            first = await anext(pages)  # errors here become a proper status code
 
         async def lines() -> AsyncIterator[bytes]:
             page = first
@@ -232,22 +265,33 @@ def create_app(settings: Mapping[str, Any] | None = None) -> FastAPI:
             finally:
                 await pages.aclose()
 
-        return StreamingResponse(lines(), media_type="application/x-ndjson")
+        return StreamingResponse(lines(), media_type="application/x-ndjson",
+                                 headers=_freshness(info))
 
     @app.get("/healthz")
-    async def healthz(request: Request) -> dict[str, Any]:
+    async def healthz(request: Request, response: Response) -> dict[str, Any]:
         """200 once an Arena request proved the session (credentials, workspace, share),
         with the quota as last seen. Login is lazy, so this spends at most one cheap
         request (``GET /items?limit=1``) per worker every ``ARENA_HEALTH_TTL`` seconds;
-        errors map as everywhere (wrong credentials: 502 ``upstream_credentials``)."""
+        errors map as everywhere (wrong credentials: 502 ``upstream_credentials``). With
+        the cache, a fresh cached probe counts (a worker's request proved the session less
+        than ``ARENA_CACHE_TTL`` ago); a stale one (Arena could not answer) is 200 with
+        ``"stale": true`` and the ``Warning`` header: the service still answers from its
+        cache."""
         state = request.app.state
         ttl = float(os.environ.get("ARENA_HEALTH_TTL", "60"))
+        stale = False
         async with state.proving:  # concurrent probes wait for one request
             if state.proven_at is None or time.monotonic() - state.proven_at > ttl:
-                await _arena(request).items.list(page_size=1, max_items=1)
-                state.proven_at = time.monotonic()
+                with _arena(request).cache_info() as info:
+                    await _arena(request).items.list(page_size=1, max_items=1)
+                response.headers.update(_freshness(info))
+                stale = info.stale
+                if not stale:
+                    state.proven_at = time.monotonic()
         quota = _arena(request).quota
-        return {"status": "ok", "quota": None if quota is None else _json(quota)}
+        return {"status": "ok", "stale": stale,
+                "quota": None if quota is None else _json(quota)}
 
     return app
 

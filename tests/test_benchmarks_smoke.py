@@ -108,3 +108,16 @@ def test_frugal_jobs_tiny(bench: object) -> None:
     frugal = importlib.import_module("frugal")
     (row,) = frugal.etl_rerun(quick=True)
     assert row[1:3] == ["180", "90"]  # the re-run spends nothing with the cache
+
+
+def test_frugal_three_jobs_tiny(bench: object) -> None:
+    frugal = importlib.import_module("frugal")
+    rows = frugal.three_jobs(quick=True)
+    assert len(rows) == 4
+    backend, etl, at_once, in_turn = rows
+    assert backend[1] == "160"
+    assert int(backend[2]) <= 80  # 20 items, 4 GETs each, fetched once across the workers
+    assert etl[1:3] == ["90 (30)", "61 (1)"]
+    assert at_once[1] == in_turn[1] == "80"
+    assert int(at_once[2]) <= 4
+    assert in_turn[2] == "1"
