@@ -7,7 +7,6 @@ password."""
 from __future__ import annotations
 
 import ssl
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -45,12 +44,12 @@ def tls_context(ca: trustme.CA) -> ssl.SSLContext:
 
 
 @pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
+def env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     """No proxy or CA variable of the machine, no Arena credentials; each run alone."""
     for name in (*NETWORK_ENV, *ARENA_ENV):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("ARENA_SHARE", "none")
-    yield monkeypatch
+    return monkeypatch
 
 
 def point_at(env: pytest.MonkeyPatch, fake: FakeArena) -> None:
@@ -85,7 +84,8 @@ def test_a_tls_server_signed_by_a_private_ca(
         err = capsys.readouterr().err
         assert len(problems(err)) == 1, err
         assert "Traceback" not in err
-        assert "is not trusted" in err and "--ca-bundle" in err
+        assert "is not trusted" in err
+        assert "--ca-bundle" in err
         assert "ssl=" not in err  # the Python option is not what a CLI user can give
         assert fake.requests == []  # nothing got through
         # With it: the export, complete.
@@ -110,7 +110,9 @@ def test_a_bad_ca_bundle_is_a_usage_error(env: pytest.MonkeyPatch, tmp_path: Pat
         assert main(["export", "ticket-refs", "--number", "PN-1", "--out",
                      str(tmp_path / "x.jsonl"), "--ca-bundle", str(bundle)]) == 2
         err = capsys.readouterr().err
-        assert err.count("\n") == 1 and "--ca-bundle" in err and words in err
+        assert err.count("\n") == 1
+        assert "--ca-bundle" in err
+        assert words in err
     assert not (tmp_path / "x.jsonl").exists()
 
 
@@ -134,14 +136,17 @@ def test_through_a_proxy_given_by_option(env: pytest.MonkeyPatch, tmp_path: Path
         assert main(export(tmp_path, items, "b.jsonl", "--proxy", wrong)) == 1
         err = capsys.readouterr().err
         assert len(problems(err)) == 1, err
-        assert "407" in err and "--proxy, or HTTPS_PROXY" in err
-        assert "wr0ng-pass" not in err and PROXY_PASSWORD not in err
+        assert "407" in err
+        assert "--proxy, or HTTPS_PROXY" in err
+        assert "wr0ng-pass" not in err
+        assert PROXY_PASSWORD not in err
         assert len(fake.requests) == seen
         # A malformed one: exit 2 before anything is sent, the password not shown.
         assert main(export(tmp_path, items, "c.jsonl", "--proxy",
                            f"https://u:{PROXY_PASSWORD}@proxy.corp:3128")) == 2
         err = capsys.readouterr().err
-        assert "--proxy must be an http:// proxy URL" in err and PROXY_PASSWORD not in err
+        assert "--proxy must be an http:// proxy URL" in err
+        assert PROXY_PASSWORD not in err
     assert canonical(read_jsonl(tmp_path / "a.jsonl")) == \
         canonical(truth("ticket-refs", items=3, seed=4))
 
@@ -215,7 +220,8 @@ def test_an_answer_over_the_limit_stops_the_run_in_one_line(
                            "--concurrency", "1")) == 1
         err = capsys.readouterr().err
         assert len(problems(err)) == 1, err
-        assert "larger than" in err and "--max-answer-size MIB" in err
+        assert "larger than" in err
+        assert "--max-answer-size MIB" in err
         assert "max_answer_size=" in err  # the limit in force, in bytes
         # The run stopped at the first: one oversized answer asked, not one per item.
         assert len([r for r in fake.requests if r.path.endswith("/tickets")]) == 1

@@ -7,7 +7,6 @@ answers in the share, so a second run spends fewer requests (counted on the fake
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,10 +22,10 @@ ENV = ("ARENA_EMAIL", "ARENA_PASSWORD", "ARENA_SESSION_ID", "ARENA_WORKSPACE_ID"
 
 
 @pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
+def env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     for name in ENV:
         monkeypatch.delenv(name, raising=False)
-    yield monkeypatch
+    return monkeypatch
 
 
 def default_share() -> Path:
@@ -72,7 +71,8 @@ def test_a_run_uses_the_default_share_unless_told(env: pytest.MonkeyPatch,
         given = private(tmp_path, "given")
         assert main(["export", "ticket-refs", "--items", str(items), "--out",
                      str(tmp_path / "d.jsonl"), "-q", "--share", f"sqlite:///{given}"]) == 0
-        assert given.exists() and not default_share().exists()
+        assert given.exists()
+        assert not default_share().exists()
         env.delenv("ARENA_SHARE")
         assert main(["export", "ticket-refs", "--items", str(items), "--out",
                      str(tmp_path / "e.jsonl"), "-q"]) == 0
@@ -98,10 +98,12 @@ def test_a_relative_sqlite_path_is_one_line_and_exit_2(
             env.setenv("ARENA_SHARE", "sqlite:///share.db")
         assert main(argv) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "must be absolute" in err
+    assert err.count("\n") == 1
+    assert "must be absolute" in err
     assert ("--share: " if where == "option" else "ARENA_SHARE: ") in err
     assert fake.requests == []
-    assert not (tmp_path / "share.db").exists() and not (tmp_path / "out.jsonl").exists()
+    assert not (tmp_path / "share.db").exists()
+    assert not (tmp_path / "out.jsonl").exists()
 
 
 def test_a_malformed_share_url_never_shows_its_password(
@@ -109,7 +111,9 @@ def test_a_malformed_share_url_never_shows_its_password(
     assert main(["export", "ticket-refs", "--fake", "--out", str(tmp_path / "a.jsonl"),
                  "--share", "redis://:sup3r-secret@cache:0/0"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "--share: " in err and "sup3r-secret" not in err
+    assert err.count("\n") == 1
+    assert "--share: " in err
+    assert "sup3r-secret" not in err
 
 
 def test_the_fake_and_the_demo_never_use_the_default_share(
@@ -135,10 +139,12 @@ def test_the_help_says_what_the_default_share_is(capsys: pytest.CaptureFixture[s
     for command in (["export", "ticket-refs"], ["export", "training-records"], ["demo"]):
         assert main([*command, "--help"]) == 0
         text = " ".join(capsys.readouterr().out.split())
-        assert "--share URL" in text and "Default:" in text
+        assert "--share URL" in text
+        assert "Default:" in text
         if command[0] == "export":
             assert "$ARENA_SHARE when set, else the default share" in text
-            assert "--cache SECONDS" in text and "--ca-bundle PATH" in text
+            assert "--cache SECONDS" in text
+            assert "--ca-bundle PATH" in text
             assert "--proxy URL" in text
 
 
@@ -169,7 +175,8 @@ def test_a_second_run_with_cache_spends_fewer_requests(
     assert canonical(read_jsonl(tmp_path / "c.jsonl")) == rows
     assert canonical(read_jsonl(tmp_path / "d.jsonl")) == rows
     header, body = read_csv(tmp_path / "b.csv")
-    assert len(body) == len(rows) and "item_guid" in header
+    assert len(body) == len(rows)
+    assert "item_guid" in header
 
 
 def test_a_plan_then_the_run_lists_the_query_once(
