@@ -23,7 +23,6 @@ from ._common import (
     arena_settings,
     exit_code_for,
     one_line,
-    share_settings,
 )
 from ._demo import run_demo
 from ._export import (
@@ -35,6 +34,7 @@ from ._export import (
     format_for,
 )
 from ._fakes import akana_kwargs_for, arena_kwargs_for, start_fake_akana, start_fake_arena
+from ._network import fake_share, network_settings
 from ._select import Query, read_entries
 from ._serve import serve
 from ._ui import Reporter
@@ -58,7 +58,9 @@ app: typer.Typer = typer.Typer(
          "(ARENA_EMAIL, ARENA_PASSWORD, ARENA_WORKSPACE_ID or ARENA_SESSION_ID, or "
          "ARENA_CLIENT_ID, ARENA_CLIENT_SECRET and ARENA_TOKEN_URL for an OAuth machine "
          "user; ARENA_BASE_URL; ARENA_SHARE; AKANA_BASE_URL, AKANA_EMAIL, AKANA_PASSWORD "
-         "or AKANA_AUTH_TOKEN + AKANA_TENANT).\n\n" + EXIT_STATUS,
+         "or AKANA_AUTH_TOKEN + AKANA_TENANT). Behind a company proxy or CA, the standard "
+         "HTTPS_PROXY, NO_PROXY and SSL_CERT_FILE are read (or --proxy, --ca-bundle)."
+         "\n\n" + EXIT_STATUS,
     no_args_is_help=True,
     add_completion=False,
     # Plain help: no '<bool>' placeholder after flags, option names never cut short.
@@ -159,8 +161,10 @@ def demo(
     quiet: Annotated[bool, typer.Option("--quiet", "-q",
                                         help="No progress (bars or lines).")] = False,
     share: Annotated[str | None, typer.Option(
-        "--share", metavar="URL", help="Share the session and quota (sqlite:///path.db, "
-                                       "redis://...; default: $ARENA_SHARE).")] = None,
+        "--share", metavar="URL", help="Share the session and quota "
+                                       "(sqlite:////absolute/path.db, redis://...). Default: "
+                                       "none (the demo never uses $ARENA_SHARE or your "
+                                       "default share).")] = None,
     progress: ProgressOpt = ProgressChoice.auto,
     progress_interval: ProgressEvery = Reporter.PLAIN_EVERY,
 ) -> None:
@@ -174,7 +178,7 @@ def demo(
                              latency=latency, fault_rate=fault_rate, quota=quota,
                              tickets=tickets,
                              ui=_reporter(False, progress, progress_interval, none=quiet),
-                             arena_extra=share_settings(share=share)))
+                             arena_extra=_checked(lambda: fake_share(share))))
     if code:
         raise typer.Exit(code)
 
@@ -250,8 +254,48 @@ PlanOpt = Annotated[bool, typer.Option(
                    "a range).")]
 Share = Annotated[str | None, typer.Option(
     "--share", metavar="URL",
-    help="Share the session and the quota with the other processes of this Arena user: "
-         "sqlite:///path.db or redis://host:6379/0 (default: $ARENA_SHARE).")]
+    help="Share the session, the quota (and --cache) with the other processes of this "
+         "Arena user: sqlite:////absolute/path.db (a relative path is refused), "
+         "redis://host:6379/0, or none to run alone. Default: $ARENA_SHARE when set, else "
+         "the default share, a private SQLite file in your state folder "
+         "(~/.local/state/arena_async/share.db on Linux). With --fake: none unless given.")]
+CaBundle = Annotated[str | None, typer.Option(
+    "--ca-bundle", metavar="PATH",
+    help="Verify the servers' TLS certificates against this CA bundle (PEM) only: a "
+         "private CA, a TLS-inspecting proxy. Default: $SSL_CERT_FILE when set, else the "
+         "system's trust store.")]
+ProxyOpt = Annotated[str | None, typer.Option(
+    "--proxy", metavar="URL",
+    help="Send every request through this HTTP proxy: http://[user:password@]host:port "
+         "(HTTPS goes through it in a CONNECT tunnel). Default: $HTTPS_PROXY (or "
+         "$HTTP_PROXY, $ALL_PROXY) but for the hosts in $NO_PROXY. A password given here "
+         "shows in the process list: prefer HTTPS_PROXY for one.")]
+MaxAnswer = Annotated[int | None, typer.Option(
+    "--max-answer-size", metavar="MIB", min=1,
+    help="Refuse any answer larger than this many MiB (default 64; a page is a few MB at "
+         "most): the run stops with exit 1.")]
+CacheOpt = Annotated[float | None, typer.Option(
+    "--cache", metavar="SECONDS", min=0.0,
+    help="Keep Arena's answers this many seconds in the share, so that a later run asks "
+         "again only what it lacks: a --plan followed by the run (the plan's listing or "
+         "sample is not asked again), the same export to another --out or format, --fresh "
+         "or a retry soon after. The answers may be that old: leave it off when a run must "
+         "see the latest data. Needs a share (the default one will do). Default: off.")]
+
+
+def _ttl(cache: float | None) -> float | None:
+    """``--cache`` seconds, checked (exit 2 unless > 0)."""
+    if cache is not None and not cache > 0:
+        raise CliError("--cache: give the seconds answers are kept (more than 0)", EXIT_USAGE)
+    return cache
+
+
+def _checked(settings: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """``settings()``, a :class:`CliError` becoming the command's error line and status."""
+    try:
+        return settings()
+    except CliError as exc:
+        raise _fail(exc.message, exc.exit_code) from None
 
 
 def _item_export(kind_name: str, *, items: str | None, number: str | None,
@@ -261,7 +305,9 @@ def _item_export(kind_name: str, *, items: str | None, number: str | None,
                  fake_seed: int, fake_quota: int | None, fake_latency: float, reserve: int,
                  wait_for_quota: bool, max_wait: float, plan: bool,
                  share: str | None, fresh: bool, progress: ProgressChoice,
-                 progress_interval: float) -> None:
+                 progress_interval: float, ca_bundle: str | None = None,
+                 proxy: str | None = None, max_answer_size: int | None = None,
+                 cache: float | None = None) -> None:
     kind = _records.ITEM_KINDS[kind_name]
     query = Query(number=number, category_name=category, lifecycle_phase_stage=stage)
     try:
@@ -269,7 +315,8 @@ def _item_export(kind_name: str, *, items: str | None, number: str | None,
                              concurrency=concurrency, page_size=page_size, restart=restart,
                              overwrite=overwrite, checkpoint_interval=interval,
                              quota_reserve=reserve, wait_for_quota=wait_for_quota,
-                             max_wait=max_wait, plan=plan, fresh=fresh)
+                             max_wait=max_wait, plan=plan, fresh=fresh,
+                             cache=_ttl(cache))
         if query.filters and items is not None:
             raise CliError("give --items FILE or a query (--number, --category, "
                            "--lifecycle-stage), not both", EXIT_USAGE)
@@ -280,7 +327,11 @@ def _item_export(kind_name: str, *, items: str | None, number: str | None,
         selection = (Selection(query=query) if query.filters
                      else Selection(entries=read_entries(items)) if items is not None
                      else None)
-        client = share_settings(share=share) if fake else arena_settings(share=share)
+        # A fake is on loopback: the machine's proxy and CA variables are not for it, and
+        # it never uses ARENA_SHARE or the user's default share.
+        network = network_settings(ca_bundle=ca_bundle, proxy=proxy,
+                                   max_answer_mib=max_answer_size, environment=not fake)
+        client = {**(fake_share(share) if fake else arena_settings(share=share)), **network}
     except CliError as exc:
         raise _fail(exc.message, exc.exit_code) from None
     # The plan is what --plan asks for: printed even when quiet.
@@ -303,7 +354,9 @@ def _item_export_options(
     *, out: Out, items: ItemsOpt = None, number: NumberOpt = None,
     category: CategoryOpt = None, stage: StageOpt = None, fmt: FormatOpt = None,
     concurrency: Concurrency = 16, plan: PlanOpt = False, share: Share = None,
-    fresh: FreshOpt = False, restart: Restart = False, overwrite: Overwrite = False,
+    cache: CacheOpt = None, ca_bundle: CaBundle = None, proxy: ProxyOpt = None,
+    max_answer_size: MaxAnswer = None, fresh: FreshOpt = False, restart: Restart = False,
+    overwrite: Overwrite = False,
     quiet: Quiet = False, progress: ProgressOpt = ProgressChoice.auto,
     progress_interval: ProgressEvery = Reporter.PLAIN_EVERY,
     interval: Interval = 1.0, fake: Fake = False, fake_items: FakeItems = 200,
@@ -414,6 +467,7 @@ def export_akana_tickets(
     fake_tickets: Annotated[int, typer.Option("--fake-tickets", min=0,
                                               help="With --fake: tickets.")] = 1001,
     fake_seed: FakeSeed = 1, fake_latency: FakeLatency = 0.0,
+    ca_bundle: CaBundle = None, proxy: ProxyOpt = None, max_answer_size: MaxAnswer = None,
 ) -> None:
     """Akana tickets matching the filters (start/count pages)."""
     given = dict(locals())  # the filter options, by their TicketFilters keyword names
@@ -421,7 +475,9 @@ def export_akana_tickets(
         opts = ExportOptions(out=out, format=format_for(out, fmt.value if fmt else None),
                              page_size=page_size, restart=restart, overwrite=overwrite,
                              checkpoint_interval=interval, fresh=fresh)
-        client = None if fake else akana_settings()
+        network = network_settings(ca_bundle=ca_bundle, proxy=proxy,
+                                   max_answer_mib=max_answer_size, environment=not fake)
+        client = None if fake else {**akana_settings(), **network}
     except CliError as exc:
         raise _fail(exc.message, exc.exit_code) from None
     filters = {name: given[name] for name in TICKET_FILTERS}
@@ -433,7 +489,8 @@ def export_akana_tickets(
             return
         async with start_fake_akana(tickets=fake_tickets, seed=fake_seed,
                                     latency=fake_latency) as fake_server:
-            await export_tickets(filters, akana_kwargs_for(fake_server), opts, ui)
+            await export_tickets(filters, {**akana_kwargs_for(fake_server), **network},
+                                 opts, ui)
 
     _execute(main())
 
@@ -467,7 +524,9 @@ def fake_server(
 ) -> None:
     """Run the fake Arena and Akana servers until Ctrl-C or SIGTERM.
 
-    Prints their URLs and credentials, as the environment variables that export reads.
+    Prints their URLs and credentials, as the environment variables that export reads,
+    with ARENA_SHARE set to a temporary share of this fake's own (removed when it stops),
+    so exports against the fake never use your default share.
     """
     if not arena and not akana:
         raise _fail("nothing to serve: --no-arena and --no-akana", EXIT_USAGE)

@@ -9,6 +9,7 @@ from typing import Any
 
 from ..credentials import GivenCookies, Server, credential_from, credential_keys
 from ..errors import (
+    AnswerTooLargeError,
     APIError,
     ArenaAsyncError,
     AuthenticationError,
@@ -70,8 +71,11 @@ class CliError(Exception):
 
 def one_line(exc: BaseException) -> str:
     """An exception as one line: its message, newlines folded (library messages never
-    hold secrets), prefixed with its type unless it is one of arena_async's."""
-    text = " ".join(str(exc).split())
+    hold secrets), prefixed with its type unless it is one of arena_async's; the Python
+    option names a fix mentions are put in command-line terms (``--ca-bundle``...)."""
+    from ._network import cli_terms
+
+    text = cli_terms(" ".join(str(exc).split()))
     if isinstance(exc, ArenaAsyncError) and text:
         return text
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
@@ -84,9 +88,11 @@ def exit_code_for(exc: BaseException) -> int:
 
 def is_fatal(exc: BaseException) -> bool:
     """Errors that would fail every other item too, so the run stops (resumably): a spent
-    quota, refused credentials, an unreachable server, or anything not from the API
-    (a full disk, a bug). Other API errors (404 for an unknown item...) fail one item."""
-    if isinstance(exc, QuotaExhaustedError | AuthenticationError | TransportError):
+    quota, refused credentials, an unreachable server (a refused certificate or proxy
+    included), an answer over ``--max-answer-size``, or anything not from the API (a full
+    disk, a bug). Other API errors (404 for an unknown item...) fail one item."""
+    if isinstance(exc, QuotaExhaustedError | AuthenticationError | TransportError
+                  | AnswerTooLargeError):
         return True
     return not isinstance(exc, ArenaAsyncError | UnknownItemNumber)
 
@@ -162,14 +168,19 @@ def arena_settings(environ: Mapping[str, str] | None = None, *,
 
 def share_settings(environ: Mapping[str, str] | None = None,
                    share: str | None = None) -> dict[str, Any]:
-    """``{"share": url}`` from ``share`` (the ``--share`` option) or ``ARENA_SHARE``;
-    empty when neither is set.
+    """The share of a run against a server: ``share`` (the ``--share`` option: a URL, or
+    ``none``), else nothing, which leaves the library's default share (``ARENA_SHARE`` when
+    set, ``none`` opting out, else a private SQLite file in the user's state folder; a
+    client given a session id never shares). A malformed ``--share`` or a relative SQLite
+    path is a :class:`CliError` (exit 2); ``environ`` is not read (the library reads
+    ``ARENA_SHARE`` itself, with the same rules as every program).
 
-    Example: ``share_settings({"ARENA_SHARE": "sqlite:///arena.db"})``
+    Example: ``share_settings(share="none")`` is ``{"share": False}``.
     """
-    env = os.environ if environ is None else environ
-    value = share.strip() if share is not None else _env(env, "ARENA_SHARE")
-    return {"share": value} if value else {}
+    from ._network import share_option
+
+    del environ  # the library's default reads ARENA_SHARE
+    return share_option(share)
 
 
 def akana_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:

@@ -53,7 +53,7 @@ from ..arena.items import GuidBatch
 from ..errors import APIError, ArenaAsyncError, AuthenticationError, QuotaExhaustedError
 from ..models.akana import Ticket
 from ..models.common import Page, Quota, Stats
-from ..policies import QuotaPolicy
+from ..policies import CachePolicy, QuotaPolicy
 from ._checkpoint import (
     Checkpoint,
     Output,
@@ -78,6 +78,7 @@ from ._common import (
     is_permanent,
     one_line,
 )
+from ._network import cli_terms
 from ._records import (
     AKANA_TICKET_COLUMNS,
     ItemKind,
@@ -131,6 +132,9 @@ class ExportOptions:
     #: Export again when the output holds this export finished (into ``<out>.fresh``,
     #: which replaces it when complete); without it a finished export is not run again.
     fresh: bool = False
+    #: ``--cache``: seconds the Arena answers are kept in the share for the next runs
+    #: (None: nothing cached).
+    cache: float | None = None
 
 
 def format_for(out: Path, explicit: str | None) -> Format:
@@ -280,21 +284,32 @@ def _logs_out(arena: ArenaClient) -> int:
     return 1 if arena.auth.logs_out else 0
 
 
-def _arena_client(client: Mapping[str, Any], opts: ExportOptions) -> ArenaClient:
-    """The export's Arena client: ``client`` settings, the export's concurrency and quota
-    policy (``CliError`` with exit 2 for bad settings)."""
+def _arena_client(client: Mapping[str, Any], opts: ExportOptions,
+                  ui: Reporter | None = None) -> ArenaClient:
+    """The export's Arena client: ``client`` settings (credentials, share, network), the
+    export's concurrency, quota policy and answer cache (``CliError`` with exit 2 for bad
+    settings). ``--cache`` without a share keeps nothing for the next run: ``ui`` warns."""
     quota = QuotaPolicy(reserve=opts.quota_reserve,
                         on_exhausted="wait" if opts.wait_for_quota else "raise",
                         max_wait=opts.max_wait)
+    extra: dict[str, Any] = {}
     try:
-        return ArenaClient(**client, max_concurrency=opts.concurrency, quota=quota)
+        if opts.cache is not None:
+            extra["cache"] = CachePolicy(ttl=opts.cache)
+        arena = ArenaClient(**client, max_concurrency=opts.concurrency, quota=quota, **extra)
     except (ValueError, TypeError) as exc:
-        raise CliError(f"Arena settings: {exc}", EXIT_USAGE) from None
+        raise CliError(f"Arena settings: {cli_terms(str(exc))}", EXIT_USAGE) from None
+    if opts.cache is not None and arena.share_link is None and ui is not None:
+        ui.warn("--cache: this run has no share (--share none, ARENA_SHARE=none, --fake "
+                "without --share, or a session id, which is never shared), so its answers "
+                "are kept in memory for this run only, not for the next")
+    return arena
 
 
 async def _read_quota(arena: ArenaClient) -> None:
     """One cheap request (one minimal item) for the quota: Arena announces it with every
-    answer."""
+    answer. (With ``--cache`` it may come from the cache, which carries no quota: then the
+    quota stays unknown, and nothing is spent.)"""
     pages = arena.items.pages(page_size=1, view="minimum")
     async with aclosing(pages):
         async for _ in pages:
@@ -424,7 +439,7 @@ async def export_items(kind: ItemKind, selection: Selection, client: Mapping[str
         _already_complete(where, ui)
         return
     opts = attrs.evolve(opts, out=where.path, restart=where.restart)
-    arena = _arena_client(client, opts)
+    arena = _arena_client(client, opts, ui)
     ui.watch(arena)
     with _signals_stop(ui) as signals:
         try:
@@ -848,7 +863,8 @@ async def _print_plan(arena: ArenaClient, kind: ItemKind, *, selection: Selectio
     rows += [
         ("per item", per_item + (f" ({more})" if more else "")),
         ("requests", plan.total),
-        ("quota left", format_quota(arena.quota) if arena.quota else "unknown"),
+        ("quota left", format_quota(arena.quota) if arena.quota else _unknown(opts)),
+        *_cache_rows(opts),
         ("this plan", f"spent {(resolved.spent if looked_up else 0) + probe + logout:,} "
                       "requests" + why + (", its logout included" if logout else "")),
     ]
@@ -856,6 +872,20 @@ async def _print_plan(arena: ArenaClient, kind: ItemKind, *, selection: Selectio
     shortfall = _shortfall(plan.finding + plan.low, arena.quota, opts.quota_reserve)
     if shortfall:
         ui.note(shortfall.strip())
+
+
+def _unknown(opts: ExportOptions) -> str:
+    """The quota left, when no answer said it."""
+    return "unknown (answered from the cache, which keeps no quota)" if opts.cache else \
+        "unknown"
+
+
+def _cache_rows(opts: ExportOptions) -> list[tuple[str, str]]:
+    """The plan's row about ``--cache``."""
+    if opts.cache is None:
+        return []
+    return [("cache", f"answers kept {opts.cache:g} s in the share: those cached already "
+                      "cost no request, so the run may spend less")]
 
 
 def _summary(ui: Reporter, title: str, out: Output, run: _Run,
@@ -914,7 +944,7 @@ async def export_item_listing(query: Query, client: Mapping[str, Any], opts: Exp
         _already_complete(where, ui)
         return
     opts = attrs.evolve(opts, out=where.path, restart=where.restart)
-    arena = _arena_client(client, opts)
+    arena = _arena_client(client, opts, ui)
     logout = _logs_out(arena)
     more = f"1 per {opts.page_size} items, and 1 more when the count is a multiple of it"
     if opts.plan:
@@ -926,7 +956,9 @@ async def export_item_listing(query: Query, client: Mapping[str, Any], opts: Exp
                               "listing them, which costs as much as the export)"),
                     ("requests", f"at least {1 + logout} ({more}"
                                  + (", +1 to log out)" if logout else ")")),
-                    ("quota left", format_quota(arena.quota) if arena.quota else "unknown"),
+                    ("quota left", format_quota(arena.quota) if arena.quota
+                     else _unknown(opts)),
+                    *_cache_rows(opts),
                     ("this plan", f"spent {counted(arena) + logout:,} requests (one to "
                                   "read the quota" + (", one to log out)" if logout else ")"))]
             if state is not None and state.next_start is not None:
@@ -1026,8 +1058,8 @@ async def export_tickets(filters: Mapping[str, Any], client: Mapping[str, Any],
     opts = attrs.evolve(opts, out=where.path, restart=where.restart)
     try:
         akana = AkanaClient(**client)
-    except ValueError as exc:
-        raise CliError(f"Akana settings: {exc}", EXIT_USAGE) from None
+    except (ValueError, TypeError) as exc:
+        raise CliError(f"Akana settings: {cli_terms(str(exc))}", EXIT_USAGE) from None
     fresh = Checkpoint("akana-tickets", opts.format, spec)
     out = _open_output(opts, where, fresh, AKANA_TICKET_COLUMNS, ui)
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import shlex
+import shutil
 import signal
+import tempfile
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from pathlib import Path
 from typing import Any, TypeVar
@@ -39,6 +41,15 @@ def item_numbers(fake: FakeArena) -> list[str]:
         if number:
             numbers[Entry(str(number), is_number=True).line] = None
     return list(numbers)
+
+
+def _temporary_share(stack: AsyncExitStack) -> str:
+    """The URL of a share for the exports run against the fake: a SQLite file in a
+    private temporary folder (0700), removed when the fake stops. Trying the fake never
+    touches the user's default share, and sharing and ``--cache`` work as with it."""
+    folder = tempfile.mkdtemp(prefix="arena_async-fake-share-")
+    stack.callback(shutil.rmtree, folder, ignore_errors=True)
+    return f"sqlite:///{Path(folder, 'share.db')}"
 
 
 def _exports(prefix: str, client_kwargs: dict[str, Any]) -> str:
@@ -82,7 +93,10 @@ async def serve(*, arena: bool, akana: bool, host: str, arena_port: int, akana_p
                     host=host), host, arena_port)
                 quota_text = f"quota {quota:,}/day" if quota is not None else "no quota"
                 _say(f"FakeArena  {fake.url}  ({items:,} items, seed {seed}, {quota_text})")
-                _say("  " + _exports("ARENA_", arena_kwargs_for(fake)))
+                share = _temporary_share(stack)
+                _say("  " + _exports("ARENA_", {**arena_kwargs_for(fake), "share": share}))
+                _say("  (ARENA_SHARE: a temporary share of this fake's own, removed when it "
+                     "stops: your default share is not used)")
                 if write_items is not None:
                     _write_lines(write_items, fake.item_guids)
                     _say(f"  item GUIDs written to {write_items}")

@@ -391,7 +391,11 @@ def format_quota(quota: Quota | None, *, now: datetime | None = None) -> str:
 
 
 def format_requests(stats: Stats) -> str:
-    """``5,001 (incl. 1 login)``."""
-    if not stats.logins:
-        return f"{stats.requests:,}"
-    return f"{stats.requests:,} (incl. {stats.logins} login{'s' if stats.logins != 1 else ''})"
+    """``5,001 (incl. 1 login)``; ``12 (incl. 1 login), 40 answers from the cache``."""
+    text = f"{stats.requests:,}"
+    if stats.logins:
+        text += f" (incl. {stats.logins} login{'s' if stats.logins != 1 else ''})"
+    if stats.cache_hits:
+        text += (f", {stats.cache_hits:,} answer{'s' if stats.cache_hits != 1 else ''} "
+                 "from the cache")
+    return text

@@ -89,6 +89,11 @@ def test_fake_server_serves_until_sigterm(tmp_path: Path,
                    for part in shlex.split(line.removeprefix("export ")))
         for name, value in env.items():
             monkeypatch.setenv(name, value)
+        # A temporary share of the fake's own: trying the fake never uses the default.
+        share = Path(env["ARENA_SHARE"].removeprefix("sqlite:///"))
+        assert share.is_absolute()
+        assert share.parent.is_dir()
+        assert "your default share is not used" in text
         out = tmp_path / "refs.jsonl"
         assert main(["export", "ticket-refs", "--items", str(items_file), "--out",
                      str(out), "-q"]) == 0
@@ -101,6 +106,9 @@ def test_fake_server_serves_until_sigterm(tmp_path: Path,
         stdout, stderr = proc.communicate(timeout=10)
     assert proc.returncode == 0, stderr
     assert "Stopped." in stdout
+    assert share.exists() is False
+    assert not share.parent.exists()
+    assert not (Path(os.environ["XDG_STATE_HOME"]) / "arena_async" / "share.db").exists()
 
 
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
