@@ -159,7 +159,7 @@ async def test_identities_and_servers_keep_their_own_answers(make_share: ShareFa
             FakeArena.seeded(items=3, seed=1) as twin:
         oauth = ArenaClient(client_id=fake.client_id, client_secret=fake.client_secret,
                             token_url=fake.token_url, base_url=fake.url, share=make_share(),
-                            workspace_id=fake.workspace_id, cache=CachePolicy(ttl=600.0))
+                            cache=CachePolicy(ttl=600.0))
         async with Clients(client(fake, make_share()), oauth, client(twin, make_share())) as (
                 user, machine, other):
             guid = fake.item_guids[0]

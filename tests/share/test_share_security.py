@@ -312,9 +312,9 @@ async def test_an_oauth_token_is_sealed_too(share_kind: str, share_url: str) -> 
         fake.add_oauth_client("etl", "s3cret-value")
         oauth = {"client_id": "etl", "client_secret": "s3cret-value",
                  "token_url": fake.token_url}
-        a = ArenaClient(base_url=fake.url, workspace_id=fake.workspace_id, share=share_url,
+        a = ArenaClient(base_url=fake.url, share=share_url,
                         **oauth)
-        b = ArenaClient(base_url=fake.url, workspace_id=fake.workspace_id, share=share_url,
+        b = ArenaClient(base_url=fake.url, share=share_url,
                         **oauth)
         async with a, b:
             await a.items.tickets.list(fake.item_guids[0])
