@@ -49,7 +49,7 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -61,7 +61,7 @@ from ._common import EXIT_ERROR, EXIT_USAGE, CliError
 __all__ = ["CHECKPOINT_SUFFIX", "COMPLETE_SUFFIX", "FAILED_SUFFIX", "FRESH_SUFFIX",
            "Checkpoint", "Completion", "Output", "Target", "check_resumable",
            "checkpoint_path", "complete_path", "failed_path", "fingerprint", "fresh_path",
-           "peek", "read_completion", "target"]
+           "peek", "read_completion", "target", "write_json"]
 
 CHECKPOINT_SUFFIX = ".checkpoint.json"
 FAILED_SUFFIX = ".failed.jsonl"
@@ -440,7 +440,7 @@ class Output:
         os.fsync(self._file.fileno())
         if self._failed is not None:
             os.fsync(self._failed.fileno())
-        _write_json(self.checkpoint_path, self.state.to_json())
+        write_json(self.checkpoint_path, self.state.to_json())
         self._last = self._clock()
 
     def maybe_checkpoint(self) -> None:
@@ -464,7 +464,7 @@ class Output:
             return
         if self.final is not None:
             self._replace_final(self.final)
-        _write_json(complete_path(self.path), Completion.of(self.state).to_json())
+        write_json(complete_path(self.path), Completion.of(self.state).to_json())
         self.checkpoint_path.unlink(missing_ok=True)
 
     def _replace_final(self, final: Path) -> None:
@@ -486,7 +486,7 @@ class Output:
         return self.state.bytes
 
 
-def _write_json(path: Path, data: dict[str, Any]) -> None:
+def write_json(path: Path, data: Mapping[str, Any]) -> None:
     """Replace ``path`` with ``data`` atomically (a temporary file, fsync, rename)."""
     tmp = path.with_name(path.name + ".tmp")
     with tmp.open("w", encoding="utf-8") as f:

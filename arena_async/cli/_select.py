@@ -19,7 +19,6 @@ same items.
 from __future__ import annotations
 
 import json
-import os
 import re
 import sys
 import time
@@ -32,7 +31,7 @@ import attrs
 
 from ..arena import ArenaClient
 from ..arena.items import GuidBatch
-from ._checkpoint import fingerprint
+from ._checkpoint import fingerprint, write_json
 from ._common import EXIT_ERROR, EXIT_USAGE, CliError, is_fatal
 
 __all__ = [
@@ -252,15 +251,6 @@ def counted(arena: ArenaClient) -> int:
     return stats.requests - stats.logins
 
 
-def _write_selection(path: Path, data: Mapping[str, Any]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as f:
-        json.dump(data, f, separators=(",", ":"))
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def save_resolved(out: Path, spec: str, resolved: Resolved,
                   numbers: Mapping[str, str | None] | None = None) -> None:
     """Write ``<out>.selection.json`` atomically: the whole selection, and the answers of
@@ -269,7 +259,7 @@ def save_resolved(out: Path, spec: str, resolved: Resolved,
                             "labels": resolved.labels, "unknown": resolved.unknown}
     if numbers is not None:
         data["numbers"] = dict(numbers)
-    _write_selection(selection_path(out), data)
+    write_json(selection_path(out), data)
 
 
 @attrs.frozen
@@ -392,7 +382,7 @@ class NumberLookup:
         """Write the answers so far to ``<out>.selection.json`` (when any is new)."""
         if not self._dirty:
             return
-        _write_selection(selection_path(self.out), {"version": 1, "fingerprint": self.spec,
+        write_json(selection_path(self.out), {"version": 1, "fingerprint": self.spec,
                                                     "numbers": self.found})
         self._dirty = False
         self._saved = self._clock()
