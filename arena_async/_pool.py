@@ -27,6 +27,7 @@ import aiohttp
 import attrs
 
 from ._attempt_timer import AttemptTimer
+from ._checks import check_deadline
 from ._exchange import Action, ActionKind, Exchange, brief_failure, describe_failure
 from ._lifecycle import Lifecycle
 from ._limiter import Limiter, Permit
@@ -35,8 +36,8 @@ from ._protocol import (
     Request,
     Verdict,
     VerdictKind,
-    check_deadline,
     classify,
+    is_transient_status,
     parse_error_body,
     parse_quota,
     read_quota,
@@ -153,8 +154,9 @@ class SessionPool(Lifecycle):
     async def login_once(self, request: Request) -> Response:
         """Send one login attempt (not admitted: login spends no quota) and count it.
 
-        A connection failure raises :class:`TransportError` and a 5xx (or another status the
-        retry policy retries) the matching :class:`APIError`: both are transient, and the
+        A connection failure raises :class:`TransportError` and a transient status (a 5xx or
+        another the retry policy retries: :func:`~arena_async._protocol.is_transient_status`)
+        the matching :class:`APIError`: both are transient, and the
         request that needed the login retries it within its own attempts. Any other answer
         is returned for the auth to judge (2xx: a session; 4xx: refused credentials).
         """
@@ -165,7 +167,7 @@ class SessionPool(Lifecycle):
                                  url=request.display, brief=brief_failure(exc)) from None
         if 200 <= response.status < 300:
             self.count_login()
-        if response.status in self.retry.retry_statuses or response.status >= 500:
+        if is_transient_status(response.status, self.retry.retry_statuses):
             details = parse_error_body(response.body)
             raise error_for_status(response.status)(
                 response.status, details, method=request.method, url=request.display,
