@@ -224,7 +224,7 @@ class SessionPool(Lifecycle):
             try:
                 response = await self._timer.bound(self._transmit(request, auth_headers))
             except (aiohttp.ClientError, TimeoutError, ConnectionError) as exc:
-                _report_failure(permit, exc)
+                _report_failure(limiter, permit, exc)
                 failure = exc
             except BaseException:
                 limiter.release(permit)
@@ -268,15 +268,16 @@ class SessionPool(Lifecycle):
         if 200 <= response.status < 300:  # nothing to classify; no Quota built
             reading = read_quota(response.headers)
             if reading is None:
-                permit.observe(None)
+                self.limiter.report(permit, remaining=None, reset_ts=None, quota=None)
             else:
-                self.limiter.report(permit, reading[0], reading[2], reading, False)
+                self.limiter.report(permit, remaining=reading[0], reset_ts=reading[2],
+                                    quota=reading)
             return _OK
         quota = parse_quota(response.headers, self.quota_limit)
         verdict = classify(response.status, response.headers, response.body, request,
                            now=self.now(), retry_statuses=self.retry.retry_statuses,
                            quota=quota)
-        permit.observe(quota, exhausted=verdict.kind is VerdictKind.QUOTA)
+        self.limiter.observe(permit, quota, exhausted=verdict.kind is VerdictKind.QUOTA)
         return verdict
 
     def _answered(self, ex: Exchange, response: Response, verdict: Verdict) -> Action:
@@ -358,12 +359,13 @@ class SessionPool(Lifecycle):
         response: Response | None = None
         verdict = _OK
         ex.phase("waiting for admission")
-        async with self.limiter.slot() as permit:
+        limiter = self.limiter
+        async with limiter.slot() as permit:
             if request.auth:
                 auth_headers, generation = await self.auth.current()
             left = ex.time_left(self._clock())
             if left is not None and left <= 0:
-                permit.unsent()
+                limiter.end(permit, spent=False)
                 action = ex.out_of_time("the deadline passed before the request could "
                                         "be sent")
                 assert action.error is not None
@@ -376,7 +378,7 @@ class SessionPool(Lifecycle):
                     async with asyncio.timeout(left):
                         response = await self._transmit(request, auth_headers)
             except (aiohttp.ClientError, TimeoutError, ConnectionError) as exc:
-                _report_failure(permit, exc)
+                _report_failure(limiter, permit, exc)
                 failure = exc
             else:
                 verdict = self._report(permit, request, response)
@@ -386,9 +388,9 @@ class SessionPool(Lifecycle):
         return self._answered(ex, response, verdict), generation, response
 
 
-def _report_failure(permit: Permit, exc: BaseException) -> None:
+def _report_failure(limiter: Limiter, permit: Permit, exc: BaseException) -> None:
     """Tell the limiter of an attempt that got no answer: maybe sent (spent), or not."""
     if was_sent(exc):
-        permit.observe(None)
+        limiter.report(permit, remaining=None, reset_ts=None, quota=None)
     else:
-        permit.unsent()
+        limiter.end(permit, spent=False)

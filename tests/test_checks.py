@@ -99,19 +99,19 @@ def test_accepted_values_come_back() -> None:
 
 @pytest.mark.parametrize("size", [0, 401, -1, True, 1.5, "10", None])
 def test_page_size_bounds(size: object) -> None:
-    with pytest.raises(ValueError, match="^page_size must be "):
+    with pytest.raises(ValueError, match=r"^page_size must be "):
         check_page_size(size, maximum=400)
 
 
 @pytest.mark.parametrize("bad", [0, -1, math.inf, math.nan, True, "3"])
 def test_deadline_refusals(bad: object) -> None:
-    with pytest.raises(ValueError, match="^deadline must be a number of seconds > 0, got "):
+    with pytest.raises(ValueError, match=r"^deadline must be a number of seconds > 0, got "):
         check_deadline(bad)
 
 
 @pytest.mark.parametrize("bad", [-1, True, 1.5, "3"])
 def test_max_items_refusals(bad: object) -> None:
-    with pytest.raises(ValueError, match="^max_items must be None or an integer >= 0, got "):
+    with pytest.raises(ValueError, match=r"^max_items must be None or an integer >= 0, got "):
         check_max_items(bad)
 
 
