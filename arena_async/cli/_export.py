@@ -45,6 +45,7 @@ from rich.progress import TaskID
 from ..akana import AkanaClient
 from ..akana.tickets import TicketFilters
 from ..arena import ArenaClient
+from ..arena._resource import DEFAULT_PAGE_SIZE
 from ..errors import APIError, ArenaAsyncError, AuthenticationError, QuotaExhaustedError
 from ..models.akana import Ticket
 from ..models.common import Page, Quota, Stats
@@ -74,11 +75,10 @@ from ._common import (
     one_line,
 )
 from ._records import (
-    AKANA_TICKET_COLUMNS,
+    AKANA_TICKET_CSV,
     ItemKind,
     encode_csv,
     encode_jsonl,
-    ticket_csv_row,
     to_wire,
 )
 from ._select import (
@@ -112,7 +112,7 @@ class ExportOptions:
     out: Path
     format: Format
     concurrency: int = 16
-    page_size: int = 400
+    page_size: int = DEFAULT_PAGE_SIZE
     restart: bool = False
     overwrite: bool = False
     checkpoint_interval: float = 1.0
@@ -530,8 +530,9 @@ async def _export_items(arena: ArenaClient, kind: ItemKind, *, selection: Select
                         state.advance(index, page.next_offset)
                     out.maybe_checkpoint()
         else:
-            records = await (_fetch_item(arena, guid) if kind.own
-                             else kind.fetch(arena, guid) if kind.fetch else _none())
+            fetch = _fetch_item if kind.own else kind.fetch
+            assert fetch is not None  # ItemKind refuses a kind with neither pages nor fetch
+            records = await fetch(arena, guid)
             write(guid, records)
             state.complete(index)
             out.maybe_checkpoint()
@@ -596,10 +597,6 @@ def _item_guid(kind: ItemKind, key: str) -> str | None:
         return key
     prefix, _, text = key.partition(":")
     return text if prefix == "guid" else None
-
-
-async def _none() -> list[Any]:  # pragma: no cover - every per-item kind has a fetch
-    return []
 
 
 async def _print_plan(arena: ArenaClient, kind: ItemKind, *, selection: Selection,
@@ -822,11 +819,11 @@ async def export_tickets(filters: Mapping[str, Any], client: Mapping[str, Any],
     except ValueError as exc:
         raise CliError(f"Akana settings: {exc}", EXIT_USAGE) from None
     fresh = Checkpoint("akana-tickets", opts.format, spec)
-    out = _open_output(opts, where, fresh, AKANA_TICKET_COLUMNS, ui)
+    out = _open_output(opts, where, fresh, AKANA_TICKET_CSV.names, ui)
 
     def encode(tickets: Sequence[Ticket]) -> bytes:
         if opts.format == "csv":
-            return encode_csv([ticket_csv_row(t) for t in tickets])
+            return encode_csv([AKANA_TICKET_CSV.row(t) for t in tickets])
         return encode_jsonl([to_wire(t) for t in tickets])
 
     def pages(start: int) -> AsyncGenerator[Page[Ticket], None]:

@@ -7,9 +7,9 @@ when the rule guesses wrong (an item number such as ``ABCD1234EFGH5678``).
 
 Item numbers are resolved with :meth:`Items.guids_for` (exact match, one request per
 number); a number no item has is reported (``<out>.failed.jsonl``), not fatal. A query is
-walked with ``view="minimum"`` (one request per 400 items). Both resolutions are kept in
-``<out>.selection.json`` while the export is unfinished, so a resumed run asks nothing
-again and covers exactly the same items.
+walked with ``view="minimum"`` (one request per page of the default size). Both
+resolutions are kept in ``<out>.selection.json`` while the export is unfinished, so a
+resumed run asks nothing again and covers exactly the same items.
 """
 
 from __future__ import annotations
