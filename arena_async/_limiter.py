@@ -237,41 +237,40 @@ class Limiter:
         """Wait for admission (what ``slot()`` does on entry); hand the permit back with
         :meth:`release`.
 
-        One step per resource, in order: the Retry-After hold (nothing taken), a
+        One step per resource, in order: the Retry-After hold (takes nothing), a
         concurrency slot, the share's ledger grant, the quota gate's admission (the
-        permit), the fixed rate's turn (nothing taken). A step that fails or is cancelled gives
-        back what the steps before it took, latest first: each ``except`` below undoes
-        exactly the step above it."""
+        permit), the fixed rate's turn (takes nothing). A step that fails or is cancelled
+        gives back what the steps before it took, latest first: each ``except`` below
+        undoes exactly the step its ``try`` follows."""
         started = self._clock()
         waited = self._slots.busy()
         try:
-            # Before taking a slot: a held request must not keep one from the others.
+            # 0. Before taking a slot: a held request must not keep one from the others.
             # One sleep, not a loop: a sleep that does not move the clock must not spin.
             if (hold := self._hold_until - self._clock()) > 0:
                 waited = True
                 await self._sleep(hold)
-            await self._slots.take()
+            await self._slots.take()  # 1. a slot
             try:
-                if await self._grant():
+                if await self._grant():  # 2. the ledger's grant (share=)
                     waited = True
                 try:
-                    permit, gate_waited = await self._admit()
+                    permit, gate_waited = await self._admit()  # 3. the permit
                 except BaseException:
-                    self._ungrant()
+                    self._ungrant()  # undoes 2
                     raise
                 waited = waited or gate_waited
-                # The permit now holds the grant: ending it gives both back.
                 rate = self._rate
-                try:
+                try:  # 4. the fixed rate's turn
                     if rate is not None:
                         if not rate.has_capacity():
                             waited = True
                         await rate.acquire()
                 except BaseException:
-                    self.end(permit, spent=False)  # admitted, never sent
+                    self.end(permit, spent=False)  # undoes 3 and 2: never sent
                     raise
             except BaseException:
-                self._slots.give()
+                self._slots.give()  # undoes 1
                 raise
         finally:
             if waited:
