@@ -42,11 +42,11 @@ class Permit:
 
     def __init__(self, seq: int, probe: bool) -> None:
         #: The admission's number (the estimate orders readings by it).
-        self.seq = seq
+        self.seq: int = seq
         #: True when admitted as the one probe of an unknown quota state.
-        self.probe = probe
+        self.probe: bool = probe
         #: Set by the limiter once it knows what became of the attempt.
-        self.settled = False
+        self.settled: bool = False
 
     def __repr__(self) -> str:
         state = "settled" if self.settled else "open"
