@@ -257,6 +257,7 @@ def test_request_display_and_idempotence() -> None:
     # A policy's own statuses: a 4xx it retries is transient, one it leaves out is not;
     # a 5xx is transient whatever the policy says.
     (418, frozenset({418}), True), (429, frozenset(), False), (503, frozenset(), True),
+    (500, frozenset(), True), (499, frozenset(), False),
 ])
 def test_is_transient_status(status: int, retry_statuses: frozenset[int],
                              transient: bool) -> None:
