@@ -9,8 +9,9 @@ Nothing here sends, sleeps or reads a clock: ``now`` is handed in. The rules:
 
 - a request is attempted at most ``max_attempts`` times; the first replay after a
   re-login is free (not an attempt); a further 401 costs one;
-- a login that fails for a transient reason (connection, timeout, a retried status) costs
-  an attempt and a backoff; any other login failure is raised;
+- a login that fails for a transient reason (connection, timeout, a transient status:
+  :func:`~arena_async._protocol.is_transient_status`) costs an attempt and a backoff; any
+  other login failure is raised;
 - a POST is retried only when it never left (connect failed) or ``retry_post``;
 - a quota 429 is raised, or (``QuotaPolicy("wait")``) tried again up to ``quota_waits``
   times, the limiter holding admissions until the reset (the replay is not an attempt);
@@ -31,7 +32,7 @@ from typing import Any, TypeVar
 import aiohttp
 
 from ._network import TRUST_FIXES
-from ._protocol import Request, Verdict, VerdictKind, with_attempts
+from ._protocol import Request, Verdict, VerdictKind, is_transient_status, with_attempts
 from ._retry import backoff_delay, is_retryable_exception, may_retry, was_sent
 from .errors import (
     APIError,
@@ -205,7 +206,8 @@ class Exchange:
         # can never work (ShareMisconfiguredError): not tried again here.
         transient = (isinstance(exc, TransportError) and not _permanent(exc)
                      and not isinstance(exc, ShareUnavailableError)) or (
-            isinstance(exc, APIError) and exc.status in self.policy.retry_statuses)
+            isinstance(exc, APIError)
+            and is_transient_status(exc.status, self.policy.retry_statuses))
         self.trail.failed(attempt, exc, login=True)
         if not transient or attempt >= self.policy.max_attempts:
             # The login's own error, re-stated with the attempts this request made.

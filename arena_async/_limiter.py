@@ -80,7 +80,8 @@ class Limiter:
 
         limiter = Limiter(max_concurrency=16, quota=QuotaPolicy(reserve=50))
         async with limiter.slot() as permit:
-            ...  # send one attempt, then permit.observe(quota) or permit.unsent()
+            ...  # send one attempt, then limiter.observe(permit, quota)
+                 # (or limiter.end(permit, spent=False): it never left)
     """
 
     #: Seconds slept past the announced reset time before probing again.
@@ -118,8 +119,8 @@ class Limiter:
         self._answer: asyncio.Future[None] | None = None
         self._estimate = QuotaEstimate()
         self._hold_until = 0.0  # no admission before this (a server's Retry-After)
-        # The latest quota the server announced: a Quota, or (remaining, resets_at) from
-        # observe_reading, made into a Quota only when read.
+        # The latest quota the server announced: a Quota, or a 2xx answer's (remaining,
+        # resets_at, reset_ts) from report(), made into a Quota only when read.
         self._quota: Announced | None = None
         self._limit: int | None = None
         # With a share: the workspace's ledger grants each admission first (SharedLedger).
@@ -225,72 +226,62 @@ class Limiter:
         self._admitted += 1
         self._in_flight += 1
         self._max_in_flight = max(self._max_in_flight, self._in_flight)
-        return Permit(self, self._estimate.admit(now, False), False)
+        return Permit(self._estimate.admit(now, False), False)
 
     def release(self, permit: Permit) -> None:
         """End a permit from :meth:`admit_now` (what leaving ``slot()`` does): a permit not
         reported by then counts as spent; its concurrency slot goes to the next waiter."""
-        if not permit._settled:
+        if not permit.settled:
             self.end(permit, spent=True)
         self._in_flight -= 1
         self._slots.give()
 
     async def acquire(self) -> Permit:
         """Wait for admission (what ``slot()`` does on entry); hand the permit back with
-        :meth:`release`."""
+        :meth:`release`.
+
+        One step per resource, in order: the Retry-After hold (takes nothing), a
+        concurrency slot, the share's ledger grant, the quota gate's admission (the
+        permit), the fixed rate's turn (takes nothing). A step that fails or is cancelled
+        gives back what the steps before it took, latest first: each ``except`` below
+        undoes exactly the step its ``try`` follows."""
         started = self._clock()
         waited = self._slots.busy()
-        # Before taking a slot: a held request must not keep one from the others.
-        # One sleep, not a loop: a sleep that does not move the clock must not spin.
-        if (hold := self._hold_until - self._clock()) > 0:
-            waited = True
-            try:
-                await self._sleep(hold)
-            except BaseException:
-                self._count_wait(started)
-                raise
         try:
-            await self._slots.take()
-            ledger = self._ledger
-            while True:
-                try:
-                    if ledger is not None:
-                        waited = await ledger.take() or waited
-                except QuotaExhaustedError:
-                    self._rejections += 1
-                    self._slots.give()
-                    raise
-                except BaseException:
-                    self._slots.give()
-                    raise
-                admitted: Permit | None = None
-                try:
-                    if self.policy is not None:
-                        permit, gate_waited = await self._pass_gate(self.policy)
-                        waited = waited or gate_waited
-                    else:
-                        permit = Permit(self, self._estimate.admit(self._clock(), probe=False),
-                                        False)
-                    admitted = permit
-                    if self._rate is not None:
-                        try:
-                            if not self._rate.has_capacity():
+            # 0. Before taking a slot: a held request must not keep one from the others.
+            # One sleep, not a loop: a sleep that does not move the clock must not spin.
+            if (hold := self._hold_until - self._clock()) > 0:
+                waited = True
+                await self._sleep(hold)
+            await self._slots.take()  # 1. a slot
+            try:
+                while True:
+                    if await self._grant():  # 2. the ledger's grant (share=)
+                        waited = True
+                    try:
+                        permit, gate_waited = await self._admit()  # 3. the permit
+                    except BaseException:
+                        self._ungrant()  # undoes 2
+                        raise
+                    waited = waited or gate_waited
+                    rate = self._rate
+                    try:  # 4. the fixed rate's turn
+                        if rate is not None:
+                            if not rate.has_capacity():
                                 waited = True
-                            await self._rate.acquire()
-                        except BaseException:
-                            self.end(permit, spent=False)  # admitted by the gate, never sent
-                            raise
-                except BaseException:
-                    if ledger is not None and admitted is None:
-                        ledger.give_back()  # granted, never admitted here (a permit gives back)
-                    self._slots.give()
-                    raise
-                if ledger is None or ledger.current():
-                    break
-                # This process was stopped (or starved) past its entry's life in the
-                # ledger while it waited here: the ledger may have handed the admission to
-                # another sharer meanwhile. Give it back and ask again.
-                self.end(permit, spent=False)
+                            await rate.acquire()
+                    except BaseException:
+                        self.end(permit, spent=False)  # undoes 3 and 2: never sent
+                        raise
+                    if self._ledger is None or self._ledger.current():
+                        break
+                    # This process was stopped (or starved) past its entry's life in the
+                    # ledger while it waited here: the ledger may have handed the
+                    # admission to another sharer meanwhile. Give it back, ask again.
+                    self.end(permit, spent=False)
+            except BaseException:
+                self._slots.give()  # undoes 1
+                raise
         finally:
             if waited:
                 self._count_wait(started)
@@ -298,6 +289,31 @@ class Limiter:
         self._in_flight += 1
         self._max_in_flight = max(self._max_in_flight, self._in_flight)
         return permit
+
+    async def _grant(self) -> bool:
+        """With a share: wait for the ledger to grant one admission (True if it waited).
+        Raises :class:`QuotaExhaustedError` when the workspace's budget is spent."""
+        ledger = self._ledger
+        if ledger is None:
+            return False
+        try:
+            return await ledger.take()
+        except QuotaExhaustedError:
+            self._rejections += 1
+            raise
+
+    def _ungrant(self) -> None:
+        """Undo :meth:`_grant`: the admission was granted, never used."""
+        if self._ledger is not None:
+            self._ledger.give_back()
+
+    async def _admit(self) -> tuple[Permit, bool]:
+        """The quota gate's admission (with a policy), else one at once: the permit, and
+        whether it waited."""
+        if self.policy is not None:
+            return await self._pass_gate(self.policy)
+        seq = self._estimate.admit(self._clock(), probe=False)
+        return Permit(seq, False), False
 
     def _count_wait(self, started: float) -> None:
         self._waits += 1
@@ -312,7 +328,7 @@ class Limiter:
                 step, until = estimate.decide(policy, now)
                 if step is Step.ADMIT or step is Step.PROBE:
                     probe = step is Step.PROBE
-                    return Permit(self, estimate.admit(now, probe=probe), probe), waited
+                    return Permit(estimate.admit(now, probe=probe), probe), waited
                 waited = True
                 if step is Step.RAISE:
                     self._rejections += 1
@@ -333,43 +349,52 @@ class Limiter:
                             self._answer = None
 
     # -- what became of each attempt -------------------------------------------------
-    def observe_reading(self, permit: Permit, remaining: int, resets_at: datetime | None,
-                        reset_ts: float | None) -> None:
-        """:meth:`Permit.observe_reading`."""
-        self.report(permit, remaining, reset_ts, (remaining, resets_at, reset_ts), False)
+    def observe(self, permit: Permit, quota: Quota | None, *, exhausted: bool = False) -> None:
+        """Report the quota headers of ``permit``'s answer (None when it had none);
+        ``exhausted=True`` when the answer was a quota 429 (code 4084/4014)."""
+        if quota is None:
+            self.report(permit, remaining=None, reset_ts=None, quota=None,
+                        exhausted=exhausted)
+        else:
+            resets_at = quota.resets_at
+            self.report(permit, remaining=quota.remaining,
+                        reset_ts=resets_at.timestamp() if resets_at is not None else None,
+                        quota=quota, exhausted=exhausted)
 
-    def report(self, permit: Permit, remaining: int | None, reset_ts: float | None,
-               quota: Announced | None, exhausted: bool) -> None:
+    def report(self, permit: Permit, *, remaining: int | None, reset_ts: float | None,
+               quota: Announced | None, exhausted: bool = False) -> None:
         """What ``permit``'s answer said of the quota: ``remaining`` and the reset time
         (epoch seconds) from its headers (``remaining`` None: it had none), ``quota``
         what :attr:`quota` shows if the reading is the server's latest word (a
         :class:`Quota`, or ``read_quota``'s ``(remaining, resets_at, reset_ts)``, made
         into a Quota only when read), ``exhausted`` for a quota 429. The one path of every
-        report (:meth:`Permit.observe`, :meth:`Permit.observe_reading`, the pool's 2xx
-        answers)."""
-        if self._estimate.observe(permit._seq, remaining, reset_ts, exhausted,
+        report (:meth:`observe`, the pool's 2xx answers).
+
+        Example: ``limiter.report(permit, remaining=9, reset_ts=None, quota=Quota(9, None))``
+        """
+        if self._estimate.observe(permit.seq, remaining, reset_ts, exhausted,
                                   self._clock(), limit=self._limit) and quota is not None:
             self._quota = quota
-        if not permit._settled:
+        if not permit.settled:
             spent = remaining is None and not exhausted  # maybe sent, never heard of
             if self._ledger is not None:
                 self._ledger.ended(remaining, reset_ts, lost=spent, exhausted=exhausted)
-            permit._settled = True
-            self._estimate.settle(permit._seq, permit._probe, spent)
+            permit.settled = True
+            self._estimate.settle(permit.seq, permit.probe, spent)
         self._wake()  # even when already settled: the reading may have changed the budget
 
     def end(self, permit: Permit, *, spent: bool) -> None:
         """An attempt ended with no reading: never sent (``spent=False``: its budget comes
         back) or maybe sent and never heard of (``spent=True``)."""
-        if permit._settled:
+        if permit.settled:
             return
         if self._ledger is not None:
             if spent:
                 self._ledger.ended(None, None, lost=True)
             else:
                 self._ledger.give_back()  # never sent: the admission can be used again
-        permit._settled = True
-        self._estimate.settle(permit._seq, probe=permit._probe, spent=spent)
+        permit.settled = True
+        self._estimate.settle(permit.seq, probe=permit.probe, spent=spent)
         self._wake()
 
     def _wake(self) -> None:

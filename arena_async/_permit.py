@@ -1,16 +1,15 @@
 """One admitted attempt (:class:`Permit`) and ``async with limiter.slot()`` (:class:`Slot`).
 
-A permit is the :class:`~arena_async._limiter.Limiter`'s record of one admission: the
-attempt reports through it what became of it (an answer's quota headers, or that it was
-never sent), exactly once; the limiter reads and settles it.
+A permit is the :class:`~arena_async._limiter.Limiter`'s record of one admission: a plain
+record, reported through the limiter exactly once (:meth:`Limiter.observe
+<arena_async._limiter.Limiter.observe>` with an answer's quota headers,
+:meth:`Limiter.end <arena_async._limiter.Limiter.end>` when there was no answer), which
+settles it.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import TYPE_CHECKING
-
-from .models.common import Quota
 
 if TYPE_CHECKING:
     from ._limiter import Limiter
@@ -19,11 +18,13 @@ __all__ = ["Permit", "Slot"]
 
 
 class Permit:
-    """One admitted attempt; report what became of it exactly once.
+    """One admitted attempt: its admission number, whether it is the probe of an unknown
+    quota state, and whether the limiter has settled it (heard what became of it).
 
-    Call :meth:`observe` with the response's quota headers, or :meth:`unsent` when the
-    request never reached the server. A permit that did neither by the end of its
-    ``async with`` block counts as spent.
+    Report it through its limiter, once: ``limiter.observe(permit, quota)`` with the
+    response's quota headers, or ``limiter.end(permit, spent=False)`` when the request
+    never reached the server. A permit that was neither by the end of its ``async with``
+    block counts as spent.
 
     Example::
 
@@ -31,51 +32,25 @@ class Permit:
             try:
                 response = await send()
             except ConnectError:
-                permit.unsent()
+                limiter.end(permit, spent=False)
                 raise
-            permit.observe(parse_quota(response.headers), exhausted=is_quota_429(response))
+            limiter.observe(permit, parse_quota(response.headers),
+                            exhausted=is_quota_429(response))
     """
 
-    __slots__ = ("_limiter", "_probe", "_seq", "_settled")
+    __slots__ = ("probe", "seq", "settled")
 
-    def __init__(self, limiter: Limiter, seq: int, probe: bool) -> None:
-        self._limiter = limiter
-        self._seq = seq
-        self._probe = probe
-        self._settled = False
-
-    @property
-    def probe(self) -> bool:
-        """True when this attempt was admitted as the one probe of an unknown quota state."""
-        return self._probe
-
-    def observe(self, quota: Quota | None, *, exhausted: bool = False) -> None:
-        """Report the quota headers of this attempt's response (None when it had none).
-
-        ``exhausted=True`` when the response was a quota 429 (code 4084/4014).
-        """
-        if quota is None:
-            self._limiter.report(self, None, None, None, exhausted)
-        else:
-            resets_at = quota.resets_at
-            self._limiter.report(self, quota.remaining,
-                                 resets_at.timestamp() if resets_at is not None else None,
-                                 quota, exhausted)
-
-    def observe_reading(self, remaining: int, resets_at: datetime | None,
-                        reset_ts: float | None) -> None:
-        """:meth:`observe` for a 2xx answer's quota headers, given as the remaining count and
-        the reset time (as a datetime and as epoch seconds): no :class:`Quota` is built
-        unless someone reads :attr:`Limiter.quota`."""
-        self._limiter.observe_reading(self, remaining, resets_at, reset_ts)
-
-    def unsent(self) -> None:
-        """The request never reached the server: give its budget back."""
-        self._limiter.end(self, spent=False)
+    def __init__(self, seq: int, probe: bool) -> None:
+        #: The admission's number (the estimate orders readings by it).
+        self.seq: int = seq
+        #: True when admitted as the one probe of an unknown quota state.
+        self.probe: bool = probe
+        #: Set by the limiter once it knows what became of the attempt.
+        self.settled: bool = False
 
     def __repr__(self) -> str:
-        state = "settled" if self._settled else "open"
-        return f"<Permit #{self._seq}{' probe' if self._probe else ''} {state}>"
+        state = "settled" if self.settled else "open"
+        return f"<Permit #{self.seq}{' probe' if self.probe else ''} {state}>"
 
 
 class Slot:

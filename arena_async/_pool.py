@@ -29,6 +29,7 @@ import attrs
 import yarl
 
 from ._attempt_timer import AttemptTimer
+from ._checks import check_deadline
 from ._exchange import Action, ActionKind, Exchange, failure_error
 from ._lifecycle import Lifecycle
 from ._limiter import Limiter, Permit
@@ -38,8 +39,8 @@ from ._protocol import (
     Request,
     Verdict,
     VerdictKind,
-    check_deadline,
     classify,
+    is_transient_status,
     parse_error_body,
     parse_quota,
     read_quota,
@@ -176,8 +177,9 @@ class SessionPool(Lifecycle):
     async def login_once(self, request: Request) -> Response:
         """Send one login attempt (not admitted: login spends no quota) and count it.
 
-        A connection failure raises :class:`TransportError` and a 5xx (or another status the
-        retry policy retries) the matching :class:`APIError`: both are transient, and the
+        A connection failure raises :class:`TransportError` and a transient status (a 5xx or
+        another the retry policy retries: :func:`~arena_async._protocol.is_transient_status`)
+        the matching :class:`APIError`: both are transient, and the
         request that needed the login retries it within its own attempts. Any other answer
         is returned for the auth to judge (2xx: a session; 4xx: refused credentials).
         """
@@ -188,7 +190,7 @@ class SessionPool(Lifecycle):
                                 url=request.display) from None
         if 200 <= response.status < 300:
             self.count_login()
-        if response.status in self.retry.retry_statuses or response.status >= 500:
+        if is_transient_status(response.status, self.retry.retry_statuses):
             details = parse_error_body(response.body)
             raise error_for_status(response.status)(
                 response.status, details, method=request.method, url=request.display,
@@ -277,7 +279,7 @@ class SessionPool(Lifecycle):
             try:
                 response = await self._timer.bound(self._transmit(request, auth_headers))
             except (aiohttp.ClientError, TimeoutError, ConnectionError) as exc:
-                _report_failure(permit, exc)
+                _report_failure(limiter, permit, exc)
                 failure = exc
             except BaseException:
                 limiter.release(permit)
@@ -321,15 +323,16 @@ class SessionPool(Lifecycle):
         if 200 <= response.status < 300:  # nothing to classify; no Quota built
             reading = read_quota(response.headers)
             if reading is None:
-                permit.observe(None)
+                self.limiter.report(permit, remaining=None, reset_ts=None, quota=None)
             else:
-                self.limiter.report(permit, reading[0], reading[2], reading, False)
+                self.limiter.report(permit, remaining=reading[0], reset_ts=reading[2],
+                                    quota=reading)
             return _OK
         quota = parse_quota(response.headers, self.quota_limit)
         verdict = classify(response.status, response.headers, response.body, request,
                            now=self.now(), retry_statuses=self.retry.retry_statuses,
                            quota=quota)
-        permit.observe(quota, exhausted=verdict.kind is VerdictKind.QUOTA)
+        self.limiter.observe(permit, quota, exhausted=verdict.kind is VerdictKind.QUOTA)
         return verdict
 
     def _answered(self, ex: Exchange, response: Response, verdict: Verdict) -> Action:
@@ -411,12 +414,13 @@ class SessionPool(Lifecycle):
         response: Response | None = None
         verdict = _OK
         ex.phase("waiting for admission")
-        async with self.limiter.slot() as permit:
+        limiter = self.limiter
+        async with limiter.slot() as permit:
             if request.auth:
                 auth_headers, generation = await self.auth.current()
             left = ex.time_left(self._clock())
             if left is not None and left <= 0:
-                permit.unsent()
+                limiter.end(permit, spent=False)
                 action = ex.out_of_time("the deadline passed before the request could "
                                         "be sent")
                 assert action.error is not None
@@ -429,7 +433,7 @@ class SessionPool(Lifecycle):
                     async with asyncio.timeout(left):
                         response = await self._transmit(request, auth_headers)
             except (aiohttp.ClientError, TimeoutError, ConnectionError) as exc:
-                _report_failure(permit, exc)
+                _report_failure(limiter, permit, exc)
                 failure = exc
             else:
                 verdict = self._report(permit, request, response)
@@ -461,9 +465,9 @@ class _ProxiedRequest:
         await self._sending.__aexit__(*exc_info)
 
 
-def _report_failure(permit: Permit, exc: BaseException) -> None:
+def _report_failure(limiter: Limiter, permit: Permit, exc: BaseException) -> None:
     """Tell the limiter of an attempt that got no answer: maybe sent (spent), or not."""
     if was_sent(exc):
-        permit.observe(None)
+        limiter.report(permit, remaining=None, reset_ts=None, quota=None)
     else:
-        permit.unsent()
+        limiter.end(permit, spent=False)

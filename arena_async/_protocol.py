@@ -32,20 +32,20 @@ from .models.common import Quota
 
 __all__ = [
     "QUOTA_CODES",
+    "TRANSIENT_STATUSES",
     "Request",
     "Verdict",
     "VerdictKind",
     "BaseURL",
     "build_url",
     "classify",
+    "is_transient_status",
     "parse_error_body",
     "parse_quota",
     "parse_reset_date",
     "parse_retry_after",
     "read_quota",
     "validate_id",
-    "validate_offset",
-    "validate_page_size",
 ]
 
 #: Arena error codes that mean "the daily request quota is spent" (4014 on older servers).
@@ -53,6 +53,9 @@ QUOTA_CODES = frozenset({4084, 4014})
 REMAINING_HEADER = "X-Arena-Requests-Remaining"
 RESET_HEADER = "X-Arena-Next-Request-Limit-Reset"
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+#: Statuses that say "not now" rather than "no": a timeout, too early, too many requests,
+#: the server's trouble. :class:`~arena_async.RetryPolicy` retries these by default.
+TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 _FORBIDDEN = re.compile(r"[/?#%\\\s\x00-\x1f\x7f]")
 
@@ -78,42 +81,21 @@ def validate_id(name: str, value: object) -> str:
     return value
 
 
-def validate_page_size(value: object, *, maximum: int | None) -> int:
-    """``page_size`` must be an int in 1..maximum (Arena: 400; Akana: no maximum)."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"page_size must be an integer, got {value!r}")
-    if value < 1 or (maximum is not None and value > maximum):
-        bound = f"1..{maximum}" if maximum is not None else ">= 1"
-        raise ValueError(f"page_size must be {bound}, got {value}")
-    return value
+def is_transient_status(status: int,
+                        retry_statuses: frozenset[int] = TRANSIENT_STATUSES) -> bool:
+    """Whether an answer with this HTTP status may be different if asked again: a status
+    the retry policy retries (``retry_statuses``, :data:`TRANSIENT_STATUSES` by default),
+    or any 5xx (the server's trouble, never a verdict on the request or the credentials).
 
+    The one rule for a login, a token renewal or an export deciding between "try again"
+    and "refused"; a request's own answers are retried by their policy's
+    ``retry_statuses`` (:func:`classify`).
 
-def validate_offset(name: str, value: object) -> int:
-    """``offset`` / ``start`` must be an int >= 0."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
-    if value < 0:
-        raise ValueError(f"{name} must be >= 0, got {value}")
-    return value
-
-
-def check_deadline(value: object) -> float | None:
-    """None, or a finite number of seconds > 0 (checked before anything is sent)."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) \
-            or not 0 < value < float("inf"):
-        raise ValueError(f"deadline must be a number of seconds > 0, got {value!r}")
-    return float(value)
-
-
-def validate_max_items(value: object) -> int | None:
-    """``max_items`` must be None or an int >= 0."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"max_items must be None or an integer >= 0, got {value!r}")
-    return value
+    Example: ``is_transient_status(503)`` and ``is_transient_status(501)`` are True,
+    ``is_transient_status(404)`` is False; ``is_transient_status(429, frozenset())`` is
+    False (a policy that retries no status).
+    """
+    return status >= 500 or status in retry_statuses
 
 
 @attrs.frozen(slots=True)

@@ -8,6 +8,8 @@ from typing import Literal
 
 import attrs
 
+from ._protocol import TRANSIENT_STATUSES
+
 __all__ = ["CachePolicy", "QuotaPolicy", "RetryPolicy"]
 
 
@@ -44,7 +46,7 @@ class RetryPolicy:
     backoff: float = attrs.field(default=0.5, validator=_non_negative)
     max_backoff: float = attrs.field(default=30.0, validator=_non_negative)
     retry_post: bool = False
-    retry_statuses: frozenset[int] = frozenset({408, 425, 429, 500, 502, 503, 504})
+    retry_statuses: frozenset[int] = TRANSIENT_STATUSES
 
     def backoff_ceiling(self, attempt: int) -> float:
         """The upper bound of the jittered wait after failed attempt number ``attempt``."""

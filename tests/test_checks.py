@@ -97,6 +97,32 @@ def test_accepted_values_come_back() -> None:
     assert check_text("t", None) is None
 
 
+@pytest.mark.parametrize("size", [0, 401, -1, True, 1.5, "10", None])
+def test_page_size_bounds(size: object) -> None:
+    with pytest.raises(ValueError, match=r"^page_size must be "):
+        check_page_size(size, maximum=400)
+
+
+@pytest.mark.parametrize("bad", [0, -1, math.inf, math.nan, True, "3"])
+def test_deadline_refusals(bad: object) -> None:
+    with pytest.raises(ValueError, match=r"^deadline must be a number of seconds > 0, got "):
+        check_deadline(bad)
+
+
+@pytest.mark.parametrize("bad", [-1, True, 1.5, "3"])
+def test_max_items_refusals(bad: object) -> None:
+    with pytest.raises(ValueError, match=r"^max_items must be None or an integer >= 0, got "):
+        check_max_items(bad)
+
+
+def test_accepted_deadlines_and_caps() -> None:
+    assert check_deadline(2) == 2.0
+    assert type(check_deadline(2)) is float
+    assert check_deadline(0.001) == 0.001
+    assert check_max_items(5) == 5
+    assert check_page_size(1, maximum=400) == 1
+
+
 @pytest.mark.parametrize("rate", [math.inf, -math.inf, math.nan, 0, -1, True, "5"])
 def test_the_clients_and_the_limiter_agree_on_the_rate(rate: object) -> None:
     with pytest.raises(ValueError, match="requests_per_second must be a finite number"):

@@ -295,6 +295,24 @@ def test_a_login_5xx_is_transient_a_login_4xx_fatal() -> None:
     assert (action.error.status, action.error.attempts) == (400, 2)  # restated
 
 
+@pytest.mark.parametrize(("status", "retry_statuses", "kind"), [
+    (501, None, ActionKind.RETRY),  # a 5xx the policy does not name: the server's trouble
+    (503, frozenset(), ActionKind.RETRY),
+    (408, None, ActionKind.RETRY),
+    (408, frozenset(), ActionKind.RAISE),  # a 4xx is transient only when the policy says
+    (404, None, ActionKind.RAISE),
+])
+def test_a_login_answer_is_retried_by_the_one_transient_rule(
+        status: int, retry_statuses: frozenset[int] | None, kind: ActionKind) -> None:
+    # The rule login_once raises by (is_transient_status): what it raises as transient,
+    # the exchange retries.
+    policy = {} if retry_statuses is None else {"retry_statuses": retry_statuses}
+    ex = exchange(**policy)
+    ex.start()
+    login = APIError(status, [], method="POST", url="/login")
+    assert ex.on_login_failure(login, NOW).kind is kind
+
+
 def test_transient_login_failures_end_at_max_attempts_restated() -> None:
     ex = exchange(max_attempts=2)
     actions = []

@@ -2,11 +2,11 @@
 by public snapshots only (``Limiter.quota``, ``estimated_remaining``, ``stats``, what
 ``admit_now`` admits; the client's ``stats``; what the fake server received).
 
-- ``Permit.observe_reading`` (the pool's 2xx path) leaves the limiter answering as
-  ``Permit.observe(Quota(...))`` does, whatever the sequence of readings, resets, lost and
-  unsent attempts and clock moves (both now feed the one ``QuotaEstimate.observe``; this
-  keeps the entry points from drifting apart again), and ``admit_now`` admits exactly when
-  ``slot()`` would not wait (both ask ``QuotaEstimate.decide``);
+- ``Limiter.report`` of a 2xx answer's reading tuple (the pool's 2xx path) leaves the
+  limiter answering as ``Limiter.observe(permit, Quota(...))`` does, whatever the sequence
+  of readings, resets, lost and unsent attempts and clock moves (both feed the one
+  ``QuotaEstimate.observe``; this keeps the entry points from drifting apart), and
+  ``admit_now`` admits exactly when ``slot()`` would not wait (both ask ``QuotaEstimate.decide``);
 - ``read_quota`` reads what ``parse_quota`` reads;
 - ``WireURLs`` hands aiohttp the same URL as ``wire_url``, and a ``Request.on`` a
   ``BaseURL`` carries (``target``) the URL ``wire_url`` makes of its ``url``;
@@ -54,7 +54,7 @@ async def _admit(limiter: Limiter) -> Permit | str:
         return permit
     try:  # the general path: a probe is admitted at once; anything else would wait
         async with asyncio.timeout(0.001), limiter.slot() as permit:
-            permit.unsent()
+            limiter.end(permit, spent=False)
             return "slot"  # admitted by slot() only (given back unsent)
     except TimeoutError:
         return "waits"
@@ -63,7 +63,7 @@ async def _admit(limiter: Limiter) -> Permit | str:
 
 
 @pytest.mark.parametrize("seed", range(40))
-async def test_observe_reading_equals_observe(seed: int) -> None:
+async def test_reporting_a_reading_equals_observe(seed: int) -> None:
     rng = random.Random(seed)
     clock = ManualClock(START)
     policy = QuotaPolicy(reserve=rng.choice([0, 2, 5]))
@@ -96,15 +96,17 @@ async def test_observe_reading_equals_observe(seed: int) -> None:
                 remaining = max(0, remaining - rng.randrange(0, 3))
                 told = reset - rng.choice([0.0, 0.0, 0.0, 60.0])  # sometimes an older window
                 when = datetime.fromtimestamp(told, UTC) if rng.random() > 0.05 else None
-                a.observe(Quota(remaining, when))
-                b.observe_reading(remaining, when,
-                                  when.timestamp() if when is not None else None)
+                general.observe(a, Quota(remaining, when))
+                fast.report(b, remaining=remaining,  # as the pool reports a 2xx answer
+                            reset_ts=when.timestamp() if when is not None else None,
+                            quota=(remaining, when,
+                                   when.timestamp() if when is not None else None))
             elif fate < 0.9:
-                a.observe(None)
-                b.observe(None)
+                general.observe(a, None)
+                fast.observe(b, None)
             else:
-                a.unsent()
-                b.unsent()
+                general.end(a, spent=False)
+                fast.end(b, spent=False)
             general.release(a)
             fast.release(b)
         else:
@@ -295,7 +297,7 @@ def test_an_unusable_workspace_limit_is_not_the_limiters() -> None:
     pool.quota_limit = 1000
     permit = limiter.admit_now()
     assert permit is not None
-    permit.observe(Quota(5, None))
+    limiter.observe(permit, Quota(5, None))
     limiter.release(permit)
     assert limiter.quota == Quota(5, None, limit=1000)
 

@@ -118,7 +118,7 @@ async def call(limiter: Limiter, server: SimServer, rng: random.Random,
             await yields(rng.randrange(2, 30))  # on the way: processed out of admission order
             quota, exhausted = server.handle()
             await yields(rng.randrange(2, 30))  # on the way back: answered out of order
-            permit.observe(quota, exhausted=exhausted)
+            limiter.observe(permit, quota, exhausted=exhausted)
             if answers is not None:
                 answers.append(quota.remaining)
         if not exhausted:
@@ -139,7 +139,7 @@ def make(clock: FakeClock | ManualClock, *, max_concurrency: int = 16,
 
 async def learn(limiter: Limiter, remaining: int, resets_at: datetime | None) -> None:
     async with limiter.slot() as permit:
-        permit.observe(Quota(remaining, resets_at))
+        limiter.observe(permit, Quota(remaining, resets_at))
 
 
 # -- construction --------------------------------------------------------------------
@@ -189,12 +189,12 @@ async def test_admit_now_admits_at_once_when_the_quota_gate_would() -> None:
     assert limiter.admit_now() is None  # unknown: the probe goes through slot()
     async with limiter.slot() as permit:
         assert permit.probe
-        permit.observe(Quota(2, at(START + 3600)))
+        limiter.observe(permit, Quota(2, at(START + 3600)))
     first = limiter.admit_now()
     assert first is not None
     assert not first.probe
     assert limiter.admit_now() is None  # 2 - 1 in flight - reserve 1: wait for an answer
-    first.observe(Quota(1, at(START + 3600)))
+    limiter.observe(first, Quota(1, at(START + 3600)))
     limiter.release(first)
     assert limiter.estimated_remaining == 1
 
@@ -204,9 +204,9 @@ async def test_no_quota_gate_still_tracks_quota_and_limit() -> None:
     assert limiter.quota is None
     assert limiter.estimated_remaining is None
     async with limiter.slot() as permit:
-        permit.observe(None)  # Akana: no headers
+        limiter.observe(permit, None)  # Akana: no headers
     async with limiter.slot() as permit:
-        permit.observe(Quota(7, None))
+        limiter.observe(permit, Quota(7, None))
     limiter.set_limit(10_000)
     assert limiter.quota == Quota(7, None, 10_000)
     assert limiter.stats == LimiterStats(admitted=2, in_flight=0, max_in_flight=1)
@@ -322,7 +322,7 @@ async def test_no_stampede_after_the_reset(fake_clock: FakeClock) -> None:
             await yields(3)
             quota, exhausted = server.handle()
             events.append("answer")
-            permit.observe(quota, exhausted=exhausted)
+            limiter.observe(permit, quota, exhausted=exhausted)
 
     await asyncio.gather(*(one() for _ in range(16)))
     # The first request after the reset is a lone probe; the rest follow its answer.
@@ -356,7 +356,7 @@ async def test_quota_429_stops_admission_until_the_reset(fake_clock: FakeClock) 
     reset = fake_clock.now + 30
     await learn(limiter, 100, at(reset))
     async with limiter.slot() as permit:
-        permit.observe(Quota(40, at(reset)), exhausted=True)  # others spent it all
+        limiter.observe(permit, Quota(40, at(reset)), exhausted=True)  # others spent it all
     assert limiter.estimated_remaining == 0
     with pytest.raises(QuotaExhaustedError) as info:
         async with limiter.slot():
@@ -394,7 +394,7 @@ async def test_unknown_reset_is_reprobed_after_a_backoff(fake_clock: FakeClock) 
     fake_clock.now += Limiter.MIN_BACKOFF
     async with limiter.slot() as permit:
         assert permit.probe
-        permit.observe(Quota(0, None), exhausted=True)
+        limiter.observe(permit, Quota(0, None), exhausted=True)
     fake_clock.now += Limiter.MIN_BACKOFF  # the backoff doubled
     with pytest.raises(QuotaExhaustedError):
         async with limiter.slot():
@@ -402,7 +402,7 @@ async def test_unknown_reset_is_reprobed_after_a_backoff(fake_clock: FakeClock) 
     fake_clock.now += Limiter.MIN_BACKOFF
     async with limiter.slot() as permit:
         assert permit.probe
-        permit.observe(Quota(900, None))
+        limiter.observe(permit, Quota(900, None))
     assert limiter.estimated_remaining == 900
 
 
@@ -417,9 +417,9 @@ async def test_server_clock_behind_costs_few_429s(fake_clock: FakeClock) -> None
             assert permit.probe
             if fake_clock.now < reset + 3.0:
                 refused += 1
-                permit.observe(Quota(0, at(reset)), exhausted=True)
+                limiter.observe(permit, Quota(0, at(reset)), exhausted=True)
             else:
-                permit.observe(Quota(999, at(reset + 86_400)))
+                limiter.observe(permit, Quota(999, at(reset + 86_400)))
     assert refused == 2
     assert fake_clock.sleeps == pytest.approx([5.05, 1.05, 2.05])
     assert limiter.estimated_remaining == 999
@@ -430,14 +430,14 @@ async def test_unsent_gives_the_budget_back(fake_clock: FakeClock) -> None:
     await learn(limiter, 2, at(fake_clock.now + 60))
     async with limiter.slot() as permit:
         assert limiter.estimated_remaining == 1
-        permit.unsent()
+        limiter.end(permit, spent=False)
         assert limiter.estimated_remaining == 2
     assert limiter.estimated_remaining == 2
     async with limiter.slot():
         pass  # neither observed nor unsent: counted as spent
     assert limiter.estimated_remaining == 1
     async with limiter.slot() as permit:
-        permit.observe(None)  # sent, no headers: spent
+        limiter.observe(permit, None)  # sent, no headers: spent
     assert limiter.estimated_remaining == 0
     with pytest.raises(QuotaExhaustedError):
         async with limiter.slot():
@@ -452,10 +452,10 @@ async def test_unsent_lets_a_waiting_request_in(fake_clock: FakeClock) -> None:
         waiter = asyncio.create_task(second_cm.__aenter__())
         await yields(3)
         assert not waiter.done()  # the estimate is 0 while the first is in flight
-        first.unsent()
+        limiter.end(first, spent=False)
         second = await waiter
     assert isinstance(second, Permit)
-    second.observe(Quota(0, at(fake_clock.now + 60)))
+    limiter.observe(second, Quota(0, at(fake_clock.now + 60)))
     await second_cm.__aexit__(None, None, None)
     assert limiter.estimated_remaining == 0
     assert limiter.stats.in_flight == 0
@@ -467,12 +467,12 @@ async def test_a_lost_attempt_counts_until_a_later_reading_includes_it(
     reset = at(fake_clock.now + 60)
     await learn(limiter, 10, reset)
     async with limiter.slot() as early, limiter.slot() as lost:
-        lost.observe(None)  # sent, answer lost: the server may have counted it
+        limiter.observe(lost, None)  # sent, answer lost: the server may have counted it
         assert limiter.estimated_remaining == 8
-        early.observe(Quota(9, reset))  # processed before `lost`: does not include it
+        limiter.observe(early, Quota(9, reset))  # processed before `lost`: does not include it
         assert limiter.estimated_remaining == 8
     async with limiter.slot() as later:  # sent after `lost` ended: its reading includes it
-        later.observe(Quota(7, reset))
+        limiter.observe(later, Quota(7, reset))
     assert limiter.estimated_remaining == 7
 
 
@@ -484,15 +484,15 @@ async def test_stale_headers_do_not_raise_the_estimate(fake_clock: FakeClock) ->
     async with contextlib.AsyncExitStack() as stack:
         p1, p2, p3 = [await stack.enter_async_context(limiter.slot()) for _ in range(3)]
         assert limiter.estimated_remaining == 97
-        p3.observe(Quota(97, reset))  # processed last, answered first
+        limiter.observe(p3, Quota(97, reset))  # processed last, answered first
         assert limiter.estimated_remaining == 95  # p1 and p2 are still counted (twice)
-        p1.observe(Quota(99, reset))  # stale and higher: ignored
+        limiter.observe(p1, Quota(99, reset))  # stale and higher: ignored
         assert limiter.estimated_remaining == 96
         assert limiter.quota == Quota(97, reset)
-        p2.observe(Quota(98, reset))
+        limiter.observe(p2, Quota(98, reset))
         assert limiter.estimated_remaining == 97
     async with limiter.slot() as permit:
-        permit.observe(Quota(40, reset))  # another process spends the same quota
+        limiter.observe(permit, Quota(40, reset))  # another process spends the same quota
     assert limiter.estimated_remaining == 40
     assert limiter.quota == Quota(40, reset)
 
@@ -503,9 +503,9 @@ async def test_reset_recognised_when_the_reset_time_moves_forward(
     reset = fake_clock.now  # the window's reset time has come (before it: the same window)
     await learn(limiter, 5, at(reset))
     async with limiter.slot() as old, limiter.slot() as new:
-        new.observe(Quota(1000, at(reset + 86_400)))
+        limiter.observe(new, Quota(1000, at(reset + 86_400)))
         assert limiter.estimated_remaining == 999  # `old` still counted
-        old.observe(Quota(3, at(reset)))  # an answer from the older window: ignored
+        limiter.observe(old, Quota(3, at(reset)))  # an answer from the older window: ignored
     assert limiter.estimated_remaining == 1000
     assert limiter.quota == Quota(1000, at(reset + 86_400))
 
@@ -515,12 +515,12 @@ async def test_reset_recognised_when_remaining_jumps_up(fake_clock: FakeClock) -
     await learn(limiter, 10, None)  # the reset header could not be parsed
     async with limiter.slot() as before:
         async with limiter.slot() as reading:
-            reading.observe(Quota(8, None))
+            limiter.observe(reading, Quota(8, None))
         # `before` was in flight when 8 was read: 9 can be explained; it is stale.
-        before.observe(Quota(9, None))
+        limiter.observe(before, Quota(9, None))
     assert limiter.estimated_remaining == 8
     async with limiter.slot() as after:  # sent after the reading of 8 came back
-        after.observe(Quota(5000, None))
+        limiter.observe(after, Quota(5000, None))
     assert limiter.estimated_remaining == 5000
 
 
@@ -536,7 +536,8 @@ async def test_reset_recognised_when_the_clock_passes_it(fake_clock: FakeClock) 
         second = asyncio.create_task(second_cm.__aenter__())
         await yields(5)
         assert not second.done()  # one probe at a time
-        probe.observe(Quota(3, at(reset)))  # the old window's answer from the probe itself:
+        # The old window's answer from the probe itself:
+        limiter.observe(probe, Quota(3, at(reset)))
     permit = await second                   # the server's truth, fresh
     assert not permit.probe
     assert limiter.estimated_remaining == 2
@@ -550,10 +551,10 @@ async def test_old_answers_after_the_reset_time_are_ignored(fake_clock: FakeCloc
     await learn(limiter, 50, at(reset))
     async with limiter.slot() as old:
         fake_clock.now = reset + 1
-        old.observe(Quota(0, at(reset)), exhausted=True)  # sent before the reset
+        limiter.observe(old, Quota(0, at(reset)), exhausted=True)  # sent before the reset
     async with limiter.slot() as permit:
         assert permit.probe  # still unknown: the old answer told nothing about now
-        permit.observe(Quota(700, at(reset + 86_400)))
+        limiter.observe(permit, Quota(700, at(reset + 86_400)))
     assert limiter.estimated_remaining == 700
 
 
@@ -572,7 +573,7 @@ async def test_pace_spreads_the_rest_until_the_reset(fake_clock: FakeClock,
             await yields(2)
             quota, exhausted = server.handle()
             admissions.append((admitted_at, quota.remaining))
-            permit.observe(quota, exhausted=exhausted)
+            limiter.observe(permit, quota, exhausted=exhausted)
 
     await asyncio.gather(*(one() for _ in range(60)))
     assert server.refused == 0
@@ -596,7 +597,7 @@ async def test_cancel_while_waiting_for_a_slot() -> None:
             await waiter
     async with asyncio.timeout(1):
         async with limiter.slot() as permit:
-            permit.observe(Quota(99, at(clock.now + 3600)))
+            limiter.observe(permit, Quota(99, at(clock.now + 3600)))
     assert limiter.stats.in_flight == 0
     assert limiter.estimated_remaining == 99
 
@@ -621,7 +622,7 @@ async def test_cancel_while_waiting_for_the_reset() -> None:
     async with asyncio.timeout(1):
         async with limiter.slot() as permit:  # admitted at once, as the probe
             assert permit.probe
-            permit.observe(Quota(500, at(clock.now + 86_400)))
+            limiter.observe(permit, Quota(500, at(clock.now + 86_400)))
     assert clock.sleeping == 0
     assert limiter.estimated_remaining == 500
 
@@ -636,7 +637,7 @@ async def test_cancel_while_waiting_for_the_probe_answer() -> None:
     waiter.cancel()
     with pytest.raises(asyncio.CancelledError):
         await waiter
-    probe.observe(Quota(10, at(clock.now + 60)))
+    limiter.observe(probe, Quota(10, at(clock.now + 60)))
     await probe_cm.__aexit__(None, None, None)
     async with asyncio.timeout(1), limiter.slot() as permit:
         assert not permit.probe
@@ -655,7 +656,7 @@ async def test_cancel_while_waiting_for_pace() -> None:
         await paced
     clock.advance(10)
     async with asyncio.timeout(1), limiter.slot() as permit:
-        permit.observe(Quota(9, at(clock.now + 90)))
+        limiter.observe(permit, Quota(9, at(clock.now + 90)))
     assert len(clock.sleeps) == 1
     assert limiter.stats.in_flight == 0
     assert limiter.estimated_remaining == 9
@@ -779,7 +780,7 @@ async def test_a_quota_429_without_headers_spends_the_known_budget(
     limiter = make(fake_clock)
     await learn(limiter, 100, at(fake_clock.now + 30))
     async with limiter.slot() as permit:
-        permit.observe(None, exhausted=True)  # a 429 (code 4084) with no quota headers
+        limiter.observe(permit, None, exhausted=True)  # a 429 (code 4084) with no quota headers
     assert limiter.estimated_remaining == 0
     with pytest.raises(QuotaExhaustedError) as info:
         async with limiter.slot():
@@ -794,7 +795,7 @@ async def test_a_probe_meeting_a_quota_429_without_headers_stops_admission(
     limiter = make(fake_clock, quota=policy(on_exhausted="wait", max_wait=60.0))
     async with limiter.slot() as permit:
         assert permit.probe  # nothing known yet
-        permit.observe(None, exhausted=True)
+        limiter.observe(permit, None, exhausted=True)
     assert limiter.estimated_remaining == 0
     with pytest.raises(QuotaExhaustedError) as info:  # no reset known: no wait either
         async with limiter.slot():
@@ -808,7 +809,7 @@ async def test_a_non_quota_failure_without_headers_counts_as_spent(
     limiter = make(fake_clock)
     await learn(limiter, 10, at(fake_clock.now + 30))
     async with limiter.slot() as permit:
-        permit.observe(None)  # an answer without quota headers: spent, amount unknown
+        limiter.observe(permit, None)  # an answer without quota headers: spent, amount unknown
     assert limiter.estimated_remaining == 9
 
 
@@ -1004,7 +1005,7 @@ async def test_a_wait_for_the_ledger_counts_as_a_wait(fake_clock: FakeClock) -> 
     ledger = RecordingLedger(waited=True)
     with_ledger(limiter, ledger)
     async with limiter.slot() as permit:
-        permit.observe(Quota(10, None))
+        limiter.observe(permit, Quota(10, None))
     assert limiter.stats.waits == 1
     assert ledger.calls == ["take_now", "take", ("ended", 10, False, False)]
 
@@ -1027,7 +1028,7 @@ async def test_an_admission_never_sent_or_never_answered_is_reported_to_the_ledg
     ledger = RecordingLedger(at_hand=True)
     with_ledger(limiter, ledger)
     async with limiter.slot() as permit:
-        permit.unsent()
+        limiter.end(permit, spent=False)
     async with limiter.slot():
         pass  # left without a report: maybe sent
     assert ledger.calls == ["take_now", "give_back", "take_now", ("ended", None, True, False)]
@@ -1038,7 +1039,7 @@ async def test_a_grant_cancelled_in_the_rate_wait_goes_back_once() -> None:
     ledger = RecordingLedger(at_hand=False)
     with_ledger(limiter, ledger)
     async with limiter.slot() as permit:  # takes the one request of this second
-        permit.observe(Quota(10, None))
+        limiter.observe(permit, Quota(10, None))
     ledger.calls.clear()
     waiter = asyncio.create_task(limiter.slot().__aenter__())
     await yields(5)  # granted by the ledger, admitted, now waiting for the rate
@@ -1053,7 +1054,8 @@ async def test_a_permit_shows_its_number_kind_and_state() -> None:
     limiter = Limiter(max_concurrency=2, quota=QuotaPolicy(), clock=lambda: START)
     async with limiter.slot() as probe:
         assert repr(probe) == "<Permit #1 probe open>"
-        probe.observe_reading(10, at(START + 60), START + 60)  # a 2xx answer's reading
+        limiter.report(probe, remaining=10, reset_ts=START + 60,  # a 2xx answer's reading
+                       quota=(10, at(START + 60), START + 60))
         assert repr(probe) == "<Permit #1 probe settled>"
     assert limiter.quota == Quota(10, at(START + 60))
     assert limiter.estimated_remaining == 10
@@ -1089,7 +1091,7 @@ async def test_a_permit_reports_once_a_late_unsent_is_ignored(fake_clock: FakeCl
     ledger = RecordingLedger(at_hand=True)
     with_ledger(limiter, ledger)
     async with limiter.slot() as permit:
-        permit.observe(Quota(9, at(fake_clock.now + 3600)))
-        permit.unsent()  # already reported: nothing more happens
+        limiter.observe(permit, Quota(9, at(fake_clock.now + 3600)))
+        limiter.end(permit, spent=False)  # already reported: nothing more happens
     assert limiter.estimated_remaining == 9
     assert ledger.calls == ["take_now", ("ended", 9, False, False)]

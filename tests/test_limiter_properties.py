@@ -53,7 +53,7 @@ async def run(seed: int, quota: int, reserve: int, concurrency: int, requests: i
                 await asyncio.sleep(0)
             pending -= 1
             if fate == "unsent":
-                permit.unsent()
+                limiter.end(permit, spent=False)
                 check()
                 return False
             probes += permit.probe
@@ -69,9 +69,9 @@ async def run(seed: int, quota: int, reserve: int, concurrency: int, requests: i
                 await asyncio.sleep(0)
             if fate == "no_headers":
                 lost += 1
-                permit.observe(None)
+                limiter.observe(permit, None)
             else:
-                permit.observe(answer, exhausted=exhausted)
+                limiter.observe(permit, answer, exhausted=exhausted)
             check()
         return not exhausted
 

@@ -17,23 +17,22 @@ from arena_async import (
     BadRequestError,
     QuotaExhaustedError,
     RateLimitError,
+    RetryPolicy,
     ServerError,
 )
 from arena_async._protocol import (
+    TRANSIENT_STATUSES,
     Request,
     VerdictKind,
     build_url,
-    check_deadline,
     classify,
+    is_transient_status,
     parse_error_body,
     parse_quota,
     parse_reset_date,
     parse_retry_after,
     read_quota,
     validate_id,
-    validate_max_items,
-    validate_offset,
-    validate_page_size,
     with_attempts,
 )
 from arena_async._urls import BaseURL
@@ -232,33 +231,6 @@ def test_build_url_encodes_each_segment_whole() -> None:
     assert build_url("https://h/v1", "items", "A-1_2.3~") == "https://h/v1/items/A-1_2.3~"
 
 
-def test_page_size_without_a_maximum_and_its_messages() -> None:
-    assert validate_page_size(1, maximum=400) == 1
-    assert validate_page_size(400, maximum=400) == 400
-    assert validate_page_size(10_000, maximum=None) == 10_000
-    with pytest.raises(ValueError, match=r"page_size must be >= 1, got 0"):
-        validate_page_size(0, maximum=None)
-    with pytest.raises(ValueError, match=r"page_size must be 1\.\.400, got 401"):
-        validate_page_size(401, maximum=400)
-    with pytest.raises(ValueError, match="page_size must be an integer"):
-        validate_page_size(True, maximum=None)
-
-
-def test_deadline_and_max_items_checks() -> None:
-    assert check_deadline(None) is None
-    assert check_deadline(2) == 2.0
-    assert check_deadline(0.001) == 0.001
-    for bad in (0, -1, float("inf"), float("nan"), True, "3"):
-        with pytest.raises(ValueError, match="deadline must be a number of seconds > 0"):
-            check_deadline(bad)
-    assert validate_max_items(None) is None
-    assert validate_max_items(0) == 0
-    assert validate_max_items(5) == 5
-    for bad in (-1, True, 1.5, "3"):
-        with pytest.raises(ValueError, match="max_items must be None or an integer >= 0"):
-            validate_max_items(bad)
-
-
 def test_request_display_and_idempotence() -> None:
     assert GET.display == "/items/A/tickets"
     with_query = Request("GET", "https://h/v1/x", "/x", params={"offset": "0", "limit": "5"})
@@ -271,18 +243,31 @@ def test_request_display_and_idempotence() -> None:
     assert "SECRET" not in repr(secret)
 
 
-@pytest.mark.parametrize("size", [0, 401, -1, True, 1.5, "10"])
-def test_page_size_bounds(size: object) -> None:
-    with pytest.raises(ValueError, match="page_size"):
-        validate_page_size(size, maximum=400)
+@pytest.mark.parametrize(("status", "retry_statuses", "transient"), [
+    # The default: what RetryPolicy retries, and every other 5xx.
+    (408, TRANSIENT_STATUSES, True), (425, TRANSIENT_STATUSES, True),
+    (429, TRANSIENT_STATUSES, True), (500, TRANSIENT_STATUSES, True),
+    (501, TRANSIENT_STATUSES, True), (502, TRANSIENT_STATUSES, True),
+    (503, TRANSIENT_STATUSES, True), (504, TRANSIENT_STATUSES, True),
+    (505, TRANSIENT_STATUSES, True), (599, TRANSIENT_STATUSES, True),
+    (200, TRANSIENT_STATUSES, False), (302, TRANSIENT_STATUSES, False),
+    (400, TRANSIENT_STATUSES, False), (401, TRANSIENT_STATUSES, False),
+    (403, TRANSIENT_STATUSES, False), (404, TRANSIENT_STATUSES, False),
+    (409, TRANSIENT_STATUSES, False), (499, TRANSIENT_STATUSES, False),
+    # A policy's own statuses: a 4xx it retries is transient, one it leaves out is not;
+    # a 5xx is transient whatever the policy says.
+    (418, frozenset({418}), True), (429, frozenset(), False), (503, frozenset(), True),
+    (500, frozenset(), True), (499, frozenset(), False),
+])
+def test_is_transient_status(status: int, retry_statuses: frozenset[int],
+                             transient: bool) -> None:
+    assert is_transient_status(status, retry_statuses) is transient
 
 
-def test_offsets() -> None:
-    assert validate_offset("offset", 0) == 0
-    with pytest.raises(ValueError, match="offset must be >= 0"):
-        validate_offset("offset", -1)
-    with pytest.raises(ValueError, match="start must be an integer"):
-        validate_offset("start", "3")
+def test_the_transient_statuses_are_the_retry_policys_default() -> None:
+    assert RetryPolicy().retry_statuses == TRANSIENT_STATUSES == RETRY
+    assert is_transient_status(429)  # the default set
+    assert not is_transient_status(404)
 
 
 def test_error_body_shapes() -> None:

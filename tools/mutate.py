@@ -169,8 +169,8 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
      "`Sleep = Callable[[float], Awaitable[None]]` removed"):
         "a type alias read only in annotations, which `from __future__ import annotations` "
         "never evaluates",
-    ("arena_async/_permit.py", '__slots__ = ("_limiter", "_probe", "_seq", "_settled")',
-     "`__slots__ = ('_limiter', '_probe', '_seq', '_settled')` removed"):
+    ("arena_async/_permit.py", '__slots__ = ("probe", "seq", "settled")',
+     "`__slots__ = ('probe', 'seq', 'settled')` removed"):
         "slots only save memory: nothing sets other attributes on a Permit",
     ("arena_async/_permit.py", '__slots__ = ("_limiter", "_permit")',
      "`__slots__ = ('_limiter', '_permit')` removed"):
@@ -189,7 +189,7 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
      "`0.0` -> `-1.0`"):
         "the initial hold is compared with the wall clock: 0 and -1 both lie in the past",
     ("arena_async/_limiter.py",
-     "permit = Permit(self, self._estimate.admit(self._clock(), probe=False),",
+     "seq = self._estimate.admit(self._clock(), probe=False)",
      "`False` -> `True`"):
         "(the `probe=False` given to the estimate) without a QuotaPolicy the estimate is "
         "never asked to decide, so its probe_out is never read (the Permit's own flag, on "

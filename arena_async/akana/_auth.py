@@ -45,7 +45,7 @@ import aiohttp
 
 from .._auth import SessionAuth
 from .._convert import loads
-from .._protocol import Request, build_url, parse_error_body
+from .._protocol import Request, build_url, is_transient_status, parse_error_body
 from ..credentials import AkanaCredential, DirectoryLogin, GivenCookies, Login
 from ..errors import (
     APIError,
@@ -341,7 +341,7 @@ class AkanaAuth(SessionAuth):
         raise self._refused(response, None)
 
     def _transient(self, pool: SessionPool, response: Response) -> bool:
-        return response.status >= 500 or response.status in pool.retry.retry_statuses
+        return is_transient_status(response.status, pool.retry.retry_statuses)
 
     def _renew_error(self, response: Response) -> APIError:
         details = parse_error_body(response.body)

@@ -15,14 +15,17 @@ from .._pool import SessionPool
 from .._protocol import BaseURL, Request, validate_id
 from ..models.common import Page
 
-__all__ = ["MAX_PAGE_SIZE", "Resource", "arguments_of", "records_of"]
+__all__ = ["DEFAULT_PAGE_SIZE", "MAX_PAGE_SIZE", "Resource", "arguments_of", "records_of"]
 
 T = TypeVar("T")
 P = ParamSpec("P")
 R = TypeVar("R")
 
-#: Arena's largest page; also our default, so a listing costs as few requests as possible.
+#: Arena's largest page: a larger ``page_size`` is refused before anything is sent.
 MAX_PAGE_SIZE = 400
+#: The ``page_size`` of every Arena listing (the library's and the CLI's) when none is
+#: given: the largest, so a listing costs as few requests as possible.
+DEFAULT_PAGE_SIZE = MAX_PAGE_SIZE
 
 
 def records_of(pages: AsyncGenerator[Page[T], None]) -> AsyncGenerator[T, None]:

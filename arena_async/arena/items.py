@@ -34,7 +34,7 @@ from ._item_query import (
     view_params,
 )
 from ._numbers import GuidBatch, NumberLookups, match_numbers
-from ._resource import MAX_PAGE_SIZE, Resource, arguments_of, records_of
+from ._resource import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Resource, arguments_of, records_of
 
 __all__ = [
     "ASSEMBLY_TYPES",
@@ -145,7 +145,7 @@ class ItemReferences(Resource):
 class ItemTrainingRecords(Resource):
     """``/items/{item_guid}/trainingrecords``: training records, paged by offset/limit."""
 
-    def pages(self, item_guid: str, page_size: int = MAX_PAGE_SIZE, offset: int = 0, *,
+    def pages(self, item_guid: str, page_size: int = DEFAULT_PAGE_SIZE, offset: int = 0, *,
               max_items: int | None = None, deadline: float | None = None,
               ) -> AsyncGenerator[Page[TrainingRecord], None]:
         """Stream pages from ``offset``; ``page.next_offset`` is None on the last page.
@@ -169,7 +169,7 @@ class ItemTrainingRecords(Resource):
 
         return paginate(fetch, page_size=page_size, offset=offset, max_items=max_items)
 
-    def iter(self, item_guid: str, page_size: int = MAX_PAGE_SIZE, offset: int = 0, *,
+    def iter(self, item_guid: str, page_size: int = DEFAULT_PAGE_SIZE, offset: int = 0, *,
              max_items: int | None = None, deadline: float | None = None,
              ) -> AsyncGenerator[TrainingRecord, None]:
         """Stream records from ``offset``, at most ``max_items`` of them (the same
@@ -180,7 +180,7 @@ class ItemTrainingRecords(Resource):
         return records_of(self.pages(item_guid, page_size, offset, max_items=max_items,
                                    deadline=deadline))
 
-    async def list(self, item_guid: str, page_size: int = MAX_PAGE_SIZE, offset: int = 0, *,
+    async def list(self, item_guid: str, page_size: int = DEFAULT_PAGE_SIZE, offset: int = 0, *,
                    max_items: int | None = None, deadline: float | None = None,
                    ) -> list[TrainingRecord]:
         """Every record (from ``offset``, up to ``max_items``) as one list (the same
@@ -272,7 +272,7 @@ class Items(Resource):
         effective_date_time: datetime | str | None = None,
         criteria: Sequence[Any] | None = None,
         view: Literal["full", "minimum"] = "full",
-        page_size: int = MAX_PAGE_SIZE,
+        page_size: int = DEFAULT_PAGE_SIZE,
         offset: int = 0,
         max_items: int | None = None,
         deadline: float | None = None,

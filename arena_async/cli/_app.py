@@ -13,6 +13,9 @@ from typing import Annotated, Any
 import typer
 
 from .. import __version__
+from ..akana.tickets import DEFAULT_PAGE_SIZE as AKANA_PAGE_SIZE
+from ..arena._resource import DEFAULT_PAGE_SIZE as ARENA_PAGE_SIZE
+from ..arena._resource import MAX_PAGE_SIZE as ARENA_MAX_PAGE_SIZE
 from ..errors import ArenaAsyncError
 from . import _records
 from ._common import (
@@ -383,7 +386,7 @@ def _item_command(name: str, doc: str, kind: Callable[[dict[str, Any]], str],
     def command(**values: Any) -> None:
         chosen = kind(values)
         values.pop("details", None)  # in the kind's name
-        _item_export(chosen, **{"page_size": 400, **values})
+        _item_export(chosen, **{"page_size": ARENA_PAGE_SIZE, **values})
 
     command.__doc__ = doc
     command.__name__ = command.__qualname__ = "export_" + name.replace("-", "_")
@@ -392,15 +395,17 @@ def _item_command(name: str, doc: str, kind: Callable[[dict[str, Any]], str],
 
 
 def _items_options(
-    *, page_size: Annotated[int, typer.Option(min=1, max=400, help="With a query: items per "
-                                                                   "request (1..400).")] = 400,
+    *, page_size: Annotated[int, typer.Option(
+        min=1, max=ARENA_MAX_PAGE_SIZE,
+        help=f"With a query: items per request (1..{ARENA_MAX_PAGE_SIZE}).")] = ARENA_PAGE_SIZE,
 ) -> None:
     """``export items``' own options (a signature, never called)."""
 
 
 def _training_records_options(
-    *, page_size: Annotated[int, typer.Option(min=1, max=400,
-                                              help="Records per request (1..400).")] = 400,
+    *, page_size: Annotated[int, typer.Option(
+        min=1, max=ARENA_MAX_PAGE_SIZE,
+        help=f"Records per request (1..{ARENA_MAX_PAGE_SIZE}).")] = ARENA_PAGE_SIZE,
     details: Annotated[bool, typer.Option(
         "--details", help="Also fetch each record on its own for its due_date and "
                           "signed_date_time: one more request per record. Without it the "
@@ -413,8 +418,8 @@ export_items_command = _item_command(
     "items",
     """The items themselves: every field (JSONL) or the common ones (CSV).
 
-    By query, the search listing itself (one request per 400 items); with --items, one
-    request per item (by GUID, or by number: no lookup first).
+    By query, the search listing itself (one request per --page-size items); with
+    --items, one request per item (by GUID, or by number: no lookup first).
     """,
     lambda _: "items", _items_options)
 export_ticket_refs = _item_command(
@@ -459,7 +464,7 @@ def export_akana_tickets(
         "--number-of-comments", min=0, help="Comments per preview.")] = None,
     include_actions: Annotated[bool | None, typer.Option(
         "--actions/--no-actions", help="Include the valid actions.")] = None,
-    page_size: Annotated[int, typer.Option(min=1, help="Tickets per request.")] = 100,
+    page_size: Annotated[int, typer.Option(min=1, help="Tickets per request.")] = AKANA_PAGE_SIZE,
     fresh: FreshOpt = False, restart: Restart = False, overwrite: Overwrite = False,
     quiet: Quiet = False, progress: ProgressOpt = ProgressChoice.auto,
     progress_interval: ProgressEvery = Reporter.PLAIN_EVERY,

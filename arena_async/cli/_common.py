@@ -7,6 +7,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from .._protocol import is_transient_status
 from ..credentials import GivenCookies, Server, credential_from, credential_keys
 from ..errors import (
     AnswerTooLargeError,
@@ -97,19 +98,15 @@ def is_fatal(exc: BaseException) -> bool:
     return not isinstance(exc, ArenaAsyncError | UnknownItemNumber)
 
 
-#: 4xx statuses that are worth asking again: a session to renew, a timeout, too early,
-#: too many requests.
-TRANSIENT_4XX = frozenset({401, 408, 425, 429})
-
-
 def is_permanent(exc: BaseException) -> bool:
-    """An error that asking again will not change: a 4xx other than 401/408/425/429
-    (an unknown item, a malformed GUID, no privilege). Check :func:`is_fatal` first: a
-    refused login is a 400 too, but it stops the run."""
+    """An error that asking again will not change (an unknown item, a malformed GUID, no
+    privilege): a 4xx other than a 401 (a session to renew) or a transient status (408,
+    425, 429: ``is_transient_status``). Check :func:`is_fatal` first: a refused login is a
+    400 too, but it stops the run."""
     if isinstance(exc, UnknownItemNumber):
         return True
     return (isinstance(exc, APIError) and 400 <= exc.status < 500
-            and exc.status not in TRANSIENT_4XX)
+            and exc.status != 401 and not is_transient_status(exc.status))
 
 
 def _env(environ: Mapping[str, str], name: str) -> str | None:

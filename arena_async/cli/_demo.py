@@ -113,7 +113,7 @@ async def _akana_phase(fake: FakeAkana, ui: Reporter, bar: TaskID) -> _Phase:
         ui.watch(akana, quota=False)
         before = akana.stats
         try:
-            async for page in akana.tickets.pages(page_size=100):
+            async for page in akana.tickets.pages():
                 phase.records += len(page.items)
                 ui.advance(bar, items=len(page.items), records=len(page.items))
         except Exception as exc:  # shown in the summary, like a failed item

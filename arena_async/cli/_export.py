@@ -49,6 +49,7 @@ from rich.progress import TaskID
 from ..akana import AkanaClient
 from ..akana.tickets import TicketFilters
 from ..arena import ArenaClient
+from ..arena._resource import DEFAULT_PAGE_SIZE
 from ..arena.items import GuidBatch
 from ..errors import APIError, ArenaAsyncError, AuthenticationError, QuotaExhaustedError
 from ..models.akana import Ticket
@@ -80,11 +81,10 @@ from ._common import (
 )
 from ._network import cli_terms
 from ._records import (
-    AKANA_TICKET_COLUMNS,
+    AKANA_TICKET_CSV,
     ItemKind,
     encode_csv,
     encode_jsonl,
-    ticket_csv_row,
     to_wire,
 )
 from ._select import (
@@ -120,7 +120,7 @@ class ExportOptions:
     out: Path
     format: Format
     concurrency: int = 16
-    page_size: int = 400
+    page_size: int = DEFAULT_PAGE_SIZE
     restart: bool = False
     overwrite: bool = False
     checkpoint_interval: float = 1.0
@@ -680,8 +680,9 @@ async def _fan_out(arena: ArenaClient, kind: ItemKind, out: Output, resolved: Re
                         state.advance(index, page.next_offset)
                     out.maybe_checkpoint()
         else:
-            records = await (_fetch_item(arena, guid) if kind.own
-                             else kind.fetch(arena, guid) if kind.fetch else _none())
+            fetch = _fetch_item if kind.own else kind.fetch
+            assert fetch is not None  # ItemKind refuses a kind with neither pages nor fetch
+            records = await fetch(arena, guid)
             write(guid, records)
             state.complete(index)
             out.maybe_checkpoint()
@@ -731,10 +732,6 @@ def _item_guid(kind: ItemKind, key: str) -> str | None:
     return text if prefix == "guid" else None
 
 
-async def _none() -> list[Any]:  # pragma: no cover - every per-item kind has a fetch
-    return []
-
-
 #: Items whose training records ``--plan`` counts to estimate a ``--details`` run.
 PLAN_SAMPLE = 32
 #: The estimate's range: this many standard errors either side of it.
@@ -756,7 +753,7 @@ class _Estimate:
 async def _records_left(arena: ArenaClient, guid: str, offset: int) -> int:
     """An item's training records from ``offset`` on, counted in pages of 400."""
     count = 0
-    pages = arena.items.training_records.pages(guid, page_size=400, offset=offset)
+    pages = arena.items.training_records.pages(guid, page_size=DEFAULT_PAGE_SIZE, offset=offset)
     async with aclosing(pages):
         async for page in pages:
             count += len(page.items)
@@ -1061,11 +1058,11 @@ async def export_tickets(filters: Mapping[str, Any], client: Mapping[str, Any],
     except (ValueError, TypeError) as exc:
         raise CliError(f"Akana settings: {cli_terms(str(exc))}", EXIT_USAGE) from None
     fresh = Checkpoint("akana-tickets", opts.format, spec)
-    out = _open_output(opts, where, fresh, AKANA_TICKET_COLUMNS, ui)
+    out = _open_output(opts, where, fresh, AKANA_TICKET_CSV.names, ui)
 
     def encode(tickets: Sequence[Ticket]) -> bytes:
         if opts.format == "csv":
-            return encode_csv([ticket_csv_row(t) for t in tickets])
+            return encode_csv([AKANA_TICKET_CSV.row(t) for t in tickets])
         return encode_jsonl([to_wire(t) for t in tickets])
 
     def pages(start: int) -> AsyncGenerator[Page[Ticket], None]:

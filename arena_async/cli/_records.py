@@ -27,17 +27,16 @@ from typing import Any
 import attrs
 
 from ..arena import ArenaClient
-from ..models.arena import ItemReference, ItemTicketReference, TrainingRecord
 
 __all__ = [
-    "AKANA_TICKET_COLUMNS",
-    "ITEM_COLUMNS",
+    "AKANA_TICKET_CSV",
+    "ITEM_CSV",
     "ITEM_KINDS",
+    "Columns",
     "ItemKind",
     "encode_csv",
     "encode_jsonl",
-    "item_csv_row",
-    "ticket_csv_row",
+    "field",
     "to_wire",
 ]
 
@@ -89,16 +88,71 @@ def encode_csv(rows: Sequence[Sequence[Any]]) -> bytes:
 
 
 Fetch = Callable[[ArenaClient, str], Awaitable[Sequence[Any]]]
+#: How a CSV cell is read from a record.
+Getter = Callable[[Any], Any]
+
+
+def field(path: str) -> Getter:
+    """A getter of a dotted attribute path: ``field("lifecycle_phase.stage")`` reads
+    ``record.lifecycle_phase.stage``, None where a step is None (an absent nested object).
+    """
+    names = tuple(path.split("."))
+    if len(names) == 1:
+        name = names[0]
+        return lambda record: getattr(record, name, None)
+
+    def get(record: Any) -> Any:
+        value = record
+        for step in names:
+            if value is None:
+                return None
+            value = getattr(value, step, None)
+        return value
+
+    return get
+
+
+class Columns:
+    """A CSV layout: ``(column name, getter)`` pairs in order, the one place a kind's
+    columns are declared (a new field is one more pair). Two layouts add up (``+``).
+
+    Example::
+
+        plan = Columns(("guid", field("guid")), ("plan_number", field("plan.number")))
+        plan.names          # ('guid', 'plan_number')
+        plan.row(record)    # [record.guid, record.plan.number]
+    """
+
+    __slots__ = ("getters", "names")
+
+    def __init__(self, *pairs: tuple[str, Getter]) -> None:
+        names = tuple(name for name, _ in pairs)
+        if len(set(names)) != len(names):
+            twice = sorted({n for n in names if names.count(n) > 1})
+            raise ValueError(f"CSV columns named twice: {', '.join(twice)}")
+        self.names: tuple[str, ...] = names
+        self.getters: tuple[Getter, ...] = tuple(get for _, get in pairs)
+
+    def __add__(self, other: Columns) -> Columns:
+        return Columns(*zip(self.names, self.getters, strict=True),
+                       *zip(other.names, other.getters, strict=True))
+
+    def row(self, record: Any) -> list[Any]:
+        """The record's cells, in :attr:`names` order."""
+        return [get(record) for get in self.getters]
 
 
 @attrs.frozen
 class ItemKind:
-    """One kind of per-item Arena export."""
+    """One kind of per-item Arena export.
+
+    ``csv``: the record's columns; the rows of a per-item kind begin with the item's GUID
+    (``item_guid``), those of ``export items`` (``own``) are the items themselves.
+    """
 
     name: str
     title: str
-    columns: tuple[str, ...]
-    flatten: Callable[[str, Any], list[Any]]
+    csv: Columns
     #: One request per item (``fetch``), or paged (training records: ``pages``).
     paged: bool = False
     fetch: Fetch | None = None
@@ -111,6 +165,19 @@ class ItemKind:
     #: An ``item_number`` column after ``item_guid`` (items selected by number).
     numbered: bool = False
 
+    def __attrs_post_init__(self) -> None:
+        if not (self.paged or self.own or self.fetch is not None):
+            raise ValueError(f"item kind {self.name!r} needs a fetch (or paged, or own)")
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The CSV header (``item_guid``, with :attr:`numbered` ``item_number``, then the
+        record's columns)."""
+        if self.own:
+            return self.csv.names
+        head = ("item_guid", "item_number") if self.numbered else ("item_guid",)
+        return (*head, *self.csv.names)
+
     def with_numbers(self) -> ItemKind:
         """The same kind with an ``item_number`` column after ``item_guid`` (the same
         name: the column follows from the selection, which the checkpoint already
@@ -121,8 +188,7 @@ class ItemKind:
         """
         if self.own or self.numbered:
             return self
-        return attrs.evolve(self, columns=(self.columns[0], "item_number", *self.columns[1:]),
-                            numbered=True)
+        return attrs.evolve(self, numbered=True)
 
     def objects(self, item_guid: str, records: Sequence[Any], *,
                 number: str | None = None) -> list[dict[str, Any]]:
@@ -142,51 +208,52 @@ class ItemKind:
     def rows(self, item_guid: str, records: Sequence[Any], *,
              number: str | None = None) -> list[list[Any]]:
         """CSV rows in :attr:`columns` order."""
-        rows = [self.flatten(item_guid, r) for r in records]
+        row = self.csv.row
+        if self.own:
+            return [row(r) for r in records]
         if self.numbered:
-            rows = [[row[0], number, *row[1:]] for row in rows]
-        return rows
+            return [[item_guid, number, *row(r)] for r in records]
+        return [[item_guid, *row(r)] for r in records]
 
 
-def _ticket_ref_row(item_guid: str, ref: ItemTicketReference) -> list[Any]:
-    return [item_guid, ref.guid, ref.ticket.guid, ref.ticket.number]
-
-
-def _reference_row(item_guid: str, ref: ItemReference) -> list[Any]:
-    url = ref.item.url
-    return [item_guid, ref.guid, ref.item.guid, url.api if url else None,
-            url.app if url else None, ref.note]
-
-
-def _record_row(item_guid: str, rec: TrainingRecord) -> list[Any]:
-    return [item_guid, rec.guid, rec.training_plan.guid, rec.training_plan.number]
-
-
-def _record_detail_row(item_guid: str, rec: TrainingRecord) -> list[Any]:
-    return [*_record_row(item_guid, rec), rec.due_date, rec.signed_date_time]
-
-
-ITEM_COLUMNS: tuple[str, ...] = (
-    "guid", "number", "name", "revision_number", "revision_status", "description",
-    "category_guid", "category_name", "lifecycle_phase_guid", "lifecycle_phase_name",
-    "lifecycle_phase_stage", "assembly_type", "url_api", "url_app",
+TICKET_REF_CSV = Columns(
+    ("guid", field("guid")),
+    ("ticket_guid", field("ticket.guid")),
+    ("ticket_number", field("ticket.number")),
 )
-
-
-def item_csv_row(_key: str, item: Any) -> list[Any]:
-    """An ``Item`` as a CSV row in :data:`ITEM_COLUMNS` order."""
-    category = getattr(item, "category", None)
-    phase = getattr(item, "lifecycle_phase", None)
-    url = getattr(item, "url", None)
-    return [
-        item.guid, getattr(item, "number", None), getattr(item, "name", None),
-        getattr(item, "revision_number", None), getattr(item, "revision_status", None),
-        getattr(item, "description", None),
-        getattr(category, "guid", None), getattr(category, "name", None),
-        getattr(phase, "guid", None), getattr(phase, "name", None),
-        getattr(phase, "stage", None), getattr(item, "assembly_type", None),
-        getattr(url, "api", None), getattr(url, "app", None),
-    ]
+REFERENCE_CSV = Columns(
+    ("guid", field("guid")),
+    ("other_item_guid", field("item.guid")),
+    ("other_item_url_api", field("item.url.api")),
+    ("other_item_url_app", field("item.url.app")),
+    ("note", field("note")),
+)
+TRAINING_RECORD_CSV = Columns(
+    ("guid", field("guid")),
+    ("training_plan_guid", field("training_plan.guid")),
+    ("training_plan_number", field("training_plan.number")),
+)
+#: ``--details``: a listing carries no dates; a record fetched on its own does.
+TRAINING_RECORD_DETAIL_CSV = TRAINING_RECORD_CSV + Columns(
+    ("due_date", field("due_date")),
+    ("signed_date_time", field("signed_date_time")),
+)
+ITEM_CSV = Columns(
+    ("guid", field("guid")),
+    ("number", field("number")),
+    ("name", field("name")),
+    ("revision_number", field("revision_number")),
+    ("revision_status", field("revision_status")),
+    ("description", field("description")),
+    ("category_guid", field("category.guid")),
+    ("category_name", field("category.name")),
+    ("lifecycle_phase_guid", field("lifecycle_phase.guid")),
+    ("lifecycle_phase_name", field("lifecycle_phase.name")),
+    ("lifecycle_phase_stage", field("lifecycle_phase.stage")),
+    ("assembly_type", field("assembly_type")),
+    ("url_api", field("url.api")),
+    ("url_app", field("url.app")),
+)
 
 
 async def _fetch_ticket_refs(arena: ArenaClient, guid: str) -> Sequence[Any]:
@@ -198,42 +265,40 @@ async def _fetch_references(arena: ArenaClient, guid: str) -> Sequence[Any]:
 
 
 ITEM_KINDS: dict[str, ItemKind] = {
-    "ticket-refs": ItemKind(
-        "ticket-refs", "ticket references",
-        ("item_guid", "guid", "ticket_guid", "ticket_number"),
-        _ticket_ref_row, fetch=_fetch_ticket_refs),
-    "references": ItemKind(
-        "references", "item references",
-        ("item_guid", "guid", "other_item_guid", "other_item_url_api", "other_item_url_app",
-         "note"),
-        _reference_row, fetch=_fetch_references),
+    "ticket-refs": ItemKind("ticket-refs", "ticket references", TICKET_REF_CSV,
+                            fetch=_fetch_ticket_refs),
+    "references": ItemKind("references", "item references", REFERENCE_CSV,
+                           fetch=_fetch_references),
     "training-records": ItemKind(
-        "training-records", "training records",
-        ("item_guid", "guid", "training_plan_guid", "training_plan_number"),
-        _record_row, paged=True, omit=("due_date", "signed_date_time")),
+        "training-records", "training records", TRAINING_RECORD_CSV, paged=True,
+        omit=("due_date", "signed_date_time")),
     "training-records+details": ItemKind(
-        "training-records+details", "training records",
-        ("item_guid", "guid", "training_plan_guid", "training_plan_number", "due_date",
-         "signed_date_time"),
-        _record_detail_row, paged=True, details=True),
-    "items": ItemKind("items", "items", ITEM_COLUMNS, item_csv_row, own=True),
+        "training-records+details", "training records", TRAINING_RECORD_DETAIL_CSV,
+        paged=True, details=True),
+    "items": ItemKind("items", "items", ITEM_CSV, own=True),
 }
 
-AKANA_TICKET_COLUMNS: tuple[str, ...] = (
-    "ticket_id", "api_id", "app_id", "title", "state", "environment", "visibility",
-    "user_id", "user_name", "created", "pub_date", "labels", "tags", "comment_count",
-    "marks", "is_marked", "target_resource_ids", "target_resource_types", "link",
-    "description_media_type", "description",
+#: Akana tickets (``export akana-tickets``); list fields are joined with ``;``.
+AKANA_TICKET_CSV = Columns(
+    ("ticket_id", field("ticket_id")),
+    ("api_id", field("api_id")),
+    ("app_id", field("app_id")),
+    ("title", field("title")),
+    ("state", field("state")),
+    ("environment", field("environment")),
+    ("visibility", field("visibility")),
+    ("user_id", field("user_id")),
+    ("user_name", field("user_name")),
+    ("created", field("created")),
+    ("pub_date", field("pub_date")),
+    ("labels", field("labels")),
+    ("tags", field("tags")),
+    ("comment_count", field("comment_count")),
+    ("marks", field("marks")),
+    ("is_marked", field("is_marked")),
+    ("target_resource_ids", lambda t: [r.id for r in t.target_resources]),
+    ("target_resource_types", lambda t: [r.type for r in t.target_resources]),
+    ("link", field("link")),
+    ("description_media_type", field("description_media_type")),
+    ("description", field("description")),
 )
-
-
-def ticket_csv_row(ticket: Any) -> list[Any]:
-    """An Akana ``Ticket`` as a CSV row in :data:`AKANA_TICKET_COLUMNS` order."""
-    resources = ticket.target_resources
-    return [
-        ticket.ticket_id, ticket.api_id, ticket.app_id, ticket.title, ticket.state,
-        ticket.environment, ticket.visibility, ticket.user_id, ticket.user_name,
-        ticket.created, ticket.pub_date, ticket.labels, ticket.tags, ticket.comment_count,
-        ticket.marks, ticket.is_marked, [r.id for r in resources], [r.type for r in resources],
-        ticket.link, ticket.description_media_type, ticket.description,
-    ]

@@ -11,7 +11,7 @@ as the batches complete (at most every ``--checkpoint-interval`` seconds, and wh
 lookup stops): a run stopped half-way (Ctrl-C, a spent quota, a failed batch) keeps what
 it learned, and the next run asks only for the numbers left. A number no item has is
 reported (``<out>.failed.jsonl``), not fatal. A query is walked with ``view="minimum"``
-(one request per 400 items). The whole selection is kept in ``<out>.selection.json``
+(one request per page of the default size). The whole selection is kept in ``<out>.selection.json``
 while the export is unfinished, so a resumed run asks nothing again and covers exactly the
 same items.
 """

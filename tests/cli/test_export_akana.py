@@ -11,7 +11,7 @@ from arena_async.__main__ import main
 from arena_async.cli._checkpoint import checkpoint_path
 from arena_async.cli._common import CliError
 from arena_async.cli._export import ExportOptions, export_tickets
-from arena_async.cli._records import AKANA_TICKET_COLUMNS
+from arena_async.cli._records import AKANA_TICKET_CSV
 from arena_async.cli._ui import Reporter
 from arena_async.testing import Fault
 from arena_async.testing._fake_akana import FakeAkana
@@ -39,7 +39,7 @@ def test_csv(tmp_path: Path) -> None:
     assert main(["export", "akana-tickets", "--fake", "--fake-tickets", "30", "--out",
                  str(out), "-q"]) == 0
     header, rows = read_csv(out)
-    assert header == list(AKANA_TICKET_COLUMNS)
+    assert header == list(AKANA_TICKET_CSV.names)
     assert [r[0] for r in rows] == [t["TicketID"] for t in
                                     FakeAkana.seeded(tickets=30, seed=1).tickets]
 
