@@ -54,7 +54,8 @@ async def flushall(server: RedisServer) -> None:
     try:
         await client.flushall()
     finally:
-        await client.aclose()
+        # aclose() from redis-py 5.0.1 on; close() before it (the floor is 5.0)
+        await (client.aclose() if hasattr(client, "aclose") else client.close())
 
 
 async def served(fake: FakeArena, n: int, timeout: float = 30) -> None:
