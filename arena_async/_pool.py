@@ -272,8 +272,8 @@ class SessionPool(Lifecycle):
                 return await self._drive(self._exchange(request, None))
             # The common case, with no suspension before sending: a session at hand and a
             # slot free. Attempt 1 of the same Exchange, without waiting for admission; only
-            # an answer other than a 2xx builds the Exchange (benchmarks/analysis.md §1,
-            # fixes 11, 19 and 20).
+            # an answer other than a 2xx builds the Exchange: building it for every request
+            # cost more than the request itself on loopback (benchmarks/analysis.md §1).
             auth_headers, generation = ready
             failure: BaseException | None = None
             try:
