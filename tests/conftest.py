@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -66,3 +67,20 @@ def private_state_home(session_state_home: Path,
         patch.setenv("HOME", str(home))
         patch.delenv("ARENA_SHARE", raising=False)
         yield home
+
+
+@pytest.fixture(scope="module")
+def ca() -> Any:
+    """A private certificate authority (trustme), for TLS tests on loopback."""
+    import trustme
+
+    return trustme.CA()
+
+
+@pytest.fixture
+def ca_file(ca: Any, tmp_path: Path) -> Path:
+    """The CA's certificate as a PEM bundle (what ``ssl=`` / ``--ca-bundle`` take)."""
+    path = tmp_path / "corp-ca.pem"
+    ca.cert_pem.write_to_path(str(path))
+    return path
+

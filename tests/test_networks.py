@@ -40,16 +40,8 @@ FIXES = ("ssl=", "trust_env=True", "SSL_CERT_FILE", "truststore")
 
 # -- the CA, the certificates, the servers ------------------------------------------------
 
-@pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
 
 
-@pytest.fixture
-def ca_file(ca: trustme.CA, tmp_path: Path) -> Path:
-    path = tmp_path / "corp-ca.pem"
-    ca.cert_pem.write_to_path(str(path))
-    return path
 
 
 def served_by(cert: trustme.LeafCert) -> ssl.SSLContext:

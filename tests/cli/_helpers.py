@@ -92,3 +92,18 @@ def problems(err: str) -> list[str]:
     """stderr without the export's informational lines (its plan, resuming ...): what
     went wrong, which must be one line."""
     return [line for line in err.splitlines() if not line.startswith(NOTE_PREFIXES)]
+
+
+def point_at(env: Any, fake: FakeArena) -> None:
+    """The ``ARENA_*`` variables of a CLI run against ``fake`` (``env``: a MonkeyPatch)."""
+    env.setenv("ARENA_BASE_URL", fake.url)
+    env.setenv("ARENA_EMAIL", fake.email)
+    env.setenv("ARENA_PASSWORD", fake.password)
+
+
+def items_file(tmp_path: Path, fake: FakeArena) -> Path:
+    """A file of every item GUID of ``fake``, one a line."""
+    path = tmp_path / "items.txt"
+    path.write_text("\n".join(fake.item_guids))
+    return path
+

@@ -15,7 +15,7 @@ import trustme
 from arena_async.__main__ import main
 from arena_async.testing import FakeAkana, FakeArena, Fault, FaultPlan, ForwardProxy
 
-from ._helpers import canonical, problems, read_jsonl, served, truth
+from ._helpers import canonical, items_file, point_at, problems, read_jsonl, served, truth
 
 PROXY_PASSWORD = "pr0xy-s3cret"
 NETWORK_ENV = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY",
@@ -25,16 +25,8 @@ ARENA_ENV = ("ARENA_EMAIL", "ARENA_PASSWORD", "ARENA_SESSION_ID", "ARENA_WORKSPA
              "ARENA_SHARE")
 
 
-@pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
 
 
-@pytest.fixture
-def ca_file(ca: trustme.CA, tmp_path: Path) -> Path:
-    path = tmp_path / "corp-ca.pem"
-    ca.cert_pem.write_to_path(str(path))
-    return path
 
 
 def tls_context(ca: trustme.CA) -> ssl.SSLContext:
@@ -52,16 +44,8 @@ def env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     return monkeypatch
 
 
-def point_at(env: pytest.MonkeyPatch, fake: FakeArena) -> None:
-    env.setenv("ARENA_BASE_URL", fake.url)
-    env.setenv("ARENA_EMAIL", fake.email)
-    env.setenv("ARENA_PASSWORD", fake.password)
 
 
-def items_file(tmp_path: Path, fake: FakeArena) -> Path:
-    path = tmp_path / "items.txt"
-    path.write_text("\n".join(fake.item_guids))
-    return path
 
 
 def export(tmp_path: Path, items: Path, name: str, *more: str) -> list[str]:

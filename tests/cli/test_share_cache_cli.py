@@ -14,7 +14,7 @@ import pytest
 from arena_async.__main__ import main
 from arena_async.testing import FakeArena
 
-from ._helpers import canonical, read_csv, read_jsonl, served, truth
+from ._helpers import canonical, items_file, point_at, read_csv, read_jsonl, served, truth
 
 ENV = ("ARENA_EMAIL", "ARENA_PASSWORD", "ARENA_SESSION_ID", "ARENA_WORKSPACE_ID",
        "ARENA_BASE_URL", "ARENA_CLIENT_ID", "ARENA_CLIENT_SECRET", "ARENA_TOKEN_URL",
@@ -33,16 +33,8 @@ def default_share() -> Path:
     return Path(os.environ["XDG_STATE_HOME"]) / "arena_async" / "share.db"
 
 
-def point_at(env: pytest.MonkeyPatch, fake: FakeArena) -> None:
-    env.setenv("ARENA_BASE_URL", fake.url)
-    env.setenv("ARENA_EMAIL", fake.email)
-    env.setenv("ARENA_PASSWORD", fake.password)
 
 
-def items_file(tmp_path: Path, fake: FakeArena) -> Path:
-    path = tmp_path / "items.txt"
-    path.write_text("\n".join(fake.item_guids))
-    return path
 
 
 def private(tmp_path: Path, name: str) -> Path:
