@@ -197,7 +197,8 @@ class SessionPool(Lifecycle):
                 body_excerpt="" if details else excerpt(response.body))
         return response
 
-    async def _transmit(self, request: Request, auth_headers: Mapping[str, str]) -> Response:
+    async def _transmit(self, request: Request, auth_headers: Mapping[str, str],
+                        generation: int = 0) -> Response:
         headers = {**self._headers, **(request.headers or {}), **auth_headers}
         data: bytes | None = request.data
         if request.json is not None:
@@ -232,7 +233,7 @@ class SessionPool(Lifecycle):
         if debug:
             log.debug("%s %s -> %d (%.0f ms)", request.method, request.display, resp.status,
                       (time.perf_counter() - started) * 1000)
-        return Response(resp.status, resp.headers, body)
+        return Response(resp.status, resp.headers, body, 1, generation)
 
     def _through_proxy(self, session: aiohttp.ClientSession, request: Request,
                        url: str | yarl.URL, data: bytes | None,
@@ -277,7 +278,8 @@ class SessionPool(Lifecycle):
             auth_headers, generation = ready
             failure: BaseException | None = None
             try:
-                response = await self._timer.bound(self._transmit(request, auth_headers))
+                response = await self._timer.bound(self._transmit(request, auth_headers,
+                                                                         generation))
             except (aiohttp.ClientError, TimeoutError, ConnectionError) as exc:
                 _report_failure(limiter, permit, exc)
                 failure = exc
@@ -428,10 +430,11 @@ class SessionPool(Lifecycle):
             ex.sending()
             try:
                 if left is None or left >= self.timeout:  # the pool's shared timer
-                    response = await self._timer.bound(self._transmit(request, auth_headers))
+                    response = await self._timer.bound(self._transmit(request, auth_headers,
+                                                                         generation))
                 else:  # the deadline shortens this attempt
                     async with asyncio.timeout(left):
-                        response = await self._transmit(request, auth_headers)
+                        response = await self._transmit(request, auth_headers, generation)
             except (aiohttp.ClientError, TimeoutError, ConnectionError) as exc:
                 _report_failure(limiter, permit, exc)
                 failure = exc

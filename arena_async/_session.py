@@ -28,12 +28,14 @@ DEFAULT_MAX_ANSWER_SIZE = 64 * 2**20
 
 @attrs.frozen(slots=True)
 class Response:
-    """A complete answer: status, headers and the whole body."""
+    """A complete answer: status, headers and the whole body; ``attempts`` it took, and the
+    ``generation`` of the session (or token) the answered attempt carried (0: none)."""
 
     status: int
     headers: Mapping[str, str] = attrs.field(repr=False)
     body: bytes = attrs.field(repr=False)
     attempts: int = 1
+    generation: int = 0
 
 
 

@@ -215,12 +215,18 @@ class AkanaAuth(SessionAuth):
         """Taken before a listing page is asked, for :meth:`doubts`."""
         return self._generation, self._ready is not None, self._due(pool)
 
-    def doubts(self, pool: SessionPool, mark: PageMark) -> bool:
-        """True when an empty page asked at ``mark`` may be a lapsed token's empty 200
-        rather than the truth: the token was due when it was asked or is now, or it was
-        replaced (renewed, or logged in again) while the page was under way."""
+    def doubts(self, pool: SessionPool, mark: PageMark, answered: int) -> bool:
+        """True when an empty page asked at ``mark`` and answered with the token of
+        generation ``answered`` may be a lapsed token's empty 200 rather than the truth:
+        that token was due when it was sent or is now, or it was replaced (renewed, or
+        logged in again) since. A page whose own 401 brought a new token, replayed with it,
+        is answered by a live token: it is not asked again."""
         generation, held, due = mark
-        return due or self._due(pool) or (held and generation != self._generation)
+        if self._due(pool):
+            return True
+        if answered != generation:  # sent again with a token obtained since the mark
+            return answered != self._generation
+        return due or (held and generation != self._generation)
 
     async def confirm(self, pool: SessionPool, mark: PageMark) -> None:
         """Make sure the token is live before an empty page asked at ``mark`` is asked

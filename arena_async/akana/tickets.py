@@ -58,11 +58,12 @@ F = TypeVar("F", bound=Callable[..., Any])
 class Lapses(Protocol):
     """What the listing asks of the auth about empty pages
     (:class:`~arena_async.akana._auth.AkanaAuth`): ``mark`` before a page, ``doubts``
-    after an empty one, ``confirm`` a live token before asking again."""
+    after an empty one (given the token generation that answered it), ``confirm`` a live
+    token before asking again."""
 
     def mark(self, pool: SessionPool) -> Any: ...
 
-    def doubts(self, pool: SessionPool, mark: Any) -> bool: ...
+    def doubts(self, pool: SessionPool, mark: Any, answered: int) -> bool: ...
 
     async def confirm(self, pool: SessionPool, mark: Any) -> None: ...
 
@@ -290,18 +291,22 @@ class Tickets:
         once, after a renewal or a new login (:meth:`AkanaAuth.confirm`)."""
         lapses = self._lapses
         mark = lapses.mark(self._pool) if lapses is not None else None
-        tickets = await self._ask(request, deadline)
-        if tickets or lapses is None or mark is None or not lapses.doubts(self._pool, mark):
+        tickets, answered = await self._ask(request, deadline)
+        if tickets or lapses is None or mark is None \
+                or not lapses.doubts(self._pool, mark, answered):
             return tickets
         await lapses.confirm(self._pool, mark)
-        return await self._ask(request, deadline)
+        return (await self._ask(request, deadline))[0]
 
-    async def _ask(self, request: Request, deadline: float | None) -> builtins.list[Ticket]:
+    async def _ask(self, request: Request,
+                   deadline: float | None) -> tuple[builtins.list[Ticket], int]:
+        """The page's tickets and the token generation that answered it."""
         try:
             response = await self._pool.send(request, deadline=deadline)
         except NotFoundError as exc:
             raise self._explained(exc, "") from None
-        return read_listing(response.body, Ticket, AKANA_LISTING, url=request.display)
+        return (read_listing(response.body, Ticket, AKANA_LISTING, url=request.display),
+                response.generation)
 
     def _explained(self, error: NotFoundError, lead: str) -> NotFoundError:
         """``error`` with a hint: Akana also answers 404 to an Accept it does not serve."""

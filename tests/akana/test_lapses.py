@@ -4,6 +4,7 @@ shared by the client and the fake."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -184,6 +185,45 @@ async def test_an_empty_page_while_the_token_was_due_is_asked_again(
     assert fake.stats.directory_logins == 2
     asked = [r.query.get("start") for r in paths(fake, LIST)]
     assert asked.count("30") == 2  # the suspect page, asked again once
+
+
+async def test_an_empty_last_page_replayed_after_its_own_401_is_trusted(
+        fake: FakeAkana, fake_clock: FakeClock) -> None:
+    """The last (empty) page meets a 401 (its token ended elsewhere): the client logs in
+    again and replays it; the empty answer came with the new token, so it is the truth
+    and the page is not asked a third time."""
+    async with client(fake, fake_clock, Login(fake.email, fake.password)) as akana:
+        pages = akana.tickets.pages(page_size=40)
+        ids = [t.ticket_id for _ in range(3) for t in (await anext(pages)).items]
+        fake.expire_tokens()  # the next page (start=120, empty) gets a 401
+        async for page in pages:
+            ids += [t.ticket_id for t in page.items]
+    assert ids == [t["TicketID"] for t in fake.tickets]
+    last = [r.status for r in paths(fake, LIST) if r.query.get("start") == "120"]
+    assert last == [401, 200]
+    assert fake.stats.logins == 2
+
+
+async def test_an_empty_page_answered_with_a_token_replaced_meanwhile_is_asked_again(
+        fake: FakeAkana, fake_clock: FakeClock) -> None:
+    """A page goes with token 1; while it is under way another request meets a 401 and
+    logs in again: the page's empty 200 came with the lapsed token and is asked again (once,
+    with the new token)."""
+    fake.expired_listing = "empty"
+    first = fake.tickets[0]["TicketID"]
+    async with client(fake, fake_clock, Login(fake.email, fake.password)) as akana:
+        await akana.tickets.get(first)  # logged in: token 1
+        fake.expire_tokens()
+        fake.faults.add(Fault("slow_headers", delay=0.3, path="tickets$", times=1))
+        listing = asyncio.create_task(akana.tickets.list(max_items=10, page_size=10))
+        await asyncio.sleep(0.05)  # the page is at the server, held 0.3 s
+        await akana.tickets.get(first)  # 401, a new login: token 2
+        listed = await listing
+    assert [t.ticket_id for t in listed] == [t["TicketID"] for t in fake.tickets[:10]]
+    firsts = [r for r in paths(fake, LIST) if r.query.get("start") == "0"]
+    assert len(firsts) == 2  # the suspect page, asked again once
+    assert fake.stats.lapsed_empty == 1
+    assert fake.stats.logins == 2
 
 
 async def test_an_empty_page_of_a_dead_given_token_raises_instead_of_ending_the_listing(

@@ -64,8 +64,19 @@ async def test_akana_loses_nothing_under_chaos() -> None:
     del hits["/api/tickets?start=0&count=1"]  # the last call
     assert len(hits) == TICKETS // PAGE_SIZE + 1 + len(ids)
     worst = 0
+    last_page = f"/api/tickets?start={TICKETS}&count={PAGE_SIZE}"
     for key, sent in hits.items():
-        tally.check_sends(key, sent, plan.schedule("GET", key, len(sent)))
+        asked = 1
+        if key == last_page and tally.statuses[key][200] == 2:
+            # The empty last page is asked again when it was answered with a token that
+            # was replaced meanwhile: the server saw a login after the page before it was
+            # answered and before the re-ask.
+            order = {id(r): n for n, r in enumerate(fake.requests)}
+            before = hits[f"/api/tickets?start={TICKETS - PAGE_SIZE}&count={PAGE_SIZE}"]
+            assert any(r.path == "/api/login" and order[id(before[-1])] < n
+                       < order[id(sent[-1])] for n, r in enumerate(fake.requests)), sent
+            asked = 2
+        tally.check_sends(key, sent, plan.schedule("GET", key, len(sent)), asked=asked)
         replays = sum(1 for h in sent if h.status == 401)
         seen = len(sent) - min(1, replays)
         assert seen <= tally.attempts(key) <= RETRY.max_attempts, key
