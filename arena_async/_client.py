@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from ._checks import check_one_token
-from ._pool import SessionPool
+from ._transport import Transport
 from .bulk import BulkRun
 from .models.common import Quota, Stats
 from .policies import RetryPolicy
@@ -105,12 +105,12 @@ Sleep = Callable[[float], Awaitable[None]]
 class BaseClient:
     """Lifecycle and the shared surface of :class:`ArenaClient` and :class:`AkanaClient`."""
 
-    _pool: SessionPool
+    _transport: Transport
     max_concurrency: int
 
     async def open(self) -> Self:
         """Open the client (create the aiohttp session). ``async with`` does this for you."""
-        await self._pool.open()
+        await self._transport.open()
         return self
 
     async def close(self) -> None:
@@ -118,7 +118,7 @@ class BaseClient:
 
         Idempotent; a caller-owned ``session`` is left open.
         """
-        await self._pool.close()
+        await self._transport.close()
 
     async def __aenter__(self) -> Self:
         return await self.open()
@@ -130,12 +130,12 @@ class BaseClient:
     @property
     def stats(self) -> Stats:
         """Counters of what this client has done (requests, retries, 429s, waits, logins)."""
-        return self._pool.stats
+        return self._transport.stats
 
     @property
     def quota(self) -> Quota | None:
         """The latest quota the server announced, or None before the first answer."""
-        return self._pool.quota
+        return self._transport.quota
 
     def bulk(self, fn: Callable[[K], Awaitable[V]], keys: Iterable[K] | AsyncIterable[K], *,
              ordered: bool = False, concurrency: int | None = None) -> BulkRun[K, V]:

@@ -1,4 +1,4 @@
-"""The aiohttp session a :class:`~arena_async._pool.SessionPool` sends on, and the event loop
+"""The aiohttp session a :class:`~arena_async._transport.Transport` sends on, and the event loop
 it belongs to: open, close, the ``session`` property, the other-loop check.
 
 A pool creates its own session when opened (:func:`~arena_async._session.new_session`) or

@@ -104,7 +104,7 @@ class Request:
 
     ``path`` is the display path used in errors and logs (no host, no secrets);
     ``url`` the full URL; ``auth`` whether it needs the session (login and logout do not:
-    they are sent with :meth:`SessionPool.send_once`, outside admission); ``target``, when
+    they are sent with :meth:`Transport.send_once`, outside admission); ``target``, when
     set, the same URL already parsed (the origin of a :class:`~arena_async._urls.BaseURL`
     with the encoded path set on it), which the pool sends as it is.
 

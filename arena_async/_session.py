@@ -1,4 +1,4 @@
-"""What a :class:`~arena_async._pool.SessionPool` is made of and hands out: the aiohttp
+"""What a :class:`~arena_async._transport.Transport` is made of and hands out: the aiohttp
 session it creates, the :class:`Response` of an attempt, the :class:`Auth` protocol its
 clients implement, and the error for a pool used from another event loop."""
 
@@ -15,7 +15,7 @@ from .errors import AnswerTooLargeError, APIError
 if TYPE_CHECKING:
     import ssl
 
-    from ._pool import SessionPool
+    from ._transport import Transport
 
 __all__ = ["DEFAULT_MAX_ANSWER_SIZE", "Auth", "Response", "new_session", "other_loop_error",
            "read_body"]
@@ -42,13 +42,13 @@ class Response:
 class Auth(Protocol):
     """How a client authenticates; the pool calls it, it calls back ``pool.send_once``."""
 
-    def ready(self, pool: SessionPool) -> tuple[Mapping[str, str], int] | None:
+    def ready(self, pool: Transport) -> tuple[Mapping[str, str], int] | None:
         """The session's headers and generation when a request can be sent with them at
         once: a session is held, and no login, renewal or re-login is due or under way.
         None otherwise: the pool then goes through :meth:`headers` and :meth:`current`."""
         ...
 
-    async def headers(self, pool: SessionPool) -> tuple[Mapping[str, str], int]:
+    async def headers(self, pool: Transport) -> tuple[Mapping[str, str], int]:
         """Headers proving the session (logging in first if needed) and their generation."""
         ...
 
@@ -58,11 +58,11 @@ class Auth(Protocol):
         for admission never sends a session another task has replaced or is replacing."""
         ...
 
-    async def refresh(self, pool: SessionPool, generation: int, error: APIError) -> None:
+    async def refresh(self, pool: Transport, generation: int, error: APIError) -> None:
         """Replace the session that got ``error`` (401), once for all concurrent callers."""
         ...
 
-    async def close(self, pool: SessionPool) -> None:
+    async def close(self, pool: Transport) -> None:
         """End the session if this client opened it."""
         ...
 

@@ -28,7 +28,7 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any
 
 import arena_async._envelope as envelope
-import arena_async._pool as pool
+import arena_async._transport as pool
 from arena_async._attempt_timer import AttemptTimer
 
 
@@ -41,7 +41,7 @@ async def _no_timeout(self: AttemptTimer, work: Awaitable[Any]) -> Any:
     return await work
 
 
-def _never_ready(self: Any, pool_: pool.SessionPool) -> None:
+def _never_ready(self: Any, pool_: pool.Transport) -> None:
     return None
 
 

@@ -47,10 +47,10 @@ async def _run_stripped(url: str, keys: list[str], level: int) -> dict[str, floa
     with _prototype.applied(patches):
         async with overhead._client(url) as arena:
             if level >= 2:
-                arena._pool.limiter.policy = None  # no quota gate
+                arena._transport.limiter.policy = None  # no quota gate
             await arena.items.tickets.list("WARMUP")
             if level >= 4:
-                pool = arena._pool
+                pool = arena._transport
                 requests = [Request("GET", f"{url}/items/{k}/tickets", "/items/k/tickets")
                             for k in keys]
                 sem = asyncio.Semaphore(overhead.CONCURRENCY)

@@ -65,7 +65,7 @@ async def run_arena(url: str, keys: list[str]) -> dict[str, float]:
                 failed += not outcome.ok
         if failed:
             raise RuntimeError(f"{failed} requests failed")
-        in_flight = arena._pool.limiter.stats.max_in_flight
+        in_flight = arena._transport.limiter.stats.max_in_flight
     return {"wall": t["wall"], "cpu": t["cpu"], "in_flight": in_flight}
 
 

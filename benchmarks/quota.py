@@ -230,7 +230,7 @@ async def shared_child(url: str, n: int, concurrency: int, start_at: float,
         # Log in now (a login is not counted), so that the three start spending together;
         # private API: if it changes, the login just happens with the first request.
         with contextlib.suppress(AttributeError, TypeError):
-            await arena._pool.auth.headers(arena._pool)
+            await arena._transport.auth.headers(arena._transport)
         await asyncio.sleep(max(0.0, start_at - time.time()))
         started = time.time()
         async for outcome in arena.bulk(arena.items.tickets.list, keys(n)):

@@ -12,7 +12,7 @@ by public snapshots only (``Limiter.quota``, ``estimated_remaining``, ``stats``,
   ``BaseURL`` carries (``target``) the URL ``wire_url`` makes of its ``url``;
 - the limiter's own slot count keeps FIFO order and passes on a slot handed to a waiter
   that was cancelled before it could use it;
-- ``SessionPool.send``'s inline first attempt (the same Exchange, not admitted) and the
+- ``Transport.send``'s inline first attempt (the same Exchange, not admitted) and the
   general loop agree on what a failed first attempt costs (attempts, retries, stats).
 """
 
@@ -29,8 +29,8 @@ import yarl
 
 from arena_async import ArenaClient, RetryPolicy
 from arena_async._limiter import Limiter, Permit
-from arena_async._pool import SessionPool
 from arena_async._protocol import BaseURL, Request, build_url, parse_quota, read_quota
+from arena_async._transport import Transport
 from arena_async._urls import WireURLs, wire_url
 from arena_async.errors import APIError, QuotaExhaustedError
 from arena_async.models.common import Quota
@@ -38,7 +38,7 @@ from arena_async.policies import QuotaPolicy
 from arena_async.testing import FakeArena, Fault
 
 from .test_limiter import ManualClock
-from .test_pool import GivenSession
+from .test_transport import GivenSession
 
 START = 1_800_000_000.0
 
@@ -189,7 +189,7 @@ def test_a_request_on_a_base_carries_what_wire_url_makes_of_its_url() -> None:
 
 async def test_an_id_sent_through_a_target_keeps_its_encoding_on_the_wire() -> None:
     async with FakeArena.seeded(items=1, seed=1) as fake:
-        pool = SessionPool(auth=GivenSession(), limiter=Limiter(max_concurrency=1),
+        pool = Transport(auth=GivenSession(), limiter=Limiter(max_concurrency=1),
                            retry=RetryPolicy(max_attempts=1), timeout=5.0)
         await pool.open()
         try:
@@ -289,7 +289,7 @@ async def test_an_error_after_a_failed_first_attempt_has_no_stray_context() -> N
 
 def test_an_unusable_workspace_limit_is_not_the_limiters() -> None:
     limiter = Limiter(max_concurrency=1)
-    pool = SessionPool(auth=object(), limiter=limiter,  # type: ignore[arg-type]
+    pool = Transport(auth=object(), limiter=limiter,  # type: ignore[arg-type]
                        retry=RetryPolicy(), timeout=1.0)
     pool.quota_limit = -1  # a login answer may say -1 for "no limit"
     assert pool.quota_limit == -1

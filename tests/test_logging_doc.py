@@ -56,7 +56,8 @@ async def test_what_is_logged_at_each_level(caplog: pytest.LogCaptureFixture) ->
     records = [(r.name, r.levelno, r.getMessage()) for r in caplog.records]
     assert ("arena_async.arena._auth", logging.INFO,
             f"logged in to Arena workspace {fake.workspace_id}") in records
-    attempts = [m for n, lvl, m in records if n == "arena_async._pool" and lvl == logging.DEBUG]
+    attempts = [m for n, lvl, m in records
+                if n == "arena_async._transport" and lvl == logging.DEBUG]
     assert any(re.search(r"^GET \S+/tickets -> 503 \(\d+ ms\)$", m) for m in attempts), attempts
     assert any(re.search(r"^GET \S+/tickets -> 200 \(\d+ ms\)$", m) for m in attempts), attempts
     assert any(m.startswith("retrying GET ") and "attempt 1 failed" in m for m in attempts)

@@ -246,7 +246,7 @@ async def test_verification_off_needs_allow_insecure(
     async with arena_for(tls_arena, ssl=False, allow_insecure=True) as arena:
         assert await arena.items.tickets.list(item) == []
     assert [(r.name, r.levelname) for r in caplog.records
-            if "verification is off" in r.getMessage()] == [("arena_async._pool", "WARNING")]
+            if "verification is off" in r.getMessage()] == [("arena_async._transport", "WARNING")]
 
 
 async def test_an_ssl_context_that_verifies_nothing_needs_allow_insecure(
@@ -366,8 +366,8 @@ async def test_proxy_credentials_are_sent_and_never_shown(
         client = arena_for(fake, proxy=url)
         async with client as arena:
             await arena.items.tickets.list(item)
-            shown = [repr(client), str(client), repr(client._pool.network),
-                     repr(client._pool.network.route_for(fake.url))]
+            shown = [repr(client), str(client), repr(client._transport.network),
+                     repr(client._transport.network.route_for(fake.url))]
         assert [r.authenticated for r in auth_proxy.requests] == [True] * 3
         # The proxy takes its header off before forwarding: the server never sees it.
         assert all("Proxy-Authorization" not in r.headers for r in fake.requests)

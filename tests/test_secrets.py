@@ -71,7 +71,7 @@ async def run_arena_session(fake: FakeArena, exposed: list[object]) -> None:
     async with ArenaClient(email=fake.email, password=PASSWORD, workspace_id=fake.workspace_id,
                            base_url=fake.url, retry=RetryPolicy(max_attempts=2),
                            sleep=clock.sleep, timeout=0.2) as arena:
-        exposed += [arena, arena._auth, arena._pool]
+        exposed += [arena, arena._auth, arena._transport]
         exposed += await arena.items.tickets.list(a)
         link = await arena.items.references.create(a, b, note="see also")
         exposed += [link, await arena.items.references.update(a, link.guid, note=None)]
@@ -135,7 +135,7 @@ async def test_akana_secrets_stay_out_of_logs_reprs_and_errors(
         async with AkanaClient(base_url=fake.url, email=me.email, password=PASSWORD,
                                retry=RetryPolicy(max_attempts=2), sleep=clock.sleep,
                                timeout=0.2) as akana:
-            exposed += [akana, akana._auth, akana._pool]
+            exposed += [akana, akana._auth, akana._transport]
             tickets = [t async for t in akana.tickets.iter(page_size=7)]
             exposed += [*tickets[:3], await akana.tickets.get(tickets[0].ticket_id)]
             fake.expire_tokens()  # 401, then a re-login

@@ -10,8 +10,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 
-from .._pool import SessionPool
 from .._share import ShareLink
+from .._transport import Transport
 from ..policies import CachePolicy
 from ._answers import AnswerCache, Store, can_serve_stale, log
 from ._info import AnswerInfo
@@ -45,7 +45,7 @@ def cache_identity(email: str | None, client_id: str | None, session_id: str | N
     return f"session:{digest}"
 
 
-def build_cache(policy: CachePolicy | None, *, pool: SessionPool, link: ShareLink | None,
+def build_cache(policy: CachePolicy | None, *, pool: Transport, link: ShareLink | None,
                 base_url: str, identity: str, workspace_id: int | None,
                 clock: Callable[[], float]) -> AnswerCache | None:
     """A client's answer cache (None without a policy): in ``link``'s share when the share

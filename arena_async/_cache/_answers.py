@@ -30,9 +30,9 @@ from typing import Generic, Protocol, TypeVar
 
 import attrs
 
-from .._pool_stats import PoolCounters
 from .._protocol import Request
 from .._share._answers import Claim, Stored
+from .._transport_stats import TransportCounters
 from ..errors import (
     QuotaExhaustedError,
     RateLimitError,
@@ -133,13 +133,13 @@ class AnswerCache:
     Example::
 
         cache = AnswerCache(CachePolicy(ttl=60), MemoryStore(...), namespace=ns,
-                            counters=PoolCounters(), clock=time.time, fill_ttl=10.0,
+                            counters=TransportCounters(), clock=time.time, fill_ttl=10.0,
                             ready=lambda: None)
         items = await cache.answer(request, parse, fetch, deadline=None)
     """
 
     def __init__(self, policy: CachePolicy, store: Store, *, namespace: str,
-                 counters: PoolCounters, clock: Callable[[], float], fill_ttl: float,
+                 counters: TransportCounters, clock: Callable[[], float], fill_ttl: float,
                  ready: Callable[[], object]) -> None:
         self.policy = policy
         self.store = store

@@ -33,8 +33,8 @@ from .._client import (
 )
 from .._limiter import Limiter
 from .._network import network_settings
-from .._pool import SessionPool
 from .._session import DEFAULT_MAX_ANSWER_SIZE
+from .._transport import Transport
 from ..credentials import AkanaCredential, akana_credential, check_tenant
 from ..policies import RetryPolicy
 from ._auth import AkanaAuth
@@ -165,7 +165,7 @@ class AkanaClient(BaseClient):
         self._auth = AkanaAuth(base_url=self.base_url, credential=credential, tenant=tenant)
         limiter = Limiter(max_concurrency=self.max_concurrency, requests_per_second=rate,
                           quota=None, clock=clock, sleep=sleep)
-        self._pool = SessionPool(
+        self._transport = Transport(
             auth=self._auth, limiter=limiter, retry=retry_policy, timeout=seconds,
             session=given_session, headers={"Accept": self.media_type},
             connector_limit=max(100, self.max_concurrency), clock=clock, sleep=sleep,
@@ -173,7 +173,7 @@ class AkanaClient(BaseClient):
             trace_configs=tracing,
             network=network, max_answer_size=answer_limit,
         )
-        self.tickets = Tickets(self._pool, self.base_url, api_version, lapses=self._auth)
+        self.tickets = Tickets(self._transport, self.base_url, api_version, lapses=self._auth)
         #: The credential in use (:mod:`arena_async.credentials`; ``auth=`` or the one the
         #: keyword arguments built).
         self.auth: AkanaCredential = credential

@@ -37,8 +37,8 @@ from .._checks import (
 from .._convert import loads, structure
 from .._envelope import AKANA_LISTING, read_listing
 from .._pagination import paginate, records
-from .._pool import SessionPool
 from .._protocol import BaseURL, Request, validate_id
+from .._transport import Transport
 from ..errors import ErrorDetail, NotFoundError, ResponseFormatError, excerpt
 from ..models.akana import TICKETS_KEY, Ticket
 from ..models.common import Page
@@ -61,11 +61,11 @@ class Lapses(Protocol):
     after an empty one (given the token generation that answered it), ``confirm`` a live
     token before asking again."""
 
-    def mark(self, pool: SessionPool) -> Any: ...
+    def mark(self, pool: Transport) -> Any: ...
 
-    def doubts(self, pool: SessionPool, mark: Any, answered: int) -> bool: ...
+    def doubts(self, pool: Transport, mark: Any, answered: int) -> bool: ...
 
-    async def confirm(self, pool: SessionPool, mark: Any) -> None: ...
+    async def confirm(self, pool: Transport, mark: Any) -> None: ...
 
 
 class TicketFilters(TypedDict, total=False):
@@ -172,9 +172,9 @@ class Tickets:
             print(t.ticket_id, t.title)
     """
 
-    def __init__(self, pool: SessionPool, base_url: str, api_version: str,
+    def __init__(self, pool: Transport, base_url: str, api_version: str,
                  lapses: Lapses | None = None) -> None:
-        self._pool = pool
+        self._transport = pool
         self._lapses = lapses
         self._base_url = base_url
         self._base = BaseURL(base_url)
@@ -252,7 +252,7 @@ class Tickets:
         path = f"{_LIST_PATH}/{ticket_id}"
         request = Request.on(self._base, "GET", "api", "tickets", ticket_id, path=path)
         try:
-            response = await self._pool.send(request, deadline=deadline)
+            response = await self._transport.send(request, deadline=deadline)
         except NotFoundError as exc:
             raise self._explained(exc, f"no ticket {ticket_id!r} visible to this user? If "
                                        "every ticket gives 404: ") from None
@@ -290,19 +290,19 @@ class Tickets:
         page asked while (or just after) the token was due is not trusted but asked again,
         once, after a renewal or a new login (:meth:`AkanaAuth.confirm`)."""
         lapses = self._lapses
-        mark = lapses.mark(self._pool) if lapses is not None else None
+        mark = lapses.mark(self._transport) if lapses is not None else None
         tickets, answered = await self._ask(request, deadline)
         if tickets or lapses is None or mark is None \
-                or not lapses.doubts(self._pool, mark, answered):
+                or not lapses.doubts(self._transport, mark, answered):
             return tickets
-        await lapses.confirm(self._pool, mark)
+        await lapses.confirm(self._transport, mark)
         return (await self._ask(request, deadline))[0]
 
     async def _ask(self, request: Request,
                    deadline: float | None) -> tuple[builtins.list[Ticket], int]:
         """The page's tickets and the token generation that answered it."""
         try:
-            response = await self._pool.send(request, deadline=deadline)
+            response = await self._transport.send(request, deadline=deadline)
         except NotFoundError as exc:
             raise self._explained(exc, "") from None
         return (read_listing(response.body, Ticket, AKANA_LISTING, url=request.display),

@@ -11,8 +11,8 @@ from typing import Any, ParamSpec, TypeVar, cast
 from .._convert import structure_json
 from .._envelope import ARENA_LISTING, read_listing
 from .._pagination import records
-from .._pool import SessionPool
 from .._protocol import BaseURL, Request, validate_id
+from .._transport import Transport
 from ..models.common import Page
 
 __all__ = ["DEFAULT_PAGE_SIZE", "MAX_PAGE_SIZE", "Resource", "arguments_of", "records_of"]
@@ -49,8 +49,8 @@ def arguments_of(source: Callable[P, Any]) -> Callable[[Callable[..., R]], Calla
 class Resource:
     """The base of the item resources: requests on ``base_url`` sent through ``pool``."""
 
-    def __init__(self, pool: SessionPool, base_url: str) -> None:
-        self._pool = pool
+    def __init__(self, pool: Transport, base_url: str) -> None:
+        self._transport = pool
         self._base_url = base_url
         self._base = BaseURL(base_url)
 
@@ -60,12 +60,12 @@ class Resource:
         return Request.on(self._base, method, *segments, params=params, json=json)
 
     async def _one(self, cl: type[T], request: Request, deadline: float | None) -> T:
-        cache = self._pool.answer_cache
+        cache = self._transport.answer_cache
         if cache is not None and request.method == "GET":
             return await cache.answer(
                 request, lambda body: structure_json(body, cl, url=request.display),
                 self._fetch(request), deadline)
-        response = await self._pool.send(request, deadline=deadline)
+        response = await self._transport.send(request, deadline=deadline)
         return structure_json(response.body, cl, url=request.display)
 
     async def _child(self, cl: type[T], item_guid: str, child: str, id_name: str,
@@ -78,25 +78,25 @@ class Resource:
             cl, self._request("GET", "items", item_guid, child, child_guid), deadline)
 
     async def _results(self, cl: type[T], request: Request, deadline: float | None) -> list[T]:
-        cache = self._pool.answer_cache
+        cache = self._transport.answer_cache
         if cache is not None:
             return await cache.answer(
                 request, lambda body: read_listing(body, cl, ARENA_LISTING, url=request.display),
                 self._fetch(request), deadline)
-        response = await self._pool.send(request, deadline=deadline)
+        response = await self._transport.send(request, deadline=deadline)
         return read_listing(response.body, cl, ARENA_LISTING, url=request.display)
 
     def _fetch(self, request: Request) -> Callable[[float | None], Awaitable[bytes]]:
         """The answer cache's way to ask Arena: the wire body of ``request``, within the
         seconds left of the caller's deadline."""
         async def fetch(left: float | None) -> bytes:
-            return (await self._pool.send(request, deadline=left)).body
+            return (await self._transport.send(request, deadline=left)).body
         return fetch
 
     async def _references_changed(self, *item_guids: str) -> None:
         """A reference of these items was written: every cached reference answer that
         involves any of them (their own, and those of the items they reference) is
         dropped."""
-        cache = self._pool.answer_cache
+        cache = self._transport.answer_cache
         if cache is not None:
             await cache.references_changed(item_guids)

@@ -33,10 +33,10 @@ from .._client import (
 )
 from .._limiter import Limiter
 from .._network import network_settings
-from .._pool import SessionPool
 from .._protocol import validate_id
 from .._session import DEFAULT_MAX_ANSWER_SIZE
 from .._share import Share, ShareLink, open_share
+from .._transport import Transport
 from ..credentials import ArenaCredential, OAuthClient, arena_credential
 from ..policies import CachePolicy, QuotaPolicy, RetryPolicy
 from ._auth import ArenaAuth
@@ -192,7 +192,7 @@ class ArenaClient(BaseClient):
         self._auth = ArenaAuth(base_url=self.base_url, credential=credential,
                                usage_reason=usage_reason, link=self.share_link, clock=clock,
                                allow_insecure=insecure)
-        self._pool = SessionPool(
+        self._transport = Transport(
             auth=self._auth, limiter=limiter, retry=check_retry(retry),
             timeout=check_timeout(timeout), session=check_session(session),
             connector_limit=max(100, self.max_concurrency), clock=clock, sleep=sleep,
@@ -200,13 +200,13 @@ class ArenaClient(BaseClient):
             trace_configs=tracing,
             network=network, max_answer_size=answer_limit,
         )
-        self.items = Items(self._pool, self.base_url, link=self.share_link, clock=clock)
+        self.items = Items(self._transport, self.base_url, link=self.share_link, clock=clock)
         self._who = credential.who
         #: The credential in use (:mod:`arena_async.credentials`; ``auth=`` or the one the
         #: keyword arguments built).
         self.auth: ArenaCredential = credential
         self._cache: AnswerCache | None = build_cache(
-            cache_policy, pool=self._pool, link=self.share_link, base_url=self.base_url,
+            cache_policy, pool=self._transport, link=self.share_link, base_url=self.base_url,
             identity=_cache_identity(credential), workspace_id=credential.workspace_id,
             clock=clock)
 

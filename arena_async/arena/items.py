@@ -19,10 +19,10 @@ import yarl
 
 from .._checks import check_deadline, check_max_items, check_offset, check_page_size
 from .._pagination import paginate
-from .._pool import SessionPool
 from .._protocol import validate_id
 from .._share import ShareLink
 from .._share._names import SharedNames
+from .._transport import Transport
 from ..errors import LookupFailedError
 from ..models.arena import Item, ItemReference, ItemTicketReference, TrainingRecord
 from ..models.common import Page
@@ -136,7 +136,7 @@ class ItemReferences(Resource):
         validate_id("item_guid", item_guid)
         validate_id("ref_guid", ref_guid)
         try:
-            await self._pool.send(self._request("DELETE", "items", item_guid, "items",
+            await self._transport.send(self._request("DELETE", "items", item_guid, "items",
                                                 ref_guid), deadline=deadline)
         finally:  # (the other end's cached answers of this reference name item_guid)
             await self._references_changed(item_guid)
@@ -230,7 +230,7 @@ class Items(Resource):
     #: ``/items/{item}/trainingrecords``: training records, paged.
     training_records: ItemTrainingRecords
 
-    def __init__(self, pool: SessionPool, base_url: str, *, link: ShareLink | None = None,
+    def __init__(self, pool: Transport, base_url: str, *, link: ShareLink | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         super().__init__(pool, base_url)
         self.tickets = ItemTickets(pool, base_url)

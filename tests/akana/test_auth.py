@@ -396,7 +396,7 @@ async def test_nothing_secret_in_logs_reprs_or_errors(
     caplog.set_level(logging.DEBUG)
     errors: list[BaseException] = []
     async with client_for(fake, fake_clock) as akana:
-        reprs = [repr(akana), repr(akana._auth), repr(akana._pool)]
+        reprs = [repr(akana), repr(akana._auth), repr(akana._transport)]
         await akana.tickets.list(page_size=60)
         fake_clock.now += 1600  # proactive renewal
         await akana.tickets.list(max_items=5)

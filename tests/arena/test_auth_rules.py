@@ -406,10 +406,10 @@ async def test_after_close_the_auth_hands_out_no_session() -> None:
         arena = client_for(fake)
         async with arena:
             await arena.items.tickets.list(fake.item_guids[0])
-            assert arena._auth.ready(arena._pool) is not None
+            assert arena._auth.ready(arena._transport) is not None
         # A request racing the close would ask the auth (ready, then current): nothing to
         # send with, the session being logged out.
-        assert arena._auth.ready(arena._pool) is None
+        assert arena._auth.ready(arena._transport) is None
         headers, _ = await arena._auth.current()
         assert headers == {}
         assert "no session" in repr(arena._auth)

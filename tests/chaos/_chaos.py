@@ -189,7 +189,7 @@ class Tally(logging.Handler):
     async def listening(self) -> AsyncIterator[Tally]:
         """Hear the pool's DEBUG lines (its logger at DEBUG) for the duration (``async
         with``, beside the client's)."""
-        logger = logging.getLogger("arena_async._pool")
+        logger = logging.getLogger("arena_async._transport")
         level = logger.level
         logger.addHandler(self)
         logger.setLevel(logging.DEBUG)

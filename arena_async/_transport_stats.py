@@ -1,8 +1,8 @@
-"""What a :class:`~arena_async._pool.SessionPool` counts, and the :class:`Stats` it reports.
+"""What a :class:`~arena_async._transport.Transport` counts, and the :class:`Stats` it reports.
 
 The pool counts its own events here (attempts sent, retries, answers by kind, logins); the
 limiter counts its own waits and refusals (:class:`~arena_async._limiter.LimiterStats`).
-:meth:`PoolCounters.snapshot` adds the two into the public :class:`Stats`.
+:meth:`TransportCounters.snapshot` adds the two into the public :class:`Stats`.
 """
 
 from __future__ import annotations
@@ -12,17 +12,17 @@ import attrs
 from ._limiter import LimiterStats
 from .models.common import Stats
 
-__all__ = ["PoolCounters"]
+__all__ = ["TransportCounters"]
 
 
 @attrs.define(slots=True)
-class PoolCounters:
+class TransportCounters:
     """The pool's running counts (mutable; the pool's hot path adds to ``requests``
     directly).
 
     Example::
 
-        counters = PoolCounters()
+        counters = TransportCounters()
         counters.answered(503)
         counters.retried(0.5)
         assert counters.snapshot(LimiterStats()).server_errors == 1

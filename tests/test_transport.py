@@ -1,5 +1,5 @@
-"""The pool's own rules (`arena_async._pool`, `_lifecycle`, `_pool_stats`), through public
-methods only: a :class:`SessionPool` built here, sending to FakeArena over loopback.
+"""The pool's own rules (`arena_async._transport`, `_lifecycle`, `_transport_stats`), through public
+methods only: a :class:`Transport` built here, sending to FakeArena over loopback.
 
 The rules of retries, re-logins and waits are the exchange's (tests/test_exchange.py);
 here: what the driver itself owes. Cancelling a send gives its permit back (on the
@@ -24,9 +24,9 @@ import pytest
 
 from arena_async import APIError, RetryPolicy, TransportError
 from arena_async._limiter import Limiter, LimiterStats
-from arena_async._pool import SessionPool
-from arena_async._pool_stats import PoolCounters
 from arena_async._protocol import Request
+from arena_async._transport import Transport
+from arena_async._transport_stats import TransportCounters
 from arena_async.testing import FakeArena, Fault
 from tests.conftest import FakeClock
 
@@ -44,10 +44,10 @@ class GivenSession:
         self.session = "none"
         self.closed = 0
 
-    def ready(self, pool: SessionPool) -> tuple[Mapping[str, str], int] | None:
+    def ready(self, pool: Transport) -> tuple[Mapping[str, str], int] | None:
         return None if self.refused is not None else ({"arena_session_id": self.session}, 1)
 
-    async def headers(self, pool: SessionPool) -> tuple[Mapping[str, str], int]:
+    async def headers(self, pool: Transport) -> tuple[Mapping[str, str], int]:
         if self.refused is not None:
             raise self.refused
         return {"arena_session_id": self.session}, 1
@@ -55,26 +55,26 @@ class GivenSession:
     async def current(self) -> tuple[Mapping[str, str], int]:
         return {"arena_session_id": self.session}, 1
 
-    async def refresh(self, pool: SessionPool, generation: int, error: APIError) -> None:
+    async def refresh(self, pool: Transport, generation: int, error: APIError) -> None:
         raise error
 
-    async def close(self, pool: SessionPool) -> None:
+    async def close(self, pool: Transport) -> None:
         self.closed += 1
 
 
 def pool_for(fake: FakeArena | None, *, slots: int = 1, auth: Any = None,
-             clock: FakeClock | None = None, **kw: Any) -> tuple[SessionPool, Limiter]:
+             clock: FakeClock | None = None, **kw: Any) -> tuple[Transport, Limiter]:
     clock = clock or FakeClock()
     limiter = Limiter(max_concurrency=slots, clock=clock, sleep=clock.sleep)
     kw.setdefault("retry", RetryPolicy(max_attempts=3, backoff=1.0))
     kw.setdefault("timeout", 5.0)
-    pool = SessionPool(auth=auth or GivenSession(), limiter=limiter, clock=clock,
+    pool = Transport(auth=auth or GivenSession(), limiter=limiter, clock=clock,
                        sleep=clock.sleep, rng=random.Random(1), **kw)
     return pool, limiter
 
 
-async def log_in(pool: SessionPool, fake: FakeArena) -> None:
-    """Open the pool and log in through it (:meth:`SessionPool.login_once`)."""
+async def log_in(pool: Transport, fake: FakeArena) -> None:
+    """Open the pool and log in through it (:meth:`Transport.login_once`)."""
     await pool.open()
     body = {"email": fake.email, "password": fake.password}
     response = await pool.login_once(Request("POST", f"{fake.url}/login", "/login",
@@ -130,7 +130,7 @@ async def test_a_retry_wait_holds_no_permit_and_its_cancellation_leaves_none() -
             await gate.wait()
 
         limiter = Limiter(max_concurrency=1)
-        pool = SessionPool(auth=GivenSession(), limiter=limiter, timeout=5.0, sleep=sleep,
+        pool = Transport(auth=GivenSession(), limiter=limiter, timeout=5.0, sleep=sleep,
                            retry=RetryPolicy(max_attempts=3, backoff=1.0))
         try:
             await log_in(pool, fake)
@@ -215,7 +215,7 @@ async def test_the_counters_count_what_happened() -> None:
 
 
 def test_pool_counters_add_the_limiters_waits_and_refusals() -> None:
-    counters = PoolCounters()
+    counters = TransportCounters()
     counters.answered(429)
     counters.answered(503)
     counters.answered(500)
@@ -261,7 +261,7 @@ def test_trace_configs_with_a_callers_session_are_refused() -> None:
         pool_for(None, session=object(), trace_configs=[aiohttp.TraceConfig()])
 
 
-def close_on_another_thread(pool: SessionPool) -> None:
+def close_on_another_thread(pool: Transport) -> None:
     done = threading.Event()
 
     def close() -> None:
@@ -292,7 +292,7 @@ def test_a_pool_belongs_to_its_loop(caplog: pytest.LogCaptureFixture) -> None:
     # Its loop closed: closing from another one marks it closed, says the server session
     # was not ended, and ends nothing there (our aiohttp session is closed as far as it
     # can be without its loop).
-    with caplog.at_level(logging.WARNING, logger="arena_async._pool"):
+    with caplog.at_level(logging.WARNING, logger="arena_async._transport"):
         close_on_another_thread(pool)
     assert auth.closed == 0
     assert ours.closed

@@ -1,15 +1,17 @@
-"""The session pool: the one place where bytes move, a short driver of the exchange.
+"""The transport: the one place where bytes move, a short driver of the exchange.
+
+(It pools nothing itself: aiohttp's connector pools the connections. One per client.)
 
 Every request is admitted through the :class:`~arena_async._limiter.Limiter`, sent once per
 attempt (our session never re-sends unseen: :func:`~arena_async._session.new_session`),
 its answer classified by :mod:`arena_async._protocol`, and what to do next (retry, log in
 again, wait for the quota, hold everyone for a Retry-After, raise) is decided by the pure
-:class:`~arena_async._exchange.Exchange`: the pool carries it out. ``deadline`` bounds it
+:class:`~arena_async._exchange.Exchange`: the transport carries it out. ``deadline`` bounds it
 all: the exchange's checks on the injected clock, and a backstop on the loop's.
 
 Beside it: the aiohttp session and its loop (open, close) in
 :mod:`~arena_async._lifecycle`, the counters and their :class:`Stats` in
-:mod:`~arena_async._pool_stats`, :class:`Response` and the :class:`Auth` protocol in
+:mod:`~arena_async._transport_stats`, :class:`Response` and the :class:`Auth` protocol in
 :mod:`~arena_async._session`, the per-attempt timer in :mod:`~arena_async._attempt_timer`.
 """
 
@@ -34,7 +36,6 @@ from ._exchange import Action, ActionKind, Exchange, failure_error
 from ._lifecycle import Lifecycle
 from ._limiter import Limiter, Permit
 from ._network import Network
-from ._pool_stats import PoolCounters
 from ._protocol import (
     Request,
     Verdict,
@@ -47,6 +48,7 @@ from ._protocol import (
 )
 from ._retry import was_sent
 from ._session import DEFAULT_MAX_ANSWER_SIZE, Auth, Response, other_loop_error, read_body
+from ._transport_stats import TransportCounters
 from ._urls import WireURLs
 from .errors import APIError, ArenaAsyncError, error_for_status, excerpt
 from .models.common import Quota, Stats
@@ -55,7 +57,7 @@ from .policies import QuotaPolicy, RetryPolicy
 if TYPE_CHECKING:
     from ._cache import AnswerCache
 
-__all__ = ["Auth", "Response", "SessionPool", "other_loop_error"]
+__all__ = ["Auth", "Response", "Transport", "other_loop_error"]
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +68,7 @@ _OK = Verdict(VerdictKind.OK)
 _NO_AUTH: tuple[Mapping[str, str], int] = ({}, 0)
 
 
-class SessionPool(Lifecycle):
+class Transport(Lifecycle):
     """Sends :class:`Request` objects with admission, auth, retries and quota tracking."""
 
     def __init__(
@@ -111,14 +113,14 @@ class SessionPool(Lifecycle):
         self._quota_policy = quota
         self._quota_waits = quota_waits
         self._quota_limit: int | None = None
-        self._counters = PoolCounters()
+        self._counters = TransportCounters()
         self._timer = AttemptTimer(self.timeout)
         self._wire_url = WireURLs()  # for requests without a target
         #: The answer cache (``cache=``), which the resources ask before sending a GET.
         self.answer_cache: AnswerCache | None = None
 
     @property
-    def counters(self) -> PoolCounters:
+    def counters(self) -> TransportCounters:
         """The running counts behind :attr:`stats` (the answer cache adds its own)."""
         return self._counters
 
