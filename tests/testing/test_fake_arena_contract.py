@@ -31,6 +31,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
 from arena_async.testing import FakeArena
+from arena_async.testing._arena_workspace import CHILDREN
 
 REPO = Path(__file__).resolve().parents[2]
 VENDOR = REPO.parent / "shared" / "vendor"
@@ -61,6 +62,25 @@ REQUIRED = {
     "ItemTrainingRecordVo": ["guid", "traningplan"],
     "TrainingMinimalVo": ["guid", "number"],
 }
+
+
+#: Each child kind FakeArena serves (``_arena_workspace.CHILDREN``, by wire segment): the
+#: spec's paths of its listing and of one record.
+SPEC_PATHS = {
+    "tickets": (
+        "/items/{itemGuid}/tickets",
+        "/items/{itemGuid}/tickets/{verifyVerifiesAssociationGuid}",
+    ),
+    "items": ("/items/{itemGuid}/items", "/items/{itemGuid}/items/{itemReferenceGuid}"),
+    "trainingrecords": (
+        "/items/{itemGuid}/trainingrecords",
+        "/items/{itemGuid}/trainingrecords/{trainingRecordGuid}",
+    ),
+}
+
+
+def test_every_child_the_fake_serves_is_checked_against_the_spec() -> None:
+    assert sorted(SPEC_PATHS) == sorted(CHILDREN)
 
 
 def load_spec() -> dict[str, Any]:
@@ -157,13 +177,12 @@ def test_spec_has_the_endpoints_in_scope(spec: dict[str, Any]) -> None:
     expected = {
         "/login": {"post"},
         "/logout": {"put"},
-        "/items/{itemGuid}/tickets": {"get"},
-        "/items/{itemGuid}/tickets/{verifyVerifiesAssociationGuid}": {"get"},
         "/items/{itemGuid}/items": {"get", "post"},
         "/items/{itemGuid}/items/{itemReferenceGuid}": {"get", "put", "delete"},
-        "/items/{itemGuid}/trainingrecords": {"get"},
-        "/items/{itemGuid}/trainingrecords/{trainingRecordGuid}": {"get"},
     }
+    for listing, single in SPEC_PATHS.values():
+        expected.setdefault(listing, set()).add("get")
+        expected.setdefault(single, set()).add("get")
     for path, methods in expected.items():
         assert methods <= set(spec["paths"][path]), path
 
@@ -204,39 +223,22 @@ async def test_fake_answers_validate_against_the_spec(
         validate("/login", "post", status, body)
         sid = body["arenaSessionId"]
 
-        checked = 0
+        checked: dict[str, int] = {}
         for item in fake.item_guids:
-            status, body = await exchange(http, "GET", f"{base}/items/{item}/tickets", sid)
-            validate("/items/{itemGuid}/tickets", "get", status, body)
-            for ref in body["results"]:
-                status, one = await exchange(
-                    http, "GET", f"{base}/items/{item}/tickets/{ref['guid']}", sid
+            for segment, (listing, single) in SPEC_PATHS.items():
+                status, body = await exchange(
+                    http, "GET", f"{base}/items/{item}/{segment}", sid, params={"limit": "400"}
                 )
-                validate(
-                    "/items/{itemGuid}/tickets/{verifyVerifiesAssociationGuid}", "get", status, one
-                )
-                checked += 1
-            status, body = await exchange(http, "GET", f"{base}/items/{item}/items", sid)
-            validate("/items/{itemGuid}/items", "get", status, body)
-            for ref in body["results"]:
-                status, one = await exchange(
-                    http, "GET", f"{base}/items/{item}/items/{ref['guid']}", sid
-                )
-                validate("/items/{itemGuid}/items/{itemReferenceGuid}", "get", status, one)
-                checked += 1
-            status, body = await exchange(
-                http, "GET", f"{base}/items/{item}/trainingrecords", sid, params={"limit": "400"}
-            )
-            validate("/items/{itemGuid}/trainingrecords", "get", status, body)
-            for rec in body["results"]:
-                status, one = await exchange(
-                    http, "GET", f"{base}/items/{item}/trainingrecords/{rec['guid']}", sid
-                )
-                validate(
-                    "/items/{itemGuid}/trainingrecords/{trainingRecordGuid}", "get", status, one
-                )
-                checked += 1
-        assert checked > 50  # the seeded workspace exercised every single-object schema
+                validate(listing, "get", status, body)
+                for record in body["results"]:
+                    status, one = await exchange(
+                        http, "GET", f"{base}/items/{item}/{segment}/{record['guid']}", sid
+                    )
+                    validate(single, "get", status, one)
+                    checked[segment] = checked.get(segment, 0) + 1
+        # The seeded workspace exercised every single-object schema.
+        assert sorted(checked) == sorted(SPEC_PATHS)
+        assert sum(checked.values()) > 50
 
         # Writes.
         a, b = fake.add_item(), fake.add_item()
@@ -257,16 +259,18 @@ async def test_fake_answers_validate_against_the_spec(
         assert (status, body) == (204, None)  # spec: 204 with a "string" body; real: none
 
         # Errors the spec lists (400 on every endpoint, 401 on logout).
-        for path, url, method in (
-            ("/items/{itemGuid}/tickets", f"{base}/items/NOPE/tickets", "get"),
-            ("/items/{itemGuid}/items", f"{base}/items/NOPE/items", "get"),
-            ("/items/{itemGuid}/items/{itemReferenceGuid}", ref_url, "delete"),
-            ("/items/{itemGuid}/trainingrecords", f"{base}/items/{a}/trainingrecords", "get"),
-        ):
-            params = {"limit": "0"} if path.endswith("trainingrecords") else None
-            status, body = await exchange(http, method.upper(), url, sid, params=params)
-            assert status == 400
-            validate(path, method, status, body)
+        for segment, (listing, single) in SPEC_PATHS.items():
+            for path, url, params in (
+                (listing, f"{base}/items/NOPE/{segment}", None),
+                (listing, f"{base}/items/{a}/{segment}", {"limit": "0"}),
+                (single, f"{base}/items/{a}/{segment}/NOPE", None),
+            ):
+                status, body = await exchange(http, "GET", url, sid, params=params)
+                assert status == 400, url
+                validate(path, "get", status, body)
+        status, body = await exchange(http, "DELETE", ref_url, sid)
+        assert status == 400
+        validate("/items/{itemGuid}/items/{itemReferenceGuid}", "delete", status, body)
         status, body = await exchange(http, "PUT", f"{base}/logout", sid)
         validate("/logout", "put", status, body)
         status, body = await exchange(http, "PUT", f"{base}/logout", sid)
