@@ -24,7 +24,7 @@ from .._share import ShareLink
 from .._share._names import SharedNames
 from .._transport import Transport
 from ..errors import LookupFailedError
-from ..models.arena import Item, ItemReference, ItemTicketReference, TrainingRecord
+from ..models.arena import BomLine, Item, ItemReference, ItemTicketReference, TrainingRecord
 from ..models.common import Page
 from ._item_query import (
     ASSEMBLY_TYPES,
@@ -50,6 +50,7 @@ from ._resource import (
 __all__ = [
     "ASSEMBLY_TYPES",
     "GuidBatch",
+    "ItemBom",
     "ItemReferences",
     "ItemTickets",
     "ItemTrainingRecords",
@@ -159,6 +160,21 @@ class ItemTrainingRecords(PagedSubResource[TrainingRecord]):
         return await self._get(item_guid, record_guid, deadline)
 
 
+class ItemBom(SubResource[BomLine]):
+    """``/items/{item_guid}/bom``: an assembly's BOM lines, its immediate children (one
+    request: the listing does not page)."""
+
+    child: ClassVar[Child] = Child("bom", "line_guid", "BOM lines")
+
+    async def get(self, item_guid: str, line_guid: str, *, deadline: float | None = None,
+                  ) -> BomLine:
+        """One BOM line by its GUID.
+
+        Example: ``line = await arena.items.bom.get(assembly_guid, line_guid)``
+        """
+        return await self._get(item_guid, line_guid, deadline)
+
+
 class Items(Resource):
     """``client.items``: item search (``GET /items``), one item, number lookups, and the
     item sub-resources.
@@ -183,6 +199,7 @@ class Items(Resource):
     tickets: ItemTickets
     references: ItemReferences
     training_records: ItemTrainingRecords
+    bom: ItemBom
     #: The sub-resources above as ``(attribute, class)`` pairs.
     _sub_resources: ClassVar[SubResources] = ()
 

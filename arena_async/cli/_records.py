@@ -11,6 +11,10 @@ Training records: a listing carries no dates, so without ``--details`` the rows 
 ``due_date`` / ``signed_date_time`` at all (not empty columns that look like data); with
 ``--details`` each record is fetched (one more request per record) and both are there.
 
+BOM lines (``export bom``): each line's number, quantity, reference designators and
+notes, and the child item (GUID, number, name, revision); a whole number is written
+without ``.0``.
+
 Items (``export items``): the item's own fields; JSONL has every field of the model
 (``view="full"``), CSV the common ones flattened.
 """
@@ -39,6 +43,7 @@ __all__ = [
     "encode_jsonl",
     "field",
     "to_wire",
+    "whole",
 ]
 
 LIST_SEPARATOR = ";"
@@ -116,6 +121,17 @@ def field(path: str) -> Getter:
         return value
 
     return get
+
+
+def whole(path: str) -> Getter:
+    """:func:`field` of a number, a whole one written without ``.0`` (``4``, ``0.5``)."""
+    get = field(path)
+
+    def number(record: Any) -> Any:
+        value = get(record)
+        return int(value) if isinstance(value, float) and value.is_integer() else value
+
+    return number
 
 
 class Columns:
@@ -263,6 +279,18 @@ TRAINING_RECORD_DETAIL_CSV = TRAINING_RECORD_CSV + Columns(
     ("due_date", field("due_date")),
     ("signed_date_time", field("signed_date_time")),
 )
+BOM_CSV = Columns(
+    ("guid", field("guid")),
+    ("line_number", whole("line_number")),
+    ("quantity", whole("quantity")),
+    ("ref_des", field("ref_des")),
+    ("notes", field("notes")),
+    ("child_item_guid", field("item.guid")),
+    ("child_item_number", field("item.number")),
+    ("child_item_name", field("item.name")),
+    ("child_item_revision_number", field("item.revision_number")),
+    ("child_item_revision_status", field("item.revision_status")),
+)
 ITEM_CSV = Columns(
     ("guid", field("guid")),
     ("number", field("number")),
@@ -297,6 +325,9 @@ ITEM_KINDS: dict[str, ItemKind] = {kind.name: kind for kind in (
                  guid, page_size=size, offset=at),
              detail=lambda arena, guid, record: arena.items.training_records.get(
                  guid, record.guid)),
+    ItemKind("bom", "BOM lines", BOM_CSV,
+             fetch=lambda arena, guid: arena.items.bom.list(guid),
+             help="Every item's BOM lines, its immediate children (one request per item)."),
     ItemKind("items", "items", ITEM_CSV, own=True),
 )}
 

@@ -1,5 +1,5 @@
 """FakeArena's workspace: the items and their children (ticket references, item
-references, training records), the data ``add_*`` calls and :meth:`ArenaWorkspace.seeded`
+references, training records, BOM lines), the data ``add_*`` calls and :meth:`ArenaWorkspace.seeded`
 make, how each is rendered, and the table of an item's children that FakeArena serves.
 
 Every child of an item is one :class:`ChildKind` entry of :data:`CHILDREN` (its wire
@@ -99,6 +99,16 @@ class _TrainingRecord:
 
 
 @attrs.define(slots=True)
+class _BomLine:
+    guid: str
+    child: str
+    line_number: int | None
+    quantity: float
+    ref_des: str | None
+    notes: str | None
+
+
+@attrs.define(slots=True)
 class _Item:
     guid: str
     #: The item's own wire fields (``ItemFullVo`` without ``guid`` and ``url``), in order.
@@ -165,11 +175,31 @@ def _render_record(ws: ArenaWorkspace, _: str, record: _TrainingRecord, single: 
     return data
 
 
+def _render_bom_line(ws: ArenaWorkspace, _: str, line: _BomLine, __: bool) -> dict[str, Any]:
+    child = ws._items[line.child]
+    return {
+        "guid": line.guid,
+        "item": {
+            "guid": child.guid,
+            "name": child.data.get("name"),
+            "number": child.data.get("number"),
+            "revisionNumber": child.data.get("revisionNumber"),
+            "revisionStatus": child.data.get("revisionStatus"),
+            "url": ws._item_url(child.guid),
+        },
+        "lineNumber": line.line_number,
+        "notes": line.notes,
+        "quantity": line.quantity,
+        "refDes": line.ref_des,
+    }
+
+
 #: An item's children, by wire segment: what FakeArena serves under ``/items/{guid}/``.
 CHILDREN: Final[dict[str, ChildKind]] = {kind.segment: kind for kind in (
     ChildKind("tickets", _render_ticket_ref),
     ChildKind("items", _render_reference),
     ChildKind("trainingrecords", _render_record, default_limit=DEFAULT_LIMIT),
+    ChildKind("bom", _render_bom_line),
 )}
 
 
@@ -195,8 +225,9 @@ class ArenaWorkspace:
     :meth:`seeded` builds a deterministic workspace; :meth:`add_item` (number, name,
     category, lifecycle phase, owner, creator, assembly type, ...), :meth:`add_category`,
     :meth:`add_lifecycle_phase`, :meth:`add_ticket_refs`, :meth:`add_reference`,
-    :meth:`add_training_records` add exact data; :meth:`item`, :meth:`ticket_refs`,
-    :meth:`references`, :meth:`training_records` (and, for any child kind,
+    :meth:`add_training_records`, :meth:`add_bom_line` add exact data; :meth:`item`,
+    :meth:`ticket_refs`, :meth:`references`, :meth:`training_records`, :meth:`bom` (and,
+    for any child kind,
     :meth:`children`) read the truth back in server order, as the server sends it.
 
     Options (keywords of FakeArena): ``note_key``: ``"note"`` (docs, default) or
@@ -256,14 +287,17 @@ class ArenaWorkspace:
         max_ticket_refs: int = 4,
         max_item_refs: int = 3,
         max_training_records: int = 12,
+        max_bom_lines: int = 6,
         **kwargs: Any,
     ) -> Self:
         """A fake whose workspace holds ``items`` items made from ``random.Random(seed)``.
 
         Each item gets 0..``max_ticket_refs`` ticket references, 0..``max_item_refs``
         references to other items (bidirectional, so an item may show more) and
-        0..``max_training_records`` training records. Other keywords go to the constructor.
-        The same ``items`` and ``seed`` always give the same GUIDs and data.
+        0..``max_training_records`` training records; each assembly (category Assemblies)
+        1..``max_bom_lines`` BOM lines of other items (none with 0). Other keywords go to
+        the constructor. The same ``items`` and ``seed`` always give the same GUIDs and
+        data.
 
         Example: ``async with FakeArena.seeded(items=50, seed=1) as fake: ...``
         """
@@ -287,7 +321,23 @@ class ArenaWorkspace:
                     other = rng.choice(guids)
                     if other != guid and not fake._linked(guid, other):
                         fake.add_reference(guid, other, note=rng.choice((None, "seeded note")))
+        fake._seed_boms(random.Random(f"{seed}:bom"), max_bom_lines)
         return fake
+
+    def _seed_boms(self, rng: random.Random, most: int) -> None:
+        """BOM lines for the assemblies, from their own generator (the other data, and
+        the GUIDs of later ``add_*`` calls, stay what they were before BOMs)."""
+        parts = [g for g, item in self._items.items() if not item.data.get("isAssembly")]
+        for item in self._items.values():
+            if not item.data.get("isAssembly") or not parts or most < 1:
+                continue
+            for n, child in enumerate(rng.sample(parts, min(rng.randint(1, most), len(parts))), 1):
+                quantity = rng.choice((1, 1, 2, 4, 10, 0.5))
+                designators = (",".join(f"R{rng.randint(1, 99)}" for _ in range(int(quantity)))
+                               if quantity >= 1 and rng.random() < 0.5 else None)
+                line = _BomLine(_unique_guid(rng, self._guids), child, n, quantity,
+                                designators, rng.choice((None, None, "seeded note")))
+                item.of("bom")[line.guid] = line
 
     # ------------------------------------------------------------------ data: write
 
@@ -517,6 +567,27 @@ class ArenaWorkspace:
         """
         return self._add_records(self._items[item_guid], n)
 
+    def add_bom_line(self, item_guid: str, child_guid: str, *, quantity: float = 1,
+                     line_number: int | None = None, ref_des: str | None = None,
+                     notes: str | None = None) -> str:
+        """Add ``child_guid`` to the BOM of ``item_guid``; returns the line's GUID.
+
+        ``line_number`` defaults to the next one (1, 2, ...). The items' own fields are
+        left as they are (``isAssembly`` included). Raises ``ValueError`` for an item on
+        its own BOM, ``KeyError`` for an unknown item.
+
+        Example: ``line = fake.add_bom_line(assembly, part, quantity=4, ref_des="R1-R4")``
+        """
+        item, _ = self._items[item_guid], self._items[child_guid]
+        if item_guid == child_guid:
+            raise ValueError("an item cannot be on its own BOM")
+        lines = item.of("bom")
+        if line_number is None:
+            line_number = len(lines) + 1
+        line = _BomLine(self._new_guid(), child_guid, line_number, quantity, ref_des, notes)
+        lines[line.guid] = line
+        return line.guid
+
     # ------------------------------------------------------------------ data: read
 
     @property
@@ -567,6 +638,14 @@ class ArenaWorkspace:
     def training_record(self, item_guid: str, record_guid: str) -> dict[str, Any]:
         """One training record in its single-record form."""
         return self.child(item_guid, "trainingrecords", record_guid)
+
+    def bom(self, item_guid: str) -> list[dict[str, Any]]:
+        """An item's BOM lines as the server sends them, in server order (empty for an
+        item that is no assembly).
+
+        Example: ``[line["item"]["number"] for line in fake.bom(assembly)]``
+        """
+        return self.children(item_guid, "bom")
 
     # ------------------------------------------------------------------ rendering
 
