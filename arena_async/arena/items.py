@@ -195,11 +195,16 @@ class Items(Resource):
         guids = await arena.items.guids_for(["PN-000123", "PN-000124"])
     """
 
-    # The item sub-resources, one line each: __init__ builds them, help() lists them.
+    # The item sub-resources, one typed attribute each: __init__ builds them, help() lists
+    # them (the docstrings only show them on the documentation site).
     tickets: ItemTickets
+    """``arena.items.tickets``: see :class:`ItemTickets`."""
     references: ItemReferences
+    """``arena.items.references``: see :class:`ItemReferences`."""
     training_records: ItemTrainingRecords
+    """``arena.items.training_records``: see :class:`ItemTrainingRecords`."""
     bom: ItemBom
+    """``arena.items.bom``: see :class:`ItemBom`."""
     #: The sub-resources above as ``(attribute, class)`` pairs.
     _sub_resources: ClassVar[SubResources] = ()
 
