@@ -28,7 +28,7 @@ PRINTED = {
     "credentials.md": ["as a machine user; logins: 1"],
     "errors.md": ["no such item: 400 3011"],
     "processes.md": ["shared: 1 login, 0 401s, 1 logout"],
-    "items.md": ["'NO-SUCH-NUMBER': None", "released electrical items"],
+    "items.md": ["'NO-SUCH-NUMBER': None", "released electrical items", "BOM of PN-"],
 }
 
 

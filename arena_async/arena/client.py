@@ -76,9 +76,8 @@ class ArenaClient(BaseClient):
     ``share="redis://host:6379/0"`` (or a :class:`SQLiteShare` / :class:`RedisShare`);
     ``share=False`` runs alone. A client given a ``session_id`` never shares.
 
-    Resources: ``arena.items`` (item search, ``guids_for``), ``arena.items.tickets``,
-    ``arena.items.references``, ``arena.items.training_records``; ``arena.bulk(...)``,
-    ``arena.quota``, ``arena.stats``.
+    Resources: ``arena.items`` (item search, ``guids_for``) and its sub-resources (listed
+    at the end); ``arena.bulk(...)``, ``arena.quota``, ``arena.stats``.
 
     Example::
 
@@ -116,7 +115,7 @@ class ArenaClient(BaseClient):
     #: The quota rules in force (the ``quota`` given, or the default policy).
     quota_policy: QuotaPolicy
     #: ``arena.items``: item search and lookups (:class:`~arena_async.arena.items.Items`),
-    #: with the item sub-resources ``tickets``, ``references`` and ``training_records``.
+    #: with the item sub-resources (``arena.items.tickets``...: ``Items`` lists them).
     items: Items
 
     def __init__(
@@ -268,3 +267,9 @@ def _cache_identity(credential: ArenaCredential) -> str:
     if credential.share_identity is not None:
         return cache_identity(credential.share_identity, None, None)
     return cache_identity(None, None, credential.session_id)
+
+
+# The item sub-resources, as Items declares them.
+ArenaClient.__doc__ = (f"{ArenaClient.__doc__ or ''}\n    Item sub-resources: "
+                       + ", ".join(f"``arena.items.{name}``" for name, _ in Items._sub_resources)
+                       + ".\n")

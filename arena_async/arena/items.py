@@ -1,5 +1,5 @@
-"""Arena item resources: item search, number lookups, ticket references, item references,
-training records.
+"""Arena item resources: item search, number lookups, and the item sub-resources
+(declared once each: see :mod:`arena_async.arena._resource`).
 
 The surface mirrors the URL paths: ``client.items`` is ``/items``, ``client.items.tickets``
 is ``/items/{item}/tickets``. The search query is checked and encoded in ``_item_query``.
@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import AsyncGenerator, Callable, Iterable, Sequence
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import yarl
 
@@ -24,7 +24,7 @@ from .._share import ShareLink
 from .._share._names import SharedNames
 from .._transport import Transport
 from ..errors import LookupFailedError
-from ..models.arena import Item, ItemReference, ItemTicketReference, TrainingRecord
+from ..models.arena import BomLine, Item, ItemReference, ItemTicketReference, TrainingRecord
 from ..models.common import Page
 from ._item_query import (
     ASSEMBLY_TYPES,
@@ -34,11 +34,23 @@ from ._item_query import (
     view_params,
 )
 from ._numbers import GuidBatch, NumberLookups, match_numbers
-from ._resource import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Resource, arguments_of, records_of
+from ._resource import (
+    DEFAULT_PAGE_SIZE,
+    MAX_PAGE_SIZE,
+    Child,
+    PagedSubResource,
+    Resource,
+    SubResource,
+    SubResources,
+    arguments_of,
+    attach_sub_resources,
+    records_of,
+)
 
 __all__ = [
     "ASSEMBLY_TYPES",
     "GuidBatch",
+    "ItemBom",
     "ItemReferences",
     "ItemTickets",
     "ItemTrainingRecords",
@@ -51,44 +63,36 @@ log: logging.Logger = logging.getLogger(__name__)
 MAX_SEARCH_URL = 8000
 
 
-class ItemTickets(Resource):
+class ItemTickets(SubResource[ItemTicketReference]):
     """``/items/{item_guid}/tickets``: the tickets (changes, requests) an item references."""
 
-    async def list(self, item_guid: str, *, deadline: float | None = None,
-                   ) -> list[ItemTicketReference]:
-        """All ticket references of an item (one request).
-
-        Example: ``refs = await arena.items.tickets.list("0I2L4H2TGJ0UDWFXCXR5")``
-        """
-        validate_id("item_guid", item_guid)
-        return await self._results(ItemTicketReference,
-                                   self._request("GET", "items", item_guid, "tickets"), deadline)
+    child: ClassVar[Child] = Child("tickets", "assoc_guid", "ticket references")
 
     async def get(self, item_guid: str, assoc_guid: str, *, deadline: float | None = None,
                   ) -> ItemTicketReference:
-        """One ticket reference by its association GUID."""
-        return await self._child(ItemTicketReference, item_guid, "tickets", "assoc_guid",
-                                 assoc_guid, deadline=deadline)
+        """One ticket reference by its association GUID.
+
+        Example: ``ref = await arena.items.tickets.get(item_guid, assoc_guid)``
+        """
+        return await self._get(item_guid, assoc_guid, deadline)
 
 
-class ItemReferences(Resource):
+class ItemReferences(SubResource[ItemReference]):
     """``/items/{item_guid}/items``: item-to-item references (bidirectional).
 
     With ``cache=``, a reference created, updated or deleted drops the cached references of
     both its items (in every process, when the cache is in the share).
     """
 
-    async def list(self, item_guid: str, *, deadline: float | None = None) -> list[ItemReference]:
-        """All item references of an item (one request)."""
-        validate_id("item_guid", item_guid)
-        return await self._results(ItemReference,
-                                   self._request("GET", "items", item_guid, "items"), deadline)
+    child: ClassVar[Child] = Child("items", "ref_guid", "item references")
 
     async def get(self, item_guid: str, ref_guid: str, *, deadline: float | None = None,
                   ) -> ItemReference:
-        """One item reference by its GUID."""
-        return await self._child(ItemReference, item_guid, "items", "ref_guid", ref_guid,
-                                 deadline=deadline)
+        """One item reference by its GUID.
+
+        Example: ``ref = await arena.items.references.get(item_guid, ref_guid)``
+        """
+        return await self._get(item_guid, ref_guid, deadline)
 
     async def create(self, item_guid: str, other_item_guid: str, *, note: str | None = None,
                      deadline: float | None = None) -> ItemReference:
@@ -142,60 +146,34 @@ class ItemReferences(Resource):
             await self._references_changed(item_guid)
 
 
-class ItemTrainingRecords(Resource):
+class ItemTrainingRecords(PagedSubResource[TrainingRecord]):
     """``/items/{item_guid}/trainingrecords``: training records, paged by offset/limit."""
 
-    def pages(self, item_guid: str, page_size: int = DEFAULT_PAGE_SIZE, offset: int = 0, *,
-              max_items: int | None = None, deadline: float | None = None,
-              ) -> AsyncGenerator[Page[TrainingRecord], None]:
-        """Stream pages from ``offset``; ``page.next_offset`` is None on the last page.
-
-        Arguments are checked now, before anything is sent. ``deadline`` bounds each page
-        request (all its retries). Example::
-
-            async for page in arena.items.training_records.pages(guid, page_size=100):
-                save(page.items); checkpoint = page.next_offset
-        """
-        validate_id("item_guid", item_guid)
-        check_page_size(page_size, maximum=MAX_PAGE_SIZE)
-        check_offset("offset", offset)
-        check_max_items(max_items)
-        check_deadline(deadline)
-
-        async def fetch(at: int, limit: int) -> list[TrainingRecord]:
-            params = {"offset": str(at), "limit": str(limit)}
-            request = self._request("GET", "items", item_guid, "trainingrecords", params=params)
-            return await self._results(TrainingRecord, request, deadline)
-
-        return paginate(fetch, page_size=page_size, offset=offset, max_items=max_items)
-
-    def iter(self, item_guid: str, page_size: int = DEFAULT_PAGE_SIZE, offset: int = 0, *,
-             max_items: int | None = None, deadline: float | None = None,
-             ) -> AsyncGenerator[TrainingRecord, None]:
-        """Stream records from ``offset``, at most ``max_items`` of them (the same
-        arguments as :meth:`pages`).
-
-        Example: ``async for rec in arena.items.training_records.iter(guid): ...``
-        """
-        return records_of(self.pages(item_guid, page_size, offset, max_items=max_items,
-                                   deadline=deadline))
-
-    async def list(self, item_guid: str, page_size: int = DEFAULT_PAGE_SIZE, offset: int = 0, *,
-                   max_items: int | None = None, deadline: float | None = None,
-                   ) -> list[TrainingRecord]:
-        """Every record (from ``offset``, up to ``max_items``) as one list (the same
-        arguments as :meth:`pages`).
-
-        Example: ``recs = await arena.items.training_records.list(guid, max_items=1000)``
-        """
-        return [rec async for rec in self.iter(item_guid, page_size, offset,
-                                               max_items=max_items, deadline=deadline)]
+    child: ClassVar[Child] = Child("trainingrecords", "record_guid", "training records")
 
     async def get(self, item_guid: str, record_guid: str, *, deadline: float | None = None,
                   ) -> TrainingRecord:
-        """One training record, with its due and signed dates."""
-        return await self._child(TrainingRecord, item_guid, "trainingrecords", "record_guid",
-                                 record_guid, deadline=deadline)
+        """One training record, with its due and signed dates (a listing has none).
+
+        Example: ``rec = await arena.items.training_records.get(item_guid, record_guid)``
+        """
+        return await self._get(item_guid, record_guid, deadline)
+
+
+class ItemBom(SubResource[BomLine]):
+    """``/items/{item_guid}/bom``: an assembly's BOM lines, its immediate children (one
+    request: the listing does not page)."""
+
+    child: ClassVar[Child] = Child("bom", "line_guid", "BOM lines")
+
+    async def get(self, item_guid: str, line_guid: str, *, deadline: float | None = None,
+                  ) -> BomLine:
+        """One BOM line by its GUID.
+
+        Example: ``line = await arena.items.bom.get(assembly_guid, line_guid)``
+        """
+        return await self._get(item_guid, line_guid, deadline)
+
 
 class Items(Resource):
     """``client.items``: item search (``GET /items``), one item, number lookups, and the
@@ -210,12 +188,6 @@ class Items(Resource):
       :meth:`guid_batches`: the same, one batch at a time (progress, checkpoints);
       :meth:`lookup_batches`: the batches a lookup would send (plans).
 
-    Resources:
-
-    - ``tickets`` (:class:`ItemTickets`): ``/items/{item}/tickets``
-    - ``references`` (:class:`ItemReferences`): ``/items/{item}/items``
-    - ``training_records`` (:class:`ItemTrainingRecords`): ``/items/{item}/trainingrecords``
-
     Example::
 
         async for item in arena.items.iter(number="PN-10*", view="minimum"):
@@ -223,19 +195,24 @@ class Items(Resource):
         guids = await arena.items.guids_for(["PN-000123", "PN-000124"])
     """
 
-    #: ``/items/{item}/tickets``: the tickets an item references.
+    # The item sub-resources, one typed attribute each: __init__ builds them, help() lists
+    # them (the docstrings only show them on the documentation site).
     tickets: ItemTickets
-    #: ``/items/{item}/items``: item-to-item references.
+    """``arena.items.tickets``: see :class:`ItemTickets`."""
     references: ItemReferences
-    #: ``/items/{item}/trainingrecords``: training records, paged.
+    """``arena.items.references``: see :class:`ItemReferences`."""
     training_records: ItemTrainingRecords
+    """``arena.items.training_records``: see :class:`ItemTrainingRecords`."""
+    bom: ItemBom
+    """``arena.items.bom``: see :class:`ItemBom`."""
+    #: The sub-resources above as ``(attribute, class)`` pairs.
+    _sub_resources: ClassVar[SubResources] = ()
 
     def __init__(self, pool: Transport, base_url: str, *, link: ShareLink | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         super().__init__(pool, base_url)
-        self.tickets = ItemTickets(pool, base_url)
-        self.references = ItemReferences(pool, base_url)
-        self.training_records = ItemTrainingRecords(pool, base_url)
+        for name, resource in self._sub_resources:
+            setattr(self, name, resource(pool, base_url))
         text, target = self._base.join("items")
         self._items_url = target if target is not None else yarl.URL(text)
         names = None
@@ -487,3 +464,6 @@ class Items(Resource):
             raise LookupFailedError(ordered, {n: failed[n] for n in order if n in failed}
                                     ) from first
         return ordered
+
+
+Items._sub_resources = attach_sub_resources(Items, "arena.items")

@@ -422,12 +422,15 @@ export_items_command = _item_command(
     --items, one request per item (by GUID, or by number: no lookup first).
     """,
     lambda _: "items", _items_options)
-export_ticket_refs = _item_command(
-    "ticket-refs", "Every item's ticket references (one request per item).",
-    lambda _: "ticket-refs")
-export_references = _item_command(
-    "references", "Every item's item-to-item references (one request per item).",
-    lambda _: "references")
+def _named(name: str) -> Callable[[dict[str, Any]], str]:
+    """The kind chooser of a command that exports one kind."""
+    return lambda _: name
+
+
+# The kinds with no options of their own: ``export <name>`` for each, from its entry.
+for _kind in _records.ITEM_KINDS.values():
+    if _kind.help is not None:
+        _item_command(_kind.name, _kind.help, _named(_kind.name))
 export_training_records = _item_command(
     "training-records",
     """Every item's training records, page by page (resumes mid-item).

@@ -38,7 +38,7 @@ import signal
 import statistics
 import sys
 import time
-from collections.abc import AsyncGenerator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import aclosing
 from pathlib import Path
 from typing import Any, Final, Literal, TypeVar, get_type_hints
@@ -376,17 +376,24 @@ def failed_entry(key: str, guid: str | None, exc: BaseException) -> dict[str, An
             "message": one_line(exc)}
 
 
-async def _details(arena: ArenaClient, guid: str, records: Sequence[Any]) -> list[Any]:
-    """Each training record fetched on its own (one request each), for its dates."""
-    if not records:
-        return []
+async def _details(arena: ArenaClient, kind: ItemKind, guid: str,
+                   records: Sequence[Any]) -> list[Any]:
+    """Each record fetched on its own (one request each: ``kind.detail``), for what a
+    listing lacks (training records' dates)."""
+    detail = kind.detail
+    if not records or detail is None:
+        return list(records)
     try:
         async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(arena.items.training_records.get(guid, r.guid))
-                     for r in records]
+            tasks = [group.create_task(_awaited(detail(arena, guid, r))) for r in records]
     except BaseExceptionGroup as failed:
         raise _first(failed) from None
     return [t.result() for t in tasks]
+
+
+async def _awaited(value: Awaitable[_T]) -> _T:
+    """An awaitable as a coroutine (what a task runs)."""
+    return await value
 
 
 def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:
@@ -665,12 +672,11 @@ async def _fan_out(arena: ArenaClient, kind: ItemKind, out: Output, resolved: Re
     async def one(key: tuple[int, int]) -> None:
         index, offset = key
         guid = guids[index]
-        if kind.paged:
-            pages = arena.items.training_records.pages(guid, page_size=opts.page_size,
-                                                       offset=offset)
+        if kind.pages is not None:
+            pages = kind.pages(arena, guid, opts.page_size, offset)
             async with aclosing(pages):
                 async for page in pages:
-                    records: Sequence[Any] = (await _details(arena, guid, page.items)
+                    records: Sequence[Any] = (await _details(arena, kind, guid, page.items)
                                               if kind.details else page.items)
                     # No await from here to the bookkeeping: state matches the file.
                     write(guid, records)
@@ -750,17 +756,18 @@ class _Estimate:
     spent: int
 
 
-async def _records_left(arena: ArenaClient, guid: str, offset: int) -> int:
-    """An item's training records from ``offset`` on, counted in pages of 400."""
+async def _records_left(arena: ArenaClient, kind: ItemKind, guid: str, offset: int) -> int:
+    """An item's records from ``offset`` on (``kind.pages``), counted in pages of 400."""
+    assert kind.pages is not None  # only a paged kind has details to estimate
     count = 0
-    pages = arena.items.training_records.pages(guid, page_size=DEFAULT_PAGE_SIZE, offset=offset)
+    pages = kind.pages(arena, guid, DEFAULT_PAGE_SIZE, offset)
     async with aclosing(pages):
         async for page in pages:
             count += len(page.items)
     return count
 
 
-async def _estimate_details(arena: ArenaClient, page_size: int,
+async def _estimate_details(arena: ArenaClient, kind: ItemKind, page_size: int,
                             pending: Sequence[tuple[str, int]],
                             numbers: Sequence[str]) -> _Estimate:
     """Estimate what a ``--details`` run spends on its items: a random sample of up to
@@ -783,7 +790,7 @@ async def _estimate_details(arena: ArenaClient, page_size: int,
         elif (guid := found.get(entry)) is not None:
             items.append((guid, 0))
     async with asyncio.TaskGroup() as group:
-        tasks = [group.create_task(_records_left(arena, guid, offset))
+        tasks = [group.create_task(_records_left(arena, kind, guid, offset))
                  for guid, offset in items]
     # An item number no item has costs nothing: it goes to <out>.failed.jsonl.
     costs = [r // page_size + 1 + r for r in (t.result() for t in tasks)]
@@ -829,7 +836,7 @@ async def _print_plan(arena: ArenaClient, kind: ItemKind, *, selection: Selectio
     spent_before = counted(arena)
     estimate = None
     if kind.details and (todo or left):
-        estimate = await _estimate_details(arena, opts.page_size, todo, left)
+        estimate = await _estimate_details(arena, kind, opts.page_size, todo, left)
         plan = Plan(pending, estimate.low, estimate.high, per_item, finding=finding,
                     more=more, logout=logout)
         per_item = f"about {estimate.mean:,.1f}"

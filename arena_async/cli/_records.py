@@ -11,6 +11,10 @@ Training records: a listing carries no dates, so without ``--details`` the rows 
 ``due_date`` / ``signed_date_time`` at all (not empty columns that look like data); with
 ``--details`` each record is fetched (one more request per record) and both are there.
 
+BOM lines (``export bom``): each line's number, quantity, reference designators and
+notes, and the child item (GUID, number, name, revision); a whole number is written
+without ``.0``.
+
 Items (``export items``): the item's own fields; JSONL has every field of the model
 (``view="full"``), CSV the common ones flattened.
 """
@@ -20,13 +24,14 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import attrs
 
 from ..arena import ArenaClient
+from ..models.common import Page
 
 __all__ = [
     "AKANA_TICKET_CSV",
@@ -38,6 +43,7 @@ __all__ = [
     "encode_jsonl",
     "field",
     "to_wire",
+    "whole",
 ]
 
 LIST_SEPARATOR = ";"
@@ -87,7 +93,12 @@ def encode_csv(rows: Sequence[Sequence[Any]]) -> bytes:
     return buffer.getvalue().encode()
 
 
+#: An item's records in one request: ``(arena, item_guid)``.
 Fetch = Callable[[ArenaClient, str], Awaitable[Sequence[Any]]]
+#: An item's records page by page: ``(arena, item_guid, page_size, offset)``.
+PagesOf = Callable[[ArenaClient, str, int, int], AsyncGenerator[Page[Any], None]]
+#: One record fetched on its own: ``(arena, item_guid, record)``.
+Detail = Callable[[ArenaClient, str, Any], Awaitable[Any]]
 #: How a CSV cell is read from a record.
 Getter = Callable[[Any], Any]
 
@@ -110,6 +121,17 @@ def field(path: str) -> Getter:
         return value
 
     return get
+
+
+def whole(path: str) -> Getter:
+    """:func:`field` of a number, a whole one written without ``.0`` (``4``, ``0.5``)."""
+    get = field(path)
+
+    def number(record: Any) -> Any:
+        value = get(record)
+        return int(value) if isinstance(value, float) and value.is_integer() else value
+
+    return number
 
 
 class Columns:
@@ -144,30 +166,49 @@ class Columns:
 
 @attrs.frozen
 class ItemKind:
-    """One kind of per-item Arena export.
+    """One kind of per-item Arena export, declared in one entry of :data:`ITEM_KINDS`:
+    its name, its CSV columns and how its records are fetched.
 
     ``csv``: the record's columns; the rows of a per-item kind begin with the item's GUID
-    (``item_guid``), those of ``export items`` (``own``) are the items themselves.
+    (``item_guid``), those of ``export items`` (``own``) are the items themselves. Records
+    come from ``fetch`` (one request per item) or ``pages`` (paged, resumable mid-item),
+    and with ``detail`` each record is fetched again on its own (``--details``).
     """
 
     name: str
     title: str
     csv: Columns
-    #: One request per item (``fetch``), or paged (training records: ``pages``).
-    paged: bool = False
+    #: One request per item: ``fetch(arena, item_guid)`` -> the records.
     fetch: Fetch | None = None
-    #: Training records: each record fetched on its own for its dates (``--details``).
-    details: bool = False
+    #: Paged: ``pages(arena, item_guid, page_size, offset)`` -> the pages.
+    pages: PagesOf | None = None
+    #: Each record fetched on its own for what a listing lacks: ``detail(arena,
+    #: item_guid, record)`` -> the record in full (training records' dates).
+    detail: Detail | None = None
     #: JSONL fields left out (dates that a listing does not carry).
     omit: tuple[str, ...] = ()
     #: The records are the items themselves (``export items``): no ``item_guid`` column.
     own: bool = False
     #: An ``item_number`` column after ``item_guid`` (items selected by number).
     numbered: bool = False
+    #: The help of its ``export <name>`` command, registered with the options every
+    #: per-item export shares; None: the command is written by hand (own options) or the
+    #: kind is another's variant (``training-records+details``).
+    help: str | None = None
 
     def __attrs_post_init__(self) -> None:
-        if not (self.paged or self.own or self.fetch is not None):
-            raise ValueError(f"item kind {self.name!r} needs a fetch (or paged, or own)")
+        if not (self.own or self.fetch is not None or self.pages is not None):
+            raise ValueError(f"item kind {self.name!r} needs a fetch (or pages, or own)")
+
+    @property
+    def paged(self) -> bool:
+        """The records come page by page (:attr:`pages`)."""
+        return self.pages is not None
+
+    @property
+    def details(self) -> bool:
+        """Each record is fetched again on its own (:attr:`detail`, ``--details``)."""
+        return self.detail is not None
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -238,6 +279,18 @@ TRAINING_RECORD_DETAIL_CSV = TRAINING_RECORD_CSV + Columns(
     ("due_date", field("due_date")),
     ("signed_date_time", field("signed_date_time")),
 )
+BOM_CSV = Columns(
+    ("guid", field("guid")),
+    ("line_number", whole("line_number")),
+    ("quantity", whole("quantity")),
+    ("ref_des", field("ref_des")),
+    ("notes", field("notes")),
+    ("child_item_guid", field("item.guid")),
+    ("child_item_number", field("item.number")),
+    ("child_item_name", field("item.name")),
+    ("child_item_revision_number", field("item.revision_number")),
+    ("child_item_revision_status", field("item.revision_status")),
+)
 ITEM_CSV = Columns(
     ("guid", field("guid")),
     ("number", field("number")),
@@ -256,27 +309,27 @@ ITEM_CSV = Columns(
 )
 
 
-async def _fetch_ticket_refs(arena: ArenaClient, guid: str) -> Sequence[Any]:
-    return await arena.items.tickets.list(guid)
-
-
-async def _fetch_references(arena: ArenaClient, guid: str) -> Sequence[Any]:
-    return await arena.items.references.list(guid)
-
-
-ITEM_KINDS: dict[str, ItemKind] = {
-    "ticket-refs": ItemKind("ticket-refs", "ticket references", TICKET_REF_CSV,
-                            fetch=_fetch_ticket_refs),
-    "references": ItemKind("references", "item references", REFERENCE_CSV,
-                           fetch=_fetch_references),
-    "training-records": ItemKind(
-        "training-records", "training records", TRAINING_RECORD_CSV, paged=True,
-        omit=("due_date", "signed_date_time")),
-    "training-records+details": ItemKind(
-        "training-records+details", "training records", TRAINING_RECORD_DETAIL_CSV,
-        paged=True, details=True),
-    "items": ItemKind("items", "items", ITEM_CSV, own=True),
-}
+ITEM_KINDS: dict[str, ItemKind] = {kind.name: kind for kind in (
+    ItemKind("ticket-refs", "ticket references", TICKET_REF_CSV,
+             fetch=lambda arena, guid: arena.items.tickets.list(guid),
+             help="Every item's ticket references (one request per item)."),
+    ItemKind("references", "item references", REFERENCE_CSV,
+             fetch=lambda arena, guid: arena.items.references.list(guid),
+             help="Every item's item-to-item references (one request per item)."),
+    ItemKind("training-records", "training records", TRAINING_RECORD_CSV,
+             pages=lambda arena, guid, size, at: arena.items.training_records.pages(
+                 guid, page_size=size, offset=at),
+             omit=("due_date", "signed_date_time")),
+    ItemKind("training-records+details", "training records", TRAINING_RECORD_DETAIL_CSV,
+             pages=lambda arena, guid, size, at: arena.items.training_records.pages(
+                 guid, page_size=size, offset=at),
+             detail=lambda arena, guid, record: arena.items.training_records.get(
+                 guid, record.guid)),
+    ItemKind("bom", "BOM lines", BOM_CSV,
+             fetch=lambda arena, guid: arena.items.bom.list(guid),
+             help="Every item's BOM lines, its immediate children (one request per item)."),
+    ItemKind("items", "items", ITEM_CSV, own=True),
+)}
 
 #: Akana tickets (``export akana-tickets``); list fields are joined with ``;``.
 AKANA_TICKET_CSV = Columns(

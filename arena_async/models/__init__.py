@@ -12,6 +12,8 @@ from .akana import (
 from .arena import (
     AdditionalAttribute,
     ArenaLogin,
+    BomItem,
+    BomLine,
     CategorySummary,
     Item,
     ItemReference,
@@ -32,6 +34,8 @@ __all__ = [
     "AdditionalAttribute",
     "ArenaLogin",
     "AuthoringUser",
+    "BomItem",
+    "BomLine",
     "Comment",
     "CommentsPreview",
     "CategorySummary",

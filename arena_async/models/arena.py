@@ -12,6 +12,8 @@ from ._wire import wire
 __all__ = [
     "AdditionalAttribute",
     "ArenaLogin",
+    "BomItem",
+    "BomLine",
     "CategorySummary",
     "Item",
     "LifecyclePhaseSummary",
@@ -165,6 +167,48 @@ class OnShape:
     )
     viewable_3d_file_url: str | None = attrs.field(
         default=None, metadata=wire("viewable3DFileUrl")
+    )
+
+
+@attrs.frozen(slots=True)
+class BomItem:
+    """The child item of a BOM line (spec ``ItemShortVo``): the revision the line uses.
+
+    Example: ``BomItem(guid="ASCV0QRR07Q7Q511F8Z3", number="432-00001", revision_number="C")``
+    """
+
+    guid: str
+    number: str | None = None
+    name: str | None = None
+    revision_number: str | None = attrs.field(default=None, metadata=wire("revisionNumber"))
+    revision_status: str | None = attrs.field(default=None, metadata=wire("revisionStatus"))
+    url: Url | None = None
+
+
+@attrs.frozen(slots=True)
+class BomLine:
+    """One line of an assembly's bill of materials (``GET /items/{guid}/bom``, spec
+    ``ItemBomVo``): an immediate child ``item`` with its ``quantity``, ``line_number``,
+    reference designators (``ref_des``, such as ``"C15,C6,C10-12"``) and ``notes``.
+
+    ``line_number`` and ``quantity`` are numbers (the spec's doubles: whole numbers in the
+    vendor's samples, a fractional quantity for bulk material); any of them may be None.
+    ``additional_attributes``: the BOM attributes, when the server sends them.
+
+    Example::
+
+        for line in await arena.items.bom.list(assembly_guid):
+            print(line.line_number, line.item.number, line.quantity, line.ref_des)
+    """
+
+    guid: str
+    item: BomItem
+    line_number: float | None = attrs.field(default=None, metadata=wire("lineNumber"))
+    quantity: float | None = None
+    ref_des: str | None = attrs.field(default=None, metadata=wire("refDes"))
+    notes: str | None = None
+    additional_attributes: list[AdditionalAttribute] | None = attrs.field(
+        default=None, metadata=wire("additionalAttributes")
     )
 
 

@@ -26,20 +26,19 @@ import random
 import re
 import secrets
 import ssl
-import string
 import time
-from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta, timezone
 from itertools import islice
-from typing import Any, ClassVar, Final, Literal, Protocol, Self, TypeVar
+from typing import Any, ClassVar, Final, Literal, TypeVar
 
 import attrs
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
+from ._arena_workspace import DEFAULT_LIMIT, ArenaWorkspace, ChildKind, _Item, _Reference
 from ._faults import FaultPlan, arena_error_body
-from ._item_search import ASSEMBLY_TYPES, BadQuery, Category, criteria_filter, item_filter
+from ._item_search import BadQuery, criteria_filter, item_filter
 from ._oauth import OAuthTokens
 from ._server import FakeServer, FakeServerStats, RecordedRequest, _bearer
 
@@ -55,24 +54,12 @@ logger = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 
-class _Named(Protocol):
-    @property
-    def guid(self) -> str: ...
-
-    @property
-    def name(self) -> str: ...
-
-
-_N = TypeVar("_N", bound=_Named)
-
 ResetFormat = Literal["arena", "rfc1123", "iso"]
 
 #: Remaining requests announced when the fake has no quota limit.
 UNLIMITED_QUOTA: Final = 1_000_000_000
 #: Largest ``limit`` the list endpoints accept.
 MAX_LIMIT: Final = 400
-#: Default ``limit`` of the training-records list.
-DEFAULT_LIMIT: Final = 20
 #: Longest request line (``GET <path?query> HTTP/1.1``, bytes) the front ends let through;
 #: a longer one gets 414 before it reaches Arena (not counted against the quota).
 MAX_REQUEST_LINE: Final = 8192
@@ -93,7 +80,6 @@ CODE_SELF_REFERENCE: Final = 3276
 CODE_DUPLICATE_REFERENCE: Final = 3277
 CODE_BAD_LOGIN: Final = 4001
 
-_GUID_ALPHABET: Final = string.ascii_uppercase + string.digits
 _DAYS: Final = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS: Final = (
     "Jan",
@@ -111,7 +97,6 @@ _MONTHS: Final = (
 )
 _PDT: Final = timezone(timedelta(hours=-7))
 _INT_RE: Final = re.compile(r"[+-]?\d+")
-_DATE_BASE: Final = datetime(2022, 1, 1, tzinfo=UTC)
 _BAD_FORMAT_MESSAGE: Final = "The format of the request is not valid. Please check the syntax."
 
 
@@ -149,10 +134,6 @@ def _int_query(
         expected = f"an integer >= {low}" if high is None else f"an integer from {low} to {high}"
         raise _ApiError(400, code, f'The {name} "{text}" is not valid: use {expected}.')
     return int(text)
-
-
-def _iso(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @attrs.define(slots=True)
@@ -216,86 +197,8 @@ def _found(table: Mapping[str, _T], guid: str) -> _T:
     return found
 
 
-def _named(table: Mapping[str, _N], name_or_guid: str) -> _N | None:
-    """The entry with this GUID, else the first with this name, else None."""
-    found = table.get(name_or_guid)
-    if found is None:
-        found = next((v for v in table.values() if v.name == name_or_guid), None)
-    return found
-
-
-def _unique_guid(rng: random.Random, taken: set[str]) -> str:
-    """A new 20-character GUID from ``rng``, added to ``taken``."""
-    while True:
-        guid = "".join(rng.choices(_GUID_ALPHABET, k=20))
-        if guid not in taken:
-            taken.add(guid)
-            return guid
-
-
 def _error_response(status: int, code: int, message: str) -> web.Response:
     return web.json_response(arena_error_body(status, code, message), status=status)
-
-
-@attrs.define(slots=True)
-class _Ticket:
-    guid: str
-    number: str
-
-
-@attrs.define(slots=True)
-class _TicketRef:
-    guid: str
-    ticket: _Ticket
-
-
-@attrs.define(slots=True)
-class _Reference:
-    guid: str
-    a: str
-    b: str
-    note: str | None
-
-
-@attrs.define(slots=True)
-class _TrainingRecord:
-    guid: str
-    plan_guid: str
-    plan_number: str
-    due_date: str | None
-    signed_date_time: str | None
-
-
-@attrs.define(slots=True)
-class _Item:
-    guid: str
-    #: The item's own wire fields (``ItemFullVo`` without ``guid`` and ``url``), in order.
-    data: dict[str, Any] = attrs.field(factory=dict)
-    tickets: dict[str, _TicketRef] = attrs.field(factory=dict)
-    references: dict[str, _Reference] = attrs.field(factory=dict)
-    records: dict[str, _TrainingRecord] = attrs.field(factory=dict)
-
-
-@attrs.define(slots=True)
-class _Phase:
-    guid: str
-    name: str
-    stage: str
-
-
-#: What ``add_item()`` picks from, by the item's sequence number, when not told.
-_AUTO_CATEGORIES: Final = (
-    ("Resistors", "Electrical"),
-    ("Capacitors", "Electrical"),
-    ("Fasteners", "Mechanical"),
-    ("Assemblies", None),
-)
-_AUTO_PHASES: Final = (
-    ("In Design", "IN_DESIGN"),
-    ("In Production", "IN_PRODUCTION"),
-    ("Obsolete", "OBSOLETE"),
-)
-_AUTO_USERS: Final = ("Ann Lee", "Bob Roe", "Chen Wu")
 
 
 @attrs.define(slots=True)
@@ -308,7 +211,7 @@ _SESSION_KEY: Final = web.RequestKey("arena_session", str)
 _QUOTA_KEY: Final = web.RequestKey[tuple[int, str]]("arena_quota")
 
 
-class FakeArena(FakeServer):
+class FakeArena(ArenaWorkspace, FakeServer):
     """An in-memory Arena REST server on ``127.0.0.1`` (a real port), for tests.
 
     Start it with ``async with`` (or ``await start()`` / ``await close()``); point the
@@ -317,7 +220,10 @@ class FakeArena(FakeServer):
     category, lifecycle phase, owner, creator, assembly type, ...), :meth:`add_category`,
     :meth:`add_lifecycle_phase`, :meth:`add_ticket_refs`, :meth:`add_reference`,
     :meth:`add_training_records` add exact data; :meth:`item`, :meth:`ticket_refs`,
-    :meth:`references`, :meth:`training_records` read the truth back in server order.
+    :meth:`references`, :meth:`training_records` read the truth back in server order
+    (these come from its base :class:`~arena_async.testing._arena_workspace.ArenaWorkspace`,
+    which also holds the table of an item's children served by one handler:
+    ``GET /items/{guid}/<segment>`` and ``GET /items/{guid}/<segment>/{id}``).
     ``GET /items`` matches text filters case-insensitively (a trailing ``*`` is a prefix),
     and evaluates ``criteria``, the vendor's export-criteria list (groups joined by
     ``"AND"`` / ``"OR"``, the vendor table's operators for each attribute; see
@@ -438,13 +344,12 @@ class FakeArena(FakeServer):
         self.max_request_line = max_request_line
         if token_lifetime is not None and not token_lifetime > 0:
             raise ValueError("token_lifetime must be > 0 or None")
-        for name, value, allowed in (
-            ("login_session_key", login_session_key, ("arenaSessionId", "arena_session_id")),
-            ("note_key", note_key, ("note", "notes")),
-            ("trainingplan_key", trainingplan_key, ("trainingplan", "traningplan")),
-        ):
-            if value not in allowed:
-                raise ValueError(f"{name} must be one of {allowed}, not {value!r}")
+        allowed = ("arenaSessionId", "arena_session_id")
+        if login_session_key not in allowed:
+            raise ValueError(f"login_session_key must be one of {allowed}, not "
+                             f"{login_session_key!r}")
+        ArenaWorkspace.__init__(self, seed=seed, note_key=note_key,
+                                trainingplan_key=trainingplan_key, item_url=item_url)
         self.email = email
         self.password = password
         self.workspace_id = workspace_id
@@ -457,23 +362,8 @@ class FakeArena(FakeServer):
         self.session_idle_timeout = session_idle_timeout
         self.single_session = single_session
         self.login_session_key = login_session_key
-        self.note_key = note_key
-        self.trainingplan_key = trainingplan_key
-        self.item_url = item_url
-        super().__init__(host=host, port=port, latency=latency, faults=faults, clock=clock,
-                         ssl_context=ssl_context)
-        self._rng = random.Random(seed)
-        self._guids: set[str] = set()
-        self._items: dict[str, _Item] = {}
-        self._tickets: list[_Ticket] = []
-        self._ticket_numbers: Counter[str] = Counter()
-        self._plans: list[tuple[str, str]] = []
-        # Item metadata (categories, phases, users) draws from its own generator, so the
-        # GUIDs and data made from ``seed`` stay what they were before items had any.
-        self._meta_rng = random.Random(f"{seed}:items")
-        self._categories: dict[str, Category] = {}
-        self._phases: dict[str, _Phase] = {}
-        self._users: dict[str, dict[str, str]] = {}
+        FakeServer.__init__(self, host=host, port=port, latency=latency, faults=faults,
+                            clock=clock, ssl_context=ssl_context)
         self._sessions: dict[str, _Session] = {}
         self.stats: FakeArenaStats = FakeArenaStats()
         self.client_id = client_id
@@ -492,48 +382,6 @@ class FakeArena(FakeServer):
         self._poisoned: list[tuple[int, float]] = []
 
     # ------------------------------------------------------------------ lifecycle
-
-    @classmethod
-    def seeded(
-        cls,
-        items: int = 2000,
-        seed: int = 1,
-        *,
-        max_ticket_refs: int = 4,
-        max_item_refs: int = 3,
-        max_training_records: int = 12,
-        **kwargs: Any,
-    ) -> Self:
-        """A fake whose workspace holds ``items`` items made from ``random.Random(seed)``.
-
-        Each item gets 0..``max_ticket_refs`` ticket references, 0..``max_item_refs``
-        references to other items (bidirectional, so an item may show more) and
-        0..``max_training_records`` training records. Other keywords go to the constructor.
-        The same ``items`` and ``seed`` always give the same GUIDs and data.
-
-        Example: ``async with FakeArena.seeded(items=50, seed=1) as fake: ...``
-        """
-        fake = cls(seed=seed, **kwargs)
-        rng = fake._rng
-        guids = [fake.add_item() for _ in range(items)]
-        for _ in range(max(1, items // 2)):
-            fake._new_ticket(rng.choice(("REQ", "DEF", "CHG")))
-        for _ in range(max(1, items // 20)):
-            fake._new_plan()
-        for guid in guids:
-            item = fake._items[guid]
-            picks = min(rng.randint(0, max_ticket_refs), len(fake._tickets))
-            for ticket in rng.sample(fake._tickets, picks):
-                ref = _TicketRef(fake._new_guid(), ticket)
-                item.tickets[ref.guid] = ref
-            fake._add_records(item, rng.randint(0, max_training_records))
-        if items > 1:
-            for guid in guids:
-                for _ in range(rng.randint(0, max_item_refs)):
-                    other = rng.choice(guids)
-                    if other != guid and not fake._linked(guid, other):
-                        fake.add_reference(guid, other, note=rng.choice((None, "seeded note")))
-        return fake
 
     def __repr__(self) -> str:
         return f"FakeArena(url={self._url!r}, items={len(self._items)})"
@@ -708,308 +556,6 @@ class FakeArena(FakeServer):
         session.last_used = now
         return session_id
 
-    # ------------------------------------------------------------------ data: write
-
-    def _new_guid(self) -> str:
-        return _unique_guid(self._rng, self._guids)
-
-    def _new_ticket(self, prefix: str) -> _Ticket:
-        self._ticket_numbers[prefix] += 1
-        ticket = _Ticket(self._new_guid(), f"{prefix}-{self._ticket_numbers[prefix]:06d}")
-        self._tickets.append(ticket)
-        return ticket
-
-    def _new_plan(self) -> tuple[str, str]:
-        plan = (self._new_guid(), f"TRP-{len(self._plans) + 1:06d}")
-        self._plans.append(plan)
-        return plan
-
-    def _random_date(self, chance: float) -> str | None:
-        if self._rng.random() >= chance:
-            return None
-        return _iso(_DATE_BASE + timedelta(seconds=self._rng.randrange(4 * 365 * 86400)))
-
-    def _add_records(self, item: _Item, n: int) -> list[str]:
-        if not self._plans:
-            self._new_plan()
-        added = []
-        for _ in range(n):
-            plan_guid, plan_number = self._rng.choice(self._plans)
-            record = _TrainingRecord(
-                self._new_guid(),
-                plan_guid,
-                plan_number,
-                due_date=self._random_date(0.85),
-                signed_date_time=self._random_date(0.7),
-            )
-            item.records[record.guid] = record
-            added.append(record.guid)
-        return added
-
-    def _linked(self, a: str, b: str) -> bool:
-        return any(b in (ref.a, ref.b) for ref in self._items[a].references.values())
-
-    def _new_meta_guid(self) -> str:
-        return _unique_guid(self._meta_rng, self._guids)
-
-    def add_category(self, name: str, parent: str | None = None) -> str:
-        """Add an item category under ``parent`` (a category name or GUID, created at the top
-        when unknown); returns its GUID. An existing name returns the existing GUID.
-
-        Example: ``fake.add_category("Thin film", parent="Resistors")``
-        """
-        found = _named(self._categories, name)
-        if found is not None:
-            return found.guid
-        parent_guid = None if parent is None else self.add_category(parent)
-        category = Category(self._new_meta_guid(), name, parent_guid)
-        self._categories[category.guid] = category
-        return category.guid
-
-    def add_lifecycle_phase(self, name: str, stage: str) -> str:
-        """Add a lifecycle phase (``stage`` such as ``"IN_PRODUCTION"``); returns its GUID.
-        An existing name returns the existing GUID (its stage unchanged).
-
-        Example: ``fake.add_lifecycle_phase("Prototype", "IN_DESIGN")``
-        """
-        found = _named(self._phases, name)
-        if found is not None:
-            return found.guid
-        phase = _Phase(self._new_meta_guid(), name, stage)
-        self._phases[phase.guid] = phase
-        return phase.guid
-
-    def _user(self, full_name: str) -> dict[str, str]:
-        user = self._users.get(full_name)
-        if user is None:
-            local = ".".join(full_name.lower().split()) or "user"
-            user = {
-                "email": f"{local}@example.com",
-                "fullName": full_name,
-                "guid": self._new_meta_guid(),
-            }
-            self._users[full_name] = user
-        return user
-
-    def add_item(
-        self,
-        guid: str | None = None,
-        *,
-        number: str | None = None,
-        name: str | None = None,
-        description: str | None = None,
-        revision_number: str | None = None,
-        category: str | None = None,
-        lifecycle_phase: str | None = None,
-        lifecycle_stage: str | None = None,
-        owner: str | None = None,
-        creator: str | None = None,
-        assembly_type: str | None = None,
-        in_assembly: bool | None = None,
-        effective_date_time: str | datetime | None = None,
-        fields: Mapping[str, Any] | None = None,
-    ) -> str:
-        """Add an item with no references or records; returns its GUID.
-
-        What is not given is made up from the item's sequence number ``n`` (the same for
-        the same calls): number ``PN-{n:06d}``, name ``Part {n}``, revision ``A``, a
-        category among Resistors and Capacitors (under Electrical), Fasteners (under
-        Mechanical) and Assemblies, a lifecycle phase among In Design (``IN_DESIGN``), In
-        Production (``IN_PRODUCTION``) and Obsolete (``OBSOLETE``), owner and creator among
-        three users, dates, costs. ``category`` is a category name or GUID (an unknown
-        name is created at the top: see :meth:`add_category`); ``lifecycle_phase`` a phase
-        name or GUID (an unknown name is created with ``lifecycle_stage``, default
-        ``IN_DESIGN``; with only ``lifecycle_stage``, the auto phase of that stage);
-        ``owner`` and ``creator`` full names (a user is made up for each: GUID, email).
-        ``fields`` sets wire fields as given, last (``{"modifiedBom": True,
-        "additionalAttributes": [...]}``); several items may share a number (revisions).
-
-        Example: ``guid = fake.add_item(number="PN-100200", category="Resistors")``
-        """
-        if guid is None:
-            guid = self._new_guid()
-        elif guid in self._items:
-            raise ValueError(f"item {guid} exists")
-        else:
-            self._guids.add(guid)
-        if assembly_type is not None and assembly_type not in ASSEMBLY_TYPES:
-            raise ValueError(f"assembly_type must be one of {ASSEMBLY_TYPES}")
-        n = len(self._items) + 1
-        if category is None:
-            auto_name, auto_parent = _AUTO_CATEGORIES[n % len(_AUTO_CATEGORIES)]
-            cat = self._categories[self.add_category(auto_name, auto_parent)]
-        else:
-            cat = self._categories[self.add_category(category)]
-        phase = None if lifecycle_phase is None else _named(self._phases, lifecycle_phase)
-        if phase is None:
-            if lifecycle_phase is not None:
-                made = self.add_lifecycle_phase(lifecycle_phase, lifecycle_stage or "IN_DESIGN")
-            elif lifecycle_stage is not None:
-                auto = next((a for a in _AUTO_PHASES if a[1] == lifecycle_stage), None)
-                phase_name, stage = auto if auto else (lifecycle_stage.title(), lifecycle_stage)
-                made = self.add_lifecycle_phase(phase_name, stage)
-            else:
-                made = self.add_lifecycle_phase(*_AUTO_PHASES[(n // 4) % len(_AUTO_PHASES)])
-            phase = self._phases[made]
-        if assembly_type is None:
-            assembly_type = "TOP_LEVEL_ASSEMBLY" if cat.name == "Assemblies" else "NOT_AN_ASSEMBLY"
-        created = _DATE_BASE + timedelta(hours=n)
-        if isinstance(effective_date_time, datetime):
-            effective: str | None = _iso(effective_date_time.astimezone(UTC))
-        elif effective_date_time is not None:
-            effective = effective_date_time
-        else:
-            effective = None if phase.stage == "IN_DESIGN" else _iso(created + timedelta(days=1))
-        data: dict[str, Any] = {
-            "number": f"PN-{n:06d}" if number is None else number,
-            "name": f"Part {n}" if name is None else name,
-            "description": f"Made-up part number {n}." if description is None else description,
-            "revisionNumber": "A" if revision_number is None else revision_number,
-            "revisionStatus": "WORKING" if effective is None else "EFFECTIVE",
-            "status": 0 if effective is None else 1,
-            "category": {"guid": cat.guid, "name": cat.name},
-            "lifecyclePhase": {"guid": phase.guid, "name": phase.name, "stage": phase.stage},
-            "owner": {"fullName": owner or _AUTO_USERS[n % len(_AUTO_USERS)]},
-            "creator": dict(self._user(creator or _AUTO_USERS[(n + 1) % len(_AUTO_USERS)])),
-            "assemblyType": assembly_type,
-            "isAssembly": assembly_type != "NOT_AN_ASSEMBLY",
-            "inAssembly": (assembly_type == "SUB_ASSEMBLY" or n % 2 == 0)
-            if in_assembly is None
-            else in_assembly,
-            "creationDateTime": _iso(created),
-            "effectiveDateTime": effective,
-            "uom": "each",
-            "procurementType": "OTS",
-            "offTheShelf": True,
-            "standardCost": round(0.05 * n, 2),
-            "targetCost": round(0.04 * n, 2),
-            "modifiedBom": False,
-            "modifiedFiles": False,
-            "modifiedSourcing": False,
-            "modifiedSpecs": False,
-            "deviated": False,
-            "shared": False,
-            "isLocked": False,
-            "additionalAttributes": [],
-        }
-        if effective is None:
-            del data["effectiveDateTime"]
-        if fields:
-            data.update(fields)
-        self._items[guid] = _Item(guid, data)
-        return guid
-
-    def add_ticket_refs(self, item_guid: str, n: int, *, prefix: str = "REQ") -> list[str]:
-        """Reference ``n`` new tickets (numbered ``<prefix>-000001``...) from an item.
-
-        Returns the new association GUIDs, in server order.
-        """
-        item = self._items[item_guid]
-        added = []
-        for _ in range(n):
-            ref = _TicketRef(self._new_guid(), self._new_ticket(prefix))
-            item.tickets[ref.guid] = ref
-            added.append(ref.guid)
-        return added
-
-    def add_reference(self, item_guid: str, other_guid: str, note: str | None = None) -> str:
-        """Reference ``other_guid`` from ``item_guid`` (and back); returns the reference GUID.
-
-        Raises ``ValueError`` for a reference to itself or a duplicate, ``KeyError`` for an
-        unknown item.
-        """
-        item, other = self._items[item_guid], self._items[other_guid]
-        if item_guid == other_guid:
-            raise ValueError("an item cannot reference itself")
-        if self._linked(item_guid, other_guid):
-            raise ValueError(f"{item_guid} and {other_guid} are already referenced")
-        ref = _Reference(self._new_guid(), item_guid, other_guid, note)
-        item.references[ref.guid] = ref
-        other.references[ref.guid] = ref
-        return ref.guid
-
-    def add_training_records(self, item_guid: str, n: int) -> list[str]:
-        """Add ``n`` training records to an item; returns their GUIDs in server order.
-
-        Dates are random and sometimes absent, as in seeded data.
-        """
-        return self._add_records(self._items[item_guid], n)
-
-    # ------------------------------------------------------------------ data: read
-
-    @property
-    def item_guids(self) -> list[str]:
-        """Every item GUID, in creation order."""
-        return list(self._items)
-
-    def item(self, item_guid: str, *, view: Literal["full", "minimum"] = "full") -> dict[str, Any]:
-        """An item as ``GET /items/{guid}`` sends it (``view="minimum"``: guid, number, url).
-
-        Example: ``fake.item(guid)["number"]``
-        """
-        return self._render_item(self._items[item_guid], minimum=view == "minimum")
-
-    def ticket_refs(self, item_guid: str) -> list[dict[str, Any]]:
-        """An item's ticket references as the server sends them, in server order."""
-        return [self._render_ticket_ref(r) for r in self._items[item_guid].tickets.values()]
-
-    def references(self, item_guid: str) -> list[dict[str, Any]]:
-        """An item's references (seen from this item) as sent, in server order."""
-        return [
-            self._render_reference(item_guid, r) for r in self._items[item_guid].references.values()
-        ]
-
-    def training_records(self, item_guid: str, *, detail: bool = False) -> list[dict[str, Any]]:
-        """An item's training records in server order: the list form, or with ``detail``
-        the single-record form (with ``dueDate`` / ``signedDateTime`` when present)."""
-        return [
-            self._render_record(r, detail=detail) for r in self._items[item_guid].records.values()
-        ]
-
-    def training_record(self, item_guid: str, record_guid: str) -> dict[str, Any]:
-        """One training record in its single-record form."""
-        return self._render_record(self._items[item_guid].records[record_guid], detail=True)
-
-    # ------------------------------------------------------------------ rendering
-
-    def _item_url(self, guid: str) -> dict[str, str]:
-        base = self._url or "http://127.0.0.1/v1"
-        return {
-            "api": f"{base}/items/{guid}",
-            "app": f"https://app.arenasolutions.com/items/detail-spec?item_id={guid}",
-        }
-
-    def _render_item(self, item: _Item, *, minimum: bool) -> dict[str, Any]:
-        if minimum:
-            return {
-                "guid": item.guid,
-                "number": item.data.get("number"),
-                "url": self._item_url(item.guid),
-            }
-        return {"guid": item.guid, **item.data, "url": self._item_url(item.guid)}
-
-    def _render_ticket_ref(self, ref: _TicketRef) -> dict[str, Any]:
-        return {"guid": ref.guid, "ticket": {"guid": ref.ticket.guid, "number": ref.ticket.number}}
-
-    def _render_reference(self, item_guid: str, ref: _Reference) -> dict[str, Any]:
-        other = ref.b if ref.a == item_guid else ref.a
-        item: dict[str, Any] = {"guid": other}
-        if self.item_url:
-            item["url"] = self._item_url(other)
-        return {"guid": ref.guid, "item": item, self.note_key: ref.note}
-
-    def _render_record(self, record: _TrainingRecord, *, detail: bool) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "guid": record.guid,
-            self.trainingplan_key: {"guid": record.plan_guid, "number": record.plan_number},
-        }
-        if detail:
-            if record.due_date is not None:
-                data["dueDate"] = record.due_date
-            if record.signed_date_time is not None:
-                data["signedDateTime"] = record.signed_date_time
-        return data
-
     # ------------------------------------------------------------------ the app
 
     def _setup_app(self, app: web.Application) -> None:
@@ -1020,15 +566,13 @@ class FakeArena(FakeServer):
         route.add_post(TOKEN_PATH, self._oauth.handle)
         route.add_get("/v1/items", self._list_items)
         route.add_get("/v1/items/{item:[^/]+}", self._get_item)
-        route.add_get("/v1/items/{item:[^/]+}/tickets", self._list_ticket_refs)
-        route.add_get("/v1/items/{item:[^/]+}/tickets/{ref:[^/]+}", self._get_ticket_ref)
-        route.add_get("/v1/items/{item:[^/]+}/items", self._list_references)
+        for segment in self.CHILDREN:  # one route pair per kind, one handler for all
+            route.add_get(f"/v1/items/{{item:[^/]+}}/{segment}", self._list_children)
+            route.add_get(f"/v1/items/{{item:[^/]+}}/{segment}/{{ref:[^/]+}}",
+                          self._get_child)
         route.add_post("/v1/items/{item:[^/]+}/items", self._create_reference)
-        route.add_get("/v1/items/{item:[^/]+}/items/{ref:[^/]+}", self._get_reference)
         route.add_put("/v1/items/{item:[^/]+}/items/{ref:[^/]+}", self._update_reference)
         route.add_delete("/v1/items/{item:[^/]+}/items/{ref:[^/]+}", self._delete_reference)
-        route.add_get("/v1/items/{item:[^/]+}/trainingrecords", self._list_records)
-        route.add_get("/v1/items/{item:[^/]+}/trainingrecords/{ref:[^/]+}", self._get_record)
 
     def _handler_args(self) -> dict[str, Any]:
         # aiohttp's parser answers 400 past 8190 bytes; the fake answers as a front end does.
@@ -1202,22 +746,28 @@ class FakeArena(FakeServer):
         minimum = self._view(request)
         return web.json_response(self._render_item(self._item(request), minimum=minimum))
 
-    async def _list_ticket_refs(self, request: web.Request) -> web.StreamResponse:
-        refs = self._paginate(request, self._item(request).tickets.values(), None)
-        return self._page([self._render_ticket_ref(r) for r in refs])
+    def _kind(self, request: web.Request) -> ChildKind:
+        """The kind of child a request is for: the segment after the item's GUID."""
+        return self.CHILDREN[request.path.split("/")[4]]
 
-    async def _get_ticket_ref(self, request: web.Request) -> web.StreamResponse:
-        ref = _found(self._item(request).tickets, request.match_info["ref"])
-        return web.json_response(self._render_ticket_ref(ref))
+    async def _list_children(self, request: web.Request) -> web.StreamResponse:
+        """``GET /items/{guid}/<segment>``: a page of the item's children of that kind."""
+        kind, item = self._kind(request), self._item(request)
+        found = self._paginate(request, item.of(kind.segment).values(), kind.default_limit)
+        return self._page([kind.render(self, item.guid, record, False) for record in found])
 
-    async def _list_references(self, request: web.Request) -> web.StreamResponse:
-        item = self._item(request)
-        refs = self._paginate(request, item.references.values(), None)
-        return self._page([self._render_reference(item.guid, r) for r in refs])
+    async def _get_child(self, request: web.Request) -> web.StreamResponse:
+        """``GET /items/{guid}/<segment>/{id}``: one child, in its single form."""
+        kind, item = self._kind(request), self._item(request)
+        record = _found(item.of(kind.segment), request.match_info["ref"])
+        return web.json_response(kind.render(self, item.guid, record, True))
 
     def _reference(self, request: web.Request) -> tuple[_Item, _Reference]:
         item = self._item(request)
-        return item, _found(item.references, request.match_info["ref"])
+        return item, _found(item.of("items"), request.match_info["ref"])
+
+    def _render_reference(self, item_guid: str, ref: _Reference) -> dict[str, Any]:
+        return self.CHILDREN["items"].render(self, item_guid, ref, True)
 
     @staticmethod
     def _note_in(body: Mapping[str, Any]) -> tuple[bool, Any]:
@@ -1247,7 +797,7 @@ class FakeArena(FakeServer):
             )
         ref_guid = self.add_reference(item.guid, other_guid, note)
         return web.json_response(
-            self._render_reference(item.guid, item.references[ref_guid]), status=201
+            self._render_reference(item.guid, item.of("items")[ref_guid]), status=201
         )
 
     async def _get_reference(self, request: web.Request) -> web.StreamResponse:
@@ -1266,14 +816,6 @@ class FakeArena(FakeServer):
 
     async def _delete_reference(self, request: web.Request) -> web.StreamResponse:
         _, ref = self._reference(request)
-        del self._items[ref.a].references[ref.guid]
-        del self._items[ref.b].references[ref.guid]
+        del self._items[ref.a].of("items")[ref.guid]
+        del self._items[ref.b].of("items")[ref.guid]
         return web.Response(status=204)
-
-    async def _list_records(self, request: web.Request) -> web.StreamResponse:
-        records = self._paginate(request, self._item(request).records.values(), DEFAULT_LIMIT)
-        return self._page([self._render_record(r, detail=False) for r in records])
-
-    async def _get_record(self, request: web.Request) -> web.StreamResponse:
-        record = _found(self._item(request).records, request.match_info["ref"])
-        return web.json_response(self._render_record(record, detail=True))

@@ -92,9 +92,13 @@ def test_a_dotted_field_is_none_past_a_missing_step() -> None:
 
 
 def test_an_item_kind_that_can_get_no_records_is_refused() -> None:
-    with pytest.raises(ValueError, match="item kind 'bom' needs a fetch"):
-        ItemKind("bom", "BOM lines", Columns(("guid", field("guid"))))
-    assert ItemKind("x", "x", Columns(), paged=True).columns == ("item_guid",)
+    with pytest.raises(ValueError, match="item kind 'nothing' needs a fetch"):
+        ItemKind("nothing", "nothing", Columns(("guid", field("guid"))))
+    kind = ItemKind("x", "x", Columns(), pages=lambda arena, guid, size, at: arena.items
+                    .training_records.pages(guid, page_size=size, offset=at))
+    assert kind.columns == ("item_guid",)
+    assert kind.paged
+    assert not kind.details
 
 
 def test_the_cli_page_sizes_are_the_librarys() -> None:

@@ -906,3 +906,15 @@ def test_cli_ready_line_and_sigterm() -> None:
         out, err = proc.communicate(timeout=5)
     assert proc.returncode == 0, err
     assert out == ""  # exactly one line in all
+
+
+def test_the_children_read_back_is_the_named_read_back() -> None:
+    fake = FakeArena.seeded(items=30, seed=3)
+    for guid in fake.item_guids:
+        assert fake.children(guid, "tickets") == fake.ticket_refs(guid)
+        assert fake.children(guid, "items") == fake.references(guid)
+        assert fake.children(guid, "trainingrecords") == fake.training_records(guid)
+        single = fake.children(guid, "trainingrecords", single=True)
+        assert single == fake.training_records(guid, detail=True)
+        for record in single:
+            assert fake.child(guid, "trainingrecords", record["guid"]) == record

@@ -31,6 +31,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
 from arena_async.testing import FakeArena
+from arena_async.testing._arena_workspace import CHILDREN
 
 REPO = Path(__file__).resolve().parents[2]
 VENDOR = REPO.parent / "shared" / "vendor"
@@ -60,7 +61,31 @@ REQUIRED = {
     "ItemTrainingRecordVoResultRep": ["count", "results"],
     "ItemTrainingRecordVo": ["guid", "traningplan"],
     "TrainingMinimalVo": ["guid", "number"],
+    "ItemBomVoResultRep": ["count", "results"],
+    "ItemBomWithSubstituteVo": ["guid", "item", "lineNumber", "notes", "quantity", "refDes"],
+    "ItemBomVo": ["guid", "item", "lineNumber", "notes", "quantity", "refDes"],
+    "ItemShortVo": ["guid", "name", "number", "revisionNumber", "revisionStatus", "url"],
 }
+
+
+#: Each child kind FakeArena serves (``_arena_workspace.CHILDREN``, by wire segment): the
+#: spec's paths of its listing and of one record.
+SPEC_PATHS = {
+    "tickets": (
+        "/items/{itemGuid}/tickets",
+        "/items/{itemGuid}/tickets/{verifyVerifiesAssociationGuid}",
+    ),
+    "items": ("/items/{itemGuid}/items", "/items/{itemGuid}/items/{itemReferenceGuid}"),
+    "trainingrecords": (
+        "/items/{itemGuid}/trainingrecords",
+        "/items/{itemGuid}/trainingrecords/{trainingRecordGuid}",
+    ),
+    "bom": ("/items/{itemGuid}/bom", "/items/{itemGuid}/bom/{bomLineGuid}"),
+}
+
+
+def test_every_child_the_fake_serves_is_checked_against_the_spec() -> None:
+    assert sorted(SPEC_PATHS) == sorted(CHILDREN)
 
 
 def load_spec() -> dict[str, Any]:
@@ -80,6 +105,10 @@ def tighten(spec: dict[str, Any]) -> dict[str, Any]:
             schema["required"] = REQUIRED[name]
     # The doc sample of a cleared reference note (item_reference_update_4) is null.
     strict["components"]["schemas"]["Item2ItemVo"]["properties"]["notes"]["nullable"] = True
+    # The BOM doc samples show null line numbers, notes and reference designators.
+    for name in ("ItemBomVo", "ItemBomWithSubstituteVo"):
+        for key in ("lineNumber", "notes", "refDes"):
+            strict["components"]["schemas"][name]["properties"][key]["nullable"] = True
     return strict
 
 
@@ -157,13 +186,12 @@ def test_spec_has_the_endpoints_in_scope(spec: dict[str, Any]) -> None:
     expected = {
         "/login": {"post"},
         "/logout": {"put"},
-        "/items/{itemGuid}/tickets": {"get"},
-        "/items/{itemGuid}/tickets/{verifyVerifiesAssociationGuid}": {"get"},
         "/items/{itemGuid}/items": {"get", "post"},
         "/items/{itemGuid}/items/{itemReferenceGuid}": {"get", "put", "delete"},
-        "/items/{itemGuid}/trainingrecords": {"get"},
-        "/items/{itemGuid}/trainingrecords/{trainingRecordGuid}": {"get"},
     }
+    for listing, single in SPEC_PATHS.values():
+        expected.setdefault(listing, set()).add("get")
+        expected.setdefault(single, set()).add("get")
     for path, methods in expected.items():
         assert methods <= set(spec["paths"][path]), path
 
@@ -204,39 +232,22 @@ async def test_fake_answers_validate_against_the_spec(
         validate("/login", "post", status, body)
         sid = body["arenaSessionId"]
 
-        checked = 0
+        checked: dict[str, int] = {}
         for item in fake.item_guids:
-            status, body = await exchange(http, "GET", f"{base}/items/{item}/tickets", sid)
-            validate("/items/{itemGuid}/tickets", "get", status, body)
-            for ref in body["results"]:
-                status, one = await exchange(
-                    http, "GET", f"{base}/items/{item}/tickets/{ref['guid']}", sid
+            for segment, (listing, single) in SPEC_PATHS.items():
+                status, body = await exchange(
+                    http, "GET", f"{base}/items/{item}/{segment}", sid, params={"limit": "400"}
                 )
-                validate(
-                    "/items/{itemGuid}/tickets/{verifyVerifiesAssociationGuid}", "get", status, one
-                )
-                checked += 1
-            status, body = await exchange(http, "GET", f"{base}/items/{item}/items", sid)
-            validate("/items/{itemGuid}/items", "get", status, body)
-            for ref in body["results"]:
-                status, one = await exchange(
-                    http, "GET", f"{base}/items/{item}/items/{ref['guid']}", sid
-                )
-                validate("/items/{itemGuid}/items/{itemReferenceGuid}", "get", status, one)
-                checked += 1
-            status, body = await exchange(
-                http, "GET", f"{base}/items/{item}/trainingrecords", sid, params={"limit": "400"}
-            )
-            validate("/items/{itemGuid}/trainingrecords", "get", status, body)
-            for rec in body["results"]:
-                status, one = await exchange(
-                    http, "GET", f"{base}/items/{item}/trainingrecords/{rec['guid']}", sid
-                )
-                validate(
-                    "/items/{itemGuid}/trainingrecords/{trainingRecordGuid}", "get", status, one
-                )
-                checked += 1
-        assert checked > 50  # the seeded workspace exercised every single-object schema
+                validate(listing, "get", status, body)
+                for record in body["results"]:
+                    status, one = await exchange(
+                        http, "GET", f"{base}/items/{item}/{segment}/{record['guid']}", sid
+                    )
+                    validate(single, "get", status, one)
+                    checked[segment] = checked.get(segment, 0) + 1
+        # The seeded workspace exercised every single-object schema.
+        assert sorted(checked) == sorted(SPEC_PATHS)
+        assert sum(checked.values()) > 50
 
         # Writes.
         a, b = fake.add_item(), fake.add_item()
@@ -257,16 +268,18 @@ async def test_fake_answers_validate_against_the_spec(
         assert (status, body) == (204, None)  # spec: 204 with a "string" body; real: none
 
         # Errors the spec lists (400 on every endpoint, 401 on logout).
-        for path, url, method in (
-            ("/items/{itemGuid}/tickets", f"{base}/items/NOPE/tickets", "get"),
-            ("/items/{itemGuid}/items", f"{base}/items/NOPE/items", "get"),
-            ("/items/{itemGuid}/items/{itemReferenceGuid}", ref_url, "delete"),
-            ("/items/{itemGuid}/trainingrecords", f"{base}/items/{a}/trainingrecords", "get"),
-        ):
-            params = {"limit": "0"} if path.endswith("trainingrecords") else None
-            status, body = await exchange(http, method.upper(), url, sid, params=params)
-            assert status == 400
-            validate(path, method, status, body)
+        for segment, (listing, single) in SPEC_PATHS.items():
+            for path, url, params in (
+                (listing, f"{base}/items/NOPE/{segment}", None),
+                (listing, f"{base}/items/{a}/{segment}", {"limit": "0"}),
+                (single, f"{base}/items/{a}/{segment}/NOPE", None),
+            ):
+                status, body = await exchange(http, "GET", url, sid, params=params)
+                assert status == 400, url
+                validate(path, "get", status, body)
+        status, body = await exchange(http, "DELETE", ref_url, sid)
+        assert status == 400
+        validate("/items/{itemGuid}/items/{itemReferenceGuid}", "delete", status, body)
         status, body = await exchange(http, "PUT", f"{base}/logout", sid)
         validate("/logout", "put", status, body)
         status, body = await exchange(http, "PUT", f"{base}/logout", sid)
@@ -496,3 +509,52 @@ async def test_login_samples(http: aiohttp.ClientSession) -> None:
         status, body = await exchange(http, "POST", f"{fake.url}/login", json=sample("login_1"))
     assert status == 200
     assert shape(body) == shape(sample("login_2"))
+
+
+# ---------------------------------------------------------------------------- BOM samples
+
+#: The BOM pages' samples (not in ../shared/vendor: kept in tests/data, see its README).
+BOM_SAMPLES = REPO / "tests" / "data" / "arena-bom-samples"
+
+
+def bom_sample(name: str) -> Any:
+    return json.loads((BOM_SAMPLES / f"{name}.json").read_text())
+
+
+async def test_bom_answers_match_the_doc_samples(http: aiohttp.ClientSession) -> None:
+    async with FakeArena() as fake:
+        assembly = fake.add_item()
+        parts = [fake.add_item() for _ in range(3)]
+        # Lines like the first sample's (whole quantities, designators, no notes).
+        for part, designators in zip(parts, ("C15,C6,C10-12", "C3", "C9,C13-14"), strict=True):
+            fake.add_bom_line(assembly, part, quantity=3, ref_des=designators)
+        sid = await login(http, fake)
+        base = f"{fake.url}/items/{assembly}/bom"
+        status, listing = await exchange(http, "GET", base, sid)
+        assert status == 200
+        expected = bom_sample("item_bom_1")
+        assert shape(listing) == shape(expected)
+        assert listing["count"] == len(listing["results"]) == 3
+        status, line = await exchange(http, "GET", f"{base}/{listing['results'][1]['guid']}", sid)
+        assert status == 200
+        assert line == listing["results"][1]
+        assert shape(line) == shape(expected["results"][1])
+        assert line["item"]["number"] == fake.item(parts[1])["number"]
+        # The error samples, word for word.
+        status, body = await exchange(http, "GET", f"{fake.url}/items/ASCVEMVVS9S9S6D0DDZ3/bom",
+                                      sid)
+        assert (status, body) == (400, bom_sample("item_bom_3"))
+        status, body = await exchange(http, "GET", f"{base}/WEYH08HHEVEL4N6F52Sf", sid)
+        assert (status, body) == (400, bom_sample("item_bom_line_3"))
+
+
+def test_the_bom_samples_validate_against_the_tightened_spec(validate: Validate) -> None:
+    """The samples the fake is compared with are what the spec describes (once nulls are
+    allowed where the samples show them, and the extras of the single-line samples, which
+    the fake does not send, are left out)."""
+    validate("/items/{itemGuid}/bom", "get", 200, bom_sample("item_bom_1"))
+    validate("/items/{itemGuid}/bom", "get", 400, bom_sample("item_bom_3"))
+    validate("/items/{itemGuid}/bom/{bomLineGuid}", "get", 400, bom_sample("item_bom_line_3"))
+    line = bom_sample("item_bom_line_1")
+    del line["additionalAttributes"]  # the spec's value is an object; the sample's null
+    validate("/items/{itemGuid}/bom/{bomLineGuid}", "get", 200, line)
