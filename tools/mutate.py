@@ -59,7 +59,7 @@ MODULE_TESTS: dict[str, list[str]] = {
     "arena_async/_protocol.py": [
         "tests/test_protocol.py", "tests/test_retry.py", "tests/test_pagination.py",
         "tests/arena/test_client.py", "tests/akana/test_tickets.py", "tests/test_deadline.py",
-        "tests/test_limiter.py",
+        "tests/test_limiter.py", "tests/test_problem_details.py",
     ],
     "arena_async/_pagination.py": [
         "tests/test_pagination.py", "tests/arena/test_client.py", "tests/akana/test_tickets.py",
