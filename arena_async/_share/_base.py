@@ -179,6 +179,14 @@ class Share(abc.ABC):
                          time.monotonic() - since)
             return result
 
+    def recheck(self) -> None:
+        """The next :meth:`update` must run on the store the share names now: a sharer is
+        about to decide on a login (its session was refused), where a store replaced
+        under it (a share file deleted and made again) would split the sharers in two. A
+        backend that checks its store only now and then (the SQLite file, once a second)
+        checks it at that update; others need nothing."""
+        return None
+
     @abc.abstractmethod
     async def _open(self) -> None: ...
 

@@ -111,18 +111,25 @@ class SharedSession:
         """A session newer than ``seen_version`` (None: any): adopted, or from ``login()``
         (returning the token and its lifetime in seconds or None) under the login lease."""
         poll = 0.02
+        held = self._held
+        # The session refused, as the share holds it: a session of the same version in a
+        # store made again since (a deleted share file) is another one, to adopt.
+        seen_token = self._held_sealed if held is not None \
+            and held.version == seen_version else None
+        if seen_version is not None:
+            self.share.recheck()  # decide on the store the share names now
         while True:
             got = await self.share.update(self.key, acquire_step(
                 self.member, seen_version, lease_ttl=self.lease_ttl,
                 member_ttl=self.member_ttl, margin=self.margin, epoch=self.epoch,
-                settle=self.settle))
+                settle=self.settle, seen_token=seen_token))
             self.joined = True
             self.epoch = got.epoch
             if got.kind == "adopt":
                 assert got.token is not None
                 token = self._unseal(got.token)
                 if token is None:  # sealed with other credentials: log in, publish anew
-                    seen_version = got.version
+                    seen_version, seen_token = got.version, got.token
                     continue
                 log.debug("adopted the shared session (version %d)", got.version)
                 return self._hold(Credential(token, got.version, got.expires_in, got.gen),

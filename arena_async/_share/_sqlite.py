@@ -103,6 +103,7 @@ class SQLiteShare(Share):
         self._thread_lock = threading.Lock()
         self._file: FileId | None = None  # the file the connection has open
         self._checked_at = 0.0  # when the path was last compared with it (share clock)
+        self._recheck = False  # compare at the next update, however recent the last check
 
     @property
     def name(self) -> str:
@@ -138,13 +139,20 @@ class SQLiteShare(Share):
     async def _update(self, key: str, step: Step[R]) -> R:
         return await self._in_thread(self._update_sync, key, step)
 
+    def recheck(self) -> None:
+        """The next update compares the path with the file open, however recent the last
+        comparison (see :meth:`Share.recheck`)."""
+        self._recheck = True
+
     def _reopen_if_replaced(self) -> None:
-        """At most once a second: the path still names the file open? Else (deleted or
-        replaced) close it and open what is there now, checked like the first."""
+        """At most once a second (or when :meth:`recheck` asked): the path still names the
+        file open? Else (deleted or replaced) close it and open what is there now, checked
+        like the first."""
         now = self._clock()
-        if abs(now - self._checked_at) < RECHECK and self._conn is not None:
+        if not self._recheck and abs(now - self._checked_at) < RECHECK \
+                and self._conn is not None:
             return
-        self._checked_at = now
+        self._checked_at, self._recheck = now, False
         if self._conn is not None and file_id(self.path) == self._file:
             return
         conn, self._conn = self._conn, None

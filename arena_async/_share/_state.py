@@ -191,9 +191,13 @@ def _reregister(d: Doc, held: Held | None, now: Now) -> None:
 
 def acquire_step(member: str, seen_version: int | None, *, lease_ttl: float,
                  member_ttl: float, margin: float = 0.0, epoch: str | None = None,
-                 settle: float = 0.0) -> Step[Acquired]:
+                 settle: float = 0.0, seen_token: str | None = None) -> Step[Acquired]:
     """A sharer needs a session: adopt one newer than ``seen_version`` (None: any), else take
     the login lease if it is free (or expired, or already this member's), else wait.
+
+    ``seen_token``: the session of ``seen_version`` as the share held it, when known. A
+    session of that version with another token is not the one seen (the store was made
+    again since, its versions counted anew): it is adopted.
 
     A session that expires within ``margin`` seconds (an OAuth token) is not adopted.
     Joining as a member is part of the step (the member's lease runs ``member_ttl``).
@@ -211,7 +215,8 @@ def acquire_step(member: str, seen_version: int | None, *, lease_ttl: float,
                                message=refused.get("message", ""), epoch=d["epoch"])
         d["refused"] = None
         session = d["session"]
-        if session is not None and session["version"] != seen_version:
+        if session is not None and (session["version"] != seen_version or (
+                seen_token is not None and session["token"] != seen_token)):
             expires = session.get("expires")
             if expires is None or expires - margin > tick:
                 return d, Acquired("adopt", token=session["token"], version=session["version"],

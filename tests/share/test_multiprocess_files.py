@@ -65,9 +65,11 @@ async def test_a_share_file_deleted_mid_run_is_reopened_and_a_late_joiner_meets_
         results = await workers.results([*early, late])
         assert total(results) == {"ok": 750}
         # The two that were running reopened the new file within a second of their next
-        # use and met the late joiner there: a few logins and 401s while they met (4 to 11
-        # logins measured), not a login war to the end of the run (85 to 91 logins measured
-        # with sharers that keep the deleted file).
-        assert fake.stats.logins <= 20, fake.stats.logins
-        assert fake.stats.unauthorized <= 120, fake.stats.unauthorized
+        # use, at once on a 401 (whose re-login looks at the path first), and adopted the
+        # late joiner's session there: 2 logins and 8 401s measured (the early requests in
+        # flight), where sharers that keep the deleted file wage a login war to the end of
+        # the run (85 to 91 logins measured), and those that looked only once a second
+        # 4 to 11 logins and, under load, requests failing on repeated 401s.
+        assert fake.stats.logins <= 4, fake.stats.logins
+        assert fake.stats.unauthorized <= 24, fake.stats.unauthorized
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600

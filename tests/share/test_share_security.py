@@ -473,6 +473,33 @@ async def test_a_replaced_file_is_noticed_and_checked_again(tmp_path: Path,
 
 
 
+async def test_a_sharer_whose_session_is_refused_looks_at_the_file_now_and_adopts(
+        tmp_path: Path, fake_clock: Any) -> None:
+    # The share file is deleted; before the early sharer's once-a-second look at its path, a
+    # late joiner makes a new file and logs in (Arena cancels the early session). The early
+    # sharer's 401 makes it look at the path at once, and the late session there (version 1,
+    # as the early one was in the old file) is adopted: no login to cancel it in turn.
+    folder = tmp_path / "share"
+    folder.mkdir(mode=0o700)
+    path = folder / "share.db"
+    async with FakeArena.seeded(items=4, seed=5) as fake:
+        guids = fake.item_guids
+        async with client(fake, SQLiteShare(path, clock=fake_clock)) as early:
+            await early.items.tickets.list(guids[0])
+            for name in ("share.db", "share.db-wal", "share.db-shm"):
+                (folder / name).unlink(missing_ok=True)
+            async with client(fake, SQLiteShare(path, clock=fake_clock)) as late:
+                await late.items.tickets.list(guids[1])
+                assert fake.stats.logins == 2
+                await early.items.tickets.list(guids[2])  # a 401, then the late session
+                assert fake.stats.logins == 2
+                assert fake.stats.unauthorized == 1
+                await late.items.tickets.list(guids[3])  # still valid: not cancelled
+                assert fake.stats.logins == 2
+                assert fake.stats.unauthorized == 1
+        assert len(session_ids(fake)) == 2
+
+
 # -- what never touches the user's default share -----------------------------------------
 def test_the_demo_and_the_fake_server_never_touch_the_default_share(
         state_home: Path, capsys: pytest.CaptureFixture[str]) -> None:

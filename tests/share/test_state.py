@@ -93,6 +93,18 @@ def test_a_401_on_the_published_session_leads_to_one_login() -> None:
     assert acquire(store, "b", seen=2).kind == "login"
 
 
+def test_a_session_of_the_seen_version_with_another_token_is_adopted() -> None:
+    # A share file deleted and made again counts its versions anew: the version a sharer
+    # saw refused (1, "S1") can name another sharer's session in the new file ("S9").
+    store = Store()
+    acquire(store, "late")
+    publish(store, "late", "S9", None)
+    got = acquire(store, "early", seen=1, seen_token="S1")
+    assert (got.kind, got.token, got.version) == ("adopt", "S9", 1)
+    # The very session seen refused (same version, same token) is never adopted again.
+    assert acquire(store, "early", seen=1, seen_token="S9").kind == "login"
+
+
 def test_a_dead_lease_holder_blocks_for_one_lease_ttl_at_most() -> None:
     store = Store()
     acquire(store, "a", lease_ttl=3.0)
