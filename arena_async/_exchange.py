@@ -23,30 +23,24 @@ Nothing here sends, sleeps or reads a clock: ``now`` is handed in. The rules:
 from __future__ import annotations
 
 import enum
-import errno
 import random
-import socket
-import ssl
 from typing import Any, TypeVar
 
-import aiohttp
-
-from ._network import TRUST_FIXES
 from ._protocol import Request, Verdict, VerdictKind, is_transient_status, with_attempts
 from ._retry import backoff_delay, is_retryable_exception, may_retry, was_sent
 from .errors import (
     APIError,
     ArenaAsyncError,
-    ProxyError,
     QuotaExhaustedError,
     ShareUnavailableError,
-    TLSCertificateError,
     TransportError,
+    brief_failure,
+    failure_error,
+    is_permanent_failure,
 )
 from .policies import RetryPolicy
 
-__all__ = ["Action", "ActionKind", "Exchange", "Trail", "brief_failure", "describe_failure",
-           "failure_error"]
+__all__ = ["Action", "ActionKind", "Exchange", "Trail"]
 
 _E = TypeVar("_E", bound=BaseException)
 
@@ -204,7 +198,7 @@ class Exchange:
         attempt = self.attempt
         # A share that fails has already waited out its outage (its own outage_wait), or
         # can never work (ShareMisconfiguredError): not tried again here.
-        transient = (isinstance(exc, TransportError) and not _permanent(exc)
+        transient = (isinstance(exc, TransportError) and not is_permanent_failure(exc)
                      and not isinstance(exc, ShareUnavailableError)) or (
             isinstance(exc, APIError)
             and is_transient_status(exc.status, self.policy.retry_statuses))
@@ -313,159 +307,6 @@ class Trail:
                 shown = [*shown[:6], "...", *shown[-5:]]
             error.add_note("attempts: " + "; ".join(shown))
         return error
-
-
-def failure_error(what: str, exc: BaseException, *, method: str, url: str,
-                  attempts: int = 1) -> TransportError:
-    """The error for a request (or login: ``what``) that got no answer: a
-    :class:`TLSCertificateError` when the server's certificate was refused, else a
-    :class:`TransportError`.
-
-    Example: ``failure_error("login", TimeoutError(), method="POST", url="/login")`` says
-    ``login timed out (POST /login, 1 attempt)``."""
-    certificate = _certificate_error(exc)
-    if certificate is not None:
-        assert isinstance(exc, aiohttp.ClientConnectorError)
-        problem = certificate.verify_message or certificate.reason or str(certificate)
-        return TLSCertificateError(f"{what} {describe_failure(exc)}", problem=problem,
-                                   host=f"{exc.host}:{exc.port}", method=method, url=url,
-                                   attempts=attempts, brief=brief_failure(exc))
-    if isinstance(exc, aiohttp.ClientHttpProxyError):
-        return ProxyError(f"{what} {describe_failure(exc)}", status=exc.status,
-                          method=method, url=url, attempts=attempts, brief=brief_failure(exc))
-    return TransportError(f"{what} {describe_failure(exc)}", method=method, url=url,
-                          attempts=attempts, brief=brief_failure(exc))
-
-
-def _permanent(error: TransportError) -> bool:
-    """A failure another try cannot cure: a refused certificate, a proxy's 4xx refusal."""
-    return isinstance(error, TLSCertificateError) or (
-        isinstance(error, ProxyError) and 400 <= error.status < 500
-        and error.status not in (408, 429))
-
-
-def _certificate_error(exc: BaseException) -> ssl.SSLCertVerificationError | None:
-    """The TLS library's verdict on a certificate refused while connecting, else None."""
-    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
-        error = exc.certificate_error
-        if isinstance(error, ssl.SSLCertVerificationError):
-            return error
-    return None
-
-
-#: verify codes of OpenSSL (X509_V_ERR_*): what went wrong with the certificate, and the fix
-_HOSTNAME_CODES = frozenset({62, 64})  # hostname / IP address mismatch
-_DATE_CODES = frozenset({9, 10})  # not yet valid / expired
-
-
-def _describe_certificate(exc: aiohttp.ClientConnectorError,
-                          error: ssl.SSLCertVerificationError) -> str:
-    """What was wrong with a refused certificate and how to fix it."""
-    problem = error.verify_message or error.reason or "refused"
-    where = f"{exc.host}:{exc.port}"
-    code = error.verify_code
-    if code in _HOSTNAME_CODES:
-        return (f"failed: the TLS certificate of {where} is not valid for that host "
-                f"({problem}): use the host name the certificate names in base_url (or "
-                "token_url); if a proxy or load balancer presents it, its operator must fix "
-                "its certificate")
-    if code in _DATE_CODES:
-        return (f"failed: the TLS certificate of {where} is refused: {problem}: the "
-                "server's operator must renew it (or this machine's clock is wrong)")
-    return (f"failed: the TLS certificate of {where} is not trusted ({problem}); if a "
-            "private CA or a TLS-inspecting proxy signs it, " + TRUST_FIXES)
-
-
-def describe_failure(exc: BaseException) -> str:
-    """A short account of one failed attempt, for messages: never headers or bodies.
-
-    Example: ``describe_failure(TimeoutError())`` is ``"timed out"``."""
-    certificate = _certificate_error(exc)
-    if certificate is not None:
-        assert isinstance(exc, aiohttp.ClientConnectorError)
-        return _describe_certificate(exc, certificate)
-    if isinstance(exc, APIError):
-        return f"HTTP {exc.status}" + (f" (code {exc.code})" if exc.code is not None else "")
-    if isinstance(exc, aiohttp.ClientHttpProxyError):
-        answer = f"HTTP {exc.status}" + (f" {exc.message}" if exc.message else "")
-        if exc.status == 407:
-            return (f"failed: the proxy refused its credentials ({answer}): check the user "
-                    "name and password in the proxy URL (proxy=, or HTTPS_PROXY with "
-                    "trust_env=True)")
-        if exc.status == 403:
-            return (f"failed: the proxy does not allow this destination ({answer}): ask "
-                    "its operator, or exempt the host with NO_PROXY (trust_env=True)")
-        return f"failed: the proxy answered {answer} instead of passing the request on"
-    if isinstance(exc, TimeoutError):
-        return "timed out"
-    if isinstance(exc, ArenaAsyncError):
-        return f"{type(exc).__name__}: {exc}"
-    if isinstance(exc, aiohttp.ClientConnectorError) and not isinstance(
-            exc, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError):
-        return (f"failed: cannot connect to {exc.host}:{exc.port}: {brief_failure(exc)} "
-                f"({type(exc).__name__})")
-    detail = str(exc)
-    return f"failed: {type(exc).__name__}" + (f": {detail}" if detail else "")
-
-
-def brief_failure(exc: BaseException) -> str:
-    """A few words for what one attempt met (``"connection refused"``, ``"HTTP 503"``,
-    ``"timed out"``), for the note that lists the attempts: never a host, header or body.
-
-    Example: ``brief_failure(ConnectionRefusedError(errno.ECONNREFUSED, "x"))`` is
-    ``"connection refused"``."""
-    if isinstance(exc, APIError):  # a code that only repeats the status is left out
-        code = exc.code
-        return f"HTTP {exc.status}" + (f" (code {code})" if code not in (None, exc.status)
-                                       else "")
-    if isinstance(exc, TransportError):
-        return exc.brief
-    if isinstance(exc, QuotaExhaustedError):
-        return "quota exhausted"
-    if isinstance(exc, TimeoutError):
-        return "timed out"
-    if isinstance(exc, aiohttp.ServerDisconnectedError):
-        return "server disconnected"
-    certificate = _certificate_error(exc)
-    if certificate is not None:
-        code = certificate.verify_code
-        return ("certificate host name mismatch" if code in _HOSTNAME_CODES
-                else "certificate expired" if code == 10
-                else "certificate not yet valid" if code == 9
-                else "certificate not trusted")
-    if isinstance(exc, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError):
-        return "TLS failed"
-    if isinstance(exc, aiohttp.ClientHttpProxyError):
-        return ("proxy credentials refused" if exc.status == 407
-                else f"proxy answered HTTP {exc.status}")
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return _os_words(exc.os_error, exc.os_error.strerror or "cannot connect")
-    if isinstance(exc, aiohttp.ClientPayloadError):
-        return "body cut short"
-    if isinstance(exc, OSError):
-        return _os_words(exc, type(exc).__name__)
-    return type(exc).__name__
-
-
-_ERRNO_WORDS = {
-    errno.ECONNREFUSED: "connection refused",
-    errno.ECONNRESET: "connection reset",
-    errno.ECONNABORTED: "connection aborted",
-    errno.EPIPE: "connection broken",
-    errno.ETIMEDOUT: "connect timed out",
-    errno.EHOSTUNREACH: "host unreachable",
-    errno.ENETUNREACH: "network unreachable",
-}
-
-
-def _os_words(exc: OSError, default: str) -> str:
-    """``connection refused`` and the like from an OSError's errno; ``default`` else."""
-    words = _ERRNO_WORDS.get(exc.errno) if exc.errno is not None else None
-    if words is not None:
-        return words
-    if isinstance(exc, socket.gaierror) or "Name or service not known" in str(exc):
-        return "host name not resolved"
-    return default
 
 
 def _restated(error: ArenaAsyncError, attempts: int) -> ArenaAsyncError:

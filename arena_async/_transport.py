@@ -32,7 +32,7 @@ import yarl
 
 from ._attempt_timer import AttemptTimer
 from ._checks import check_deadline
-from ._exchange import Action, ActionKind, Exchange, failure_error
+from ._exchange import Action, ActionKind, Exchange
 from ._lifecycle import Lifecycle
 from ._limiter import Limiter, Permit
 from ._network import Network
@@ -50,7 +50,7 @@ from ._retry import was_sent
 from ._session import DEFAULT_MAX_ANSWER_SIZE, Auth, Response, other_loop_error, read_body
 from ._transport_stats import TransportCounters
 from ._urls import WireURLs
-from .errors import APIError, ArenaAsyncError, error_for_status, excerpt
+from .errors import APIError, ArenaAsyncError, error_for_status, excerpt, failure_error
 from .models.common import Quota, Stats
 from .policies import QuotaPolicy, RetryPolicy
 

@@ -27,11 +27,9 @@ from arena_async._exchange import (
     ActionKind,
     Exchange,
     Trail,
-    brief_failure,
-    describe_failure,
 )
 from arena_async._protocol import Request, Verdict, classify
-from arena_async.errors import ErrorDetail
+from arena_async.errors import ErrorDetail, brief_failure, describe_failure
 
 NOW = 1_800_000_000.0
 GET = Request("GET", "http://h/v1/items/A/tickets", "/items/A/tickets")
