@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from .errors import APIError, LoginError, copy_error
 
 if TYPE_CHECKING:
-    from ._transport import Transport
+    from ._session import AuthTransport
 
 __all__ = ["CREDENTIAL_REFUSALS", "SessionAuth"]
 
@@ -41,19 +41,19 @@ class SessionAuth:
         self._closed = False
 
     # -- what a server's auth supplies -------------------------------------------------
-    def _due(self, pool: Transport) -> bool:
+    def _due(self, pool: AuthTransport) -> bool:
         """True when the held credential must be renewed before the next request."""
         return False
 
-    async def _obtain(self, pool: Transport) -> None:
+    async def _obtain(self, pool: AuthTransport) -> None:
         """No credential is held: get one (and :meth:`_hold` it). Called with the lock."""
         raise NotImplementedError
 
-    async def _renew(self, pool: Transport) -> None:
+    async def _renew(self, pool: AuthTransport) -> None:
         """The held credential is :meth:`_due`: renew it. Called with the lock."""
         await self._obtain(pool)
 
-    async def _replace(self, pool: Transport, error: APIError) -> None:
+    async def _replace(self, pool: AuthTransport, error: APIError) -> None:
         """The server refused the held credential (``error``, a 401): replace it. Called
         with the lock, once for every request that saw it refused."""
         raise NotImplementedError
@@ -63,7 +63,7 @@ class SessionAuth:
         401 it met): by default a copy of ``error``."""
         return copy_error(error)
 
-    async def _close(self, pool: Transport) -> None:
+    async def _close(self, pool: AuthTransport) -> None:
         """End the credential if this client obtained it (after :meth:`close` has made sure
         no new one will be obtained)."""
 
@@ -89,13 +89,13 @@ class SessionAuth:
         return error
 
     # -- the pool's Auth protocol ----------------------------------------------------------
-    def ready(self, pool: Transport) -> tuple[Mapping[str, str], int] | None:
+    def ready(self, pool: AuthTransport) -> tuple[Mapping[str, str], int] | None:
         """The headers when a request can go at once: nothing to do or raise first."""
         if self._fatal is not None or self._lock.locked() or self._due(pool):
             return None
         return self._ready
 
-    async def headers(self, pool: Transport) -> tuple[Mapping[str, str], int]:
+    async def headers(self, pool: AuthTransport) -> tuple[Mapping[str, str], int]:
         """The headers, obtaining or renewing the credential first when needed."""
         if self._fatal is not None:
             raise copy_error(self._fatal)
@@ -118,7 +118,7 @@ class SessionAuth:
                 pass
         return self._now()
 
-    async def refresh(self, pool: Transport, generation: int, error: APIError) -> None:
+    async def refresh(self, pool: AuthTransport, generation: int, error: APIError) -> None:
         """Replace the credential of ``generation`` that got ``error``, once for all."""
         async with self._lock:
             if self._fatal is not None:
@@ -131,7 +131,7 @@ class SessionAuth:
                 raise refused from None
             await self._replace(pool, error)
 
-    async def close(self, pool: Transport) -> None:
+    async def close(self, pool: AuthTransport) -> None:
         """Obtain no credential from now on, then end the held one if it is this client's
         (:meth:`_close`)."""
         self._closed = True

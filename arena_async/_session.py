@@ -1,6 +1,7 @@
 """What a :class:`~arena_async._transport.Transport` is made of and hands out: the aiohttp
 session it creates, the :class:`Response` of an attempt, the :class:`Auth` protocol its
-clients implement, and the error for a pool used from another event loop."""
+clients implement and the narrow :class:`AuthTransport` an auth sees of the transport, and
+the error for a pool used from another event loop."""
 
 from __future__ import annotations
 
@@ -14,11 +15,12 @@ from .errors import AnswerTooLargeError, APIError
 
 if TYPE_CHECKING:
     import ssl
+    from datetime import datetime
 
-    from ._transport import Transport
+    from ._protocol import Request
 
-__all__ = ["DEFAULT_MAX_ANSWER_SIZE", "Auth", "Response", "new_session", "other_loop_error",
-           "read_body"]
+__all__ = ["DEFAULT_MAX_ANSWER_SIZE", "Auth", "AuthTransport", "Response", "new_session",
+           "other_loop_error", "read_body"]
 
 #: The largest answer a client reads by default: 64 MiB, far above any real page (400
 #: full items are a few MB at most) and small enough that a runaway body cannot exhaust
@@ -38,17 +40,54 @@ class Response:
     generation: int = 0
 
 
+class AuthTransport(Protocol):
+    """All an auth uses of the transport it authenticates: one login or logout attempt
+    (outside admission and retries: the request that needed the login owns those), the
+    clock, and what login taught about the quota. Nothing else of the transport (its
+    limiter, its policies, its counters) is reached into: an auth is tested against any
+    object with these members."""
+
+    #: The workspace's 24-hour request limit, when login told it (set by the Arena auth).
+    quota_limit: int | None
+
+    def now(self) -> datetime:
+        """The injected wall clock, as an aware datetime (cookie and token lifetimes)."""
+        ...
+
+    async def send_once(self, request: Request,
+                        headers: Mapping[str, str] | None = None) -> Response:
+        """One attempt, no admission, no retry (a logout, a token renewal)."""
+        ...
+
+    async def login_once(self, request: Request) -> Response:
+        """One login attempt; a connection failure or a transient status raises (the
+        request that needed the login retries it within its own attempts)."""
+        ...
+
+    def is_transient(self, status: int) -> bool:
+        """Whether an answer of ``status`` is worth another try under the retry policy."""
+        ...
+
+    def budget_spent(self) -> bool:
+        """Whether the quota estimate leaves nothing above the reserve (a logout, which
+        counts, is then skipped)."""
+        ...
+
+    def count_renewal(self) -> None:
+        """Count one renewal of the credential (for the transport's statistics)."""
+        ...
+
 
 class Auth(Protocol):
     """How a client authenticates; the pool calls it, it calls back ``pool.send_once``."""
 
-    def ready(self, pool: Transport) -> tuple[Mapping[str, str], int] | None:
+    def ready(self, pool: AuthTransport) -> tuple[Mapping[str, str], int] | None:
         """The session's headers and generation when a request can be sent with them at
         once: a session is held, and no login, renewal or re-login is due or under way.
         None otherwise: the pool then goes through :meth:`headers` and :meth:`current`."""
         ...
 
-    async def headers(self, pool: Transport) -> tuple[Mapping[str, str], int]:
+    async def headers(self, pool: AuthTransport) -> tuple[Mapping[str, str], int]:
         """Headers proving the session (logging in first if needed) and their generation."""
         ...
 
@@ -58,11 +97,11 @@ class Auth(Protocol):
         for admission never sends a session another task has replaced or is replacing."""
         ...
 
-    async def refresh(self, pool: Transport, generation: int, error: APIError) -> None:
+    async def refresh(self, pool: AuthTransport, generation: int, error: APIError) -> None:
         """Replace the session that got ``error`` (401), once for all concurrent callers."""
         ...
 
-    async def close(self, pool: Transport) -> None:
+    async def close(self, pool: AuthTransport) -> None:
         """End the session if this client opened it."""
         ...
 

@@ -165,6 +165,18 @@ class Transport(Lifecycle):
         """Called by auth implementations for each session renewal they perform."""
         self._counters.renewals += 1
 
+    def is_transient(self, status: int) -> bool:
+        """Whether an answer of ``status`` is worth another try under the retry policy."""
+        return is_transient_status(status, self.retry.retry_statuses)
+
+    def budget_spent(self) -> bool:
+        """Whether the quota estimate leaves nothing above the reserve: a logout (which
+        counts against the quota) is then skipped."""
+        limiter = self.limiter
+        left = limiter.estimated_remaining
+        reserve = limiter.policy.reserve if limiter.policy is not None else 0
+        return left is not None and left <= reserve
+
     def now(self) -> datetime:
         """The injected wall clock as an aware datetime."""
         return datetime.fromtimestamp(self._clock(), UTC)

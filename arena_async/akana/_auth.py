@@ -45,7 +45,7 @@ import aiohttp
 
 from .._auth import SessionAuth
 from .._convert import loads
-from .._protocol import Request, build_url, is_transient_status, parse_error_body
+from .._protocol import Request, build_url, parse_error_body
 from ..credentials import AkanaCredential, DirectoryLogin, GivenCookies, Login
 from ..errors import (
     APIError,
@@ -72,7 +72,7 @@ from ._cookies import (
 )
 
 if TYPE_CHECKING:
-    from .._transport import Response, Transport
+    from .._session import AuthTransport, Response
 
 __all__ = ["DEFAULT_TOKEN_LIFETIME", "RENEW_MARGIN", "AkanaAuth"]
 
@@ -172,18 +172,18 @@ class AkanaAuth(SessionAuth):
         self._hold(self._auth_headers() if self.has_token else None, new=new)
 
     # -- the skeleton's hooks ----------------------------------------------------------
-    def _due(self, pool: Transport) -> bool:
+    def _due(self, pool: AuthTransport) -> bool:
         """The token lapses soon (or its expiry is unknown): the next request renews it
         first."""
         return self.renew_at is not None and pool.now() >= self.renew_at
 
-    async def _obtain(self, pool: Transport) -> None:
+    async def _obtain(self, pool: AuthTransport) -> None:
         await self._login(pool)
 
-    async def _renew(self, pool: Transport) -> None:
+    async def _renew(self, pool: AuthTransport) -> None:
         await self._renew_ahead(pool)
 
-    async def _replace(self, pool: Transport, error: APIError) -> None:
+    async def _replace(self, pool: AuthTransport, error: APIError) -> None:
         if self.can_login:
             log.info("Akana token refused (HTTP %d); logging in again", error.status)
             await self._login(pool)
@@ -200,7 +200,7 @@ class AkanaAuth(SessionAuth):
             raise self._renew_error(response)
         raise self._refused(response, error)
 
-    async def _close(self, pool: Transport) -> None:
+    async def _close(self, pool: AuthTransport) -> None:
         if not self._owns_session or not self.has_token:
             return
         headers = self._auth_headers()
@@ -211,11 +211,11 @@ class AkanaAuth(SessionAuth):
         await self._end(pool, headers)
 
     # -- an empty page after a lapse -----------------------------------------------------
-    def mark(self, pool: Transport) -> PageMark:
+    def mark(self, pool: AuthTransport) -> PageMark:
         """Taken before a listing page is asked, for :meth:`doubts`."""
         return self._generation, self._ready is not None, self._due(pool)
 
-    def doubts(self, pool: Transport, mark: PageMark, answered: int) -> bool:
+    def doubts(self, pool: AuthTransport, mark: PageMark, answered: int) -> bool:
         """True when an empty page asked at ``mark`` and answered with the token of
         generation ``answered`` may be a lapsed token's empty 200 rather than the truth:
         that token was due when it was sent or is now, or it was replaced (renewed, or
@@ -228,7 +228,7 @@ class AkanaAuth(SessionAuth):
             return answered != self._generation
         return due or (held and generation != self._generation)
 
-    async def confirm(self, pool: Transport, mark: PageMark) -> None:
+    async def confirm(self, pool: AuthTransport, mark: PageMark) -> None:
         """Make sure the token is live before an empty page asked at ``mark`` is asked
         again: renew it, or log in again when renewal is refused or fails (without
         credentials: raise). Single-flight: a token already replaced since ``mark`` and not
@@ -258,7 +258,7 @@ class AkanaAuth(SessionAuth):
             raise self._refused(response, None)
 
     # -- exchanges ---------------------------------------------------------------------
-    async def _login(self, pool: Transport) -> None:
+    async def _login(self, pool: AuthTransport) -> None:
         credential = self._login_with
         if credential is None:
             raise AuthenticationError(401, method="POST", url=LOGIN_PATH,
@@ -312,7 +312,7 @@ class AkanaAuth(SessionAuth):
         log.info("logged in to Akana tenant %s as %s", self._tenant,
                  login.user_name or credential.who)
 
-    async def _renew_ahead(self, pool: Transport) -> None:
+    async def _renew_ahead(self, pool: AuthTransport) -> None:
         """Renew a token about to lapse. A token past its expiry is replaced by a login
         (renewing it would be refused); a refused renewal means a dead token: a login
         replaces it, else :class:`AuthenticationError`. A transient failure leaves a live
@@ -346,8 +346,8 @@ class AkanaAuth(SessionAuth):
             return
         raise self._refused(response, None)
 
-    def _transient(self, pool: Transport, response: Response) -> bool:
-        return is_transient_status(response.status, pool.retry.retry_statuses)
+    def _transient(self, pool: AuthTransport, response: Response) -> bool:
+        return pool.is_transient(response.status)
 
     def _renew_error(self, response: Response) -> APIError:
         details = parse_error_body(response.body)
@@ -369,7 +369,7 @@ class AkanaAuth(SessionAuth):
             error.status, [*error.errors, hint], method=error.method, url=error.url,
             body_excerpt=error.body_excerpt))
 
-    async def _renew_token(self, pool: Transport) -> Response | None:
+    async def _renew_token(self, pool: AuthTransport) -> Response | None:
         """``POST /api/login/renewToken``; the answer (any status), None on transport failure.
 
         A 2xx answer's cookies replace ours and its ``authTokenValidUntil`` re-plans the
@@ -407,7 +407,7 @@ class AkanaAuth(SessionAuth):
         log.info("renewed the Akana token")
         return response
 
-    def _schedule(self, pool: Transport, valid_until: datetime | None) -> None:
+    def _schedule(self, pool: AuthTransport, valid_until: datetime | None) -> None:
         now = pool.now()
         if valid_until is None or valid_until <= now:
             if valid_until is not None:
@@ -430,7 +430,7 @@ class AkanaAuth(SessionAuth):
         self.valid_until = expires
         self.renew_at = expires - timedelta(seconds=min(RENEW_MARGIN, lifetime / 2))
 
-    async def _end(self, pool: Transport, headers: Mapping[str, str]) -> None:
+    async def _end(self, pool: AuthTransport, headers: Mapping[str, str]) -> None:
         """``GET /api/login/endsession`` with the given cookies; failures are only logged."""
         request = Request("GET", build_url(self._base_url, "api", "login", "endsession"),
                           END_PATH, headers={"Accept": "*/*"}, auth=False)

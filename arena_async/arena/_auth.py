@@ -34,8 +34,8 @@ from ..errors import (
 from ..models.arena import ArenaLogin
 
 if TYPE_CHECKING:
+    from .._session import AuthTransport
     from .._share import ShareLink
-    from .._transport import Transport
 
 __all__ = ["ArenaAuth"]
 
@@ -92,21 +92,21 @@ class ArenaAuth(SessionAuth):
         return self._login_with is not None
 
     # -- the skeleton's hooks ----------------------------------------------------------
-    def _due(self, pool: Transport) -> bool:
+    def _due(self, pool: AuthTransport) -> bool:
         """A bearer token in the last tenth of its life (a session is never due)."""
         return self._refresh_at is not None and self._clock() >= self._refresh_at
 
-    async def _obtain(self, pool: Transport) -> None:
+    async def _obtain(self, pool: AuthTransport) -> None:
         await self._get(pool, seen=None)
 
-    async def _renew(self, pool: Transport) -> None:
+    async def _renew(self, pool: AuthTransport) -> None:
         await self._get(pool, seen=self._version)
 
     def _unreplaced(self, error: APIError) -> APIError:
         return AuthenticationError(error.status, error.errors, method=error.method,
                                    url=error.url, body_excerpt=error.body_excerpt)
 
-    async def _replace(self, pool: Transport, error: APIError) -> None:
+    async def _replace(self, pool: AuthTransport, error: APIError) -> None:
         if not self.can_login:
             raise self._unreplaced(error) from None
         self._note_rejected()
@@ -114,7 +114,7 @@ class ArenaAuth(SessionAuth):
                  "token" if self._kind == "bearer" else "session", error.status)
         await self._get(pool, seen=self._version)
 
-    async def _close(self, pool: Transport) -> None:
+    async def _close(self, pool: AuthTransport) -> None:
         token, owned = self._token, self._owns_session
         self._set_token(None)  # nothing is sent with it any more
         self._owns_session = False
@@ -139,7 +139,7 @@ class ArenaAuth(SessionAuth):
         self._hold({"Authorization": f"Bearer {token}"} if self._kind == "bearer"
                    else {SESSION_HEADER: token}, new=new)
 
-    async def _get(self, pool: Transport, *, seen: int | None) -> None:
+    async def _get(self, pool: AuthTransport, *, seen: int | None) -> None:
         """A new credential: from the share (adopted, or fetched under its lease) or
         fetched here. Called with the lock held."""
         if self._link is not None:
@@ -159,7 +159,7 @@ class ArenaAuth(SessionAuth):
         self._obtained_at = self._clock()
         self._set_token(token, expires_in, new=True)
 
-    async def _fetch(self, pool: Transport) -> tuple[str, float | None]:
+    async def _fetch(self, pool: AuthTransport) -> tuple[str, float | None]:
         login = self._login_with
         if isinstance(login, OAuthClient):
             return await self._fetch_token(pool, login)
@@ -186,7 +186,7 @@ class ArenaAuth(SessionAuth):
                 "share='redis://host:6379/0' across machines", self._cancelled)
 
     # -- the two credential kinds ------------------------------------------------------
-    async def _login(self, pool: Transport, credential: Login) -> str:
+    async def _login(self, pool: AuthTransport, credential: Login) -> str:
         body: dict[str, object] = {"email": credential.email, "password": credential.password}
         if credential.workspace_id is not None:
             body["workspaceId"] = credential.workspace_id
@@ -220,7 +220,7 @@ class ArenaAuth(SessionAuth):
         log.info("logged in to Arena workspace %s", login.workspace_id)
         return login.session_id
 
-    async def _fetch_token(self, pool: Transport,
+    async def _fetch_token(self, pool: AuthTransport,
                            oauth: OAuthClient) -> tuple[str, float | None]:
         """RFC 6749 4.4: client credentials, the client authenticated with HTTP Basic."""
         basic = base64.b64encode(f"{_form(oauth.client_id)}:{_form(oauth.client_secret)}"
@@ -253,14 +253,11 @@ class ArenaAuth(SessionAuth):
         log.info("obtained an OAuth token for client %s", oauth.client_id)
         return token, float(expires_in) if expires_in is not None else None
 
-    async def _logout(self, pool: Transport, token: str) -> None:
+    async def _logout(self, pool: AuthTransport, token: str) -> None:
         if self._kind == "bearer":
             return  # a token just expires
         # Logout counts against the quota: never spend the reserve (or a spent budget) on it.
-        limiter = pool.limiter
-        left = limiter.estimated_remaining
-        reserve = limiter.policy.reserve if limiter.policy is not None else 0
-        if left is not None and left <= reserve:
+        if pool.budget_spent():
             log.info("not logging out of Arena: the request budget is spent; the session "
                      "ends by itself after 90 idle minutes")
             return

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote
 
@@ -17,7 +16,6 @@ from arena_async import (
     AkanaClient,
     ArenaAsyncError,
     AuthenticationError,
-    Login,
     LoginError,
     NotFoundError,
 )
@@ -476,19 +474,23 @@ def test_plain_http_to_another_host_needs_allow_insecure() -> None:
     assert akana.media_type == V81
 
 
-def test_valid_until_in_the_past_on_our_clock_assumes_the_default(
+async def test_valid_until_in_the_past_on_our_clock_assumes_the_default(
         fake_clock: FakeClock) -> None:
-    from arena_async.akana._auth import AkanaAuth
-
-    class Pool:
-        def now(self) -> datetime:
-            return datetime.fromtimestamp(fake_clock(), UTC)
-
-    auth = AkanaAuth(base_url="http://x", credential=Login("a", "p"))
-    pool: Any = Pool()
-    auth._schedule(pool, pool.now() - timedelta(hours=1))  # skewed server clock
-    assert auth.valid_until == pool.now() + timedelta(minutes=30)
-    assert auth.renew_at == pool.now() + timedelta(minutes=25)
+    # The server's clock is two hours behind ours: its authTokenValidUntil (its now + 30
+    # min) is already past on our clock. The client assumes the default 30 minutes from
+    # its own now (renewal 25 minutes in), not a lapsed token to renew at every call.
+    async with FakeAkana.seeded(tickets=3, clock=lambda: fake_clock() - 7200) as fake:
+        async with client_for(fake, fake_clock) as akana:
+            await akana.tickets.list()
+            await akana.tickets.list()
+            fake_clock.now += 1499  # 5 min + 1 s of the assumed lifetime left
+            await akana.tickets.list()
+            assert fake.stats.renewals == 0
+            fake_clock.now += 2
+            await akana.tickets.list()
+            assert fake.stats.renewals == 1
+        assert fake.stats.logins == 1
+        assert fake.stats.unauthorized == 0
 
 
 async def test_a_transient_renewal_failure_does_not_kill_a_given_token(
