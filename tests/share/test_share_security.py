@@ -156,6 +156,9 @@ def test_malformed_share_urls_are_value_errors_without_the_password(
     with pytest.raises(ValueError, match=words) as info:
         ArenaClient(email="e@x", password="p", base_url="http://127.0.0.1:1/v1", share=url)
     assert "hunter2" not in str(info.value)
+    if "://" in url and not url.startswith("sqlite"):  # the URL is named, its secret out
+        assert repr(redact_url(url)) in str(info.value)
+        assert "'...'" not in str(info.value)
     if url.startswith("redis"):
         with pytest.raises(ValueError, match=words):
             RedisShare(url)
