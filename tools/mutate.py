@@ -88,9 +88,13 @@ MODULE_TESTS: dict[str, list[str]] = {
         "tests/test_limiter.py", "tests/arena/test_client.py",
     ],
     "arena_async/errors.py": [
-        "tests/test_exchange.py", "tests/test_errors_text.py", "tests/test_networks.py",
-        "tests/test_retry.py", "tests/test_secrets.py", "tests/test_protocol.py",
-        "tests/test_problem_details.py", "tests/test_answer_size.py", "tests/test_transport.py",
+        "tests/test_errors.py", "tests/test_exchange.py", "tests/test_errors_text.py", "tests/test_networks.py",
+        "tests/test_retry.py", "tests/test_deadline.py", "tests/test_secrets.py",
+        "tests/test_protocol.py", "tests/test_problem_details.py", "tests/test_answer_size.py",
+        "tests/test_transport.py", "tests/arena/test_auth_rules.py",
+        "tests/chaos/test_relogin.py", "tests/arena/test_client.py",
+        "tests/arena/test_items_search.py", "tests/share/test_share_security.py",
+        "tests/akana/test_tickets.py",
     ],
     "arena_async/_auth.py": [
         "tests/test_session_auth.py", "tests/test_auth_skeleton.py",
