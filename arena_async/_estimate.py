@@ -205,6 +205,35 @@ class QuotaEstimate:
         True when the reading is the server's latest word on the quota (what the client
         shows as its ``quota``); False when it was ignored (an older window, a late higher
         reading) or carried no count. Call :meth:`settle` for the attempt afterwards."""
+        known = self.known
+        current = self.reset_at
+        if (reset_ts == current and remaining is not None and known is not None
+                and current is not None and now < current and not exhausted
+                and (limit is None or remaining <= limit)):
+            # Nearly every answer: a count in the current window, read before its reset
+            # (so before the window expires too: it never expires before its reset), which
+            # neither opens a window nor is ignored. The general rules (_observe) come to
+            # this, without the checks of the rarer cases.
+            server_min = self.server_min
+            assert server_min is not None  # set with `known`, by _adopt
+            announce = False
+            if remaining <= server_min:
+                if remaining < server_min:
+                    self.server_min = remaining
+                    self.min_mark = self.admissions
+                announce = True
+            if remaining < known:
+                self.known = remaining if remaining > 0 else 0
+            if self.lost:
+                self._cover(seq)
+            self.read_at = now
+            return announce
+        return self._observe(seq, remaining, reset_ts, exhausted, now, limit=limit)
+
+    def _observe(self, seq: int, remaining: int | None, reset_ts: float | None,
+                 exhausted: bool, now: float, *, limit: int | None) -> bool:
+        """:meth:`observe` by the general rules, which decide every case (the common one
+        included: :meth:`observe` takes that one itself, to the same result)."""
         if self.known is not None and self.expires_at is not None and now >= self.expires_at:
             self._expire()
         if remaining is not None and limit is not None and remaining > limit:

@@ -19,6 +19,7 @@ from typing import Any
 
 import attrs
 import yarl
+from multidict import istr
 
 from ._urls import BaseURL, build_url
 from .errors import (
@@ -52,6 +53,10 @@ __all__ = [
 QUOTA_CODES = frozenset({4084, 4014})
 REMAINING_HEADER = "X-Arena-Requests-Remaining"
 RESET_HEADER = "X-Arena-Next-Request-Limit-Reset"
+# The same names as istr: aiohttp's case-insensitive headers look an istr up without
+# lower-casing a new string (a plain dict finds it as the str it is).
+_REMAINING_KEY = istr(REMAINING_HEADER)
+_RESET_KEY = istr(RESET_HEADER)
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 #: Statuses that say "not now" rather than "no": a timeout, too early, too many requests,
 #: the server's trouble. :class:`~arena_async.RetryPolicy` retries these by default.
@@ -240,18 +245,19 @@ def read_quota(headers: Mapping[str, str],
                ) -> tuple[int, datetime | None, float | None] | None:
     """:func:`parse_quota` without building a :class:`Quota`: ``(remaining, resets_at,
     resets_at as epoch seconds)``, or None when the headers carry no (readable) count."""
-    raw = headers.get(REMAINING_HEADER)
+    raw = headers.get(_REMAINING_KEY)
     if raw is None:
         return None
     try:
-        remaining = int(raw.strip())
+        remaining = int(raw)  # (int() skips surrounding whitespace itself)
     except ValueError:
         return None
-    reset = headers.get(RESET_HEADER)
+    remaining = remaining if remaining > 0 else 0  # (no max(): a builtin call per answer)
+    reset = headers.get(_RESET_KEY)
     if reset is None:
-        return max(0, remaining), None, None
+        return remaining, None, None
     when, ts = _cached_reset(reset)
-    return max(0, remaining), when, ts
+    return remaining, when, ts
 
 
 def parse_retry_after(value: str | None, now: datetime) -> float | None:

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 import attrs
 import yarl
+from aiohttp import hdrs
 
 from ._attempt_timer import AttemptTimer
 from ._checks import check_deadline
@@ -66,6 +67,8 @@ Sleep = Callable[[float], Awaitable[None]]
 
 _OK = Verdict(VerdictKind.OK)
 _NO_AUTH: tuple[Mapping[str, str], int] = ({}, 0)
+_CONTENT_LENGTH = hdrs.CONTENT_LENGTH
+_CONTENT_ENCODING = hdrs.CONTENT_ENCODING
 
 
 class Transport(Lifecycle):
@@ -99,8 +102,7 @@ class Transport(Lifecycle):
         super().__init__(timeout=self.timeout, session=session,
                          connector_limit=connector_limit, trace_configs=trace_configs,
                          network=network)
-        #: The largest answer read, in bytes (``max_answer_size``).
-        self.max_answer_size: int = max_answer_size
+        self.max_answer_size = max_answer_size
         # The proxy of each origin; None when nothing goes through a proxy (no work then).
         self._route = self.network.route_for if self.network.proxied else None
         if self.network.ssl is False:
@@ -118,6 +120,18 @@ class Transport(Lifecycle):
         self._wire_url = WireURLs()  # for requests without a target
         #: The answer cache (``cache=``), which the resources ask before sending a GET.
         self.answer_cache: AnswerCache | None = None
+
+    @property
+    def max_answer_size(self) -> int:
+        """The largest answer read, in bytes (``max_answer_size``)."""
+        return self._max_answer_size
+
+    @max_answer_size.setter
+    def max_answer_size(self, value: int) -> None:
+        self._max_answer_size = value
+        # A Content-Length of fewer digits than the limit is below it, whatever its value:
+        # most answers are judged by the length of the header's text, with no int() made.
+        self._short_length = len(str(value))
 
     @property
     def counters(self) -> TransportCounters:
@@ -237,12 +251,15 @@ class Transport(Lifecycle):
             sending = self._through_proxy(session, request, url, data, headers)
         async with sending as resp:
             answer_headers = resp.headers
-            length = answer_headers.get("Content-Length")  # checked by aiohttp's parser
-            if length is not None and "Content-Encoding" not in answer_headers \
-                    and int(length) <= self.max_answer_size:
+            # Digits only: aiohttp's parser refuses any other Content-Length. The names are
+            # istr: a case-insensitive lookup without lower-casing a new string each time.
+            length = answer_headers.get(_CONTENT_LENGTH)
+            if length is not None and _CONTENT_ENCODING not in answer_headers and (
+                    len(length) < self._short_length
+                    or int(length) <= self._max_answer_size):
                 body = await resp.read()  # the parser reads no more than Content-Length
             else:
-                body = await read_body(resp, self.max_answer_size, request.method,
+                body = await read_body(resp, self._max_answer_size, request.method,
                                        request.display)
         if debug:
             log.debug("%s %s -> %d (%.0f ms)", request.method, request.display, resp.status,

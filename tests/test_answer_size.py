@@ -105,6 +105,29 @@ async def test_an_answer_at_the_limit_is_read(fake_clock: FakeClock) -> None:
         assert size > 0
 
 
+@pytest.mark.parametrize(("limit", "size", "refused"), [
+    (1000, 999, False),   # fewer digits than the limit: read without parsing the length
+    (1000, 1000, False),  # as many digits: the length is parsed and compared
+    (1000, 1001, True),
+    (1000, 9999, True),   # as many digits, over
+    (999, 1000, True),    # more digits than the limit
+])
+async def test_a_declared_length_is_judged_at_every_number_of_digits(
+        fake_clock: FakeClock, limit: int, size: int, refused: bool) -> None:
+    async with FakeArena(clock=fake_clock) as fake:
+        item = fake.add_item()
+        fake.faults.add(Fault("huge_body", path="/trainingrecords", size=size,
+                              chunked=False))
+        async with client_for(fake, fake_clock, max_answer_size=limit) as arena:
+            if refused:
+                with pytest.raises(AnswerTooLargeError) as caught:
+                    await arena.items.training_records.list(item)
+                assert caught.value.declared
+                assert caught.value.size == size
+            else:
+                assert await arena.items.training_records.list(item) == []
+
+
 async def test_akana_is_bounded_the_same_way() -> None:
     async with FakeAkana() as fake:
         fake.faults.add(Fault("huge_body", path="/api/tickets$", size=20 * MiB))

@@ -8,7 +8,11 @@ waits and wake-ups.
 
 from __future__ import annotations
 
+import copy
 import logging
+import random
+from collections import deque
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -550,3 +554,51 @@ def test_a_poisoned_reading_never_opens_a_window() -> None:
     assert est.known is None
     # A day and a little (a 25-hour day) is still a window.
     assert est.observe(seq, 500, T0 + 25 * 3600.0, exhausted=False, now=T0) is True
+
+
+# -- observe's common case, taken by itself, comes to what the general rules decide -------
+def _state(est: QuotaEstimate) -> tuple[object, ...]:
+    return tuple(list(v) if isinstance(v := getattr(est, name), deque) else v
+                 for name in QuotaEstimate.__slots__)
+
+
+def _answers(rng: random.Random) -> Iterator[tuple[int, int | None, float | str | None,
+                                                  float | None, bool, int | None, str]]:
+    """Random attempts ending in any order: ``(which in flight, remaining, reset, now,
+    exhausted, limit, fate)``, with the reset mostly the window's own and ``now`` at or
+    around the window's reset (where the rules change) or well before it."""
+    for _ in range(rng.randint(1, 16)):
+        yield (rng.randint(0, 3),
+               rng.choice([None, *range(-2, 13)]),
+               rng.choice([None, "window", "window", RESET, RESET - 60.0, T0 + 200_000.0]),
+               rng.choice([None, -1.0, 0.0, 0.5, 5.0]),
+               rng.random() < 0.2,
+               rng.choice([None, 5, 10]),
+               rng.choice(["answered", "answered", "lost", "unsent"]))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_observe_decides_as_the_general_rules_do(seed: int) -> None:
+    """Attempts in flight end in any order (answered, lost or never sent); at each answer,
+    :meth:`QuotaEstimate.observe` (which takes the common case itself) and the general
+    rules alone, on a copy, return the same and leave the same state."""
+    rng = random.Random(seed)
+    for _ in range(1000):
+        est = QuotaEstimate()
+        in_flight: list[int] = []
+        for pick, remaining, reset_choice, offset, exhausted, limit, fate in _answers(rng):
+            window = est.reset_at if est.reset_at is not None else RESET
+            now = T0 if offset is None else window + offset
+            reset = window if reset_choice == "window" else reset_choice
+            assert not isinstance(reset, str)
+            if rng.random() < 0.6 or not in_flight:
+                in_flight.append(est.admit(now, probe=False))
+            seq = in_flight.pop(min(pick, len(in_flight) - 1))
+            if fate != "answered":
+                est.settle(seq, probe=False, spent=fate == "lost")
+                continue
+            general = copy.deepcopy(est)
+            expected = general._observe(seq, remaining, reset, exhausted, now, limit=limit)
+            assert est.observe(seq, remaining, reset, exhausted, now, limit=limit) is expected
+            assert _state(est) == _state(general)
+            est.settle(seq, probe=False, spent=False)

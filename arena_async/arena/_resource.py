@@ -179,12 +179,20 @@ class SubResource(Resource, Generic[T]):
                     and args and isinstance(args[0], type)):
                 cls.model = args[0]
 
+    def __init__(self, pool: Transport, base_url: str) -> None:
+        super().__init__(pool, base_url)
+        # Read per request: an instance attribute is found faster than the class's.
+        self._model: type[T] = self.model
+        self._segment = self.child.segment
+
     async def list(self, item_guid: str, *, deadline: float | None = None) -> list[T]:
         """Every record of an item's sub-resource (one request)."""
         validate_id("item_guid", item_guid)
-        check_deadline(deadline)
+        if deadline is not None:  # (None, the common case, needs no check)
+            check_deadline(deadline)
         return await self._results(
-            self.model, self._request("GET", "items", item_guid, self.child.segment), deadline)
+            self._model, Request.on(self._base, "GET", "items", item_guid, self._segment),
+            deadline)
 
     async def _get(self, item_guid: str, record_guid: str, deadline: float | None) -> T:
         """One record by its GUID, ``GET /items/{item_guid}/<segment>/{record_guid}``."""
