@@ -113,15 +113,25 @@ async def test_the_reserve_holds_for_all_sharers_together(make_share: ShareFacto
 async def test_refused_credentials_are_tried_once_for_every_sharer(
         make_share: ShareFactory) -> None:
     async with FakeArena.seeded(items=2, seed=6) as fake:
-        clients = [client(fake, make_share(), password="wrong") for _ in range(3)]
+        shares = [make_share() for _ in range(3)]
+        clients = [client(fake, share, password="wrong") for share in shares]
+        steps = [0, 0, 0]
+        for i, share in enumerate(shares):  # count each sharer's steps on the share
+            def counted(key: str, step: Any, i: int = i, update: Any = share.update) -> Any:
+                steps[i] += 1
+                return update(key, step)
+            share.update = counted  # type: ignore[method-assign]
         for c in clients:
             await c.open()
         try:
-            for c in clients:
-                for _ in range(2):
+            for i, c in enumerate(clients):
+                for attempt in range(2):
+                    before = steps[i]
                     with pytest.raises(LoginError) as info:
                         await c.items.tickets.list(fake.item_guids[0])
                     assert info.value.status == 400
+                    if attempt:  # the refusal is remembered: not even the share is asked
+                        assert steps[i] == before
             assert fake.stats.failed_logins == 1
             assert fake.stats.requests == 1
         finally:
