@@ -12,8 +12,9 @@ it (or wrote it) and the Redis time then, and runs the next step on that documen
 estimate of Redis's time now (the time then plus the seconds this machine's monotonic
 clock counted since the answer came back: never ahead of Redis's time, as the clocks run
 at the same rate). The script checks both: the document unchanged (so it held that value
-from the earlier script until now) and the estimate not ahead of Redis's ``TIME``. The
-step then saw exactly what a step reading the document at that instant would have seen.
+from the earlier script until now) and the estimate not ahead of Redis's ``TIME`` (nor
+far behind it: a clock set forward). The step then saw exactly what a step reading the
+document at that instant would have seen.
 Otherwise the script writes nothing and returns the document and the time, and the step
 runs again on them: a sharer whose document another changed meanwhile pays the two round
 trips a read and a write take.
@@ -47,12 +48,15 @@ return {v or false, t[1], t[2]}
 """
 
 # A step's write (ARGV[2], '' deletes; ARGV[3] the expiry in ms) if the document is still
-# ARGV[1] and the step's time (ARGV[4], microseconds of Redis TIME) is not ahead of TIME:
-# {1, false, seconds, micros}. Else nothing is written: {0, document, seconds, micros}.
+# ARGV[1] and the step's time (ARGV[4], microseconds of Redis TIME) is not ahead of TIME nor
+# more than ARGV[5] microseconds behind it ('': any): {1, false, seconds, micros}. Else
+# nothing is written: {0, document, seconds, micros}.
 _STEP = """
 local v = redis.call('GET', KEYS[1])
 local t = redis.call('TIME')
-if (v or '') ~= ARGV[1] or tonumber(ARGV[4]) > tonumber(t[1]) * 1000000 + tonumber(t[2])
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local at = tonumber(ARGV[4])
+if (v or '') ~= ARGV[1] or at > now or (ARGV[5] ~= '' and now - at > tonumber(ARGV[5]))
 then return {0, v or false, t[1], t[2]} end
 if ARGV[2] ~= ARGV[1] then
   if ARGV[2] == '' then redis.call('DEL', KEYS[1])
@@ -159,6 +163,13 @@ class RedisShare(Share):
         # time then (microseconds) and this machine's monotonic clock when the answer came.
         self._seen: dict[str, tuple[str, int, float]] = {}
         self._tls_mismatch: ShareMisconfiguredError | None = None
+        # Microseconds an estimate of Redis's time may lag behind it (normally the answer's
+        # way back and the step's own time: milliseconds). More, and Redis's clock was set
+        # forward meanwhile, or this loop stalled: the step runs again at Redis's time. A
+        # small part of every lifetime the step sets (a lease, a membership, a probe), so
+        # each still lasts, from the step's start, about as long as after a read.
+        self._max_lag = int(min(1.0, 0.05 * min(self.lease_ttl, self.member_ttl,
+                                                 self.probe_ttl)) * 1e6)
 
     @property
     def name(self) -> str:
@@ -219,7 +230,8 @@ class RedisShare(Share):
                     seen[full_key] = known
                     return result
                 done, fresh, seconds, micros = await self._step(
-                    keys=[full_key], args=[old_text, text, ttl_ms, str(at)])
+                    keys=[full_key],
+                    args=[old_text, text, ttl_ms, str(at), "" if exact else str(self._max_lag)])
                 stamp = _micros(seconds, micros)
                 if done:
                     seen[full_key] = (text, stamp, time.monotonic())
