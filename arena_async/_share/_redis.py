@@ -14,10 +14,9 @@ clock counted since the answer came back: never ahead of Redis's time, as the cl
 at the same rate). The script checks both: the document unchanged (so it held that value
 from the earlier script until now) and the estimate not ahead of Redis's ``TIME`` (nor
 far behind it: a clock set forward). The step then saw exactly what a step reading the
-document at that instant would have seen.
-Otherwise the script writes nothing and returns the document and the time, and the step
-runs again on them: a sharer whose document another changed meanwhile pays the two round
-trips a read and a write take.
+document at that instant would have seen. Otherwise the script writes nothing and returns
+the document and the time, and the step runs again on them: a sharer whose document
+another changed meanwhile pays the two round trips a read and a write take.
 """
 
 from __future__ import annotations
