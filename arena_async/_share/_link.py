@@ -48,9 +48,10 @@ class ShareLink:
                                      sleep=sleep, margin=token_margin, settle=share.settle,
                                      seal=self.seal)
         self.ledger: SharedLedger = SharedLedger(share, ledger_key, self.member, policy=policy,
-                                   # Two rounds of every slot per ask (asked again,
-                                   # ahead, when half is spent): see benchmarks/sharing.py.
-                                   batch=min(2 * max_concurrency, 256),
+                                   # Four rounds of every slot per ask, asked again
+                                   # ahead when half is spent: two rounds left cover a
+                                   # round trip to a busy share (benchmarks/sharing.py).
+                                   batch=min(4 * max_concurrency, 512),
                                    member_ttl=share.member_ttl, probe_ttl=share.probe_ttl,
                                    sleep=sleep, opener=self.ensure_open,
                                    settle=share.settle)

@@ -1,17 +1,29 @@
 """RedisShare: a share in Redis, for processes on several machines (redis-py's asyncio client).
 
-Each step reads the document together with Redis ``TIME`` (one Lua script: the time of
-every sharer comes from the one Redis clock, never from the machines' clocks, which skew),
-runs the pure step here, and writes the result with a compare-and-set Lua script that
-succeeds only if the document is still the one read; otherwise the step runs again on the
-fresh document. The rules thus live once, in Python (:mod:`arena_async._share._state`), and
-Redis makes each change atomic.
+A step runs here, in Python, on the document as Redis held it at a Redis ``TIME`` (the time
+of every sharer comes from the one Redis clock, never from the machines' clocks, which
+skew), and its result is written by a compare-and-set Lua script that succeeds only if the
+document is still the one the step saw; otherwise the step runs again on the fresh
+document, which the failed script returns. The rules thus live once, in Python
+(:mod:`arena_async._share._state`), and Redis makes each change atomic.
+
+One round trip per step, usually: a sharer remembers the document as its last script saw
+it (or wrote it) and the Redis time then, and runs the next step on that document at an
+estimate of Redis's time now (the time then plus the seconds this machine's monotonic
+clock counted since the answer came back: never ahead of Redis's time, as the clocks run
+at the same rate). The script checks both: the document unchanged (so it held that value
+from the earlier script until now) and the estimate not ahead of Redis's ``TIME`` (nor
+far behind it: a clock set forward). The step then saw exactly what a step reading the
+document at that instant would have seen. Otherwise the script writes nothing and returns
+the document and the time, and the step runs again on them: a sharer whose document
+another changed meanwhile pays the two round trips a read and a write take.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
@@ -34,12 +46,22 @@ local t = redis.call('TIME')
 return {v or false, t[1], t[2]}
 """
 
-_CAS = """
+# A step's write (ARGV[2], '' deletes; ARGV[3] the expiry in ms) if the document is still
+# ARGV[1] and the step's time (ARGV[4], microseconds of Redis TIME) is not ahead of TIME nor
+# more than ARGV[5] microseconds behind it ('': any): {1, false, seconds, micros}. Else
+# nothing is written: {0, document, seconds, micros}.
+_STEP = """
 local v = redis.call('GET', KEYS[1])
-if (v or '') ~= ARGV[1] then return 0 end
-if ARGV[2] == '' then redis.call('DEL', KEYS[1])
-else redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) end
-return 1
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local at = tonumber(ARGV[4])
+if (v or '') ~= ARGV[1] or at > now or (ARGV[5] ~= '' and now - at > tonumber(ARGV[5]))
+then return {0, v or false, t[1], t[2]} end
+if ARGV[2] ~= ARGV[1] then
+  if ARGV[2] == '' then redis.call('DEL', KEYS[1])
+  else redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) end
+end
+return {1, false, t[1], t[2]}
 """
 
 # Cached answers (cache=): the value is "<stored_at>\n<bytes>" with a PX expiry; the fill
@@ -135,8 +157,18 @@ class RedisShare(Share):
                              f"got {type(url_or_client).__name__}")
         self._client: Any = None
         self._read: Any = None
-        self._cas: Any = None
+        self._step: Any = None
+        # Per key: the document as this sharer's last script saw or left it, the Redis
+        # time then (microseconds) and this machine's monotonic clock when the answer came.
+        self._seen: dict[str, tuple[str, int, float]] = {}
         self._tls_mismatch: ShareMisconfiguredError | None = None
+        # Microseconds an estimate of Redis's time may lag behind it (normally the answer's
+        # way back and the step's own time: milliseconds). More, and Redis's clock was set
+        # forward meanwhile, or this loop stalled: the step runs again at Redis's time. A
+        # small part of every lifetime the step sets (a lease, a membership, a probe), so
+        # each still lasts, from the step's start, about as long as after a read.
+        self._max_lag = int(min(1.0, 0.05 * min(self.lease_ttl, self.member_ttl,
+                                                 self.probe_ttl)) * 1e6)
 
     @property
     def name(self) -> str:
@@ -158,7 +190,8 @@ class RedisShare(Share):
                                              socket_connect_timeout=self.timeout)
         self._client = client
         self._read = client.register_script(_READ)
-        self._cas = client.register_script(_CAS)
+        self._step = client.register_script(_STEP)
+        self._seen.clear()
 
     async def _close(self) -> None:
         client, self._client = self._client, None
@@ -176,19 +209,36 @@ class RedisShare(Share):
             raise self._tls_mismatch
         full_key = self.prefix + key
         ttl_ms = str(int(self.key_ttl * 1000))
+        seen = self._seen
+        # (dropped while a step runs: a step that fails leaves nothing to trust)
+        known = seen.pop(full_key, None)
+        exact = False  # `known` was read at its time, with no estimate since
         try:
             for tries in range(_MAX_TRIES):
-                old, seconds, micros = await self._read(keys=[full_key])
-                old_text = old.decode() if isinstance(old, bytes) else (old or "")
-                now = int(seconds) + int(micros) / 1e6
+                if known is None:
+                    old, seconds, micros = await self._read(keys=[full_key])
+                    known = (_text(old), _micros(seconds, micros), time.monotonic())
+                    exact = True
+                old_text, at, since = known
+                if not exact:
+                    at += int((time.monotonic() - since) * 1e6)
+                now = at / 1e6
                 new, result = step(loads(old_text), Now(now, now))
                 text = dumps(new) or ""
-                if text == old_text:
+                if text == old_text and exact:
+                    seen[full_key] = known
                     return result
-                if await self._cas(keys=[full_key], args=[old_text, text, ttl_ms]):
+                done, fresh, seconds, micros = await self._step(
+                    keys=[full_key],
+                    args=[old_text, text, ttl_ms, str(at), "" if exact else str(self._max_lag)])
+                stamp = _micros(seconds, micros)
+                if done:
+                    seen[full_key] = (text, stamp, time.monotonic())
                     return result
+                known, exact = (_text(fresh), stamp, time.monotonic()), True
                 if tries >= 3:  # contended: let the others through
                     await asyncio.sleep(random.uniform(0, 0.002 * tries))
+                    exact = False
         except redis.exceptions.RedisError as exc:
             hint = _permanent(exc)
             if hint is not None:
@@ -342,6 +392,16 @@ def _safe(exc: BaseException) -> str:
     """redis-py's messages name host and port, never the password; cut them short anyway."""
     text = str(exc)
     return text if len(text) <= 200 else text[:199] + "…"
+
+
+def _micros(seconds: Any, micros: Any) -> int:
+    """Redis ``TIME`` in microseconds."""
+    return int(seconds) * 1_000_000 + int(micros)
+
+
+def _text(raw: Any) -> str:
+    """A document as a script returns it (bytes, or str with decode_responses; nil: '')."""
+    return raw.decode() if isinstance(raw, bytes) else (raw or "")
 
 
 def _stored(raw: Any) -> Stored | None:

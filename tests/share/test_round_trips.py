@@ -1,0 +1,148 @@
+"""What sharing costs in round trips to the share: a sharer takes quota admissions in
+batches (a few ledger steps per thousand requests), and a Redis step is one command when
+nobody else changed the document meanwhile (counted by the real redis-server)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+
+from arena_async import ArenaClient, RedisShare, Share
+from arena_async._share._state import Doc, Now
+from arena_async.testing import FakeArena
+from tests.share.conftest import RedisServer, ShareFactory
+
+REQUESTS = 600
+CONCURRENCY = 8
+# A sync round in the middle would add steps the bulk did not cause.
+QUIET = {"sync_interval": 60.0, "member_ttl": 150.0}
+
+
+async def _commands(server: RedisServer) -> tuple[int, int]:
+    """Since redis-server's last CONFIG RESETSTAT: the commands sharers sent (each a round
+    trip), and the GETs. INFO counts the commands a script runs too: GET, SET, DEL, TIME are
+    only ever run by the share's scripts, so they are left out of the first count."""
+    client = aioredis.Redis(host="127.0.0.1", port=server.port)
+    try:
+        stats = await client.info("commandstats")
+    finally:
+        await client.aclose()
+    calls = {k.removeprefix("cmdstat_"): int(v["calls"]) for k, v in stats.items()}
+    sent = sum(n for k, n in calls.items()
+               if k not in ("get", "set", "del", "time", "info", "config|resetstat"))
+    return sent, calls.get("get", 0)
+
+
+async def _reset_stats(server: RedisServer) -> None:
+    client = aioredis.Redis(host="127.0.0.1", port=server.port)
+    try:
+        await client.config_resetstat()
+    finally:
+        await client.aclose()
+
+
+async def _bulk(share: Share, before: Callable[[], Awaitable[None]] | None = None) -> int:
+    """A shared client's bulk of REQUESTS after its first request (then ``before()``): the
+    ledger's steps during the bulk."""
+    async with FakeArena.seeded(items=50, seed=7, quota_limit=10**6) as fake, ArenaClient(
+            email=fake.email, password=fake.password, workspace_id=fake.workspace_id,
+            base_url=fake.url, max_concurrency=CONCURRENCY, share=share) as arena:
+        guids = fake.item_guids
+        await arena.items.tickets.list(guids[0])  # logged in, a member of the ledger
+        link = arena.share_link
+        assert link is not None
+        first = link.ledger.contacts
+        if before is not None:
+            await before()
+        outcomes = [o async for o in arena.bulk(
+            arena.items.tickets.list, [guids[i % len(guids)] for i in range(REQUESTS)])]
+        assert all(o.ok for o in outcomes)
+        return link.ledger.contacts - first
+
+
+async def test_a_sharer_asks_the_ledger_once_per_batch(make_share: ShareFactory) -> None:
+    steps = await _bulk(make_share(**QUIET))
+    # Batches of 4 x max_concurrency: one step per 32 admissions, and the first and last.
+    assert steps <= REQUESTS // (3 * CONCURRENCY) + 2
+    assert steps * 1000 / REQUESTS <= 45  # ledger steps per 1,000 admissions
+
+
+async def test_a_redis_ledger_step_is_one_command(own_redis: RedisServer) -> None:
+    share = RedisShare(own_redis.url, prefix="rt:", **QUIET)
+
+    steps = await _bulk(share, lambda: _reset_stats(own_redis))
+    # Counted after the client closed: leaving the ledger and the session is 2 steps more.
+    sent, reads = await _commands(own_redis)
+    assert steps > 0
+    assert sent <= steps + 2  # one script per step
+    assert reads <= steps + 2  # which reads the document once
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Any:
+    server = RedisServer(tmp_path / "redis")
+    server.directory.mkdir()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _counting(seen: list[float]) -> Any:
+    """A step that adds one to the document's count and records the time it ran at."""
+
+    def step(doc: Doc | None, now: Now) -> tuple[Doc | None, int]:
+        seen.append(now.tick)
+        count = int((doc or {}).get("count", 0)) + 1
+        return {"count": count}, count
+
+    return step
+
+
+async def test_a_redis_step_on_a_document_changed_meanwhile_runs_again(
+        redis_server: RedisServer) -> None:
+    prefix = f"again:{id(object())}:"
+    a, b = RedisShare(redis_server.url, prefix=prefix), RedisShare(redis_server.url,
+                                                                    prefix=prefix)
+    await a.acquire()
+    await b.acquire()
+    try:
+        counts = []
+        for _ in range(10):  # each remembers a document the other has changed since
+            counts.append(await a.update("n", _counting([])))
+            counts.append(await b.update("n", _counting([])))
+        assert counts == list(range(1, 21))
+    finally:
+        await a.release()
+        await b.release()
+
+
+@pytest.mark.parametrize("shift", [10.0, -10.0])
+async def test_a_redis_step_runs_at_redis_time_when_the_estimate_is_off(
+        redis_server: RedisServer, shift: float) -> None:
+    share = RedisShare(redis_server.url, prefix=f"off:{id(object())}:")
+    await share.acquire()
+    try:
+        await share.update("n", _counting([]))
+        # This machine's estimate of Redis's time is ten seconds ahead (it never should be)
+        # or behind (Redis's clock was set forward): the script refuses the step's write,
+        # and the step runs again at Redis's time.
+        key = share.prefix + "n"
+        text, at, since = share._seen[key]
+        share._seen[key] = (text, at + int(shift * 1e6), since)
+        times: list[float] = []
+        assert await share.update("n", _counting(times)) == 2
+        assert len(times) == 2
+        assert abs(times[0] - times[1] - shift) < 1
+        assert times[1] * 1e6 >= at
+        # The next step, on the document it wrote, needs no second try.
+        times.clear()
+        assert await share.update("n", _counting(times)) == 3
+        assert len(times) == 1
+    finally:
+        await share.release()
