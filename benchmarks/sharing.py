@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import gc
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -223,8 +224,45 @@ def four_processes(share_url: str | None, n: int, quota: int, reserve: int,
 
 
 # -- the report ------------------------------------------------------------------------------
+# -- (a') instructions per request (callgrind) ---------------------------------------------
+def ir_child(url: str, n: int, share_url: str, prefix: str) -> None:
+    """One client run that callgrind watches: ``n`` requests through ``one_process``."""
+    share = make_share(None if share_url == "-" else share_url, prefix)
+    asyncio.run(one_process(url, guids(n), share))
+
+
+def instructions_per_request(redis_url: str | None, short: int,
+                             long: int) -> dict[str, float]:
+    """Client instructions per request of each variant: two runs under callgrind (``long``
+    and ``short`` requests; the difference cancels start-up, login and joining)."""
+    from instructions import instructions as total_of
+
+    def counted(share_url: str, n: int) -> int:
+        with tempfile.TemporaryDirectory() as tmp:
+            if share_url.startswith("sqlite"):
+                share_url = f"sqlite:///{tmp}/share.db"
+            out = Path(tmp) / "callgrind.out"
+            subprocess.run(
+                ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+                 "--dump-instr=no", "--collect-jumps=no", sys.executable, __file__,
+                 "--ir-child", server.url, str(n), share_url, f"ir:{tmp[-8:]}:"],
+                check=True, env=dict(os.environ, PYTHONHASHSEED="0"),
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=900)
+            return total_of(out.read_text())
+
+    variants = {"unshared": "-", "shared, SQLite": "sqlite"}
+    if redis_url is not None:
+        variants["shared, Redis"] = redis_url
+    with c.load_server() as server:
+        return {name: (counted(url, long) - counted(url, short)) / (long - short)
+                for name, url in variants.items()}
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--ir-child"]:
+        ir_child(argv[1], int(argv[2]), argv[3], argv[4])
+        return 0
     if argv[:1] == ["--child"]:
         import argparse
         p = argparse.ArgumentParser()
@@ -249,6 +287,10 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     with redis_server(c.SERVER_CPU if pinned else None) as redis_url:
         figures = throughput(n, rounds, pinned, redis_url)
+        counts = None
+        if shutil.which("valgrind") is not None:
+            counts = instructions_per_request(redis_url, *((100, 300) if args.quick
+                                                           else (500, 2500)))
         with tempfile.TemporaryDirectory() as tmp:
             multi = {"no share": four_processes(None, each, quota, reserve),
                      "share, SQLite": four_processes(f"sqlite:///{tmp}/share.db", each,
@@ -275,6 +317,17 @@ def main(argv: list[str] | None = None) -> int:
                 "share wall ms per 1,000 req", f"target >= {TARGET}x (wall)",
                 f"target >= {TARGET}x (capacity)"]
     text_a, md_a = c.table(header_a, rows_a)
+    md_ir = "(valgrind not installed: not measured)"
+    text_ir = ""
+    if counts is not None:
+        base = counts["unshared"]
+        rows_ir = [[name, f"{ir:,.0f}", f"{base / ir:.3f}x",
+                    "" if name == "unshared"
+                    else f"{c.verdict(base / ir >= TARGET)} ({base / ir:.2f}x)"]
+                   for name, ir in counts.items()]
+        text_ir, md_ir = c.table(["client (one process)", "instructions per request",
+                                  "capacity vs unshared",
+                                  f"target >= {TARGET}x (instructions)"], rows_ir)
     budget = quota - reserve
     rows_b = []
     for name, r in multi.items():
@@ -304,6 +357,13 @@ def main(argv: list[str] | None = None) -> int:
         "with the next ask, so it talks to the share once per batch, not per request; a "
         "Redis step is one script call when no other sharer changed the ledger since.",
         "", md_a, "",
+        "(a') The same three clients, counted: the instructions the client process executes "
+        "per request under `valgrind --tool=callgrind` (two runs of different lengths, the "
+        "difference cancelling start-up, login and joining; `PYTHONHASHSEED=0`), as in "
+        "section 1c. Unlike the CPU figures above, these do not move when other work lands "
+        "on the box; the share's own server (redis-server) is not counted, as the load "
+        "server is not. A sealed share: the session it holds is sealed as always.",
+        "", md_ir, "",
         f"(b) FakeArena in a subprocess (`single_session`, as the real server), quota "
         f"{quota} with `QuotaPolicy(reserve={reserve})` in every process, so the workspace "
         f"may spend {budget}; each process wants {each} keys ({PROCS * each} in all), "
@@ -311,7 +371,8 @@ def main(argv: list[str] | None = None) -> int:
         "the fake received but logins (logouts included). Took "
         f"{time.perf_counter() - started:.0f} s.", "", md_b,
     ])
-    c.report(args, "sharing", title, text_a + "\n\n" + text_b, markdown)
+    c.report(args, "sharing", title, "\n\n".join(t for t in (text_a, text_ir, text_b) if t),
+             markdown)
     return 0
 
 
