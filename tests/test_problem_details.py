@@ -24,6 +24,8 @@ def problem(**fields: Any) -> dict[str, Any]:
     (problem(title="Bad Request", detail=""), "Bad Request"),
     (problem(title="Bad Request"), "Bad Request"),
     (problem(title="Bad Request", detail="   "), "Bad Request"),
+    (problem(title="  Bad Request \n", detail="limit must be 1..400"),
+     "Bad Request: limit must be 1..400"),  # the title's own spaces are not said
     (problem(title="Bad Request", detail="limit must be 1..400"),
      "Bad Request: limit must be 1..400"),
     (problem(title="", detail="limit must be 1..400"), "limit must be 1..400"),
