@@ -223,3 +223,36 @@ def test_each_certificate_refusal_is_named_with_its_fix(code: int, brief: str,
     assert (error.problem, error.host, error.attempts, error.brief) == (
         "the library's words", "api.example.com:443", 2, brief)
     assert str(error).startswith(f"login {text}")
+
+
+def test_the_attempts_default_to_one_and_two_are_said() -> None:
+    assert str(APIError(503, attempts=2)) == "HTTP 503 (after 2 attempts)"
+    for error in (TransportError("x"), TLSCertificateError("x", problem="p", host="h"),
+                  ProxyError("x", status=502)):
+        assert error.attempts == 1
+    six = LookupFailedError({}, {f"N{i}": ServerError(503) for i in range(6)})
+    assert "'N4' and 1 more)" in str(six)
+
+
+def proxy_refused(status: int, message: str) -> aiohttp.ClientHttpProxyError:
+    info = SimpleNamespace(real_url="http://proxy:3128")
+    return aiohttp.ClientHttpProxyError(info, (), status=status,  # type: ignore[arg-type]
+                                        message=message)
+
+
+@pytest.mark.parametrize(("status", "brief", "says"), [
+    (407, "proxy credentials refused", "the proxy refused its credentials (HTTP 407 Auth)"),
+    (403, "proxy answered HTTP 403", "the proxy does not allow this destination (HTTP 403 "
+                                     "Auth): ask its operator, or exempt the host with "
+                                     "NO_PROXY"),
+    (502, "proxy answered HTTP 502", "the proxy answered HTTP 502 Auth instead of passing "
+                                     "the request on"),
+])
+def test_each_proxy_refusal_is_named(status: int, brief: str, says: str) -> None:
+    exc = proxy_refused(status, "Auth")
+    assert brief_failure(exc) == brief
+    assert says in describe_failure(exc)
+    error = failure_error("request", exc, method="GET", url="/x")
+    assert isinstance(error, ProxyError)
+    assert (error.status, error.brief) == (status, brief)
+    assert is_permanent_failure(error) is (status < 500)

@@ -144,6 +144,8 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "down it changes speed, not results",
     ("arena_async/_protocol.py", "@attrs.frozen(slots=True)", "`True` -> `False`"):
         "slots only save memory: the class is frozen, so no attribute can be added either way",
+    ("arena_async/errors.py", "@attrs.frozen(slots=True)", "`True` -> `False`"):
+        "slots only save memory: the class is frozen, so no attribute can be added either way",
     ("arena_async/_protocol.py",
      "minutes = int(digits[1:3]) * 60 + int(digits[3:5])", "`5` -> `6`"):
         "`digits` has exactly 5 characters (sign and 4 digits): a slice end past it "
