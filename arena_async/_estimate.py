@@ -38,7 +38,11 @@ ignored.
 
 Readings are evidence, not gospel (PROTOCOL.md, "Quota"): the first two signs count only
 once the current window is over by the clock (before then a later reset is jitter between
-answers, or a server clock running ahead: the same window, whose lowest count counts); a
+answers, or a server clock running ahead: the same window, whose lowest count counts; when
+that lowest count came with the later reset, it holds until the later reset, since the
+server may have rolled its window before the reset it announced, rounded up to whole
+seconds, and the count is then the new window's: a probe at the earlier reset could find
+it spent); a
 count above the workspace's limit (login's ``workspaceRequestLimit``) is no reading; and a
 reset further ahead than a day plus :attr:`QuotaEstimate.RESET_SLACK` is no reset (such a
 reading may lower the count, never open a window).
@@ -118,8 +122,8 @@ class QuotaEstimate:
     RESET_SLACK = 2 * 3600.0
 
     __slots__ = ("admissions", "backoff", "expired_reset", "expires_at", "known",
-                 "last_admit_at", "lost", "min_mark", "outstanding", "probe_out", "read_at",
-                 "reset_at", "server_min", "window_mark")
+                 "last_admit_at", "lost", "low_reset", "min_mark", "outstanding", "probe_out",
+                 "read_at", "reset_at", "server_min", "window_mark")
 
     def __init__(self) -> None:
         self.known: int | None = None  # None: unknown, probe mode
@@ -129,6 +133,8 @@ class QuotaEstimate:
         self.min_mark = 0  # admissions counted when server_min was last lowered
         self.window_mark = 0  # admissions counted when probing (the unknown state) began
         self.expired_reset: float | None = None  # reset time of the window that expired
+        # A later reset that came with the window's lowest count: the count holds until then.
+        self.low_reset: float | None = None
         self.read_at = 0.0  # when the server last told us something about this window
         self.outstanding = 0
         # Attempts that were maybe sent but brought no answer, as the admission count when
@@ -160,8 +166,8 @@ class QuotaEstimate:
         to sleep to for :attr:`Step.SLEEP` (else 0). Call :meth:`admit` on ADMIT or PROBE."""
         known = self.known
         if known is not None and self.expires_at is not None and now >= self.expires_at:
-            self._expire()
-            known = None
+            self._pass_reset(now)
+            known = self.known
         if known is None:
             return _ANSWER if self.probe_out else _PROBE
         budget = known - len(self.lost) - policy.reserve
@@ -224,6 +230,7 @@ class QuotaEstimate:
                 announce = True
             if remaining < known:
                 self.known = remaining if remaining > 0 else 0
+                self.low_reset = None
             if self.lost:
                 self._cover(seq)
             self.read_at = now
@@ -235,7 +242,7 @@ class QuotaEstimate:
         """:meth:`observe` by the general rules, which decide every case (the common one
         included: :meth:`observe` takes that one itself, to the same result)."""
         if self.known is not None and self.expires_at is not None and now >= self.expires_at:
-            self._expire()
+            self._pass_reset(now)
         if remaining is not None and limit is not None and remaining > limit:
             remaining = None  # not a reading of this workspace's quota
         opens = True  # may this reading open a window?
@@ -260,14 +267,17 @@ class QuotaEstimate:
             return False
         current = self.reset_at
         over = current is None or now >= current  # the window may have ended
+        later: float | None = None  # a later reset, taken as the same window
         if reset_ts is not None and current is not None and reset_ts != current:
             if reset_ts > current and over:
                 log.debug("quota reset recognised: the reset time moved forward")
                 self._adopt(seq, 0 if exhausted else remaining, reset_ts, now)
                 return True
-            if reset_ts < current:
-                if reset_ts <= now:
-                    return False  # an answer from an older window
+            if reset_ts > current:
+                later = reset_ts
+            elif reset_ts <= now:
+                return False  # an answer from an older window
+            else:
                 # An earlier reset, still ahead: the same window, ending by then.
                 if self.expires_at == current:
                     self.expires_at = reset_ts
@@ -291,6 +301,11 @@ class QuotaEstimate:
                 self.server_min = remaining
                 self.min_mark = self.admissions
             announce = True
+        count = 0 if exhausted else remaining
+        if later is not None and count <= self.known:
+            self.low_reset = later if self.low_reset is None else max(later, self.low_reset)
+        elif count < self.known:
+            self.low_reset = None  # the lowest count is the current window's own again
         if remaining < self.known:
             self.known = max(0, remaining)
         self._cover(seq)
@@ -311,10 +326,24 @@ class QuotaEstimate:
 
     # -- window bookkeeping -----------------------------------------------------------
     def _expired(self, now: float) -> bool:
-        return self.expires_at is not None and now >= self.expires_at
+        return self.expires_at is not None and now >= self.expires_at and not (
+            self.low_reset is not None and self.low_reset > now)
+
+    def _pass_reset(self, now: float) -> None:
+        """The window's expiry time has come: it ends, unless its lowest count came with a
+        later reset, still ahead (that count holds until then)."""
+        low_reset = self.low_reset
+        self.low_reset = None
+        if low_reset is not None and low_reset > now:
+            log.debug("quota window: its lowest count announced a later reset; kept until %s",
+                      low_reset)
+            self.reset_at = self.expires_at = low_reset
+            return
+        self._expire()
 
     def _expire(self) -> None:
         log.debug("quota window passed its reset time: probing for fresh headers")
+        self.low_reset = None
         self.expired_reset = self.reset_at
         self.known = None
         self.reset_at = None
@@ -331,6 +360,7 @@ class QuotaEstimate:
         """Start a new window from a reading the server just gave."""
         self._cover(seq)
         self.known = max(0, remaining)
+        self.low_reset = None
         self.server_min = remaining
         self.min_mark = self.admissions
         self.reset_at = reset_ts

@@ -602,3 +602,29 @@ def test_observe_decides_as_the_general_rules_do(seed: int) -> None:
             assert est.observe(seq, remaining, reset, exhausted, now, limit=limit) is expected
             assert _state(est) == _state(general)
             est.settle(seq, probe=False, spent=False)
+
+
+def test_a_lowest_count_announcing_a_later_reset_holds_until_that_reset() -> None:
+    # The server rolled its window before the reset it announced (rounded up to whole
+    # seconds): answers read before our clock reaches that reset already count in the next
+    # window and announce its reset. When they spend it, a probe at the first reset would
+    # be refused: the count holds until the later reset.
+    later = RESET + 1.0
+    est = known_window(10)
+    answered(est, 5)
+    answered(est, 3, later)
+    answered(est, 0, later)
+    assert est.decide(WAIT, RESET - 0.5) == (Step.SLEEP, RESET + est.RESET_MARGIN)
+    assert est.remaining(RESET + 0.5) == 0
+    assert est.decide(WAIT, RESET + est.RESET_MARGIN) == (Step.SLEEP,
+                                                          later + est.RESET_MARGIN)
+    assert (est.known, est.reset_at, est.expires_at) == (0, later, later)
+    assert est.decide(WAIT, later) == (Step.PROBE, 0.0)
+    # A later reset whose count is not the lowest (a fresh window's count, read early)
+    # leaves the window ending at its own reset; so does a lower count of the window's own.
+    for readings in ([(9_000, RESET + 86_400.0)], [(4, later), (2, RESET)]):
+        est = known_window(10)
+        answered(est, 5)
+        for remaining, reset in readings:
+            answered(est, remaining, reset)
+        assert est.decide(RAISE, RESET) == (Step.PROBE, 0.0)

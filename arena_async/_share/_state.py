@@ -428,7 +428,7 @@ def _ledger_doc(doc: Doc | None, member: str, now: Now) -> Doc:
     d: Doc = dict(doc) if doc else {"epoch": _new_epoch(member, now)}
     d.setdefault("epoch", _new_epoch(member, now))
     for name in ("remaining", "reset_at", "expires_at", "expired_reset", "probe", "limit",
-                 "recover_until"):
+                 "recover_until", "low_reset"):
         d.setdefault(name, None)
     d.setdefault("read_at", 0.0)
     d.setdefault("backoff", MIN_BACKOFF)
@@ -445,6 +445,7 @@ def _next_backoff(d: Doc) -> float:
 def _adopt(d: Doc, remaining: int, reset_at: float | None, wall: float) -> None:
     d["remaining"] = max(0, remaining)
     d["reset_at"] = reset_at
+    d["low_reset"] = None
     d["read_at"] = wall
     if reset_at is None:
         d["expires_at"] = None
@@ -469,7 +470,12 @@ def _apply_reading(d: Doc, remaining: int | None, reset_at: float | None, exhaus
       past; before then it is the same window too, which then ends at the earlier reset;
     - after the window expired by the share's clock, a reading of the window that ended
       is ignored, unless it is the probe's (``fresh``: sent after the expiry, so the
-      server says that window still runs: the share's clock is ahead of the server's).
+      server says that window still runs: the share's clock is ahead of the server's);
+    - when the window's lowest count came with a later reset (``low_reset``), that count
+      holds until the later reset: the server may have rolled its window before the reset
+      it announced (a reset rounded up to whole seconds, a clock ahead of the share's),
+      and the count is then the new window's, so the window does not end at the earlier
+      reset (a probe of a window already spent would be refused).
     """
     if remaining is None and not exhausted:
         return
@@ -488,11 +494,13 @@ def _apply_reading(d: Doc, remaining: int | None, reset_at: float | None, exhaus
             _adopt(d, count, reset_at, wall)
         return  # else: an answer from the window that ended
     current = d["reset_at"]
+    later: float | None = None  # a later reset, taken as the same window
     if reset_at is not None and current is not None and reset_at != current:
         if reset_at > current:
             if wall >= current:
                 _adopt(d, count, reset_at, wall)
                 return
+            later = reset_at
         elif reset_at <= wall:
             return  # an answer from an older window
         else:  # an earlier reset, still ahead: the same window, ending by then
@@ -502,7 +510,12 @@ def _apply_reading(d: Doc, remaining: int | None, reset_at: float | None, exhaus
         reset_at = current  # the same window
     if current is None and reset_at is not None and reset_at > wall:
         d["reset_at"] = d["expires_at"] = reset_at
-    d["remaining"] = max(0, min(int(d["remaining"]), count))
+    low = int(d["remaining"])
+    if later is not None and count <= low:
+        d["low_reset"] = max(later, d["low_reset"] or later)
+    elif count < low:
+        d["low_reset"] = None  # the lowest count is the current window's own again
+    d["remaining"] = max(0, min(low, count))
     d["read_at"] = wall
 
 
@@ -561,10 +574,16 @@ def ledger_step(member: str, report: Report, *, want: int, reserve: int,
             _apply_reading(d, report.latest_remaining, report.latest_reset_at, False, wall)
             if d["remaining"] is not None:
                 d["remaining"] = max(0, int(d["remaining"]) - report.latest_lost)
-        # The window passed its reset time: forget it and probe for a fresh reading.
+        # The window passed its reset time: forget it and probe for a fresh reading, unless
+        # its lowest count came with a later reset, still ahead: that count holds till then.
         if d["expires_at"] is not None and wall >= d["expires_at"]:
-            d["expired_reset"] = d["reset_at"]
-            d["remaining"] = d["reset_at"] = d["expires_at"] = None
+            low_reset = d["low_reset"]
+            if low_reset is not None and low_reset > wall:
+                d["reset_at"] = d["expires_at"] = low_reset
+            else:
+                d["expired_reset"] = d["reset_at"]
+                d["remaining"] = d["reset_at"] = d["expires_at"] = None
+            d["low_reset"] = None
         remaining = d["remaining"]
         reset_at = d["reset_at"]
         ep = str(d["epoch"])

@@ -561,3 +561,50 @@ def test_a_probe_that_finds_the_window_still_open_is_believed() -> None:
     assert store.doc["remaining"] == 44
     assert ask(store, "a", reserve=40).granted == 4
     assert ask(store, "b", reserve=40).kind == "wait"
+
+
+def test_a_window_spent_by_answers_announcing_a_later_reset_is_not_probed_early() -> None:
+    # The server rolled its window before the reset it announced (it rounds the reset up to
+    # whole seconds): answers already count in the next window and announce the next
+    # reset, and they spend that window too before the share's clock reaches the first
+    # reset. A probe then would be refused (a quota 429): the count holds until the later
+    # reset.
+    store = Store()
+    reset, later = store.now + 1.0, store.now + 2.0
+    ask(store, "a")
+    ask(store, "a", reading(29, reset), want=0)
+    ask(store, "a", reading(15, reset, done=14), want=0)
+    ask(store, "b", reading(3, later, done=12), want=0)  # the next window's answers
+    ask(store, "b", reading(0, later, done=3), want=0)
+    store.now = reset + RESET_MARGIN
+    waited = ask(store, "a", mode="wait")
+    assert (waited.kind, waited.until_reset, waited.resets_at) == ("wait", True, later)
+    assert waited.delay == pytest.approx(later + RESET_MARGIN - store.now)
+    store.now = later + RESET_MARGIN
+    probe = ask(store, "a", mode="wait")
+    assert (probe.kind, probe.granted, probe.probe) == ("grant", 1, True)
+
+
+def test_a_later_reset_keeps_only_the_lowest_count_past_the_earlier_reset() -> None:
+    store = Store()
+    reset, later = store.now + 60.0, store.now + 61.0
+    ask(store, "a")
+    ask(store, "a", reading(50, reset), want=0)
+    ask(store, "a", reading(40, later), want=0)  # the lowest count, with a later reset
+    store.now = reset + RESET_MARGIN
+    assert ask(store, "a", want=5).granted == 5  # that count holds past the first reset
+    assert store.doc["reset_at"] == later
+    store.now = later + RESET_MARGIN
+    assert ask(store, "a").probe  # then the window is over
+    # A later reset whose count is not the lowest (a fresh window's high count, read
+    # before the share's clock reached the reset) does not hold the window: the window
+    # ends at its own reset, and a probe asks for the truth.
+    store = Store()
+    reset = store.now + 60.0
+    ask(store, "a")
+    ask(store, "a", reading(5, reset), want=0)
+    ask(store, "a", reading(9_000, reset + 86400), want=0)
+    ask(store, "a", reading(40, reset + 1.0), want=0)
+    ask(store, "a", reading(4, reset), want=0)  # the current window's own count is lowest
+    store.now = reset + RESET_MARGIN
+    assert ask(store, "a").probe
