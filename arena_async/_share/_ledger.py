@@ -43,12 +43,16 @@ class SharedLedger:
     def __init__(self, share: Share, key: str, member: str, *, policy: QuotaPolicy,
                  batch: int, member_ttl: float, probe_ttl: float, sleep: Sleep,
                  opener: Callable[[], Awaitable[None]], settle: float = 0.0,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 monotonic: Callable[[], float] = time.monotonic,
+                 concurrency: int | None = None) -> None:
         self.share = share
         self.key = key
         self.member = member
         self.policy = policy
         self.batch: int = max(1, batch)
+        #: The most admissions this member can have in flight (the ledger keeps that many
+        #: counted if this member's entry expires while it is paused).
+        self.concurrency = concurrency
         self.member_ttl = member_ttl
         self.probe_ttl = probe_ttl
         self._sleep = sleep
@@ -225,7 +229,7 @@ class SharedLedger:
                       latest_remaining=None if latest is None else latest[0],
                       latest_reset_at=None if latest is None else latest[1],
                       latest_lost=self._latest_lost, limit=self.limit,
-                      leaving=self._leaving)
+                      leaving=self._leaving, concurrency=self.concurrency)
 
     def _ask(self, want: int) -> asyncio.Future[Decision]:
         """One round trip, single-flight: concurrent askers share it. It runs to the end

@@ -52,6 +52,7 @@ class ShareLink:
                                    # ahead when half is spent: two rounds left cover a
                                    # round trip to a busy share (benchmarks/sharing.py).
                                    batch=min(4 * max_concurrency, 512),
+                                   concurrency=max_concurrency,
                                    member_ttl=share.member_ttl, probe_ttl=share.probe_ttl,
                                    sleep=sleep, opener=self.ensure_open,
                                    settle=share.settle)

@@ -364,7 +364,9 @@ class Report:
     has seen, and ``latest_lost`` the admissions lost since (to re-seed a ledger that lost
     its state); ``limit``: the workspace's request limit, when known (login's
     ``workspaceRequestLimit``); ``leaving``: the member closes (its entry and any probe it
-    holds go at once, instead of blocking the others until they expire).
+    holds go at once, instead of blocking the others until they expire); ``concurrency``:
+    the most admissions it can have taken and not ended at once (its ``max_concurrency``):
+    what stays counted if its entry expires while it is paused.
     """
 
     done: int = 0
@@ -381,6 +383,7 @@ class Report:
     latest_lost: int = 0
     limit: int | None = None
     leaving: bool = False
+    concurrency: int | None = None
 
     @property
     def empty(self) -> bool:
@@ -413,6 +416,7 @@ class Decision:
 
 #: Seconds past the reset time before a new window is probed (small clock differences).
 RESET_MARGIN = 0.05
+
 #: Seconds between asks while others' answers (or the probe's) are awaited.
 POLL = 0.05
 MIN_BACKOFF = 1.0
@@ -433,6 +437,7 @@ def _ledger_doc(doc: Doc | None, member: str, now: Now) -> Doc:
     d.setdefault("read_at", 0.0)
     d.setdefault("backoff", MIN_BACKOFF)
     d["members"] = {m: dict(v) for m, v in (d.get("members") or {}).items()}
+    d["graces"] = dict(d.get("graces") or {})  # expired members: admissions kept counted
     return d
 
 
@@ -443,6 +448,8 @@ def _next_backoff(d: Doc) -> float:
 
 
 def _adopt(d: Doc, remaining: int, reset_at: float | None, wall: float) -> None:
+    # A window of its own: what expired members could still send counted in the last one.
+    d["graces"].clear()
     d["remaining"] = max(0, remaining)
     d["reset_at"] = reset_at
     d["low_reset"] = None
@@ -527,9 +534,11 @@ def ledger_step(member: str, report: Report, *, want: int, reserve: int,
 
     The estimate is ``remaining - outstanding``: the lowest reading of the window minus every
     admission any live member holds unreported (conservative: an answered admission the
-    server already counted is subtracted until its member reports it). Admissions are granted
-    while the estimate stays above the member's ``reserve``; so members together never spend
-    a reserve, and none sends a request the server would refuse. An unknown window (before
+    server already counted is subtracted until its member reports it), and those a member
+    whose entry expired could still send (at most its ``concurrency``), until it comes back
+    or the window ends. Admissions are granted while the estimate stays above the
+    member's ``reserve``; so members together never spend a reserve, and none sends a
+    request the server would refuse. An unknown window (before
     any reading, or past its reset) admits one probe across all members; the others wait for
     its reading instead of storming the server at the reset.
 
@@ -548,14 +557,31 @@ def ledger_step(member: str, report: Report, *, want: int, reserve: int,
             d["limit"] = report.limit
         rejoined = epoch is not None and epoch != d["epoch"]
         _note_loss(d, epoch, now, settle)
-        members = {m: v for m, v in d["members"].items() if v["exp"] > tick}
+        members: dict[str, Any] = {}
+        graces = d["graces"]
+        for m, v in d["members"].items():
+            if v["exp"] > tick:
+                members[m] = v
+            elif int(v["out"]) > 0:
+                # Expired holding admissions. It may only be paused (SIGSTOP, a suspended
+                # VM) with requests taken and not yet written, which it sends when it
+                # resumes: no check closes the gap between the last check and the write.
+                # Its unspent batch is void when it resumes (it asks again), but as many as
+                # it can have in flight stay counted until it comes back or the window ends.
+                cap = v.get("cap")
+                kept = int(v["out"]) if cap is None else min(int(v["out"]), int(cap))
+                graces[m] = int(graces.get(m, 0)) + kept
         entry = members.setdefault(member, {"out": 0, "exp": tick})
+        if report.concurrency is not None:
+            entry["cap"] = report.concurrency
         if report.held is not None:
             entry["out"] = max(0, report.held)
+            graces.pop(member, None)  # back: what it holds is known again
         else:
             entry["out"] = max(0, int(entry["out"]) - report.done - report.returned)
         entry["exp"] = tick + member_ttl
         d["members"] = members
+        d["graces"] = graces
         probe = d["probe"]
         # A probe that was answered, given back or lost (no answer: no reading) no longer
         # holds the window: another member probes at once rather than after probe_ttl.
@@ -601,7 +627,8 @@ def ledger_step(member: str, report: Report, *, want: int, reserve: int,
             d["probe"] = {"owner": member, "exp": tick + probe_ttl}
             entry["out"] += 1
             return d, Decision("grant", granted=1, probe=True, epoch=ep)
-        outstanding = sum(int(v["out"]) for v in members.values())
+        kept = sum(int(n) for n in graces.values())
+        outstanding = sum(int(v["out"]) for v in members.values()) + kept
         budget = int(remaining) - reserve
         available = budget - outstanding
         if available > 0:
@@ -609,7 +636,8 @@ def ledger_step(member: str, report: Report, *, want: int, reserve: int,
             entry["out"] += granted
             return d, Decision("grant", granted=granted, remaining=remaining,
                                resets_at=reset_at, epoch=ep)
-        if budget > 0:  # answers in flight will tell
+        if budget - kept > 0:  # answers in flight will tell
+            # (What expired members keep is not in flight here: it ends with the window.)
             return d, Decision("wait", delay=POLL, remaining=remaining, resets_at=reset_at,
                                epoch=ep)
         if d["expires_at"] is None:

@@ -303,14 +303,44 @@ def test_lost_attempts_count_as_spent() -> None:
     assert store.doc["remaining"] == 17
 
 
-def test_a_dead_members_admissions_expire_with_it() -> None:
+def test_a_dead_members_unspent_batch_goes_back_its_in_flight_share_at_the_reset() -> None:
     store = Store()
     ask(store, "a")
     ask(store, "a", reading(20, store.now + 3600), want=0)
-    assert ask(store, "dead", want=20, member_ttl=5.0).granted == 20
+    assert ask(store, "dead", Report(concurrency=4), want=20, member_ttl=5.0).granted == 20
     assert ask(store, "b", member_ttl=5.0).kind == "wait"
     store.now += 5.0
-    assert ask(store, "b", member_ttl=5.0).granted == 8
+    # Its entry expired: its batch goes back, but as many as it could have in flight (4)
+    # stay counted: it may only be paused, and send them when it resumes.
+    assert ask(store, "b", want=20, member_ttl=5.0).granted == 16
+    store.now += 3600.0  # the window ended: so did what it could still send in it
+    ask(store, "b", reading(20, store.now + 3600), want=0, member_ttl=5.0)
+    assert store.doc["graces"] == {}
+
+
+def test_a_budget_held_only_by_an_expired_member_is_spent_not_awaited() -> None:
+    store = Store()
+    ask(store, "a")
+    ask(store, "a", reading(20, store.now + 3600), want=0)
+    assert ask(store, "paused", Report(concurrency=32), want=20, member_ttl=5.0).granted == 20
+    assert ask(store, "b", member_ttl=5.0).kind == "wait"  # its answers will tell
+    store.now += 6.0  # expired while stopped: all 20 may still come, and nobody will say
+    assert ask(store, "b", member_ttl=5.0).kind == "spent"
+    assert ask(store, "b", member_ttl=5.0, mode="wait").until_reset
+
+
+def test_a_paused_member_that_comes_back_says_what_it_holds() -> None:
+    store = Store()
+    ask(store, "a")
+    ask(store, "a", reading(20, store.now + 3600), want=0)
+    granted = ask(store, "paused", Report(concurrency=8), want=20, member_ttl=5.0).granted
+    assert granted == 20
+    store.now += 6.0  # expired while stopped: 8 of its 20 may still come
+    assert ask(store, "b", want=20, member_ttl=5.0).granted == 12
+    # It resumes: 17 admissions never sent (given back), 3 in flight (held).
+    ask(store, "paused", Report(returned=17, held=3), want=0, member_ttl=5.0)
+    assert "paused" not in store.doc["graces"]
+    assert ask(store, "c", want=20, member_ttl=5.0).granted == 5  # 20 - 12 - its 3
 
 
 def test_returned_admissions_are_granted_again() -> None:
