@@ -145,6 +145,14 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "down it changes speed, not results",
     ("arena_async/_protocol.py", "@attrs.frozen(slots=True)", "`True` -> `False`"):
         "slots only save memory: the class is frozen, so no attribute can be added either way",
+    ("arena_async/_protocol.py",
+     "remaining = remaining if remaining > 0 else 0  # (no max(): a builtin call per answer)",
+     "`>` -> `>=`"):
+        "at 0 both keep 0",
+    ("arena_async/_protocol.py",
+     "remaining = remaining if remaining > 0 else 0  # (no max(): a builtin call per answer)",
+     "`0` -> `-1`"):
+        "an int count: `> -1` is `>= 0`, and at 0 both keep 0",
     ("arena_async/errors.py", "@attrs.frozen(slots=True)", "`True` -> `False`"):
         "slots only save memory: the class is frozen, so no attribute can be added either way",
     ("arena_async/_protocol.py",
