@@ -750,3 +750,16 @@ def test_a_held_window_ends_at_an_earlier_reset_announced_later() -> None:
     assert (est.reset_at, est.expires_at) == (RESET + 5.0, RESET + 5.0)
     assert est.remaining(RESET + 5.0) is None
     assert est.decide(WAIT, RESET + 5.0) == (Step.PROBE, 0.0)
+
+
+def test_a_new_window_drops_the_old_windows_hold() -> None:
+    # Only a wall clock stepping back can leave a hold in place until a new window opens:
+    # the window's reset (T0 - 1) is past when read, so it expires a backoff later (T0 + 1).
+    est = known_window(10, T0 - 1.0)
+    assert (est.reset_at, est.expires_at) == (T0 - 1.0, T0 + 1.0)
+    answered(est, 3, T0 + 5.0, now=T0 - 10.0)  # the clock stepped back: a later reset
+    assert est.low_reset == T0 + 5.0
+    answered(est, 400, T0 + 86_400.0)  # the clock is back: the reset moved forward
+    assert (est.known, est.reset_at, est.low_reset) == (400, T0 + 86_400.0, None)
+    answered(est, 400, T0 + 0.5)  # an earlier reset still ahead: the new window ends then
+    assert est.remaining(T0 + 0.5) is None
