@@ -628,3 +628,138 @@ def test_a_lowest_count_announcing_a_later_reset_holds_until_that_reset() -> Non
         for remaining, reset in readings:
             answered(est, remaining, reset)
         assert est.decide(RAISE, RESET) == (Step.PROBE, 0.0)
+
+
+# -- the evidence rules at their edges --------------------------------------------------------
+
+def test_a_reset_a_day_and_the_slack_ahead_is_believed_one_second_more_is_not() -> None:
+    # DAY is 24 h and RESET_SLACK 2 h: a reset 26 h out opens a window, 26 h + 1 s does not.
+    assert (QuotaEstimate.DAY, QuotaEstimate.RESET_SLACK) == (86_400.0, 7_200.0)
+    edge = T0 + 26 * 3600.0
+    for reset, opens in ((edge - 1.0, True), (edge, True), (edge + 1.0, False)):
+        est = QuotaEstimate()
+        seq = est.admit(T0, probe=True)
+        assert est.observe(seq, 500, reset, exhausted=False, now=T0) is opens
+        assert est.known == (500 if opens else None)
+
+
+def test_a_reset_header_without_a_count_in_the_window_is_no_reading() -> None:
+    est = known_window(100)
+    seq = est.admit(T0, probe=False)
+    assert est.observe(seq, None, RESET, exhausted=False, now=T0) is False
+    est.settle(seq, probe=False, spent=False)
+    assert (est.known, est.server_min, est.reset_at) == (100, 100, RESET)
+
+
+def test_a_count_equal_to_the_workspace_limit_is_a_reading() -> None:
+    est = known_window(100)
+    seq = est.admit(T0, probe=False)
+    assert est.observe(seq, 100, RESET, exhausted=False, now=T0, limit=100) is True
+    seq = est.admit(T0, probe=False)
+    assert est.observe(seq, 100, RESET, exhausted=False, now=T0, limit=99) is False
+    seq = est.admit(T0, probe=False)
+    assert est.observe(seq, 40, RESET, exhausted=False, now=T0, limit=40) is True
+    assert (est.known, est.server_min) == (40, 40)
+
+
+def test_an_equal_count_after_the_reset_time_opens_no_window() -> None:
+    # The window's reset time has come (its expiry is a backoff away: the server's clock
+    # lags): a count equal to the lowest, from a request sent after it, is no rise.
+    est = known_window(5, T0)
+    assert est.expires_at == T0 + 1.0
+    seq = est.admit(T0, probe=False)
+    assert est.observe(seq, 5, T0, exhausted=False, now=T0) is True
+    est.settle(seq, probe=False, spent=False)
+    assert (est.expires_at, est.backoff, est.min_mark) == (T0 + 1.0, 2.0, 1)
+    assert est.decide(RAISE, T0 + 1.0) == (Step.PROBE, 0.0)
+
+
+# -- a lowest count announcing a later reset holds until that reset, exactly -----------------
+
+LATER = RESET + 10.0
+
+
+def held_window(count: int = 3) -> QuotaEstimate:
+    """A window whose lowest count ``count`` came with the later reset LATER."""
+    est = known_window(10)
+    answered(est, 5)
+    answered(est, count, LATER)
+    assert (est.known, est.low_reset, est.reset_at) == (count, LATER, RESET)
+    return est
+
+
+def test_the_hold_lasts_until_the_later_reset_exactly() -> None:
+    est = held_window()
+    assert est.remaining(RESET) == 3
+    assert est.remaining(LATER - 0.001) == 3
+    assert est.remaining(LATER) is None
+    # The first decision after the window's reset comes exactly at the later reset: over.
+    assert est.decide(WAIT, LATER) == (Step.PROBE, 0.0)
+
+
+def test_a_later_reset_with_a_count_equal_to_the_lowest_holds_it() -> None:
+    est = known_window(10)
+    answered(est, 3)
+    answered(est, 3, LATER)
+    assert est.low_reset == LATER
+    assert est.remaining(RESET + 1.0) == 3
+    assert est.decide(RAISE, RESET + 1.0) == (Step.ADMIT, 0.0)
+    assert (est.reset_at, est.expires_at) == (LATER, LATER)
+
+
+def test_an_equal_count_of_the_windows_own_reset_keeps_the_hold() -> None:
+    est = held_window()
+    answered(est, 3)  # the window's own reset, not lower: the lowest still came with LATER
+    assert est.low_reset == LATER
+    assert est.remaining(RESET + 1.0) == 3
+
+
+def test_a_lower_count_of_the_windows_own_reset_clears_the_hold() -> None:
+    est = held_window()
+    answered(est, 2)
+    assert est.low_reset is None
+    assert est.remaining(RESET) is None
+
+
+def test_a_quota_429_of_the_windows_own_reset_keeps_a_hold_on_zero() -> None:
+    est = held_window(0)
+    seq = est.admit(T0, probe=False)
+    est.observe(seq, 0, RESET, exhausted=True, now=T0)
+    est.settle(seq, probe=False, spent=False)
+    assert (est.known, est.low_reset) == (0, LATER)
+    assert est.decide(WAIT, RESET) == (Step.SLEEP, LATER + est.RESET_MARGIN)
+
+
+def test_a_quota_429_with_a_later_reset_holds_a_spent_window() -> None:
+    est = known_window(10)
+    answered(est, 0)
+    assert est.low_reset is None
+    seq = est.admit(T0, probe=False)
+    est.observe(seq, 0, LATER, exhausted=True, now=T0)
+    est.settle(seq, probe=False, spent=False)
+    assert (est.known, est.low_reset) == (0, LATER)
+    assert est.decide(WAIT, RESET + est.RESET_MARGIN) == (Step.SLEEP, LATER + est.RESET_MARGIN)
+
+
+def test_a_held_window_ends_at_an_earlier_reset_announced_later() -> None:
+    # Once held, the window's reset is LATER; an earlier reset still ahead then ends it.
+    est = held_window(0)
+    assert est.decide(WAIT, RESET + est.RESET_MARGIN) == (Step.SLEEP, LATER + est.RESET_MARGIN)
+    assert (est.reset_at, est.expires_at, est.low_reset) == (LATER, LATER, None)
+    answered(est, 0, RESET + 5.0, now=RESET + 1.0)
+    assert (est.reset_at, est.expires_at) == (RESET + 5.0, RESET + 5.0)
+    assert est.remaining(RESET + 5.0) is None
+    assert est.decide(WAIT, RESET + 5.0) == (Step.PROBE, 0.0)
+
+
+def test_a_new_window_drops_the_old_windows_hold() -> None:
+    # Only a wall clock stepping back can leave a hold in place until a new window opens:
+    # the window's reset (T0 - 1) is past when read, so it expires a backoff later (T0 + 1).
+    est = known_window(10, T0 - 1.0)
+    assert (est.reset_at, est.expires_at) == (T0 - 1.0, T0 + 1.0)
+    answered(est, 3, T0 + 5.0, now=T0 - 10.0)  # the clock stepped back: a later reset
+    assert est.low_reset == T0 + 5.0
+    answered(est, 400, T0 + 86_400.0)  # the clock is back: the reset moved forward
+    assert (est.known, est.reset_at, est.low_reset) == (400, T0 + 86_400.0, None)
+    answered(est, 400, T0 + 0.5)  # an earlier reset still ahead: the new window ends then
+    assert est.remaining(T0 + 0.5) is None
