@@ -304,8 +304,11 @@ async def test_quota_reserve_holds_across_processes(share_config: dict[str, Any]
         assert used <= 900, (used, kinds, fake.stats.logouts)
         assert kinds["ok"] >= 880, kinds
         assert set(kinds) <= {"ok", "QuotaExhaustedError"}
-        # every process ran until the budget was spent for it
-        assert all(r["kinds"].get("QuotaExhaustedError") for r in results), results
+        # every process ran until the budget was spent for it, or did all its keys first
+        # (one that started early on a loaded box takes batches before the others join)
+        assert all(r["kinds"].get("QuotaExhaustedError") or r["kinds"].get("ok") == 400
+                   for r in results), results
+        assert sum(1 for r in results if r["kinds"].get("QuotaExhaustedError")) >= 2
 
 
 async def test_the_last_logout_never_spends_the_workspace_reserve(

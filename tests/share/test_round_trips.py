@@ -78,8 +78,12 @@ async def test_a_redis_ledger_step_is_one_command(own_redis: RedisServer) -> Non
     # Counted after the client closed: leaving the ledger and the session is 2 steps more.
     sent, reads = await _commands(own_redis)
     assert steps > 0
-    assert sent <= steps + 2  # one script per step
-    assert reads <= steps + 2  # which reads the document once
+    # One script per step (two per step would be 2 x steps). A step runs again when its
+    # estimate of Redis's time lags by more than the bound: a loop stalled for half a second
+    # on a loaded box (measured: 24 commands for 20 steps under a full suite and a mutation
+    # run); a fifth of the steps is room for that, far below a second command per step.
+    assert sent <= steps + 2 + steps // 5
+    assert reads <= sent  # each reads the document once
 
 
 @pytest.fixture
