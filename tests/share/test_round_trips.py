@@ -4,6 +4,7 @@ nobody else changed the document meanwhile (counted by the real redis-server).""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,11 @@ CONCURRENCY = 8
 QUIET = {"sync_interval": 60.0, "member_ttl": 150.0}
 
 
+async def _close(client: Any) -> None:
+    # aclose() from redis-py 5.0.1 on; close() before it (the floor is 5.0)
+    await (client.aclose() if hasattr(client, "aclose") else client.close())
+
+
 async def _commands(server: RedisServer) -> tuple[int, int]:
     """Since redis-server's last CONFIG RESETSTAT: the commands sharers sent (each a round
     trip), and the GETs. INFO counts the commands a script runs too: GET, SET, DEL, TIME are
@@ -30,7 +36,7 @@ async def _commands(server: RedisServer) -> tuple[int, int]:
     try:
         stats = await client.info("commandstats")
     finally:
-        await client.aclose()
+        await _close(client)
     calls = {k.removeprefix("cmdstat_"): int(v["calls"]) for k, v in stats.items()}
     sent = sum(n for k, n in calls.items()
                if k not in ("get", "set", "del", "time", "info", "config|resetstat"))
@@ -42,7 +48,7 @@ async def _reset_stats(server: RedisServer) -> None:
     try:
         await client.config_resetstat()
     finally:
-        await client.aclose()
+        await _close(client)
 
 
 async def _bulk(share: Share, before: Callable[[], Awaitable[None]] | None = None) -> int:
@@ -110,7 +116,7 @@ def _counting(seen: list[float]) -> Any:
 
 async def test_a_redis_step_on_a_document_changed_meanwhile_runs_again(
         redis_server: RedisServer) -> None:
-    prefix = f"again:{id(object())}:"
+    prefix = f"again:{uuid.uuid4().hex[:8]}:"
     a, b = RedisShare(redis_server.url, prefix=prefix), RedisShare(redis_server.url,
                                                                     prefix=prefix)
     await a.acquire()
@@ -129,7 +135,7 @@ async def test_a_redis_step_on_a_document_changed_meanwhile_runs_again(
 @pytest.mark.parametrize("shift", [10.0, -10.0])
 async def test_a_redis_step_runs_at_redis_time_when_the_estimate_is_off(
         redis_server: RedisServer, shift: float) -> None:
-    share = RedisShare(redis_server.url, prefix=f"off:{id(object())}:")
+    share = RedisShare(redis_server.url, prefix=f"off:{uuid.uuid4().hex[:8]}:")
     await share.acquire()
     try:
         await share.update("n", _counting([]))
