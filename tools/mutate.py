@@ -153,6 +153,32 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
      "remaining = remaining if remaining > 0 else 0  # (no max(): a builtin call per answer)",
      "`0` -> `-1`"):
         "an int count: `> -1` is `>= 0`, and at 0 both keep 0",
+    ("arena_async/_estimate.py", "and (limit is None or remaining <= limit)):",
+     "`<=` -> `<`"):
+        "a count equal to the limit leaves the fast path for _observe, which decides the "
+        "same (tests/test_estimate.py compares the two paths on random readings)",
+    ("arena_async/_estimate.py", "self.known = remaining if remaining > 0 else 0",
+     "`>` -> `>=`"):
+        "at 0 both keep 0",
+    ("arena_async/_estimate.py", "self.known = remaining if remaining > 0 else 0",
+     "`0` -> `-1`"):
+        "an int count: `> -1` is `>= 0`, and at 0 both keep 0",
+    ("arena_async/_estimate.py", "if reset_ts > current and over:", "`>` -> `>=`"):
+        "inside `reset_ts != current`: `>=` is `>` there",
+    ("arena_async/_estimate.py", "if reset_ts > current:", "`>` -> `>=`"):
+        "inside `reset_ts != current`: `>=` is `>` there",
+    ("arena_async/_estimate.py",
+     "reset_ts = current  # the same window: jitter, or a server clock ahead of ours",
+     "`reset_ts = current` removed"):
+        "reset_ts is read after this only when `over` holds (the later-reset branch "
+        "returned already) or `current` is None; the earlier-reset branch set it already",
+    ("arena_async/_estimate.py",
+     'log.debug("quota window: its lowest count announced a later reset; kept until %s",',
+     "`log.debug('quota window: its lowest count announced a lat...` removed"):
+        "a debug log line: no behaviour",
+    ("arena_async/_estimate.py", "self.low_reset = None", "`self.low_reset = None` removed"):
+        "in _expire: called only from _pass_reset, which clears low_reset first (the same "
+        "line elsewhere is killed by tests/test_estimate.py)",
     ("arena_async/errors.py", "@attrs.frozen(slots=True)", "`True` -> `False`"):
         "slots only save memory: the class is frozen, so no attribute can be added either way",
     ("arena_async/_protocol.py",
