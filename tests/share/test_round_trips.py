@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -90,17 +89,6 @@ async def test_a_redis_ledger_step_is_one_command(own_redis: RedisServer) -> Non
     # run); a fifth of the steps is room for that, far below a second command per step.
     assert sent <= steps + 2 + steps // 5
     assert reads <= sent  # each reads the document once
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Any:
-    server = RedisServer(tmp_path / "redis")
-    server.directory.mkdir()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def _counting(seen: list[float]) -> Any:

@@ -14,7 +14,6 @@ import asyncio
 import signal
 import sqlite3
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,20 +26,6 @@ from tests.share.test_multiprocess import ROUTE, Workers, config_for, total
 #: Short timings: a sharer re-registers within a sync interval, the recovery after a loss
 #: lasts two (0.45 s), a member stopped for a second and a half has expired.
 FAST = {"sync_interval": 0.1, "member_ttl": 1.0, "lease_ttl": 1.0, "probe_ttl": 2.0}
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    """A redis-server for this test alone (restarted, flushed or stopped by it)."""
-    server = RedisServer(tmp_path / "redis")
-    server.directory.mkdir()
-    server.start()
-    try:
-        yield server
-    finally:
-        if server.proc is not None:
-            server.proc.send_signal(signal.SIGCONT)
-        server.stop()
 
 
 def redis_config(server: RedisServer) -> dict[str, Any]:
