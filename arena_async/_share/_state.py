@@ -416,7 +416,6 @@ class Decision:
 
 #: Seconds past the reset time before a new window is probed (small clock differences).
 RESET_MARGIN = 0.05
-
 #: Seconds between asks while others' answers (or the probe's) are awaited.
 POLL = 0.05
 MIN_BACKOFF = 1.0
@@ -538,9 +537,9 @@ def ledger_step(member: str, report: Report, *, want: int, reserve: int,
     whose entry expired could still send (at most its ``concurrency``), until it comes back
     or the window ends. Admissions are granted while the estimate stays above the
     member's ``reserve``; so members together never spend a reserve, and none sends a
-    request the server would refuse. An unknown window (before
-    any reading, or past its reset) admits one probe across all members; the others wait for
-    its reading instead of storming the server at the reset.
+    request the server would refuse. An unknown window (before any reading, or past its
+    reset) admits one probe across all members; the others wait for its reading instead
+    of storming the server at the reset.
 
     A member whose ``epoch`` is not the document's talked to a ledger that was lost: it
     re-registers (its ``held`` admissions, its newest reading less what it lost since), and
@@ -558,7 +557,7 @@ def ledger_step(member: str, report: Report, *, want: int, reserve: int,
         rejoined = epoch is not None and epoch != d["epoch"]
         _note_loss(d, epoch, now, settle)
         members: dict[str, Any] = {}
-        graces = d["graces"]
+        graces = d["graces"]  # (the document's own dict: changes here are written)
         for m, v in d["members"].items():
             if v["exp"] > tick:
                 members[m] = v
@@ -581,7 +580,6 @@ def ledger_step(member: str, report: Report, *, want: int, reserve: int,
             entry["out"] = max(0, int(entry["out"]) - report.done - report.returned)
         entry["exp"] = tick + member_ttl
         d["members"] = members
-        d["graces"] = graces
         probe = d["probe"]
         # A probe that was answered, given back or lost (no answer: no reading) no longer
         # holds the window: another member probes at once rather than after probe_ttl.
