@@ -58,14 +58,17 @@ async def test_loads_every_item(fake_arena: FakeArena, db: sqlite3.Connection) -
 
 @pytest.mark.asyncio
 async def test_survives_server_errors(fake_arena: FakeArena, db: sqlite3.Connection) -> None:
-    # Ten ticket listings answered 503 once each: every one is retried and succeeds (a
-    # random rate could, now and then, fail one request on all of its attempts).
-    fake_arena.faults.add(Fault("status", status=503, retry_after="0", path="/tickets$",
-                                times=10))
+    # Ten ticket listings answered 503 once each: every one is retried and succeeds. One
+    # rule per item: a rule for any ten 503s could hand all of one item's attempts a 503
+    # when its retries come before the other items' first requests.
     guids = fake_arena.item_guids[:20]
+    for guid in guids[::2]:
+        fake_arena.faults.add(Fault("status", status=503, retry_after="0",
+                                    path=f"/items/{guid}/tickets$", times=1))
     async with client_for(fake_arena) as arena:
         summary = await run_etl(arena, guids, db)
-    assert summary.items_done == 20
+    assert (summary.items_done, summary.failures) == (20, {})
+    assert fake_arena.faults.fired["status"] == 10
     assert ticket_rows(db) == expected_ticket_rows(fake_arena, guids)
 
 
