@@ -151,8 +151,11 @@ class Limiter:
         q = self._quota
         if isinstance(q, tuple):
             q = self._quota = Quota(remaining=q[0], resets_at=q[1], limit=self._limit)
-        if q is not None and q.limit is None and self._limit is not None:
-            q = attrs.evolve(q, limit=self._limit)
+        limit = self._limit
+        if limit is None and self._ledger is not None:
+            limit = self._ledger.shared_limit  # a sharer that adopted the session
+        if q is not None and q.limit is None and limit is not None:
+            q = attrs.evolve(q, limit=limit)
         return q
 
     @property

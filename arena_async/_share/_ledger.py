@@ -61,6 +61,8 @@ class SharedLedger:
         self._monotonic = monotonic
         #: The workspace's request limit, when known (the limiter sets it from login).
         self.limit: int | None = None
+        #: The limit as the ledger last told it (a sharer that logged in wrote it there).
+        self.shared_limit: int | None = None
         self.epoch: str | None = None  # the ledger document's, as last seen
         # (monotonic) granted admissions may be spent until then: the ledger keeps this
         # member's entry at least that long after the last contact began.
@@ -266,6 +268,7 @@ class SharedLedger:
             log.info("the share's quota ledger lost its state: re-registered this sharer's "
                      "admissions and newest reading")
         self.epoch = decision.epoch
+        self.shared_limit = decision.limit
         # The ledger's clock read after `started`: the entry lives member_ttl from then.
         self._valid_until = started + self.member_ttl * 0.8
         self.contacts += 1

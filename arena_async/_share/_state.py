@@ -401,7 +401,9 @@ class Decision:
     reset is that far; else others' answers, the probe, or the end of a recovery are
     awaited); ``spent``: the budget is spent for this member's reserve and its policy says
     raise (or the reset is unknown or further than ``max_wait``). ``remaining`` /
-    ``resets_at``: the ledger's reading; ``epoch``: the ledger document's.
+    ``resets_at``: the ledger's reading; ``epoch``: the ledger document's; ``limit``: the
+    workspace's request limit a member learned at login (so members that adopted the
+    session, and never logged in, know it too).
     """
 
     kind: Literal["grant", "wait", "spent"]
@@ -412,6 +414,7 @@ class Decision:
     remaining: int | None = None
     resets_at: float | None = None
     epoch: str | None = None
+    limit: int | None = None
 
 
 #: Seconds past the reset time before a new window is probed (small clock differences).
@@ -611,20 +614,22 @@ def ledger_step(member: str, report: Report, *, want: int, reserve: int,
         remaining = d["remaining"]
         reset_at = d["reset_at"]
         ep = str(d["epoch"])
+        limit = d["limit"]
         if report.leaving:
             members.pop(member, None)
         if want <= 0:
-            return d, Decision("grant", remaining=remaining, resets_at=reset_at, epoch=ep)
+            return d, Decision("grant", remaining=remaining, resets_at=reset_at, epoch=ep,
+                               limit=limit)
         recovering = _recovering(d, now)
         if recovering > 0:
             return d, Decision("wait", delay=min(recovering, 4 * POLL), remaining=remaining,
-                               resets_at=reset_at, epoch=ep)
+                               resets_at=reset_at, epoch=ep, limit=limit)
         if remaining is None:
             if probe is not None:
-                return d, Decision("wait", delay=POLL, epoch=ep)
+                return d, Decision("wait", delay=POLL, epoch=ep, limit=limit)
             d["probe"] = {"owner": member, "exp": tick + probe_ttl}
             entry["out"] += 1
-            return d, Decision("grant", granted=1, probe=True, epoch=ep)
+            return d, Decision("grant", granted=1, probe=True, epoch=ep, limit=limit)
         kept = sum(int(n) for n in graces.values())
         outstanding = sum(int(v["out"]) for v in members.values()) + kept
         budget = int(remaining) - reserve
@@ -633,18 +638,19 @@ def ledger_step(member: str, report: Report, *, want: int, reserve: int,
             granted = min(want, available)
             entry["out"] += granted
             return d, Decision("grant", granted=granted, remaining=remaining,
-                               resets_at=reset_at, epoch=ep)
+                               resets_at=reset_at, epoch=ep, limit=limit)
         if budget - kept > 0:  # answers in flight will tell
             # (What expired members keep is not in flight here: it ends with the window.)
             return d, Decision("wait", delay=POLL, remaining=remaining, resets_at=reset_at,
-                               epoch=ep)
+                               epoch=ep, limit=limit)
         if d["expires_at"] is None:
             # Spent, and the server never said when it resets: re-probe after a backoff.
             d["expires_at"] = float(d["read_at"]) + _next_backoff(d)
         wake = float(d["expires_at"]) + RESET_MARGIN
         if on_exhausted == "raise" or reset_at is None or wake - wall > max_wait:
-            return d, Decision("spent", remaining=remaining, resets_at=reset_at, epoch=ep)
+            return d, Decision("spent", remaining=remaining, resets_at=reset_at, epoch=ep,
+                               limit=limit)
         return d, Decision("wait", delay=wake - wall, until_reset=True, remaining=remaining,
-                           resets_at=reset_at, epoch=ep)
+                           resets_at=reset_at, epoch=ep, limit=limit)
 
     return step

@@ -89,6 +89,23 @@ async def test_only_the_last_sharer_logs_out(make_share: ShareFactory) -> None:
         assert fake.stats.logins == 1
 
 
+async def test_a_sharer_that_adopted_the_session_knows_the_workspace_limit(
+        make_share: ShareFactory) -> None:
+    # The limit comes with login (workspaceRequestLimit); b never logs in, and learns it
+    # from the ledger a wrote it to (a FastAPI worker's /healthz said "limit": null).
+    async with FakeArena.seeded(items=12, seed=4, quota_limit=5000) as fake:
+        a = client(fake, make_share(), max_concurrency=1)
+        b = client(fake, make_share(), max_concurrency=1)
+        async with a, b:
+            await fetch_all(a, fake.item_guids)  # several ledger steps after the login
+            await b.items.tickets.list(fake.item_guids[0])
+            assert (fake.stats.logins, b.stats.logins) == (1, 0)
+            assert a.quota is not None
+            assert b.quota is not None
+            assert (a.quota.limit, b.quota.limit) == (5000, 5000)
+            assert b.quota.remaining <= 5000 - 12
+
+
 async def test_the_reserve_holds_for_all_sharers_together(make_share: ShareFactory) -> None:
     async with FakeArena.seeded(items=120, seed=5, quota_limit=200) as fake:
         policy = QuotaPolicy(reserve=20)

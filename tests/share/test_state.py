@@ -213,6 +213,14 @@ def test_an_unknown_window_admits_one_probe_across_all_members() -> None:
     assert ask(store, "b").granted == 8
 
 
+def test_the_workspace_limit_one_member_reports_comes_back_to_every_member() -> None:
+    store = Store()
+    assert ask(store, "b").limit is None  # nobody logged in yet
+    assert ask(store, "a", Report(limit=5000), want=0).limit == 5000
+    assert ask(store, "b").limit == 5000  # b adopted the session: no login told it
+    assert ask(store, "b", reading(90, store.now + 3600)).limit == 5000  # kept on
+
+
 def test_a_lost_probe_frees_the_window_at_once() -> None:
     # The probe's request got no answer (a reset connection): no reading, but it no longer
     # holds the window, so the next member probes now, not probe_ttl later.
