@@ -139,9 +139,10 @@ class SharedLedger:
             self._lost += 1
             self._latest_lost += 1
         if self._probing:
-            # The others wait for this reading: report it now, not at the next sync.
+            # The others wait for this reading: report it now, not at the next sync (after
+            # a round trip already under way, whose report was taken before this ended).
             self._probing = False
-            self._start(0)
+            self._start(0, fresh=True)
         if exhausted:
             remaining = 0
         if remaining is None:
@@ -218,7 +219,7 @@ class SharedLedger:
         self._units = 0
         if self.contacts:  # a member of the ledger: leave it (and any probe it holds) now
             self._leaving = True
-            await self._ask(0)
+            await self._ask(0, fresh=True)
 
     def _report(self) -> Report:
         latest = self._latest
@@ -233,17 +234,28 @@ class SharedLedger:
                       latest_lost=self._latest_lost, limit=self.limit,
                       leaving=self._leaving, concurrency=self.concurrency)
 
-    def _ask(self, want: int) -> asyncio.Future[Decision]:
+    def _ask(self, want: int, *, fresh: bool = False) -> asyncio.Future[Decision]:
         """One round trip, single-flight: concurrent askers share it. It runs to the end
-        even if the asker is cancelled, so a batch granted is never lost."""
-        return asyncio.shield(self._start(want))
+        even if the asker is cancelled, so a batch granted is never lost. ``fresh``: the
+        report must go out, so a round trip already under way (its report taken before)
+        is followed by a new one, not joined."""
+        return asyncio.shield(self._start(want, fresh=fresh))
 
-    def _start(self, want: int) -> asyncio.Task[Decision]:
+    def _start(self, want: int, *, fresh: bool = False) -> asyncio.Task[Decision]:
         fetch = self._fetch
         if fetch is None or fetch.done():
             fetch = self._fetch = asyncio.ensure_future(self._round_trip(want))
-            fetch.add_done_callback(_retrieve)  # a failure nobody awaits is not "unretrieved"
+        elif fresh:
+            fetch = self._fetch = asyncio.ensure_future(self._round_trip_after(fetch, want))
+        else:
+            return fetch
+        fetch.add_done_callback(_retrieve)  # a failure nobody awaits is not "unretrieved"
         return fetch
+
+    async def _round_trip_after(self, previous: asyncio.Future[Decision],
+                                want: int) -> Decision:
+        await asyncio.wait({previous})  # (its outcome is its own askers')
+        return await self._round_trip(want)
 
     async def _round_trip(self, want: int) -> Decision:
         await self._opener()
@@ -272,7 +284,9 @@ class SharedLedger:
         # The ledger's clock read after `started`: the entry lives member_ttl from then.
         self._valid_until = started + self.member_ttl * 0.8
         self.contacts += 1
-        self._ahead = want > 0 and decision.granted >= want
+        # (Not after a probe, nor a one-off ask such as the logout's: asking ahead then
+        # only meets the probe still out.)
+        self._ahead = want >= self.batch and decision.granted >= want and not decision.probe
         self._units += decision.granted
         self._held += decision.granted - report.done - report.returned
         if decision.probe:

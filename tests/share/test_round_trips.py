@@ -4,14 +4,17 @@ nobody else changed the document meanwhile (counted by the real redis-server).""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
 
-from arena_async import ArenaClient, RedisShare, Share
+from arena_async import ArenaClient, QuotaPolicy, RedisShare, Share, SQLiteShare
+from arena_async._share._ledger import SharedLedger
 from arena_async._share._state import Doc, Now
 from arena_async.testing import FakeArena
 from tests.share.conftest import RedisServer, ShareFactory
@@ -144,3 +147,70 @@ async def test_a_redis_step_runs_at_redis_time_when_the_estimate_is_off(
         assert len(times) == 1
     finally:
         await share.release()
+
+
+# -- a report that must go out is not lost in a round trip already under way -------------
+class _Gated(SQLiteShare):
+    """A SQLite share whose steps wait at a gate while it is armed."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.gate: asyncio.Event | None = None
+        self.entered = asyncio.Event()
+
+    async def update(self, key: str, step: Any) -> Any:
+        gate = self.gate
+        if gate is not None:
+            self.entered.set()
+            await gate.wait()
+        return await super().update(key, step)
+
+
+def _ledger(share: Share, member: str, sleep: Callable[[float], Awaitable[None]]
+            ) -> SharedLedger:
+    opened: list[bool] = []
+
+    async def opener() -> None:
+        if not opened:
+            opened.append(True)
+            await share.acquire()
+
+    return SharedLedger(share, "ledger:t", member, policy=QuotaPolicy(), batch=8,
+                        member_ttl=15.0, probe_ttl=10.0, sleep=sleep, opener=opener)
+
+
+async def _never(seconds: float) -> None:
+    raise AssertionError(f"waited {seconds} s: the probe is still held")
+
+
+@pytest.mark.parametrize("report", ["leaving", "probe_lost"])
+async def test_a_report_made_during_a_round_trip_goes_out_after_it(
+        tmp_path: Path, report: str) -> None:
+    """The probe's end (no reading) and a sharer's leaving are what the other sharers wait
+    for: made while another round trip of the same sharer is under way (its report taken
+    before), they go out in one more round trip after it, not joined to it. Seen as a 10 s
+    wait (the probe's ttl) for the next client after a too-large answer to the probe."""
+    a_share, b_share = _Gated(tmp_path / "share.db"), SQLiteShare(tmp_path / "share.db")
+    a = _ledger(a_share, "a", _never)
+    b = _ledger(b_share, "b", _never)
+    try:
+        assert await a.take() is False  # the window is unknown: a holds its one probe
+        a_share.gate = gate = asyncio.Event()
+        under_way = asyncio.ensure_future(a.sync())  # reports a's membership, no more
+        await a_share.entered.wait()
+        if report == "leaving":
+            after: asyncio.Future[None] = asyncio.ensure_future(a.close())
+        else:
+            a.ended(None, None, lost=True)  # the probe's request: no answer, no reading
+            after = asyncio.ensure_future(a.sync())
+        await asyncio.sleep(0)
+        a_share.gate = None
+        gate.set()
+        await under_way
+        await after
+        assert await b.take() is False  # b probes at once: a's probe was given up
+    finally:
+        await a.close()
+        await b.close()
+        await a_share.release()
+        await b_share.release()
