@@ -146,6 +146,12 @@ class Claimed:
     mine: list[str] = attrs.field(factory=list)
     theirs: dict[str, float] = attrs.field(factory=dict)
 
+    def in_order(self, numbers: list[str]) -> Claimed:
+        """This, ``mine`` in the order of ``numbers`` (the batches follow it)."""
+        order = {n: i for i, n in enumerate(numbers)}
+        self.mine.sort(key=order.__getitem__)
+        return self
+
 
 def claim_step(numbers: Iterable[str], owner: str, ttl: float) -> Step[Claimed]:
     """Read the fresh entries of ``numbers``; claim for ``owner``, ``ttl`` seconds, those
@@ -293,28 +299,50 @@ class SharedNames:
             found.update(part or {})
         return found
 
-    async def claim(self, numbers: Iterable[str], *, ttl: float) -> Claimed:
+    async def claim(self, numbers: Iterable[str], *, ttl: float, lead: bool = False) -> Claimed:
         """Claim ``numbers`` for ``ttl`` seconds (:func:`claim_step`): what is answered
         already, what this sharer asks Arena for now, what another sharer is asking for
         (and how long its claim lasts). The numbers of a shard the share could not reach
-        are this sharer's to ask."""
+        are this sharer's to ask.
+
+        ``lead``: the first shard is claimed alone, first; when another sharer holds some
+        of its numbers, the other shards are only read, and what nobody answered is
+        reported as that sharer's: it is claiming them now (sharers that start one lookup
+        at once would otherwise each win some shards, and each ask Arena for a part).
+        """
         numbers = list(numbers)
         shards = self._shards(numbers)
         if not shards:
             return Claimed()
+        total: Claimed = Claimed()
+        if lead and len(shards) > 1:
+            first = shards.pop(min(shards))
+            part: Claimed | None
+            [part] = await self._all([(shard_of(first[0]),
+                                       claim_step(first, self.owner, ttl))])
+            if part is not None and part.theirs:
+                soonest = min(part.theirs.values())
+                total = part
+                read = await self._all([(s, lookup_step(ns)) for s, ns in shards.items()])
+                for shard, found in zip(shards, read, strict=True):
+                    total.found.update(found or {})
+                    for number in shards[shard]:
+                        if found is None:
+                            total.mine.append(number)
+                        elif number not in found:
+                            total.theirs[number] = soonest
+                return total.in_order(numbers)
+            total = part if part is not None else Claimed(mine=first)
         steps = [(s, claim_step(ns, self.owner, ttl)) for s, ns in shards.items()]
         results = await self._all(steps)
-        total = Claimed()
-        for (shard, _), part in zip(steps, results, strict=True):
-            if part is None:
+        for (shard, _), result in zip(steps, results, strict=True):
+            if result is None:
                 total.mine.extend(shards[shard])
                 continue
-            total.found.update(part.found)
-            total.mine.extend(part.mine)
-            total.theirs.update(part.theirs)
-        order = {n: i for i, n in enumerate(numbers)}
-        total.mine.sort(key=order.__getitem__)
-        return total
+            total.found.update(result.found)
+            total.mine.extend(result.mine)
+            total.theirs.update(result.theirs)
+        return total.in_order(numbers)
 
     async def release(self, numbers: Iterable[str]) -> None:
         """Give back this sharer's claims of ``numbers`` (their lookup failed or stopped):

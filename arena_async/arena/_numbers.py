@@ -236,8 +236,8 @@ class NumberLookups:
                 event = asyncio.Event()
                 for number in mine:
                     self._asking[number] = event
-                claim = asyncio.ensure_future(self._claim(mine, 0.0, None))
-                claiming[claim] = (mine, event, None, FIRST_LOOK)
+                look = asyncio.ensure_future(self._claim(mine, None, None))
+                claiming[look] = (mine, event, None, FIRST_LOOK)
             elif mine:
                 ours(mine)
             for event, theirs in others.items():
@@ -335,11 +335,14 @@ class NumberLookups:
                 del self._asking[number]
         event.set()  # the waiters look again: answered, or theirs to ask
 
-    async def _claim(self, numbers: list[str], pause: float,
+    async def _claim(self, numbers: list[str], pause: float | None,
                      until: float | None) -> Claimed | None:
-        """Claim ``numbers`` in the share after ``pause`` seconds; None when ``until`` (on
+        """Claim ``numbers`` in the share: at once, leading (``pause`` None: the first look,
+        see :meth:`SharedNames.claim`), or after ``pause`` seconds; None when ``until`` (on
         the client's clock) passes first."""
         assert self.names is not None
+        if pause is None:
+            return await self.names.claim(numbers, ttl=self.claim_ttl, lead=True)
         if until is not None:
             pause = min(pause, max(0.0, until - self._clock()))
         if pause > 0:
