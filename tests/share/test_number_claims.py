@@ -216,6 +216,31 @@ async def test_a_claimer_that_fails_gives_its_claim_back(make_share: ShareFactor
             assert waited < 15, waited
 
 
+async def test_a_claimer_cancelled_gives_its_claim_back(make_share: ShareFactory) -> None:
+    async with FakeArena() as fake:
+        guid = fake.add_item(number="PN-1")
+        first, second = client(fake, make_share()), client(fake, make_share())
+        async with first, second:
+            await first.items.guids_for(["PN-NONE"])  # (both logged in first)
+            await second.items.guids_for(["PN-NONE"])
+            fake.clear_requests()
+            fake.faults.add(Fault("slow_headers", delay=10.0, path="/items$", times=1))
+            job = asyncio.create_task(first.items.guids_for(["PN-1"]))
+            while not fake.requests_to(SEARCH):  # the first is asking (10 s)
+                await asyncio.sleep(0.005)
+            second_job = asyncio.create_task(second.items.guids_for(["PN-1"]))
+            await asyncio.sleep(0.3)
+            assert not second_job.done()  # waiting for the first
+            assert len(fake.requests_to(SEARCH)) == 1
+            started = time.monotonic()
+            job.cancel()
+            assert await second_job == {"PN-1": guid}
+            assert time.monotonic() - started < 5  # not the 60 s the claim would live
+            assert len(fake.requests_to(SEARCH)) == 2
+            with pytest.raises(asyncio.CancelledError):
+                await job
+
+
 async def test_a_wait_for_another_process_ends_at_the_deadline(
         make_share: ShareFactory) -> None:
     async with FakeArena() as fake:
