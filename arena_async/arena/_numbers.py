@@ -46,6 +46,8 @@ MAX_REMEMBERED: Final = 65536
 #: next look waits twice as long, up to :data:`LAST_LOOK`.
 FIRST_LOOK: Final = 0.05
 LAST_LOOK: Final = 0.5
+#: Looks that wait less than this lead (:meth:`SharedNames.claim`): the first two.
+LEAD_LOOKS: Final = 0.15
 #: Seconds after another process's claim should have expired that it is looked at again.
 EXPIRY_MARGIN: Final = 0.02
 #: Seconds a claim lives (a batch's lookup normally ends well before): the longest a
@@ -236,7 +238,7 @@ class NumberLookups:
                 event = asyncio.Event()
                 for number in mine:
                     self._asking[number] = event
-                look = asyncio.ensure_future(self._claim(mine, None, None))
+                look = asyncio.ensure_future(self._claim(mine, 0.0, None, True))
                 claiming[look] = (mine, event, None, FIRST_LOOK)
             elif mine:
                 ours(mine)
@@ -281,8 +283,11 @@ class NumberLookups:
                     self._asking[number] = later
                 soonest = min(result.theirs[n] for n in theirs)
                 wait = min(pause, max(soonest, 0.0) + EXPIRY_MARGIN)
-                claiming[asyncio.ensure_future(self._claim(theirs, wait, until))] = (
-                    theirs, later, until, min(pause * 2, LAST_LOOK))
+                # The first looks lead too: the process that leads may still be claiming
+                # the rest (a busy share); past them, what nobody claimed is claimed.
+                look = self._claim(theirs, wait, until, pause < LEAD_LOOKS)
+                claiming[asyncio.ensure_future(look)] = (theirs, later, until,
+                                                        min(pause * 2, LAST_LOOK))
             self._release(asked, event)  # the answered; the others point elsewhere now
             return shared, failed
 
@@ -335,24 +340,22 @@ class NumberLookups:
                 del self._asking[number]
         event.set()  # the waiters look again: answered, or theirs to ask
 
-    async def _claim(self, numbers: list[str], pause: float | None,
-                     until: float | None) -> Claimed | None:
-        """Claim ``numbers`` in the share: at once, leading (``pause`` None: the first look,
-        see :meth:`SharedNames.claim`), or after ``pause`` seconds; None when ``until`` (on
-        the client's clock) passes first."""
+    async def _claim(self, numbers: list[str], pause: float, until: float | None,
+                     lead: bool) -> Claimed | None:
+        """Claim ``numbers`` in the share after ``pause`` seconds (``lead``: see
+        :meth:`SharedNames.claim`); None when ``until`` (on the client's clock) passes
+        first."""
         assert self.names is not None
-        if pause is None:
-            return await self.names.claim(numbers, ttl=self.claim_ttl, lead=True)
         if until is not None:
             pause = min(pause, max(0.0, until - self._clock()))
         if pause > 0:
             await self._sleep(pause)
         if until is None:
-            return await self.names.claim(numbers, ttl=self.claim_ttl)
+            return await self.names.claim(numbers, ttl=self.claim_ttl, lead=lead)
         try:
             # (a share slow to answer must not hold the call much past its deadline)
             async with asyncio.timeout(max(until - self._clock(), 0.0) + EXPIRY_MARGIN):
-                return await self.names.claim(numbers, ttl=self.claim_ttl)
+                return await self.names.claim(numbers, ttl=self.claim_ttl, lead=lead)
         except TimeoutError:
             return None
 
