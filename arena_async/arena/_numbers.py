@@ -71,7 +71,8 @@ class GuidBatch:
     - ``failed``: ``{number: error}``: numbers this batch could not look up (after
       retries), with the error; asking again costs requests for these only.
     - ``source``: ``"arena"`` (asked now), ``"memory"`` (this client knew, or another call
-      of it was asking) or ``"share"`` (another process had resolved them).
+      of it was asking) or ``"share"`` (another process had resolved them, or was asking
+      and this call waited for its answer).
     - ``requests``: Arena requests the batch sent (one per page, a failed one included;
       retries not counted).
 
