@@ -367,9 +367,10 @@ class Items(Resource):
         client's ``max_concurrency`` batches run at once; calls running at the same time
         share the lookups in flight, and with a share so do processes (should that lookup
         fail or be cancelled, a call still waiting asks itself; should its process die, at
-        most twice the client's ``timeout`` later). A batch that fails after retries yields its numbers
-        in ``failed``, with the error, and the others go on. ``deadline`` bounds each
-        request (all its retries) and each wait for another call's or process's lookup.
+        most twice the client's ``timeout`` later). A batch that fails after retries
+        yields its numbers in ``failed``, with the error, and the others go on.
+        ``deadline`` bounds each request (all its retries) and each wait for another
+        call's or process's lookup.
 
         Every number is checked before anything is sent (ValueError): a string, not empty,
         no surrounding whitespace; duplicates are asked once. Break out of the loop, or
