@@ -153,10 +153,13 @@ class Claimed:
         return self
 
 
-def claim_step(numbers: Iterable[str], owner: str, ttl: float) -> Step[Claimed]:
+def claim_step(numbers: Iterable[str], owner: str, ttl: float, *,
+               max_claims: int = MAX_ENTRIES) -> Step[Claimed]:
     """Read the fresh entries of ``numbers``; claim for ``owner``, ``ttl`` seconds, those
     neither answered nor claimed by another owner whose claim is alive (``owner``'s own
-    claims are renewed); report the others' claims with the seconds they have left."""
+    claims are renewed); report the others' claims with the seconds they have left. Past
+    ``max_claims`` in the document, numbers are still ``owner``'s to ask, unclaimed (a
+    very large lookup is not single-flight past that, rather than the document grow)."""
     wanted = list(numbers)
 
     def step(doc: Doc | None, at: Now) -> tuple[Doc | None, Claimed]:
@@ -173,7 +176,8 @@ def claim_step(numbers: Iterable[str], owner: str, ttl: float) -> Step[Claimed]:
             if claim is not None and claim[0] != owner:
                 result.theirs[number] = float(claim[1]) - tick
                 continue
-            claims[number] = [owner, tick + ttl]
+            if claim is not None or len(claims) < max_claims:
+                claims[number] = [owner, tick + ttl]
             result.mine.append(number)
         if _unchanged(doc, entries, claims):
             return doc, result  # nothing claimed, nothing expired: nothing is written

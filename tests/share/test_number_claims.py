@@ -111,6 +111,15 @@ def test_an_answer_clears_its_claims_whoever_holds_them() -> None:
     assert "c" not in doc
 
 
+def test_claims_are_bounded_and_past_the_bound_numbers_are_asked_unclaimed() -> None:
+    doc, claimed = claim_step(["A", "B", "C"], "p1", 30.0, max_claims=2)(None, _at(0.0))
+    assert claimed.mine == ["A", "B", "C"]
+    assert doc == {"c": {"A": ["p1", 30.0], "B": ["p1", 30.0]}}
+    doc, again = claim_step(["A"], "p1", 30.0, max_claims=2)(doc, _at(1.0))
+    assert again.mine == ["A"]
+    assert doc == {"c": {"A": ["p1", 31.0], "B": ["p1", 30.0]}}  # renewed at the bound
+
+
 @pytest.mark.parametrize("junk", [{"c": []}, {"c": {"A": "p1"}}, {"c": {"A": [1, 2]}},
                                   {"c": {"A": ["p1"]}}, {"c": {"A": ["p1", "soon"]}}])
 def test_a_damaged_claim_is_read_as_none(junk: Any) -> None:
