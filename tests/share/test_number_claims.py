@@ -192,6 +192,18 @@ async def test_clients_that_look_up_the_same_numbers_at_once_ask_once(
             assert sorted(sources, key=len) == [{"arena"}, {"share"}, {"share"}, {"share"}]
 
 
+async def test_calls_of_one_client_with_a_share_still_ask_once(make_share: ShareFactory) -> None:
+    async with FakeArena() as fake:
+        numbers = [f"PN-{n}" for n in range(60)]
+        guids = {n: fake.add_item(number=n) for n in numbers}
+        async with client(fake, make_share()) as arena:
+            await arena.items.guids_for(["PN-NONE"])
+            fake.clear_requests()
+            results = await asyncio.gather(*(arena.items.guids_for(numbers) for _ in range(3)))
+            assert all(r == guids for r in results)
+            assert fake.stats.by_route[SEARCH] == 2  # 60 numbers: two batches, once
+
+
 async def test_a_claimer_that_fails_gives_its_claim_back(make_share: ShareFactory) -> None:
     async with FakeArena() as fake:
         numbers = ["PN-1", "PN-2"]
