@@ -13,7 +13,7 @@ retries fails its own numbers only.
 With a share, the numbers a client is about to ask Arena for are first *claimed* in the
 share's map (:meth:`~arena_async._share._names.SharedNames.claim`), in the step that reads
 the map. A process that wants numbers another has claimed looks at the map again (after
-0.05 s, doubling to 0.5 s, on the client's ``sleep``) until they are answered, or the
+0.05 s, doubling to 0.5 s, jittered, on the client's ``sleep``) until they are answered, or the
 claim is given back (that lookup failed or was cancelled) or expired (its process died):
 then it claims and asks them itself. So processes that look up the same numbers at once
 ask Arena once. A claim lives ``claim_ttl`` seconds (the client's: twice its request
@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections import deque
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from typing import Any, Final, Literal
@@ -283,7 +284,9 @@ class NumberLookups:
                 for number in theirs:
                     self._asking[number] = later
                 soonest = min(result.theirs[n] for n in theirs)
-                wait = min(pause, max(soonest, 0.0) + EXPIRY_MARGIN)
+                # (jittered: processes that wait alike look at different moments, so that
+                # one of them, not each, takes what a claim that ended leaves)
+                wait = min(pause * random.uniform(0.8, 1.2), max(soonest, 0.0) + EXPIRY_MARGIN)
                 # The first looks lead too: the process that leads may still be claiming
                 # the rest (a busy share); past them, what nobody claimed is claimed.
                 look = self._claim(theirs, wait, until, pause < LEAD_LOOKS)
