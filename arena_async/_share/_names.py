@@ -14,7 +14,8 @@ the share's lease clock): a sharer about to ask Arena for numbers claims them fi
 (:func:`claim_step`), and another sharer that wants them meanwhile waits for the answer
 instead of asking too. Writing the answers (:func:`remember_step`) clears their claims; a
 lookup that fails gives its claims back (:func:`release_step`); a claim whose owner died
-expires (its lifetime is one batch's, a minute or so) and is dropped like an expired entry.
+expires (it lives about one batch's lookup: the claimer's choice, a minute by default) and
+is dropped like an expired entry.
 
 Example::
 

@@ -51,9 +51,10 @@ LAST_LOOK: Final = 0.5
 LEAD_LOOKS: Final = 0.15
 #: Seconds after another process's claim should have expired that it is looked at again.
 EXPIRY_MARGIN: Final = 0.02
-#: Seconds a claim lives (a batch's lookup normally ends well before): the longest a
-#: process that died mid-lookup holds back the others.
-CLAIM_TTL: Final = 60.0
+#: The most seconds a claim lives (a client's: twice its request timeout, a batch's lookup
+#: normally ending well before): the longest a process that died mid-lookup holds back the
+#: others.
+CLAIM_TTL: Final = 120.0
 
 Sleep = Callable[[float], Awaitable[None]]
 
