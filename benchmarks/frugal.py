@@ -31,9 +31,8 @@ The three jobs of the quota issue, before and after (the "jobs" table):
 (3) 4 workers each resolving the same 100 distinct numbers, at once and one after
     another. Before: per-process number maps (``share=False``; the fake lets their 4
     sessions live) and one lookup per number; after: one batched ``guids_for`` per worker,
-    the map in the share: a number another worker resolved is not asked again (workers
-    that start at the same instant each send their own batches, since none is resolved
-    yet: lookups are not single-flight across processes).
+    the map in the share: a number another worker resolved is not asked again, and one
+    another worker is asking for is waited for, not asked too (claims in the map).
 """
 
 from __future__ import annotations

@@ -3,24 +3,37 @@
 
 A number is answered from, in order: this client's memory (answers kept
 :data:`~arena_async._share._names.FOUND_TTL` seconds, "no such item"
-:data:`~arena_async._share._names.MISSING_TTL`), the share's map when the client has a share
-(so no process asks again for what another resolved), a lookup already running in this
-client (calls at the same time share it), and last Arena: ``criteria`` OR groups of exact
-numbers, as many per request as :class:`~arena_async.arena._item_query.NumberBatches` fits.
-A batch that fails after retries fails its own numbers only.
+:data:`~arena_async._share._names.MISSING_TTL`), a lookup already running in this client
+(calls at the same time share it), the share's map when the client has a share (so no
+process asks again for what another resolved), a lookup running in another process of the
+share, and last Arena: ``criteria`` OR groups of exact numbers, as many per request as
+:class:`~arena_async.arena._item_query.NumberBatches` fits. A batch that fails after
+retries fails its own numbers only.
+
+With a share, the numbers a client is about to ask Arena for are first *claimed* in the
+share's map (:meth:`~arena_async._share._names.SharedNames.claim`), in the step that reads
+the map. A process that wants numbers another has claimed looks at the map again (after
+0.05 s, doubling to 0.5 s, jittered, on the client's ``sleep``) until they are answered, or the
+claim is given back (that lookup failed or was cancelled) or expired (its process died):
+then it claims and asks them itself. So processes that look up the same numbers at once
+ask Arena once. A claim lives ``claim_ttl`` seconds (the client's: twice its request
+timeout, at most :data:`CLAIM_TTL`), the longest a dead process holds the others back; the
+call's ``deadline`` bounds the wait as it bounds a wait for a lookup in this client. A share
+that cannot be reached claims nothing: the client then asks Arena itself.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections import deque
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from typing import Any, Final, Literal
 
 import attrs
 
-from .._share._names import FOUND_TTL, MISSING_TTL, SharedNames
+from .._share._names import FOUND_TTL, MISSING_TTL, Claimed, SharedNames
 from ..errors import ArenaAsyncError, TransportError, brief_error
 from ..models.arena import Item
 
@@ -30,6 +43,20 @@ log: logging.Logger = logging.getLogger("arena_async.arena.items")
 
 #: Answers kept in one client's memory at most (the oldest go first).
 MAX_REMEMBERED: Final = 65536
+#: Seconds before the first look again at numbers another process is asking for; each
+#: next look waits twice as long, up to :data:`LAST_LOOK`.
+FIRST_LOOK: Final = 0.05
+LAST_LOOK: Final = 0.5
+#: Looks that wait less than this lead (:meth:`SharedNames.claim`): the first two.
+LEAD_LOOKS: Final = 0.15
+#: Seconds after another process's claim should have expired that it is looked at again.
+EXPIRY_MARGIN: Final = 0.02
+#: The most seconds a claim lives (a client's: twice its request timeout, a batch's lookup
+#: normally ending well before): the longest a process that died mid-lookup holds back the
+#: others.
+CLAIM_TTL: Final = 120.0
+
+Sleep = Callable[[float], Awaitable[None]]
 
 Source = Literal["memory", "share", "arena"]
 #: ``fetch(numbers, deadline, sent)`` -> answers: one batch asked of Arena; it adds 1 to
@@ -46,7 +73,8 @@ class GuidBatch:
     - ``failed``: ``{number: error}``: numbers this batch could not look up (after
       retries), with the error; asking again costs requests for these only.
     - ``source``: ``"arena"`` (asked now), ``"memory"`` (this client knew, or another call
-      of it was asking) or ``"share"`` (another process had resolved them).
+      of it was asking) or ``"share"`` (another process had resolved them, or was asking
+      and this call waited for its answer).
     - ``requests``: Arena requests the batch sent (one per page, a failed one included;
       retries not counted).
 
@@ -102,18 +130,22 @@ class NumberLookups:
     """One client's number -> GUID answers and the lookups running for them.
 
     ``concurrency`` (a callable, read when a lookup starts) bounds the batches one call runs
-    at once; ``names`` is the share's map (None without a share); ``clock`` the client's
-    wall clock. Each lookup brings its ``plan`` (numbers -> batches) and ``fetch`` (one
-    batch asked of Arena).
+    at once; ``names`` is the share's map (None without a share); ``clock`` and ``sleep``
+    the client's; ``claim_ttl`` how long this client's claims in the share live. Each
+    lookup brings its ``plan`` (numbers -> batches) and ``fetch`` (one batch asked of
+    Arena).
     """
 
     def __init__(self, *, concurrency: Callable[[], int],
                  clock: Callable[[], float], names: SharedNames | None = None,
+                 sleep: Sleep = asyncio.sleep, claim_ttl: float = CLAIM_TTL,
                  found_ttl: float = FOUND_TTL, missing_ttl: float = MISSING_TTL,
                  max_remembered: int = MAX_REMEMBERED) -> None:
         self._concurrency = concurrency
         self._clock = clock
+        self._sleep = sleep
         self.names = names
+        self.claim_ttl = claim_ttl
         self.found_ttl = found_ttl
         self.missing_ttl = missing_ttl
         self.max_remembered = max_remembered
@@ -163,14 +195,6 @@ class NumberLookups:
         if known:
             yield GuidBatch(known, source="memory")
         rest = [n for n in wanted if n not in known]
-        idle = [n for n in rest if n not in self._asking]
-        if idle and self.names is not None:
-            shared = await self.names.get(idle)
-            if shared:
-                answers = {n: shared[n][0] for n in rest if n in shared}
-                self._remember(answers, {n: shared[n][1] for n in answers})
-                yield GuidBatch(answers, source="share")
-                rest = [n for n in rest if n not in shared]
         if rest:
             async for batch in self._ask(rest, plan, fetch, deadline):
                 yield batch
@@ -182,7 +206,21 @@ class NumberLookups:
         # (-> None when answered, or the error that ended the wait), with their numbers.
         running: dict[asyncio.Future[GuidBatch], list[str]] = {}
         waiting: dict[asyncio.Future[BaseException | None], list[str]] = {}
+        # Our claims in the share (-> what they found; None: the deadline passed first),
+        # with their numbers, their event here, when the wait for another process ends
+        # (None: not waiting yet) and the pause before the next look.
+        claiming: dict[asyncio.Future[Claimed | None],
+                       tuple[list[str], asyncio.Event, float | None, float]] = {}
         limit = max(1, self._concurrency())
+        names = self.names
+
+        def ours(mine: Sequence[str]) -> None:
+            """Numbers this call asks Arena for: batches to run."""
+            for batch in plan(mine):
+                event = asyncio.Event()
+                for number in batch:
+                    self._asking[number] = event
+                todo.append((batch, event))
 
         def claim(some: Sequence[str]) -> dict[str, str | None]:
             """Claim the numbers nobody is asking; wait for the others; answer the known."""
@@ -197,25 +235,81 @@ class NumberLookups:
                     mine.append(number)
                 else:
                     others.setdefault(event, []).append(number)
-            for batch in plan(mine):
+            if mine and names is not None:
+                # Claimed here first (the other calls of this client wait for this one),
+                # then in the share (the other processes wait for this client).
                 event = asyncio.Event()
-                for number in batch:
+                for number in mine:
                     self._asking[number] = event
-                todo.append((batch, event))
+                look = asyncio.ensure_future(self._claim(mine, 0.0, None, True))
+                claiming[look] = (mine, event, None, FIRST_LOOK)
+            elif mine:
+                ours(mine)
             for event, theirs in others.items():
                 waiting[asyncio.ensure_future(self._wait(event, deadline))] = theirs
             return resolved
+
+        def claimed(done: asyncio.Future[Claimed | None]) -> tuple[GuidBatch | None,
+                                                                    GuidBatch | None]:
+            """What a claim in the share found: (answers, numbers that waited too long)."""
+            asked, event, until, pause = claiming.pop(done)
+            try:
+                result = done.result()
+            except BaseException:
+                self._release(asked, event)
+                raise
+            shared = failed = None
+            if result is None:  # the deadline passed while the share was slow to answer
+                self._release(asked, event)
+                return None, GuidBatch(failed=dict.fromkeys(asked, _too_late("process")),
+                                       source="share")
+            if result.found:
+                answers = {n: a[0] for n, a in result.found.items()}
+                self._remember(answers, {n: a[1] for n, a in result.found.items()})
+                shared = GuidBatch(answers, source="share")
+            if result.mine:
+                ours(result.mine)
+            theirs = [n for n in asked if n in result.theirs]
+            if theirs:
+                # Another process is asking: look again (backing off) until it answered,
+                # gave its claim back or the claim expired (then ours), or the deadline.
+                now = self._clock()
+                if until is None and deadline is not None:
+                    until = now + deadline
+                if until is not None and now >= until:
+                    failed = GuidBatch(failed=dict.fromkeys(theirs, _too_late("process")),
+                                       source="share")
+                    self._release(asked, event)
+                    return shared, failed
+                later = asyncio.Event()
+                for number in theirs:
+                    self._asking[number] = later
+                soonest = min(result.theirs[n] for n in theirs)
+                # (jittered: processes that wait alike look at different moments, so that
+                # one of them, not each, takes what a claim that ended leaves)
+                wait = min(pause * random.uniform(0.8, 1.2), max(soonest, 0.0) + EXPIRY_MARGIN)
+                # The first looks lead too: the process that leads may still be claiming
+                # the rest (a busy share); past them, what nobody claimed is claimed.
+                look = self._claim(theirs, wait, until, pause < LEAD_LOOKS)
+                claiming[asyncio.ensure_future(look)] = (theirs, later, until,
+                                                        min(pause * 2, LAST_LOOK))
+            self._release(asked, event)  # the answered; the others point elsewhere now
+            return shared, failed
 
         try:
             resolved = claim(numbers)
             if resolved:
                 yield GuidBatch(resolved, source="memory")
-            while todo or running or waiting:
+            while todo or running or waiting or claiming:
                 while todo and len(running) < limit:
                     batch, event = todo.popleft()
                     running[asyncio.ensure_future(self._run(batch, event, fetch, deadline))] = batch
-                watched: set[asyncio.Future[Any]] = {*running, *waiting}
+                watched: set[asyncio.Future[Any]] = {*running, *waiting, *claiming}
                 await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
+                for looked in [f for f in claiming if f.done()]:
+                    for outcome in claimed(looked):
+                        if outcome is not None:
+                            yield outcome
                 for done in [f for f in running if f.done()]:
                     del running[done]
                     yield done.result()
@@ -230,19 +324,56 @@ class NumberLookups:
                     if resolved:
                         yield GuidBatch(resolved, source="memory")
         finally:
-            pending: list[asyncio.Future[Any]] = [*running, *waiting]
+            pending: list[asyncio.Future[Any]] = [*running, *waiting, *claiming]
             for future in pending:
                 future.cancel()
             if pending:
                 await asyncio.wait(pending)
+            given_back: list[str] = []
             for batch, event in todo:  # claimed, never started
                 self._release(batch, event)
+                given_back.extend(batch)
+            for asked, event, _, _ in claiming.values():  # perhaps claimed in the share
+                self._release(asked, event)
+                given_back.extend(asked)
+            if given_back:
+                await self._give_back(given_back)
 
     def _release(self, batch: Sequence[str], event: asyncio.Event) -> None:
         for number in batch:
             if self._asking.get(number) is event:
                 del self._asking[number]
         event.set()  # the waiters look again: answered, or theirs to ask
+
+    async def _claim(self, numbers: list[str], pause: float, until: float | None,
+                     lead: bool) -> Claimed | None:
+        """Claim ``numbers`` in the share after ``pause`` seconds (``lead``: see
+        :meth:`SharedNames.claim`); None when ``until`` (on the client's clock) passes
+        first."""
+        assert self.names is not None
+        if until is not None:
+            pause = min(pause, max(0.0, until - self._clock()))
+        if pause > 0:
+            await self._sleep(pause)
+        if until is None:
+            return await self.names.claim(numbers, ttl=self.claim_ttl, lead=lead)
+        try:
+            # (a share slow to answer must not hold the call much past its deadline)
+            async with asyncio.timeout(max(until - self._clock(), 0.0) + EXPIRY_MARGIN):
+                return await self.names.claim(numbers, ttl=self.claim_ttl, lead=lead)
+        except TimeoutError:
+            return None
+
+    async def _give_back(self, numbers: Sequence[str]) -> None:
+        """Give this client's claims of ``numbers`` back to the share, so that another
+        process waiting for them asks now (else it waits until they expire)."""
+        if self.names is None:
+            return
+        try:
+            await self.names.release(numbers)
+        except Exception as exc:  # (best effort: the claims expire anyway)
+            log.debug("could not give back claims of %d item numbers: %s", len(numbers),
+                      brief_error(exc))
 
     async def _run(self, batch: list[str], event: asyncio.Event, fetch: Fetch,
                    deadline: float | None) -> GuidBatch:
@@ -253,13 +384,17 @@ class NumberLookups:
             except ArenaAsyncError as exc:
                 log.warning("looking up %d item numbers (%r...) failed: %s", len(batch),
                             batch[0], brief_error(exc))
+                await self._give_back(batch)
                 return GuidBatch(failed=dict.fromkeys(batch, exc), source="arena",
                                  requests=sent[0])
+            except asyncio.CancelledError:
+                await self._give_back(batch)
+                raise
             self._remember(answers)
         finally:
             self._release(batch, event)
         if self.names is not None:
-            await self.names.put(answers)
+            await self.names.put(answers)  # (and their claims cleared)
         return GuidBatch(answers, source="arena", requests=sent[0])
 
     @staticmethod
@@ -268,6 +403,12 @@ class NumberLookups:
             async with asyncio.timeout(deadline):
                 await event.wait()
         except TimeoutError:
-            return TransportError("the deadline passed while another call looked up these "
-                                  "item numbers", method="GET", url="/items")
+            return _too_late("call")
         return None
+
+
+def _too_late(who: str) -> TransportError:
+    """The error of numbers whose wait for another call's or process's lookup outlasted the
+    call's deadline."""
+    return TransportError(f"the deadline passed while another {who} looked up these item "
+                          "numbers", method="GET", url="/items")

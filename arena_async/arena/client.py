@@ -199,7 +199,8 @@ class ArenaClient(BaseClient):
             trace_configs=tracing,
             network=network, max_answer_size=answer_limit,
         )
-        self.items = Items(self._transport, self.base_url, link=self.share_link, clock=clock)
+        self.items = Items(self._transport, self.base_url, link=self.share_link, clock=clock,
+                           sleep=sleep)
         self._who = credential.who
         #: The credential in use (:mod:`arena_async.credentials`; ``auth=`` or the one the
         #: keyword arguments built).

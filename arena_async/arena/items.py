@@ -7,11 +7,12 @@ is ``/items/{item}/tickets``. The search query is checked and encoded in ``_item
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import contextlib
 import logging
 import time
-from collections.abc import AsyncGenerator, Callable, Iterable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, ClassVar, Literal
 
@@ -33,7 +34,7 @@ from ._item_query import (
     search_params,
     view_params,
 )
-from ._numbers import GuidBatch, NumberLookups, match_numbers
+from ._numbers import CLAIM_TTL, GuidBatch, NumberLookups, match_numbers
 from ._resource import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
@@ -209,7 +210,8 @@ class Items(Resource):
     _sub_resources: ClassVar[SubResources] = ()
 
     def __init__(self, pool: Transport, base_url: str, *, link: ShareLink | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         super().__init__(pool, base_url)
         for name, resource in self._sub_resources:
             setattr(self, name, resource(pool, base_url))
@@ -219,9 +221,13 @@ class Items(Resource):
         if link is not None:
             # One map per workspace: the scope of the share's quota ledger.
             scope = link.ledger.key.removeprefix("ledger:")
-            names = SharedNames(link.share, f"names:{scope}", opener=link.ensure_open)
+            names = SharedNames(link.share, f"names:{scope}", opener=link.ensure_open,
+                                owner=link.member)
+        # A claim outlives one batch's request (two timeouts; retries seldom go further):
+        # longer only holds the others back when its process dies.
         self._lookups = NumberLookups(concurrency=lambda: pool.limiter.max_concurrency,
-                                      clock=clock, names=names)
+                                      clock=clock, sleep=sleep, names=names,
+                                      claim_ttl=min(2 * pool.timeout, CLAIM_TTL))
 
     def pages(
         self,
@@ -359,10 +365,12 @@ class Items(Resource):
         ``+`` are matched literally), as many per request as fit in a URL of about 6 KB and
         ``page_size`` results; a batch whose page comes back full is paged on. At most the
         client's ``max_concurrency`` batches run at once; calls running at the same time
-        share the lookups in flight (should that lookup fail or its call be cancelled, a
-        call still waiting asks itself). A batch that fails after retries yields its numbers
-        in ``failed``, with the error, and the others go on. ``deadline`` bounds each
-        request (all its retries) and each wait for another call's lookup.
+        share the lookups in flight, and with a share so do processes (should that lookup
+        fail or be cancelled, a call still waiting asks itself; should its process die, at
+        most twice the client's ``timeout`` later). A batch that fails after retries
+        yields its numbers in ``failed``, with the error, and the others go on.
+        ``deadline`` bounds each request (all its retries) and each wait for another
+        call's or process's lookup.
 
         Every number is checked before anything is sent (ValueError): a string, not empty,
         no surrounding whitespace; duplicates are asked once. Break out of the loop, or

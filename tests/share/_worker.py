@@ -18,7 +18,8 @@ first call succeeded the worker marks itself there, and it closes its client onl
 ``joined_count`` workers have, so that none leaves the share before the others joined),
 ``close_after`` (a path to wait for before closing the client), ``numbers`` (item numbers:
 the worker resolves them with ``arena.items.guids_for`` instead, and its RESULT carries
-``guids``), ``cache_ttl`` (seconds: ``cache=CachePolicy(ttl=...)``).
+``guids``), ``cache_ttl`` (seconds: ``cache=CachePolicy(ttl=...)``), ``timeout`` (the
+client's request timeout, 20 s by default).
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ async def main(config: dict[str, Any]) -> dict[str, Any]:
     async with ArenaClient(email=config["email"], password=config["password"],
                            workspace_id=config["workspace_id"], base_url=config["base_url"],
                            max_concurrency=config.get("concurrency", 8), quota=policy,
-                           timeout=20.0, share=make_share(config),
+                           timeout=config.get("timeout", 20.0), share=make_share(config),
                            cache=CachePolicy(ttl=config["cache_ttl"]) if config.get("cache_ttl")
                            else None) as arena:
         if config.get("numbers") is not None:
