@@ -5,6 +5,7 @@ nobody else changed the document meanwhile (counted by the real redis-server).""
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -214,3 +215,21 @@ async def test_a_report_made_during_a_round_trip_goes_out_after_it(
         await b.close()
         await a_share.release()
         await b_share.release()
+
+
+async def test_a_one_off_admission_asks_for_no_batch_ahead(tmp_path: Path) -> None:
+    """The last sharer's logout takes one admission (``try_take``): that is one round trip,
+    not one more in the background for a batch that nobody will spend."""
+    share = SQLiteShare(tmp_path / "share.db")
+    ledger = _ledger(share, "a", _never)
+    try:
+        assert await ledger.take() is False  # the probe
+        ledger.ended(1000, time.time() + 3600)  # its reading: a window with budget
+        await ledger.sync()
+        before = ledger.contacts
+        assert await ledger.try_take() is True
+        await asyncio.sleep(0.3)  # (time for a round trip in the background, if any)
+        assert ledger.contacts == before + 1
+    finally:
+        await ledger.close()
+        await share.release()
