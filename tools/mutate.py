@@ -111,6 +111,8 @@ MODULE_TESTS: dict[str, list[str]] = {
         "tests/test_limiter.py", "tests/test_fast_paths.py", "tests/test_retry.py",
         "tests/arena/test_client.py",
     ],
+    # The share's pure steps (session, lease, quota ledger): their own tests, no store.
+    "arena_async/_share/_state.py": ["tests/share/test_state.py"],
 }
 
 #: Default sample sizes (None: every mutant); a run of one module stays within minutes.

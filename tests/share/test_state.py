@@ -646,3 +646,115 @@ def test_a_later_reset_keeps_only_the_lowest_count_past_the_earlier_reset() -> N
     ask(store, "a", reading(4, reset), want=0)  # the current window's own count is lowest
     store.now = reset + RESET_MARGIN
     assert ask(store, "a").probe
+
+
+# -- rules the tests above leave open (found by tools/mutate.py on this module) -------------
+def test_a_session_step_of_a_sharer_from_a_lost_share_starts_the_recovery() -> None:
+    """The first sharer back after a loss may come by the session document (a login): the
+    ledger's recovery starts then too, so nothing is granted before the others re-register."""
+    store = Store()
+    first = acquire(store, "a")
+    store.text = None  # lost
+    again = acquire(store, "a", epoch=first.epoch, settle=2.0)
+    assert again.epoch != first.epoch
+    assert store.doc["recover_until"] == pytest.approx(store.now + 2.0)
+    assert acquire(store, "b", epoch=again.epoch, settle=2.0).kind == "wait"
+    assert store.doc["recover_until"] == pytest.approx(store.now + 2.0)  # once per epoch
+
+
+def test_a_session_published_after_a_loss_keeps_the_fencing_counter_above_it() -> None:
+    """A holder whose lease came from the lost document publishes its generation into the
+    new one: the next lease must be newer, or a stale holder of that generation could
+    publish over it."""
+    store = Store()
+    for member in "abcd":  # generations 1-4 taken in the old document
+        acquire(store, member, lease_ttl=0.0)
+    holder = acquire(store, "e", lease_ttl=0.0)
+    assert holder.gen == 5
+    store.text = None  # lost while e logged in
+    assert publish(store, "e", "S-e", gen=holder.gen) == 1
+    store.now += 1.0
+    next_lease = acquire(store, "f", seen=1)
+    assert (next_lease.kind, next_lease.gen) == ("login", 6)
+    assert store.apply(publish_step("e", "S-old", None, gen=holder.gen)).kind == "fenced"
+
+
+def test_a_published_session_clears_a_refusal_recorded_before() -> None:
+    """A slow login outlived its lease; the next holder's login was refused (a password
+    changed meanwhile); then the slow one succeeds: its session is good, so the others
+    adopt it instead of meeting the refusal."""
+    store = Store()
+    slow = acquire(store, "a", lease_ttl=1.0)
+    store.now += 1.0
+    assert acquire(store, "b").kind == "login"
+    store.apply(release_step("b", refused_for=300.0, status=401, message="bad password"))
+    assert acquire(store, "c").kind == "refused"
+    assert publish(store, "a", "S-a", gen=slow.gen) == 1
+    got = acquire(store, "c")
+    assert (got.kind, got.token) == ("adopt", "S-a")
+
+
+def test_a_leaving_member_waiting_out_a_recovery_stays_a_member_till_it_ends() -> None:
+    store = Store()
+    a = acquire(store, "a")
+    version = publish(store, "a", "S1", gen=a.gen)
+    store.text = None
+    left = store.apply(leave_step("a", epoch=a.epoch, settle=30.0, held=held("S1", version),
+                                  member_ttl=5.0))
+    assert left.kind == "wait"
+    store.now += 20.0  # past its member_ttl, within the recovery: still a member
+    assert store.apply(leave_step("b", epoch=store.doc["epoch"])).kind == "wait"
+    assert "a" in store.doc["members"]
+
+
+def test_the_probe_is_counted_out_while_another_members_reading_opens_the_window() -> None:
+    store = Store()
+    assert ask(store, "a").probe  # a's probe is out
+    # b's reading of an answer the server counted before a's probe was sent
+    got = ask(store, "b", reading(5, store.now + 3600, done=0))
+    assert (got.kind, got.granted) == ("grant", 4)  # 5 less a's probe, still out
+
+
+def test_one_admission_is_granted_when_one_is_wanted_and_one_is_left() -> None:
+    store = Store()
+    assert ask(store, "a").probe
+    ask(store, "a", reading(2, store.now + 3600), want=0)
+    got = ask(store, "b", want=1)  # the last sharer's logout asks for one
+    assert (got.kind, got.granted) == ("grant", 1)
+    got = ask(store, "a", want=8)  # one left
+    assert (got.kind, got.granted) == ("grant", 1)
+
+
+def test_a_budget_of_one_in_flight_is_awaited_not_spent() -> None:
+    store = Store()
+    assert ask(store, "a").probe
+    ask(store, "a", reading(1, store.now + 3600), want=0)
+    assert ask(store, "a", want=1).granted == 1
+    got = ask(store, "b")  # the last admission is in flight: its answer will tell
+    assert got.kind == "wait"
+    assert got.until_reset is False
+
+
+def test_lost_attempts_never_leave_a_count_below_zero_that_grants_again() -> None:
+    store = Store()
+    assert ask(store, "a").probe
+    ask(store, "a", reading(3, store.now + 3600), want=0)
+    assert ask(store, "a", want=3).granted == 3
+    ask(store, "a", Report(done=3, lost=3), want=0)
+    assert store.doc["remaining"] == 0
+    ask(store, "a", Report(lost=2, done=0), want=0)  # (more lost than left: still 0)
+    assert store.doc["remaining"] == 0
+    assert ask(store, "b").kind == "spent"
+
+
+def test_a_window_without_a_reset_re_probes_after_a_doubling_backoff() -> None:
+    store = Store()
+    assert ask(store, "a").probe
+    ask(store, "a", Report(done=1, remaining=0, exhausted=True), want=0)  # spent, no reset
+    assert ask(store, "a").kind == "spent"
+    first = store.doc["expires_at"] - store.now
+    store.now += first + RESET_MARGIN
+    assert ask(store, "a").probe  # re-probed once the backoff passed
+    ask(store, "a", Report(done=1, remaining=0, exhausted=True), want=0)  # still spent
+    assert ask(store, "a").kind == "spent"
+    assert store.doc["expires_at"] - store.now == pytest.approx(2 * first)
