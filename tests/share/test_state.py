@@ -758,3 +758,46 @@ def test_a_window_without_a_reset_re_probes_after_a_doubling_backoff() -> None:
     ask(store, "a", Report(done=1, remaining=0, exhausted=True), want=0)  # still spent
     assert ask(store, "a").kind == "spent"
     assert store.doc["expires_at"] - store.now == pytest.approx(2 * first)
+
+
+def test_a_far_reset_that_lowers_the_count_does_not_hold_the_window_past_its_reset() -> None:
+    """A poisoned answer (a reset 30 days out) may lower the count, but the window still
+    ends at its own reset: a probe asks then, not 30 days later."""
+    store = Store()
+    reset = store.now + 3600.0
+    ask(store, "a")
+    ask(store, "a", reading(100, reset), want=0)
+    ask(store, "b", reading(0, store.now + 30 * 86400.0), want=0)
+    assert store.doc["remaining"] == 0
+    store.now = reset + RESET_MARGIN
+    assert ask(store, "a", mode="wait").probe
+
+
+def test_an_earlier_reset_still_ahead_ends_the_window_then() -> None:
+    store = Store()
+    reset, earlier = store.now + 3600.0, store.now + 1800.0
+    ask(store, "a")
+    ask(store, "a", reading(100, reset), want=0)
+    ask(store, "b", reading(0, earlier), want=0)  # spent; the window ends at 1800 s
+    waited = ask(store, "a", mode="wait")
+    assert (waited.kind, waited.until_reset) == ("wait", True)
+    assert waited.delay == pytest.approx(earlier + RESET_MARGIN - store.now)
+    store.now = earlier + RESET_MARGIN
+    assert ask(store, "a", mode="wait").probe
+
+
+def test_a_window_opened_without_a_reset_learns_it_from_a_later_answer() -> None:
+    store = Store()
+    reset = store.now + 3600.0
+    ask(store, "a")
+    ask(store, "a", reading(10, None), want=0)  # (a server that sent no reset date)
+    ask(store, "a", reading(0, reset), want=0)  # spent, and now the reset is known
+    waited = ask(store, "a", mode="wait", max_wait=7200.0)
+    assert (waited.kind, waited.until_reset, waited.resets_at) == ("wait", True, reset)
+
+
+def test_a_count_equal_to_the_workspace_limit_is_a_reading() -> None:
+    store = Store()
+    assert ask(store, "a", Report(limit=500)).probe
+    ask(store, "a", reading(500, store.now + 3600.0), want=0)  # a fresh window: all of it
+    assert store.doc["remaining"] == 500
