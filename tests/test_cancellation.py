@@ -97,7 +97,7 @@ async def test_cancelled_requests_give_their_slots_back() -> None:
         assert all(isinstance(r, asyncio.CancelledError) for r in results)
         started = time.perf_counter()
         refs = await arena.items.tickets.list(c)  # admitted at once: both slots are free
-        assert time.perf_counter() - started < 0.2
+        assert time.perf_counter() - started < 0.35  # (at once; slack: a loaded machine)
         assert [r.guid for r in refs] == [t["guid"] for t in fake.ticket_refs(c)]
         await assert_slots_free(arena, fake, 2)
 
@@ -126,13 +126,13 @@ async def test_cancelling_a_retry_wait_and_a_login_holds_nothing() -> None:
         # The one slot is not held while waiting: another call goes through meanwhile.
         started = time.perf_counter()
         await asyncio.wait_for(arena.items.tickets.list(b), 2.0)
-        assert time.perf_counter() - started < 0.2
+        assert time.perf_counter() - started < 0.35  # (at once; slack: a loaded machine)
         assert not task.done()
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         started = time.perf_counter()
         await arena.items.tickets.list(b)  # the one slot is free, the session is usable
-        assert time.perf_counter() - started < 0.2
+        assert time.perf_counter() - started < 0.35  # (at once; slack: a loaded machine)
         await assert_slots_free(arena, fake, 1)
 
 

@@ -119,7 +119,7 @@ async def test_the_deadline_covers_waiting_for_a_slot() -> None:
         started = time.perf_counter()
         with pytest.raises(TransportError, match="waiting for admission") as info:
             await arena.items.tickets.list(b, deadline=0.1)
-        assert time.perf_counter() - started < 0.1 + 0.1
+        assert time.perf_counter() - started < 0.1 + 0.25  # (slack: a loaded machine)
         assert info.value.attempts == 0  # nothing was sent
         await hog  # the slot holder is unharmed
         # The one slot is free again: the call cut while waiting for it took none.
@@ -133,7 +133,7 @@ async def test_the_deadline_covers_a_slow_login() -> None:
         started = time.perf_counter()
         with pytest.raises(TransportError, match="logging in"):
             await arena.items.tickets.list(fake.item_guids[0], deadline=0.1)
-        assert time.perf_counter() - started < 0.1 + 0.1
+        assert time.perf_counter() - started < 0.1 + 0.25  # (slack: a loaded machine)
         # The cut login left nothing locked: the next call logs in (2 s: a held lock would
         # hang it).
         await asyncio.wait_for(arena.items.tickets.list(fake.item_guids[0]), 2.0)
@@ -179,7 +179,7 @@ async def test_a_deadline_cuts_a_wait_for_the_quota_reset() -> None:
         started = time.perf_counter()
         with pytest.raises(QuotaExhaustedError) as info:
             await arena.items.tickets.list(fake.item_guids[0], deadline=0.1)
-        assert time.perf_counter() - started < 0.1 + 0.1
+        assert time.perf_counter() - started < 0.1 + 0.25  # (slack: a loaded machine)
         assert info.value.status == 429
         assert "waiting for the quota to reset" in info.value.__notes__[-1]
         assert "deadline of 0.1 s passed" in info.value.__notes__[-1]
