@@ -801,3 +801,49 @@ def test_a_count_equal_to_the_workspace_limit_is_a_reading() -> None:
     assert ask(store, "a", Report(limit=500)).probe
     ask(store, "a", reading(500, store.now + 3600.0), want=0)  # a fresh window: all of it
     assert store.doc["remaining"] == 500
+
+
+def test_the_lowest_count_of_a_members_batch_is_taken_with_its_latest() -> None:
+    store = Store()
+    reset = store.now + 3600.0
+    ask(store, "a")
+    ask(store, "a", reading(100, reset), want=0)
+    # Answers that crossed on the way: the lowest count came first, the latest is higher.
+    ask(store, "a", Report(done=2, low_remaining=10, low_reset_at=reset, remaining=50,
+                           reset_at=reset), want=0)
+    assert store.doc["remaining"] == 10
+
+
+def test_a_new_members_latest_reading_is_only_for_a_ledger_it_knew_lost() -> None:
+    store = Store()
+    reset = store.now + 3600.0
+    first = ask2(store, "a", reg(0), epoch=None)
+    ask2(store, "a", reg(0, remaining=100, reset_at=reset, done=1), epoch=first.epoch, want=0)
+    # A newcomer (no epoch known) registers with a reading of its own, older and lower:
+    # that is no re-seeding of a lost ledger, and the count stays.
+    ask2(store, "b", reg(0, (40, reset)), epoch=None, want=0)
+    assert store.doc["remaining"] == 100
+
+
+def test_a_lease_is_extended_only_under_its_own_generation() -> None:
+    store = Store()
+    got = acquire(store, "a", lease_ttl=3.0)
+    assert store.apply(extend_step("a", 3.0, got.gen)) is True
+    assert store.apply(extend_step("a", 3.0, got.gen + 1)) is False
+
+
+def test_only_the_holder_releases_the_login_lease() -> None:
+    store = Store()
+    acquire(store, "a")
+    store.apply(release_step("b"))  # b never held it
+    assert acquire(store, "c").kind == "wait"  # a still logs in
+
+
+def test_a_spent_window_without_a_reset_backs_off_from_its_last_reading() -> None:
+    store = Store()
+    ask(store, "a")
+    ask(store, "a", reading(100, None), want=0)
+    store.now += 500.0
+    ask(store, "a", Report(done=1, remaining=0, exhausted=True), want=0)
+    assert ask(store, "a").kind == "spent"  # not a probe: the backoff runs from now
+    assert store.doc["expires_at"] == pytest.approx(store.now + MIN_BACKOFF)
