@@ -243,18 +243,26 @@ async def test_a_claimer_that_fails_gives_its_claim_back(make_share: ShareFactor
             assert waited < 15, waited
 
 
+async def _first_is_asking(fake: FakeArena, first: ArenaClient, second: ArenaClient,
+                           number: str, seconds: float) -> asyncio.Task[dict[str, str | None]]:
+    """Both clients logged in; ``first`` looking ``number`` up, its request answered after
+    ``seconds``: returns when that request is in flight."""
+    await first.items.guids_for(["PN-NONE"])
+    await second.items.guids_for(["PN-NONE"])
+    fake.clear_requests()
+    fake.faults.add(Fault("slow_headers", delay=seconds, path="/items$", times=1))
+    job = asyncio.create_task(first.items.guids_for([number]))
+    while not fake.requests_to(SEARCH):
+        await asyncio.sleep(0.005)
+    return job
+
+
 async def test_a_claimer_cancelled_gives_its_claim_back(make_share: ShareFactory) -> None:
     async with FakeArena() as fake:
         guid = fake.add_item(number="PN-1")
         first, second = client(fake, make_share()), client(fake, make_share())
         async with first, second:
-            await first.items.guids_for(["PN-NONE"])  # (both logged in first)
-            await second.items.guids_for(["PN-NONE"])
-            fake.clear_requests()
-            fake.faults.add(Fault("slow_headers", delay=10.0, path="/items$", times=1))
-            job = asyncio.create_task(first.items.guids_for(["PN-1"]))
-            while not fake.requests_to(SEARCH):  # the first is asking (10 s)
-                await asyncio.sleep(0.005)
+            job = await _first_is_asking(fake, first, second, "PN-1", 10.0)
             second_job = asyncio.create_task(second.items.guids_for(["PN-1"]))
             await asyncio.sleep(0.3)
             assert not second_job.done()  # waiting for the first
@@ -276,13 +284,7 @@ async def test_a_wait_for_another_process_ends_at_the_deadline(
         first = client(fake, make_share())
         second = client(fake, make_share(), clock=clock, sleep=clock.sleep)
         async with first, second:
-            await first.items.guids_for(["PN-NONE"])
-            await second.items.guids_for(["PN-NONE"])
-            fake.clear_requests()
-            fake.faults.add(Fault("slow_headers", delay=3.0, path="/items$", times=1))
-            job = asyncio.create_task(first.items.guids_for(["PN-1"]))
-            while not fake.requests_to(SEARCH):  # the first is asking (3 s)
-                await asyncio.sleep(0.005)
+            job = await _first_is_asking(fake, first, second, "PN-1", 3.0)
             began, clock.sleeps = clock.now, []
             started = time.monotonic()
             with pytest.raises(LookupFailedError) as caught:
