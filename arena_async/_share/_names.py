@@ -20,9 +20,9 @@ is dropped like an expired entry.
 Example::
 
     names = SharedNames(link.share, "names:" + scope, opener=link.ensure_open)
-    known = await names.get(["PN-1", "PN-2"])   # {number: (guid or None, seconds left)}
     claimed = await names.claim(["PN-3", "PN-4"], ttl=60.0)
-    # claimed.found: answered; claimed.mine: ask Arena now; claimed.theirs: wait for them
+    # claimed.found: answered {number: (guid or None, seconds left)}; claimed.mine: ask
+    # Arena now; claimed.theirs: another sharer is asking, wait for its answer
     await names.put({"PN-3": "GUID3", "PN-4": None})  # the answers, and the claims cleared
 """
 
@@ -234,15 +234,15 @@ class SharedNames:
     ``key`` scopes the map (one per base URL and workspace); ``opener`` opens the share
     before its first use (the client's :meth:`ShareLink.ensure_open`); ``owner`` names this
     sharer's claims (a random name by default; the client gives its share membership). A
-    share that cannot be reached never fails a lookup: :meth:`get` answers nothing,
-    :meth:`claim` gives the caller every number to ask, :meth:`put` and :meth:`release`
-    keep nothing (one WARNING until it works again), and the lookups go to Arena.
+    share that cannot be reached never fails a lookup: :meth:`claim` gives the caller
+    every number to ask, :meth:`put` and :meth:`release` keep nothing (one WARNING until
+    it works again), and the lookups go to Arena.
 
     Example::
 
         names = SharedNames(share, "names:abc", opener=link.ensure_open)
         await names.put({"PN-1": "GUID1"})
-        assert (await names.get(["PN-1"]))["PN-1"][0] == "GUID1"
+        assert (await names.claim(["PN-1"], ttl=60.0)).found["PN-1"][0] == "GUID1"
     """
 
     def __init__(self, share: Share, key: str, *,
@@ -292,17 +292,6 @@ class SharedNames:
             log.warning("item number lookups use the share %s again", self.share.name)
             self._failing = False
         return [None if isinstance(r, BaseException) else r for r in results]
-
-    async def get(self, numbers: Iterable[str]) -> dict[str, Answer]:
-        """The fresh entries of ``numbers``: ``{number: (guid or None, seconds left)}``."""
-        shards = self._shards(numbers)
-        if not shards:
-            return {}
-        results = await self._all([(s, lookup_step(ns)) for s, ns in shards.items()])
-        found: dict[str, Answer] = {}
-        for part in results:
-            found.update(part or {})
-        return found
 
     async def claim(self, numbers: Iterable[str], *, ttl: float, lead: bool = False) -> Claimed:
         """Claim ``numbers`` for ``ttl`` seconds (:func:`claim_step`): what is answered

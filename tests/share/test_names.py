@@ -132,14 +132,15 @@ async def test_a_share_that_fails_only_costs_the_map(tmp_path: Path,
     share = SQLiteShare(tmp_path / "s.db")
     names = SharedNames(share, "names:x")  # the share is not open: every step fails
     with caplog.at_level(logging.WARNING, logger="arena_async.arena.items"):
-        assert await names.get(["PN-1"]) == {}
+        assert (await names.claim(["PN-1"], ttl=60.0)).mine == ["PN-1"]  # ask Arena
         await names.put({"PN-1": "G1"})
-        assert await names.get(["PN-1"]) == {}
+        assert (await names.claim(["PN-1"], ttl=60.0)).found == {}
         assert caplog.text.count("without the share") == 1  # said once
         await share.acquire()
         try:
             await names.put({"PN-1": "G1"})
-            assert await names.get(["PN-1"]) == {"PN-1": ("G1", pytest.approx(FOUND_TTL, abs=5))}
+            found = (await names.claim(["PN-1"], ttl=60.0)).found
+            assert found == {"PN-1": ("G1", pytest.approx(FOUND_TTL, abs=5))}
         finally:
             await share.release()
     assert "use the share" in caplog.text
