@@ -359,9 +359,11 @@ async def test_wait_mode_no_stampede_at_the_reset(share_config: dict[str, Any],
                 groups.append([])
             groups[-1].append(t)
         shape = [(round(g[0] - arrivals[0], 2), len(g)) for g in groups]
-        assert len(groups) >= 2, shape  # the budget ran out and every sharer waited
         # The fake's windows (its clock, from set_quota on): how many arrived in each.
         per_window = Counter(int((t - window_start) // window) for t in arrivals)
+        # (A box too loaded to spend 30 requests in a second spends no window, and no
+        # sharer waits (seen once: 80 in one burst): nothing to judge then. Normally the
+        # first window is spent in about 0.1 s and each reset is judged below.)
         for before, group in itertools.pairwise(groups):
             # A gap is a wait for the reset when the window the burst before it ended in
             # was spent (30 answered, none refused). A gap after a window left unspent is
