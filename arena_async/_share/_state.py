@@ -440,6 +440,7 @@ def _ledger_doc(doc: Doc | None, member: str, now: Now) -> Doc:
     d.setdefault("backoff", MIN_BACKOFF)
     d["members"] = {m: dict(v) for m, v in (d.get("members") or {}).items()}
     d["graces"] = dict(d.get("graces") or {})  # expired members: admissions kept counted
+    d["carried"] = dict(d.get("carried") or {})  # ... and from the window before
     return d
 
 
@@ -450,7 +451,10 @@ def _next_backoff(d: Doc) -> float:
 
 
 def _adopt(d: Doc, remaining: int, reset_at: float | None, wall: float) -> None:
-    # A window of its own: what expired members could still send counted in the last one.
+    # A window of its own. What expired members could still send stays counted one window
+    # more (one paused across the reset sends it in this one), then goes (one that died
+    # never sends it).
+    d["carried"] = dict(d["graces"])
     d["graces"].clear()
     d["remaining"] = max(0, remaining)
     d["reset_at"] = reset_at
@@ -538,11 +542,11 @@ def ledger_step(member: str, report: Report, *, want: int, reserve: int,
     admission any live member holds unreported (conservative: an answered admission the
     server already counted is subtracted until its member reports it), and those a member
     whose entry expired could still send (at most its ``concurrency``), until it comes back
-    or the window ends. Admissions are granted while the estimate stays above the
-    member's ``reserve``; so members together never spend a reserve, and none sends a
-    request the server would refuse. An unknown window (before any reading, or past its
-    reset) admits one probe across all members; the others wait for its reading instead
-    of storming the server at the reset.
+    or the window after the one it expired in ends. Admissions are granted while the
+    estimate stays above the member's ``reserve``; so members together never spend a
+    reserve, and none sends a request the server would refuse. An unknown window (before
+    any reading, or past its reset) admits one probe across all members; the others wait
+    for its reading instead of storming the server at the reset.
 
     A member whose ``epoch`` is not the document's talked to a ledger that was lost: it
     re-registers (its ``held`` admissions, its newest reading less what it lost since), and
@@ -569,7 +573,8 @@ def ledger_step(member: str, report: Report, *, want: int, reserve: int,
                 # VM) with requests taken and not yet written, which it sends when it
                 # resumes: no check closes the gap between the last check and the write.
                 # Its unspent batch is void when it resumes (it asks again), but as many as
-                # it can have in flight stay counted until it comes back or the window ends.
+                # it can have in flight stay counted until it comes back, in this window and
+                # the next (a process paused across the reset sends them in the new one).
                 cap = v.get("cap")
                 kept = int(v["out"]) if cap is None else min(int(v["out"]), int(cap))
                 graces[m] = int(graces.get(m, 0)) + kept
@@ -579,6 +584,7 @@ def ledger_step(member: str, report: Report, *, want: int, reserve: int,
         if report.held is not None:
             entry["out"] = max(0, report.held)
             graces.pop(member, None)  # back: what it holds is known again
+            d["carried"].pop(member, None)
         else:
             entry["out"] = max(0, int(entry["out"]) - report.done - report.returned)
         entry["exp"] = tick + member_ttl
@@ -630,7 +636,8 @@ def ledger_step(member: str, report: Report, *, want: int, reserve: int,
             d["probe"] = {"owner": member, "exp": tick + probe_ttl}
             entry["out"] += 1
             return d, Decision("grant", granted=1, probe=True, epoch=ep, limit=limit)
-        kept = sum(int(n) for n in graces.values())
+        kept = sum(int(n) for n in graces.values()) + sum(
+            int(n) for n in d["carried"].values())
         outstanding = sum(int(v["out"]) for v in members.values()) + kept
         budget = int(remaining) - reserve
         available = budget - outstanding
@@ -640,7 +647,7 @@ def ledger_step(member: str, report: Report, *, want: int, reserve: int,
             return d, Decision("grant", granted=granted, remaining=remaining,
                                resets_at=reset_at, epoch=ep, limit=limit)
         if budget - kept > 0:  # answers in flight will tell
-            # (What expired members keep is not in flight here: it ends with the window.)
+            # (What expired members keep is not in flight here: it ends with the windows.)
             return d, Decision("wait", delay=POLL, remaining=remaining, resets_at=reset_at,
                                epoch=ep, limit=limit)
         if d["expires_at"] is None:

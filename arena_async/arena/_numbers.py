@@ -17,9 +17,11 @@ the map. A process that wants numbers another has claimed looks at the map again
 claim is given back (that lookup failed or was cancelled) or expired (its process died):
 then it claims and asks them itself. So processes that look up the same numbers at once
 ask Arena once. A claim lives ``claim_ttl`` seconds (the client's: twice its request
-timeout, at most :data:`CLAIM_TTL`), the longest a dead process holds the others back; the
-call's ``deadline`` bounds the wait as it bounds a wait for a lookup in this client. A share
-that cannot be reached claims nothing: the client then asks Arena itself.
+timeout, at most :data:`CLAIM_TTL`), the longest a dead process holds the others back; a
+call renews its claims every third of that while their batches wait or run, so a lookup
+of many batches stays single-flight however long it takes. The call's ``deadline`` bounds
+the wait as it bounds a wait for a lookup in this client. A share that cannot be reached
+claims nothing: the client then asks Arena itself.
 """
 
 from __future__ import annotations
@@ -213,14 +215,23 @@ class NumberLookups:
                        tuple[list[str], asyncio.Event, float | None, float]] = {}
         limit = max(1, self._concurrency())
         names = self.names
+        renewal: asyncio.Task[None] | None = None
+
+        def held() -> list[str]:
+            """The numbers of this call's batches that wait or run: claimed by it."""
+            return [n for batch, _ in todo for n in batch] + [
+                n for batch in running.values() for n in batch]
 
         def ours(mine: Sequence[str]) -> None:
             """Numbers this call asks Arena for: batches to run."""
+            nonlocal renewal
             for batch in plan(mine):
                 event = asyncio.Event()
                 for number in batch:
                     self._asking[number] = event
                 todo.append((batch, event))
+            if names is not None and renewal is None:
+                renewal = asyncio.ensure_future(self._renew(held))
 
         def claim(some: Sequence[str]) -> dict[str, str | None]:
             """Claim the numbers nobody is asking; wait for the others; answer the known."""
@@ -325,6 +336,8 @@ class NumberLookups:
                         yield GuidBatch(resolved, source="memory")
         finally:
             pending: list[asyncio.Future[Any]] = [*running, *waiting, *claiming]
+            if renewal is not None:
+                pending.append(renewal)
             for future in pending:
                 future.cancel()
             if pending:
@@ -363,6 +376,23 @@ class NumberLookups:
                 return await self.names.claim(numbers, ttl=self.claim_ttl, lead=lead)
         except TimeoutError:
             return None
+
+    async def _renew(self, held: Callable[[], list[str]]) -> None:
+        """Renew this client's claims of the numbers ``held()`` names, every third of
+        ``claim_ttl``, until cancelled (the call ends): a lookup of many batches outlives one
+        claim's life, and the last batches must not be asked again by another process.
+        (Real seconds: claims expire on the share's clock, not on the client's.)"""
+        assert self.names is not None
+        while True:
+            await asyncio.sleep(self.claim_ttl / 3)
+            numbers = held()
+            if not numbers:
+                continue
+            try:
+                await self.names.claim(numbers, ttl=self.claim_ttl)
+            except Exception as exc:  # (best effort: the next renewal tries again)
+                log.debug("could not renew claims of %d item numbers: %s", len(numbers),
+                          brief_error(exc))
 
     async def _give_back(self, numbers: Sequence[str]) -> None:
         """Give this client's claims of ``numbers`` back to the share, so that another

@@ -90,7 +90,9 @@ class ArenaClient(BaseClient):
     guarantee holds, which ``session=`` gives up.
 
     ``clock`` (wall-clock seconds), ``sleep`` and ``seed`` exist for tests: waits can be
-    driven by a fake clock instead of real time.
+    driven by a fake clock instead of real time. A client given ``clock`` or ``sleep``
+    does not join the default share (the share's waits run on its own clocks, which a
+    fake clock cannot move); pass ``share=`` to test sharing, on real time.
 
     Corporate networks (every request: login, API calls, logout, the OAuth token URL):
     ``ssl`` is a CA bundle path (PEM), an ``ssl.SSLContext`` (e.g.
@@ -154,7 +156,8 @@ class ArenaClient(BaseClient):
                                       workspace_id=workspace_id, session_id=session_id,
                                       client_id=client_id, client_secret=client_secret,
                                       token_url=token_url)
-        shared = _open_client_share(share, credential)
+        shared = _open_client_share(share, credential,
+                                    own_time=clock is not None or sleep is not None)
         if quota is not None and not isinstance(quota, QuotaPolicy):
             raise ValueError(f"quota must be a QuotaPolicy or None, got {type(quota).__name__}")
         if usage_reason is not None and (not isinstance(usage_reason, str) or not usage_reason
@@ -249,15 +252,20 @@ class ArenaClient(BaseClient):
         return collect(self._cache if self._cache is not None else self)
 
 
-def _open_client_share(share: object, credential: ArenaCredential) -> Share | None:
+def _open_client_share(share: object, credential: ArenaCredential, *,
+                       own_time: bool = False) -> Share | None:
     """The client's share: ``None`` is the default share, except for a given session
-    (never shared: the client then runs alone); a share given with one is a
-    ``ValueError``."""
+    (never shared: the client then runs alone) and for a client whose clock or sleep is
+    injected (``own_time``: a test; the share's waits run on the share's clocks, which a
+    fake clock cannot move, so a wait for the quota reset would never end); a share given
+    with a session is a ``ValueError``."""
     if credential.share_identity is None:
         if share is None or share is False:
             return None
         raise ValueError("share= holds the session every sharer uses: give email and "
                          "password (or OAuth credentials), not session_id")
+    if share is None and own_time:
+        return None
     return open_share(share)
 
 

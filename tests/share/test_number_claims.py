@@ -243,6 +243,36 @@ async def test_a_claimer_that_fails_gives_its_claim_back(make_share: ShareFactor
             assert waited < 15, waited
 
 
+async def test_a_lookup_longer_than_a_claims_life_keeps_its_claims(
+        make_share: ShareFactory) -> None:
+    timeout = 1.0  # claims live twice that: 2 s
+    async with FakeArena() as fake:
+        # Each batch a number and one no item has: one page (not full) per batch.
+        numbers = [n for i in range(4) for n in (f"PN-{i}", f"NO-{i}")]
+        guids = {n: fake.add_item(number=n) if n.startswith("PN") else None for n in numbers}
+        first = client(fake, make_share(), timeout=timeout, max_concurrency=1)
+        second = client(fake, make_share())
+        async with first, second:
+            await first.items.guids_for(["PN-NONE"])  # (both logged in first)
+            await second.items.guids_for(["PN-NONE"])
+            fake.clear_requests()
+            # One batch at a time, 0.6 s each: 2.4 s in all, so the
+            # last batches start after the claims made at the start would have expired.
+            fake.faults.add(Fault("slow_headers", delay=0.6, path="/items$"))
+            began = time.time()
+            job = asyncio.create_task(first.items.guids_for(numbers, page_size=2))
+            while len(fake.requests_to(SEARCH)) < 4 or time.time() < began + 2 * timeout:
+                assert not job.done()
+                await asyncio.sleep(0.01)
+            # Past the first claims' life, the last batch in flight: the second waits.
+            batches = [b async for b in second.items.guid_batches(numbers)]
+            assert {n: g for b in batches for n, g in b.found.items()} == guids
+            assert {b.source for b in batches} == {"share"}
+            assert await job == guids
+            asks = fake.requests_to(SEARCH)
+            assert sorted(n for r in asks for n in criteria_numbers(r)) == sorted(numbers)
+
+
 async def _first_is_asking(fake: FakeArena, first: ArenaClient, second: ArenaClient,
                            number: str, seconds: float) -> asyncio.Task[dict[str, str | None]]:
     """Both clients logged in; ``first`` looking ``number`` up, its request answered after

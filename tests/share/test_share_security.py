@@ -7,11 +7,13 @@ runs as root in CI and here: "another user" is uid 65534 (nobody), set with ``os
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 import os
 import sqlite3
 import stat
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ import pytest
 
 from arena_async import (
     ArenaClient,
+    QuotaPolicy,
     RedisShare,
     Share,
     ShareMisconfiguredError,
@@ -28,6 +31,7 @@ from arena_async._share._base import open_share, redact_url
 from arena_async._share._files import state_folder
 from arena_async._share._seal import PREFIX, Seal
 from arena_async.testing import FakeArena
+from tests.conftest import FakeClock
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="POSIX owners and modes")
 
@@ -114,6 +118,29 @@ def test_arena_share_names_the_default_share_and_none_opts_out(
                     base_url=base["base_url"])
     with pytest.raises(ValueError, match="share must be None"):
         ArenaClient(share=True, **base)  # type: ignore[arg-type]
+
+
+async def test_a_client_on_a_fake_clock_runs_without_the_default_share(
+        state_home: Path, tmp_path: Path) -> None:
+    # The share's waits run on the share's clocks: a fake clock cannot end a wait for the
+    # reset there (it spun, the fake clock racing ahead, until the real reset). Alone,
+    # the client waits the hour on its own clock, at once.
+    clock = FakeClock(start=time.time())
+    async with FakeArena.seeded(items=3, seed=1, clock=clock) as fake:
+        fake.set_quota(remaining=1, resets_in=3600)
+        async with client(fake, None, clock=clock, sleep=clock.sleep,
+                          quota=QuotaPolicy(on_exhausted="wait", max_wait=7200)) as arena:
+            assert arena.share_link is None
+            async with asyncio.timeout(10):
+                for guid in fake.item_guids[:2]:
+                    await arena.items.tickets.list(guid)
+            assert 3600 <= sum(clock.sleeps) < 3700
+        assert not state_home.exists()  # the default share was not even made
+        # Only the default share is left out: one given explicitly is joined.
+        shared = client(fake, f"sqlite:///{tmp_path}/s.db", sleep=clock.sleep)
+        assert shared.share_link is not None
+        assert client(fake, None, sleep=clock.sleep).share_link is None
+        assert client(fake, None).share_link is not None
 
 
 def test_a_folder_that_cannot_be_made_is_one_warning_and_the_client_runs_alone(

@@ -321,9 +321,15 @@ def test_a_dead_members_unspent_batch_goes_back_its_in_flight_share_at_the_reset
     # Its entry expired: its batch goes back, but as many as it could have in flight (4)
     # stay counted: it may only be paused, and send them when it resumes.
     assert ask(store, "b", want=20, member_ttl=5.0).granted == 16
-    store.now += 3600.0  # the window ended: so did what it could still send in it
+    ask(store, "b", Report(done=16), want=0, member_ttl=5.0)
+    store.now += 3600.0  # the window ended; it may have been paused across the reset
     ask(store, "b", reading(20, store.now + 3600), want=0, member_ttl=5.0)
-    assert store.doc["graces"] == {}
+    assert ask(store, "b", want=20, member_ttl=5.0).granted == 16
+    ask(store, "b", Report(done=16), want=0, member_ttl=5.0)
+    store.now += 3600.0  # one window more: then it counts no more (it died)
+    ask(store, "b", reading(20, store.now + 3600), want=0, member_ttl=5.0)
+    assert ask(store, "b", want=20, member_ttl=5.0).granted == 20
+    assert store.doc["graces"] == store.doc["carried"] == {}
 
 
 def test_a_budget_held_only_by_an_expired_member_is_spent_not_awaited() -> None:
@@ -349,6 +355,25 @@ def test_a_paused_member_that_comes_back_says_what_it_holds() -> None:
     ask(store, "paused", Report(returned=17, held=3), want=0, member_ttl=5.0)
     assert "paused" not in store.doc["graces"]
     assert ask(store, "c", want=20, member_ttl=5.0).granted == 5  # 20 - 12 - its 3
+
+
+def test_a_member_paused_across_the_reset_is_counted_in_the_new_window_till_it_is_back() -> None:
+    store = Store()
+    ask(store, "a")
+    ask(store, "a", reading(20, store.now + 3600), want=0)
+    assert ask(store, "paused", Report(concurrency=8), want=20, member_ttl=5.0).granted == 20
+    store.now += 6.0
+    assert ask(store, "b", want=20, member_ttl=5.0).granted == 12
+    ask(store, "b", Report(done=12), want=0, member_ttl=5.0)
+    store.now += 3600.0  # the reset: still stopped, its 8 may land in the new window
+    ask(store, "b", reading(30, store.now + 3600), want=0, member_ttl=5.0)
+    assert ask(store, "b", want=30, member_ttl=5.0).granted == 22
+    # It resumes: its 8 went out (done, answered), it holds nothing now.
+    ask(store, "paused", Report(done=8, held=0, remaining=10, reset_at=store.now + 3600),
+        want=0, member_ttl=5.0)
+    assert store.doc["carried"] == {}
+    ask(store, "b", Report(done=22), want=0, member_ttl=5.0)
+    assert ask(store, "b", want=30, member_ttl=5.0).granted == 10
 
 
 def test_returned_admissions_are_granted_again() -> None:
