@@ -467,6 +467,18 @@ class Output:
         write_json(complete_path(self.path), Completion.of(self.state).to_json())
         self.checkpoint_path.unlink(missing_ok=True)
 
+    def discard(self) -> None:
+        """Close and remove the output, its checkpoint and failed items: an export that
+        matched nothing leaves no file that could pass for a result, and no completion
+        record (the next run asks again). A ``--fresh`` run's :attr:`final` is untouched:
+        it stays the last complete export."""
+        for file in (self._file, self._failed):
+            if file is not None:
+                file.close()
+        for path in (self.path, self.checkpoint_path, self.failed_path,
+                     complete_path(self.path)):
+            path.unlink(missing_ok=True)
+
     def _replace_final(self, final: Path) -> None:
         """Move the output (then its failed items) over ``final``'s, each with one
         ``os.replace``; from here on :attr:`path` is ``final``. ``final``'s completion
