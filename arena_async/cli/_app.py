@@ -168,8 +168,10 @@ def demo(
         min=0.0, max=1.0, help="Share of requests that fail once with 503.")] = 0.002,
     quota: Annotated[int, typer.Option(min=1, help="Fake daily request quota.")] = 100_000,
     tickets: Annotated[int, typer.Option(min=0, help="Akana tickets (0: skip Akana).")] = 1001,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q",
-                                        help="No progress (bars or lines).")] = False,
+    quiet: Annotated[bool, typer.Option(
+        "--quiet", "-q", help="No progress (bars or lines) and no notes on stderr; the "
+                              "summary table on stdout, the demo's result, is still "
+                              "printed.")] = False,
     share: Annotated[str | None, typer.Option(
         "--share", metavar="URL", help="Share the session and quota "
                                        "(sqlite:////absolute/path.db, redis://...). Default: "
@@ -186,7 +188,7 @@ def demo(
     """
     code = _execute(run_demo(items=items, seed=seed, concurrency=concurrency,
                              latency=latency, fault_rate=fault_rate, quota=quota,
-                             tickets=tickets,
+                             tickets=tickets, notes=not quiet,
                              ui=_reporter(False, progress, progress_interval, none=quiet),
                              arena_extra=_checked(lambda: fake_share(share))))
     if code:

@@ -286,8 +286,16 @@ def target(out: Path, kind: str, format: str, fp: str, *, restart: bool = False,
         # A checkpoint whose file is gone: a replace that stopped half-way; start again.
         orphan = checkpoint_path(staged).exists() and not staged.exists()
         return Target(staged, out, restart=restart or orphan)
-    if restart or overwrite or not _has_content(out):
+    if restart or overwrite:
         return Target(out, out, restart=restart)
+    if not _has_content(out):
+        # Nothing to protect; but an empty export finished (JSONL of no records, with
+        # --allow-empty) is complete like any other.
+        done = read_completion(out) if out.exists() and not fresh else None
+        if done is None or done.bytes or (done.kind, done.format, done.fingerprint) != (
+                kind, format, fp):
+            return Target(out, out)
+        return Target(out, out, complete=done, fresh_pending=checkpoint_path(staged).exists())
     done = read_completion(out)
     again = f"pass --fresh to export again (it replaces {out} when it completes)"
     if done is None:
