@@ -19,6 +19,10 @@ Failures, by kind:
   number): the item is listed in ``<out>.failed.jsonl`` and counts as done; the export
   finishes, removes its checkpoint and exits 4.
 
+A query or Akana filters that match nothing write nothing and exit 5 with a warning
+naming them (nothing is recorded as complete: the next run asks again), unless
+``--allow-empty``, which finishes the empty export (exit 0).
+
 Ctrl-C and SIGTERM stop it resumably (exit 130 / 143); a second Ctrl-C while it saves
 the checkpoint is ignored.
 
@@ -982,9 +986,11 @@ def _nothing_matched(matched: str, out: Output) -> CliError:
     or on any later night (nothing is recorded as complete: the next run asks again)."""
     kept = (f"; {out.final} is left as it was (the last complete export)"
             if out.final is not None else "")
+    # Without filters there is nothing to misspell (:func:`_matching`).
+    spelling = "check the spelling, or " if matched.startswith("no ") else ""
     return CliError(f"{matched}: nothing is written{kept}, and the next run asks again; "
-                    "check the spelling, or pass --allow-empty when an empty export is a "
-                    "result", EXIT_EMPTY, warning=True)
+                    f"{spelling}pass --allow-empty when an empty export is a result",
+                    EXIT_EMPTY, warning=True)
 
 
 def _matching(what: str, options: str) -> str:

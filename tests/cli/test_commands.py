@@ -163,7 +163,7 @@ def test_fake_server_prints_its_oauth_client_for_the_docs_example(
         assert canonical(read_jsonl(out)) == canonical(truth("ticket-refs", items=6, seed=3))
     finally:
         proc.send_signal(signal.SIGTERM)
-        stdout, stderr = proc.communicate(timeout=10)
+        _, stderr = proc.communicate(timeout=10)
     assert proc.returncode == 0, stderr
 
 

@@ -10,7 +10,6 @@ import pytest
 
 from arena_async.__main__ import main
 
-
 from ._helpers import read_csv
 
 #: The exit status of a selection that matched nothing.
