@@ -24,6 +24,7 @@ from ._common import (
     CliError,
     akana_settings,
     arena_settings,
+    auth_advice,
     exit_code_for,
     one_line,
 )
@@ -105,8 +106,10 @@ def _execute(coro: Coroutine[Any, Any, Any]) -> Any:
         return asyncio.run(coro)
     except CliError as exc:
         raise _failed(exc) from None
-    except ArenaAsyncError as exc:
-        raise _fail(one_line(exc), exit_code_for(exc)) from None
+    except ArenaAsyncError as exc:  # before an export began (finding items, a plan)
+        advice = auth_advice(exc)
+        raise _fail(one_line(exc) + (f"; {advice}" if advice else ""),
+                    exit_code_for(exc)) from None
     except KeyboardInterrupt:
         raise _fail("interrupted", EXIT_INTERRUPTED) from None
     except OSError as exc:

@@ -103,11 +103,12 @@ _REFUSED = frozenset({400, 401, 403})
 _NOT_THERE = frozenset({404, 405, 410})
 
 
-def auth_advice(exc: BaseException, server: Literal["arena", "akana"]) -> str:
+def auth_advice(exc: BaseException, server: Literal["arena", "akana"] | None = None) -> str:
     """What to check after ``exc`` stopped a run, by what the server said: the
     credentials when it refused them (400, 401, 403); the URL when the login or token
     endpoint is not there (404, 405, 410: ``ARENA_BASE_URL``, ``ARENA_TOKEN_URL`` for an
     OAuth token endpoint, ``AKANA_BASE_URL``); else "" (the message says what is wrong).
+    ``server`` None: told by the path asked (Akana logs in at ``/api/login...``).
 
     Example: ``auth_advice(LoginError(404, [], url="/login"), "arena")`` is ``"check
     ARENA_BASE_URL"``.
@@ -118,7 +119,7 @@ def auth_advice(exc: BaseException, server: Literal["arena", "akana"]) -> str:
         return "check the credentials in the environment"
     if exc.status not in _NOT_THERE:
         return ""
-    if server == "akana":
+    if server == "akana" or (server is None and exc.url.startswith("/api/login")):
         return "check AKANA_BASE_URL (the portal's root, e.g. https://portal.example.com)"
     if exc.url == "/login":
         return "check ARENA_BASE_URL"

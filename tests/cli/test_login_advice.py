@@ -62,6 +62,17 @@ CASES = {
         lambda ar, ak: {"ARENA_BASE_URL": ak.url, "ARENA_EMAIL": ar.email,
                         "ARENA_PASSWORD": ar.password},
         "check ARENA_BASE_URL, then run the same command again to resume"),
+    "arena-query-login-not-there": (  # finding the items of a query, before the export
+        ["ticket-refs", "--number", "PN-*"],
+        lambda ar, ak: {"ARENA_BASE_URL": ak.url, "ARENA_EMAIL": ar.email,
+                        "ARENA_PASSWORD": ar.password},
+        "Arena's REST API base URL ends in /v1, e.g. https://api.arenasolutions.com/v1; "
+        "check ARENA_BASE_URL"),
+    "arena-plan-refused": (
+        ["items", "--category", "Resistors", "--plan"],
+        lambda ar, ak: {"ARENA_BASE_URL": ar.url, "ARENA_EMAIL": ar.email,
+                        "ARENA_PASSWORD": "not-the-password"},
+        CREDENTIALS),
     "oauth-token-url-not-there": (
         ["items", "--category", "Resistors"],
         lambda ar, ak: {"ARENA_BASE_URL": ar.url, "ARENA_CLIENT_ID": ar.client_id,
@@ -113,3 +124,6 @@ def test_other_failures_get_no_advice_beyond_their_message() -> None:
     assert auth_advice(NotFoundError(404, [], url="/items/X"), "arena") == ""
     assert auth_advice(LoginError(403, [], url="/login"), "arena") == CREDENTIALS
     assert auth_advice(LoginError(405, [], url="/login"), "arena") == "check ARENA_BASE_URL"
+    assert auth_advice(LoginError(404, [], url="/login")) == "check ARENA_BASE_URL"
+    assert auth_advice(LoginError(404, [], url="/api/login")).startswith(
+        "check AKANA_BASE_URL")
