@@ -24,6 +24,7 @@ from ._common import (
     CliError,
     akana_settings,
     arena_settings,
+    auth_advice,
     exit_code_for,
     one_line,
 )
@@ -50,8 +51,9 @@ PROG = "arena-async"
 EXIT_STATUS = (
     "Exit status: 0 done (or complete already: nothing to do), 1 error, 2 bad usage, 3 "
     "Arena quota exhausted (resumable after the reset), 4 finished but some items failed "
-    "for good (listed in <out>.failed.jsonl), 130 interrupted by Ctrl-C and 143 by SIGTERM "
-    "(both resumable)."
+    "for good (listed in <out>.failed.jsonl), 5 the query or filters matched nothing "
+    "(nothing is written, the next run asks again; --allow-empty: exit 0 with an empty "
+    "output), 130 interrupted by Ctrl-C and 143 by SIGTERM (both resumable)."
 )
 
 app: typer.Typer = typer.Typer(
@@ -86,9 +88,15 @@ export_app = typer.Typer(
 app.add_typer(export_app, name="export")
 
 
-def _fail(message: str, code: int) -> typer.Exit:
-    print(f"{PROG}: error: {message}", file=sys.stderr, flush=True)
+def _fail(message: str, code: int, *, warning: bool = False) -> typer.Exit:
+    print(f"{PROG}: {'warning' if warning else 'error'}: {message}", file=sys.stderr,
+          flush=True)
     return typer.Exit(code)
+
+
+def _failed(exc: CliError) -> typer.Exit:
+    """:func:`_fail` for an expected failure (its line, status and level)."""
+    return _fail(exc.message, exc.exit_code, warning=exc.warning)
 
 
 def _execute(coro: Coroutine[Any, Any, Any]) -> Any:
@@ -97,9 +105,11 @@ def _execute(coro: Coroutine[Any, Any, Any]) -> Any:
     try:
         return asyncio.run(coro)
     except CliError as exc:
-        raise _fail(exc.message, exc.exit_code) from None
-    except ArenaAsyncError as exc:
-        raise _fail(one_line(exc), exit_code_for(exc)) from None
+        raise _failed(exc) from None
+    except ArenaAsyncError as exc:  # before an export began (finding items, a plan)
+        advice = auth_advice(exc)
+        raise _fail(one_line(exc) + (f"; {advice}" if advice else ""),
+                    exit_code_for(exc)) from None
     except KeyboardInterrupt:
         raise _fail("interrupted", EXIT_INTERRUPTED) from None
     except OSError as exc:
@@ -161,8 +171,10 @@ def demo(
         min=0.0, max=1.0, help="Share of requests that fail once with 503.")] = 0.002,
     quota: Annotated[int, typer.Option(min=1, help="Fake daily request quota.")] = 100_000,
     tickets: Annotated[int, typer.Option(min=0, help="Akana tickets (0: skip Akana).")] = 1001,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q",
-                                        help="No progress (bars or lines).")] = False,
+    quiet: Annotated[bool, typer.Option(
+        "--quiet", "-q", help="No progress (bars or lines) and no notes on stderr; the "
+                              "summary table on stdout, the demo's result, is still "
+                              "printed.")] = False,
     share: Annotated[str | None, typer.Option(
         "--share", metavar="URL", help="Share the session and quota "
                                        "(sqlite:////absolute/path.db, redis://...). Default: "
@@ -179,7 +191,7 @@ def demo(
     """
     code = _execute(run_demo(items=items, seed=seed, concurrency=concurrency,
                              latency=latency, fault_rate=fault_rate, quota=quota,
-                             tickets=tickets,
+                             tickets=tickets, notes=not quiet,
                              ui=_reporter(False, progress, progress_interval, none=quiet),
                              arena_extra=_checked(lambda: fake_share(share))))
     if code:
@@ -212,6 +224,12 @@ FreshOpt = Annotated[bool, typer.Option(
                     "<out>.fresh (resumable like any export), which replaces the output "
                     "only when it completes. Without it a finished export is not run "
                     "again (exit 0). An interrupted export resumes either way.")]
+AllowEmpty = Annotated[bool, typer.Option(
+    "--allow-empty", help="A query or filters that match nothing is a result: write the "
+                          "empty output (a CSV's header), finish it, exit 0. Without it "
+                          "nothing is written, a warning names the selection, and the exit "
+                          "status is 5 (a misspelt --category or --state must not pass for "
+                          "an empty export).")]
 Quiet = Annotated[bool, typer.Option(
     "--quiet", "-q", help="Print nothing but warnings and errors: no progress, notes or "
                           "summary (--plan still prints the plan).")]
@@ -249,12 +267,12 @@ WaitQuota = Annotated[bool, typer.Option(
                              "--max-wait) instead of stopping with exit 3.")]
 MaxWait = Annotated[float, typer.Option("--max-wait", min=0.0,
                                         help="Longest quota wait (s).")]
+#: What ``--plan`` does, before what it spends (which depends on the command).
+_PLAN = ("Print the requests the export would spend against the quota left, and exit 0 "
+         "without writing anything ")
 PlanOpt = Annotated[bool, typer.Option(
-    "--plan", help="Print the requests the export would spend against the quota left, "
-                   "and exit 0 without writing anything (may spend a request to read the "
-                   "quota, and those needed to list the items of a query; with --details, "
-                   "one per item of a sample of 32 to count their training records, for "
-                   "a range).")]
+    "--plan", help=_PLAN + "(may spend a request to read the quota, and those needed to "
+                           "list the items of a query).")]
 Share = Annotated[str | None, typer.Option(
     "--share", metavar="URL",
     help="Share the session, the quota (and --cache) with the other processes of this "
@@ -298,7 +316,7 @@ def _checked(settings: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     try:
         return settings()
     except CliError as exc:
-        raise _fail(exc.message, exc.exit_code) from None
+        raise _failed(exc) from None
 
 
 def _item_export(kind_name: str, *, items: str | None, number: str | None,
@@ -310,7 +328,7 @@ def _item_export(kind_name: str, *, items: str | None, number: str | None,
                  share: str | None, fresh: bool, progress: ProgressChoice,
                  progress_interval: float, ca_bundle: str | None = None,
                  proxy: str | None = None, max_answer_size: int | None = None,
-                 cache: float | None = None) -> None:
+                 cache: float | None = None, allow_empty: bool = False) -> None:
     kind = _records.ITEM_KINDS[kind_name]
     query = Query(number=number, category_name=category, lifecycle_phase_stage=stage)
     try:
@@ -319,7 +337,7 @@ def _item_export(kind_name: str, *, items: str | None, number: str | None,
                              overwrite=overwrite, checkpoint_interval=interval,
                              quota_reserve=reserve, wait_for_quota=wait_for_quota,
                              max_wait=max_wait, plan=plan, fresh=fresh,
-                             cache=_ttl(cache))
+                             cache=_ttl(cache), allow_empty=allow_empty)
         if query.filters and items is not None:
             raise CliError("give --items FILE or a query (--number, --category, "
                            "--lifecycle-stage), not both", EXIT_USAGE)
@@ -336,7 +354,7 @@ def _item_export(kind_name: str, *, items: str | None, number: str | None,
                                    max_answer_mib=max_answer_size, environment=not fake)
         client = {**(fake_share(share) if fake else arena_settings(share=share)), **network}
     except CliError as exc:
-        raise _fail(exc.message, exc.exit_code) from None
+        raise _failed(exc) from None
     # The plan is what --plan asks for: printed even when quiet.
     ui = _reporter(quiet and not plan, progress, progress_interval, none=quiet)
 
@@ -359,7 +377,7 @@ def _item_export_options(
     concurrency: Concurrency = 16, plan: PlanOpt = False, share: Share = None,
     cache: CacheOpt = None, ca_bundle: CaBundle = None, proxy: ProxyOpt = None,
     max_answer_size: MaxAnswer = None, fresh: FreshOpt = False, restart: Restart = False,
-    overwrite: Overwrite = False,
+    overwrite: Overwrite = False, allow_empty: AllowEmpty = False,
     quiet: Quiet = False, progress: ProgressOpt = ProgressChoice.auto,
     progress_interval: ProgressEvery = Reporter.PLAIN_EVERY,
     interval: Interval = 1.0, fake: Fake = False, fake_items: FakeItems = 200,
@@ -373,15 +391,21 @@ def _item_command(name: str, doc: str, kind: Callable[[dict[str, Any]], str],
                   own: Callable[..., None] | None = None) -> Callable[..., None]:
     """Register ``export <name>``: the options of :func:`_item_export_options`, with the
     command's ``own`` options (the keywords of a signature-only function) after
-    --concurrency. ``kind(values)`` names the record kind from the values given; what
+    --concurrency; an own option named like a common one replaces it (its help says what
+    it does for this command). ``kind(values)`` names the record kind from the values given; what
     the command does not take is the default of :func:`_item_export`.
 
     Example: ``_item_command("references", "Every item's ...", lambda _: "references")``
     """
     params = list(inspect.signature(_item_export_options, eval_str=True).parameters.values())
     if own is not None:
+        mine = list(inspect.signature(own, eval_str=True).parameters.values())
+        common = {p.name: i for i, p in enumerate(params)}
+        for p in mine:
+            if p.name in common:
+                params[common[p.name]] = p
         at = next(i for i, p in enumerate(params) if p.name == "concurrency") + 1
-        params[at:at] = inspect.signature(own, eval_str=True).parameters.values()
+        params[at:at] = [p for p in mine if p.name not in common]
 
     def command(**values: Any) -> None:
         chosen = kind(values)
@@ -398,6 +422,10 @@ def _items_options(
     *, page_size: Annotated[int, typer.Option(
         min=1, max=ARENA_MAX_PAGE_SIZE,
         help=f"With a query: items per request (1..{ARENA_MAX_PAGE_SIZE}).")] = ARENA_PAGE_SIZE,
+    plan: Annotated[bool, typer.Option(
+        "--plan", help=_PLAN + "(may spend a request to read the quota; the items of a "
+                               "query are not listed: that costs as much as the export "
+                               "itself).")] = False,
 ) -> None:
     """``export items``' own options (a signature, never called)."""
 
@@ -410,6 +438,11 @@ def _training_records_options(
         "--details", help="Also fetch each record on its own for its due_date and "
                           "signed_date_time: one more request per record. Without it the "
                           "output has no date columns (a listing carries no dates).")] = False,
+    plan: Annotated[bool, typer.Option(
+        "--plan", help=_PLAN + "(may spend a request to read the quota, and those needed "
+                               "to list the items of a query; with --details, one per "
+                               "item of a sample of 32 to count their training records, "
+                               "for a range).")] = False,
 ) -> None:
     """``export training-records``' own options (a signature, never called)."""
 
@@ -469,6 +502,7 @@ def export_akana_tickets(
         "--actions/--no-actions", help="Include the valid actions.")] = None,
     page_size: Annotated[int, typer.Option(min=1, help="Tickets per request.")] = AKANA_PAGE_SIZE,
     fresh: FreshOpt = False, restart: Restart = False, overwrite: Overwrite = False,
+    allow_empty: AllowEmpty = False,
     quiet: Quiet = False, progress: ProgressOpt = ProgressChoice.auto,
     progress_interval: ProgressEvery = Reporter.PLAIN_EVERY,
     interval: Interval = 1.0, fake: Fake = False,
@@ -482,12 +516,13 @@ def export_akana_tickets(
     try:
         opts = ExportOptions(out=out, format=format_for(out, fmt.value if fmt else None),
                              page_size=page_size, restart=restart, overwrite=overwrite,
-                             checkpoint_interval=interval, fresh=fresh)
+                             checkpoint_interval=interval, fresh=fresh,
+                             allow_empty=allow_empty)
         network = network_settings(ca_bundle=ca_bundle, proxy=proxy,
                                    max_answer_mib=max_answer_size, environment=not fake)
         client = None if fake else {**akana_settings(), **network}
     except CliError as exc:
-        raise _fail(exc.message, exc.exit_code) from None
+        raise _failed(exc) from None
     filters = {name: given[name] for name in TICKET_FILTERS}
     ui = _reporter(quiet, progress, progress_interval)
 

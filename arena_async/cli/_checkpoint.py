@@ -286,8 +286,16 @@ def target(out: Path, kind: str, format: str, fp: str, *, restart: bool = False,
         # A checkpoint whose file is gone: a replace that stopped half-way; start again.
         orphan = checkpoint_path(staged).exists() and not staged.exists()
         return Target(staged, out, restart=restart or orphan)
-    if restart or overwrite or not _has_content(out):
+    if restart or overwrite:
         return Target(out, out, restart=restart)
+    if not _has_content(out):
+        # Nothing to protect; but an empty export finished (JSONL of no records, with
+        # --allow-empty) is complete like any other.
+        done = read_completion(out) if out.exists() and not fresh else None
+        if done is None or done.bytes or (done.kind, done.format, done.fingerprint) != (
+                kind, format, fp):
+            return Target(out, out)
+        return Target(out, out, complete=done, fresh_pending=checkpoint_path(staged).exists())
     done = read_completion(out)
     again = f"pass --fresh to export again (it replaces {out} when it completes)"
     if done is None:
@@ -466,6 +474,18 @@ class Output:
             self._replace_final(self.final)
         write_json(complete_path(self.path), Completion.of(self.state).to_json())
         self.checkpoint_path.unlink(missing_ok=True)
+
+    def discard(self) -> None:
+        """Close and remove the output, its checkpoint and failed items: an export that
+        matched nothing leaves no file that could pass for a result, and no completion
+        record (the next run asks again). A ``--fresh`` run's :attr:`final` is untouched:
+        it stays the last complete export."""
+        for file in (self._file, self._failed):
+            if file is not None:
+                file.close()
+        for path in (self.path, self.checkpoint_path, self.failed_path,
+                     complete_path(self.path)):
+            path.unlink(missing_ok=True)
 
     def _replace_final(self, final: Path) -> None:
         """Move the output (then its failed items) over ``final``'s, each with one

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from .._protocol import is_transient_status
 from ..credentials import GivenCookies, Server, credential_from, credential_keys
@@ -19,6 +19,7 @@ from ..errors import (
 )
 
 __all__ = [
+    "EXIT_EMPTY",
     "EXIT_ERROR",
     "EXIT_INTERRUPTED",
     "EXIT_OK",
@@ -30,6 +31,7 @@ __all__ = [
     "UnknownItemNumber",
     "akana_settings",
     "arena_settings",
+    "auth_advice",
     "exit_code_for",
     "is_fatal",
     "is_permanent",
@@ -45,6 +47,10 @@ EXIT_QUOTA = 3
 #: The export finished, but some items failed for good (or some item numbers are
 #: unknown): they are listed in ``<out>.failed.jsonl``; the checkpoint is removed.
 EXIT_PARTIAL = 4
+#: The selection matched nothing (a query, or Akana filters): nothing is written and
+#: nothing is recorded as complete, so the next run asks again (``--allow-empty``: an
+#: empty output and exit 0 instead).
+EXIT_EMPTY = 5
 #: Ctrl-C (128 + SIGINT), also resumable.
 EXIT_INTERRUPTED = 130
 #: SIGTERM (128 + 15), also resumable.
@@ -62,12 +68,16 @@ class UnknownItemNumber(Exception):
 
 class CliError(Exception):
     """An expected failure: the command prints ``arena-async: error: <message>`` on stderr
-    (one line, no traceback) and exits with ``exit_code``."""
+    (one line, no traceback) and exits with ``exit_code``; ``warning``: the line says
+    ``warning:`` instead (the command did what it was told, but the outcome needs a look:
+    a selection that matched nothing)."""
 
-    def __init__(self, message: str, exit_code: int = EXIT_ERROR) -> None:
+    def __init__(self, message: str, exit_code: int = EXIT_ERROR, *,
+                 warning: bool = False) -> None:
         super().__init__(message)
         self.message = message
         self.exit_code = exit_code
+        self.warning = warning
 
 
 def one_line(exc: BaseException) -> str:
@@ -85,6 +95,35 @@ def one_line(exc: BaseException) -> str:
 def exit_code_for(exc: BaseException) -> int:
     """3 for a spent quota (resumable), 1 for any other error."""
     return EXIT_QUOTA if isinstance(exc, QuotaExhaustedError) else EXIT_ERROR
+
+
+#: Statuses of a login refused for its credentials (Arena refuses bad ones with a 400).
+_REFUSED = frozenset({400, 401, 403})
+#: Statuses of a login endpoint that is not there: the URL is wrong, not the credentials.
+_NOT_THERE = frozenset({404, 405, 410})
+
+
+def auth_advice(exc: BaseException, server: Literal["arena", "akana"] | None = None) -> str:
+    """What to check after ``exc`` stopped a run, by what the server said: the
+    credentials when it refused them (400, 401, 403); the URL when the login or token
+    endpoint is not there (404, 405, 410: ``ARENA_BASE_URL``, ``ARENA_TOKEN_URL`` for an
+    OAuth token endpoint, ``AKANA_BASE_URL``); else "" (the message says what is wrong).
+    ``server`` None: told by the path asked (Akana logs in at ``/api/login...``).
+
+    Example: ``auth_advice(LoginError(404, [], url="/login"), "arena")`` is ``"check
+    ARENA_BASE_URL"``.
+    """
+    if not isinstance(exc, AuthenticationError):
+        return ""
+    if exc.status in _REFUSED:
+        return "check the credentials in the environment"
+    if exc.status not in _NOT_THERE:
+        return ""
+    if server == "akana" or (server is None and exc.url.startswith("/api/login")):
+        return "check AKANA_BASE_URL (the portal's root, e.g. https://portal.example.com)"
+    if exc.url == "/login":
+        return "check ARENA_BASE_URL"
+    return "check ARENA_TOKEN_URL"  # only the OAuth token endpoint is asked elsewhere
 
 
 def is_fatal(exc: BaseException) -> bool:

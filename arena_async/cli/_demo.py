@@ -43,8 +43,9 @@ def _delta(before: Stats, after: Stats) -> tuple[int, int]:
 
 async def run_demo(*, items: int, seed: int, concurrency: int, latency: float,
                    fault_rate: float, quota: int, tickets: int, ui: Reporter,
-                   arena_extra: dict[str, Any] | None = None) -> int:
-    """Run the demo; returns the exit status (1 when anything failed)."""
+                   arena_extra: dict[str, Any] | None = None, notes: bool = True) -> int:
+    """Run the demo; returns the exit status (1 when anything failed). ``notes``: say
+    which fakes run (``-q``: no); the summary table is the demo's result, always printed."""
     started = time.perf_counter()
     phases: list[_Phase] = []
     async with AsyncExitStack() as stack:
@@ -55,9 +56,10 @@ async def run_demo(*, items: int, seed: int, concurrency: int, latency: float,
             fake_akana = await stack.enter_async_context(
                 start_fake_akana(tickets=tickets, seed=seed, latency=latency))
         guids = fake.item_guids
-        ui.note(f"Fake servers on loopback: Arena with {items:,} items (seed {seed}, quota "
-                f"{quota:,}/day, {fault_rate:.1%} of requests fail once with 503)"
-                + (f", Akana with {tickets:,} tickets" if tickets else ""))
+        if notes:
+            ui.note(f"Fake servers on loopback: Arena with {items:,} items (seed {seed}, quota "
+                    f"{quota:,}/day, {fault_rate:.1%} of requests fail once with 503)"
+                    + (f", Akana with {tickets:,} tickets" if tickets else ""))
         arena = await stack.enter_async_context(
             # Alone unless --share says otherwise: a demo never touches the real default share.
             ArenaClient(**{"share": False, **arena_kwargs_for(fake), **(arena_extra or {})},

@@ -19,6 +19,10 @@ Failures, by kind:
   number): the item is listed in ``<out>.failed.jsonl`` and counts as done; the export
   finishes, removes its checkpoint and exits 4.
 
+A query or Akana filters that match nothing write nothing and exit 5 with a warning
+naming them (nothing is recorded as complete: the next run asks again), unless
+``--allow-empty``, which finishes the empty export (exit 0).
+
 Ctrl-C and SIGTERM stop it resumably (exit 130 / 143); a second Ctrl-C while it saves
 the checkpoint is ignored.
 
@@ -34,6 +38,7 @@ import contextlib
 import csv
 import math
 import random
+import shlex
 import signal
 import statistics
 import sys
@@ -51,7 +56,7 @@ from ..akana.tickets import TicketFilters
 from ..arena import ArenaClient
 from ..arena._resource import DEFAULT_PAGE_SIZE
 from ..arena.items import GuidBatch
-from ..errors import APIError, ArenaAsyncError, AuthenticationError, QuotaExhaustedError
+from ..errors import APIError, ArenaAsyncError, QuotaExhaustedError
 from ..models.akana import Ticket
 from ..models.common import Page, Quota, Stats
 from ..policies import CachePolicy, QuotaPolicy
@@ -67,6 +72,7 @@ from ._checkpoint import (
     target,
 )
 from ._common import (
+    EXIT_EMPTY,
     EXIT_ERROR,
     EXIT_INTERRUPTED,
     EXIT_PARTIAL,
@@ -75,6 +81,7 @@ from ._common import (
     EXIT_USAGE,
     CliError,
     UnknownItemNumber,
+    auth_advice,
     is_fatal,
     is_permanent,
     one_line,
@@ -135,6 +142,9 @@ class ExportOptions:
     #: ``--cache``: seconds the Arena answers are kept in the share for the next runs
     #: (None: nothing cached).
     cache: float | None = None
+    #: ``--allow-empty``: a selection that matches nothing is an empty export, finished
+    #: (exit 0); without it nothing is written and the run exits 5 with a warning.
+    allow_empty: bool = False
 
 
 def format_for(out: Path, explicit: str | None) -> Format:
@@ -530,8 +540,10 @@ async def _select(arena: ArenaClient, kind: ItemKind, *, selection: Selection,
         if isinstance(lookup.stop, QuotaExhaustedError):
             raise CliError(f"{one_line(lookup.stop)}; {_looked_up(lookup)}: run the same "
                            "command again after the reset", EXIT_QUOTA)
-        raise CliError(f"{one_line(lookup.stop)}; {_looked_up(lookup)}: run the same "
-                       "command again to resume", EXIT_ERROR)
+        advice = auth_advice(lookup.stop, "arena")
+        raise CliError(f"{one_line(lookup.stop)}; {_looked_up(lookup)}: "
+                       f"{advice + ', then ' if advice else ''}run the same command again "
+                       "to resume", EXIT_ERROR)
     if lookup.failed:
         failed = list(lookup.failed)
         shown = ", ".join(failed[:SHOWN_FAILURES])
@@ -581,6 +593,7 @@ async def _export_items(arena: ArenaClient, kind: ItemKind, *, selection: Select
                           selected=selected, ui=ui, logout=logout)
         return
     per_item, more = _per_item(kind, opts.page_size)
+    matched = _matching("items", selection.query.options() if selection.query else "")
     plain = kind
     numbered = _numbered(kind, selection)
     if numbered:
@@ -620,15 +633,24 @@ async def _export_items(arena: ArenaClient, kind: ItemKind, *, selection: Select
             pending = sum(1 for _ in state.pending())
             plan = Plan(pending, pending, pending if not kind.paged else None, per_item,
                         finding=resolved.spent, more=more, logout=logout)
-            ui.note(plan.line(arena.quota, opts.quota_reserve))
+            if state.items:  # nothing to plan for no items: the end says what matched
+                ui.note(plan.line(arena.quota, opts.quota_reserve))
             await _fan_out(arena, kind, out, resolved, run, opts=opts, ui=ui,
                            signals=signals, plan=plan, numbered=numbered)
     finally:
+        empty = False
         if out is not None:
             state = out.state
             finished = (run.stop is None and not run.failures and not run.interrupted
                         and state.items_done == state.items)
-            _close(out, finished, ui)
+            # No items and no unknown number: the query matched nothing.
+            empty = (finished and state.items == 0 and state.failed == 0
+                     and selection.query is not None
+                     and _empty(out, matched, opts, ui))
+            if empty:
+                out.discard()
+            else:
+                _close(out, finished, ui)
             if finished:
                 selection_path(opts.out).unlink(missing_ok=True)
     assert out is not None
@@ -638,7 +660,9 @@ async def _export_items(arena: ArenaClient, kind: ItemKind, *, selection: Select
              + (f", {len(run.failures):,} failed" if run.failures else ""))]
     if state.failed:
         rows.append(("failed", f"{state.failed:,} listed in {out.failed_path}"))
-    _summary(ui, f"export {kind.name}", out, run, rows)
+    _summary(ui, f"export {kind.name}", out, run, rows, discarded=empty)
+    if empty:
+        raise _nothing_matched(matched, out)
     _conclude(run, f"{state.items_done:,} of {state.items:,} items are complete",
               failed=state.failed, failed_file=out.failed_path)
 
@@ -876,6 +900,10 @@ async def _print_plan(arena: ArenaClient, kind: ItemKind, *, selection: Selectio
     shortfall = _shortfall(plan.finding + plan.low, arena.quota, opts.quota_reserve)
     if shortfall:
         ui.note(shortfall.strip())
+    if selection.query is not None and not resolved.guids and not opts.allow_empty:
+        ui.warn(f"warning: {_matching('items', selection.query.options())}: the export "
+                "would write nothing and exit 5 (check the spelling, or pass --allow-empty "
+                "when an empty export is a result)")
 
 
 def _unknown(opts: ExportOptions) -> str:
@@ -893,12 +921,15 @@ def _cache_rows(opts: ExportOptions) -> list[tuple[str, str]]:
 
 
 def _summary(ui: Reporter, title: str, out: Output, run: _Run,
-             extra: Sequence[tuple[str, str]], *, quota: bool = True) -> None:
+             extra: Sequence[tuple[str, str]], *, quota: bool = True,
+             discarded: bool = False) -> None:
     elapsed = time.perf_counter() - run.started
     written = out.records_written
     rate = f" ({written / elapsed:,.0f} records/s)" if elapsed > 0 and written else ""
+    shown = out.final or out.path
     rows = [
-        ("output", f"{out.path} ({out.state.format}, {out.size:,} bytes)"),
+        ("output", f"{shown}: not written (nothing matched)" if discarded
+         else f"{out.path} ({out.state.format}, {out.size:,} bytes)"),
         *extra,
         ("records", f"{written:,} written by this run, {out.state.records:,} in the file"),
         ("requests", format_requests(run.stats)),
@@ -910,7 +941,8 @@ def _summary(ui: Reporter, title: str, out: Output, run: _Run,
 
 
 def _conclude(run: _Run, progress: str, *, failed: int = 0,
-              failed_file: Path | None = None) -> None:
+              failed_file: Path | None = None,
+              server: Literal["arena", "akana"] = "arena") -> None:
     resume = "run the same command again to resume"
     if run.interrupted:
         code = EXIT_TERMINATED if run.terminated else EXIT_INTERRUPTED
@@ -919,8 +951,9 @@ def _conclude(run: _Run, progress: str, *, failed: int = 0,
         if isinstance(run.stop, QuotaExhaustedError):
             raise CliError(f"{one_line(run.stop)}; {progress}: {resume} after the reset",
                            EXIT_QUOTA)
-        if isinstance(run.stop, AuthenticationError):
-            resume = "check the credentials in the environment, then " + resume
+        advice = auth_advice(run.stop, server)
+        if advice:
+            resume = f"{advice}, then {resume}"
         raise CliError(f"{one_line(run.stop)}; {progress}: {resume}", EXIT_ERROR)
     if run.failures:
         for key, exc in list(run.failures.items())[:SHOWN_FAILURES]:
@@ -935,6 +968,35 @@ def _conclude(run: _Run, progress: str, *, failed: int = 0,
         raise CliError(f"finished, but {failed:,} item{'s' if failed != 1 else ''} failed "
                        f"for good (an unknown item, number or GUID, or no privilege): see "
                        f"{failed_file}", EXIT_PARTIAL)
+
+
+def _empty(out: Output, matched: str, opts: ExportOptions, ui: Reporter) -> bool:
+    """Whether the finished export ``out``, whose selection (``matched``: ``no items match
+    --category X``) matched nothing, is to be discarded (:func:`_nothing_matched`); with
+    ``--allow-empty`` it is kept as the (empty) result, with a note."""
+    if opts.allow_empty:
+        ui.note(f"{matched}: the output is empty (--allow-empty)")
+        return False
+    return True
+
+
+def _nothing_matched(matched: str, out: Output) -> CliError:
+    """The warning (exit 5) of an export whose selection matched nothing, after
+    :meth:`Output.discard`: a misspelt filter must not pass for an empty export, tonight
+    or on any later night (nothing is recorded as complete: the next run asks again)."""
+    kept = (f"; {out.final} is left as it was (the last complete export)"
+            if out.final is not None else "")
+    # Without filters there is nothing to misspell (:func:`_matching`).
+    spelling = "check the spelling, or " if matched.startswith("no ") else ""
+    return CliError(f"{matched}: nothing is written{kept}, and the next run asks again; "
+                    f"{spelling}pass --allow-empty when an empty export is a result",
+                    EXIT_EMPTY, warning=True)
+
+
+def _matching(what: str, options: str) -> str:
+    """``no items match --category X`` (``options``: the selection in command-line
+    terms; empty: every one)."""
+    return f"no {what} match {options}" if options else f"there are no {what} at all"
 
 
 async def export_item_listing(query: Query, client: Mapping[str, Any], opts: ExportOptions,
@@ -986,17 +1048,20 @@ async def export_item_listing(query: Query, client: Mapping[str, Any], opts: Exp
     await _export_listing(arena, out, pages, lambda i: i.guid, encode, ui=ui,
                           what="items", extra=[("query", query.describe())],
                           plan=f"plan: at least 1 request ({more}); quota left: "
-                               f"{_quota_text(arena.quota)}")
+                               f"{_quota_text(arena.quota)}",
+                          matched=_matching("items", query.options()), opts=opts)
 
 
 async def _export_listing(client: ArenaClient | AkanaClient, out: Output,
                           pages: Callable[[int], AsyncGenerator[Page[_T], None]],
                           key: Callable[[_T], str], encode: Callable[[Sequence[_T]], bytes],
                           *, ui: Reporter, what: str, extra: Sequence[tuple[str, str]],
-                          plan: str | None = None, title: str | None = None) -> None:
+                          matched: str, opts: ExportOptions, plan: str | None = None,
+                          title: str | None = None) -> None:
     """An export of one listing (``export items`` by query, ``export akana-tickets``):
     ``pages(start)`` from the checkpoint's next start, written by :func:`_write_pages`;
-    any error stops it resumably. Raises :class:`CliError` unless it is complete."""
+    any error stops it resumably. Raises :class:`CliError` unless it is complete, and
+    (exit 5) when it matched nothing (``matched`` says what), unless ``--allow-empty``."""
     state = out.state
     if out.resumed:
         ui.note(f"resuming {out.path}: {state.records:,} {what} were written already")
@@ -1020,10 +1085,18 @@ async def _export_listing(client: ArenaClient | AkanaClient, out: Output,
             finally:
                 run.stats, run.quota = client.stats, client.quota
     finally:
-        _close(out, not run.interrupted and run.stop is None and state.next_start is None, ui)
+        done = not run.interrupted and run.stop is None and state.next_start is None
+        empty = done and state.records == 0 and _empty(out, matched, opts, ui)
+        if empty:
+            out.discard()
+        else:
+            _close(out, done, ui)
     _summary(ui, f"export {out.state.kind}", out, run, extra,
-             quota=isinstance(client, ArenaClient))
-    _conclude(run, f"{state.records:,} {what} are written")
+             quota=isinstance(client, ArenaClient), discarded=empty)
+    if empty:
+        raise _nothing_matched(matched, out)
+    _conclude(run, f"{state.records:,} {what} are written",
+              server="arena" if isinstance(client, ArenaClient) else "akana")
 
 
 async def _write_pages(pages: AsyncGenerator[Page[_T], None], key: Callable[[_T], str],
@@ -1076,4 +1149,16 @@ async def export_tickets(filters: Mapping[str, Any], client: Mapping[str, Any],
         return akana.tickets.pages(**chosen, page_size=opts.page_size, start=start)
 
     await _export_listing(akana, out, pages, lambda t: t.ticket_id, encode, ui=ui,
-                          what="tickets", extra=[], title="Akana tickets")
+                          what="tickets", extra=[], title="Akana tickets",
+                          matched=_matching("tickets", _ticket_options(chosen)), opts=opts)
+
+
+#: The ticket filters that select tickets (the others shape each ticket or the order).
+_SELECTING: Final = ("api_id", "app_id", "retrieving_user_id", "author_id", "item_id", "tag",
+                     "label", "state")
+
+
+def _ticket_options(chosen: Mapping[str, Any]) -> str:
+    """The selecting filters as the command line gave them: ``--state OPEN --tag x``."""
+    return " ".join(f"--{k.replace('_', '-')} {shlex.quote(str(chosen[k]))}"
+                    for k in _SELECTING if k in chosen)

@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import aclosing
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import attrs
 
@@ -137,6 +138,11 @@ def read_entries(source: str) -> list[Entry]:
     return parse_entries(text, "stdin" if source == "-" else source)
 
 
+#: The command-line option of each query filter.
+_OPTIONS: Final = {"number": "--number", "category_name": "--category",
+                   "lifecycle_phase_stage": "--lifecycle-stage"}
+
+
 @attrs.frozen
 class Query:
     """A selection by ``GET /items`` filters (None: not sent)."""
@@ -154,13 +160,16 @@ class Query:
         """``number=PN-10*, category_name=Resistor``."""
         return ", ".join(f"{k}={v}" for k, v in self.filters.items())
 
+    def options(self) -> str:
+        """The query as the command line gave it: ``--number 'PN-10*' --category
+        Resistor``."""
+        return " ".join(f"{_OPTIONS[k]} {shlex.quote(v)}" for k, v in self.filters.items())
+
     def check(self) -> None:
         """Raise :class:`CliError` (exit 2) for an empty or multi-line filter."""
-        options = {"number": "--number", "category_name": "--category",
-                   "lifecycle_phase_stage": "--lifecycle-stage"}
         for name, value in attrs.asdict(self).items():
             if value is not None and (not value.strip() or _CONTROL.search(value)):
-                raise CliError(f"{options[name]} must be a non-empty one-line value",
+                raise CliError(f"{_OPTIONS[name]} must be a non-empty one-line value",
                                EXIT_USAGE)
 
 

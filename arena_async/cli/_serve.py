@@ -59,6 +59,17 @@ def _exports(prefix: str, client_kwargs: dict[str, Any]) -> str:
                                 for k, v in client_kwargs.items())
 
 
+def _oauth_exports(fake: FakeArena) -> str:
+    """The shell line that switches the environment from the fake's login to its OAuth
+    client: the variables the CLI and the docs' OAuth example read (``ARENA_CLIENT_ID``,
+    ``ARENA_CLIENT_SECRET``, ``ARENA_TOKEN_URL``), after unsetting the login's (two
+    credentials at once are refused)."""
+    login = " ".join(f"ARENA_{k.upper()}" for k in arena_kwargs_for(fake) if k != "base_url")
+    return f"unset {login}; " + _exports("ARENA_", {"client_id": fake.client_id,
+                                                    "client_secret": fake.client_secret,
+                                                    "token_url": fake.token_url})
+
+
 async def _listen(stack: AsyncExitStack, server: AbstractAsyncContextManager[_F], host: str,
                   port: int) -> _F:
     """``server`` started on ``stack``; a port that cannot be had is one CLI error."""
@@ -97,6 +108,9 @@ async def serve(*, arena: bool, akana: bool, host: str, arena_port: int, akana_p
                 _say("  " + _exports("ARENA_", {**arena_kwargs_for(fake), "share": share}))
                 _say("  (ARENA_SHARE: a temporary share of this fake's own, removed when it "
                      "stops: your default share is not used)")
+                _say("  # or as its OAuth machine user (one credential at a time: the "
+                     "login's variables go first):")
+                _say("  " + _oauth_exports(fake))
                 if write_items is not None:
                     _write_lines(write_items, fake.item_guids)
                     _say(f"  item GUIDs written to {write_items}")

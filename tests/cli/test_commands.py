@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -32,6 +33,18 @@ def test_demo_prints_a_plain_summary_when_not_a_terminal(
     assert "\x1b" not in out + captured.err
     assert len(out.splitlines()) <= 20
     assert captured.err.startswith("Fake servers on loopback: Arena with 60 items")
+
+
+def test_demo_quiet_prints_its_table_and_no_notes(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "-q", "--items", "20", "--tickets", "5"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == ""  # no "Fake servers on loopback" note, no progress
+    assert "arena_async demo: FakeArena at" in captured.out  # the table: the demo's result
+    assert "training records" in captured.out
+    assert main(["demo", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert ("No progress (bars or lines) and no notes on stderr; the summary table on "
+            "stdout, the demo's result, is still printed.") in text
 
 
 def test_version_and_help(capsys: pytest.CaptureFixture[str]) -> None:
@@ -109,6 +122,49 @@ def test_fake_server_serves_until_sigterm(tmp_path: Path,
     assert share.exists() is False
     assert not share.parent.exists()
     assert not (Path(os.environ["XDG_STATE_HOME"]) / "arena_async" / "share.db").exists()
+
+
+def test_fake_server_prints_its_oauth_client_for_the_docs_example(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    items_file = tmp_path / "items.txt"
+    proc = _spawn("fake-server", "--no-akana", "--items", "6", "--seed", "3",
+                  "--write-items", str(items_file))
+    try:
+        assert proc.stdout is not None
+        lines: list[str] = []
+        while not lines or not lines[-1].startswith("Serving"):
+            line = proc.stdout.readline()
+            assert line, proc.stderr.read() if proc.stderr else ""
+            lines.append(line.strip())
+        # Every shell line, as a user copies them: the login's, then the OAuth switch.
+        for line in lines:
+            if not line.startswith(("export ", "unset ")):
+                continue
+            for command in line.split("; "):
+                words = shlex.split(command)
+                if words[:1] == ["export"]:
+                    for part in words[1:]:
+                        monkeypatch.setenv(*part.split("=", 1))
+                elif words[:1] == ["unset"]:
+                    for name in words[1:]:
+                        monkeypatch.delenv(name)
+        # The variables docs/credentials.md's OAuth example reads are all there.
+        guide = (REPO / "docs" / "credentials.md").read_text(encoding="utf-8")
+        oauth = guide[guide.index("## OAuth machine users"):guide.index("## Akana")]
+        wanted = set(re.findall(r'os\.environ\["(ARENA_\w+)"\]', oauth))
+        assert wanted >= {"ARENA_CLIENT_ID", "ARENA_CLIENT_SECRET", "ARENA_TOKEN_URL"}
+        assert wanted <= set(os.environ), wanted - set(os.environ)
+        assert os.environ["ARENA_CLIENT_ID"] == "fake-client-id"
+        for name in ("ARENA_EMAIL", "ARENA_PASSWORD", "ARENA_WORKSPACE_ID"):
+            assert name not in os.environ  # one credential at a time
+        out = tmp_path / "refs.jsonl"
+        assert main(["export", "ticket-refs", "--items", str(items_file), "--out", str(out),
+                     "-q"]) == 0
+        assert canonical(read_jsonl(out)) == canonical(truth("ticket-refs", items=6, seed=3))
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=10)
+    assert proc.returncode == 0, stderr
 
 
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])

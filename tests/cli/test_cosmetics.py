@@ -49,7 +49,8 @@ def test_the_exit_codes_are_documented(capsys: pytest.CaptureFixture[str]) -> No
     assert main(["--help"]) == 0
     text = " ".join(capsys.readouterr().out.split())
     for words in ("0 done", "1 error", "2 bad usage", "3 Arena quota exhausted",
-                  "4 finished but some items failed for good", "130 interrupted by Ctrl-C",
+                  "4 finished but some items failed for good",
+                  "5 the query or filters matched nothing", "130 interrupted by Ctrl-C",
                   "143 by SIGTERM"):
         assert words in text, words
 
@@ -122,3 +123,22 @@ def test_a_double_ctrl_c_on_a_terminal_draws_the_bars_once_and_exits_130(
 
     assert main([*args, "-q"]) == 0
     assert canonical(read_jsonl(out)) == canonical(truth("training-records", items=120))
+
+
+@pytest.mark.parametrize("command", ["items", "ticket-refs", "references", "bom",
+                                     "training-records"])
+def test_each_plan_help_names_only_the_command_s_own_options(
+        command: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    assert main(["export", command, "--help"]) == 0
+    text = capsys.readouterr().out
+    block = re.search(r"^  --plan (.*?)(?=^  -)", text, re.M | re.S)
+    assert block is not None
+    plan = " ".join(block.group(1).split())
+    options = set(re.findall(r"^\s+(?:-\w, )?(--[a-z-]+)", text, re.M))
+    for named in re.findall(r"--[a-z][a-z-]+", plan):
+        assert named in options, (named, plan)
+    assert ("--details" in plan) == (command == "training-records")
+    if command == "items":  # a query's items are not listed by its plan
+        assert "those needed to list the items of a query" not in plan

@@ -441,7 +441,9 @@ def test_every_export_help_lists_the_exit_statuses(
     for words in ("Exit status: 0 done (or complete already: nothing to do)", "1 error",
                   "2 bad usage", "3 Arena quota exhausted (resumable after the reset)",
                   "4 finished but some items failed for good (listed in "
-                  "<out>.failed.jsonl)", "130 interrupted by Ctrl-C",
+                  "<out>.failed.jsonl)", "5 the query or filters matched nothing (nothing is "
+                  "written, the next run asks again; --allow-empty: exit 0 with an empty "
+                  "output)", "130 interrupted by Ctrl-C",
                   "143 by SIGTERM (both resumable)"):
         assert words in text, words
     if command[:1] == ["export"] and len(command) == 2:
