@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import subprocess
+import sys
+import textwrap
 import time
 from pathlib import Path
 from typing import Any
@@ -168,6 +171,70 @@ def test_outage_wait_is_checked() -> None:
 
 
 # -- misconfigured: at once, with a hint ------------------------------------------------------
+def run_without(module: str, body: str) -> str:
+    """``body`` run in a fresh interpreter where ``import <module>`` fails (as when
+    redis-py is not installed), before arena_async is imported; its stdout."""
+    code = f"import sys\nsys.modules[{module!r}] = None\n" + textwrap.dedent(body)
+    done = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True,
+                          text=True, timeout=60, cwd=Path(__file__).parents[2])
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_a_redis_url_without_redis_py_is_refused_at_construction() -> None:
+    out = run_without("redis", """
+        import time
+        from arena_async import ArenaClient, RedisShare
+        from arena_async._share import open_share
+
+        url = "redis://:s3cret-pw@localhost:6379/0"
+        for make in (lambda: RedisShare(url), lambda: open_share(url),
+                     lambda: ArenaClient(email="a@example.com", password="pw",
+                                         workspace_id=1, share=url)):
+            started = time.monotonic()
+            try:
+                make()
+            except ValueError as exc:
+                print(f"{time.monotonic() - started:.3f} {exc}")
+            else:
+                print("built")
+        """)
+    lines = out.splitlines()
+    assert len(lines) == 3, out
+    for line in lines:
+        took, message = line.split(" ", 1)
+        assert float(took) < 0.5, line
+        assert message == ("share URL 'redis://localhost:6379/0': redis-py is not installed: "
+                           "pip install 'arena_async[redis]'"), line
+
+
+def test_a_redis_py_that_cannot_be_imported_fails_the_first_call_at_once() -> None:
+    # Found (so the share is built) but not importable: a broken or too old install.
+    out = run_without("redis.asyncio", """
+        import asyncio, time
+        from arena_async import ArenaClient, ShareMisconfiguredError
+        from arena_async.testing import FakeArena
+
+        async def main() -> None:
+            async with FakeArena.seeded(items=1, seed=49) as fake:
+                async with ArenaClient(email=fake.email, password=fake.password,
+                                       workspace_id=fake.workspace_id, base_url=fake.url,
+                                       share="redis://127.0.0.1:1/0") as arena:
+                    started = time.monotonic()
+                    try:
+                        await arena.items.tickets.list(fake.item_guids[0])
+                    except ShareMisconfiguredError as exc:
+                        print(f"{time.monotonic() - started:.3f} {fake.stats.requests} {exc}")
+
+        asyncio.run(main())
+        """)
+    took, requests, message = out.strip().split(" ", 2)
+    assert float(took) < 0.5, out  # not outage_wait (10 s)
+    assert requests == "0", out
+    assert "redis-py cannot be imported" in message, out
+    assert "pip install 'arena_async[redis]'" in message, out
+
+
 async def assert_fails_at_once(fake: FakeArena, share: Share, *words: str) -> None:
     async with client(fake, share, max_concurrency=2) as arena:
         for _ in range(3):
