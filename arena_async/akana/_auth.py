@@ -463,10 +463,16 @@ def _cookie_expiry(token: str) -> datetime | None:
     return times[1] if times is not None else None
 
 
+#: The domains of Arena's regional REST APIs (api.<domain>/v1).
+_ARENA_DOMAINS = ("arenasolutions.com", "arenagov.com", "arenaplm.com", "arenaplm.cn")
+
+
 def _not_the_portal(error: LoginError, url: str, base_url: str) -> LoginError:
     """A 404/405 at login: the base URL does not point at an Akana portal."""
-    arena = urlsplit(base_url).path.rstrip("/").lower().endswith("/v1") \
-        or "arena" in (urlsplit(base_url).hostname or "")
+    parts = urlsplit(base_url)
+    host = parts.hostname or ""
+    arena = parts.path.rstrip("/").lower().endswith("/v1") or any(
+        host == domain or host.endswith("." + domain) for domain in _ARENA_DOMAINS)
     error.args = (f"{error.args[0]}: no Akana login at {url}. Is base_url {base_url!r} "
                   "right? An Akana base URL is the portal's root, without /api (the client "
                   "adds /api/login), e.g. https://portal.example.com"
