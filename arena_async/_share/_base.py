@@ -161,8 +161,8 @@ class Share(abc.ABC):
                 now = time.monotonic()
                 if self._outage_since is None:
                     self._outage_since = now
-                    log.warning("%s; waiting up to %.0f s for it (outage_wait)", exc,
-                                self.outage_wait)
+                    log.warning("%s", then(str(exc), f"waiting up to {self.outage_wait:g} s "
+                                                     "for it (outage_wait)"))
                 if deadline is None:
                     deadline = now + self.outage_wait
                 pause = delay * random.uniform(0.8, 1.2)
@@ -413,6 +413,20 @@ def redact_url(url: str) -> str:
     path, _, query = tail.partition("?")
     path = path.split("#", 1)[0]
     return f"{scheme}:{leading}{netloc}{path}{'?…' if query else ''}"
+
+
+def then(text: str, more: str, sep: str = "; ") -> str:
+    """``text`` and then ``more``, after ``sep``; or, when ``text`` ends a sentence (an
+    error's own message often does), as a sentence of its own: never ``".;"`` or ``".:"``.
+
+    Example: ``then("refused.", "waiting")`` is ``"refused. Waiting"``; ``then("refused",
+    "waiting")`` is ``"refused; waiting"``."""
+    text = text.rstrip().rstrip(";:,").rstrip()
+    if not text:
+        return more
+    if text.endswith((".", "!", "?")):
+        return f"{text} {more[:1].upper()}{more[1:]}"
+    return f"{text}{sep}{more}"
 
 
 def check_ttl(name: str, value: Any) -> float:

@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 
 from ..errors import ShareMisconfiguredError, ShareUnavailableError
 from ._answers import Claim, Stored
-from ._base import Share, check_redis_url, check_ttl, dumps, loads, redact_url
+from ._base import Share, check_redis_url, check_ttl, dumps, loads, redact_url, then
 from ._state import Now, Step
 
 if TYPE_CHECKING:
@@ -251,8 +251,9 @@ class RedisShare(Share):
         except redis.exceptions.RedisError as exc:
             hint = _permanent(exc)
             if hint is not None:
-                raise ShareMisconfiguredError(f"{type(exc).__name__}: {_safe(exc)}: {hint}",
-                                              share=self.name) from None
+                raise ShareMisconfiguredError(
+                    then(f"{type(exc).__name__}: {_safe(exc)}", hint, ": "),
+                    share=self.name) from None
             if isinstance(exc, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError):
                 await self._check_tls()
             raise ShareUnavailableError(f"{type(exc).__name__}: {_safe(exc)}",
