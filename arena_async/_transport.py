@@ -32,7 +32,7 @@ import yarl
 from aiohttp import hdrs
 
 from ._attempt_timer import AttemptTimer
-from ._checks import check_deadline
+from ._checks import check_deadline, check_timeout
 from ._exchange import Action, ActionKind, Exchange
 from ._lifecycle import Lifecycle
 from ._limiter import Limiter, Permit
@@ -100,12 +100,10 @@ class Transport(Lifecycle):
         network: Network | None = None,
         max_answer_size: int = DEFAULT_MAX_ANSWER_SIZE,
     ) -> None:
-        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
-            raise ValueError(f"timeout must be a number of seconds > 0, got {timeout!r}")
         self.auth: Auth = auth
         self.limiter: Limiter = limiter
         self.retry: RetryPolicy = retry
-        self.timeout: float = float(timeout)
+        self.timeout: float = check_timeout(timeout)
         super().__init__(timeout=self.timeout, session=session,
                          connector_limit=connector_limit, trace_configs=trace_configs,
                          network=network)

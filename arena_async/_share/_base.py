@@ -440,7 +440,7 @@ def check_wait(name: str, value: Any) -> float:
     """A finite number of seconds >= 0."""
     if isinstance(value, bool) or not isinstance(value, int | float) \
             or not 0 <= value < float("inf"):  # NaN fails the comparison too
-        raise ValueError(f"{name} must be a number of seconds >= 0, got {value!r}")
+        raise ValueError(f"{name} must be a finite number of seconds >= 0, got {value!r}")
     return float(value)
 
 
