@@ -43,12 +43,15 @@ from ..errors import ErrorDetail, NotFoundError, ResponseFormatError, excerpt
 from ..models.akana import TICKETS_KEY, Ticket
 from ..models.common import Page
 
-__all__ = ["DEFAULT_PAGE_SIZE", "KNOWN_API_VERSIONS", "TicketFilters", "Tickets"]
+__all__ = ["DEFAULT_PAGE_SIZE", "KNOWN_API_VERSIONS", "TICKET_STATES", "TicketFilters",
+           "Tickets"]
 
 #: The platform's default ``count``.
 DEFAULT_PAGE_SIZE = 100
 #: The ``application/vnd.soa.{v}+json`` versions the platform documents.
 KNOWN_API_VERSIONS = ("v72", "v80", "v81")
+#: The ticket states the platform documents, as the ``State`` filter sends them.
+TICKET_STATES = ("OPEN", "RESOLVED", "CLOSED", "REOPEN")
 
 _LIST_PATH = "/api/tickets"
 
@@ -74,7 +77,9 @@ class TicketFilters(TypedDict, total=False):
     they are declared (each annotated with its wire name, in the order they are sent).
 
     A filter left out or None is not sent; text must not be blank; booleans go as
-    ``true`` / ``false``; ``number_of_comments`` is an integer >= 0.
+    ``true`` / ``false``; ``number_of_comments`` is an integer >= 0; ``state`` is one of
+    :data:`TICKET_STATES` (``OPEN``, ``RESOLVED``, ``CLOSED``, ``REOPEN``; in any case,
+    sent in capitals), another is refused with a ``ValueError`` naming them.
 
     Example: ``filters: TicketFilters = {"state": "OPEN", "include_comments": False}``,
     then ``await akana.tickets.list(**filters)``.
@@ -108,8 +113,23 @@ def _wire_count(name: str, value: object) -> str | None:
     return None if count is None else str(count)
 
 
+def _wire_state(name: str, value: object) -> str | None:
+    text = _wire_text(name, value)
+    if text is None:
+        return None
+    state = text.strip().upper()
+    if state not in TICKET_STATES:
+        # A state the platform does not have filters every ticket out: an empty list that
+        # looks like an answer.
+        raise ValueError(f"{name} must be one of {', '.join(TICKET_STATES)} (or None), "
+                         f"got {value!r}")
+    return state
+
+
 _ENCODERS: Final[dict[type, Callable[[str, object], str | None]]] = {
     str: _wire_text, bool: _wire_flag, int: _wire_count}
+#: Filters with a check of their own, beyond their type's.
+_OWN_ENCODERS: Final[dict[str, Callable[[str, object], str | None]]] = {"state": _wire_state}
 
 
 def _filter_table() -> tuple[tuple[str, str, Any, Callable[[str, object], str | None]], ...]:
@@ -119,7 +139,7 @@ def _filter_table() -> tuple[tuple[str, str, Any, Callable[[str, object], str | 
     for name, hint in get_type_hints(TicketFilters, include_extras=True).items():
         optional, wire = get_args(hint)  # Annotated[X | None, "Wire"]
         base = next(t for t in get_args(optional) if t is not type(None))
-        table.append((name, wire, optional, _ENCODERS[base]))
+        table.append((name, wire, optional, _OWN_ENCODERS.get(name) or _ENCODERS[base]))
     return tuple(table)
 
 

@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 
 from arena_async import AkanaClient, NotFoundError, ServerError, Ticket
+from arena_async.akana.tickets import TICKET_STATES
 from arena_async.testing import FakeAkana, Fault
-from arena_async.testing._fake_akana import LABELS, TICKET_PARAMS
+from arena_async.testing._fake_akana import LABELS, STATES, TICKET_PARAMS
 from tests.conftest import FakeClock
 
 
@@ -125,6 +126,38 @@ async def test_filters_select_what_the_server_selects(
     async with client_for(fake_akana) as akana:
         got = [t.ticket_id for t in await akana.tickets.list(page_size=10, **kw)]
     assert got == truth
+
+
+@pytest.mark.parametrize("bad", ["NOPE", "OPENED", "REOPENED", "CLOSE", "open!"])
+async def test_an_unknown_state_is_refused_naming_the_valid_ones_before_sending(
+        fake_akana: FakeAkana, bad: str) -> None:
+    message = f"state must be one of OPEN, RESOLVED, CLOSED, REOPEN (or None), got {bad!r}"
+    async with client_for(fake_akana) as akana:
+        with pytest.raises(ValueError) as info:
+            await akana.tickets.list(state=bad)
+        assert str(info.value) == message
+        with pytest.raises(ValueError) as info:
+            akana.tickets.pages(state=bad)
+        assert str(info.value) == message
+        with pytest.raises(ValueError) as info:
+            akana.tickets.iter(state=bad)
+        assert str(info.value) == message
+    assert fake_akana.requests == []  # not even a login
+
+
+async def test_a_state_in_any_case_is_sent_as_the_platform_spells_it(
+        fake_akana: FakeAkana) -> None:
+    truth = [t["TicketID"] for t in fake_akana.tickets if t["State"] == "RESOLVED"]
+    assert truth
+    async with client_for(fake_akana) as akana:
+        for spelled in ("RESOLVED", "resolved", "Resolved"):
+            assert [t.ticket_id for t in await akana.tickets.list(state=spelled)] == truth
+    assert {r.query["State"] for r in fake_akana.requests if r.path == "/api/tickets"} \
+        == {"RESOLVED"}
+
+
+def test_the_documented_states_are_the_fakes() -> None:
+    assert TICKET_STATES == STATES
 
 
 async def test_comment_and_action_options_shape_the_tickets(fake_akana: FakeAkana) -> None:
