@@ -235,8 +235,9 @@ def open_share(value: object, environ: Mapping[str, str] | None = None) -> Share
     ``None`` (the default share: :func:`default_share`), ``False`` or ``"none"`` (no
     share, as ``ARENA_SHARE=none`` and the CLI's ``--share none``), a
     :class:`Share`, or a URL of a scheme in :data:`SCHEMES` (``sqlite:////absolute.db``,
-    ``redis://``, ``rediss://``, ``unix://``). A malformed URL or a relative SQLite path is
-    a ``ValueError`` naming the problem (never the password).
+    ``redis://``, ``rediss://``, ``unix://``). A malformed URL, a relative SQLite path or a
+    Redis URL without redis-py installed is a ``ValueError`` naming the problem (never the
+    password).
 
     Example: ``open_share("redis://cache:6379/0")`` is a :class:`RedisShare`;
     ``open_share(False)`` is None."""
