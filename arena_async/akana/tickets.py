@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import builtins
 import inspect
+import logging
 from collections.abc import AsyncGenerator, Callable
 from typing import (
     Annotated,
@@ -46,6 +47,8 @@ from ..models.common import Page
 __all__ = ["DEFAULT_PAGE_SIZE", "KNOWN_API_VERSIONS", "TICKET_STATES", "TicketFilters",
            "Tickets"]
 
+log = logging.getLogger(__name__)
+
 #: The platform's default ``count``.
 DEFAULT_PAGE_SIZE = 100
 #: The ``application/vnd.soa.{v}+json`` versions the platform documents.
@@ -77,9 +80,10 @@ class TicketFilters(TypedDict, total=False):
     they are declared (each annotated with its wire name, in the order they are sent).
 
     A filter left out or None is not sent; text must not be blank; booleans go as
-    ``true`` / ``false``; ``number_of_comments`` is an integer >= 0; ``state`` is one of
-    :data:`TICKET_STATES` (``OPEN``, ``RESOLVED``, ``CLOSED``, ``REOPEN``; in any case,
-    sent in capitals), another is refused with a ``ValueError`` naming them.
+    ``true`` / ``false``; ``number_of_comments`` is an integer >= 0; ``state`` one of
+    :data:`TICKET_STATES` (``OPEN``, ``RESOLVED``, ``CLOSED``, ``REOPEN``) is sent in
+    capitals whatever its case; another is sent as given, with a WARNING (the platform's
+    list of states is not confirmed, and a state it does not have matches no ticket).
 
     Example: ``filters: TicketFilters = {"state": "OPEN", "include_comments": False}``,
     then ``await akana.tickets.list(**filters)``.
@@ -119,10 +123,13 @@ def _wire_state(name: str, value: object) -> str | None:
         return None
     state = text.strip().upper()
     if state not in TICKET_STATES:
-        # A state the platform does not have filters every ticket out: an empty list that
-        # looks like an answer.
-        raise ValueError(f"{name} must be one of {', '.join(TICKET_STATES)} (or None), "
-                         f"got {value!r}")
+        # The documented list is not confirmed verbatim: a platform may have more states,
+        # so another is sent as given. But a misspelt one filters every ticket out (an
+        # empty list that looks like an answer): said at WARNING.
+        log.warning("%s %r is not one of the documented ticket states (%s): sent as given; "
+                    "a state the platform does not have matches no ticket", name, value,
+                    ", ".join(TICKET_STATES))
+        return text
     return state
 
 
