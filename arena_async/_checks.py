@@ -111,20 +111,21 @@ def check_seconds(name: str, value: object, *, optional: bool = False) -> float 
     """A finite number of seconds > 0 (None too if ``optional``), as a float.
 
     Example: ``check_seconds("timeout", float("inf"))`` raises
-    ``timeout must be a number of seconds > 0, got inf``.
+    ``timeout must be a finite number of seconds > 0, got inf``.
     """
     if value is None and optional:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) \
             or not 0 < value < math.inf:  # NaN fails the comparison too
-        raise ValueError(f"{name} must be a number of seconds > 0, got {value!r}")
+        raise ValueError(f"{name} must be a finite number of seconds > 0, got {value!r}")
     return float(value)
 
 
 def check_timeout(value: object) -> float:
     """``timeout`` (seconds per attempt): a finite number > 0.
 
-    Example: ``check_timeout(0)`` raises ``timeout must be a number of seconds > 0, got 0``.
+    Example: ``check_timeout(0)`` raises ``timeout must be a finite number of seconds > 0,
+    got 0``.
     """
     checked = check_seconds("timeout", value)
     assert checked is not None
@@ -134,7 +135,8 @@ def check_timeout(value: object) -> float:
 def check_deadline(value: object) -> float | None:
     """``deadline`` (seconds for a call, all its retries): None or a finite number > 0.
 
-    Example: ``check_deadline(-1)`` raises ``deadline must be a number of seconds > 0, got -1``.
+    Example: ``check_deadline(-1)`` raises ``deadline must be a finite number of seconds > 0,
+    got -1``.
     """
     return check_seconds("deadline", value, optional=True)
 

@@ -63,18 +63,23 @@ class Route:
     """The proxy one origin is reached through, with the header that authenticates to it.
 
     ``headers`` (``Proxy-Authorization``) hold the proxy password: never shown.
+    ``setting`` is what named the proxy (``proxy=``, or ``HTTPS_PROXY (trust_env=True)``),
+    for messages.
 
     Example: ``Route(yarl.URL("http://proxy.corp:3128"), None)``
     """
 
-    __slots__ = ("headers", "proxy")
+    __slots__ = ("headers", "proxy", "setting")
 
     proxy: yarl.URL
     headers: Mapping[str, str] | None
+    setting: str
 
-    def __init__(self, proxy: yarl.URL, headers: Mapping[str, str] | None) -> None:
+    def __init__(self, proxy: yarl.URL, headers: Mapping[str, str] | None,
+                 setting: str = "proxy=") -> None:
         self.proxy = proxy
         self.headers = headers
+        self.setting = setting
 
     def __repr__(self) -> str:
         auth = " (with credentials)" if self.headers else ""
@@ -299,7 +304,7 @@ def check_proxy(value: object, *, name: str) -> Route:
         headers = {"Proxy-Authorization": f"Basic {token}"}
     netloc = f"[{host}]" if ":" in host else host
     proxy = yarl.URL(f"http://{netloc}:{port or 80}")
-    return Route(proxy, headers)
+    return Route(proxy, headers, "proxy=" if name == "proxy" else name)
 
 
 def _without_credentials(scheme: str, netloc: str) -> str:

@@ -32,11 +32,11 @@ import yarl
 from aiohttp import hdrs
 
 from ._attempt_timer import AttemptTimer
-from ._checks import check_deadline
+from ._checks import check_deadline, check_timeout
 from ._exchange import Action, ActionKind, Exchange
 from ._lifecycle import Lifecycle
 from ._limiter import Limiter, Permit
-from ._network import Network
+from ._network import Network, Route
 from ._protocol import (
     Request,
     Verdict,
@@ -51,7 +51,14 @@ from ._retry import was_sent
 from ._session import DEFAULT_MAX_ANSWER_SIZE, Auth, Response, other_loop_error, read_body
 from ._transport_stats import TransportCounters
 from ._urls import WireURLs
-from .errors import APIError, ArenaAsyncError, error_for_status, excerpt, failure_error
+from .errors import (
+    APIError,
+    ArenaAsyncError,
+    ProxyUnreachable,
+    error_for_status,
+    excerpt,
+    failure_error,
+)
 from .models.common import Quota, Stats
 from .policies import QuotaPolicy, RetryPolicy
 
@@ -93,12 +100,10 @@ class Transport(Lifecycle):
         network: Network | None = None,
         max_answer_size: int = DEFAULT_MAX_ANSWER_SIZE,
     ) -> None:
-        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
-            raise ValueError(f"timeout must be a number of seconds > 0, got {timeout!r}")
         self.auth: Auth = auth
         self.limiter: Limiter = limiter
         self.retry: RetryPolicy = retry
-        self.timeout: float = float(timeout)
+        self.timeout: float = check_timeout(timeout)
         super().__init__(timeout=self.timeout, session=session,
                          connector_limit=connector_limit, trace_configs=trace_configs,
                          network=network)
@@ -284,7 +289,7 @@ class Transport(Lifecycle):
         return _ProxiedRequest(session.request(
             request.method, url, params=request.params, data=data, headers=headers,
             allow_redirects=False, raise_for_status=False, proxy=proxy,
-            proxy_headers=proxy_headers), proxied=proxy is not None)
+            proxy_headers=proxy_headers), route=route)
 
     # -- the exchange: a driver of _exchange.Exchange -------------------------------------
     async def send(self, request: Request, *, deadline: float | None = None) -> Response:
@@ -479,17 +484,24 @@ class Transport(Lifecycle):
 
 class _ProxiedRequest:
     """``async with`` a request sent through a proxy: a 407 answer (the proxy's own, to a
-    plain-http request) raises ``ClientHttpProxyError``, as a refused ``CONNECT`` does."""
+    plain-http request) raises ``ClientHttpProxyError``, as a refused ``CONNECT`` does; a
+    proxy that cannot be reached raises :class:`ProxyUnreachable`, naming the setting
+    that named it."""
 
-    __slots__ = ("_proxied", "_sending")
+    __slots__ = ("_route", "_sending")
 
-    def __init__(self, sending: Any, *, proxied: bool) -> None:
+    def __init__(self, sending: Any, *, route: Route | None) -> None:
         self._sending = sending
-        self._proxied = proxied
+        self._route = route
 
     async def __aenter__(self) -> aiohttp.ClientResponse:
-        resp: aiohttp.ClientResponse = await self._sending.__aenter__()
-        if resp.status == 407 and self._proxied:
+        try:
+            resp: aiohttp.ClientResponse = await self._sending.__aenter__()
+        except aiohttp.ClientProxyConnectionError as exc:
+            if self._route is None or isinstance(exc, ProxyUnreachable):
+                raise
+            raise ProxyUnreachable(exc, self._route.setting) from None
+        if resp.status == 407 and self._route is not None:
             resp.release()
             raise aiohttp.ClientHttpProxyError(resp.request_info, resp.history, status=407,
                                                message=resp.reason or "")

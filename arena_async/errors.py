@@ -580,6 +580,18 @@ def _describe_certificate(exc: aiohttp.ClientConnectorError,
             "private CA or a TLS-inspecting proxy signs it, " + TRUST_FIXES)
 
 
+class ProxyUnreachable(aiohttp.ClientProxyConnectionError):
+    """aiohttp's failure to connect to the proxy, with the setting that named the proxy
+    (``proxy=``, or ``HTTPS_PROXY (trust_env=True)``...), for the message. Internal: it
+    never leaves the client (the caller gets a :class:`TransportError`)."""
+
+    def __init__(self, failed: aiohttp.ClientProxyConnectionError, setting: str) -> None:
+        super().__init__(*failed.args)
+        self.setting: str = setting
+
+
+
+
 def describe_failure(exc: BaseException) -> str:
     """A short account of one failed attempt, for messages: never headers or bodies.
 
@@ -604,6 +616,13 @@ def describe_failure(exc: BaseException) -> str:
         return "timed out"
     if isinstance(exc, ArenaAsyncError):
         return f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, aiohttp.ClientProxyConnectionError):
+        # Not named by the client: a session given to it (session=) brought its own proxy.
+        setting = (exc.setting if isinstance(exc, ProxyUnreachable)
+                   else "the settings of the session given to the client")
+        return (f"failed: cannot connect to the proxy {exc.host}:{exc.port} named by {setting}: "
+                f"{_os_words(exc.os_error, exc.os_error.strerror or 'cannot connect')} "
+                "(ClientProxyConnectionError)")
     if isinstance(exc, aiohttp.ClientConnectorError) and not isinstance(
             exc, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError):
         return (f"failed: cannot connect to {exc.host}:{exc.port}: {brief_failure(exc)} "
@@ -642,6 +661,8 @@ def brief_failure(exc: BaseException) -> str:
     if isinstance(exc, aiohttp.ClientHttpProxyError):
         return ("proxy credentials refused" if exc.status == 407
                 else f"proxy answered HTTP {exc.status}")
+    if isinstance(exc, aiohttp.ClientProxyConnectionError):
+        return "proxy " + _os_words(exc.os_error, exc.os_error.strerror or "cannot connect")
     if isinstance(exc, aiohttp.ClientConnectorError):
         return _os_words(exc.os_error, exc.os_error.strerror or "cannot connect")
     if isinstance(exc, aiohttp.ClientPayloadError):

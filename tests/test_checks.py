@@ -9,7 +9,14 @@ from typing import Any
 
 import pytest
 
-from arena_async import AkanaClient, ArenaClient
+from arena_async import (
+    AkanaClient,
+    ArenaClient,
+    CachePolicy,
+    QuotaPolicy,
+    RedisShare,
+    SQLiteShare,
+)
 from arena_async._checks import (
     check_deadline,
     check_flag,
@@ -51,10 +58,10 @@ def test_integers_refuse_bools_floats_and_strings(bad: object) -> None:
     (lambda: check_offset("offset", -1), "offset must be >= 0, got -1"),
     (lambda: check_offset("start", "3"), "start must be an integer >= 0, got '3'"),
     (lambda: check_max_items(True), "max_items must be None or an integer >= 0, got True"),
-    (lambda: check_timeout(0), "timeout must be a number of seconds > 0, got 0"),
-    (lambda: check_timeout(math.inf), "timeout must be a number of seconds > 0, got inf"),
-    (lambda: check_deadline(math.nan), "deadline must be a number of seconds > 0, got nan"),
-    (lambda: check_deadline(True), "deadline must be a number of seconds > 0, got True"),
+    (lambda: check_timeout(0), "timeout must be a finite number of seconds > 0, got 0"),
+    (lambda: check_timeout(math.inf), "timeout must be a finite number of seconds > 0, got inf"),
+    (lambda: check_deadline(math.nan), "deadline must be a finite number of seconds > 0, got nan"),
+    (lambda: check_deadline(True), "deadline must be a finite number of seconds > 0, got True"),
     (lambda: check_rate(math.inf),
      "requests_per_second must be a finite number > 0 or None (None: no cap), got inf"),
     (lambda: check_rate(0), "requests_per_second must be a finite number > 0 or None "
@@ -105,8 +112,27 @@ def test_page_size_bounds(size: object) -> None:
 
 @pytest.mark.parametrize("bad", [0, -1, math.inf, math.nan, True, "3"])
 def test_deadline_refusals(bad: object) -> None:
-    with pytest.raises(ValueError, match=r"^deadline must be a number of seconds > 0, got "):
+    with pytest.raises(ValueError, match=r"^deadline must be a finite number of seconds > 0, got "):
         check_deadline(bad)
+
+
+@pytest.mark.parametrize(("make", "name"), [
+    (lambda v: ArenaClient(session_id="s", base_url="http://127.0.0.1:9", timeout=v),
+     "timeout"),
+    (lambda v: AkanaClient(base_url="http://127.0.0.1:9", auth_token="t", tenant="x",
+                           timeout=v), "timeout"),
+    (lambda v: RedisShare("redis://h:1/0", timeout=v), "timeout"),
+    (lambda v: RedisShare("redis://h:1/0", outage_wait=v), "outage_wait"),
+    (lambda v: SQLiteShare("/tmp/x.db", lease_ttl=v), "lease_ttl"),
+    (lambda v: QuotaPolicy(max_wait=v), "max_wait"),
+    (lambda v: CachePolicy(ttl=v), "ttl"),
+    (check_deadline, "deadline"),
+])
+def test_every_number_of_seconds_says_it_must_be_finite(make: Any, name: str) -> None:
+    for infinite in (math.inf, -math.inf, math.nan):
+        with pytest.raises(ValueError, match=rf"^{name} must be a finite number ") as info:
+            make(infinite)
+        assert repr(infinite) in str(info.value)
 
 
 @pytest.mark.parametrize("bad", [-1, True, 1.5, "3"])

@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 import trustme
 
@@ -415,13 +416,70 @@ async def test_refused_proxy_credentials_fail_at_once_without_the_password(
 async def test_an_unreachable_proxy_is_a_transport_error(fake_clock: FakeClock) -> None:
     async with ForwardProxy() as gone:
         url = gone.url
-    async with FakeArena() as fake, arena_for(fake, proxy=url, sleep=fake_clock.sleep,
-                         retry=RetryPolicy(max_attempts=2)) as arena:
+    host_port = url.removeprefix("http://")
+    async with FakeArena() as fake, arena_for(
+            fake, proxy=url.replace("http://", f"http://corp%5Csvc:{PROXY_PASSWORD}@"),
+            sleep=fake_clock.sleep, retry=RetryPolicy(max_attempts=2)) as arena:
         with pytest.raises(TransportError) as info:
             await arena.items.tickets.list("ITEM1")
-    assert info.value.brief == "connection refused"
+    assert info.value.brief == "proxy connection refused"
     assert info.value.attempts == 2
     assert fake.requests == []
+    message = str(info.value)
+    assert f"cannot connect to the proxy {host_port} named by proxy=: connection refused" \
+        in message, message
+    for text in (message, repr(info.value), *getattr(info.value, "__notes__", [])):
+        assert PROXY_PASSWORD not in text
+    assert "proxy connection refused" in info.value.__notes__[0]
+
+
+@pytest.mark.parametrize("variable", ["http_proxy", "ALL_PROXY"])
+async def test_an_unreachable_proxy_from_the_environment_names_the_variable(
+        clean_env: pytest.MonkeyPatch, fake_clock: FakeClock, variable: str) -> None:
+    async with ForwardProxy() as gone:
+        url = gone.url
+    clean_env.setenv(variable, url.replace("http://", f"http://svc:{PROXY_PASSWORD}@"))
+    async with FakeAkana() as fake, AkanaClient(
+            base_url=fake.url, email=fake.email, password=fake.password, trust_env=True,
+            sleep=fake_clock.sleep, retry=RetryPolicy(max_attempts=1)) as akana:
+        with pytest.raises(TransportError) as info:
+            await akana.tickets.list()
+    message = str(info.value)
+    assert f"the proxy {url.removeprefix('http://')} named by {variable} (trust_env=True): " \
+        "connection refused" in message, message
+    assert PROXY_PASSWORD not in message + repr(info.value)
+    assert fake.requests == []
+
+
+async def test_an_unreachable_proxy_of_a_given_session_says_so(fake_clock: FakeClock) -> None:
+    async with ForwardProxy() as gone:
+        url = gone.url
+    async with FakeArena() as fake, aiohttp.ClientSession(proxy=url) as session, arena_for(
+            fake, session=session, sleep=fake_clock.sleep,
+            retry=RetryPolicy(max_attempts=1)) as arena:
+        with pytest.raises(TransportError) as info:
+            await arena.items.tickets.list("ITEM1")
+    assert f"cannot connect to the proxy {url.removeprefix('http://')} named by the settings " \
+        "of the session given to the client: connection refused" in str(info.value)
+    assert fake.requests == []
+
+
+async def test_an_unreachable_https_proxy_names_https_proxy(
+        clean_env: pytest.MonkeyPatch, fake_clock: FakeClock, tls_arena: FakeArena,
+        ca_file: Path) -> None:
+    async with ForwardProxy() as gone:
+        url = gone.url
+    clean_env.setenv("HTTPS_PROXY", url.replace("http://", f"http://svc:{PROXY_PASSWORD}@"))
+    clean_env.setenv("SSL_CERT_FILE", str(ca_file))
+    async with arena_for(tls_arena, trust_env=True, sleep=fake_clock.sleep,
+                         retry=RetryPolicy(max_attempts=1)) as arena:
+        with pytest.raises(TransportError) as info:
+            await arena.items.tickets.list("ITEM1")
+    message = str(info.value)
+    assert f"the proxy {url.removeprefix('http://')} named by HTTPS_PROXY (trust_env=True): " \
+        "connection refused" in message, message
+    assert PROXY_PASSWORD not in message + repr(info.value)
+    assert tls_arena.requests == []
 
 
 async def test_akana_goes_through_the_proxy(proxy: ForwardProxy) -> None:

@@ -161,8 +161,8 @@ class Share(abc.ABC):
                 now = time.monotonic()
                 if self._outage_since is None:
                     self._outage_since = now
-                    log.warning("%s; waiting up to %.0f s for it (outage_wait)", exc,
-                                self.outage_wait)
+                    log.warning("%s", then(str(exc), f"waiting up to {self.outage_wait:g} s "
+                                                     "for it (outage_wait)"))
                 if deadline is None:
                     deadline = now + self.outage_wait
                 pause = delay * random.uniform(0.8, 1.2)
@@ -235,8 +235,9 @@ def open_share(value: object, environ: Mapping[str, str] | None = None) -> Share
     ``None`` (the default share: :func:`default_share`), ``False`` or ``"none"`` (no
     share, as ``ARENA_SHARE=none`` and the CLI's ``--share none``), a
     :class:`Share`, or a URL of a scheme in :data:`SCHEMES` (``sqlite:////absolute.db``,
-    ``redis://``, ``rediss://``, ``unix://``). A malformed URL or a relative SQLite path is
-    a ``ValueError`` naming the problem (never the password).
+    ``redis://``, ``rediss://``, ``unix://``). A malformed URL, a relative SQLite path or a
+    Redis URL without redis-py installed is a ``ValueError`` naming the problem (never the
+    password).
 
     Example: ``open_share("redis://cache:6379/0")`` is a :class:`RedisShare`;
     ``open_share(False)`` is None."""
@@ -415,6 +416,20 @@ def redact_url(url: str) -> str:
     return f"{scheme}:{leading}{netloc}{path}{'?…' if query else ''}"
 
 
+def then(text: str, more: str, sep: str = "; ") -> str:
+    """``text`` and then ``more``, after ``sep``; or, when ``text`` ends a sentence (an
+    error's own message often does), as a sentence of its own: never ``".;"`` or ``".:"``.
+
+    Example: ``then("refused.", "waiting")`` is ``"refused. Waiting"``; ``then("refused",
+    "waiting")`` is ``"refused; waiting"``."""
+    text = text.rstrip().rstrip(";:,").rstrip()
+    if not text:
+        return more
+    if text.endswith((".", "!", "?")):
+        return f"{text} {more[:1].upper()}{more[1:]}"
+    return f"{text}{sep}{more}"
+
+
 def check_ttl(name: str, value: Any) -> float:
     """A finite number of seconds > 0."""
     seconds = check_seconds(name, value)
@@ -426,7 +441,7 @@ def check_wait(name: str, value: Any) -> float:
     """A finite number of seconds >= 0."""
     if isinstance(value, bool) or not isinstance(value, int | float) \
             or not 0 <= value < float("inf"):  # NaN fails the comparison too
-        raise ValueError(f"{name} must be a number of seconds >= 0, got {value!r}")
+        raise ValueError(f"{name} must be a finite number of seconds >= 0, got {value!r}")
     return float(value)
 
 

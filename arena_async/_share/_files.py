@@ -108,11 +108,35 @@ def _check_owner_mode(path: str, st: os.stat_result, share: str, *, what: str,
     if st.st_uid != os.geteuid():
         raise _refuse(share, f"the {what} {path} belongs to another user (uid {st.st_uid})",
                       "use a file in a folder of your own")
-    loose = stat.S_IMODE(st.st_mode) & 0o077
-    if loose:
-        raise _refuse(share, f"the {what} {path} can be read or written by other users "
-                      f"(mode {stat.S_IMODE(st.st_mode):04o})",
+    mode = stat.S_IMODE(st.st_mode)
+    if mode & 0o077:
+        raise _refuse(share, f"the {what} {path} is open to other users: "
+                      f"{open_to(mode, what)} (mode {mode:04o})",
                       f"run: chmod {private_mode:o} {path}")
+
+
+#: What each permission bit lets a user do, for a folder and for a file.
+_ACCESS = {"folder": ("read", "write", "traverse"), "file": ("read", "write", "execute")}
+
+
+def open_to(mode: int, what: str) -> str:
+    """Who besides the owner may do what with a ``what`` ("folder" or "file") of ``mode``,
+    from its group and others bits (those of the owner do not count).
+
+    Example: ``open_to(0o755, "folder")`` is ``"its group and others can read and traverse
+    it"``; ``open_to(0o640, "file")`` is ``"its group can read it"``."""
+    words = _ACCESS[what]
+
+    def can(bits: int) -> str:
+        granted = [word for word, bit in zip(words, (4, 2, 1), strict=True) if bits & bit]
+        return (", ".join(granted[:-1]) + " and " + granted[-1] if len(granted) > 1
+                else "".join(granted))
+
+    group, others = can(mode >> 3 & 7), can(mode & 7)
+    if group == others:
+        return f"its group and others can {group} it" if group else "nobody else can use it"
+    return ", ".join(text for text in (group and f"its group can {group} it",
+                                       others and f"others can {others} it") if text)
 
 
 def check_folder(folder: str, share: str) -> None:

@@ -22,6 +22,7 @@ another changed meanwhile pays the two round trips a read and a write take.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -30,7 +31,7 @@ from urllib.parse import urlsplit
 
 from ..errors import ShareMisconfiguredError, ShareUnavailableError
 from ._answers import Claim, Stored
-from ._base import Share, check_redis_url, check_ttl, dumps, loads, redact_url
+from ._base import Share, check_redis_url, check_ttl, dumps, loads, redact_url, then
 from ._state import Now, Step
 
 if TYPE_CHECKING:
@@ -105,6 +106,8 @@ end
 return 1
 """
 
+_NO_REDIS = "redis-py is not installed: pip install 'arena_async[redis]'"
+
 #: Compare-and-set tries before giving up (each lost try means another sharer changed it).
 _MAX_TRIES = 50
 
@@ -120,9 +123,11 @@ class RedisShare(Share):
     few seconds while open). ``timeout``: seconds for a Redis command before
     :class:`~arena_async.ShareUnavailableError` (tried again within ``outage_wait``).
     ``lease_ttl``, ``member_ttl``, ``sync_interval``, ``probe_ttl``, ``outage_wait``: see
-    :class:`Share`. A wrong password or user, an unknown database number, a read-only
-    replica, or ``rediss://`` (TLS) to a server that speaks plain Redis raise
-    :class:`~arena_async.ShareMisconfiguredError` at once, naming the fix.
+    :class:`Share`. A URL without redis-py installed is a ``ValueError`` naming the extra
+    to install, here (a missing package never comes back by waiting). A wrong password or
+    user, an unknown database number, a read-only replica, or ``rediss://`` (TLS) to a
+    server that speaks plain Redis raise :class:`~arena_async.ShareMisconfiguredError` at
+    once, naming the fix.
 
     Example::
 
@@ -144,6 +149,8 @@ class RedisShare(Share):
         self._given: Any = None
         if isinstance(url_or_client, str):
             check_redis_url(url_or_client)
+            if importlib.util.find_spec("redis") is None:
+                raise ValueError(f"share URL {redact_url(url_or_client)!r}: {_NO_REDIS}")
             self._url = url_or_client
             self._name = redact_url(url_or_client)
         elif hasattr(url_or_client, "evalsha") and hasattr(url_or_client, "register_script"):
@@ -178,10 +185,12 @@ class RedisShare(Share):
     async def _open(self) -> None:
         try:
             import redis.asyncio as aioredis
-        except ImportError:
-            raise ShareUnavailableError(
-                "redis-py is not installed: pip install 'arena_async[redis]'",
-                share=self.name) from None
+        except ImportError as exc:
+            # Found at construction, yet not importable (a broken or too old install): no
+            # wait brings it back either.
+            raise ShareMisconfiguredError(
+                f"redis-py cannot be imported ({type(exc).__name__}: {exc}): "
+                "pip install 'arena_async[redis]'", share=self.name) from None
         if self._given is not None:
             client = self._given
         else:
@@ -242,8 +251,9 @@ class RedisShare(Share):
         except redis.exceptions.RedisError as exc:
             hint = _permanent(exc)
             if hint is not None:
-                raise ShareMisconfiguredError(f"{type(exc).__name__}: {_safe(exc)}: {hint}",
-                                              share=self.name) from None
+                raise ShareMisconfiguredError(
+                    then(f"{type(exc).__name__}: {_safe(exc)}", hint, ": "),
+                    share=self.name) from None
             if isinstance(exc, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError):
                 await self._check_tls()
             raise ShareUnavailableError(f"{type(exc).__name__}: {_safe(exc)}",

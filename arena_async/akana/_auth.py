@@ -39,7 +39,7 @@ import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import aiohttp
 
@@ -267,14 +267,15 @@ class AkanaAuth(SessionAuth):
             path = DIRECTORY_LOGIN_PATH
             form = {"domain": credential.domain, "identity_username": credential.username,
                     "secret_password": credential.password}
-            request = Request("POST", build_url(self._base_url, "api", "login", "ssoLogin"),
-                              path, data=urlencode(form).encode(),
+            url = build_url(self._base_url, "api", "login", "ssoLogin")
+            request = Request("POST", url, path, data=urlencode(form).encode(),
                               headers={"Accept": "application/json",
                                        "Content-Type": "application/x-www-form-urlencoded"},
                               auth=False)
         else:
             path = LOGIN_PATH
-            request = Request("POST", build_url(self._base_url, "api", "login"), path,
+            url = build_url(self._base_url, "api", "login")
+            request = Request("POST", url, path,
                               json={"email": credential.email, "password": credential.password},
                               headers={"Accept": "application/json"}, auth=False)
         # Transient failures raise TransportError / ServerError; the pool retries them.
@@ -285,6 +286,8 @@ class AkanaAuth(SessionAuth):
             error = LoginError(response.status, details, method="POST", url=path,
                                body_excerpt="" if details else excerpt(self._scrub(
                                    response.body.decode("utf-8", "replace"))))
+            if response.status in (404, 405):
+                raise _not_the_portal(error, url, self._base_url)
             raise self._failed_login(error)
         data = loads(response.body, url=path)
         login = parse_login(data, url=path, body=response.body)
@@ -458,3 +461,21 @@ def _cookie_expiry(token: str) -> datetime | None:
     """When a token cookie says it expires (None: it does not say)."""
     times = token_times(token)
     return times[1] if times is not None else None
+
+
+#: The domains of Arena's regional REST APIs (api.<domain>/v1).
+_ARENA_DOMAINS = ("arenasolutions.com", "arenagov.com", "arenaplm.com", "arenaplm.cn")
+
+
+def _not_the_portal(error: LoginError, url: str, base_url: str) -> LoginError:
+    """A 404/405 at login: the base URL does not point at an Akana portal."""
+    parts = urlsplit(base_url)
+    host = parts.hostname or ""
+    arena = parts.path.rstrip("/").lower().endswith("/v1") or any(
+        host == domain or host.endswith("." + domain) for domain in _ARENA_DOMAINS)
+    error.args = (f"{error.args[0]}: no Akana login at {url}. Is base_url {base_url!r} "
+                  "right? An Akana base URL is the portal's root, without /api (the client "
+                  "adds /api/login), e.g. https://portal.example.com"
+                  + (" (this one looks like Arena's REST API: use ArenaClient for Arena)"
+                     if arena else ""),)
+    return error

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import builtins
 import inspect
+import logging
 from collections.abc import AsyncGenerator, Callable
 from typing import (
     Annotated,
@@ -43,12 +44,17 @@ from ..errors import ErrorDetail, NotFoundError, ResponseFormatError, excerpt
 from ..models.akana import TICKETS_KEY, Ticket
 from ..models.common import Page
 
-__all__ = ["DEFAULT_PAGE_SIZE", "KNOWN_API_VERSIONS", "TicketFilters", "Tickets"]
+__all__ = ["DEFAULT_PAGE_SIZE", "KNOWN_API_VERSIONS", "TICKET_STATES", "TicketFilters",
+           "Tickets"]
+
+log = logging.getLogger(__name__)
 
 #: The platform's default ``count``.
 DEFAULT_PAGE_SIZE = 100
 #: The ``application/vnd.soa.{v}+json`` versions the platform documents.
 KNOWN_API_VERSIONS = ("v72", "v80", "v81")
+#: The ticket states the platform documents, as the ``State`` filter sends them.
+TICKET_STATES = ("OPEN", "RESOLVED", "CLOSED", "REOPEN")
 
 _LIST_PATH = "/api/tickets"
 
@@ -74,7 +80,10 @@ class TicketFilters(TypedDict, total=False):
     they are declared (each annotated with its wire name, in the order they are sent).
 
     A filter left out or None is not sent; text must not be blank; booleans go as
-    ``true`` / ``false``; ``number_of_comments`` is an integer >= 0.
+    ``true`` / ``false``; ``number_of_comments`` is an integer >= 0; ``state`` one of
+    :data:`TICKET_STATES` (``OPEN``, ``RESOLVED``, ``CLOSED``, ``REOPEN``) is sent in
+    capitals whatever its case; another is sent as given, with a WARNING (the platform's
+    list of states is not confirmed, and a state it does not have matches no ticket).
 
     Example: ``filters: TicketFilters = {"state": "OPEN", "include_comments": False}``,
     then ``await akana.tickets.list(**filters)``.
@@ -108,8 +117,26 @@ def _wire_count(name: str, value: object) -> str | None:
     return None if count is None else str(count)
 
 
+def _wire_state(name: str, value: object) -> str | None:
+    text = _wire_text(name, value)
+    if text is None:
+        return None
+    state = text.strip().upper()
+    if state not in TICKET_STATES:
+        # The documented list is not confirmed verbatim: a platform may have more states,
+        # so another is sent as given. But a misspelt one filters every ticket out (an
+        # empty list that looks like an answer): said at WARNING.
+        log.warning("%s %r is not one of the documented ticket states (%s): sent as given; "
+                    "a state the platform does not have matches no ticket", name, value,
+                    ", ".join(TICKET_STATES))
+        return text
+    return state
+
+
 _ENCODERS: Final[dict[type, Callable[[str, object], str | None]]] = {
     str: _wire_text, bool: _wire_flag, int: _wire_count}
+#: Filters with a check of their own, beyond their type's.
+_OWN_ENCODERS: Final[dict[str, Callable[[str, object], str | None]]] = {"state": _wire_state}
 
 
 def _filter_table() -> tuple[tuple[str, str, Any, Callable[[str, object], str | None]], ...]:
@@ -119,7 +146,7 @@ def _filter_table() -> tuple[tuple[str, str, Any, Callable[[str, object], str | 
     for name, hint in get_type_hints(TicketFilters, include_extras=True).items():
         optional, wire = get_args(hint)  # Annotated[X | None, "Wire"]
         base = next(t for t in get_args(optional) if t is not type(None))
-        table.append((name, wire, optional, _ENCODERS[base]))
+        table.append((name, wire, optional, _OWN_ENCODERS.get(name) or _ENCODERS[base]))
     return tuple(table)
 
 

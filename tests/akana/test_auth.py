@@ -19,7 +19,7 @@ from arena_async import (
     LoginError,
     NotFoundError,
 )
-from arena_async.testing import FakeAkana, Fault
+from arena_async.testing import FakeAkana, FakeArena, Fault
 from tests.conftest import FakeClock
 
 V81 = "application/vnd.soa.v81+json"
@@ -324,6 +324,35 @@ async def test_a_password_echoed_by_the_server_is_masked() -> None:
                 await akana.tickets.list()
     assert secret not in str(info.value)
     assert "***" in str(info.value)
+
+
+@pytest.mark.parametrize("status", [404, 405])
+async def test_a_login_url_that_is_not_there_names_the_url_and_the_portal_root(
+        status: int) -> None:
+    async with FakeAkana.seeded(tickets=1) as fake:
+        fake.faults.add(Fault("status", status=status, path="^/api/login$"))
+        async with client_for(fake) as akana:
+            with pytest.raises(LoginError) as info:
+                await akana.tickets.list()
+    message = str(info.value)
+    assert info.value.status == status
+    assert f"no Akana login at {fake.url}/api/login. Is base_url {fake.url!r} right?" \
+        in message, message
+    assert "portal's root, without /api" in message, message
+    assert "ArenaClient" not in message, message
+
+
+async def test_an_arena_url_given_to_akana_says_so() -> None:
+    async with FakeArena.seeded(items=1) as arena_fake, \
+            AkanaClient(base_url=arena_fake.url, email="someone@example.com",
+                        password="Not-Shown-1") as akana:
+        with pytest.raises(LoginError) as info:
+            await akana.tickets.list()
+    message = str(info.value)
+    assert info.value.status == 404
+    assert f"no Akana login at {arena_fake.url}/api/login" in message, message
+    assert "use ArenaClient for Arena" in message, message
+    assert "Not-Shown-1" not in message
 
 
 async def test_wrong_api_version_reads_clearly() -> None:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import pytest
 
 from arena_async import AkanaClient, NotFoundError, ServerError, Ticket
+from arena_async.akana.tickets import TICKET_STATES
 from arena_async.testing import FakeAkana, Fault
-from arena_async.testing._fake_akana import LABELS, TICKET_PARAMS
+from arena_async.testing._fake_akana import LABELS, STATES, TICKET_PARAMS
 from tests.conftest import FakeClock
 
 
@@ -125,6 +127,38 @@ async def test_filters_select_what_the_server_selects(
     async with client_for(fake_akana) as akana:
         got = [t.ticket_id for t in await akana.tickets.list(page_size=10, **kw)]
     assert got == truth
+
+
+@pytest.mark.parametrize("other", ["NOPE", "REOPENED", "Pending"])
+async def test_an_undocumented_state_is_sent_as_given_with_a_warning(
+        fake_akana: FakeAkana, other: str, caplog: pytest.LogCaptureFixture) -> None:
+    # (The documented list is unconfirmed: a platform with more states must still work.)
+    async with client_for(fake_akana) as akana:
+        with caplog.at_level(logging.WARNING, logger="arena_async.akana.tickets"):
+            assert await akana.tickets.list(state=other) == []
+    assert [r.query["State"] for r in fake_akana.requests if r.path == "/api/tickets"] \
+        == [other]
+    [record] = [r for r in caplog.records if r.name == "arena_async.akana.tickets"]
+    assert record.levelno == logging.WARNING
+    assert record.getMessage() == (
+        f"state {other!r} is not one of the documented ticket states (OPEN, RESOLVED, "
+        "CLOSED, REOPEN): sent as given; a state the platform does not have matches no "
+        "ticket")
+
+
+async def test_a_state_in_any_case_is_sent_as_the_platform_spells_it(
+        fake_akana: FakeAkana) -> None:
+    truth = [t["TicketID"] for t in fake_akana.tickets if t["State"] == "RESOLVED"]
+    assert truth
+    async with client_for(fake_akana) as akana:
+        for spelled in ("RESOLVED", "resolved", "Resolved"):
+            assert [t.ticket_id for t in await akana.tickets.list(state=spelled)] == truth
+    assert {r.query["State"] for r in fake_akana.requests if r.path == "/api/tickets"} \
+        == {"RESOLVED"}
+
+
+def test_the_documented_states_are_the_fakes() -> None:
+    assert TICKET_STATES == STATES
 
 
 async def test_comment_and_action_options_shape_the_tickets(fake_akana: FakeAkana) -> None:

@@ -277,6 +277,36 @@ async def test_an_unsafe_share_file_or_folder_is_refused_with_nothing_written_or
         assert planted.read_bytes() == content
 
 
+@pytest.mark.parametrize(("what", "chmod", "words"), [
+    ("folder", 0o755, "its group and others can read and traverse it (mode 0755)"),
+    ("folder", 0o750, "its group can read and traverse it (mode 0750)"),
+    ("folder", 0o711, "its group and others can traverse it (mode 0711)"),
+    ("folder", 0o731, "its group can write and traverse it, others can traverse it "
+                      "(mode 0731)"),
+    ("folder", 0o777, "its group and others can read, write and traverse it (mode 0777)"),
+    ("file", 0o644, "its group and others can read it (mode 0644)"),
+    ("file", 0o620, "its group can write it (mode 0620)"),
+    ("file", 0o606, "others can read and write it (mode 0606)"),
+])
+async def test_a_refused_mode_says_exactly_who_can_do_what(
+        tmp_path: Path, what: str, chmod: int, words: str) -> None:
+    folder = tmp_path / "share"
+    folder.mkdir(mode=0o700)
+    db = folder / "share.db"
+    if what == "file":
+        db.write_bytes(b"")
+    target = folder if what == "folder" else db
+    target.chmod(chmod)
+    async with FakeArena.seeded(items=1, seed=2) as fake, \
+            client(fake, f"sqlite:///{db}") as arena:
+        with pytest.raises(ShareMisconfiguredError) as info:
+            await arena.items.tickets.list(fake.item_guids[0])
+    private = "700" if what == "folder" else "600"
+    assert f"the {what} {target} is open to other users: {words}; run: chmod {private} " \
+        f"{target}" in str(info.value), str(info.value)
+    assert mode(target) == chmod  # refused, not changed
+
+
 async def test_a_missing_folder_is_refused_with_a_hint(tmp_path: Path) -> None:
     async with FakeArena.seeded(items=2, seed=2) as fake:
         async with client(fake, f"sqlite:///{tmp_path / 'nope' / 'share.db'}") as arena:

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import subprocess
+import sys
+import textwrap
 import time
 from pathlib import Path
 from typing import Any
@@ -23,8 +26,9 @@ from arena_async import (
     ShareUnavailableError,
     SQLiteShare,
 )
+from arena_async._share._base import then
 from arena_async.testing import FakeArena
-from tests.share.conftest import RedisServer
+from tests.share.conftest import RedisServer, free_port
 
 FAST = {"sync_interval": 0.1, "member_ttl": 1.0, "lease_ttl": 1.0, "probe_ttl": 2.0}
 
@@ -159,6 +163,37 @@ async def test_a_short_outage_is_waited_for_and_logged_once(
     assert len(infos) == 1, infos
 
 
+async def test_the_outage_warning_never_doubles_punctuation(
+        caplog: pytest.LogCaptureFixture) -> None:
+    # redis-py's connection errors end in a full stop: "... Connect call failed (...)."
+    caplog.set_level(logging.WARNING, logger="arena_async._share")
+    share = RedisShare(f"redis://127.0.0.1:{free_port()}/0", timeout=0.5, outage_wait=0.2)
+    async with FakeArena.seeded(items=1, seed=50) as fake, client(fake, share) as arena:
+        with pytest.raises(ShareUnavailableError) as info:
+            await arena.items.tickets.list(fake.item_guids[0])
+    assert not isinstance(info.value, ShareMisconfiguredError)
+    [warning] = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert str(info.value).rstrip().endswith("."), str(info.value)  # what made ".;"
+    assert ".;" not in warning, warning
+    assert warning.endswith(". Waiting up to 0.2 s for it (outage_wait)"), warning
+
+
+@pytest.mark.parametrize(("text", "joined"), [
+    ("refused", "refused; waiting"),
+    ("refused.", "refused. Waiting"),
+    ("refused. ", "refused. Waiting"),
+    ("refused?", "refused? Waiting"),
+    ("refused;", "refused; waiting"),
+    ("refused.;", "refused. Waiting"),
+    ("refused:", "refused; waiting"),
+    ("cut short…", "cut short…; waiting"),
+    ("", "waiting"),
+])
+def test_a_message_is_continued_without_doubled_punctuation(text: str, joined: str) -> None:
+    assert then(text, "waiting") == joined
+    assert then(text, "waiting", ": ") == joined.replace("; ", ": ")
+
+
 def test_outage_wait_is_checked() -> None:
     for bad in (-1, float("nan"), float("inf"), "5", True):
         with pytest.raises(ValueError, match="outage_wait"):
@@ -168,7 +203,72 @@ def test_outage_wait_is_checked() -> None:
 
 
 # -- misconfigured: at once, with a hint ------------------------------------------------------
-async def assert_fails_at_once(fake: FakeArena, share: Share, *words: str) -> None:
+def run_without(module: str, body: str) -> str:
+    """``body`` run in a fresh interpreter where ``import <module>`` fails (as when
+    redis-py is not installed), before arena_async is imported; its stdout."""
+    code = f"import sys\nsys.modules[{module!r}] = None\n" + textwrap.dedent(body)
+    done = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True,
+                          text=True, timeout=60, cwd=Path(__file__).parents[2])
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_a_redis_url_without_redis_py_is_refused_at_construction() -> None:
+    out = run_without("redis", """
+        import time
+        from arena_async import ArenaClient, RedisShare
+        from arena_async._share import open_share
+
+        url = "redis://:s3cret-pw@localhost:6379/0"
+        for make in (lambda: RedisShare(url), lambda: open_share(url),
+                     lambda: ArenaClient(email="a@example.com", password="pw",
+                                         workspace_id=1, share=url)):
+            started = time.monotonic()
+            try:
+                make()
+            except ValueError as exc:
+                print(f"{time.monotonic() - started:.3f} {exc}")
+            else:
+                print("built")
+        """)
+    lines = out.splitlines()
+    assert len(lines) == 3, out
+    for line in lines:
+        took, message = line.split(" ", 1)
+        assert float(took) < 0.5, line
+        assert message == ("share URL 'redis://localhost:6379/0': redis-py is not installed: "
+                           "pip install 'arena_async[redis]'"), line
+
+
+def test_a_redis_py_that_cannot_be_imported_fails_the_first_call_at_once() -> None:
+    # Found (so the share is built) but not importable: a broken or too old install.
+    out = run_without("redis.asyncio", """
+        import asyncio, time
+        from arena_async import ArenaClient, ShareMisconfiguredError
+        from arena_async.testing import FakeArena
+
+        async def main() -> None:
+            async with FakeArena.seeded(items=1, seed=49) as fake:
+                async with ArenaClient(email=fake.email, password=fake.password,
+                                       workspace_id=fake.workspace_id, base_url=fake.url,
+                                       share="redis://127.0.0.1:1/0") as arena:
+                    started = time.monotonic()
+                    try:
+                        await arena.items.tickets.list(fake.item_guids[0])
+                    except ShareMisconfiguredError as exc:
+                        print(f"{time.monotonic() - started:.3f} {fake.stats.requests} {exc}")
+
+        asyncio.run(main())
+        """)
+    took, requests, message = out.strip().split(" ", 2)
+    assert float(took) < 0.5, out  # not outage_wait (10 s)
+    assert requests == "0", out
+    assert "redis-py cannot be imported" in message, out
+    assert "pip install 'arena_async[redis]'" in message, out
+
+
+async def assert_fails_at_once(fake: FakeArena, share: Share, *words: str) -> str:
+    """Each call fails at once with ShareMisconfiguredError naming ``words``; its message."""
     async with client(fake, share, max_concurrency=2) as arena:
         for _ in range(3):
             started = time.monotonic()
@@ -181,6 +281,7 @@ async def assert_fails_at_once(fake: FakeArena, share: Share, *words: str) -> No
             assert "attempt" not in str(info.value)  # not retried by the pool
         assert took < 0.5, took  # (the first may wait for a TLS handshake to time out)
     assert fake.stats.requests == 0
+    return str(info.value)
 
 
 async def test_a_missing_folder_fails_each_call_at_once(tmp_path: Path) -> None:
@@ -201,7 +302,8 @@ async def test_wrong_redis_credentials_fail_each_call_at_once(redis_server: Redi
                                                               ) -> None:
     url = f"redis://someone:s3cret-pw@127.0.0.1:{redis_server.port}/0"
     async with FakeArena.seeded(items=1, seed=46) as fake:
-        await assert_fails_at_once(fake, RedisShare(url), "credentials")
+        message = await assert_fails_at_once(fake, RedisShare(url), "credentials")
+    assert ".:" not in message, message  # redis-py's message ends in a full stop
 
 
 async def test_an_unknown_redis_database_fails_each_call_at_once(redis_server: RedisServer,
