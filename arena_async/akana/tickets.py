@@ -47,7 +47,7 @@ from ..models.common import Page
 __all__ = ["DEFAULT_PAGE_SIZE", "KNOWN_API_VERSIONS", "TICKET_STATES", "TicketFilters",
            "Tickets"]
 
-log = logging.getLogger(__name__)
+log: logging.Logger = logging.getLogger(__name__)
 
 #: The platform's default ``count``.
 DEFAULT_PAGE_SIZE = 100
