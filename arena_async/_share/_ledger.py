@@ -192,10 +192,18 @@ class SharedLedger:
         if self.take_now():
             return True
         deadline = self._monotonic() + self.settle
+        joined = 0
         while True:
             decision = await self._ask(1)
+            if self.take_now():
+                return True
             if decision.kind == "grant":
-                return self.take_now()
+                # A round trip under way (a sync's, which wanted none) was joined: the next
+                # ask is a round trip of its own.
+                joined += 1
+                if joined > 2:
+                    return False
+                continue
             # A short wait (answers in flight, a recovery after the share lost its state)
             # is worth it, within the recovery's length; a spent budget is not.
             if decision.kind != "wait" or decision.until_reset \

@@ -233,3 +233,28 @@ async def test_a_one_off_admission_asks_for_no_batch_ahead(tmp_path: Path) -> No
     finally:
         await ledger.close()
         await share.release()
+
+
+async def test_a_one_off_admission_made_during_a_sync_is_still_granted(
+        tmp_path: Path) -> None:
+    """The logout's one admission (``try_take``), asked while a sync's round trip (which
+    wants none) is under way: joining that round trip brings no admission, so it asks
+    again instead of giving up. Seen as a last sharer that did not log out, on a box too
+    loaded for the sync to be done by the close."""
+    share = _Gated(tmp_path / "share.db")
+    ledger = _ledger(share, "a", _never)
+    try:
+        assert await ledger.take() is False  # the probe
+        ledger.ended(1000, time.time() + 3600)  # its reading: a window with budget
+        share.gate = gate = asyncio.Event()
+        under_way = asyncio.ensure_future(ledger.sync())
+        await share.entered.wait()
+        taking = asyncio.ensure_future(ledger.try_take())
+        await asyncio.sleep(0)
+        share.gate = None
+        gate.set()
+        await under_way
+        assert await taking is True
+    finally:
+        await ledger.close()
+        await share.release()
