@@ -24,6 +24,7 @@ from arena_async import (
     SQLiteShare,
 )
 from arena_async.testing import FakeArena
+from tests.conftest import Stalls
 from tests.share.conftest import RedisServer
 
 FAST = {"sync_interval": 0.1, "member_ttl": 1.0, "lease_ttl": 1.0, "probe_ttl": 2.0}
@@ -144,11 +145,15 @@ async def test_a_short_outage_is_waited_for_and_logged_once(
                 await asyncio.sleep(1.0)
                 server.start()
 
-            started = time.monotonic()
-            results = await asyncio.gather(back_soon(), *(arena.items.tickets.list(g)
-                                                          for g in guids[1:]))
-            assert len(results) == 40
-            assert time.monotonic() - started < 4.0
+            async with Stalls() as stalls:
+                started = time.monotonic()
+                results = await asyncio.gather(back_soon(), *(arena.items.tickets.list(g)
+                                                              for g in guids[1:]))
+                assert len(results) == 40
+                # Back to work soon after the 1 s outage, not at outage_wait's 5 s (plus
+                # the time this process was stopped, or blocked starting redis-server).
+                took = time.monotonic() - started
+                assert took < 4.0 + stalls.lost(), (took, stalls.gaps)
     finally:
         server.stop()
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
@@ -171,10 +176,11 @@ def test_outage_wait_is_checked() -> None:
 async def assert_fails_at_once(fake: FakeArena, share: Share, *words: str) -> None:
     async with client(fake, share, max_concurrency=2) as arena:
         for _ in range(3):
-            started = time.monotonic()
-            with pytest.raises(ShareMisconfiguredError) as info:
-                await arena.items.tickets.list(fake.item_guids[0])
-            took = time.monotonic() - started
+            async with Stalls() as stalls:
+                started = time.monotonic()
+                with pytest.raises(ShareMisconfiguredError) as info:
+                    await arena.items.tickets.list(fake.item_guids[0])
+                took = time.monotonic() - stalls.lost() - started
             for word in words:
                 assert word in str(info.value), str(info.value)
             assert isinstance(info.value, ShareUnavailableError)
