@@ -1,4 +1,4 @@
-"""Shared test helpers: the vendor material, a fake clock."""
+"""Shared test helpers: the vendor material, a fake clock, a stall meter."""
 
 from __future__ import annotations
 
@@ -33,6 +33,57 @@ class FakeClock:
         self.sleeps.append(seconds)
         self.now += max(0.0, seconds)
         await asyncio.sleep(0)
+
+
+class Stalls:
+    """Real time the running loop lost while watched: each gap between its ticks longer than
+    a loaded machine's ordinary jitter (the process descheduled, an xdist neighbour on the
+    core, a long garbage collection).
+
+    A real-time upper bound on code under test adds :meth:`lost`: the machine stopping this
+    process is not the code being slow, while code that is slow (a wait it should not make,
+    a deadline it ignores) leaves the loop free to tick and shows no stall. Gaps up to
+    ``jitter`` are not counted: the bound's own slack covers them. Example::
+
+        async with Stalls() as stalls:
+            started = time.perf_counter()
+            await call()
+            assert time.perf_counter() - started < 0.35 + stalls.lost()
+    """
+
+    def __init__(self, tick: float = 0.01, jitter: float = 0.05) -> None:
+        self.tick = tick
+        self.jitter = jitter
+        self.gaps: list[float] = []  # the stalls seen, in seconds
+        self._last = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    def _mark(self) -> None:
+        now = asyncio.get_running_loop().time()
+        gap = now - self._last - self.tick
+        if gap > self.jitter:
+            self.gaps.append(gap)
+        self._last = now
+
+    def lost(self) -> float:
+        """Seconds lost to stalls so far (including one going on since the last tick)."""
+        self._mark()
+        return sum(self.gaps)
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(self.tick)
+            self._mark()
+
+    async def __aenter__(self) -> Stalls:
+        self._last = asyncio.get_running_loop().time()
+        self._task = asyncio.create_task(self._watch())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
 
 
 @pytest.fixture

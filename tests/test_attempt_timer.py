@@ -18,6 +18,7 @@ import pytest
 from arena_async import ArenaClient, RetryPolicy, TransportError
 from arena_async._attempt_timer import AttemptTimer
 from arena_async.testing import FakeArena, Fault
+from tests.conftest import Stalls
 
 
 def work(delays: dict[str, float], cut: list[str]) -> Any:
@@ -44,10 +45,16 @@ async def test_a_slow_attempt_times_out_on_time_and_the_others_do_not() -> None:
         except TimeoutError:
             return name, round(time.perf_counter() - started, 2)
 
-    results = dict(await asyncio.gather(*(one(p) for p in delays)))
-    assert results["slow"] == pytest.approx(0.1, abs=0.05)
-    assert all(results[p] == p for p in delays if p != "slow")
-    assert cut == ["slow"]  # cancelled from outside the work, as asyncio.timeout does
+    async with Stalls(jitter=0.02) as stalls:
+        results = dict(await asyncio.gather(*(one(p) for p in delays)))
+    assert 0.1 - 0.05 <= results["slow"] <= 0.1 + 0.05 + stalls.lost(), stalls.gaps
+    assert "slow" in cut  # cancelled from outside the work, as asyncio.timeout does
+    assert all(results[p] == p for p in delays if p not in cut)
+    if not stalls.gaps:
+        # The others end in time. (A stall of the process past the budget finds the
+        # others' ends and the budget due together, and may cut some, as it would under
+        # asyncio.timeout.)
+        assert cut == ["slow"]
     assert timer.kept == 0
     assert timer.live == 0
 
@@ -81,7 +88,8 @@ async def test_an_attempt_ended_by_the_timer_leaves_the_task_uncancelled() -> No
 
 
 async def test_ended_attempts_behind_a_slow_one_are_not_kept() -> None:
-    timer = AttemptTimer(1.0)
+    # (a budget no stall of the machine reaches: none of these attempts is to time out)
+    timer = AttemptTimer(60.0)
     slow = asyncio.create_task(timer.bound(asyncio.sleep(0.3)))
     await asyncio.sleep(0)
     for _ in range(2000):
@@ -99,8 +107,10 @@ async def test_the_pool_bounds_an_attempt_by_its_timeout() -> None:
         guid = fake.item_guids[0]
         await arena.items.tickets.list(guid)
         fake.faults.add(Fault("slow_headers", delay=1.0, times=1, path="/tickets$"))
-        started = time.perf_counter()
-        with pytest.raises(TransportError, match="timed out"):
-            await arena.items.tickets.list(guid)
-        assert time.perf_counter() - started < 0.8
+        async with Stalls() as stalls:
+            started = time.perf_counter()
+            with pytest.raises(TransportError, match="timed out"):
+                await arena.items.tickets.list(guid)
+            # (not the answer's 1 s; slack: a loaded machine, and the time it stopped us)
+            assert time.perf_counter() - started < 0.8 + stalls.lost(), stalls.gaps
         assert arena.stats.transport_errors == 1

@@ -89,7 +89,7 @@ def tickets(fake: FakeArena, guid: str | None = None) -> Request:
     return Request("GET", f"{fake.url}/items/{guid}/tickets", f"/items/{guid}/tickets")
 
 
-async def until(condition: Any, timeout: float = 2.0) -> None:
+async def until(condition: Any, timeout: float = 10.0) -> None:  # (a hang guard)
     async with asyncio.timeout(timeout):
         while not condition():
             await asyncio.sleep(0.002)
@@ -111,8 +111,9 @@ async def test_a_cancelled_send_gives_its_permit_back(deadline: float | None) ->
             with pytest.raises(asyncio.CancelledError):
                 await task
             assert limiter.stats.in_flight == 0
-            # The one slot admits the next send at once.
-            response = await asyncio.wait_for(pool.send(tickets(fake)), 2.0)
+            # The one slot admits the next send (a slot kept would hang it for good; 10 s:
+            # a stalled machine).
+            response = await asyncio.wait_for(pool.send(tickets(fake)), 10.0)
             assert response.status == 200
             assert limiter.stats.in_flight == 0
             assert pool.stats.requests == 1 + 2  # the login, the cut send, the next one

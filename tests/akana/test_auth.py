@@ -546,7 +546,8 @@ async def test_a_401_met_while_the_client_closes_logs_in_no_new_session() -> Non
         fake.faults.add(Fault("slow_headers", delay=0.5, path="/endsession$", times=1))
         fake.faults.add(Fault("slow_headers", delay=0.1, path="/api/tickets$", times=1))
         in_flight = asyncio.ensure_future(akana.tickets.list(page_size=1, max_items=1))
-        await asyncio.sleep(0.03)
+        while fake.stats.in_flight == 0:  # it is at the server
+            await asyncio.sleep(0.002)
         fake.expire_tokens()
         await akana.close()
         with pytest.raises(ArenaAsyncError) as info:

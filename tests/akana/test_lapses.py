@@ -214,9 +214,13 @@ async def test_an_empty_page_answered_with_a_token_replaced_meanwhile_is_asked_a
     async with client(fake, fake_clock, Login(fake.email, fake.password)) as akana:
         await akana.tickets.get(first)  # logged in: token 1
         fake.expire_tokens()
-        fake.faults.add(Fault("slow_headers", delay=0.3, path="tickets$", times=1))
+        # The page is held at the server while the other request logs in again (1 s: a
+        # stall of this process during the hold would let the page's answer come first).
+        fake.faults.add(Fault("slow_headers", delay=1.0, path="tickets$", times=1))
+        before = len(paths(fake, LIST))
         listing = asyncio.create_task(akana.tickets.list(max_items=10, page_size=10))
-        await asyncio.sleep(0.05)  # the page is at the server, held 0.3 s
+        while len(paths(fake, LIST)) == before:  # the page is at the server
+            await asyncio.sleep(0.002)
         await akana.tickets.get(first)  # 401, a new login: token 2
         listed = await listing
     assert [t.ticket_id for t in listed] == [t["TicketID"] for t in fake.tickets[:10]]
