@@ -107,3 +107,14 @@ def items_file(tmp_path: Path, fake: FakeArena) -> Path:
     path.write_text("\n".join(fake.item_guids))
     return path
 
+
+def banner(proc: Any) -> list[str]:
+    """The lines ``arena-async fake-server`` (a ``subprocess.Popen`` in text mode) prints
+    before it serves, up to its ``Serving ...`` line."""
+    assert proc.stdout is not None
+    lines: list[str] = []
+    while not lines or not lines[-1].startswith("Serving"):
+        line = proc.stdout.readline()
+        assert line, proc.stderr.read() if proc.stderr else ""
+        lines.append(line.strip())
+    return lines

@@ -17,7 +17,7 @@ import pytest
 from arena_async.__main__ import main
 from arena_async.cli._checkpoint import Checkpoint, checkpoint_path
 
-from ._helpers import canonical, read_jsonl, truth
+from ._helpers import banner, canonical, read_jsonl, truth
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -89,12 +89,7 @@ def test_fake_server_serves_until_sigterm(tmp_path: Path,
     proc = _spawn("fake-server", "--items", "12", "--tickets", "20", "--seed", "5",
                   "--write-items", str(items_file))
     try:
-        assert proc.stdout is not None
-        lines: list[str] = []
-        while not lines or not lines[-1].startswith("Serving"):
-            line = proc.stdout.readline()
-            assert line, proc.stderr.read() if proc.stderr else ""
-            lines.append(line.strip())
+        lines = banner(proc)
         text = "\n".join(lines)
         assert "FakeArena  http://127.0.0.1:" in text
         assert "FakeAkana  http://127.0.0.1:" in text
@@ -130,12 +125,7 @@ def test_fake_server_prints_its_oauth_client_for_the_docs_example(
     proc = _spawn("fake-server", "--no-akana", "--items", "6", "--seed", "3",
                   "--write-items", str(items_file))
     try:
-        assert proc.stdout is not None
-        lines: list[str] = []
-        while not lines or not lines[-1].startswith("Serving"):
-            line = proc.stdout.readline()
-            assert line, proc.stderr.read() if proc.stderr else ""
-            lines.append(line.strip())
+        lines = banner(proc)
         # Every shell line, as a user copies them: the login's, then the OAuth switch.
         for line in lines:
             if not line.startswith(("export ", "unset ")):

@@ -31,7 +31,7 @@ from arena_async.models.common import Quota, Stats
 from arena_async.testing import FakeArena
 from arena_async.testing._fake_akana import FakeAkana
 
-from ._helpers import canonical, problems, read_jsonl, truth
+from ._helpers import banner, canonical, problems, read_jsonl, truth
 from .test_select_plan import arena_env, spent, ticket_rows
 
 REPO = Path(__file__).resolve().parents[2]
@@ -400,12 +400,7 @@ def test_fake_server_writes_the_item_numbers_for_an_export_by_number(
         cwd=REPO, env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True)
     try:
-        assert proc.stdout is not None
-        lines: list[str] = []
-        while not lines or not lines[-1].startswith("Serving"):
-            line = proc.stdout.readline()
-            assert line, proc.stderr.read() if proc.stderr else ""
-            lines.append(line.strip())
+        lines = banner(proc)
         assert f"item numbers written to {numbers}" in lines
         fake = FakeArena.seeded(items=9, seed=4)
         assert numbers.read_text().splitlines() == [fake.item(g)["number"]
