@@ -389,7 +389,7 @@ class NumberLookups:
             if not numbers:
                 continue
             try:
-                await self.names.claim(numbers, ttl=self.claim_ttl)
+                await self.names.renew(numbers, ttl=self.claim_ttl)
             except Exception as exc:  # (best effort: the next renewal tries again)
                 log.debug("could not renew claims of %d item numbers: %s", len(numbers),
                           brief_error(exc))
