@@ -186,17 +186,20 @@ async def test_clients_that_look_up_the_same_numbers_at_once_ask_once(
             fake.clear_requests()
             # Each lookup is slow: every client wants the numbers while the first asks.
             fake.faults.add(Fault("slow_headers", delay=0.3, path="/items$"))
-            sources: list[set[str]] = []
+            asked: list[str] = []  # the numbers each client's batches asked Arena for
 
             async def look_up(arena: ArenaClient) -> dict[str, str | None]:
                 batches = [b async for b in arena.items.guid_batches(numbers)]
-                sources.append({b.source for b in batches})
+                asked.extend(n for b in batches if b.source == "arena" for n in b.numbers)
                 return {n: g for b in batches for n, g in b.found.items()}
 
             results = await asyncio.gather(*(look_up(a) for a in clients))
             assert all(r == guids for r in results)
             assert fake.stats.by_route[SEARCH] == 3  # 120 numbers: 3 batches, once in all
-            assert sorted(sources, key=len) == [{"arena"}, {"share"}, {"share"}, {"share"}]
+            # Each number asked by one client; the others had it from the share. (Usually
+            # one client asks all three batches; a stall of the loaded box between the
+            # leader's claims can leave a batch to another, which is no extra request.)
+            assert sorted(asked) == numbers
 
 
 async def test_calls_of_one_client_with_a_share_still_ask_once(make_share: ShareFactory) -> None:
