@@ -165,9 +165,9 @@ Verbose = Annotated[int, typer.Option(
          "Never a password, session id, token or cookie.")]
 LogLevelOpt = Annotated[LogLevel | None, typer.Option(
     "--log-level", case_sensitive=False,
-    help=f"The library's log level on stderr (-v and -vv lower it; error hides its "
-         f"warnings). Default: ${LOG_LEVEL_ENV} when set, else its warnings only, as bare "
-         f"lines.")]
+    help=f"The library's log level on stderr (error hides its warnings); -v, -vv make "
+         f"it at least INFO, DEBUG. Default: ${LOG_LEVEL_ENV} when set, else its warnings "
+         f"only, as bare lines.")]
 
 
 def _reporter(quiet: bool, progress: ProgressChoice, interval: float, *,
