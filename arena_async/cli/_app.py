@@ -38,6 +38,8 @@ from ._export import (
     format_for,
 )
 from ._fakes import akana_kwargs_for, arena_kwargs_for, start_fake_akana, start_fake_arena
+from ._logs import ENV as LOG_LEVEL_ENV
+from ._logs import LogLevel, level_for, logs_on_stderr
 from ._network import fake_share, network_settings
 from ._select import Query, read_entries
 from ._serve import serve
@@ -99,11 +101,19 @@ def _failed(exc: CliError) -> typer.Exit:
     return _fail(exc.message, exc.exit_code, warning=exc.warning)
 
 
-def _execute(coro: Coroutine[Any, Any, Any]) -> Any:
-    """Run a command's coroutine; expected errors become one line on stderr and an exit
-    status, never a traceback."""
+def _execute(coro: Coroutine[Any, Any, Any], *, verbose: int = 0,
+             log_level: LogLevel | None = None) -> Any:
+    """Run a command's coroutine, with the library's logs on stderr as ``-v`` /
+    ``--log-level`` ask; expected errors become one line on stderr and an exit status,
+    never a traceback."""
     try:
-        return asyncio.run(coro)
+        level = level_for(verbose, log_level)
+    except CliError as exc:
+        coro.close()  # never run: no "never awaited" warning
+        raise _failed(exc) from None
+    try:
+        with logs_on_stderr(level):
+            return asyncio.run(coro)
     except CliError as exc:
         raise _failed(exc) from None
     except ArenaAsyncError as exc:  # before an export began (finding items, a plan)
@@ -148,6 +158,18 @@ ProgressEvery = Annotated[float, typer.Option(
     help="Seconds between plain progress lines.")]
 
 
+Verbose = Annotated[int, typer.Option(
+    "--verbose", "-v", count=True, show_default=False,
+    help="Log what the library does on stderr: -v INFO (logins, quota waits, the share), "
+         "-vv DEBUG (every request: method, path, status, time; each retry and why). "
+         "Never a password, session id, token or cookie.")]
+LogLevelOpt = Annotated[LogLevel | None, typer.Option(
+    "--log-level", case_sensitive=False,
+    help=f"The library's log level on stderr (error hides its warnings); -v, -vv make "
+         f"it at least INFO, DEBUG. Default: ${LOG_LEVEL_ENV} when set, else its warnings "
+         f"only, as bare lines.")]
+
+
 def _reporter(quiet: bool, progress: ProgressChoice, interval: float, *,
               none: bool = False) -> Reporter:
     """The command's reporter: ``quiet`` prints only warnings and errors; ``none`` only
@@ -182,6 +204,8 @@ def demo(
                                        "default share).")] = None,
     progress: ProgressOpt = ProgressChoice.auto,
     progress_interval: ProgressEvery = Reporter.PLAIN_EVERY,
+    verbose: Verbose = 0,
+    log_level: LogLevelOpt = None,
 ) -> None:
     """Bulk-fetch a built-in fake workspace, with progress bars and a summary.
 
@@ -193,7 +217,8 @@ def demo(
                              latency=latency, fault_rate=fault_rate, quota=quota,
                              tickets=tickets, notes=not quiet,
                              ui=_reporter(False, progress, progress_interval, none=quiet),
-                             arena_extra=_checked(lambda: fake_share(share))))
+                             arena_extra=_checked(lambda: fake_share(share))),
+                    verbose=verbose, log_level=log_level)
     if code:
         raise typer.Exit(code)
 
@@ -328,7 +353,8 @@ def _item_export(kind_name: str, *, items: str | None, number: str | None,
                  share: str | None, fresh: bool, progress: ProgressChoice,
                  progress_interval: float, ca_bundle: str | None = None,
                  proxy: str | None = None, max_answer_size: int | None = None,
-                 cache: float | None = None, allow_empty: bool = False) -> None:
+                 cache: float | None = None, allow_empty: bool = False,
+                 verbose: int = 0, log_level: LogLevel | None = None) -> None:
     kind = _records.ITEM_KINDS[kind_name]
     query = Query(number=number, category_name=category, lifecycle_phase_stage=stage)
     try:
@@ -368,7 +394,7 @@ def _item_export(kind_name: str, *, items: str | None, number: str | None,
             await export_items(kind, selection or Selection.of_guids(fake_server.item_guids),
                                {**arena_kwargs_for(fake_server), **client}, opts, ui)
 
-    _execute(main())
+    _execute(main(), verbose=verbose, log_level=log_level)
 
 
 def _item_export_options(
@@ -383,6 +409,7 @@ def _item_export_options(
     interval: Interval = 1.0, fake: Fake = False, fake_items: FakeItems = 200,
     fake_seed: FakeSeed = 1, fake_quota: FakeQuota = None, fake_latency: FakeLatency = 0.0,
     reserve: Reserve = 0, wait_for_quota: WaitQuota = False, max_wait: MaxWait = 3600.0,
+    verbose: Verbose = 0, log_level: LogLevelOpt = None,
 ) -> None:
     """The options of every per-item export, in --help order: a signature, never called."""
 
@@ -510,6 +537,7 @@ def export_akana_tickets(
                                               help="With --fake: tickets.")] = 1001,
     fake_seed: FakeSeed = 1, fake_latency: FakeLatency = 0.0,
     ca_bundle: CaBundle = None, proxy: ProxyOpt = None, max_answer_size: MaxAnswer = None,
+    verbose: Verbose = 0, log_level: LogLevelOpt = None,
 ) -> None:
     """Akana tickets matching the filters (start/count pages)."""
     given = dict(locals())  # the filter options, by their TicketFilters keyword names
@@ -535,7 +563,7 @@ def export_akana_tickets(
             await export_tickets(filters, {**akana_kwargs_for(fake_server), **network},
                                  opts, ui)
 
-    _execute(main())
+    _execute(main(), verbose=verbose, log_level=log_level)
 
 
 # ---------------------------------------------------------------------------- fake-server
@@ -564,6 +592,11 @@ def fake_server(
         "--write-numbers", dir_okay=False,
         help="Write the fake's item numbers to this file, one a line (for export "
              "--items: selection by item number).")] = None,
+    verbose: Annotated[int, typer.Option(
+        "--verbose", "-v", count=True, show_default=False,
+        help="Log what the fakes do on stderr: -v INFO, -vv DEBUG (listening, logins "
+             "refused, faults fired). Never a password, session id or token.")] = 0,
+    log_level: LogLevelOpt = None,
 ) -> None:
     """Run the fake Arena and Akana servers until Ctrl-C or SIGTERM.
 
@@ -576,7 +609,7 @@ def fake_server(
     _execute(serve(arena=arena, akana=akana, host=host, arena_port=arena_port,
                    akana_port=akana_port, items=items, tickets=tickets, seed=seed,
                    quota=quota, latency=latency, write_items=write_items,
-                   write_numbers=write_numbers))
+                   write_numbers=write_numbers), verbose=verbose, log_level=log_level)
 
 
 def run(argv: Sequence[str] | None = None) -> int:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from ..testing import FakeArena, Fault, FaultPlan
+from ..testing._banner import akana_kwargs_for, arena_kwargs_for
 from ..testing._fake_akana import FakeAkana
 
 __all__ = ["akana_kwargs_for", "arena_kwargs_for", "start_fake_akana", "start_fake_arena"]
@@ -37,13 +37,3 @@ async def start_fake_akana(*, tickets: int, seed: int, latency: float = 0.0, por
                                 host=host) as fake:
         yield fake
 
-
-def akana_kwargs_for(fake: FakeAkana) -> dict[str, Any]:
-    """AkanaClient credentials of a fake."""
-    return {"base_url": fake.url, "email": fake.email, "password": fake.password}
-
-
-def arena_kwargs_for(fake: FakeArena) -> dict[str, Any]:
-    """ArenaClient credentials of a fake."""
-    return {"base_url": fake.url, "email": fake.email, "password": fake.password,
-            "workspace_id": fake.workspace_id}

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import shlex
-import shutil
 import signal
-import tempfile
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from ..testing import FakeArena
+from ..testing._banner import akana_lines, arena_lines, temporary_share
 from ._common import EXIT_ERROR, CliError
-from ._fakes import akana_kwargs_for, arena_kwargs_for, start_fake_akana, start_fake_arena
+from ._fakes import start_fake_akana, start_fake_arena
 from ._select import Entry
 
 __all__ = ["item_numbers", "serve"]
@@ -41,33 +39,6 @@ def item_numbers(fake: FakeArena) -> list[str]:
         if number:
             numbers[Entry(str(number), is_number=True).line] = None
     return list(numbers)
-
-
-def _temporary_share(stack: AsyncExitStack) -> str:
-    """The URL of a share for the exports run against the fake: a SQLite file in a
-    private temporary folder (0700), removed when the fake stops. Trying the fake never
-    touches the user's default share, and sharing and ``--cache`` work as with it."""
-    folder = tempfile.mkdtemp(prefix="arena_async-fake-share-")
-    stack.callback(shutil.rmtree, folder, ignore_errors=True)
-    return f"sqlite:///{Path(folder, 'share.db')}"
-
-
-def _exports(prefix: str, client_kwargs: dict[str, Any]) -> str:
-    """The shell line that sets the environment the CLI reads for these client keywords
-    (``ARENA_`` + ``BASE_URL``, ``EMAIL``, ...)."""
-    return "export " + " ".join(f"{prefix}{k.upper()}={shlex.quote(str(v))}"
-                                for k, v in client_kwargs.items())
-
-
-def _oauth_exports(fake: FakeArena) -> str:
-    """The shell line that switches the environment from the fake's login to its OAuth
-    client: the variables the CLI and the docs' OAuth example read (``ARENA_CLIENT_ID``,
-    ``ARENA_CLIENT_SECRET``, ``ARENA_TOKEN_URL``), after unsetting the login's (two
-    credentials at once are refused)."""
-    login = " ".join(f"ARENA_{k.upper()}" for k in arena_kwargs_for(fake) if k != "base_url")
-    return f"unset {login}; " + _exports("ARENA_", {"client_id": fake.client_id,
-                                                    "client_secret": fake.client_secret,
-                                                    "token_url": fake.token_url})
 
 
 async def _listen(stack: AsyncExitStack, server: AbstractAsyncContextManager[_F], host: str,
@@ -104,13 +75,8 @@ async def serve(*, arena: bool, akana: bool, host: str, arena_port: int, akana_p
                     host=host), host, arena_port)
                 quota_text = f"quota {quota:,}/day" if quota is not None else "no quota"
                 _say(f"FakeArena  {fake.url}  ({items:,} items, seed {seed}, {quota_text})")
-                share = _temporary_share(stack)
-                _say("  " + _exports("ARENA_", {**arena_kwargs_for(fake), "share": share}))
-                _say("  (ARENA_SHARE: a temporary share of this fake's own, removed when it "
-                     "stops: your default share is not used)")
-                _say("  # or as its OAuth machine user (one credential at a time: the "
-                     "login's variables go first):")
-                _say("  " + _oauth_exports(fake))
+                for line in arena_lines(fake, share=temporary_share(stack.callback)):
+                    _say("  " + line)
                 if write_items is not None:
                     _write_lines(write_items, fake.item_guids)
                     _say(f"  item GUIDs written to {write_items}")
@@ -122,7 +88,8 @@ async def serve(*, arena: bool, akana: bool, host: str, arena_port: int, akana_p
                     tickets=tickets, seed=seed, latency=latency, port=akana_port,
                     host=host), host, akana_port)
                 _say(f"FakeAkana  {fake_akana.url}  ({tickets:,} tickets, seed {seed})")
-                _say("  " + _exports("AKANA_", akana_kwargs_for(fake_akana)))
+                for line in akana_lines(fake_akana):
+                    _say("  " + line)
             _say("Serving; Ctrl-C (or SIGTERM) stops.")
             await stop.wait()
         _say("Stopped.")

@@ -1,7 +1,10 @@
 """Run a fake server until SIGTERM / SIGINT: ``python -m arena_async.testing arena ...``
 (FakeArena) or ``python -m arena_async.testing akana ...`` (FakeAkana).
 
-Prints exactly one line, ``READY <base_url>``, to stdout once listening. Example::
+Once listening, prints ``READY <base_url>`` to stdout as its first line (programs read
+that line), then how to use the fake by hand: the shell lines of its credentials, the
+same ``export ARENA_...`` / ``export AKANA_...`` lines ``arena-async fake-server`` prints
+(``ARENA_SHARE``: a temporary share of this fake's own, removed when it stops). Example::
 
     python -m arena_async.testing arena --port 0 --items 5000 --seed 1 \\
         --latency 0.02 --quota 500 --quota-window 2.0
@@ -14,9 +17,11 @@ import argparse
 import asyncio
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from typing import Any
 
+from ._banner import akana_lines, arena_lines, temporary_share
 from ._fake_arena import FakeArena
 from ._server import FakeServer
 
@@ -77,7 +82,10 @@ def _make_akana(args: argparse.Namespace) -> FakeServer:
 def build_parser() -> argparse.ArgumentParser:
     """The command line: one subcommand per fake server."""
     parser = argparse.ArgumentParser(
-        prog="python -m arena_async.testing", description="Run a fake server for tests."
+        prog="python -m arena_async.testing",
+        description="Run a fake server for tests. Once it listens, prints 'READY <url>' "
+                    "first, then its credentials as the shell lines the arena-async "
+                    "command line reads (export ARENA_... or AKANA_...).",
     )
     subparsers = parser.add_subparsers(dest="server", required=True)
     _add_arena(subparsers)
@@ -85,14 +93,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def banner(fake: FakeServer, cleanup: Callable[..., Any]) -> list[str]:
+    """What is printed once ``fake`` listens: ``READY <url>``, then its credentials as
+    shell lines; ``cleanup`` (an exit stack's ``callback``) removes FakeArena's temporary
+    share when the fake stops."""
+    if isinstance(fake, FakeArena):
+        usage = arena_lines(fake, share=temporary_share(cleanup))
+    else:
+        from ._fake_akana import FakeAkana
+
+        assert isinstance(fake, FakeAkana)
+        usage = akana_lines(fake)
+    return [f"READY {fake.url}", *usage, "# serving until Ctrl-C or SIGTERM"]
+
+
 async def _serve(fake: FakeServer) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    async with fake:
-        print(f"READY {fake.url}", flush=True)
-        await stop.wait()
+    with ExitStack() as stack:
+        async with fake:
+            sys.stdout.write("".join(line + "\n" for line in banner(fake, stack.callback)))
+            sys.stdout.flush()
+            await stop.wait()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

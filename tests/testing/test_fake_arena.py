@@ -901,11 +901,17 @@ def test_cli_ready_line_and_sigterm() -> None:
 
         logins, _ = asyncio.run(probe())
         assert logins == 1
+        # After READY, how to use it by hand (tests/testing/test_banner.py).
+        rest = proc.stdout.readline()
+        assert rest.startswith(f"export ARENA_BASE_URL={url} ARENA_EMAIL=user@example.com ")
+        while rest != "# serving until Ctrl-C or SIGTERM\n":
+            rest = proc.stdout.readline()
+            assert rest
     finally:
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=30)  # (a hang fails it; a loaded box does not)
     assert proc.returncode == 0, err
-    assert out == ""  # exactly one line in all
+    assert out == ""  # nothing more
 
 
 def test_the_children_read_back_is_the_named_read_back() -> None:

@@ -471,8 +471,12 @@ def test_cli_runs_fake_akana_too() -> None:
                     return stats
 
         assert asyncio.run(probe())["logins"] == 1
+        # After READY, how to use it by hand (tests/testing/test_banner.py).
+        assert [proc.stdout.readline() for _ in range(2)] == [
+            f"export AKANA_BASE_URL={url} AKANA_EMAIL=admin@acmepaymentscorp.example "
+            "AKANA_PASSWORD='Akana-Passw0rd!'\n", "# serving until Ctrl-C or SIGTERM\n"]
     finally:
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=30)  # (a hang fails it; a loaded box does not)
     assert proc.returncode == 0, err
-    assert out == ""  # exactly one line in all
+    assert out == ""  # nothing more
