@@ -113,6 +113,15 @@ MODULE_TESTS: dict[str, list[str]] = {
     ],
     # The share's pure steps (session, lease, quota ledger): their own tests, no store.
     "arena_async/_share/_state.py": ["tests/share/test_state.py"],
+    # The share's item-number map (pure steps and SharedNames on a real SQLite or Redis
+    # store) and the lookups that claim in it and wait for each other.
+    "arena_async/_share/_names.py": [
+        "tests/share/test_names.py", "tests/share/test_number_claims.py",
+    ],
+    "arena_async/arena/_numbers.py": [
+        "tests/arena/test_numbers_unit.py", "tests/arena/test_items_search.py",
+        "tests/share/test_number_claims.py", "tests/share/test_names.py",
+    ],
 }
 
 #: Default sample sizes (None: every mutant); a run of one module stays within minutes.
