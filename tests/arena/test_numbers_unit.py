@@ -1,0 +1,375 @@
+"""NumberLookups on its own: a fake ``fetch`` (one batch asked of Arena) and ``plan``, the
+client's clock and sleep injected, and, for the claims, a real SQLiteShare in tmp_path.
+What these pin: answers kept to the instant their time runs out, the memory's bound, the
+batches a call runs at once, failed and cancelled batches, the waits for another call and
+for another process (backing off on the injected sleep), and the claims' life in the share.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from arena_async import SQLiteShare
+from arena_async._share._names import SharedNames
+from arena_async.arena._numbers import (
+    CLAIM_TTL,
+    MAX_REMEMBERED,
+    GuidBatch,
+    NumberLookups,
+    match_numbers,
+)
+from arena_async.errors import TransportError
+from arena_async.models.arena import Item
+from tests.conftest import FakeClock
+
+
+class Arena:
+    """A fake ``fetch``: answers from ``items`` (a number not there: no item), records each
+    batch asked, counts the batches in flight; ``gate`` (when set) holds every batch until
+    it is set; numbers in ``failing`` fail their batch after ``sent`` requests."""
+
+    def __init__(self, items: dict[str, str] | None = None) -> None:
+        self.items = items or {}
+        self.asked: list[list[str]] = []
+        self.failing: set[str] = set()
+        self.gate: asyncio.Event | None = None
+        self.in_flight = 0
+        self.most = 0
+        self.sent = 1
+
+    async def fetch(self, numbers: Sequence[str], deadline: float | None,
+                    sent: list[int]) -> dict[str, str | None]:
+        self.asked.append(list(numbers))
+        sent[0] += self.sent
+        self.in_flight += 1
+        self.most = max(self.most, self.in_flight)
+        try:
+            if self.gate is not None:
+                await self.gate.wait()
+            else:
+                await asyncio.sleep(0)
+            if self.failing & set(numbers):
+                raise TransportError("connection refused", method="GET", url="/items")
+            return {n: self.items.get(n) for n in numbers}
+        finally:
+            self.in_flight -= 1
+
+
+def by(size: int) -> Any:
+    """A plan of batches of ``size`` numbers, in order."""
+    return lambda numbers: [list(numbers[i:i + size]) for i in range(0, len(numbers), size)]
+
+
+async def run(lookups: NumberLookups, numbers: Sequence[str], arena: Arena, *, size: int = 10,
+              deadline: float | None = None) -> list[GuidBatch]:
+    return [b async for b in lookups.batches(list(numbers), plan=by(size), fetch=arena.fetch,
+                                             deadline=deadline)]
+
+
+def sources(batches: list[GuidBatch]) -> dict[str, str]:
+    return {n: b.source for b in batches for n in b.numbers}
+
+
+# ------------------------------------------------------------------------------ memory
+
+
+async def test_answers_are_kept_until_the_instant_their_time_runs_out() -> None:
+    clock = FakeClock(1000.0)
+    lookups = NumberLookups(concurrency=lambda: 4, clock=clock, found_ttl=10.0,
+                            missing_ttl=5.0)
+    arena = Arena({"A": "GA"})
+    first = await run(lookups, ["A", "NOPE"], arena)
+    assert first == [GuidBatch({"A": "GA", "NOPE": None}, source="arena", requests=1)]
+    clock.now = 1004.999
+    assert await run(lookups, ["A", "NOPE"], arena) == [
+        GuidBatch({"A": "GA", "NOPE": None}, source="memory")]
+    clock.now = 1005.0  # "no such item" kept 5 s, to the instant
+    assert sources(await run(lookups, ["A", "NOPE"], arena)) == {"A": "memory",
+                                                                 "NOPE": "arena"}
+    clock.now = 1010.0  # the GUID 10 s from when it was asked (and NOPE 5 s again)
+    assert sources(await run(lookups, ["A", "NOPE"], arena)) == {"A": "arena",
+                                                                 "NOPE": "arena"}
+    assert arena.asked == [["A", "NOPE"], ["NOPE"], ["A", "NOPE"]]
+    lookups.forget()
+    assert sources(await run(lookups, ["A"], arena)) == {"A": "arena"}
+
+
+async def test_the_memory_is_bounded_and_drops_its_oldest_answer_first() -> None:
+    clock = FakeClock(0.0)
+    arena = Arena({n: f"G{n}" for n in "ABC"})
+    lookups = NumberLookups(concurrency=lambda: 4, clock=clock, max_remembered=2)
+    for number in "ABC":
+        await run(lookups, [number], arena)
+    assert sources(await run(lookups, ["B", "C"], arena)) == {"B": "memory", "C": "memory"}
+    assert sources(await run(lookups, ["A"], arena)) == {"A": "arena"}  # dropped first
+
+
+async def test_an_expired_answer_takes_no_place_in_the_memory() -> None:
+    clock = FakeClock(0.0)
+    arena = Arena({"B": "GB", "C": "GC"})
+    lookups = NumberLookups(concurrency=lambda: 4, clock=clock, max_remembered=2,
+                            found_ttl=100.0, missing_ttl=1.0)
+    await run(lookups, ["B"], arena)
+    await run(lookups, ["A"], arena)  # no such item: 1 s, the newest answer
+    clock.now = 2.0
+    arena.failing = {"A"}
+    [failed] = await run(lookups, ["A"], arena)  # expired, and asking again fails
+    assert list(failed.failed) == ["A"]
+    await run(lookups, ["C"], arena)
+    # The expired answer went when it was found expired: B is still known.
+    assert sources(await run(lookups, ["B", "C"], arena)) == {"B": "memory", "C": "memory"}
+
+
+def test_the_memory_keeps_65536_answers_by_default() -> None:
+    lookups = NumberLookups(concurrency=lambda: 4, clock=lambda: 0.0)
+    assert lookups.max_remembered == MAX_REMEMBERED == 65536
+    lookups._remember({f"N{i}": None for i in range(MAX_REMEMBERED + 1)})
+    assert lookups._fresh(["N0", "N1", f"N{MAX_REMEMBERED}"]) == {
+        "N1": None, f"N{MAX_REMEMBERED}": None}
+
+
+# ------------------------------------------------------------------- batches of a call
+
+
+@pytest.mark.parametrize(("concurrency", "most"), [(2, 2), (0, 1), (1, 1)])
+async def test_a_call_runs_at_most_its_concurrency_of_batches(concurrency: int,
+                                                              most: int) -> None:
+    arena = Arena()
+    lookups = NumberLookups(concurrency=lambda: concurrency, clock=FakeClock())
+    batches = await run(lookups, ["A", "B", "C", "D", "E"], arena, size=1)
+    assert arena.most == most
+    assert len(batches) == 5
+    assert arena.asked == [["A"], ["B"], ["C"], ["D"], ["E"]]
+
+
+async def test_a_failed_batch_fails_its_numbers_and_says_what_it_sent(
+        caplog: pytest.LogCaptureFixture) -> None:
+    arena = Arena({"A": "GA", "C": "GC"})
+    arena.failing, arena.sent = {"B"}, 3
+    lookups = NumberLookups(concurrency=lambda: 1, clock=FakeClock())
+    with caplog.at_level(logging.WARNING, logger="arena_async.arena.items"):
+        batches = await run(lookups, ["A", "B", "C"], arena, size=2)
+    [bad] = [b for b in batches if not b.ok]
+    assert (bad.source, bad.requests, list(bad.failed)) == ("arena", 3, ["A", "B"])
+    assert isinstance(bad.failed["A"], TransportError)
+    assert "looking up 2 item numbers ('A'...) failed: TransportError" in caplog.text
+    # Nothing of the failed batch was remembered; the other batch was.
+    arena.failing = set()
+    assert sources(await run(lookups, ["A", "B", "C"], arena)) == {
+        "A": "arena", "B": "arena", "C": "memory"}
+
+
+async def test_calls_at_once_wait_for_the_batch_in_flight() -> None:
+    arena = Arena({"A": "GA"})
+    arena.gate = asyncio.Event()
+    lookups = NumberLookups(concurrency=lambda: 4, clock=FakeClock())
+    first = asyncio.ensure_future(run(lookups, ["A"], arena))
+    while not arena.asked:
+        await asyncio.sleep(0)
+    second = asyncio.ensure_future(run(lookups, ["A", "B"], arena))
+    while len(arena.asked) < 2:
+        await asyncio.sleep(0)
+    arena.gate.set()
+    assert await first == [GuidBatch({"A": "GA"}, source="arena", requests=1)]
+    assert sources(await second) == {"A": "memory", "B": "arena"}
+    assert arena.asked == [["A"], ["B"]]
+
+
+async def test_a_wait_for_another_call_ends_at_the_deadline() -> None:
+    arena = Arena({"A": "GA"})
+    arena.gate = asyncio.Event()
+    lookups = NumberLookups(concurrency=lambda: 4, clock=FakeClock())
+    first = asyncio.ensure_future(run(lookups, ["A"], arena))
+    while not arena.asked:
+        await asyncio.sleep(0)
+    [late] = await run(lookups, ["A"], arena, deadline=0.01)
+    assert late.source == "memory"
+    assert "deadline passed while another call looked up" in str(late.failed["A"])
+    arena.gate.set()
+    assert (await first)[0].found == {"A": "GA"}
+
+
+def test_numbers_match_exactly_first_then_ignoring_case(
+        caplog: pytest.LogCaptureFixture) -> None:
+    items = [Item(guid="G1", number="pn-1"), Item(guid="G2", number="PN-1"),
+             Item(guid="G3", number="PN-2"), Item(guid="G4", number="PN-2"),
+             Item(guid="G5", number=None)]
+    with caplog.at_level(logging.WARNING, logger="arena_async.arena.items"):
+        got = match_numbers(["PN-1", "Pn-1", "PN-2", "PN-3"], items)
+    assert got == {"PN-1": "G2", "Pn-1": "G1", "PN-2": "G3", "PN-3": None}
+    assert "2 items have number 'PN-2'; using the first listed (G3)" in caplog.text
+    assert "'Pn-1'" in caplog.text  # two match ignoring case
+
+
+# -------------------------------------------------------------------- with a share
+# The share runs on the lookups' clock (its wall clock and its lease clock): claims expire
+# on the injected clock, as the lookups' sleeps advance it.
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(1_800_000_000.0)
+
+
+@pytest.fixture
+async def share(tmp_path: Path, clock: FakeClock) -> Any:
+    share = SQLiteShare(tmp_path / "s.db", clock=clock, boot_clock=clock)
+    await share.acquire()
+    try:
+        yield share
+    finally:
+        await share.release()
+
+
+def with_share(share: SQLiteShare, clock: FakeClock, **kw: Any) -> NumberLookups:
+    return NumberLookups(concurrency=lambda: 1, clock=clock, sleep=clock.sleep,
+                         names=SharedNames(share, "names:t", owner="me"), **kw)
+
+
+async def started(arena: Arena) -> None:
+    while not arena.asked:
+        await asyncio.sleep(0.001)
+
+
+async def test_a_lookups_claims_live_claim_ttl_in_the_share(share: SQLiteShare,
+                                                            clock: FakeClock) -> None:
+    other = SharedNames(share, "names:t", owner="other")
+    for number, kw, ttl in [("A", {}, CLAIM_TTL), ("B", {"claim_ttl": 30.0}, 30.0)]:
+        arena = Arena({number: "G"})
+        arena.gate = asyncio.Event()
+        job = asyncio.ensure_future(run(with_share(share, clock, **kw), [number], arena))
+        await started(arena)
+        assert (await other.claim([number], ttl=5.0)).theirs == {number: ttl}
+        arena.gate.set()
+        assert (await job)[0].found == {number: "G"}
+    assert CLAIM_TTL == 120.0
+
+
+async def test_answers_from_the_share_are_kept_no_longer_than_there(
+        share: SQLiteShare, clock: FakeClock) -> None:
+    began = clock.now
+    await SharedNames(share, "names:t", found_ttl=100.0).put({"A": "GA"})
+    arena = Arena({"A": "GA"})
+    lookups = with_share(share, clock)
+    clock.now = began + 10.0
+    assert await run(lookups, ["A"], arena) == [GuidBatch({"A": "GA"}, source="share")]
+    clock.now = began + 99.999
+    assert sources(await run(lookups, ["A"], arena)) == {"A": "memory"}
+    clock.now = began + 100.0  # the share's entry ends: so does the memory's
+    assert sources(await run(lookups, ["A"], arena)) == {"A": "arena"}
+
+
+async def test_a_wait_for_another_process_backs_off_until_the_deadline(
+        share: SQLiteShare, clock: FakeClock) -> None:
+    other = SharedNames(share, "names:t", owner="other")
+    await other.claim(["A"], ttl=60.0)
+    began = clock.now
+    arena = Arena({"A": "GA"})
+    [late] = await run(with_share(share, clock), ["A"], arena, deadline=1.0)
+    assert late.source == "share"
+    assert "deadline passed while another process looked up" in str(late.failed["A"])
+    assert arena.asked == []
+    assert clock.now - began == pytest.approx(1.0)
+    for pause, expected in zip(clock.sleeps, [0.05, 0.1, 0.2, 0.4], strict=False):
+        assert 0.8 * expected <= pause <= 1.2 * expected, clock.sleeps
+    assert len(clock.sleeps) == 5, clock.sleeps  # the last one until the deadline
+    assert clock.sleeps[-1] == pytest.approx(1.0 - sum(clock.sleeps[:-1]))
+    # Given back: the other process may ask, and its claim is untouched.
+    assert (await other.claim(["A"], ttl=60.0)).mine == ["A"]
+
+
+async def test_the_looks_back_off_to_half_a_second(share: SQLiteShare,
+                                                   clock: FakeClock) -> None:
+    other = SharedNames(share, "names:t", owner="other")
+    await other.claim(["A"], ttl=60.0)
+    [late] = await run(with_share(share, clock), ["A"], Arena(), deadline=3.0)
+    assert not late.ok
+    assert len(clock.sleeps) >= 7, clock.sleeps
+    for pause in clock.sleeps[4:-1]:
+        assert 0.4 <= pause <= 0.6, clock.sleeps
+
+
+async def test_a_claim_about_to_expire_is_looked_at_just_after(share: SQLiteShare,
+                                                               clock: FakeClock) -> None:
+    other = SharedNames(share, "names:t", owner="other")
+    await other.claim(["A"], ttl=0.01)  # its process died: the claim ends in 0.01 s
+    arena = Arena({"A": "GA"})
+    batches = await run(with_share(share, clock), ["A"], arena)
+    assert batches == [GuidBatch({"A": "GA"}, source="arena", requests=1)]
+    # 0.02 s after the claim's end, not the first look's 0.05 s (jittered).
+    assert clock.sleeps == [pytest.approx(0.03)]
+
+
+async def test_a_claim_already_ended_is_looked_at_after_the_margin(
+        share: SQLiteShare, clock: FakeClock) -> None:
+    other = SharedNames(share, "names:t", owner="other")
+    await other.claim(["A"], ttl=1.0)
+    lookups = with_share(share, clock)
+    # The claim is seen alive, then has ended by the time the share's answer is read
+    # (a stalled process): its seconds left count as none.
+    seen = await other.claim(["A"], ttl=1.0)
+    assert seen.mine == ["A"]
+    real_claim = lookups.names.claim  # type: ignore[union-attr]
+
+    async def claim_then_stall(numbers: Any, **kw: Any) -> Any:
+        result = await real_claim(numbers, **kw)
+        if result.theirs:
+            clock.now += 5.0
+            result.theirs.update({n: -4.0 for n in result.theirs})
+        return result
+
+    lookups.names.claim = claim_then_stall  # type: ignore[union-attr,method-assign]
+    other.owner = "third"
+    await other.claim(["A"], ttl=1.0)  # (a claim of another owner: the lookup waits)
+    batches = await run(lookups, ["A"], Arena({"A": "GA"}))
+    assert batches[0].found == {"A": "GA"}
+    assert clock.sleeps == [pytest.approx(0.02)]
+
+
+async def test_a_failed_batch_gives_its_claims_back(share: SQLiteShare,
+                                                    clock: FakeClock) -> None:
+    other = SharedNames(share, "names:t", owner="other")
+    arena = Arena()
+    arena.failing = {"A"}
+    [failed] = await run(with_share(share, clock), ["A"], arena)
+    assert not failed.ok
+    assert (await other.claim(["A"], ttl=60.0)).mine == ["A"]
+
+
+async def test_a_cancelled_lookup_gives_back_its_claims_started_or_not(
+        share: SQLiteShare, clock: FakeClock) -> None:
+    other = SharedNames(share, "names:t", owner="other")
+    arena = Arena()
+    arena.gate = asyncio.Event()
+    job = asyncio.ensure_future(run(with_share(share, clock), ["A", "B"], arena, size=1))
+    await started(arena)
+    assert (await other.claim(["A", "B"], ttl=60.0)).mine == []  # both claimed
+    job.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await job
+    assert arena.asked == [["A"]]  # (one batch at a time: B never started)
+    assert (await other.claim(["A", "B"], ttl=60.0)).mine == ["A", "B"]
+
+
+async def test_claims_are_renewed_while_their_batches_wait(share: SQLiteShare,
+                                                           clock: FakeClock) -> None:
+    other = SharedNames(share, "names:t", owner="other")
+    arena = Arena({"A": "GA", "B": "GB"})
+    arena.gate = asyncio.Event()
+    # Claims of 0.3 s, renewed every 0.1 s (real seconds: the renewals' own timer).
+    job = asyncio.ensure_future(run(with_share(share, clock, claim_ttl=0.3), ["A", "B"],
+                                    arena, size=1))
+    await started(arena)
+    clock.now += 10.0  # the first claims have ended on the share's clock ...
+    await asyncio.sleep(0.25)  # ... and were renewed since
+    claimed = await other.claim(["A", "B"], ttl=60.0)
+    assert claimed.mine == []
+    assert set(claimed.theirs) == {"A", "B"}
+    arena.gate.set()
+    assert {n for b in await job for n in b.found} == {"A", "B"}
