@@ -362,6 +362,38 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
      "`False` -> `True`"):
         "`Request.auth` is read only by the pool's `send` and by `classify`; login, token "
         "and logout requests go through `login_once` / `send_once`, which read neither",
+    # -- _share/_names
+    ("arena_async/_share/_names.py", "Answer = tuple[str | None, float]",
+     "`Answer = tuple[str | None, float]` removed"):
+        "a type alias read only in annotations, which `from __future__ import annotations` "
+        "never evaluates",
+    ("arena_async/_share/_names.py", "@attrs.frozen(slots=True)", "`True` -> `False`"):
+        "slots only save memory: Claimed is frozen, so no attribute can be added either way",
+    ("arena_async/_share/_names.py", "return not entries and not claims", "`not x` -> `x`"):
+        "(the first `not`, in _unchanged of no document) the entries are read from the "
+        "document, so with none they are always empty: the mutant answers {} (false) where "
+        "`not claims` was asked, and the step then writes `_document({}, claims)`, which is "
+        "None, the document it had, when there are no claims either",
+    # -- arena/_numbers
+    ("arena_async/arena/_numbers.py", "@attrs.frozen(slots=True)", "`True` -> `False`"):
+        "slots only save memory: GuidBatch is frozen, so no attribute can be added either way",
+    ("arena_async/arena/_numbers.py", "Sleep = Callable[[float], Awaitable[None]]",
+     "`Sleep = Callable[[float], Awaitable[None]]` removed"):
+        "a type alias read only in annotations, which `from __future__ import annotations` "
+        "never evaluates",
+    ("arena_async/arena/_numbers.py", 'Source = Literal["memory", "share", "arena"]',
+     "`Source = Literal['memory', 'share', 'arena']` removed"):
+        "a type alias read only in annotations, which `from __future__ import annotations` "
+        "never evaluates",
+    ("arena_async/arena/_numbers.py",
+     "Fetch = Callable[[Sequence[str], float | None, list[int]], Awaitable[dict[str, str | None]]]",
+     "`Fetch = Callable[[Sequence[str], float | None, list[int]]...` removed"):
+        "a type alias read only in annotations, which `from __future__ import annotations` "
+        "never evaluates",
+    ("arena_async/arena/_numbers.py", "Plan = Callable[[Sequence[str]], list[list[str]]]",
+     "`Plan = Callable[[Sequence[str]], list[list[str]]]` removed"):
+        "a type alias read only in annotations, which `from __future__ import annotations` "
+        "never evaluates",
 }
 
 #: What the tests read beside the package and the tests themselves.

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from arena_async import SQLiteShare
-from arena_async._share._names import SharedNames
+from arena_async._share._names import SharedNames, shard_of
 from arena_async.arena._numbers import (
     CLAIM_TTL,
     MAX_REMEMBERED,
@@ -205,6 +205,7 @@ def test_numbers_match_exactly_first_then_ignoring_case(
     assert got == {"PN-1": "G2", "Pn-1": "G1", "PN-2": "G3", "PN-3": None}
     assert "2 items have number 'PN-2'; using the first listed (G3)" in caplog.text
     assert "'Pn-1'" in caplog.text  # two match ignoring case
+    assert len(caplog.records) == 2  # one match is no news
 
 
 # -------------------------------------------------------------------- with a share
@@ -373,3 +374,69 @@ async def test_claims_are_renewed_while_their_batches_wait(share: SQLiteShare,
     assert set(claimed.theirs) == {"A", "B"}
     arena.gate.set()
     assert {n for b in await job for n in b.found} == {"A", "B"}
+
+
+async def test_the_first_two_looks_lead_then_what_nobody_claimed_is_claimed(
+        share: SQLiteShare, clock: FakeClock) -> None:
+    # Another process holds a number of the first shard: it may be claiming the others
+    # still (a busy share), so the first looks only read them; from the third look on,
+    # what nobody claimed is this lookup's.
+    low = "PN-1"
+    high = next(f"PN-{n}" for n in range(2, 99) if shard_of(f"PN-{n}") > shard_of(low))
+    if shard_of(low) > shard_of(high):
+        low, high = high, low
+    other = SharedNames(share, "names:t", owner="other")
+    await other.claim([low], ttl=60.0)
+    arena = Arena({high: "GH"})
+    looks: list[int] = []
+    claimed_after: list[int] = []
+    lookups = with_share(share, clock)
+    claim = lookups.names.claim  # type: ignore[union-attr]
+
+    async def counted(numbers: Any, **kw: Any) -> Any:
+        looks.append(len(numbers))
+        result = await claim(numbers, **kw)
+        if high in result.mine:
+            claimed_after.append(len(clock.sleeps))
+        return result
+
+    lookups.names.claim = counted  # type: ignore[union-attr,method-assign]
+    batches = await run(lookups, [low, high], arena, deadline=2.0)
+    assert claimed_after == [3]  # at the look after 0.05, 0.1 and 0.2 s
+    assert arena.asked == [[high]]
+    assert sources(batches) == {low: "share", high: "arena"}
+    # One claim at the start, then one look after each sleep, none past the deadline.
+    assert len(looks) == 1 + len(clock.sleeps)
+
+
+async def test_a_renewal_or_a_give_back_that_fails_is_logged_and_the_lookup_goes_on(
+        share: SQLiteShare, clock: FakeClock, caplog: pytest.LogCaptureFixture) -> None:
+    lookups = with_share(share, clock, claim_ttl=0.03)  # renewed every 0.01 s (real)
+    names = lookups.names
+    assert names is not None
+    claim = names.claim
+
+    async def renewals_fail(numbers: Any, **kw: Any) -> Any:
+        if "lead" not in kw:  # (a renewal)
+            raise RuntimeError("the share broke")
+        return await claim(numbers, **kw)
+
+    async def release_fails(numbers: Any) -> None:
+        raise RuntimeError("the share broke again")
+
+    names.claim = renewals_fail  # type: ignore[method-assign]
+    names.release = release_fails  # type: ignore[method-assign]
+    arena = Arena({"A": "GA"})
+    arena.gate = asyncio.Event()
+    with caplog.at_level(logging.DEBUG, logger="arena_async.arena.items"):
+        job = asyncio.ensure_future(run(lookups, ["A", "B"], arena))
+        await started(arena)
+        await asyncio.sleep(0.1)
+        arena.failing = {"B"}
+        arena.gate.set()
+        [batch] = await job
+    assert list(batch.failed) == ["A", "B"]
+    assert "could not renew claims of 2 item numbers: RuntimeError: the share broke" \
+        in caplog.text
+    assert "could not give back claims of 2 item numbers: RuntimeError: the share broke " \
+        "again" in caplog.text
