@@ -122,6 +122,10 @@ MODULE_TESTS: dict[str, list[str]] = {
         "tests/arena/test_numbers_unit.py", "tests/arena/test_items_search.py",
         "tests/share/test_number_claims.py", "tests/share/test_names.py",
     ],
+    # One member's view of the shared quota ledger (its steps are _state's): not run yet.
+    "arena_async/_share/_ledger.py": [
+        "tests/share/test_round_trips.py", "tests/share/test_share_clients.py",
+    ],
 }
 
 #: Default sample sizes (None: every mutant); a run of one module stays within minutes.

@@ -132,8 +132,9 @@ class Patchy(SQLiteShare):
         self.updates += 1
         if self.error is not None:
             raise self.error
-        if int(key.rsplit(":", 1)[1]) in self.down:
-            raise ShareUnavailableError("that document is away", share=self.name)
+        shard = int(key.rsplit(":", 1)[1])
+        if shard in self.down:
+            raise ShareUnavailableError(f"document {shard} is away", share=self.name)
         return await super().update(key, step)
 
 
@@ -249,6 +250,46 @@ async def test_the_map_keeps_what_its_sharer_says(patchy: Patchy) -> None:
     await names.put({})
     await names.release([])
     assert patchy.updates == before  # nothing to write: the share is not asked
+
+
+async def test_nothing_to_claim_asks_nothing_and_any_iterable_will_do(patchy: Patchy) -> None:
+    names = SharedNames(patchy, "names:x", owner="me")
+    assert await names.claim([], ttl=30.0) == Claimed()
+    assert await names.claim([], ttl=30.0, lead=True) == Claimed()
+    assert patchy.updates == 0
+    low, high = two_shards()
+    claimed = await names.claim(iter([high, low]), ttl=30.0)  # (read once)
+    assert claimed.mine == [high, low]
+    assert (await names.claim((n for n in [low, high]), ttl=30.0, lead=True)).mine == [
+        low, high]
+
+
+async def test_a_round_that_fails_is_said_once_with_its_first_failure(
+        patchy: Patchy, caplog: pytest.LogCaptureFixture) -> None:
+    low, high = two_shards()
+    names = SharedNames(patchy, "names:x", owner="me")
+    patchy.down = {shard_of(low), shard_of(high)}
+    with caplog.at_level(logging.WARNING, logger="arena_async.arena.items"):
+        assert (await names.claim([high, low], ttl=30.0)).mine == [high, low]
+        # A lead claim of one shard that cannot be reached: said once, not "again" too.
+        assert (await names.claim([low], ttl=30.0, lead=True)).mine == [low]
+    [said] = [r.getMessage() for r in caplog.records]
+    assert f"document {shard_of(high)} is away" in said  # the first number's shard
+
+
+async def test_an_opener_that_cannot_open_the_share_gives_every_number_to_ask(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    share = SQLiteShare(tmp_path / "s.db")
+
+    async def opener() -> None:
+        raise ShareUnavailableError("cannot open it", share=share.name)
+
+    names = SharedNames(share, "names:x", opener=opener)
+    low, high = two_shards()
+    with caplog.at_level(logging.WARNING, logger="arena_async.arena.items"):
+        assert await names.claim([high, low], ttl=30.0) == Claimed(mine=[high, low])
+    assert "without the share: share " in caplog.text
+    assert "cannot open it" in caplog.text
 
 
 async def test_each_sharer_has_its_own_name(tmp_path: Path) -> None:
