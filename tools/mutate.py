@@ -378,6 +378,21 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "document, so with none they are always empty: the mutant answers {} (false) where "
         "`not claims` was asked, and the step then writes `_document({}, claims)`, which is "
         "None, the document it had, when there are no claims either",
+    ("arena_async/_share/_names.py", "results: list[Any]", "`results: list[Any]` removed"):
+        "a bare annotation in a function body: nothing runs (the tracer sees no line)",
+    ("arena_async/_share/_names.py", "part: Claimed | None",
+     "`part: Claimed | None` removed"):
+        "a bare annotation in a function body: nothing runs (the tracer sees no line)",
+    ("arena_async/_share/_names.py", "[part] = await self._all([(shard_of(first[0]),",
+     "`0` -> `-1`"):
+        "`first` is the numbers of one shard (grouped by shard_of): its last number has the "
+        "shard of its first",
+    ("arena_async/_share/_names.py", "for shard, found in zip(shards, read, strict=True):",
+     "`True` -> `False`"):
+        "`read` is `_all`'s answer to one step per shard: always as long as `shards`",
+    ("arena_async/_share/_names.py",
+     "for (shard, _), result in zip(steps, results, strict=True):", "`True` -> `False`"):
+        "`results` is `_all`'s answer to `steps`, one per step: the lengths are equal",
     # -- arena/_numbers
     ("arena_async/arena/_numbers.py", "@attrs.frozen(slots=True)", "`True` -> `False`"):
         "slots only save memory: GuidBatch is frozen, so no attribute can be added either way",

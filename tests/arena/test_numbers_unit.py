@@ -440,3 +440,23 @@ async def test_a_renewal_or_a_give_back_that_fails_is_logged_and_the_lookup_goes
         in caplog.text
     assert "could not give back claims of 2 item numbers: RuntimeError: the share broke " \
         "again" in caplog.text
+
+
+async def test_a_claim_that_raises_fails_the_call_and_leaves_nothing_claimed(
+        share: SQLiteShare, clock: FakeClock) -> None:
+    lookups = with_share(share, clock)
+    names = lookups.names
+    assert names is not None
+    claim = names.claim
+
+    async def broken(numbers: Any, **kw: Any) -> Any:
+        raise RuntimeError("a bug in the share")
+
+    names.claim = broken  # type: ignore[method-assign]
+    arena = Arena({"A": "GA"})
+    with pytest.raises(RuntimeError, match="a bug in the share"):
+        await run(lookups, ["A"], arena)
+    names.claim = claim  # type: ignore[method-assign]
+    # Nothing left claimed in this client: the next call asks (it does not wait).
+    assert await asyncio.wait_for(run(lookups, ["A"], arena), 5.0) == [
+        GuidBatch({"A": "GA"}, source="arena", requests=1)]
