@@ -394,6 +394,14 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
      "for (shard, _), result in zip(steps, results, strict=True):", "`True` -> `False`"):
         "`results` is `_all`'s answer to `steps`, one per step: the lengths are equal",
     # -- arena/_numbers
+    ("arena_async/arena/_numbers.py",
+     'return GuidBatch(answers, source="arena", requests=sent[0])', "`0` -> `-1`"):
+        "`sent` is a one-element list (a cell `fetch` adds its requests to): [-1] is [0]",
+    ("arena_async/arena/_numbers.py", "requests=sent[0])", "`0` -> `-1`"):
+        "`sent` is a one-element list (a cell `fetch` adds its requests to): [-1] is [0]",
+    ("arena_async/arena/_numbers.py", "continue", "`continue` removed"):
+        "(in _renew, with nothing held) a claim of no numbers asks the share nothing: "
+        "SharedNames.claim returns an empty Claimed at once",
     ("arena_async/arena/_numbers.py", "@attrs.frozen(slots=True)", "`True` -> `False`"):
         "slots only save memory: GuidBatch is frozen, so no attribute can be added either way",
     ("arena_async/arena/_numbers.py", "Sleep = Callable[[float], Awaitable[None]]",

@@ -358,8 +358,16 @@ async def test_a_cancelled_lookup_gives_back_its_claims_started_or_not(
     assert (await other.claim(["A", "B"], ttl=60.0)).mine == ["A", "B"]
 
 
-async def test_claims_are_renewed_while_their_batches_wait(share: SQLiteShare,
-                                                           clock: FakeClock) -> None:
+async def test_claims_are_renewed_while_their_batches_wait(
+        share: SQLiteShare, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    waits: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def sleep(seconds: float) -> None:  # (the renewals' own timer, recorded)
+        waits.append(seconds)
+        await real_sleep(seconds)
+
+    monkeypatch.setattr(asyncio, "sleep", sleep)
     other = SharedNames(share, "names:t", owner="other")
     arena = Arena({"A": "GA", "B": "GB"})
     arena.gate = asyncio.Event()
@@ -374,6 +382,7 @@ async def test_claims_are_renewed_while_their_batches_wait(share: SQLiteShare,
     assert set(claimed.theirs) == {"A", "B"}
     arena.gate.set()
     assert {n for b in await job for n in b.found} == {"A", "B"}
+    assert pytest.approx(0.1) in waits  # a third of the claims' life
 
 
 async def test_the_first_two_looks_lead_then_what_nobody_claimed_is_claimed(
@@ -460,3 +469,28 @@ async def test_a_claim_that_raises_fails_the_call_and_leaves_nothing_claimed(
     # Nothing left claimed in this client: the next call asks (it does not wait).
     assert await asyncio.wait_for(run(lookups, ["A"], arena), 5.0) == [
         GuidBatch({"A": "GA"}, source="arena", requests=1)]
+
+
+async def test_a_lookup_cancelled_while_its_claim_is_answered_gives_the_claim_back(
+        share: SQLiteShare, clock: FakeClock) -> None:
+    lookups = with_share(share, clock)
+    names = lookups.names
+    assert names is not None
+    claim = names.claim
+    made, hold = asyncio.Event(), asyncio.Event()
+
+    async def slow_answer(numbers: Any, **kw: Any) -> Any:
+        result = await claim(numbers, **kw)  # claimed in the share ...
+        made.set()
+        await hold.wait()  # ... its answer not read yet
+        return result
+
+    names.claim = slow_answer  # type: ignore[method-assign]
+    job = asyncio.ensure_future(run(lookups, ["A"], Arena()))
+    await made.wait()
+    other = SharedNames(share, "names:t", owner="other")
+    assert (await other.claim(["A"], ttl=60.0)).mine == []
+    job.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await job
+    assert (await other.claim(["A"], ttl=60.0)).mine == ["A"]
