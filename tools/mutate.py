@@ -813,13 +813,21 @@ def run_module(module: str, *, sample: int | None, seed: int, python: str,
         every = mutants_of(original)
         chosen = every
         if only is not None:  # the survivors of an earlier run (by mutation and text)
-            wanted = [(description, text) for _, description, text in only]
+            wanted = list(only)
             chosen = []
-            for mutant in every:
-                key = (mutant.description, mutant.source_line)
-                if key in wanted:
-                    wanted.remove(key)
-                    chosen.append(mutant)
+            # The same line first (a line's text repeats: `continue`, `return None`), then
+            # the same text on another line (code moved since the run).
+            for same_line in (True, False):
+                for mutant in every:
+                    if any(mutant is c for c in chosen):
+                        continue
+                    match = next((w for w in wanted if (w[1], w[2]) == (
+                        mutant.description, mutant.source_line)
+                        and (not same_line or w[0] == mutant.line)), None)
+                    if match is not None:
+                        wanted.remove(match)
+                        chosen.append(mutant)
+            chosen.sort(key=lambda m: (m.line, m.col, m.description))
             if wanted:  # the code changed since: the earlier kills may not hold either
                 raise _Unmutated(f"{module} changed since its last run (no {wanted[0]}): "
                                  "run it in full")
