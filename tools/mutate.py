@@ -113,6 +113,19 @@ MODULE_TESTS: dict[str, list[str]] = {
     ],
     # The share's pure steps (session, lease, quota ledger): their own tests, no store.
     "arena_async/_share/_state.py": ["tests/share/test_state.py"],
+    # The share's item-number map (pure steps and SharedNames on a real SQLite or Redis
+    # store) and the lookups that claim in it and wait for each other.
+    "arena_async/_share/_names.py": [
+        "tests/share/test_names.py", "tests/share/test_number_claims.py",
+    ],
+    "arena_async/arena/_numbers.py": [
+        "tests/arena/test_numbers_unit.py", "tests/arena/test_items_search.py",
+        "tests/share/test_number_claims.py", "tests/share/test_names.py",
+    ],
+    # One member's view of the shared quota ledger (its steps are _state's): not run yet.
+    "arena_async/_share/_ledger.py": [
+        "tests/share/test_round_trips.py", "tests/share/test_share_clients.py",
+    ],
 }
 
 #: Default sample sizes (None: every mutant); a run of one module stays within minutes.
@@ -353,6 +366,61 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
      "`False` -> `True`"):
         "`Request.auth` is read only by the pool's `send` and by `classify`; login, token "
         "and logout requests go through `login_once` / `send_once`, which read neither",
+    # -- _share/_names
+    ("arena_async/_share/_names.py", "Answer = tuple[str | None, float]",
+     "`Answer = tuple[str | None, float]` removed"):
+        "a type alias read only in annotations, which `from __future__ import annotations` "
+        "never evaluates",
+    ("arena_async/_share/_names.py", "@attrs.frozen(slots=True)", "`True` -> `False`"):
+        "slots only save memory: Claimed is frozen, so no attribute can be added either way",
+    ("arena_async/_share/_names.py", "return not entries and not claims", "`not x` -> `x`"):
+        "(the first `not`, in _unchanged of no document) the entries are read from the "
+        "document, so with none they are always empty: the mutant answers {} (false) where "
+        "`not claims` was asked, and the step then writes `_document({}, claims)`, which is "
+        "None, the document it had, when there are no claims either",
+    ("arena_async/_share/_names.py", "results: list[Any]", "`results: list[Any]` removed"):
+        "a bare annotation in a function body: nothing runs (the tracer sees no line)",
+    ("arena_async/_share/_names.py", "part: Claimed | None",
+     "`part: Claimed | None` removed"):
+        "a bare annotation in a function body: nothing runs (the tracer sees no line)",
+    ("arena_async/_share/_names.py", "[part] = await self._all([(shard_of(first[0]),",
+     "`0` -> `-1`"):
+        "`first` is the numbers of one shard (grouped by shard_of): its last number has the "
+        "shard of its first",
+    ("arena_async/_share/_names.py", "for shard, found in zip(shards, read, strict=True):",
+     "`True` -> `False`"):
+        "`read` is `_all`'s answer to one step per shard: always as long as `shards`",
+    ("arena_async/_share/_names.py",
+     "for (shard, _), result in zip(steps, results, strict=True):", "`True` -> `False`"):
+        "`results` is `_all`'s answer to `steps`, one per step: the lengths are equal",
+    # -- arena/_numbers
+    ("arena_async/arena/_numbers.py",
+     'return GuidBatch(answers, source="arena", requests=sent[0])', "`0` -> `-1`"):
+        "`sent` is a one-element list (a cell `fetch` adds its requests to): [-1] is [0]",
+    ("arena_async/arena/_numbers.py", "requests=sent[0])", "`0` -> `-1`"):
+        "`sent` is a one-element list (a cell `fetch` adds its requests to): [-1] is [0]",
+    ("arena_async/arena/_numbers.py", "continue", "`continue` removed"):
+        "(in _renew, with nothing held) a claim of no numbers asks the share nothing: "
+        "SharedNames.claim returns an empty Claimed at once",
+    ("arena_async/arena/_numbers.py", "@attrs.frozen(slots=True)", "`True` -> `False`"):
+        "slots only save memory: GuidBatch is frozen, so no attribute can be added either way",
+    ("arena_async/arena/_numbers.py", "Sleep = Callable[[float], Awaitable[None]]",
+     "`Sleep = Callable[[float], Awaitable[None]]` removed"):
+        "a type alias read only in annotations, which `from __future__ import annotations` "
+        "never evaluates",
+    ("arena_async/arena/_numbers.py", 'Source = Literal["memory", "share", "arena"]',
+     "`Source = Literal['memory', 'share', 'arena']` removed"):
+        "a type alias read only in annotations, which `from __future__ import annotations` "
+        "never evaluates",
+    ("arena_async/arena/_numbers.py",
+     "Fetch = Callable[[Sequence[str], float | None, list[int]], Awaitable[dict[str, str | None]]]",
+     "`Fetch = Callable[[Sequence[str], float | None, list[int]]...` removed"):
+        "a type alias read only in annotations, which `from __future__ import annotations` "
+        "never evaluates",
+    ("arena_async/arena/_numbers.py", "Plan = Callable[[Sequence[str]], list[list[str]]]",
+     "`Plan = Callable[[Sequence[str]], list[list[str]]]` removed"):
+        "a type alias read only in annotations, which `from __future__ import annotations` "
+        "never evaluates",
 }
 
 #: What the tests read beside the package and the tests themselves.
@@ -745,13 +813,21 @@ def run_module(module: str, *, sample: int | None, seed: int, python: str,
         every = mutants_of(original)
         chosen = every
         if only is not None:  # the survivors of an earlier run (by mutation and text)
-            wanted = [(description, text) for _, description, text in only]
+            wanted = list(only)
             chosen = []
-            for mutant in every:
-                key = (mutant.description, mutant.source_line)
-                if key in wanted:
-                    wanted.remove(key)
-                    chosen.append(mutant)
+            # The same line first (a line's text repeats: `continue`, `return None`), then
+            # the same text on another line (code moved since the run).
+            for same_line in (True, False):
+                for mutant in every:
+                    if any(mutant is c for c in chosen):
+                        continue
+                    match = next((w for w in wanted if (w[1], w[2]) == (
+                        mutant.description, mutant.source_line)
+                        and (not same_line or w[0] == mutant.line)), None)
+                    if match is not None:
+                        wanted.remove(match)
+                        chosen.append(mutant)
+            chosen.sort(key=lambda m: (m.line, m.col, m.description))
             if wanted:  # the code changed since: the earlier kills may not hold either
                 raise _Unmutated(f"{module} changed since its last run (no {wanted[0]}): "
                                  "run it in full")
