@@ -12,9 +12,9 @@ enough that an item created since is found by the next run.
 Beside the entries, a document holds *claims* (``"c": {number: [owner, expires_at]}``, on
 the share's lease clock): a sharer about to ask Arena for numbers claims them first
 (:func:`claim_step`), and another sharer that wants them meanwhile waits for the answer
-instead of asking too. A lookup still running keeps its claims alive (:func:`renew_step`,
-which claims nothing new); writing the answers (:func:`remember_step`) clears their claims; a
-lookup that fails gives its claims back (:func:`release_step`); a claim whose owner died
+instead of asking too. A lookup still running keeps its claims alive (claiming them again
+renews them); writing the answers (:func:`remember_step`) clears their claims; a lookup that
+fails gives its claims back (:func:`release_step`); a claim whose owner died
 expires (it lives about one batch's lookup: the claimer's choice, a minute by default) and
 is dropped like an expired entry.
 
@@ -52,7 +52,6 @@ __all__ = [
     "lookup_step",
     "release_step",
     "remember_step",
-    "renew_step",
 ]
 
 # Under the item lookups' logger: what a user reads there is about looking numbers up.
@@ -207,26 +206,6 @@ def release_step(numbers: Iterable[str], owner: str) -> Step[None]:
     return step
 
 
-def renew_step(numbers: Iterable[str], owner: str, ttl: float) -> Step[None]:
-    """Extend ``owner``'s live claims of ``numbers`` to ``ttl`` seconds from now; claim
-    nothing new (a number answered, given back or claimed by another owner meanwhile is
-    left as it is)."""
-    given = list(numbers)
-
-    def step(doc: Doc | None, at: Now) -> tuple[Doc | None, None]:
-        entries = _entries(doc, at.wall)
-        claims = _claims(doc, at.tick)
-        for number in given:
-            claim = claims.get(number)
-            if claim is not None and claim[0] == owner:
-                claims[number] = [owner, at.tick + ttl]
-        if _unchanged(doc, entries, claims):
-            return doc, None
-        return _document(entries, claims), None
-
-    return step
-
-
 def remember_step(answers: Mapping[str, str | None], *, found_ttl: float = FOUND_TTL,
                   missing_ttl: float = MISSING_TTL,
                   max_entries: int = MAX_ENTRIES) -> Step[None]:
@@ -359,13 +338,6 @@ class SharedNames:
             total.mine.extend(result.mine)
             total.theirs.update(result.theirs)
         return total.in_order(numbers)
-
-    async def renew(self, numbers: Iterable[str], *, ttl: float) -> None:
-        """Keep this sharer's live claims of ``numbers`` for ``ttl`` more seconds (its
-        lookup of them is still running); claim nothing new (:func:`renew_step`)."""
-        shards = self._shards(numbers)
-        if shards:
-            await self._all([(s, renew_step(ns, self.owner, ttl)) for s, ns in shards.items()])
 
     async def release(self, numbers: Iterable[str]) -> None:
         """Give back this sharer's claims of ``numbers`` (their lookup failed or stopped):

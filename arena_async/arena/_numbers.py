@@ -220,7 +220,7 @@ class NumberLookups:
         def held() -> list[str]:
             """The numbers of this call's batches that wait or run: claimed by it."""
             return [n for batch, _ in todo for n in batch] + [
-                n for batch in running.values() for n in batch]
+                n for future, batch in running.items() if not future.done() for n in batch]
 
         def ours(mine: Sequence[str]) -> None:
             """Numbers this call asks Arena for: batches to run."""
@@ -381,7 +381,8 @@ class NumberLookups:
         """Renew this client's claims of the numbers ``held()`` names, every third of
         ``claim_ttl``, until cancelled (the call ends): a lookup of many batches outlives one
         claim's life, and the last batches must not be asked again by another process.
-        (Real seconds: claims expire on the share's clock, not on the client's.)"""
+        A claim that lapsed meanwhile (this process stalled) is taken again if nobody else
+        took it. (Real seconds: claims expire on the share's clock, not on the client's.)"""
         assert self.names is not None
         while True:
             await asyncio.sleep(self.claim_ttl / 3)
@@ -389,7 +390,12 @@ class NumberLookups:
             if not numbers:
                 continue
             try:
-                await self.names.renew(numbers, ttl=self.claim_ttl)
+                await self.names.claim(numbers, ttl=self.claim_ttl)
+                # A batch that failed meanwhile gave its claims back (its future is done):
+                # given back again, as this renewal may have landed after.
+                ended = set(numbers).difference(held())
+                if ended:
+                    await self.names.release(ended)
             except Exception as exc:  # (best effort: the next renewal tries again)
                 log.debug("could not renew claims of %d item numbers: %s", len(numbers),
                           brief_error(exc))

@@ -375,6 +375,61 @@ async def test_claims_are_renewed_while_their_batches_wait(
     assert pytest.approx(0.1) in waits  # a third of the claims' life
 
 
+async def test_a_renewal_that_lands_after_a_failed_batch_gave_back_gives_back_again(
+        share: SQLiteShare, clock: FakeClock) -> None:
+    # The renewal took its list of numbers while batch A ran; A then failed and gave its
+    # claim back; the renewal's claim, landing after, took it again. The call goes on
+    # (batch B), but nobody asks A now: it is given back once more (else another process
+    # would wait for A until the claim expired).
+    other = SharedNames(share, "names:t", owner="other")
+    arena = Arena({"A": "GA", "B": "GB"})
+    arena.gate = asyncio.Event()
+    hold_b = asyncio.Event()
+    fetch = arena.fetch
+
+    async def held_b(numbers: Sequence[str], deadline: float | None,
+                     sent: list[int]) -> dict[str, str | None]:
+        if "B" in numbers:
+            await hold_b.wait()
+        return await fetch(numbers, deadline, sent)
+
+    arena.fetch = held_b  # type: ignore[method-assign]
+    lookups = with_share(share, clock, claim_ttl=0.3)  # renewed every 0.1 s (real)
+    names = lookups.names
+    assert names is not None
+    claim, release = names.claim, names.release
+    given_back, renewed = asyncio.Event(), asyncio.Event()
+
+    async def released(numbers: Any) -> None:
+        await release(numbers)
+        given_back.set()
+
+    async def renewal_after_the_failure(numbers: Any, **kw: Any) -> Any:
+        if "lead" in kw or renewed.is_set():
+            return await claim(numbers, **kw)
+        assert "A" in numbers  # (the first renewal: A's batch runs)
+        arena.failing = {"A"}
+        assert arena.gate is not None
+        arena.gate.set()
+        await given_back.wait()  # A failed and gave its claim back
+        try:
+            return await claim(numbers, **kw)
+        finally:
+            renewed.set()
+
+    names.claim = renewal_after_the_failure  # type: ignore[method-assign]
+    names.release = released  # type: ignore[method-assign]
+    job = asyncio.ensure_future(run(lookups, ["A", "B"], arena, size=1))
+    await asyncio.wait_for(renewed.wait(), 10)
+    for _ in range(20):  # (the renewal's own give-back, if any, lands meanwhile)
+        await asyncio.sleep(0.005)
+    assert (await other.claim(["A"], ttl=60.0)).mine == ["A"]  # free to ask at once
+    hold_b.set()
+    batches = await job
+    assert {n: b.source for b in batches for n in b.failed} == {"A": "arena"}
+    assert {n for b in batches for n in b.found} == {"B"}
+
+
 async def test_the_first_two_looks_lead_then_what_nobody_claimed_is_claimed(
         share: SQLiteShare, clock: FakeClock) -> None:
     # Another process holds a number of the first shard: it may be claiming the others

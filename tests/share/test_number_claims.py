@@ -23,7 +23,6 @@ from arena_async._share._names import (
     lookup_step,
     release_step,
     remember_step,
-    renew_step,
     shard_of,
 )
 from arena_async._share._state import Now
@@ -275,21 +274,6 @@ async def test_a_lookup_longer_than_a_claims_life_keeps_its_claims(
             assert await job == guids
             asks = fake.requests_to(SEARCH)
             assert sorted(n for r in asks for n in criteria_numbers(r)) == sorted(numbers)
-
-
-def test_a_renewal_extends_only_the_owners_live_claims() -> None:
-    doc, _ = claim_step(["A", "B"], "p1", 30.0)(None, _at(0.0, 100.0))
-    doc, _ = claim_step(["C"], "p2", 30.0)(doc, _at(0.0, 100.0))
-    doc, _ = release_step(["B"], "p1")(doc, _at(0.0, 101.0))  # its batch failed
-    doc, _ = remember_step({"D": "GD"})(doc, _at(0.0, 101.0))  # answered meanwhile
-    doc, _ = renew_step(["A", "B", "C", "D", "E"], "p1", 30.0)(doc, _at(0.0, 120.0))
-    # A renewed; B (given back), C (p2's), D (answered), E (never claimed) left as they were.
-    assert doc == {"n": {"D": ["GD", FOUND_TTL]},
-                   "c": {"A": ["p1", 150.0], "C": ["p2", 130.0]}}
-    same, _ = renew_step(["B", "E"], "p1", 30.0)(doc, _at(0.0, 121.0))
-    assert same is doc  # nothing to renew: nothing written
-    doc, _ = renew_step(["C"], "p2", 30.0)(doc, _at(0.0, 131.0))  # expired: not revived
-    assert doc == {"n": {"D": ["GD", FOUND_TTL]}, "c": {"A": ["p1", 150.0]}}
 
 
 async def _first_is_asking(fake: FakeArena, first: ArenaClient, second: ArenaClient,
